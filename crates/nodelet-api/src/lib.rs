@@ -1,0 +1,1 @@
+//! nodelet-api: the Kubernetes REST subset kubectl needs.

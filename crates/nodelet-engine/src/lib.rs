@@ -1,0 +1,1 @@
+//! nodelet-engine: the container lifecycle as Kubernetes defines it.

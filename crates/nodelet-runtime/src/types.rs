@@ -1,0 +1,244 @@
+//! Plain data exchanged between the lifecycle engine and a [`crate::Runtime`].
+//!
+//! These types describe containers, not pods: the engine translates the pod
+//! spec (after `nodelet-spec` has computed environment and command) into
+//! them. They are serde-serialisable so the store can keep them for recovery.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+pub use nodelet_spec::signal::Signal;
+
+/// When to pull an image (Kubernetes `imagePullPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+/// What the engine learns about an image it is about to use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// The reference as the user wrote it (`nodelet.local/busybox:latest`).
+    pub reference: String,
+    /// `sha256:<hex>` of the image config (what `imageID` reports).
+    pub id: String,
+    /// Total compressed size of the layers, in bytes.
+    pub size: u64,
+    /// `STOPSIGNAL` from the image config, if any (unparsed).
+    pub stop_signal: Option<String>,
+    /// Whether this call pulled it (true) or it was already present.
+    pub pulled: bool,
+    /// How long a pull took, when `pulled`.
+    pub pull_duration: Option<Duration>,
+}
+
+/// A `hostPort` mapping for the pod sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortMapping {
+    pub container_port: u16,
+    pub host_port: u16,
+    /// `tcp`, `udp` or `sctp`.
+    pub protocol: String,
+    pub host_ip: Option<String>,
+}
+
+/// The pod-level environment every container of a pod shares.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxConfig {
+    pub pod_uid: String,
+    pub pod_name: String,
+    pub pod_namespace: String,
+    /// UTS hostname (already cut to 63 characters by `nodelet-spec`).
+    pub hostname: String,
+    pub host_network: bool,
+    pub host_pid: bool,
+    pub host_ipc: bool,
+    pub port_mappings: Vec<PortMapping>,
+    /// Extra lines of `/etc/hosts` and the DNS config come later; the field
+    /// exists so adding them does not change the trait.
+    pub dns: Option<DnsConfig>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DnsConfig {
+    pub servers: Vec<String>,
+    pub searches: Vec<String>,
+    pub options: Vec<String>,
+}
+
+/// A sandbox that exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxInfo {
+    pub id: String,
+    pub pod_uid: String,
+    /// Pod IPs, IPv4 first. Empty with host networking resolves to the host's.
+    pub ips: Vec<IpAddr>,
+    /// The node's IP as seen by the pod (for `status.hostIP`).
+    pub host_ip: Option<IpAddr>,
+    /// Network namespace path, `None` with host networking.
+    pub netns: Option<PathBuf>,
+}
+
+/// Memory and CPU resources of one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Resources {
+    pub memory_limit_bytes: Option<i64>,
+    pub memory_request_bytes: Option<i64>,
+    pub cpu_limit_millis: Option<i64>,
+    pub cpu_request_millis: Option<i64>,
+}
+
+/// A bind mount into the container (volumes come later through this).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    pub host_path: PathBuf,
+    pub container_path: String,
+    pub read_only: bool,
+}
+
+/// Security settings of one container (`securityContext`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SecurityConfig {
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub privileged: bool,
+    pub read_only_root_filesystem: bool,
+    /// Capability names without `CAP_` (`NET_ADMIN`), as in the pod spec.
+    pub capabilities_add: Vec<String>,
+    pub capabilities_drop: Vec<String>,
+}
+
+/// Everything needed to create one container in a sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub pod_uid: String,
+    /// The container's name in the pod spec.
+    pub name: String,
+    /// Restart count: a new container id per attempt.
+    pub attempt: u32,
+    pub image: String,
+    /// `command` and `args` from the pod spec, `$(VAR)`-expanded. `None`
+    /// means "not set" (use the image's ENTRYPOINT / CMD as Kubernetes does).
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    /// Final environment, in order (from `nodelet_spec::env`). Image ENV
+    /// entries not overridden here are kept by the runtime.
+    pub env: Vec<(String, String)>,
+    pub working_dir: Option<String>,
+    pub security: SecurityConfig,
+    pub resources: Resources,
+    pub mounts: Vec<MountSpec>,
+    pub stdin: bool,
+    pub stdin_once: bool,
+    pub tty: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Result of starting a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StartedContainer {
+    pub pid: u32,
+    pub started_at: Timestamp,
+}
+
+/// How a container's process ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    pub exit_code: i32,
+    /// The signal that killed it, if it was killed.
+    pub signal: Option<Signal>,
+    pub oom_killed: bool,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Timestamp,
+}
+
+impl ExitStatus {
+    /// Kubernetes' `reason` for a terminated container.
+    pub fn reason(&self) -> &'static str {
+        if self.oom_killed {
+            "OOMKilled"
+        } else if self.exit_code == 0 {
+            "Completed"
+        } else {
+            "Error"
+        }
+    }
+}
+
+/// The runtime's view of a container's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerState {
+    Created,
+    Running { pid: u32, started_at: Timestamp },
+    Exited(ExitStatus),
+    Unknown,
+}
+
+/// One container the runtime knows about (for recovery after a restart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub id: String,
+    pub sandbox_id: String,
+    pub pod_uid: String,
+    pub name: String,
+    pub attempt: u32,
+    pub image_id: String,
+    pub state: ContainerState,
+    pub log_path: PathBuf,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A command to run inside a running container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub command: Vec<String>,
+    /// Extra environment on top of the container's own.
+    pub env: Vec<(String, String)>,
+    /// `None`: no timeout (kubelet's behaviour for hooks).
+    pub timeout: Option<Duration>,
+}
+
+/// What an exec produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecOutput {
+    pub exit_code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// An interactive exec (or attach): byte streams, optionally on a TTY.
+pub struct InteractiveExec {
+    pub stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    pub stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    /// `None` on a TTY (stderr is merged into stdout there).
+    pub stderr: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    /// Send terminal size changes (columns, rows); `None` without a TTY.
+    pub resize: Option<tokio::sync::mpsc::Sender<(u16, u16)>>,
+    /// Resolves to the exit code when the process ends.
+    pub exit: tokio::sync::oneshot::Receiver<i32>,
+}
+
+/// Options for an interactive exec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractiveExecRequest {
+    pub command: Vec<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub initial_size: Option<(u16, u16)>,
+}
+
+/// Resource usage of one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContainerStats {
+    pub memory_usage_bytes: u64,
+    pub cpu_usage_nanos: u64,
+    pub pids: u64,
+}

@@ -1,0 +1,21 @@
+//! nodelet-spec: the bottom layer of nodelet.
+//!
+//! Everything here is pure: it turns manifest bytes into typed Kubernetes
+//! objects, fills in the API server's defaults, validates with API-server
+//! shaped field errors, and computes what a container will see (hostname,
+//! environment, expanded command) and how long termination may take.
+//! No tokio, no files opened behind the caller's back (loading takes bytes
+//! or reads the exact paths it is given), no processes.
+
+pub mod defaults;
+pub mod env;
+pub mod field_error;
+pub mod grace;
+pub mod hostname;
+pub mod load;
+pub mod object;
+pub mod signal;
+pub mod validate;
+
+pub use field_error::{ErrorType, FieldError, FieldErrors, FieldPath};
+pub use object::{Manifest, Object};

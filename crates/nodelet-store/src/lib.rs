@@ -1,0 +1,1 @@
+//! nodelet-store: what nodelet must not forget across a restart.
