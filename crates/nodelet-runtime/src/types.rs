@@ -83,8 +83,21 @@ pub struct SandboxInfo {
     pub ips: Vec<IpAddr>,
     /// The node's IP as seen by the pod (for `status.hostIP`).
     pub host_ip: Option<IpAddr>,
-    /// Network namespace path, `None` with host networking.
-    pub netns: Option<PathBuf>,
+    /// Paths of the pod's pinned namespaces (bind-mounted nsfs files) that
+    /// every container of the pod joins.
+    pub namespaces: SandboxNamespaces,
+    /// The pod's parent cgroup, relative to the cgroup root
+    /// (`nodelet/pod<uid>`); containers get a child of it.
+    pub cgroup_parent: String,
+}
+
+/// Pinned namespaces of a sandbox; `None` means the host's (hostNetwork,
+/// hostIPC) or not shared.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SandboxNamespaces {
+    pub net: Option<PathBuf>,
+    pub ipc: Option<PathBuf>,
+    pub uts: Option<PathBuf>,
 }
 
 /// Memory and CPU resources of one container.
