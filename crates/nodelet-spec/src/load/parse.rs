@@ -45,8 +45,11 @@ fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut options = serde_saphyr::Options::default();
     options.budget = serde_saphyr::budget! {
         max_depth: MAX_DEPTH,
+        // A pod with a few hundred containers and env vars is ~50k events;
+        // the caps bound parse time (~1 s in debug) on hostile input.
+        max_events: 400_000,
         max_documents: 10_000,
-        max_nodes: 5_000_000,
+        max_nodes: 400_000,
     };
     options.with_snippet = false;
     serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| e.to_string())
