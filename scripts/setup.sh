@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what nodelet needs on a fresh Debian 12 machine (idempotent, fast
+# when everything is present). Sourced by demo.sh and test.sh.
+#   - runc (default OCI runtime), crun (alternative), conmon (measured
+#     against our monitor in bench/), busybox-static (test/demo images),
+#     containernetworking-plugins + iptables (CNI pod networking),
+#     util-linux/iproute2 (namespaces, veth checks), hyperfine (bench/).
+set -euo pipefail
+
+need_root() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "nodelet setup: must run as root (containers, cgroups, CNI need it)" >&2
+    exit 1
+  fi
+}
+
+apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables iproute2 util-linux procps tmux)
+
+install_packages() {
+  local missing=()
+  for p in "${apt_packages[@]}" "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "nodelet setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}
+
+need_root
+install_packages "$@"
+command -v cargo >/dev/null || { echo "nodelet setup: cargo (Rust toolchain) not found" >&2; exit 1; }

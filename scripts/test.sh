@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs every test of nodelet: formatting, lints, unit and integration tests
+# (real containers: needs root, runc, CNI plugins — installed here), the
+# fuzz target's build and a short fuzz run. Set NODELET_SKIP_REAL=1 to skip
+# the real-container tests explicitly (they fail loudly otherwise when the
+# host cannot run them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export CARGO_TERM_COLOR=never
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --no-fail-fast
+
+echo "== fuzz: build and a short run of the manifest loader"
+bash fuzz/run.sh "${NODELET_FUZZ_SECONDS:-20}"
