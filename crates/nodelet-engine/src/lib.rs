@@ -8,3 +8,5 @@
 //! rule is unit-testable against the fake runtime under a paused clock.
 
 pub mod clock;
+pub mod events;
+pub mod hooks;

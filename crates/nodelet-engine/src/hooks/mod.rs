@@ -1,0 +1,1 @@
+//! Lifecycle hook handlers (owned by helper "store"); placeholder until it lands.
