@@ -1,0 +1,117 @@
+//! Turning the freshly spawned monitor into a process that outlives the agent:
+//! fd hygiene, double fork + setsid, subreaper, and signal routing.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, pthread_sigmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, fork, setsid};
+
+/// Takes ownership of the inherited sync fd, marking it close-on-exec so
+/// neither the runtime nor the container keeps the agent's pipe open.
+pub fn take_sync_fd(fd: RawFd) -> Result<File, String> {
+    if fd < 3 {
+        return Err(format!("--sync-fd {fd}: must not be a standard stream"));
+    }
+    // SAFETY: F_GETFD only inspects the descriptor table; an invalid fd fails.
+    let valid = unsafe { nix::libc::fcntl(fd, nix::libc::F_GETFD) } >= 0;
+    if !valid {
+        return Err(format!("--sync-fd {fd}: not an open file descriptor"));
+    }
+    // SAFETY: the fd is open (checked above) and, per the CLI contract, handed to
+    // us for exclusive use; nothing else in this process owns it.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    fcntl(&owned, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(|e| format!("sync fd: {e}"))?;
+    Ok(File::from(owned))
+}
+
+/// Closes every inherited descriptor above stderr except `keep`, so stray
+/// agent fds (sockets, pipes) are not pinned for the container's lifetime.
+pub fn close_other_fds(keep: RawFd) {
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2 && fd != keep)
+        .collect();
+    for fd in fds {
+        // SAFETY: closing a descriptor we do not otherwise use; the read_dir
+        // handle's own fd is already closed, so at worst close() fails (EBADF).
+        unsafe { nix::libc::close(fd) };
+    }
+}
+
+/// Double fork with setsid in between: the process that returns is in its own
+/// session, not a child of the agent and unable to reacquire a terminal, so a
+/// SIGKILL of the agent (or of its process group) does not touch it.
+pub fn daemonize() -> Result<(), String> {
+    // SAFETY: called before any thread is spawned, so the child is a complete
+    // copy of this single-threaded process.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Parent { child } => {
+            // Reap the intermediate so the agent sees our exit only after the
+            // monitor proper exists; then leave without running destructors.
+            let _ = waitpid(child, None);
+            std::process::exit(0);
+        }
+        ForkResult::Child => {}
+    }
+    setsid().map_err(|e| format!("setsid: {e}"))?;
+    // SAFETY: still single-threaded (see above).
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Parent { .. } => std::process::exit(0),
+        ForkResult::Child => {}
+    }
+    let _ = std::env::set_current_dir("/");
+    Ok(())
+}
+
+/// Points stdin/stdout/stderr at /dev/null: the agent's pipes may vanish at any
+/// time and a write to a dead pipe must not take the monitor down.
+pub fn null_stdio() -> Result<(), String> {
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))?;
+    nix::unistd::dup2_stdin(&null).map_err(|e| format!("dup2: {e}"))?;
+    nix::unistd::dup2_stdout(&null).map_err(|e| format!("dup2: {e}"))?;
+    nix::unistd::dup2_stderr(&null).map_err(|e| format!("dup2: {e}"))?;
+    Ok(())
+}
+
+/// Routes SIGCHLD and the termination signals to a signalfd. Blocking (not
+/// ignoring) SIGTERM/SIGINT/SIGHUP/SIGQUIT keeps the monitor alive as long as its
+/// container, while children still start with default dispositions: std's
+/// process spawning resets the signal mask, whereas SIG_IGN would be inherited by
+/// the runtime and the container across exec.
+pub fn signal_fd() -> Result<SignalFd, String> {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGCHLD,
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        set.add(s);
+    }
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .map_err(|e| format!("sigprocmask: {e}"))?;
+    SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| format!("signalfd: {e}"))
+}
+
+/// Makes a descriptor non-blocking so draining never stalls the poll loop.
+pub fn set_nonblocking(f: &impl AsRawFd) -> Result<(), String> {
+    // SAFETY: the fd is borrowed from a live owner for the duration of the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(f.as_raw_fd()) };
+    let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(|e| format!("fcntl: {e}"))?;
+    let flags = OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK;
+    fcntl(fd, FcntlArg::F_SETFL(flags)).map_err(|e| format!("fcntl: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! nodelet-monitor: one small process per container (nodelet's conmon). It
+//! creates the container with the OCI runtime, keeps its output in CRI log
+//! files, reaps its init process and records the exit status in an exit file,
+//! surviving restarts and crashes of the agent. See
+//! /work/notes/runtime-contract.md ("monitor") for the CLI and files.
+//!
+//! Memory (VmRSS, running `sleep` container via runc, measured on this host):
+//! nodelet-monitor (release) ≈ RSS_MONITOR; conmon 2.1.6 running the same
+//! bundle ≈ RSS_CONMON.
+
+mod args;
+mod create;
+mod detach;
+mod logwriter;
+mod oom;
+mod report;
+mod supervise;
+mod timefmt;
+
+use std::io::Write;
+
+use nix::unistd::Pid;
+
+use crate::create::Output;
+use crate::logwriter::{LineSplitter, LogWriter, Stream};
+use crate::supervise::Source;
+
+fn main() {
+    let mut args = match args::parse(std::env::args().skip(1)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("nodelet-monitor: {e}");
+            std::process::exit(2);
+        }
+    };
+    // We chdir to / when detaching: anchor relative paths first.
+    for p in [
+        &mut args.bundle,
+        &mut args.runtime_root,
+        &mut args.log_path,
+        &mut args.exit_file,
+    ] {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+    if args.runtime.components().count() > 1
+        && let Ok(abs) = std::path::absolute(&args.runtime)
+    {
+        args.runtime = abs;
+    }
+    let sync = match detach::take_sync_fd(args.sync_fd) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("nodelet-monitor: {e}");
+            std::process::exit(2);
+        }
+    };
+    std::process::exit(run(&args, sync));
+}
+
+/// Everything after argument checks; returns the exit code. Errors before the
+/// sync message go to the agent through it; after it there is nobody to tell
+/// but the exit file.
+fn run(args: &args::Args, mut sync: std::fs::File) -> i32 {
+    let fail = |sync: &mut std::fs::File, msg: String| {
+        let _ = sync.write_all(report::sync_error(&msg).as_bytes());
+        1
+    };
+    detach::close_other_fds(args.sync_fd);
+    if let Err(e) = detach::daemonize().and_then(|_| detach::null_stdio()) {
+        return fail(&mut sync, e);
+    }
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        return fail(&mut sync, format!("PR_SET_CHILD_SUBREAPER: {e}"));
+    }
+    let sigfd = match detach::signal_fd() {
+        Ok(s) => s,
+        Err(e) => return fail(&mut sync, e),
+    };
+    let mut log = match LogWriter::open(&args.log_path, args.log_max_size, args.log_max_files) {
+        Ok(l) => l,
+        Err(e) => {
+            return fail(
+                &mut sync,
+                format!("log file {}: {e}", args.log_path.display()),
+            );
+        }
+    };
+    let created = match create::create(args) {
+        Ok(c) => c,
+        Err(e) => return fail(&mut sync, e),
+    };
+    let mut sources = match created.output {
+        Output::Pipes { stdout, stderr } => vec![
+            Source {
+                file: stdout,
+                splitter: LineSplitter::new(Stream::Stdout, false),
+                open: true,
+            },
+            Source {
+                file: stderr,
+                splitter: LineSplitter::new(Stream::Stderr, false),
+                open: true,
+            },
+        ],
+        Output::Tty { master } => vec![Source {
+            file: master,
+            splitter: LineSplitter::new(Stream::Stdout, true),
+            open: true,
+        }],
+    };
+    for s in &sources {
+        let _ = detach::set_nonblocking(&s.file);
+    }
+    let cgroup = args
+        .cgroup_path
+        .clone()
+        .or_else(|| oom::cgroup_of(created.pid));
+    let me = std::process::id() as i32;
+    // The agent may be gone already: the container is created regardless.
+    let _ = sync.write_all(report::sync_ok(me, created.pid).as_bytes());
+    // Closing it gives the agent EOF after the one line.
+    drop(sync);
+
+    let ((exit_code, signal), _log_err) =
+        supervise::supervise(&sigfd, Pid::from_raw(created.pid), &mut sources, &mut log);
+    let exit = report::Exit {
+        exit_code,
+        signal,
+        oom_killed: cgroup.as_deref().is_some_and(oom::oom_killed),
+        finished_at: timefmt::now_rfc3339_nano(),
+    };
+    match report::write_atomic(&args.exit_file, exit.to_json().as_bytes()) {
+        Ok(()) => 0,
+        Err(_) => 1,
+    }
+}
