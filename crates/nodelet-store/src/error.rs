@@ -1,0 +1,82 @@
+//! Errors of the store, as values the caller can match on.
+//!
+//! redb reports failures through several error types (opening, transactions,
+//! tables, storage, commit); they are folded into one [`StoreError::Db`] so
+//! callers handle "the database failed" once, while the cases a caller must
+//! act on differently (a file that is not a store, a watch resuming from a
+//! compacted resourceVersion, a bad key) get their own variants.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The file could not be opened as a store: missing permissions, another
+    /// process holding it, or not a redb file / corrupted beyond repair.
+    #[error("cannot open store {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: redb::Error,
+    },
+    /// Creating the directory that holds the store failed.
+    #[error("cannot create store directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A read or write transaction failed.
+    #[error("store: {0}")]
+    Db(#[from] redb::Error),
+    /// A stored value is not the JSON we wrote, or a value cannot be encoded.
+    #[error("store: bad JSON for {what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A key part is empty or contains the separator `/`.
+    #[error("store: invalid {part} {value:?}: {reason}")]
+    InvalidKey {
+        part: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    /// The change log no longer holds changes after `requested`: a watch
+    /// must answer 410 Gone and the client re-list.
+    #[error(
+        "resourceVersion {requested} is too old: changes before {oldest_available} are compacted"
+    )]
+    Gone {
+        requested: u64,
+        oldest_available: u64,
+    },
+    /// An outcome was recorded for a hook delivery whose intent was never
+    /// recorded: a bug in the caller, not something to paper over.
+    #[error("store: hook outcome for {0} without a recorded intent")]
+    NoIntent(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+// redb's per-operation error types all fold into `redb::Error`.
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Db(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub(crate) fn json_err(what: impl Into<String>) -> impl FnOnce(serde_json::Error) -> StoreError {
+    let what = what.into();
+    move |source| StoreError::Json { what, source }
+}

@@ -1,0 +1,96 @@
+//! Durability under SIGKILL: a child process (this test binary re-run with
+//! `NODELET_STORE_CRASH_DB` set) writes objects as fast as it can and prints
+//! `ACK <i> <rv>` after each commit returns; the parent SIGKILLs it mid-stream,
+//! reopens the file and checks every acknowledged write is there.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use nodelet_store::Store;
+use serde_json::json;
+
+const ENV: &str = "NODELET_STORE_CRASH_DB";
+
+fn child_writer(path: &Path) -> ! {
+    use std::io::Write;
+    let store = Store::open(path).unwrap();
+    let mut out = std::io::stdout().lock();
+    for i in 0u64.. {
+        let value = json!({"i": i, "pad": "x".repeat((i % 7 * 300) as usize)});
+        let rv = store
+            .put_object("ConfigMap", "crash", &format!("cm-{i}"), &value)
+            .unwrap();
+        writeln!(out, "ACK {i} {rv}").unwrap();
+        out.flush().unwrap();
+    }
+    unreachable!()
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    if let Some(path) = std::env::var_os(ENV) {
+        child_writer(Path::new(&path));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "acknowledged_writes_survive_sigkill",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(ENV, &path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    // Kill while the child is in the middle of its stream of commits.
+    while acked.len() < 60 {
+        let line = lines.next().expect("child ended early").unwrap();
+        if let Some(rest) = line.strip_prefix("ACK ") {
+            let (i, rv) = rest.split_once(' ').unwrap();
+            acked.push((i.parse::<u64>().unwrap(), rv.parse::<u64>().unwrap()));
+        }
+    }
+    child.kill().unwrap(); // SIGKILL on unix
+    // Acks already in the pipe were committed before they were printed.
+    for line in lines {
+        if let Some(rest) = line.unwrap().strip_prefix("ACK ") {
+            let (i, rv) = rest.split_once(' ').unwrap();
+            acked.push((i.parse().unwrap(), rv.parse().unwrap()));
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        !status.success(),
+        "the child must have been killed, got {status}"
+    );
+
+    let store = Store::open(&path).expect("the store must reopen cleanly after SIGKILL");
+    for (i, rv) in &acked {
+        let (value, got_rv) = store
+            .get_object("ConfigMap", "crash", &format!("cm-{i}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("acknowledged write {i} (rv {rv}) lost"));
+        assert_eq!((value["i"].as_u64(), got_rv), (Some(*i), *rv));
+    }
+    let last_rv = acked.last().unwrap().1;
+    let current = store.current_resource_version().unwrap();
+    // At most one more write may have committed without being acknowledged.
+    assert!(
+        current == last_rv || current == last_rv + 1,
+        "rv {current} vs last ack {last_rv}"
+    );
+    // And the store keeps working after the crash.
+    assert_eq!(
+        store
+            .put_object("ConfigMap", "crash", "after", &json!(1))
+            .unwrap(),
+        current + 1
+    );
+    eprintln!("{} acknowledged writes survived SIGKILL", acked.len());
+}

@@ -1,0 +1,358 @@
+//! Behaviour of the store through its public API, on real files.
+
+use std::sync::Arc;
+
+use nodelet_store::{CHANGE_LOG_CAPACITY, ChangeType, HookKey, HookOutcome, Store, StoreError};
+use serde_json::json;
+
+fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    (dir, path)
+}
+
+#[test]
+fn objects_round_trip_list_and_delete() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.current_resource_version().unwrap(), 0);
+    let pod = json!({"metadata": {"name": "web", "uid": "u1"}, "spec": {"x": [1, 2]}});
+    let rv1 = s.put_object("Pod", "default", "web", &pod).unwrap();
+    assert_eq!(rv1, 1);
+    assert_eq!(
+        s.get_object("Pod", "default", "web").unwrap(),
+        Some((pod.clone(), 1))
+    );
+    let rv2 = s
+        .put_object("Pod", "default", "db", &json!({"n": "db"}))
+        .unwrap();
+    s.put_object("Pod", "default-2", "other", &json!({"n": "other"}))
+        .unwrap();
+    s.put_object("Pod", "kube", "k", &json!({"n": "k"}))
+        .unwrap();
+    s.put_object("Service", "default", "web", &json!({"svc": true}))
+        .unwrap();
+    s.put_object("Node", "", "n1", &json!({"node": 1})).unwrap();
+
+    let in_default = s.list_objects("Pod", Some("default")).unwrap();
+    assert_eq!(
+        in_default,
+        vec![(json!({"n": "db"}), rv2), (pod.clone(), rv1)]
+    );
+    assert_eq!(s.list_objects("Pod", None).unwrap().len(), 4);
+    assert_eq!(s.list_objects("Service", None).unwrap().len(), 1);
+    assert_eq!(
+        s.list_objects("Node", Some("")).unwrap(),
+        vec![(json!({"node": 1}), 6)]
+    );
+    assert!(s.list_objects("Secret", None).unwrap().is_empty());
+
+    let rv = s.delete_object("Pod", "default", "web").unwrap();
+    assert_eq!(rv, Some(7));
+    assert_eq!(s.get_object("Pod", "default", "web").unwrap(), None);
+    assert_eq!(s.delete_object("Pod", "default", "web").unwrap(), None);
+    assert_eq!(
+        s.current_resource_version().unwrap(),
+        7,
+        "a no-op delete writes nothing"
+    );
+}
+
+#[test]
+fn keys_with_separator_are_rejected() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let err = s.put_object("Pod", "a/b", "x", &json!({})).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::InvalidKey {
+                part: "namespace",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(s.current_resource_version().unwrap(), 0);
+}
+
+#[test]
+fn resource_version_is_monotonic_across_reopen() {
+    let (_d, path) = tmp();
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let s = Store::open(&path).unwrap();
+        for i in 0..4 {
+            seen.push(
+                s.put_object("ConfigMap", "ns", &format!("c{i}"), &json!(round))
+                    .unwrap(),
+            );
+        }
+        if let Some(rv) = s.delete_object("ConfigMap", "ns", "c0").unwrap() {
+            seen.push(rv);
+        }
+        assert_eq!(s.current_resource_version().unwrap(), *seen.last().unwrap());
+    }
+    assert!(seen.windows(2).all(|w| w[1] == w[0] + 1), "{seen:?}");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(
+        s.get_object("ConfigMap", "ns", "c3").unwrap().unwrap().0,
+        json!(2)
+    );
+}
+
+#[test]
+fn containers_round_trip() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let rec = json!({"pod_uid": "u1", "name": "app", "attempt": 0});
+    s.put_container("c1", &rec).unwrap();
+    s.put_container("c2", &json!({"name": "side"})).unwrap();
+    assert_eq!(s.get_container("c1").unwrap(), Some(rec.clone()));
+    let ids: Vec<String> = s
+        .list_containers()
+        .unwrap()
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids, ["c1", "c2"]);
+    assert!(s.delete_container("c1").unwrap());
+    assert!(!s.delete_container("c1").unwrap());
+    assert_eq!(s.get_container("c1").unwrap(), None);
+    assert_eq!(
+        s.current_resource_version().unwrap(),
+        0,
+        "container records are not objects"
+    );
+}
+
+#[test]
+fn journal_intent_pending_outcome_survives_reopen() {
+    let (_d, path) = tmp();
+    let post = HookKey {
+        container_id: "c1".into(),
+        hook: "PostStart".into(),
+        attempt: 0,
+    };
+    let pre = HookKey {
+        container_id: "c1".into(),
+        hook: "PreStop".into(),
+        attempt: 0,
+    };
+    {
+        let s = Store::open(&path).unwrap();
+        assert!(s.journal_pending().unwrap().is_empty());
+        s.journal_intent(&post).unwrap();
+        s.journal_intent(&pre).unwrap();
+        assert_eq!(
+            s.journal_pending().unwrap(),
+            vec![post.clone(), pre.clone()]
+        );
+        s.journal_outcome(&post, &HookOutcome::Succeeded).unwrap();
+        assert_eq!(s.journal_pending().unwrap(), vec![pre.clone()]);
+    }
+    // "restart": the interrupted preStop is still pending, and re-delivered.
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.journal_pending().unwrap(), vec![pre.clone()]);
+    s.journal_intent(&pre).unwrap();
+    s.journal_outcome(
+        &pre,
+        &HookOutcome::Failed {
+            message: "boom".into(),
+        },
+    )
+    .unwrap();
+    assert!(s.journal_pending().unwrap().is_empty());
+    let e = s.journal_get(&pre).unwrap().unwrap();
+    assert_eq!(e.deliveries, 2);
+    assert_eq!(
+        e.outcome,
+        Some(HookOutcome::Failed {
+            message: "boom".into()
+        })
+    );
+    assert!(e.outcome_at.unwrap() >= e.intent_at);
+    assert_eq!(s.journal_get(&post).unwrap().unwrap().deliveries, 1);
+
+    let orphan = HookKey {
+        container_id: "c9".into(),
+        hook: "PreStop".into(),
+        attempt: 3,
+    };
+    assert!(matches!(
+        s.journal_outcome(&orphan, &HookOutcome::Cancelled),
+        Err(StoreError::NoIntent(_))
+    ));
+    assert_eq!(s.journal_forget("c1").unwrap(), 2);
+    assert_eq!(s.journal_get(&pre).unwrap(), None);
+}
+
+#[test]
+fn batch_is_atomic() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let key = HookKey {
+        container_id: "c1".into(),
+        hook: "PreStop".into(),
+        attempt: 0,
+    };
+    let rv = s
+        .batch(|b| {
+            b.put_object("Pod", "ns", "a", &json!(1))
+                .put_object("Pod", "ns", "b", &json!(2))
+                .put_container("c1", &json!({}))
+                .journal_intent(&key);
+        })
+        .unwrap();
+    assert_eq!(rv, 2);
+    assert_eq!(s.journal_pending().unwrap(), vec![key.clone()]);
+    // A failing op (outcome without intent) aborts everything queued with it.
+    let bad = HookKey {
+        container_id: "nope".into(),
+        hook: "PreStop".into(),
+        attempt: 0,
+    };
+    let err = s
+        .batch(|b| {
+            b.put_object("Pod", "ns", "c", &json!(3))
+                .delete_container("c1")
+                .journal_outcome(&bad, &HookOutcome::Succeeded);
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NoIntent(_)), "{err}");
+    assert_eq!(s.get_object("Pod", "ns", "c").unwrap(), None);
+    assert!(s.get_container("c1").unwrap().is_some());
+    assert_eq!(s.current_resource_version().unwrap(), 2);
+}
+
+#[test]
+fn change_log_resumes_and_reports_gone_when_compacted() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    s.put_object("Pod", "ns", "a", &json!(1)).unwrap();
+    s.put_object("Pod", "ns", "a", &json!(2)).unwrap();
+    s.delete_object("Pod", "ns", "a").unwrap();
+    let ch = s.changes_since(0).unwrap();
+    let types: Vec<_> = ch
+        .iter()
+        .map(|c| (c.resource_version, c.change_type))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            (1, ChangeType::Added),
+            (2, ChangeType::Modified),
+            (3, ChangeType::Deleted)
+        ]
+    );
+    assert_eq!(ch[2].deleted_object, Some(json!(2)));
+    assert_eq!(
+        (
+            ch[0].kind.as_str(),
+            ch[0].namespace.as_str(),
+            ch[0].name.as_str()
+        ),
+        ("Pod", "ns", "a")
+    );
+    assert_eq!(s.changes_since(2).unwrap().len(), 1);
+    assert!(s.changes_since(3).unwrap().is_empty());
+    assert!(s.changes_since(99).unwrap().is_empty());
+
+    // Push 10 past the capacity in one transaction (fast: one fsync).
+    let extra = CHANGE_LOG_CAPACITY + 10 - 3;
+    s.batch(|b| {
+        for i in 0..extra {
+            b.put_object("Event", "ns", &format!("e{i}"), &json!(i));
+        }
+    })
+    .unwrap();
+    let last = s.current_resource_version().unwrap();
+    assert_eq!(last, CHANGE_LOG_CAPACITY + 10);
+    let all = s.changes_since(10).unwrap();
+    assert_eq!(all.len() as u64, CHANGE_LOG_CAPACITY);
+    assert_eq!(all[0].resource_version, 11);
+    match s.changes_since(9) {
+        Err(StoreError::Gone {
+            requested: 9,
+            oldest_available: 11,
+        }) => {}
+        other => panic!("expected Gone, got {other:?}"),
+    }
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    assert!(matches!(s.changes_since(0), Err(StoreError::Gone { .. })));
+}
+
+#[test]
+fn readers_see_consistent_snapshots_during_writes() {
+    let (_d, path) = tmp();
+    let s = Arc::new(Store::open(&path).unwrap());
+    s.batch(|b| {
+        b.put_object("Pod", "ns", "a", &json!(0))
+            .put_object("Pod", "ns", "b", &json!(0));
+    })
+    .unwrap();
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            for i in 1..=40 {
+                // Both objects always change together.
+                s.batch(|b| {
+                    b.put_object("Pod", "ns", "a", &json!(i)).put_object(
+                        "Pod",
+                        "ns",
+                        "b",
+                        &json!(i),
+                    );
+                })
+                .unwrap();
+            }
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                let mut last = 0;
+                while last < 40 {
+                    let list = s.list_objects("Pod", Some("ns")).unwrap();
+                    assert_eq!(list.len(), 2);
+                    assert_eq!(list[0].0, list[1].0, "a torn batch was visible");
+                    let v = list[0].0.as_u64().unwrap();
+                    assert!(v >= last, "went back in time");
+                    last = v;
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    writer.join().unwrap();
+    for r in readers {
+        assert!(r.join().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_file_that_is_not_a_store_is_a_clear_error() {
+    let (_d, path) = tmp();
+    std::fs::write(
+        &path,
+        b"this is not a redb database, just some text that is long enough to matter\n".repeat(200),
+    )
+    .unwrap();
+    let err = Store::open(&path).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, StoreError::Open { .. }), "{msg}");
+    assert!(msg.contains(&path.display().to_string()), "{msg}");
+}
+
+#[test]
+fn open_dir_creates_the_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("var/lib/nodelet");
+    let s = Store::open_dir(&root).unwrap();
+    assert_eq!(s.path(), root.join("state.redb"));
+    assert!(root.join("state.redb").exists());
+}
