@@ -22,7 +22,10 @@ fn unknown_kind_names_file_document_and_kind() {
 
 #[test]
 fn wrong_api_version_is_rejected() {
-    let e = err("p.yaml", b"apiVersion: v2\nkind: Pod\nmetadata: {name: a}\n");
+    let e = err(
+        "p.yaml",
+        b"apiVersion: v2\nkind: Pod\nmetadata: {name: a}\n",
+    );
     assert_eq!(
         e,
         "p.yaml: document 0 (Pod \"a\"): apiVersion \"v2\" is not supported for kind \"Pod\": expected \"v1\""
@@ -116,7 +119,10 @@ spec:
 fn huge_numbers_are_type_errors() {
     let text = b"apiVersion: v1\nkind: Pod\nmetadata: {name: x}\nspec:\n  terminationGracePeriodSeconds: 123456789012345678901234567890\n  containers: [{name: c, image: i, ports: [{containerPort: 99999999999999}]}]\n";
     let e = err("big.yaml", text);
-    assert!(e.starts_with("big.yaml: document 0 (Pod \"x\"): invalid value for field \"spec."), "{e}");
+    assert!(
+        e.starts_with("big.yaml: document 0 (Pod \"x\"): invalid value for field \"spec."),
+        "{e}"
+    );
     let json = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"containers":[{"name":"c","ports":[{"containerPort":1e400}]}]}}"#;
     let e = err("big.json", json);
     assert!(e.starts_with("big.json: "), "{e}");
@@ -124,23 +130,38 @@ fn huge_numbers_are_type_errors() {
 
 #[test]
 fn truncated_yaml_is_a_syntax_error() {
-    let e = err("t.yaml", b"apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec:\n  containers: [\n");
+    let e = err(
+        "t.yaml",
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: x\nspec:\n  containers: [\n",
+    );
     assert!(e.starts_with("t.yaml: invalid YAML: "), "{e}");
-    let e = err("t.yaml", b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"x\n");
+    let e = err(
+        "t.yaml",
+        b"apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"x\n",
+    );
     assert!(e.starts_with("t.yaml: invalid YAML: "), "{e}");
 }
 
 #[test]
 fn truncated_json_is_a_json_error() {
-    let e = err("t.json", br#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"#);
+    let e = err(
+        "t.json",
+        br#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"#,
+    );
     assert!(e.starts_with("t.json: invalid JSON: "), "{e}");
 }
 
 #[test]
 fn invalid_utf8_names_file_and_offset() {
     let e = load_bytes("bin.yaml", b"apiVersion: v1\nkind: \xff\xfePod\n").unwrap_err();
-    assert!(matches!(e, LoadError::InvalidUtf8 { offset: 21, .. }), "{e:?}");
-    assert_eq!(e.to_string(), "bin.yaml: not valid UTF-8 (invalid byte at offset 21)");
+    assert!(
+        matches!(e, LoadError::InvalidUtf8 { offset: 21, .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "bin.yaml: not valid UTF-8 (invalid byte at offset 21)"
+    );
 }
 
 #[test]
@@ -166,7 +187,13 @@ fn deep_nesting_is_rejected() {
     );
     let e = load_bytes("n.json", nested.as_bytes()).unwrap_err();
     assert!(
-        matches!(e, LoadError::Document { problem: DocumentProblem::TooDeep(100), .. }),
+        matches!(
+            e,
+            LoadError::Document {
+                problem: DocumentProblem::TooDeep(100),
+                ..
+            }
+        ),
         "{e:?}"
     );
 }
@@ -235,7 +262,12 @@ fn ten_megabyte_document_of_many_nodes_does_not_panic() {
     }
     let start = std::time::Instant::now();
     let r = load_bytes("many.yaml", text.as_bytes());
-    eprintln!("{} keys in {:?}: {:?}", i, start.elapsed(), r.as_ref().map(|m| m.len()).map_err(|e| e.to_string()));
+    eprintln!(
+        "{} keys in {:?}: {:?}",
+        i,
+        start.elapsed(),
+        r.as_ref().map(|m| m.len()).map_err(|e| e.to_string())
+    );
     if let Err(e) = r {
         assert!(e.to_string().starts_with("many.yaml: "), "{e}");
     }
@@ -244,5 +276,9 @@ fn ten_megabyte_document_of_many_nodes_does_not_panic() {
 #[test]
 fn missing_file_names_the_path() {
     let e = nodelet_spec::load::load_file(std::path::Path::new("/nonexistent/x.yaml")).unwrap_err();
-    assert!(e.to_string().starts_with("/nonexistent/x.yaml: cannot read: "), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/nonexistent/x.yaml: cannot read: "),
+        "{e}"
+    );
 }

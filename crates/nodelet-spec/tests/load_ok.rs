@@ -56,9 +56,13 @@ fn list_items_count_as_documents() {
 #[test]
 fn list_item_errors_name_the_item_index() {
     let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: ok}\n- apiVersion: v1\n  kind: Pod\n  metadata: {name: bad}\n  spec: {containers: [{name: c, image: i, tty: yes-please}]}\n";
-    let e = load_bytes("l.yaml", text.as_bytes()).unwrap_err().to_string();
+    let e = load_bytes("l.yaml", text.as_bytes())
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.starts_with("l.yaml: document 1 (Pod \"bad\"): invalid value for field \"spec.containers[0].tty\""),
+        e.starts_with(
+            "l.yaml: document 1 (Pod \"bad\"): invalid value for field \"spec.containers[0].tty\""
+        ),
         "{e}"
     );
 }
@@ -67,7 +71,9 @@ fn list_item_errors_name_the_item_index() {
 fn nested_lists_are_rejected() {
     let text = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: List\n  items: []\n";
     assert_eq!(
-        load_bytes("n.yaml", text.as_bytes()).unwrap_err().to_string(),
+        load_bytes("n.yaml", text.as_bytes())
+            .unwrap_err()
+            .to_string(),
         "n.yaml: document 0 (List): a list item may not itself be a list"
     );
 }
@@ -77,7 +83,9 @@ fn json_single_and_concatenated() {
     let one = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#;
     let got = load_bytes("p.json", one.as_bytes()).unwrap();
     assert_eq!(got.len(), 1);
-    let two = format!("{one}\n{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"x\"}}}}");
+    let two = format!(
+        "{one}\n{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"x\"}}}}"
+    );
     assert_eq!(load_bytes("p.json", two.as_bytes()).unwrap().len(), 2);
 }
 
@@ -85,7 +93,9 @@ fn json_single_and_concatenated() {
 fn json_unknown_field_path() {
     let text = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"j"},"spec":{"containers":[{"name":"c","image":"i","livenessProbe":{"httpGet":{"port":80,"pth":"/"}}}]}}"#;
     assert_eq!(
-        load_bytes("p.json", text.as_bytes()).unwrap_err().to_string(),
+        load_bytes("p.json", text.as_bytes())
+            .unwrap_err()
+            .to_string(),
         "p.json: document 0 (Pod \"j\"): unknown field \"spec.containers[0].livenessProbe.httpGet.pth\""
     );
 }
@@ -101,7 +111,11 @@ fn load_file_reads_that_file() {
     let dir = std::env::temp_dir().join(format!("nodelet-spec-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("cm.yaml");
-    std::fs::write(&path, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: f}\n").unwrap();
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: f}\n",
+    )
+    .unwrap();
     let got = load_file(&path).unwrap();
     assert_eq!(got[0].source, path.display().to_string());
     std::fs::remove_dir_all(&dir).unwrap();

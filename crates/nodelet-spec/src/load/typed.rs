@@ -24,7 +24,11 @@ pub enum Parsed {
 /// `Pod "x"` for messages, when the document says.
 pub fn describe(doc: &Value) -> Option<String> {
     let kind = doc.get("kind")?.as_str()?;
-    match doc.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str) {
+    match doc
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(Value::as_str)
+    {
         Some(name) => Some(format!("{kind} {name:?}")),
         None => Some(kind.to_string()),
     }
@@ -37,8 +41,7 @@ pub fn parse_document(doc: &Value) -> Result<Parsed, Vec<DocumentProblem>> {
     }
     let api_version = string_field(doc, "apiVersion")?;
     let kind = string_field(doc, "kind")?;
-    let known = matches!(kind, "Pod" | "Service" | "ConfigMap" | "Secret")
-        || is_list_kind(kind);
+    let known = matches!(kind, "Pod" | "Service" | "ConfigMap" | "Secret") || is_list_kind(kind);
     if !known {
         return Err(vec![DocumentProblem::UnknownKind {
             api_version: api_version.to_string(),
@@ -122,7 +125,10 @@ fn typed<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, Vec<Document
     if unknown.is_empty() {
         Ok(value)
     } else {
-        Err(unknown.into_iter().map(DocumentProblem::UnknownField).collect())
+        Err(unknown
+            .into_iter()
+            .map(DocumentProblem::UnknownField)
+            .collect())
     }
 }
 

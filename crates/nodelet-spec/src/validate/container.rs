@@ -1,0 +1,242 @@
+//! Per-container checks (`validateContainerCommon` and the per-kind rules
+//! for regular, init and ephemeral containers).
+
+use std::collections::HashSet;
+
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EnvFromSource, EnvVar, EphemeralContainer, Lifecycle, Probe,
+    VolumeMount,
+};
+
+use super::envvars::{validate_env, validate_env_from};
+use super::lifecycle::{validate_lifecycle, validate_stop_signal};
+use super::ports::validate_ports;
+use super::probe::{ProbeKind, validate_probe};
+use super::{names, push_msgs};
+use crate::{FieldError, FieldErrors, FieldPath};
+
+/// The fields validation reads, borrowed from either container type.
+pub struct ContainerView<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub image_pull_policy: &'a str,
+    pub termination_message_policy: &'a str,
+    pub ports: &'a [ContainerPort],
+    pub env: &'a [EnvVar],
+    pub env_from: &'a [EnvFromSource],
+    pub volume_mounts: &'a [VolumeMount],
+    pub lifecycle: Option<&'a Lifecycle>,
+    pub liveness_probe: Option<&'a Probe>,
+    pub readiness_probe: Option<&'a Probe>,
+    pub startup_probe: Option<&'a Probe>,
+    pub restart_policy: Option<&'a str>,
+}
+
+macro_rules! view_of {
+    ($c:expr) => {
+        ContainerView {
+            name: &$c.name,
+            image: $c.image.as_deref().unwrap_or(""),
+            image_pull_policy: $c.image_pull_policy.as_deref().unwrap_or(""),
+            termination_message_policy: $c.termination_message_policy.as_deref().unwrap_or(""),
+            ports: $c.ports.as_deref().unwrap_or(&[]),
+            env: $c.env.as_deref().unwrap_or(&[]),
+            env_from: $c.env_from.as_deref().unwrap_or(&[]),
+            volume_mounts: $c.volume_mounts.as_deref().unwrap_or(&[]),
+            lifecycle: $c.lifecycle.as_ref(),
+            liveness_probe: $c.liveness_probe.as_ref(),
+            readiness_probe: $c.readiness_probe.as_ref(),
+            startup_probe: $c.startup_probe.as_ref(),
+            restart_policy: $c.restart_policy.as_deref(),
+        }
+    };
+}
+
+impl<'a> From<&'a Container> for ContainerView<'a> {
+    fn from(c: &'a Container) -> Self {
+        view_of!(c)
+    }
+}
+
+impl<'a> From<&'a EphemeralContainer> for ContainerView<'a> {
+    fn from(c: &'a EphemeralContainer) -> Self {
+        view_of!(c)
+    }
+}
+
+/// What a container's checks need from the pod.
+pub struct PodContext<'a> {
+    /// Names of the pod's valid volumes.
+    pub volumes: HashSet<&'a str>,
+    pub grace: Option<i64>,
+    pub os: Option<&'a str>,
+}
+
+/// Checks every container type shares.
+pub fn validate_common(
+    c: &ContainerView<'_>,
+    ctx: &PodContext<'_>,
+    path: &FieldPath,
+) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    if c.name.is_empty() {
+        errs.push(FieldError::required(path.child("name"), ""));
+    } else {
+        push_msgs(
+            &mut errs,
+            path.child("name"),
+            c.name,
+            names::dns1123_label(c.name),
+        );
+    }
+    if c.image.is_empty() {
+        errs.push(FieldError::required(path.child("image"), ""));
+    }
+    errs.extend(one_of(
+        c.termination_message_policy,
+        &["File", "FallbackToLogsOnError"],
+        &path.child("terminationMessagePolicy"),
+    ));
+    errs.extend(validate_ports(c.ports, &path.child("ports")));
+    errs.extend(validate_env(c.env, &path.child("env")));
+    errs.extend(validate_env_from(c.env_from, &path.child("envFrom")));
+    errs.extend(validate_mounts(
+        c.volume_mounts,
+        ctx,
+        &path.child("volumeMounts"),
+    ));
+    errs.extend(one_of(
+        c.image_pull_policy,
+        &["Always", "IfNotPresent", "Never"],
+        &path.child("imagePullPolicy"),
+    ));
+    errs
+}
+
+/// `Required` when empty, `Unsupported value` when not in `supported`.
+pub fn one_of(value: &str, supported: &[&str], path: &FieldPath) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    if value.is_empty() {
+        errs.push(FieldError::required(path.clone(), ""));
+    } else if !supported.contains(&value) {
+        errs.push(FieldError::not_supported(path.clone(), value, supported));
+    }
+    errs
+}
+
+fn validate_mounts(mounts: &[VolumeMount], ctx: &PodContext<'_>, path: &FieldPath) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    let mut mount_paths = HashSet::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let p = path.index(i);
+        if m.name.is_empty() {
+            errs.push(FieldError::required(p.child("name"), ""));
+        }
+        if !ctx.volumes.contains(m.name.as_str()) {
+            errs.push(FieldError::not_found(p.child("name"), m.name.as_str()));
+        }
+        if m.mount_path.is_empty() {
+            errs.push(FieldError::required(p.child("mountPath"), ""));
+        }
+        if !mount_paths.insert(m.mount_path.as_str()) {
+            errs.push(FieldError::invalid(
+                p.child("mountPath"),
+                m.mount_path.as_str(),
+                "must be unique",
+            ));
+        }
+    }
+    errs
+}
+
+/// Lifecycle, stop signal and probes of a container that may have them
+/// (regular containers and sidecars).
+pub fn validate_hooks_and_probes(
+    c: &ContainerView<'_>,
+    ctx: &PodContext<'_>,
+    path: &FieldPath,
+) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    if let Some(lc) = c.lifecycle {
+        errs.extend(validate_lifecycle(lc, ctx.grace, &path.child("lifecycle")));
+        if let Some(sig) = lc.stop_signal.as_deref() {
+            errs.extend(validate_stop_signal(
+                sig,
+                ctx.os,
+                &path.child("lifecycle").child("stopSignal"),
+            ));
+        }
+    }
+    let probes = [
+        (c.liveness_probe, ProbeKind::Liveness, "livenessProbe"),
+        (c.readiness_probe, ProbeKind::Readiness, "readinessProbe"),
+        (c.startup_probe, ProbeKind::Startup, "startupProbe"),
+    ];
+    for (probe, kind, name) in probes {
+        if let Some(p) = probe {
+            errs.extend(validate_probe(p, kind, ctx.grace, &path.child(name)));
+        }
+    }
+    errs
+}
+
+/// Regular containers: hooks and probes allowed, `restartPolicy` not.
+pub fn validate_regular(
+    c: &ContainerView<'_>,
+    ctx: &PodContext<'_>,
+    path: &FieldPath,
+) -> FieldErrors {
+    let mut errs = validate_hooks_and_probes(c, ctx, path);
+    if c.restart_policy.is_some() {
+        errs.push(FieldError::forbidden(
+            path.child("restartPolicy"),
+            "may not be set for non-init containers",
+        ));
+    }
+    errs
+}
+
+/// Init containers: hooks and probes only for sidecars (`restartPolicy: Always`).
+pub fn validate_init(c: &ContainerView<'_>, ctx: &PodContext<'_>, path: &FieldPath) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    if let Some(rp) = c.restart_policy {
+        errs.extend(one_of(rp, &["Always"], &path.child("restartPolicy")));
+    }
+    if c.restart_policy == Some("Always") {
+        errs.extend(validate_hooks_and_probes(c, ctx, path));
+        return errs;
+    }
+    const MSG: &str = "may not be set for init containers without restartPolicy=Always";
+    let present = [
+        ("lifecycle", c.lifecycle.is_some()),
+        ("livenessProbe", c.liveness_probe.is_some()),
+        ("readinessProbe", c.readiness_probe.is_some()),
+        ("startupProbe", c.startup_probe.is_some()),
+    ];
+    for (field, set) in present {
+        if set {
+            errs.push(FieldError::forbidden(path.child(field), MSG));
+        }
+    }
+    errs
+}
+
+/// Ephemeral (debug) containers: no hooks, probes, ports or restart policy.
+pub fn validate_ephemeral(c: &ContainerView<'_>, path: &FieldPath) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    const MSG: &str = "cannot be set for an Ephemeral Container";
+    let present = [
+        ("lifecycle", c.lifecycle.is_some()),
+        ("livenessProbe", c.liveness_probe.is_some()),
+        ("ports", !c.ports.is_empty()),
+        ("readinessProbe", c.readiness_probe.is_some()),
+        ("restartPolicy", c.restart_policy.is_some()),
+        ("startupProbe", c.startup_probe.is_some()),
+    ];
+    for (field, set) in present {
+        if set {
+            errs.push(FieldError::forbidden(path.child(field), MSG));
+        }
+    }
+    errs
+}
