@@ -68,10 +68,11 @@ pub fn kubelet_grace(
             overridden = true;
         }
     }
-    if !overridden && grace == 0 {
-        if let Some(spec) = spec {
-            grace = spec;
-        }
+    if !overridden
+        && grace == 0
+        && let Some(spec) = spec
+    {
+        grace = spec;
     }
     (grace.max(MINIMUM_POD_GRACE_PERIOD_SECONDS), overridden)
 }

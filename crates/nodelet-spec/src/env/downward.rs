@@ -274,10 +274,12 @@ pub fn resource_field_value(
     .transpose()?
     .unwrap_or(Nanos(0));
     // Hugepages are never overcommitted, so upstream does not default them.
-    if is_limit && amount.is_zero() && !name.starts_with("hugepages-") {
-        if let Some(q) = ctx.node_allocatable.and_then(|a| a.get(name)) {
-            amount = parse(q)?;
-        }
+    if is_limit
+        && amount.is_zero()
+        && !name.starts_with("hugepages-")
+        && let Some(q) = ctx.node_allocatable.and_then(|a| a.get(name))
+    {
+        amount = parse(q)?;
     }
 
     let value = if name == "cpu" {
