@@ -335,6 +335,33 @@ fn resource_field_ref_unset_limit_uses_node_allocatable() {
 }
 
 #[test]
+fn resource_field_ref_unset_limit_uses_pod_level_limit_first() {
+    let allocatable: BTreeMap<String, Quantity> = [
+        ("cpu".to_string(), Quantity("8".into())),
+        ("memory".to_string(), Quantity("4Gi".into())),
+        ("ephemeral-storage".to_string(), Quantity("100G".into())),
+    ]
+    .into();
+    let p = pod(json!({
+        "resources": {"limits": {"cpu": "1500m", "memory": "0"}},
+        "containers": [{"name": "c", "env": [
+            rref("CPU", "limits.cpu", None),
+            rref("MEM", "limits.memory", Some("1Gi")),
+            rref("EPH", "limits.ephemeral-storage", Some("1G")),
+        ]}]
+    }));
+    let ctx = EnvContext {
+        node_allocatable: Some(&allocatable),
+        ..EnvContext::new(&p, "n")
+    };
+    // A zero pod-level memory limit does not count; allocatable applies.
+    assert_eq!(
+        env_of(&ctx),
+        pairs(&[("CPU", "2"), ("MEM", "4"), ("EPH", "100")])
+    );
+}
+
+#[test]
 fn resource_field_ref_other_container_and_errors() {
     let p = pod(json!({"containers": [
         {"name": "c", "env": [{"name": "OTHER", "valueFrom": {"resourceFieldRef": {"containerName": "side", "resource": "limits.memory", "divisor": "1Mi"}}}]},

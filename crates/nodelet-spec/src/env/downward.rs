@@ -223,11 +223,11 @@ fn sort_pod_ips(pod_ips: &[String], host_ips: &[String]) -> Vec<String> {
 
 /// The value of a `resourceFieldRef`, divided by its divisor and rounded up.
 ///
-/// Limits that are unset (or zero) are replaced by node allocatable when the
-/// context has it (`defaultPodLimitsForDownwardAPI`); otherwise they read
-/// as 0, which is what upstream yields for a resource the node does not
-/// report. Requests are never defaulted here (the API server already
-/// copies limits into unset requests).
+/// Limits that are unset (or zero) are defaulted as the kubelet's
+/// `defaultPodLimitsForDownwardAPI` does, see [`default_limit`]; with no
+/// default they read as 0, which is what upstream yields for a resource the
+/// node does not report. Requests are never defaulted here (the API server
+/// already copies limits into unset requests).
 pub fn resource_field_value(
     ctx: &EnvContext,
     container: &Container,
@@ -276,8 +276,7 @@ pub fn resource_field_value(
     // Hugepages are never overcommitted, so upstream does not default them.
     if is_limit
         && amount.is_zero()
-        && !name.starts_with("hugepages-")
-        && let Some(q) = ctx.node_allocatable.and_then(|a| a.get(name))
+        && let Some(q) = default_limit(ctx, name)
     {
         amount = parse(q)?;
     }
@@ -296,6 +295,28 @@ pub fn resource_field_value(
         div_ceil(amount.value(), d)
     };
     Ok(value.to_string())
+}
+
+/// The limit used when a container sets none: the pod-level limit
+/// (`spec.resources`, cpu and memory only, the resources pod-level
+/// resources support) when set, else node allocatable (cpu, memory,
+/// ephemeral-storage). Hugepages are never defaulted: they are not
+/// overcommitted. Upstream only substitutes the pod-level value for a
+/// resource allocatable reports, which a real node always does for cpu and
+/// memory, so the pod-level limit is used here even without allocatable.
+fn default_limit<'p>(ctx: &EnvContext<'p>, name: &str) -> Option<&'p Quantity> {
+    if !matches!(name, "cpu" | "memory" | "ephemeral-storage") {
+        return None;
+    }
+    let pod_level = ctx
+        .pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.limits.as_ref())
+        .and_then(|l| l.get(name))
+        .filter(|q| name != "ephemeral-storage" && Nanos::parse(&q.0).is_ok_and(|n| !n.is_zero()));
+    pod_level.or_else(|| ctx.node_allocatable.and_then(|a| a.get(name)))
 }
 
 fn find_container<'p>(ctx: &EnvContext<'p>, name: &str) -> Option<&'p Container> {
