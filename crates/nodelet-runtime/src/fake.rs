@@ -1,1 +1,645 @@
-//! placeholder
+//! FOR ENGINE UNIT TESTS ONLY: an in-memory [`Runtime`] on tokio's clock.
+//!
+//! The lifecycle engine's timing rules (postStart gating, grace periods,
+//! SIGKILL at expiry, back-off) are tested against this fake under tokio's
+//! paused clock, so they run in milliseconds and deterministically. Nothing
+//! here touches the host. Containers are simulated processes: each started
+//! container is a task that exits per its [`Script`], reacts to signals per
+//! its [`OnStop`], and reports its exit through a watch channel so
+//! [`Runtime::wait`] is event-driven like the real monitor. Every call is
+//! recorded in a [`Call`] timeline with the tokio instant it happened at, so
+//! tests assert ordering and timing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+use crate::error::{Result, RuntimeError};
+use crate::runtime::Runtime;
+use crate::types::*;
+
+/// What a container's entrypoint does once started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// Runs until signalled (or told to exit by the test).
+    Forever,
+    /// Exits by itself after the duration with the exit code.
+    ExitAfter(Duration, i32),
+    /// Gets OOM-killed after the duration (exit 137, `oom_killed`).
+    OomAfter(Duration),
+}
+
+/// How a container reacts to its stop signal (anything but SIGKILL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnStop {
+    /// Default disposition: dies of the signal at once (128 + signal).
+    Die,
+    /// Ignores it; only SIGKILL ends it.
+    Ignore,
+    /// Handles it and exits cleanly with the code after the delay.
+    ExitAfter(Duration, i32),
+}
+
+/// Scripted behaviour of the containers a [`Match`] selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Script {
+    pub run: Run,
+    pub on_stop: OnStop,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Die,
+        }
+    }
+}
+
+/// Which containers a script applies to; the first match added wins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    Name(String),
+    Image(String),
+    /// Exact `command` + `args` concatenation.
+    Command(Vec<String>),
+}
+
+/// What an exec of one command does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecScript {
+    /// `None`: never returns (until the container dies).
+    pub takes: Option<Duration>,
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ExecScript {
+    pub fn ok_after(d: Duration) -> Self {
+        ExecScript {
+            takes: Some(d),
+            exit_code: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+    pub fn fail(code: i32, stderr: &str) -> Self {
+        ExecScript {
+            takes: Some(Duration::ZERO),
+            exit_code: code,
+            stdout: String::new(),
+            stderr: stderr.to_owned(),
+        }
+    }
+    pub fn hang() -> Self {
+        ExecScript {
+            takes: None,
+            exit_code: 0,
+            stdout: String::new(),
+            stderr: String::new(),
+        }
+    }
+}
+
+/// One recorded runtime call or simulated happening.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    EnsureImage { image: String },
+    CreateSandbox { pod: String },
+    RemoveSandbox { id: String },
+    Create { name: String, attempt: u32, id: String },
+    Start { name: String, id: String },
+    Signal { name: String, id: String, signal: Signal },
+    ExecStart { name: String, command: Vec<String> },
+    ExecEnd { name: String, command: Vec<String>, exit_code: i32 },
+    Exited { name: String, id: String, exit_code: i32 },
+    Remove { name: String, id: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub at: Instant,
+    pub op: Op,
+}
+
+struct FakeContainer {
+    config: ContainerConfig,
+    sandbox_id: String,
+    script: Script,
+    state: ContainerState,
+    exit: watch::Sender<Option<ExitStatus>>,
+    signals: Option<mpsc::UnboundedSender<Signal>>,
+}
+
+#[derive(Default)]
+struct State {
+    next_id: u64,
+    scripts: Vec<(Match, Script)>,
+    execs: HashMap<Vec<String>, ExecScript>,
+    image_stop_signals: HashMap<String, String>,
+    failing_images: HashMap<String, String>,
+    sandboxes: BTreeMap<String, SandboxInfo>,
+    containers: BTreeMap<String, FakeContainer>,
+    calls: Vec<Call>,
+}
+
+/// The fake runtime. Cheap to clone (shared state).
+#[derive(Clone, Default)]
+pub struct FakeRuntime {
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeRuntime {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread poisons the lock; the data is still fine.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Scripts the containers selected by `m`.
+    pub fn script(&self, m: Match, script: Script) {
+        self.lock().scripts.push((m, script));
+    }
+
+    /// Scripts what `exec` of exactly `command` does (default: exit 0 at once).
+    pub fn exec_script(&self, command: &[&str], script: ExecScript) {
+        let cmd = command.iter().map(|s| s.to_string()).collect();
+        self.lock().execs.insert(cmd, script);
+    }
+
+    /// Gives `image` a `STOPSIGNAL`.
+    pub fn image_stop_signal(&self, image: &str, signal: &str) {
+        self.lock()
+            .image_stop_signals
+            .insert(image.to_owned(), signal.to_owned());
+    }
+
+    /// Makes `ensure_image` of `image` fail with `message`.
+    pub fn fail_image(&self, image: &str, message: &str) {
+        self.lock()
+            .failing_images
+            .insert(image.to_owned(), message.to_owned());
+    }
+
+    /// Every call so far, in order.
+    pub fn calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// Containers currently known (not removed), as (id, name, attempt).
+    pub fn containers(&self) -> Vec<(String, String, u32)> {
+        self.lock()
+            .containers
+            .iter()
+            .map(|(id, c)| (id.clone(), c.config.name.clone(), c.config.attempt))
+            .collect()
+    }
+
+    pub fn sandbox_count(&self) -> usize {
+        self.lock().sandboxes.len()
+    }
+
+    /// Makes the newest running container called `name` exit with `code`.
+    /// Returns false if there is none.
+    pub fn trigger_exit(&self, name: &str, code: i32) -> bool {
+        let mut st = self.lock();
+        let id = st
+            .containers
+            .iter()
+            .filter(|(_, c)| {
+                c.config.name == name && matches!(c.state, ContainerState::Running { .. })
+            })
+            .max_by_key(|(_, c)| c.config.attempt)
+            .map(|(id, _)| id.clone());
+        match id {
+            Some(id) => {
+                finish(&mut st, &id, code, None, false);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn record(st: &mut State, op: Op) {
+        st.calls.push(Call {
+            at: Instant::now(),
+            op,
+        });
+    }
+
+    fn script_for(st: &State, config: &ContainerConfig) -> Script {
+        let full: Vec<String> = config
+            .command
+            .iter()
+            .flatten()
+            .chain(config.args.iter().flatten())
+            .cloned()
+            .collect();
+        st.scripts
+            .iter()
+            .find(|(m, _)| match m {
+                Match::Name(n) => *n == config.name,
+                Match::Image(i) => *i == config.image,
+                Match::Command(c) => *c == full,
+            })
+            .map(|(_, s)| *s)
+            .unwrap_or_default()
+    }
+}
+
+/// Wall time matching tokio's (paused) clock closely enough for ordering.
+fn wall_now() -> Timestamp {
+    static ORIGIN: std::sync::OnceLock<(Instant, Timestamp)> = std::sync::OnceLock::new();
+    let (i0, w0) = *ORIGIN.get_or_init(|| (Instant::now(), Timestamp::now()));
+    let d = jiff::SignedDuration::try_from(Instant::now().duration_since(i0))
+        .unwrap_or(jiff::SignedDuration::ZERO);
+    w0.checked_add(d).unwrap_or(w0)
+}
+
+/// Marks a running container exited (once) and wakes its waiters.
+fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool) {
+    let Some(c) = st.containers.get_mut(id) else {
+        return;
+    };
+    let started_at = match c.state {
+        ContainerState::Running { started_at, .. } => Some(started_at),
+        _ => return,
+    };
+    let status = ExitStatus {
+        exit_code: code,
+        signal,
+        oom_killed: oom,
+        started_at,
+        finished_at: wall_now(),
+    };
+    c.state = ContainerState::Exited(status.clone());
+    c.signals = None;
+    c.exit.send_replace(Some(status));
+    let name = c.config.name.clone();
+    FakeRuntime::record(
+        st,
+        Op::Exited {
+            name,
+            id: id.to_owned(),
+            exit_code: code,
+        },
+    );
+}
+
+/// The simulated process of one container.
+async fn process(rt: FakeRuntime, id: String, script: Script, mut sig: mpsc::UnboundedReceiver<Signal>) {
+    let natural = async {
+        match script.run {
+            Run::Forever => std::future::pending::<(i32, bool)>().await,
+            Run::ExitAfter(d, code) => {
+                tokio::time::sleep(d).await;
+                (code, false)
+            }
+            Run::OomAfter(d) => {
+                tokio::time::sleep(d).await;
+                (137, true)
+            }
+        }
+    };
+    tokio::pin!(natural);
+    // A handled stop signal schedules a clean exit; SIGKILL always wins.
+    let mut clean_exit: Option<(Instant, i32)> = None;
+    loop {
+        let clean = async {
+            match clean_exit {
+                Some((at, _)) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            (code, oom) = &mut natural => {
+                finish(&mut rt.lock(), &id, code, None, oom);
+                return;
+            }
+            () = clean => {
+                let code = clean_exit.map(|(_, c)| c).unwrap_or(0);
+                finish(&mut rt.lock(), &id, code, None, false);
+                return;
+            }
+            s = sig.recv() => {
+                let Some(s) = s else { return };
+                if s == Signal::SIGKILL {
+                    finish(&mut rt.lock(), &id, 128 + s.0, Some(s), false);
+                    return;
+                }
+                match script.on_stop {
+                    OnStop::Die => {
+                        finish(&mut rt.lock(), &id, 128 + s.0, Some(s), false);
+                        return;
+                    }
+                    OnStop::Ignore => {}
+                    OnStop::ExitAfter(d, code) => {
+                        if clean_exit.is_none() {
+                            clean_exit = Some((Instant::now() + d, code));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for FakeRuntime {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<ImageInfo> {
+        let mut st = self.lock();
+        Self::record(
+            &mut st,
+            Op::EnsureImage {
+                image: image.to_owned(),
+            },
+        );
+        if let Some(msg) = st.failing_images.get(image) {
+            return Err(RuntimeError::Other(msg.clone()));
+        }
+        let pulled = policy == PullPolicy::Always;
+        Ok(ImageInfo {
+            reference: image.to_owned(),
+            id: format!("sha256:fake-{image}"),
+            size: 1024,
+            stop_signal: st.image_stop_signals.get(image).cloned(),
+            pulled,
+            pull_duration: pulled.then_some(Duration::ZERO),
+        })
+    }
+
+    async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
+        let mut st = self.lock();
+        st.next_id += 1;
+        let n = st.next_id;
+        let info = SandboxInfo {
+            id: format!("sandbox-{n}"),
+            pod_uid: config.pod_uid.clone(),
+            ips: vec![std::net::IpAddr::from([10, 88, 0, (n % 250) as u8 + 2])],
+            host_ip: Some(std::net::IpAddr::from([192, 168, 1, 10])),
+            namespaces: SandboxNamespaces::default(),
+            cgroup_parent: format!("nodelet/pod{}", config.pod_uid),
+        };
+        st.sandboxes.insert(info.id.clone(), info.clone());
+        Self::record(
+            &mut st,
+            Op::CreateSandbox {
+                pod: config.pod_name.clone(),
+            },
+        );
+        Ok(info)
+    }
+
+    async fn remove_sandbox(&self, sandbox_id: &str) -> Result<()> {
+        let mut st = self.lock();
+        st.sandboxes.remove(sandbox_id);
+        Self::record(
+            &mut st,
+            Op::RemoveSandbox {
+                id: sandbox_id.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn create_container(&self, sandbox: &SandboxInfo, config: &ContainerConfig) -> Result<String> {
+        let mut st = self.lock();
+        if !st.sandboxes.contains_key(&sandbox.id) {
+            return Err(RuntimeError::SandboxNotFound(sandbox.id.clone()));
+        }
+        st.next_id += 1;
+        let id = format!("c{}-{}-{}", st.next_id, config.name, config.attempt);
+        let script = Self::script_for(&st, config);
+        let (exit, _) = watch::channel(None);
+        st.containers.insert(
+            id.clone(),
+            FakeContainer {
+                config: config.clone(),
+                sandbox_id: sandbox.id.clone(),
+                script,
+                state: ContainerState::Created,
+                exit,
+                signals: None,
+            },
+        );
+        Self::record(
+            &mut st,
+            Op::Create {
+                name: config.name.clone(),
+                attempt: config.attempt,
+                id: id.clone(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn start_container(&self, id: &str) -> Result<StartedContainer> {
+        let mut st = self.lock();
+        let c = st
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+        if c.state != ContainerState::Created {
+            return Err(RuntimeError::Other(format!("container {id} is not in created state")));
+        }
+        let started_at = wall_now();
+        let (tx, rx) = mpsc::unbounded_channel();
+        c.state = ContainerState::Running { pid: 4242, started_at };
+        c.signals = Some(tx);
+        let script = c.script;
+        let name = c.config.name.clone();
+        Self::record(
+            &mut st,
+            Op::Start {
+                name,
+                id: id.to_owned(),
+            },
+        );
+        drop(st);
+        tokio::spawn(process(self.clone(), id.to_owned(), script, rx));
+        Ok(StartedContainer { pid: 4242, started_at })
+    }
+
+    async fn wait(&self, id: &str) -> Result<ExitStatus> {
+        let mut rx = {
+            let st = self.lock();
+            st.containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?
+                .exit
+                .subscribe()
+        };
+        let got = rx
+            .wait_for(|s| s.is_some())
+            .await
+            .map_err(|_| RuntimeError::ContainerNotFound(id.to_owned()))?;
+        (*got)
+            .clone()
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))
+    }
+
+    async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
+        let mut st = self.lock();
+        let c = st
+            .containers
+            .get(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+        let name = c.config.name.clone();
+        if let Some(tx) = &c.signals {
+            // The process task may have just ended; then the signal is moot.
+            let _ = tx.send(signal);
+        }
+        Self::record(
+            &mut st,
+            Op::Signal {
+                name,
+                id: id.to_owned(),
+                signal,
+            },
+        );
+        Ok(())
+    }
+
+    async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecOutput> {
+        let (script, mut exit, name) = {
+            let mut st = self.lock();
+            let c = st
+                .containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+            if !matches!(c.state, ContainerState::Running { .. }) {
+                return Err(RuntimeError::Other(format!("container {id} is not running")));
+            }
+            let name = c.config.name.clone();
+            let exit = c.exit.subscribe();
+            let script = st
+                .execs
+                .get(&req.command)
+                .cloned()
+                .unwrap_or_else(|| ExecScript::ok_after(Duration::ZERO));
+            Self::record(
+                &mut st,
+                Op::ExecStart {
+                    name: name.clone(),
+                    command: req.command.clone(),
+                },
+            );
+            (script, exit, name)
+        };
+        let run = async {
+            match script.takes {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let timeout = async {
+            match req.timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let result = tokio::select! {
+            () = run => Ok(ExecOutput {
+                exit_code: script.exit_code,
+                stdout: script.stdout.clone().into_bytes(),
+                stderr: script.stderr.clone().into_bytes(),
+            }),
+            () = timeout => Err(RuntimeError::ExecTimeout(req.timeout.unwrap_or_default())),
+            // The exec'd process dies with the container's PID namespace.
+            _ = exit.wait_for(|s| s.is_some()) => Ok(ExecOutput {
+                exit_code: 137,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            }),
+        };
+        let code = result.as_ref().map(|o| o.exit_code).unwrap_or(-1);
+        Self::record(
+            &mut self.lock(),
+            Op::ExecEnd {
+                name,
+                command: req.command.clone(),
+                exit_code: code,
+            },
+        );
+        result
+    }
+
+    async fn exec_interactive(&self, id: &str, _req: &InteractiveExecRequest) -> Result<InteractiveExec> {
+        Err(RuntimeError::Other(format!(
+            "fake runtime: interactive exec into {id} is not simulated"
+        )))
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<()> {
+        let mut st = self.lock();
+        let Some(c) = st.containers.get(id) else {
+            return Ok(());
+        };
+        if matches!(c.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::Other(format!("container {id} is running")));
+        }
+        let name = c.config.name.clone();
+        st.containers.remove(id);
+        Self::record(
+            &mut st,
+            Op::Remove {
+                name,
+                id: id.to_owned(),
+            },
+        );
+        Ok(())
+    }
+
+    async fn container_state(&self, id: &str) -> Result<ContainerState> {
+        self.lock()
+            .containers
+            .get(id)
+            .map(|c| c.state.clone())
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))
+    }
+
+    async fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
+        Ok(self
+            .lock()
+            .containers
+            .iter()
+            .map(|(id, c)| ContainerRecord {
+                id: id.clone(),
+                sandbox_id: c.sandbox_id.clone(),
+                pod_uid: c.config.pod_uid.clone(),
+                name: c.config.name.clone(),
+                attempt: c.config.attempt,
+                image_id: format!("sha256:fake-{}", c.config.image),
+                state: c.state.clone(),
+                log_path: PathBuf::from(format!("/fake/{id}.log")),
+                labels: c.config.labels.clone(),
+            })
+            .collect())
+    }
+
+    async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
+        Ok(self.lock().sandboxes.values().cloned().collect())
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        PathBuf::from(format!("/fake/{id}.log"))
+    }
+
+    async fn stats(&self, id: &str) -> Result<ContainerStats> {
+        if self.lock().containers.contains_key(id) {
+            Ok(ContainerStats::default())
+        } else {
+            Err(RuntimeError::ContainerNotFound(id.to_owned()))
+        }
+    }
+}
