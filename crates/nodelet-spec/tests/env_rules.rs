@@ -246,11 +246,10 @@ fn resource_env(
     allocatable: Option<&BTreeMap<String, Quantity>>,
 ) -> Result<Vec<(String, String)>, EnvError> {
     let p = pod_with(json!({"resources": resources, "env": refs}));
-    let ctx = EnvContext {
-        node_allocatable: allocatable,
-        ..EnvContext::new(&p, "n")
-    };
-    container_env(&ctx, first(&p)).map(|e| e.into_iter().map(|v| (v.name, v.value)).collect())
+    let ctx = EnvContext::new(&p, "n");
+    container_env_report(&ctx, first(&p), allocatable)
+        .map(|r| r.env)
+        .map(|e| e.into_iter().map(|v| (v.name, v.value)).collect())
 }
 
 fn rref(name: &str, resource: &str, divisor: Option<&str>) -> Value {
@@ -350,14 +349,19 @@ fn resource_field_ref_unset_limit_uses_pod_level_limit_first() {
             rref("EPH", "limits.ephemeral-storage", Some("1G")),
         ]}]
     }));
-    let ctx = EnvContext {
-        node_allocatable: Some(&allocatable),
-        ..EnvContext::new(&p, "n")
-    };
+    let ctx = EnvContext::new(&p, "n");
+    let env: Vec<(String, String)> = container_env_report(&ctx, first(&p), Some(&allocatable))
+        .unwrap()
+        .env
+        .into_iter()
+        .map(|v| (v.name, v.value))
+        .collect();
     // A zero pod-level memory limit does not count; allocatable applies.
+    assert_eq!(env, pairs(&[("CPU", "2"), ("MEM", "4"), ("EPH", "100")]));
+    // Without allocatable, the pod-level cpu limit still applies.
     assert_eq!(
         env_of(&ctx),
-        pairs(&[("CPU", "2"), ("MEM", "4"), ("EPH", "100")])
+        pairs(&[("CPU", "2"), ("MEM", "0"), ("EPH", "0")])
     );
 }
 
@@ -542,7 +546,7 @@ fn env_from_keys_that_cannot_be_env_names_are_skipped() {
         config_maps: &cms,
         ..EnvContext::new(&p, "n")
     };
-    let report = container_env_report(&ctx, first(&p)).unwrap();
+    let report = container_env_report(&ctx, first(&p), None).unwrap();
     // Relaxed env names (dots, leading digits) are kept, as current kubelets do.
     let names: Vec<&str> = report.env.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["1digit", "ok.key"]);

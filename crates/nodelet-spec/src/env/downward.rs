@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{Container, ObjectFieldSelector, ResourceFieldSe
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::quantity::{Nanos, div_ceil};
-use super::{EnvContext, EnvError, namespace_of};
+use super::{Allocatable, EnvContext, EnvError, namespace_of};
 
 /// The value of a `fieldRef`.
 ///
@@ -232,6 +232,7 @@ pub fn resource_field_value(
     ctx: &EnvContext,
     container: &Container,
     selector: &ResourceFieldSelector,
+    node_allocatable: Option<&Allocatable>,
 ) -> Result<String, EnvError> {
     let container = match selector.container_name.as_deref().filter(|n| !n.is_empty()) {
         None => container,
@@ -276,7 +277,7 @@ pub fn resource_field_value(
     // Hugepages are never overcommitted, so upstream does not default them.
     if is_limit
         && amount.is_zero()
-        && let Some(q) = default_limit(ctx, name)
+        && let Some(q) = default_limit(ctx, node_allocatable, name)
     {
         amount = parse(q)?;
     }
@@ -304,7 +305,11 @@ pub fn resource_field_value(
 /// overcommitted. Upstream only substitutes the pod-level value for a
 /// resource allocatable reports, which a real node always does for cpu and
 /// memory, so the pod-level limit is used here even without allocatable.
-fn default_limit<'p>(ctx: &EnvContext<'p>, name: &str) -> Option<&'p Quantity> {
+fn default_limit<'p>(
+    ctx: &EnvContext<'p>,
+    node_allocatable: Option<&'p Allocatable>,
+    name: &str,
+) -> Option<&'p Quantity> {
     if !matches!(name, "cpu" | "memory" | "ephemeral-storage") {
         return None;
     }
@@ -316,7 +321,7 @@ fn default_limit<'p>(ctx: &EnvContext<'p>, name: &str) -> Option<&'p Quantity> {
         .and_then(|r| r.limits.as_ref())
         .and_then(|l| l.get(name))
         .filter(|q| name != "ephemeral-storage" && Nanos::parse(&q.0).is_ok_and(|n| !n.is_zero()));
-    pod_level.or_else(|| ctx.node_allocatable.and_then(|a| a.get(name)))
+    pod_level.or_else(|| node_allocatable.and_then(|a| a.get(name)))
 }
 
 fn find_container<'p>(ctx: &EnvContext<'p>, name: &str) -> Option<&'p Container> {

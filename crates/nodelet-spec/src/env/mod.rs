@@ -60,10 +60,6 @@ pub struct EnvContext<'a> {
     pub host_ips: &'a [String],
     /// Pod IPs (may be empty before the sandbox exists).
     pub pod_ips: &'a [String],
-    /// Node allocatable (`cpu`, `memory`, `ephemeral-storage`), used for
-    /// `resourceFieldRef` on a limit the container does not set, like the
-    /// kubelet. `None`: such limits read as 0.
-    pub node_allocatable: Option<&'a BTreeMap<String, Quantity>>,
 }
 
 impl<'a> EnvContext<'a> {
@@ -77,7 +73,6 @@ impl<'a> EnvContext<'a> {
             node_name,
             host_ips: &[],
             pod_ips: &[],
-            node_allocatable: None,
         }
     }
 }
@@ -155,16 +150,29 @@ pub(crate) fn namespace_of(meta: &ObjectMeta) -> &str {
         .unwrap_or("default")
 }
 
+/// Node allocatable by resource name (`cpu`, `memory`,
+/// `ephemeral-storage`), as in a Node's `status.allocatable`.
+pub type Allocatable = BTreeMap<String, Quantity>;
+
 /// Builds `container`'s environment; see the module docs for the rules.
+///
+/// A `resourceFieldRef` to a limit neither the container nor the pod sets
+/// reads as 0 here; use [`container_env_report`] with node allocatable to
+/// get the kubelet's value.
 pub fn container_env(ctx: &EnvContext, container: &Container) -> Result<Vec<EnvVar>, EnvError> {
-    container_env_report(ctx, container).map(|r| r.env)
+    container_env_report(ctx, container, None).map(|r| r.env)
 }
 
-/// [`container_env`] that also reports skipped `envFrom` keys, so the
-/// caller can record an event about them.
+/// [`container_env`] that also takes node allocatable (what the kubelet
+/// substitutes for unset limits in `resourceFieldRef`) and reports skipped
+/// `envFrom` keys, so the caller can record an event about them.
+///
+/// Allocatable is a parameter rather than an [`EnvContext`] field so that
+/// contexts built with the original field list keep compiling.
 pub fn container_env_report(
     ctx: &EnvContext,
     container: &Container,
+    node_allocatable: Option<&Allocatable>,
 ) -> Result<EnvReport, EnvError> {
     let service_env = service_links::service_env_map(ctx);
     let mut sources = Sources::new(ctx);
@@ -208,7 +216,14 @@ pub fn container_env_report(
                 defined.get(name).or_else(|| service_env.get(name)).cloned()
             })
         } else if let Some(from) = &var.value_from {
-            match resolve_value_from(ctx, container, &mut sources, &var.name, from)? {
+            match resolve_value_from(
+                ctx,
+                container,
+                node_allocatable,
+                &mut sources,
+                &var.name,
+                from,
+            )? {
                 Some(value) => value,
                 None => continue,
             }
@@ -236,6 +251,7 @@ pub fn container_env_report(
 fn resolve_value_from(
     ctx: &EnvContext,
     container: &Container,
+    node_allocatable: Option<&Allocatable>,
     sources: &mut Sources,
     var_name: &str,
     from: &k8s_openapi::api::core::v1::EnvVarSource,
@@ -244,7 +260,7 @@ fn resolve_value_from(
         return field_ref_value(ctx, field).map(Some);
     }
     if let Some(resource) = &from.resource_field_ref {
-        return resource_field_value(ctx, container, resource).map(Some);
+        return resource_field_value(ctx, container, resource, node_allocatable).map(Some);
     }
     if let Some(r) = &from.config_map_key_ref {
         return sources.key(
