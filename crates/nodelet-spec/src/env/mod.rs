@@ -5,7 +5,10 @@
 //!
 //! 1. service link variables are computed (see [`service_links`]);
 //! 2. `envFrom` sources are applied in order, later keys overwriting
-//!    earlier ones, each key prefixed with the source's `prefix`;
+//!    earlier ones, each key prefixed with the source's `prefix`. Current
+//!    kubelets no longer drop keys that are not C identifiers (relaxed env
+//!    var names), so neither do we; only keys no process environment can
+//!    hold (empty, `=` or NUL inside) are skipped and reported;
 //! 3. `env` entries are applied in order. A non-empty `value` is
 //!    `$(VAR)`-expanded against everything defined so far, then the service
 //!    variables; otherwise `valueFrom` is resolved. A missing optional
@@ -63,7 +66,7 @@ pub struct EnvContext<'a> {
 }
 
 impl<'a> EnvContext<'a> {
-    /// A context with no services, ConfigMaps, Secrets, IPs or allocatable.
+    /// A context with no services, ConfigMaps, Secrets or IPs.
     pub fn new(pod: &'a Pod, node_name: &'a str) -> Self {
         EnvContext {
             pod,
