@@ -126,3 +126,15 @@ fn int_or_string_ports_and_quantities_load() {
     let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: 500m, memory: 64Mi}}\n    readinessProbe: {httpGet: {port: http}}\n    livenessProbe: {tcpSocket: {port: 8080}}\n";
     assert_eq!(names(text), vec![(0, "Pod", "q".to_string())]);
 }
+
+#[test]
+fn yaml_1_1_octal_modes_and_plain_y_n_strings() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: s, secret: {secretName: s, defaultMode: 0644}}]\n  containers: [{name: c, image: i, env: [{name: N, value: y}], tty: true}]\n";
+    let m = load_bytes("o.yaml", text.as_bytes()).unwrap();
+    let Object::Pod(pod) = &m[0].object else { panic!("not a pod") };
+    let spec = pod.spec.as_ref().unwrap();
+    let mode = spec.volumes.as_ref().unwrap()[0].secret.as_ref().unwrap().default_mode;
+    assert_eq!(mode, Some(0o644));
+    let env = &spec.containers[0].env.as_ref().unwrap()[0];
+    assert_eq!((env.name.as_str(), env.value.as_deref()), ("N", Some("y")));
+}

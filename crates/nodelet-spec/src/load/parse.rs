@@ -52,6 +52,12 @@ fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
         max_nodes: 400_000,
     };
     options.with_snippet = false;
+    // Kubernetes manifests are written for go-yaml (YAML 1.1) in one respect
+    // users rely on: `defaultMode: 0644` is octal.
+    options.legacy_octal_numbers = true;
+    // ...but `y`/`n`/`yes`/`off` as booleans (the "Norway problem") turns
+    // names and values like `N` into type errors; read them as strings.
+    options.strict_booleans = true;
     serde_saphyr::from_multiple_with_options::<Value>(text, options).map_err(|e| e.to_string())
 }
 
