@@ -7,6 +7,22 @@
 //! `Runtime` trait, persistence only from `nodelet-store`, so every timing
 //! rule is unit-testable against the fake runtime under a paused clock.
 
+pub mod backoff;
+pub mod broadcast;
 pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
 pub mod events;
+pub mod godur;
 pub mod hooks;
+pub mod podkey;
+pub mod recover;
+pub mod status;
+pub mod worker;
+
+pub use broadcast::EngineEvent;
+pub use config::EngineConfig;
+pub use engine::{ApplyAction, Applied, Engine, EventFilter};
+pub use error::{EngineError, Result};
+pub use podkey::PodKey;

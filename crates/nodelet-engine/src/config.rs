@@ -1,0 +1,19 @@
+//! What the engine needs to know about the node it runs on.
+
+/// Node identity used in status (`hostIP`), events (`source.host`) and the
+/// downward API (`spec.nodeName`, `status.hostIP`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    pub node_name: String,
+    /// Node IPs, primary first. Used when the sandbox does not report one.
+    pub host_ips: Vec<String>,
+}
+
+impl EngineConfig {
+    pub fn new(node_name: impl Into<String>) -> Self {
+        EngineConfig {
+            node_name: node_name.into(),
+            host_ips: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! The engine's facade: what the CLI and the API call. It owns the pod
+//! workers, applies manifests, deletes pods, answers reads from the
+//! workers' in-memory records and fans out changes to subscribers.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use nodelet_runtime::Runtime;
+use nodelet_spec::Object;
+use nodelet_store::Store;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+
+use crate::broadcast::{EngineEvent, CHANNEL_CAPACITY};
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::error::{EngineError, Result};
+use crate::events::Recorder;
+use crate::hooks::HookRunner;
+use crate::podkey::PodKey;
+use crate::status;
+use crate::worker::ctx::EngineCtx;
+use crate::worker::state::PodRecord;
+use crate::worker::{Worker, WorkerHandle};
+
+/// What `apply` did with one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyAction {
+    Created,
+    Configured,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+    pub action: ApplyAction,
+}
+
+/// Which events `list_events` returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    pub namespace: Option<String>,
+    /// Only events about this pod name.
+    pub pod: Option<String>,
+}
+
+pub struct Engine {
+    ctx: Arc<EngineCtx>,
+    pods: Mutex<HashMap<PodKey, WorkerHandle>>,
+    shutdown: CancellationToken,
+}
+
+fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    meta.namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+impl Engine {
+    /// Builds the engine and resumes the pods recorded in the store,
+    /// adopting their running containers (see [`crate::recover`]). Must be
+    /// called inside a tokio runtime.
+    pub async fn new(
+        runtime: Arc<dyn Runtime>,
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Result<Engine> {
+        let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
+        let recorder = Recorder::new(store.clone(), clock.clone(), tx.clone(), config.node_name.clone());
+        let ctx = Arc::new(EngineCtx {
+            hooks: HookRunner::new(runtime.clone(), clock.clone()),
+            runtime,
+            store,
+            clock,
+            recorder,
+            config,
+            tx,
+        });
+        let engine = Engine {
+            ctx,
+            pods: Mutex::new(HashMap::new()),
+            shutdown: CancellationToken::new(),
+        };
+        for (rec, adopted, deleting) in crate::recover::recover(&engine.ctx).await? {
+            let key = rec.key.clone();
+            let handle = Worker::spawn(engine.ctx.clone(), rec, engine.shutdown.child_token(), adopted);
+            if deleting {
+                handle.shared.deleting.cancel();
+            }
+            engine.lock().insert(key, handle);
+        }
+        Ok(engine)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<PodKey, WorkerHandle>> {
+        self.pods.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records services, config maps and secrets, and starts pods. Objects
+    /// must already be defaulted and validated. A pod whose name exists
+    /// with another spec is refused (pods are immutable; delete first).
+    pub fn apply(&self, objects: Vec<Object>) -> Result<Vec<Applied>> {
+        if self.shutdown.is_cancelled() {
+            return Err(EngineError::ShutDown);
+        }
+        let mut out = Vec::with_capacity(objects.len());
+        for object in objects {
+            let kind = object.kind();
+            let applied = match object {
+                Object::Pod(pod) => self.apply_pod(*pod)?,
+                Object::Service(o) => self.apply_plain(kind, &o.metadata, &*o)?,
+                Object::ConfigMap(o) => self.apply_plain(kind, &o.metadata, &*o)?,
+                Object::Secret(o) => self.apply_plain(kind, &o.metadata, &*o)?,
+            };
+            out.push(applied);
+        }
+        Ok(out)
+    }
+
+    fn apply_plain<T: serde::Serialize>(
+        &self,
+        kind: &'static str,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        object: &T,
+    ) -> Result<Applied> {
+        let namespace = namespace_of(meta);
+        let name = meta.name.clone().unwrap_or_default();
+        let mut value = serde_json::to_value(object).map_err(|e| EngineError::Invalid {
+            what: kind.to_owned(),
+            reason: e.to_string(),
+        })?;
+        value["metadata"]["namespace"] = serde_json::Value::String(namespace.clone());
+        let existing = self.ctx.store.get_object(kind, &namespace, &name)?;
+        let action = match existing {
+            None => ApplyAction::Created,
+            Some((old, _)) if strip_volatile(&old) == strip_volatile(&value) => ApplyAction::Unchanged,
+            Some(_) => ApplyAction::Configured,
+        };
+        if action != ApplyAction::Unchanged {
+            if value["metadata"]["uid"].is_null() {
+                value["metadata"]["uid"] = serde_json::Value::String(uuid::Uuid::new_v4().to_string());
+            }
+            self.ctx.store.put_object(kind, &namespace, &name, &value)?;
+        }
+        Ok(Applied {
+            kind,
+            namespace,
+            name,
+            action,
+        })
+    }
+
+    fn apply_pod(&self, mut pod: Pod) -> Result<Applied> {
+        let namespace = namespace_of(&pod.metadata);
+        pod.metadata.namespace = Some(namespace.clone());
+        let key = PodKey::of(&pod);
+        let mut pods = self.lock();
+        if let Some(h) = pods.get(&key) {
+            if !*h.gone.borrow() {
+                let same = h.shared.lock().pod.spec == pod.spec;
+                if same {
+                    return Ok(Applied {
+                        kind: "Pod",
+                        namespace,
+                        name: key.name,
+                        action: ApplyAction::Unchanged,
+                    });
+                }
+                return Err(EngineError::AlreadyExists {
+                    kind: "Pod",
+                    namespace,
+                    name: key.name,
+                });
+            }
+        }
+        let uid = pod
+            .metadata
+            .uid
+            .clone()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        pod.metadata.uid = Some(uid.clone());
+        pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
+        pod.status = None;
+        let rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        let handle = Worker::spawn(self.ctx.clone(), rec, self.shutdown.child_token(), Vec::new());
+        // Visible to readers at once, before the worker's first publish.
+        handle.shared.publish();
+        pods.insert(key.clone(), handle);
+        Ok(Applied {
+            kind: "Pod",
+            namespace,
+            name: key.name,
+            action: ApplyAction::Created,
+        })
+    }
+
+    /// Starts deleting a pod: grace from the request, else the spec's
+    /// (0 → at least 1 s for running containers). A second delete can only
+    /// shorten the recorded grace. Returns the pod as it is now
+    /// (Terminating, with deletionTimestamp).
+    pub fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<i64>) -> Result<Pod> {
+        let key = PodKey::new(namespace, name);
+        let shared = {
+            let pods = self.lock();
+            match pods.get(&key) {
+                Some(h) if !*h.gone.borrow() => h.shared.clone(),
+                _ => {
+                    return Err(EngineError::NotFound {
+                        kind: "Pod",
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                    })
+                }
+            }
+        };
+        {
+            let mut rec = shared.lock();
+            let terminal = status::is_terminal(status::phase(&rec));
+            let requested = nodelet_spec::grace::deletion_grace(grace_seconds, rec.spec_grace(), terminal);
+            let grace = match rec.deletion_grace {
+                Some(existing) => nodelet_spec::grace::redelete_grace(existing, requested),
+                None => requested,
+            };
+            rec.deletion_grace = Some(grace);
+            rec.pod.metadata.deletion_grace_period_seconds = Some(grace);
+            if rec.pod.metadata.deletion_timestamp.is_none() {
+                rec.pod.metadata.deletion_timestamp = Some(Time(self.ctx.clock.now()));
+            }
+        }
+        shared.publish();
+        shared.deleting.cancel();
+        shared.pod().ok_or_else(|| EngineError::NotFound {
+            kind: "Pod",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The pod with its current status, `None` once it is gone.
+    pub fn get_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
+        let pods = self.lock();
+        let h = pods.get(&PodKey::new(namespace, name))?;
+        if *h.gone.borrow() {
+            return None;
+        }
+        h.shared.pod()
+    }
+
+    /// Every pod on the node, sorted by namespace and name.
+    pub fn list_pods(&self) -> Vec<Pod> {
+        let pods = self.lock();
+        let mut keys: Vec<&PodKey> = pods.keys().collect();
+        keys.sort();
+        keys.into_iter()
+            .filter_map(|k| pods.get(k))
+            .filter(|h| !*h.gone.borrow())
+            .filter_map(|h| h.shared.pod())
+            .collect()
+    }
+
+    /// Stored events, oldest first (by first timestamp).
+    pub fn list_events(&self, filter: &EventFilter) -> Result<Vec<Event>> {
+        let mut events: Vec<Event> = self
+            .ctx
+            .store
+            .list_objects("Event", filter.namespace.as_deref())?
+            .into_iter()
+            .filter_map(|(v, _)| serde_json::from_value::<Event>(v).ok())
+            .filter(|e| {
+                filter
+                    .pod
+                    .as_ref()
+                    .is_none_or(|p| e.involved_object.name.as_deref() == Some(p.as_str()))
+            })
+            .collect();
+        events.sort_by(|a, b| {
+            let ka = (a.first_timestamp.as_ref().map(|t| t.0), a.metadata.name.clone());
+            let kb = (b.first_timestamp.as_ref().map(|t| t.0), b.metadata.name.clone());
+            ka.cmp(&kb)
+        });
+        Ok(events)
+    }
+
+    /// Pod changes, removals and events as they happen.
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.ctx.tx.subscribe()
+    }
+
+    /// Resolves once the pod is removed (at once if it does not exist).
+    pub async fn wait_pod_gone(&self, namespace: &str, name: &str) {
+        let rx = {
+            let pods = self.lock();
+            pods.get(&PodKey::new(namespace, name)).map(|h| h.gone.clone())
+        };
+        if let Some(mut rx) = rx {
+            let _ = rx.wait_for(|g| *g).await;
+        }
+    }
+
+    /// Stops every pod worker without touching containers (they outlive
+    /// the agent and are adopted on the next start).
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        let tasks: Vec<_> = {
+            let mut pods = self.lock();
+            pods.drain().map(|(_, h)| h.task).collect()
+        };
+        for t in tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// An object's JSON without fields the server sets, for "unchanged".
+fn strip_volatile(v: &serde_json::Value) -> serde_json::Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.remove("uid");
+        meta.remove("resourceVersion");
+        meta.remove("creationTimestamp");
+    }
+    v
+}

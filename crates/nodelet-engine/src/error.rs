@@ -1,0 +1,33 @@
+//! Errors the engine returns to its callers (CLI, API).
+
+use nodelet_runtime::RuntimeError;
+use nodelet_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// A pod of that name exists with a different spec (pods are immutable
+    /// here; delete it first).
+    #[error("{kind} \"{name}\" already exists in namespace \"{namespace}\" with a different spec")]
+    AlreadyExists {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
+    #[error("{kind} \"{name}\" not found in namespace \"{namespace}\"")]
+    NotFound {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
+    /// A stored or given object could not be (de)serialised.
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("the engine is shut down")]
+    ShutDown,
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

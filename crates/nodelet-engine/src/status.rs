@@ -1,0 +1,289 @@
+//! Pod status as the kubelet reports it, computed from a [`PodRecord`]:
+//! phase (`getPhase`), conditions with transition times, IPs, start time
+//! and one `ContainerStatus` per container.
+
+use k8s_openapi::api::core::v1::{
+    ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
+    ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use jiff::Timestamp;
+
+use crate::worker::state::{CondState, PodRecord, Slot, SlotKind, SlotPhase, TermInfo};
+
+/// `containerID` / `containerStatuses[].containerID` scheme.
+pub const ID_SCHEME: &str = "nodelet://";
+
+pub fn container_id_url(id: &str) -> String {
+    format!("{ID_SCHEME}{id}")
+}
+
+/// Whether init containers are done: classic ones exited 0, sidecars
+/// started (postStart done).
+pub fn initialized(rec: &PodRecord) -> bool {
+    rec.slots.iter().all(|s| match s.kind {
+        SlotKind::Init => matches!(&s.phase, SlotPhase::Done { term } if term.exit_code == 0),
+        SlotKind::Sidecar => slot_started(s),
+        SlotKind::Regular => true,
+    })
+}
+
+/// An init container failed for good (restartPolicy Never).
+fn init_failed(rec: &PodRecord) -> bool {
+    rec.slots.iter().any(|s| {
+        s.kind == SlotKind::Init && matches!(&s.phase, SlotPhase::Done { term } if term.exit_code != 0)
+    })
+}
+
+/// Whether the container has passed postStart and is still alive, or is a
+/// sidecar that once did (sidecars restarting do not un-initialize a pod).
+fn slot_started(s: &Slot) -> bool {
+    matches!(s.phase, SlotPhase::Running { .. })
+        || (s.kind == SlotKind::Sidecar && s.restart_count > 0)
+}
+
+/// Upstream `getPhase`.
+pub fn phase(rec: &PodRecord) -> &'static str {
+    if init_failed(rec) {
+        return "Failed";
+    }
+    if !initialized(rec) {
+        return "Pending";
+    }
+    let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    for s in rec.slots.iter().filter(|s| s.kind == SlotKind::Regular) {
+        match &s.phase {
+            SlotPhase::Running { .. } => running += 1,
+            SlotPhase::NotStarted | SlotPhase::Starting { .. } => waiting += 1,
+            SlotPhase::Exited { term: None, .. } => waiting += 1,
+            SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t } => {
+                stopped += 1;
+                if t.exit_code == 0 {
+                    succeeded += 1;
+                }
+            }
+        }
+    }
+    if waiting > 0 {
+        return "Pending";
+    }
+    if running > 0 {
+        return "Running";
+    }
+    if stopped > 0 {
+        return match rec.restart_policy() {
+            "Always" => "Running",
+            _ if stopped == succeeded => "Succeeded",
+            "Never" => "Failed",
+            _ => "Running",
+        };
+    }
+    "Pending"
+}
+
+pub fn is_terminal(phase: &str) -> bool {
+    phase == "Succeeded" || phase == "Failed"
+}
+
+fn names(list: Vec<&str>) -> String {
+    format!("[{}]", list.join(" "))
+}
+
+/// Recomputes the conditions, moving `lastTransitionTime` only on change.
+pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
+    let terminal = is_terminal(phase(rec));
+    let completed = || (Some("PodCompleted".to_owned()), None);
+    let mut wanted: Vec<(&'static str, bool, Option<String>, Option<String>)> = Vec::new();
+    wanted.push(("PodReadyToStartContainers", rec.sandbox.is_some(), None, None));
+
+    let pending_init: Vec<&str> = rec
+        .slots
+        .iter()
+        .filter(|s| match s.kind {
+            SlotKind::Init => !matches!(&s.phase, SlotPhase::Done { term } if term.exit_code == 0),
+            SlotKind::Sidecar => !slot_started(s),
+            SlotKind::Regular => false,
+        })
+        .map(|s| s.name())
+        .collect();
+    let init = if pending_init.is_empty() {
+        ("Initialized", true, None, None)
+    } else if terminal {
+        let (r, m) = completed();
+        ("Initialized", false, r, m)
+    } else {
+        (
+            "Initialized",
+            false,
+            Some("ContainersNotInitialized".to_owned()),
+            Some(format!("containers with incomplete status: {}", names(pending_init))),
+        )
+    };
+    wanted.push(init);
+
+    let unready: Vec<&str> = rec
+        .slots
+        .iter()
+        .filter(|s| s.kind != SlotKind::Init && !matches!(s.phase, SlotPhase::Running { .. }))
+        .map(|s| s.name())
+        .collect();
+    let (ready, reason, message) = if unready.is_empty() {
+        (true, None, None)
+    } else if terminal {
+        let (r, m) = completed();
+        (false, r, m)
+    } else {
+        (
+            false,
+            Some("ContainersNotReady".to_owned()),
+            Some(format!("containers with unready status: {}", names(unready))),
+        )
+    };
+    wanted.push(("Ready", ready, reason.clone(), message.clone()));
+    wanted.push(("ContainersReady", ready, reason, message));
+    wanted.push(("PodScheduled", true, None, None));
+
+    let mut next = Vec::with_capacity(wanted.len());
+    for (type_, status, reason, message) in wanted {
+        let since = match rec.conditions.iter().find(|c| c.type_ == type_) {
+            Some(prev) if prev.status == status => prev.since,
+            _ => now,
+        };
+        next.push(CondState {
+            type_,
+            status,
+            reason,
+            message,
+            since,
+        });
+    }
+    rec.conditions = next;
+}
+
+fn terminated(t: &TermInfo) -> ContainerState {
+    ContainerState {
+        terminated: Some(ContainerStateTerminated {
+            exit_code: t.exit_code,
+            signal: t.signal,
+            reason: Some(t.reason.clone()),
+            started_at: t.started_at.map(Time),
+            finished_at: Some(Time(t.finished_at)),
+            container_id: Some(container_id_url(&t.container_id)),
+            message: None,
+        }),
+        ..Default::default()
+    }
+}
+
+fn waiting(reason: &str, message: Option<&str>) -> ContainerState {
+    ContainerState {
+        waiting: Some(ContainerStateWaiting {
+            reason: Some(reason.to_owned()),
+            message: message.map(str::to_owned),
+        }),
+        ..Default::default()
+    }
+}
+
+fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
+    let creating = if s.kind.is_init_list() || !init_done {
+        "PodInitializing"
+    } else {
+        "ContainerCreating"
+    };
+    let mut last = s.last_term.as_ref().map(terminated);
+    let state = match &s.phase {
+        SlotPhase::NotStarted | SlotPhase::Starting { .. } => waiting(creating, None),
+        SlotPhase::Running { started_at } => ContainerState {
+            running: Some(ContainerStateRunning {
+                started_at: Some(Time(*started_at)),
+            }),
+            ..Default::default()
+        },
+        SlotPhase::Exited {
+            term,
+            waiting: shown,
+            ..
+        } => match (term, shown) {
+            (term, Some((reason, message))) => {
+                if let Some(t) = term {
+                    last = Some(terminated(t));
+                }
+                waiting(reason, Some(message))
+            }
+            (Some(t), None) => terminated(t),
+            (None, None) => waiting(creating, None),
+        },
+        SlotPhase::Done { term } => terminated(term),
+    };
+    let container_id = match (&s.current, &s.phase) {
+        (Some(c), _) => Some(container_id_url(&c.id)),
+        (None, SlotPhase::Done { term }) => Some(container_id_url(&term.container_id)),
+        _ => None,
+    };
+    let running = matches!(s.phase, SlotPhase::Running { .. });
+    ContainerStatus {
+        name: s.spec.name.clone(),
+        image: s.spec.image.clone().unwrap_or_default(),
+        image_id: s.image_id.clone().unwrap_or_default(),
+        container_id,
+        state: Some(state),
+        last_state: Some(last.unwrap_or_default()),
+        ready: running,
+        started: Some(running),
+        restart_count: s.restart_count,
+        stop_signal: s.current.as_ref().map(|c| c.stop_signal.name()),
+        ..Default::default()
+    }
+}
+
+/// The pod with its computed status. Call [`refresh_conditions`] first.
+pub fn pod_with_status(rec: &PodRecord) -> Pod {
+    let init_done = initialized(rec);
+    let mut pod = rec.pod.clone();
+    let pod_ips: Vec<String> = rec
+        .sandbox
+        .iter()
+        .flat_map(|s| s.ips.iter().map(|ip| ip.to_string()))
+        .collect();
+    let host_ips: Vec<String> = match rec.sandbox.as_ref().and_then(|s| s.host_ip) {
+        Some(ip) => vec![ip.to_string()],
+        None => rec.host_ips.clone(),
+    };
+    let statuses = |kinds: &[SlotKind]| -> Option<Vec<ContainerStatus>> {
+        let v: Vec<ContainerStatus> = rec
+            .slots
+            .iter()
+            .filter(|s| kinds.contains(&s.kind))
+            .map(|s| container_status(s, init_done))
+            .collect();
+        (!v.is_empty()).then_some(v)
+    };
+    pod.status = Some(PodStatus {
+        phase: Some(phase(rec).to_owned()),
+        conditions: Some(
+            rec.conditions
+                .iter()
+                .map(|c| PodCondition {
+                    type_: c.type_.to_owned(),
+                    status: if c.status { "True" } else { "False" }.to_owned(),
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                    last_transition_time: Some(Time(c.since)),
+                    ..Default::default()
+                })
+                .collect(),
+        ),
+        host_ip: host_ips.first().cloned(),
+        host_ips: (!host_ips.is_empty())
+            .then(|| host_ips.iter().map(|ip| HostIP { ip: ip.clone() }).collect()),
+        pod_ip: pod_ips.first().cloned(),
+        pod_ips: (!pod_ips.is_empty())
+            .then(|| pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect()),
+        start_time: rec.start_time.map(Time),
+        init_container_statuses: statuses(&[SlotKind::Init, SlotKind::Sidecar]),
+        container_statuses: statuses(&[SlotKind::Regular]),
+        ..Default::default()
+    });
+    pod
+}

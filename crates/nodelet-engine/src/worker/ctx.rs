@@ -1,0 +1,24 @@
+//! What every pod worker shares: the seams (runtime, store, clock), the
+//! hook runner, the event recorder and the broadcast channel.
+
+use std::sync::Arc;
+
+use nodelet_runtime::Runtime;
+use nodelet_store::Store;
+use tokio::sync::broadcast;
+
+use crate::broadcast::EngineEvent;
+use crate::clock::Clock;
+use crate::config::EngineConfig;
+use crate::events::Recorder;
+use crate::hooks::HookRunner;
+
+pub struct EngineCtx {
+    pub runtime: Arc<dyn Runtime>,
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+    pub hooks: HookRunner,
+    pub recorder: Recorder,
+    pub config: EngineConfig,
+    pub tx: broadcast::Sender<EngineEvent>,
+}

@@ -1,0 +1,158 @@
+//! The pod worker: one tokio task per pod, driving it from admission
+//! through sandbox, init containers, containers, restarts, to termination
+//! and removal.
+//!
+//! The loop is the kubelet's: *sync* (do the next thing the spec asks for:
+//! create the sandbox, start the next init container, start or restart
+//! containers subject to restart policy and back-off), *publish* status,
+//! then sleep until something happens (a container exits, a back-off timer
+//! fires, the pod is deleted, the engine shuts down). Starting a container
+//! waits for its postStart hook, which is what gates the next container.
+
+pub mod ctx;
+pub mod hook;
+pub mod kill;
+pub mod ordering;
+pub mod shared;
+pub mod start;
+pub mod state;
+pub mod sync;
+pub mod terminate;
+pub mod waiter;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use shared::Shared;
+
+pub struct Worker {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) backoff: Backoff,
+    /// When to retry a failed sandbox creation.
+    pub(crate) sandbox_retry: Option<tokio::time::Instant>,
+    notified: mpsc::UnboundedReceiver<()>,
+    waiters: Vec<JoinHandle<()>>,
+    gone: watch::Sender<bool>,
+}
+
+/// What the facade keeps of a running worker.
+pub struct WorkerHandle {
+    pub shared: Arc<Shared>,
+    pub gone: watch::Receiver<bool>,
+    pub task: JoinHandle<()>,
+}
+
+impl Worker {
+    /// Spawns the worker of the pod in `rec`. `adopted` lists containers
+    /// already running (recovery) that need a waiter.
+    pub fn spawn(
+        ctx: Arc<ctx::EngineCtx>,
+        rec: state::PodRecord,
+        shutdown: CancellationToken,
+        adopted: Vec<usize>,
+    ) -> WorkerHandle {
+        let (notify, notified) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared::new(ctx, rec, notify));
+        let (gone_tx, gone) = watch::channel(false);
+        let mut worker = Worker {
+            shared: shared.clone(),
+            shutdown,
+            backoff: Backoff::new(),
+            sandbox_retry: None,
+            notified,
+            waiters: Vec::new(),
+            gone: gone_tx,
+        };
+        for i in adopted {
+            worker.watch_container(i);
+        }
+        let task = tokio::spawn(worker.run());
+        WorkerHandle { shared, gone, task }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.shutdown.is_cancelled() || self.shared.deleting.is_cancelled()
+    }
+
+    /// Starts the waiter of the slot's current container.
+    pub(crate) fn watch_container(&mut self, i: usize) {
+        if let Some(h) = waiter::spawn(self.shared.clone(), i) {
+            self.waiters.push(h);
+        }
+    }
+
+    async fn run(mut self) {
+        {
+            let mut rec = self.shared.lock();
+            if rec.start_time.is_none() {
+                rec.start_time = Some(self.shared.ctx.clock.now());
+            }
+        }
+        self.shared.publish();
+        loop {
+            if self.interrupted() {
+                break;
+            }
+            self.sync().await;
+            self.shared.publish();
+            if self.interrupted() {
+                break;
+            }
+            let wake = self.next_wake();
+            let clock = self.shared.ctx.clock.clone();
+            let timer = async {
+                match wake {
+                    Some(at) => {
+                        let now = clock.instant();
+                        clock.sleep(at.saturating_duration_since(now)).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = self.notified.recv() => {}
+                () = timer => {}
+                () = self.shared.deleting.cancelled() => {}
+                () = self.shutdown.cancelled() => {}
+            }
+        }
+        if self.shutdown.is_cancelled() && !self.shared.deleting.is_cancelled() {
+            // Containers outlive the agent: stop watching, kill nothing.
+            for w in &self.waiters {
+                w.abort();
+            }
+            return;
+        }
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            () = self.terminate() => {}
+            // Interrupted termination resumes after the agent restarts
+            // (the pod keeps its deletionTimestamp in the store).
+            () = shutdown.cancelled() => {}
+        }
+        for w in &self.waiters {
+            w.abort();
+        }
+        if !shutdown.is_cancelled() {
+            let _ = self.gone.send(true);
+        }
+    }
+
+    /// The earliest back-off expiry among the containers.
+    fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let rec = self.shared.lock();
+        rec.slots
+            .iter()
+            .filter_map(|s| match &s.phase {
+                state::SlotPhase::Exited { restart_at, .. } => *restart_at,
+                _ => None,
+            })
+            .chain(self.sandbox_retry.filter(|_| rec.sandbox.is_none()))
+            .min()
+    }
+}

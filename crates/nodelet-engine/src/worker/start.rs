@@ -1,0 +1,274 @@
+//! Starting one container (`startContainer`): image → environment →
+//! create (Created) → start (Started) → waiter → postStart, which must
+//! return before the container counts as Running and before the pod worker
+//! moves on to the next container.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
+use nodelet_runtime::{ContainerConfig, ImageInfo, PullPolicy, Signal};
+use nodelet_spec::env::{container_env, expand_command, EnvContext};
+use nodelet_spec::grace;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+use super::hook;
+use super::kill::kill_container;
+use super::state::{Current, SlotPhase, TermInfo};
+use super::Worker;
+use crate::events::EventType;
+use crate::godur::go_duration;
+use crate::hooks::HookKind;
+
+fn pull_policy(c: &Container) -> PullPolicy {
+    match c.image_pull_policy.as_deref() {
+        Some("Always") => PullPolicy::Always,
+        Some("Never") => PullPolicy::Never,
+        _ => PullPolicy::IfNotPresent,
+    }
+}
+
+/// Effective stop signal: `lifecycle.stopSignal`, else the image's
+/// `STOPSIGNAL`, else SIGTERM (unparseable names fall back to SIGTERM).
+pub fn stop_signal(c: &Container, image: Option<&ImageInfo>) -> Signal {
+    c.lifecycle
+        .as_ref()
+        .and_then(|l| l.stop_signal.as_deref())
+        .or(image.and_then(|i| i.stop_signal.as_deref()))
+        .and_then(Signal::parse)
+        .unwrap_or(Signal::SIGTERM)
+}
+
+impl Worker {
+    fn load<T: DeserializeOwned>(&self, kind: &str) -> Vec<T> {
+        match self.shared.ctx.store.list_objects(kind, None) {
+            Ok(list) => list
+                .into_iter()
+                .filter_map(|(v, _)| serde_json::from_value(v).ok())
+                .collect(),
+            Err(e) => {
+                tracing::warn!(kind, error = %e, "could not list objects for the environment");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Records a failure to start slot `i` (no process ran): shown as
+    /// Waiting `reason` and retried under back-off.
+    fn start_failed(&self, i: usize, reason: &str, message: String) {
+        let finished = self.shared.ctx.clock.instant();
+        let mut rec = self.shared.lock();
+        if let Some(slot) = rec.slots.get_mut(i) {
+            slot.phase = SlotPhase::Exited {
+                term: None,
+                finished,
+                waiting: Some((reason.to_owned(), message)),
+                restart_at: None,
+            };
+        }
+    }
+
+    fn fail(&self, i: usize, reason: &str, message: String) {
+        self.shared.event(Some(i), EventType::Warning, "Failed", &format!("Error: {message}"));
+        self.start_failed(i, reason, message);
+    }
+
+    /// Starts a new container for slot `i` and runs its postStart hook.
+    pub(crate) async fn start(&mut self, i: usize) {
+        let shared = self.shared.clone();
+        let ctx = shared.ctx.clone();
+        let (spec, pod, uid, sandbox, attempt) = {
+            let mut rec = shared.lock();
+            let Some(sandbox) = rec.sandbox.clone() else { return };
+            let uid = rec.uid.clone();
+            let pod = rec.pod.clone();
+            let Some(slot) = rec.slots.get_mut(i) else { return };
+            // What ran before becomes lastState.
+            if let SlotPhase::Exited { term: Some(t), .. } = &slot.phase {
+                slot.last_term = Some(t.clone());
+            }
+            slot.phase = SlotPhase::NotStarted;
+            slot.current = None;
+            (slot.spec.clone(), pod, uid, sandbox, slot.attempts)
+        };
+        let image = spec.image.clone().unwrap_or_default();
+
+        let info = match ctx.runtime.ensure_image(&image, pull_policy(&spec)).await {
+            Ok(info) => info,
+            Err(e) => {
+                let ev = format!("Failed to pull image \"{image}\": {e}");
+                shared.event(Some(i), EventType::Warning, "Failed", &ev);
+                self.fail(i, "ErrImagePull", e.to_string());
+                return;
+            }
+        };
+        if info.pulled {
+            shared.event(Some(i), EventType::Normal, "Pulling", &format!("Pulling image \"{image}\""));
+            let d = go_duration(info.pull_duration.unwrap_or_default());
+            let msg = format!(
+                "Successfully pulled image \"{image}\" in {d} ({d} including waiting). Image size: {} bytes.",
+                info.size
+            );
+            shared.event(Some(i), EventType::Normal, "Pulled", &msg);
+        } else {
+            let msg = format!("Container image \"{image}\" already present on machine");
+            shared.event(Some(i), EventType::Normal, "Pulled", &msg);
+        }
+
+        let services: Vec<Service> = self.load("Service");
+        let config_maps: Vec<ConfigMap> = self.load("ConfigMap");
+        let secrets: Vec<Secret> = self.load("Secret");
+        let pod_ips: Vec<String> = sandbox.ips.iter().map(|ip| ip.to_string()).collect();
+        let host_ips: Vec<String> = match sandbox.host_ip {
+            Some(ip) => vec![ip.to_string()],
+            None => ctx.config.host_ips.clone(),
+        };
+        let env_ctx = EnvContext {
+            pod: &pod,
+            services: &services,
+            config_maps: &config_maps,
+            secrets: &secrets,
+            node_name: &ctx.config.node_name,
+            host_ips: &host_ips,
+            pod_ips: &pod_ips,
+        };
+        let env = match container_env(&env_ctx, &spec) {
+            Ok(env) => env,
+            Err(e) => {
+                self.fail(i, "CreateContainerConfigError", e.to_string());
+                return;
+            }
+        };
+        let (command, args) = expand_command(&spec, &env);
+        let mut labels = BTreeMap::new();
+        labels.insert("io.kubernetes.pod.name".to_owned(), self.shared.lock().key.name.clone());
+        labels.insert("io.kubernetes.pod.namespace".to_owned(), self.shared.lock().key.namespace.clone());
+        labels.insert("io.kubernetes.pod.uid".to_owned(), uid.clone());
+        labels.insert("io.kubernetes.container.name".to_owned(), spec.name.clone());
+        let config = ContainerConfig {
+            pod_uid: uid.clone(),
+            name: spec.name.clone(),
+            attempt,
+            image: image.clone(),
+            command,
+            args,
+            env: env.into_iter().map(|v| (v.name, v.value)).collect(),
+            working_dir: spec.working_dir.clone(),
+            security: Default::default(),
+            resources: Default::default(),
+            mounts: Vec::new(),
+            stdin: spec.stdin.unwrap_or(false),
+            stdin_once: spec.stdin_once.unwrap_or(false),
+            tty: spec.tty.unwrap_or(false),
+            labels,
+        };
+        let id = match ctx.runtime.create_container(&sandbox, &config).await {
+            Ok(id) => id,
+            Err(e) => {
+                self.fail(i, "CreateContainerError", e.to_string());
+                return;
+            }
+        };
+        let record = serde_json::json!({
+            "id": id, "podUid": uid, "namespace": pod.metadata.namespace, "pod": pod.metadata.name,
+            "name": spec.name, "attempt": attempt, "sandboxId": sandbox.id,
+        });
+        if let Err(e) = ctx.store.put_container(&id, &record) {
+            tracing::warn!(container = %id, error = %e, "could not record container");
+        }
+        let signal = stop_signal(&spec, Some(&info));
+        let died = CancellationToken::new();
+        {
+            let mut rec = shared.lock();
+            rec.created_ids.push(id.clone());
+            if let Some(slot) = rec.slots.get_mut(i) {
+                slot.attempts = attempt + 1;
+                slot.restart_count = i32::try_from(attempt).unwrap_or(i32::MAX);
+                slot.image_id = Some(info.id.clone());
+                slot.current = Some(Current {
+                    id: id.clone(),
+                    attempt,
+                    died: died.clone(),
+                    stop_signal: signal,
+                });
+            }
+        }
+        shared.event(Some(i), EventType::Normal, "Created", &format!("Created container: {}", spec.name));
+
+        let started = match ctx.runtime.start_container(&id).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.fail(i, "RunContainerError", e.to_string());
+                return;
+            }
+        };
+        shared.event(Some(i), EventType::Normal, "Started", &format!("Started container {}", spec.name));
+        if let Some(slot) = shared.lock().slots.get_mut(i) {
+            slot.phase = SlotPhase::Starting {
+                started_at: started.started_at,
+            };
+        }
+        self.watch_container(i);
+        shared.publish();
+
+        let post_start = spec.lifecycle.as_ref().and_then(|l| l.post_start.clone());
+        if let Some(handler) = post_start {
+            let cancel = hook::either(&died, &shared.deleting);
+            let result = hook::deliver(&shared, HookKind::PostStart, &handler, i, &id, attempt, &cancel).await;
+            cancel.cancel();
+            if let Err(message) = result.outcome {
+                if shared.deleting.is_cancelled() {
+                    // Deletion interrupted the hook: termination takes over.
+                    return;
+                }
+                self.post_start_failed(i, &id, message).await;
+                return;
+            }
+        }
+        let mut rec = shared.lock();
+        if let Some(slot) = rec.slots.get_mut(i) {
+            let same = slot.current.as_ref().is_some_and(|c| c.id == id);
+            if same && matches!(slot.phase, SlotPhase::Starting { .. }) {
+                slot.phase = SlotPhase::Running {
+                    started_at: started.started_at,
+                };
+            }
+        }
+    }
+
+    /// postStart failed: FailedPostStartHook, kill (preStop still runs),
+    /// Waiting PostStartHookError with the handler's message.
+    async fn post_start_failed(&mut self, i: usize, id: &str, message: String) {
+        let shared = self.shared.clone();
+        shared.event(Some(i), EventType::Warning, "FailedPostStartHook", "PostStartHook failed");
+        let (deletion, spec_grace) = {
+            let rec = shared.lock();
+            (rec.deletion_grace, rec.spec_grace())
+        };
+        let grace_secs = grace::kill_grace(deletion, None, spec_grace);
+        let exit = kill_container(shared.clone(), i, grace_secs, "FailedPostStartHook".to_owned(), None).await;
+        let finished = shared.ctx.clock.instant();
+        let now = shared.ctx.clock.now();
+        let mut rec = shared.lock();
+        if let Some(slot) = rec.slots.get_mut(i) {
+            let term = match (&exit, &slot.phase) {
+                (Some(e), _) => Some(TermInfo::from_exit(e, id)),
+                (None, SlotPhase::Exited { term, .. }) => term.clone(),
+                (None, _) => Some(TermInfo {
+                    exit_code: 137,
+                    signal: None,
+                    reason: "ContainerStatusUnknown".to_owned(),
+                    started_at: None,
+                    finished_at: now,
+                    container_id: id.to_owned(),
+                }),
+            };
+            slot.phase = SlotPhase::Exited {
+                term,
+                finished,
+                waiting: Some(("PostStartHookError".to_owned(), message)),
+                restart_at: None,
+            };
+        }
+    }
+}

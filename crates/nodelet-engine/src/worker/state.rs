@@ -1,0 +1,214 @@
+//! The engine's in-memory picture of one pod: its object, sandbox and one
+//! [`Slot`] per container. Shared (behind a mutex, never held across an
+//! await) between the pod worker, the container waiters and the facade,
+//! which reads status from it.
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, Pod};
+use nodelet_runtime::{ExitStatus, SandboxInfo};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::podkey::PodKey;
+
+/// Which list of the spec a container comes from, and how it behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// A classic init container: runs to completion before the next.
+    Init,
+    /// An init container with `restartPolicy: Always`: started in order,
+    /// not waited for, killed after the regular containers.
+    Sidecar,
+    Regular,
+}
+
+impl SlotKind {
+    pub fn is_init_list(self) -> bool {
+        matches!(self, SlotKind::Init | SlotKind::Sidecar)
+    }
+}
+
+/// How a container that ran ended, as shown in `state.terminated`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TermInfo {
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    pub reason: String,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Timestamp,
+    pub container_id: String,
+}
+
+impl TermInfo {
+    pub fn from_exit(exit: &ExitStatus, container_id: &str) -> Self {
+        TermInfo {
+            exit_code: exit.exit_code,
+            signal: exit.signal.map(|s| s.0),
+            reason: exit.reason().to_owned(),
+            started_at: exit.started_at,
+            finished_at: exit.finished_at,
+            container_id: container_id.to_owned(),
+        }
+    }
+}
+
+/// The container that currently exists for a slot.
+#[derive(Debug, Clone)]
+pub struct Current {
+    pub id: String,
+    pub attempt: u32,
+    /// Cancelled by the waiter when the process exits (stops its hooks).
+    pub died: CancellationToken,
+    /// Effective stop signal (lifecycle, image STOPSIGNAL, SIGTERM).
+    pub stop_signal: nodelet_runtime::Signal,
+}
+
+/// Where a container slot is in its lifecycle.
+#[derive(Debug, Clone)]
+pub enum SlotPhase {
+    /// Never started (or being prepared): Waiting ContainerCreating /
+    /// PodInitializing.
+    NotStarted,
+    /// Started, postStart not finished: still Waiting.
+    Starting { started_at: Timestamp },
+    /// Started and postStart done.
+    Running { started_at: Timestamp },
+    /// Ended (or failed to start) and not yet restarted. `term` is `None`
+    /// when no process ran (image, config or create error). `waiting`
+    /// overrides how the state is shown (PostStartHookError, ErrImagePull,
+    /// CrashLoopBackOff...). `restart_at` is set while in back-off.
+    Exited {
+        term: Option<TermInfo>,
+        finished: Instant,
+        waiting: Option<(String, String)>,
+        restart_at: Option<Instant>,
+    },
+    /// Ended for good: restart policy says no (or init container done).
+    Done { term: TermInfo },
+}
+
+#[derive(Debug, Clone)]
+pub struct Slot {
+    pub kind: SlotKind,
+    pub spec: Container,
+    pub phase: SlotPhase,
+    pub current: Option<Current>,
+    pub last_term: Option<TermInfo>,
+    pub restart_count: i32,
+    /// Number of containers created so far (the next attempt number).
+    pub attempts: u32,
+    pub image_id: Option<String>,
+}
+
+impl Slot {
+    pub fn new(kind: SlotKind, spec: Container) -> Self {
+        Slot {
+            kind,
+            spec,
+            phase: SlotPhase::NotStarted,
+            current: None,
+            last_term: None,
+            restart_count: 0,
+            attempts: 0,
+            image_id: None,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// The spec path kubelet uses in event `fieldPath`s.
+    pub fn field_path(&self) -> String {
+        if self.kind.is_init_list() {
+            format!("spec.initContainers{{{}}}", self.spec.name)
+        } else {
+            format!("spec.containers{{{}}}", self.spec.name)
+        }
+    }
+
+    /// Whether its process is (believed) alive.
+    pub fn is_alive(&self) -> bool {
+        matches!(self.phase, SlotPhase::Starting { .. } | SlotPhase::Running { .. })
+    }
+}
+
+/// A condition with when it last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CondState {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub since: Timestamp,
+}
+
+/// Everything the engine knows about one pod.
+#[derive(Debug, Clone)]
+pub struct PodRecord {
+    pub key: PodKey,
+    pub uid: String,
+    /// The pod object as applied (metadata + spec); status is computed.
+    pub pod: Pod,
+    pub sandbox: Option<SandboxInfo>,
+    pub slots: Vec<Slot>,
+    pub start_time: Option<Timestamp>,
+    pub conditions: Vec<CondState>,
+    /// Every container id created for the pod, for cleanup.
+    pub created_ids: Vec<String>,
+    /// Set by the facade on deletion: the normalised grace seconds.
+    pub deletion_grace: Option<i64>,
+    /// Host IPs from the engine config (fallback when the sandbox has none).
+    pub host_ips: Vec<String>,
+}
+
+impl PodRecord {
+    pub fn new(key: PodKey, uid: String, pod: Pod, host_ips: Vec<String>) -> Self {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let mut slots = Vec::new();
+        for c in spec.init_containers.unwrap_or_default() {
+            let kind = if c.restart_policy.as_deref() == Some("Always") {
+                SlotKind::Sidecar
+            } else {
+                SlotKind::Init
+            };
+            slots.push(Slot::new(kind, c));
+        }
+        for c in spec.containers {
+            slots.push(Slot::new(SlotKind::Regular, c));
+        }
+        PodRecord {
+            key,
+            uid,
+            pod,
+            sandbox: None,
+            slots,
+            start_time: None,
+            conditions: Vec::new(),
+            created_ids: Vec::new(),
+            deletion_grace: None,
+            host_ips,
+        }
+    }
+
+    pub fn restart_policy(&self) -> &str {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always")
+    }
+
+    pub fn spec_grace(&self) -> Option<i64> {
+        self.pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.termination_grace_period_seconds)
+    }
+
+    pub fn slot_index(&self, name: &str, id: &str) -> Option<usize> {
+        self.slots.iter().position(|s| {
+            s.spec.name == name && s.current.as_ref().is_some_and(|c| c.id == id)
+        })
+    }
+}

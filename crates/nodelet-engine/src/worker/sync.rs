@@ -1,0 +1,203 @@
+//! One sync of a pod (kubelet `computePodActions` + `SyncPod`): create the
+//! sandbox if needed, then walk init containers in order (each must finish
+//! before the next; sidecars only need to be started), then the regular
+//! containers in spec order, starting what never ran and restarting what
+//! exited according to restart policy and CrashLoopBackOff.
+
+use nodelet_runtime::SandboxConfig;
+
+use super::state::{SlotKind, SlotPhase, TermInfo};
+use super::Worker;
+use crate::events::EventType;
+use crate::godur::go_duration;
+use crate::status;
+
+/// Whether a slot whose container ended with `term` (`None`: never ran)
+/// should get a new container.
+pub fn should_restart(policy: &str, kind: SlotKind, term: Option<&TermInfo>) -> bool {
+    let Some(term) = term else { return true };
+    match kind {
+        SlotKind::Sidecar => true,
+        SlotKind::Init => term.exit_code != 0 && policy != "Never",
+        SlotKind::Regular => match policy {
+            "Never" => false,
+            "OnFailure" => term.exit_code != 0,
+            _ => true,
+        },
+    }
+}
+
+/// What the walk over containers does after one slot.
+enum Step {
+    Next,
+    /// Stop here: an init container is running/failed/backing off.
+    Stop,
+}
+
+impl Worker {
+    pub(crate) async fn sync(&mut self) {
+        if self.shared.lock().sandbox.is_none() && !self.create_sandbox().await {
+            return;
+        }
+        let n = self.shared.lock().slots.len();
+        let mut checked_init = false;
+        for i in 0..n {
+            if self.interrupted() {
+                return;
+            }
+            let kind = self.shared.lock().slots[i].kind;
+            if kind == SlotKind::Regular && !checked_init {
+                checked_init = true;
+                if !status::initialized(&self.shared.lock()) {
+                    return;
+                }
+            }
+            if let Step::Stop = self.step(i).await {
+                return;
+            }
+        }
+    }
+
+    async fn create_sandbox(&mut self) -> bool {
+        let shared = self.shared.clone();
+        let config = {
+            let rec = shared.lock();
+            let spec = rec.pod.spec.clone().unwrap_or_default();
+            let mut port_mappings = Vec::new();
+            for c in &spec.containers {
+                for p in c.ports.iter().flatten() {
+                    if let (Some(host_port), Ok(container_port)) = (p.host_port, u16::try_from(p.container_port)) {
+                        if let Ok(host_port) = u16::try_from(host_port) {
+                            port_mappings.push(nodelet_runtime::PortMapping {
+                                container_port,
+                                host_port,
+                                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()).to_lowercase(),
+                                host_ip: p.host_ip.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            SandboxConfig {
+                pod_uid: rec.uid.clone(),
+                pod_name: rec.key.name.clone(),
+                pod_namespace: rec.key.namespace.clone(),
+                hostname: nodelet_spec::hostname::pod_hostname(&rec.pod),
+                host_network: spec.host_network.unwrap_or(false),
+                host_pid: spec.host_pid.unwrap_or(false),
+                host_ipc: spec.host_ipc.unwrap_or(false),
+                port_mappings,
+                dns: None,
+                labels: rec.pod.metadata.labels.clone().unwrap_or_default(),
+            }
+        };
+        match shared.ctx.runtime.create_sandbox(&config).await {
+            Ok(sb) => {
+                shared.lock().sandbox = Some(sb);
+                true
+            }
+            Err(e) => {
+                let msg = format!("Failed to create pod sandbox: {e}");
+                shared.event(None, EventType::Warning, "FailedCreatePodSandBox", &msg);
+                // Retried on the next sync, under the pod's back-off.
+                let now = shared.ctx.clock.instant();
+                let key = "\u{0}sandbox";
+                self.backoff.next(key, now, now);
+                self.sandbox_retry = Some(now + self.backoff.get(key));
+                false
+            }
+        }
+    }
+
+    async fn step(&mut self, i: usize) -> Step {
+        let (kind, phase, name, policy) = {
+            let rec = self.shared.lock();
+            let s = &rec.slots[i];
+            (s.kind, s.phase.clone(), s.spec.name.clone(), rec.restart_policy().to_owned())
+        };
+        match phase {
+            SlotPhase::NotStarted => {
+                self.start(i).await;
+                self.after_start(i, kind)
+            }
+            SlotPhase::Starting { .. } | SlotPhase::Running { .. } => {
+                if kind == SlotKind::Init { Step::Stop } else { Step::Next }
+            }
+            SlotPhase::Done { term } => {
+                if kind == SlotKind::Init && term.exit_code != 0 { Step::Stop } else { Step::Next }
+            }
+            SlotPhase::Exited {
+                term,
+                finished,
+                waiting,
+                restart_at,
+            } => {
+                if !should_restart(&policy, kind, term.as_ref()) {
+                    let Some(term) = term else { return Step::Next };
+                    let failed_init = kind == SlotKind::Init && term.exit_code != 0;
+                    if let Some(slot) = self.shared.lock().slots.get_mut(i) {
+                        slot.phase = SlotPhase::Done { term };
+                    }
+                    return if failed_init { Step::Stop } else { Step::Next };
+                }
+                let now = self.shared.ctx.clock.instant();
+                if let Some(until) = self.backoff.blocked_until(&name, finished, now) {
+                    if restart_at != Some(until) {
+                        self.enter_backoff(i, &name, term.is_some(), waiting, until);
+                    }
+                    return if kind == SlotKind::Init { Step::Stop } else { Step::Next };
+                }
+                self.backoff.next(&name, finished, now);
+                self.start(i).await;
+                self.after_start(i, kind)
+            }
+        }
+    }
+
+    /// Where the walk goes after starting slot `i`.
+    fn after_start(&self, i: usize, kind: SlotKind) -> Step {
+        if kind != SlotKind::Init {
+            return Step::Next;
+        }
+        // A classic init container must complete before anything else.
+        let rec = self.shared.lock();
+        match &rec.slots[i].phase {
+            SlotPhase::Done { term } if term.exit_code == 0 => Step::Next,
+            _ => Step::Stop,
+        }
+    }
+
+    /// Marks slot `i` as waiting for its back-off to expire; for a crashed
+    /// container: Warning BackOff and Waiting CrashLoopBackOff.
+    fn enter_backoff(
+        &self,
+        i: usize,
+        name: &str,
+        crashed: bool,
+        waiting: Option<(String, String)>,
+        until: tokio::time::Instant,
+    ) {
+        let desc = self.shared.pod_desc();
+        let shown = if crashed {
+            let event = format!("Back-off restarting failed container {name} in pod {desc}");
+            self.shared.event(Some(i), EventType::Warning, "BackOff", &event);
+            let d = go_duration(self.backoff.get(name));
+            Some((
+                "CrashLoopBackOff".to_owned(),
+                format!("back-off {d} restarting failed container={name} pod={desc}"),
+            ))
+        } else {
+            waiting
+        };
+        let mut rec = self.shared.lock();
+        if let Some(slot) = rec.slots.get_mut(i) {
+            if let SlotPhase::Exited {
+                waiting, restart_at, ..
+            } = &mut slot.phase
+            {
+                *waiting = shown;
+                *restart_at = Some(until);
+            }
+        }
+    }
+}

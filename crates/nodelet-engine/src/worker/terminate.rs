@@ -1,0 +1,103 @@
+//! Terminating a deleted pod: every live container is killed in parallel
+//! with the pod's grace (preStops start together), sidecars after the
+//! regular containers in reverse order; then containers, sandbox and
+//! records are removed and the pod disappears from the store.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use nodelet_spec::grace;
+
+use super::kill::kill_container;
+use super::ordering::TermOrdering;
+use super::state::{SlotKind, SlotPhase, TermInfo};
+use super::Worker;
+use crate::broadcast::EngineEvent;
+
+impl Worker {
+    pub(crate) async fn terminate(&mut self) {
+        let shared = self.shared.clone();
+        let ctx = shared.ctx.clone();
+        let (pod_grace, alive, regular, sidecars) = {
+            let rec = shared.lock();
+            let deletion = rec.deletion_grace;
+            let (pod_grace, _) = grace::kubelet_grace(None, deletion, None, rec.spec_grace());
+            let alive: Vec<usize> = (0..rec.slots.len())
+                .filter(|&i| rec.slots[i].is_alive() && rec.slots[i].current.is_some())
+                .collect();
+            let names = |sidecar: bool| -> Vec<String> {
+                alive
+                    .iter()
+                    .filter(|&&i| (rec.slots[i].kind == SlotKind::Sidecar) == sidecar)
+                    .map(|&i| rec.slots[i].spec.name.clone())
+                    .collect()
+            };
+            (pod_grace, alive.clone(), names(false), names(true))
+        };
+        let ordering = Arc::new(TermOrdering::new(ctx.clock.clone(), &regular, &sidecars));
+        let kills = alive.iter().map(|&i| {
+            let name = shared.lock().slots[i].spec.name.clone();
+            let g = grace::kill_grace(Some(pod_grace), None, None);
+            let exit = kill_container(shared.clone(), i, g, format!("Stopping container {name}"), Some(ordering.clone()));
+            async move { (i, exit.await) }
+        });
+        let exits = join_all(kills).await;
+        {
+            let mut rec = shared.lock();
+            for (i, exit) in exits {
+                let Some(slot) = rec.slots.get_mut(i) else { continue };
+                let id = slot.current.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+                let term = match (exit, &slot.phase) {
+                    (Some(e), _) => Some(TermInfo::from_exit(&e, &id)),
+                    (None, SlotPhase::Exited { term, .. }) => term.clone(),
+                    (None, _) => None,
+                };
+                if let Some(term) = term {
+                    slot.phase = SlotPhase::Done { term };
+                }
+            }
+        }
+        shared.publish();
+        self.cleanup().await;
+    }
+
+    /// Removes everything the pod left: containers, sandbox, records.
+    async fn cleanup(&mut self) {
+        let shared = self.shared.clone();
+        let ctx = shared.ctx.clone();
+        let (ids, sandbox, key, uid) = {
+            let rec = shared.lock();
+            (
+                rec.created_ids.clone(),
+                rec.sandbox.as_ref().map(|s| s.id.clone()),
+                rec.key.clone(),
+                rec.uid.clone(),
+            )
+        };
+        for id in &ids {
+            if let Err(e) = ctx.runtime.remove_container(id).await {
+                tracing::warn!(container = %id, error = %e, "could not remove container");
+            }
+            if let Err(e) = ctx.store.delete_container(id) {
+                tracing::warn!(container = %id, error = %e, "could not delete container record");
+            }
+            if let Err(e) = ctx.store.journal_forget(id) {
+                tracing::warn!(container = %id, error = %e, "could not forget hook journal");
+            }
+        }
+        if let Some(sb) = sandbox {
+            if let Err(e) = ctx.runtime.remove_sandbox(&sb).await {
+                tracing::warn!(sandbox = %sb, error = %e, "could not remove sandbox");
+            }
+        }
+        if let Err(e) = ctx.store.delete_object("Pod", &key.namespace, &key.name) {
+            tracing::warn!(pod = %key, error = %e, "could not delete pod from the store");
+        }
+        ctx.recorder.forget_pod(&uid);
+        let _ = ctx.tx.send(EngineEvent::PodDeleted {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            uid,
+        });
+    }
+}
