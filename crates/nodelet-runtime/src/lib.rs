@@ -11,7 +11,11 @@
 //! grace periods live in the engine.
 
 pub mod error;
+pub mod image;
+pub mod oci;
+pub mod rootfs;
 pub mod runtime;
+pub mod sandbox;
 pub mod types;
 
 pub use error::RuntimeError;

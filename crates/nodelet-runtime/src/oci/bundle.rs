@@ -1,0 +1,478 @@
+//! Generation of the OCI runtime spec (`config.json`) of one container from
+//! the pod-level sandbox, the container config and the image, following
+//! what containerd's CRI plugin produces for Kubernetes: join the pod's
+//! pinned namespaces, default Docker capability set, masked paths, managed
+//! `/etc/hosts`, explicit cgroupfs `cgroupsPath`.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxCapabilities, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxNamespace,
+    LinuxNamespaceType, LinuxResources, Mount, PosixRlimitBuilder, PosixRlimitType, Root, Spec,
+    User,
+};
+
+use crate::error::{Result, RuntimeError};
+use crate::oci::cgroups;
+use crate::oci::process::ProcessPlan;
+use crate::types::{ContainerConfig, SandboxInfo};
+
+/// The default capability set of Docker/containerd.
+pub const DEFAULT_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FSETID",
+    "FOWNER",
+    "MKNOD",
+    "NET_RAW",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "SETPCAP",
+    "NET_BIND_SERVICE",
+    "SYS_CHROOT",
+    "KILL",
+    "AUDIT_WRITE",
+];
+
+/// Every capability Linux defines (for privileged containers and "ALL").
+pub const ALL_CAPS: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// Per-container files bind-mounted over the image's `/etc`.
+#[derive(Debug, Clone)]
+pub struct EtcFiles {
+    pub hostname: PathBuf,
+    pub hosts: PathBuf,
+    pub resolv_conf: PathBuf,
+}
+
+/// Everything the spec is made from.
+pub struct BundleInputs<'a> {
+    pub config: &'a ContainerConfig,
+    pub sandbox: &'a SandboxInfo,
+    pub host_pid: bool,
+    pub process: &'a ProcessPlan,
+    pub rootfs: &'a Path,
+    pub cgroups_path: &'a str,
+    pub etc: &'a EtcFiles,
+    /// The agent's current RLIMIT_NOFILE hard limit; the container's can
+    /// never be set above it (no CAP_SYS_RESOURCE on some hosts).
+    pub nofile_hard: u64,
+}
+
+/// The capability set after `add` and `drop` (both may say "ALL"); as
+/// containerd orders it, drops apply to the default set first and adds come
+/// after, so "drop ALL, add X" keeps X.
+pub fn effective_capabilities(privileged: bool, add: &[String], drop: &[String]) -> Vec<String> {
+    if privileged {
+        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+    }
+    let norm = |s: &String| {
+        let u = s.trim().to_ascii_uppercase();
+        u.strip_prefix("CAP_").map(str::to_string).unwrap_or(u)
+    };
+    let add: Vec<String> = add.iter().map(norm).collect();
+    let drop: Vec<String> = drop.iter().map(norm).collect();
+    if add.iter().any(|c| c == "ALL") {
+        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+    }
+    let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
+        Vec::new()
+    } else {
+        DEFAULT_CAPS
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| !drop.contains(c))
+            .collect()
+    };
+    for a in add {
+        if !caps.contains(&a) {
+            caps.push(a);
+        }
+    }
+    caps
+}
+
+fn to_caps(names: &[String]) -> Result<HashSet<Capability>> {
+    names
+        .iter()
+        .map(|n| {
+            n.parse::<Capability>()
+                .map_err(|_| RuntimeError::Other(format!("unknown capability {n:?}")))
+        })
+        .collect()
+}
+
+/// The `/etc/hosts` kubelet writes for a pod with its own network.
+pub fn hosts_file(ip: Option<IpAddr>, hostname: &str) -> String {
+    let mut s = String::from(
+        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
+    );
+    if let Some(ip) = ip {
+        s.push_str(&format!("{ip}\t{hostname}\n"));
+    }
+    s
+}
+
+fn bind(dest: &str, src: &Path, ro: bool) -> Mount {
+    let mut m = Mount::default();
+    m.set_destination(PathBuf::from(dest));
+    m.set_typ(Some("bind".to_string()));
+    m.set_source(Some(src.to_path_buf()));
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    opts.push(if ro { "ro" } else { "rw" }.to_string());
+    m.set_options(Some(opts));
+    m
+}
+
+/// Builds the spec.
+pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
+    let cfg = inp.config;
+    let sec = &cfg.security;
+    let mut spec = Spec::default();
+    // Joining the pod's UTS namespace: the hostname was set when it was
+    // pinned; setting it again here would need a private UTS namespace.
+    spec.set_hostname(None);
+
+    let mut root = Root::default();
+    root.set_path(inp.rootfs.to_path_buf());
+    root.set_readonly(Some(sec.read_only_root_filesystem));
+    spec.set_root(Some(root));
+
+    // Process.
+    let p = inp.process;
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(p.args.clone()));
+    process.set_env(Some(p.env.clone()));
+    process.set_cwd(PathBuf::from(&p.cwd));
+    process.set_terminal(Some(cfg.tty));
+    let mut user = User::default();
+    user.set_uid(p.uid);
+    user.set_gid(p.gid);
+    if !p.additional_gids.is_empty() {
+        user.set_additional_gids(Some(p.additional_gids.clone()));
+    }
+    process.set_user(user);
+    let caps = to_caps(&effective_capabilities(
+        sec.privileged,
+        &sec.capabilities_add,
+        &sec.capabilities_drop,
+    ))?;
+    let mut lc = LinuxCapabilities::default();
+    lc.set_bounding(Some(caps.clone()));
+    lc.set_effective(Some(caps.clone()));
+    lc.set_permitted(Some(caps));
+    lc.set_inheritable(None);
+    lc.set_ambient(None);
+    process.set_capabilities(Some(lc));
+    // Kubernetes' allowPrivilegeEscalation defaults to true: only set
+    // no_new_privs when asked (the field is not in ContainerConfig yet).
+    process.set_no_new_privileges(Some(false));
+    let nofile = 1024u64.min(inp.nofile_hard);
+    let rlimit = PosixRlimitBuilder::default()
+        .typ(PosixRlimitType::RlimitNofile)
+        .hard(nofile)
+        .soft(nofile)
+        .build()
+        .map_err(|e| RuntimeError::Other(format!("rlimit: {e}")))?;
+    process.set_rlimits(Some(vec![rlimit]));
+    spec.set_process(Some(process));
+
+    // Mounts: runc's defaults plus the pod's managed /etc files and volumes.
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if sec.privileged {
+        // Privileged containers see /sys read-write, as with Docker.
+        for m in mounts.iter_mut() {
+            if m.destination() == Path::new("/sys")
+                && let Some(opts) = m.options().clone()
+            {
+                m.set_options(Some(opts.into_iter().filter(|o| o != "ro").collect()));
+            }
+        }
+    }
+    if inp.sandbox.namespaces.uts.is_some() {
+        mounts.push(bind("/etc/hostname", &inp.etc.hostname, false));
+    }
+    mounts.push(bind("/etc/hosts", &inp.etc.hosts, false));
+    mounts.push(bind("/etc/resolv.conf", &inp.etc.resolv_conf, false));
+    for m in &cfg.mounts {
+        mounts.push(bind(&m.container_path, &m.host_path, m.read_only));
+    }
+    spec.set_mounts(Some(mounts));
+
+    // Linux: namespaces, cgroups, resources, masked paths.
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    let ns = |t: LinuxNamespaceType, path: Option<&PathBuf>| {
+        let mut n = LinuxNamespace::default();
+        n.set_typ(t);
+        n.set_path(path.cloned());
+        n
+    };
+    let s = &inp.sandbox.namespaces;
+    let mut namespaces = vec![
+        ns(LinuxNamespaceType::Mount, None),
+        ns(LinuxNamespaceType::Cgroup, None),
+    ];
+    if !inp.host_pid {
+        namespaces.push(ns(LinuxNamespaceType::Pid, None));
+    }
+    // `None` means the host's namespace (hostNetwork / hostIPC): no entry.
+    if let Some(p) = &s.net {
+        namespaces.push(ns(LinuxNamespaceType::Network, Some(p)));
+    }
+    if let Some(p) = &s.ipc {
+        namespaces.push(ns(LinuxNamespaceType::Ipc, Some(p)));
+    }
+    if let Some(p) = &s.uts {
+        namespaces.push(ns(LinuxNamespaceType::Uts, Some(p)));
+    }
+    linux.set_namespaces(Some(namespaces));
+    linux.set_cgroups_path(Some(PathBuf::from(inp.cgroups_path)));
+
+    let (mem, shares, quota) = cgroups::limits(&cfg.resources);
+    let mut res = LinuxResources::default();
+    let mut dev = LinuxDeviceCgroup::default();
+    dev.set_allow(sec.privileged);
+    dev.set_access(Some("rwm".to_string()));
+    res.set_devices(Some(vec![dev]));
+    if let Some(limit) = mem {
+        let mut m = LinuxMemory::default();
+        m.set_limit(Some(limit));
+        res.set_memory(Some(m));
+    }
+    let mut cpu = LinuxCpu::default();
+    cpu.set_shares(Some(shares));
+    if let Some(q) = quota {
+        cpu.set_quota(Some(q));
+        cpu.set_period(Some(cgroups::CPU_PERIOD_US));
+    }
+    res.set_cpu(Some(cpu));
+    linux.set_resources(Some(res));
+    if sec.privileged {
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(None);
+    }
+    spec.set_linux(Some(linux));
+
+    let mut ann = std::collections::HashMap::new();
+    ann.insert("io.kubernetes.pod.uid".to_string(), cfg.pod_uid.clone());
+    ann.insert("io.kubernetes.container.name".to_string(), cfg.name.clone());
+    ann.insert(
+        "io.kubernetes.cri.sandbox-id".to_string(),
+        inp.sandbox.id.clone(),
+    );
+    spec.set_annotations(Some(ann));
+    Ok(spec)
+}
+
+/// Writes `config.json` into the bundle directory.
+pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<()> {
+    let path = bundle.join("config.json");
+    let json = serde_json::to_vec_pretty(spec)
+        .map_err(|e| RuntimeError::Other(format!("serializing config.json: {e}")))?;
+    std::fs::write(&path, json).map_err(|e| RuntimeError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Resources, SandboxNamespaces, SecurityConfig};
+
+    fn cfg(security: SecurityConfig) -> ContainerConfig {
+        ContainerConfig {
+            pod_uid: "uid1".into(),
+            name: "c".into(),
+            attempt: 0,
+            image: "nodelet.local/busybox".into(),
+            command: None,
+            args: None,
+            env: vec![],
+            working_dir: None,
+            security,
+            resources: Resources {
+                memory_limit_bytes: Some(32 << 20),
+                cpu_limit_millis: Some(250),
+                ..Default::default()
+            },
+            mounts: vec![],
+            stdin: false,
+            stdin_once: false,
+            tty: false,
+            labels: Default::default(),
+        }
+    }
+
+    fn json(sec: SecurityConfig, host_pid: bool) -> serde_json::Value {
+        let c = cfg(sec);
+        let sb = SandboxInfo {
+            id: "sb".into(),
+            pod_uid: "uid1".into(),
+            ips: vec!["10.244.0.5".parse().unwrap()],
+            host_ip: None,
+            namespaces: SandboxNamespaces {
+                net: Some("/run/nodelet/ns/sb/net".into()),
+                ipc: Some("/run/nodelet/ns/sb/ipc".into()),
+                uts: Some("/run/nodelet/ns/sb/uts".into()),
+            },
+            cgroup_parent: "nodelet/poduid1".into(),
+        };
+        let p = ProcessPlan {
+            args: vec!["sh".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            uid: 0,
+            gid: 0,
+            additional_gids: vec![],
+        };
+        let etc = EtcFiles {
+            hostname: "/c/hostname".into(),
+            hosts: "/c/hosts".into(),
+            resolv_conf: "/c/resolv.conf".into(),
+        };
+        let spec = build_spec(&BundleInputs {
+            config: &c,
+            sandbox: &sb,
+            host_pid,
+            process: &p,
+            rootfs: Path::new("/c/rootfs"),
+            cgroups_path: "/nodelet/poduid1/abc",
+            etc: &etc,
+            nofile_hard: 512,
+        })
+        .unwrap();
+        serde_json::to_value(&spec).unwrap()
+    }
+
+    #[test]
+    fn pod_namespaces_joined_and_limits() {
+        let j = json(SecurityConfig::default(), false);
+        assert!(j.get("hostname").is_none());
+        let ns = j["linux"]["namespaces"].as_array().unwrap();
+        let find = |t: &str| ns.iter().find(|n| n["type"] == t).cloned();
+        assert_eq!(find("network").unwrap()["path"], "/run/nodelet/ns/sb/net");
+        assert_eq!(find("uts").unwrap()["path"], "/run/nodelet/ns/sb/uts");
+        assert!(find("pid").unwrap().get("path").is_none());
+        assert!(find("mount").is_some() && find("cgroup").is_some());
+        assert_eq!(j["linux"]["cgroupsPath"], "/nodelet/poduid1/abc");
+        assert_eq!(j["linux"]["resources"]["memory"]["limit"], 32 << 20);
+        assert_eq!(j["linux"]["resources"]["cpu"]["quota"], 25_000);
+        assert_eq!(j["linux"]["resources"]["cpu"]["period"], 100_000);
+        assert_eq!(j["linux"]["resources"]["cpu"]["shares"], 256);
+        // Capped at the agent's hard limit.
+        assert_eq!(j["process"]["rlimits"][0]["hard"], 512);
+        assert_eq!(j["process"]["noNewPrivileges"], false);
+        assert_eq!(j["root"]["readonly"], false);
+        let caps = j["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert_eq!(caps.len(), DEFAULT_CAPS.len());
+        assert!(!j["linux"]["maskedPaths"].as_array().unwrap().is_empty());
+        let dests: Vec<&str> = j["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        for d in [
+            "/proc",
+            "/dev",
+            "/dev/pts",
+            "/dev/shm",
+            "/dev/mqueue",
+            "/sys",
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+        ] {
+            assert!(dests.contains(&d), "{d} missing from {dests:?}");
+        }
+        let hp = json(SecurityConfig::default(), true);
+        let ns = hp["linux"]["namespaces"].as_array().unwrap();
+        assert!(!ns.iter().any(|n| n["type"] == "pid"));
+    }
+
+    #[test]
+    fn privileged_and_readonly() {
+        let j = json(
+            SecurityConfig {
+                privileged: true,
+                read_only_root_filesystem: true,
+                ..Default::default()
+            },
+            false,
+        );
+        assert_eq!(j["root"]["readonly"], true);
+        assert!(j["linux"].get("maskedPaths").is_none());
+        assert_eq!(j["linux"]["resources"]["devices"][0]["allow"], true);
+        let caps = j["process"]["capabilities"]["bounding"].as_array().unwrap();
+        assert_eq!(caps.len(), ALL_CAPS.len());
+    }
+
+    #[test]
+    fn capability_add_drop() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let c = effective_capabilities(false, &s(&["NET_ADMIN"]), &s(&["CAP_KILL", "chown"]));
+        assert!(c.contains(&"NET_ADMIN".to_string()));
+        assert!(!c.contains(&"KILL".to_string()) && !c.contains(&"CHOWN".to_string()));
+        assert_eq!(c.len(), DEFAULT_CAPS.len() - 1);
+        assert_eq!(
+            effective_capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"])),
+            s(&["NET_BIND_SERVICE"])
+        );
+        assert_eq!(
+            effective_capabilities(false, &s(&["ALL"]), &[]).len(),
+            ALL_CAPS.len()
+        );
+        assert!(to_caps(&s(&["BOGUS"])).is_err());
+        assert!(to_caps(&s(ALL_CAPS)).is_ok());
+    }
+
+    #[test]
+    fn hosts_file_has_pod_line() {
+        let h = hosts_file(Some("10.244.0.7".parse().unwrap()), "web");
+        assert!(h.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
+        assert!(h.ends_with("10.244.0.7\tweb\n"));
+    }
+}
