@@ -4,4 +4,7 @@
 
 pub mod bundle;
 pub mod cgroups;
+pub mod host_check;
 pub mod process;
+pub mod runc;
+pub mod wait;

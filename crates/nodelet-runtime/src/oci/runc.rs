@@ -1,0 +1,279 @@
+//! The OCI runtime command-line interface (runc, crun, youki share it):
+//! start, state, kill, delete, exec, and spawning the per-container
+//! `nodelet-monitor` that runs `create`. Every failure carries the runtime's
+//! own stderr in [`RuntimeError::OciRuntime`].
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use serde::Deserialize;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+use crate::error::{Result, RuntimeError};
+
+/// One OCI runtime binary with its state directory.
+#[derive(Debug, Clone)]
+pub struct OciCli {
+    pub binary: PathBuf,
+    /// `--root`: `<run_root>/runc`.
+    pub root: PathBuf,
+}
+
+/// What `<runtime> state` reports.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OciState {
+    pub status: String,
+    #[serde(default)]
+    pub pid: i64,
+}
+
+/// The monitor's one-line handshake on the sync fd.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MonitorHello {
+    pub monitor_pid: Option<i32>,
+    pub pid: Option<i32>,
+    pub error: Option<String>,
+}
+
+/// Arguments for spawning a container's monitor.
+pub struct MonitorArgs<'a> {
+    pub monitor: &'a Path,
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub log_path: &'a Path,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+    pub exit_file: &'a Path,
+    pub tty: bool,
+    pub cgroup_path: &'a str,
+    /// Where the monitor's own diagnostics go.
+    pub monitor_log: &'a Path,
+}
+
+impl OciCli {
+    pub fn name(&self) -> String {
+        self.binary
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.binary.display().to_string())
+    }
+
+    /// A command with `--root` set.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.binary);
+        c.arg("--root").arg(&self.root);
+        c.stdin(Stdio::null());
+        c.kill_on_drop(true);
+        c
+    }
+
+    fn error(&self, op: &str, stderr: &[u8]) -> RuntimeError {
+        RuntimeError::OciRuntime {
+            runtime: self.name(),
+            op: op.to_string(),
+            stderr: clean_stderr(stderr),
+        }
+    }
+
+    async fn run(&self, op: &str, args: &[&str]) -> Result<Vec<u8>> {
+        let out = self
+            .command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .await
+            .map_err(|e| RuntimeError::io(&self.binary, e))?;
+        if out.status.success() {
+            Ok(out.stdout)
+        } else {
+            Err(self.error(op, &out.stderr))
+        }
+    }
+
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.run("start", &["start", id]).await.map(drop)
+    }
+
+    /// `None` when the runtime does not know the container.
+    pub async fn state(&self, id: &str) -> Result<Option<OciState>> {
+        match self.run("state", &["state", id]).await {
+            Ok(out) => serde_json::from_slice(&out).map(Some).map_err(|e| {
+                RuntimeError::Other(format!("{} state {id}: bad JSON: {e}", self.name()))
+            }),
+            Err(RuntimeError::OciRuntime { stderr, .. }) if is_not_found(&stderr) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Signals the init process; a container that already stopped is not
+    /// an error (the signal raced with its exit).
+    pub async fn kill(&self, id: &str, signal: i32) -> Result<()> {
+        let sig = signal.to_string();
+        match self.run("kill", &["kill", id, &sig]).await {
+            Err(RuntimeError::OciRuntime { stderr, .. })
+                if stderr.contains("not running")
+                    || stderr.contains("process already finished") =>
+            {
+                Ok(())
+            }
+            r => r.map(drop),
+        }
+    }
+
+    /// `delete --force`; idempotent.
+    pub async fn delete_force(&self, id: &str) -> Result<()> {
+        match self.run("delete", &["delete", "--force", id]).await {
+            Err(RuntimeError::OciRuntime { stderr, .. }) if is_not_found(&stderr) => Ok(()),
+            r => r.map(drop),
+        }
+    }
+
+    /// An `exec` command line (not spawned): `exec [-t --console-socket S]
+    /// [--env K=V]... [--pid-file F] ID ARGS...`.
+    pub fn exec_command(
+        &self,
+        id: &str,
+        args: &[String],
+        env: &[(String, String)],
+        pid_file: Option<&Path>,
+        console_socket: Option<&Path>,
+    ) -> Command {
+        let mut c = self.command();
+        c.arg("exec");
+        if let Some(s) = console_socket {
+            c.arg("--tty").arg("--console-socket").arg(s);
+        }
+        for (k, v) in env {
+            c.arg("--env").arg(format!("{k}={v}"));
+        }
+        if let Some(p) = pid_file {
+            c.arg("--pid-file").arg(p);
+        }
+        c.arg(id).args(args);
+        c
+    }
+
+    /// Spawns the monitor (which runs `create`) and waits for its
+    /// handshake. Returns (monitor pid, container init pid).
+    pub async fn create_via_monitor(&self, a: &MonitorArgs<'_>) -> Result<(i32, i32)> {
+        let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| RuntimeError::io("pipe", e.into()))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(a.monitor_log)
+            .map_err(|e| RuntimeError::io(a.monitor_log, e))?;
+        let mut cmd = std::process::Command::new(a.monitor);
+        cmd.arg("--id")
+            .arg(a.id)
+            .arg("--bundle")
+            .arg(a.bundle)
+            .arg("--runtime")
+            .arg(&self.binary)
+            .arg("--runtime-root")
+            .arg(&self.root)
+            .arg("--log-path")
+            .arg(a.log_path)
+            .arg("--log-max-size")
+            .arg(a.log_max_size.to_string())
+            .arg("--log-max-files")
+            .arg(a.log_max_files.to_string())
+            .arg("--exit-file")
+            .arg(a.exit_file)
+            .arg("--sync-fd")
+            .arg("3")
+            .arg("--cgroup-path")
+            .arg(a.cgroup_path);
+        if a.tty {
+            cmd.arg("--tty");
+        }
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        let wfd = write_end.as_raw_fd();
+        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork
+        // and exec; `wfd` stays open in the parent until after spawn.
+        unsafe {
+            cmd.pre_exec(move || {
+                if wfd == 3 {
+                    let flags = libc::fcntl(3, libc::F_GETFD);
+                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(wfd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = tokio::process::Command::from(cmd)
+            .spawn()
+            .map_err(|e| RuntimeError::io(a.monitor, e))?;
+        // Our copy of the write end must go, or EOF never comes.
+        drop(write_end);
+        let mut hello = Vec::new();
+        let mut f = tokio::fs::File::from_std(std::fs::File::from(OwnedFd::from(read_end)));
+        let read = f.read_to_end(&mut hello).await;
+        // The monitor's first process exits right after its double fork.
+        let _ = child.wait().await;
+        read.map_err(|e| RuntimeError::io("monitor sync pipe", e))?;
+        let line = String::from_utf8_lossy(&hello);
+        let line = line.lines().next().unwrap_or("").trim();
+        if line.is_empty() {
+            let diag = std::fs::read_to_string(a.monitor_log).unwrap_or_default();
+            return Err(RuntimeError::Other(format!(
+                "nodelet-monitor for {} exited without a handshake: {}",
+                a.id,
+                diag.trim()
+            )));
+        }
+        let h: MonitorHello = serde_json::from_str(line)
+            .map_err(|e| RuntimeError::Other(format!("nodelet-monitor handshake {line:?}: {e}")))?;
+        if let Some(err) = h.error {
+            return Err(self.error("create", err.as_bytes()));
+        }
+        match (h.monitor_pid, h.pid) {
+            (Some(m), Some(p)) => Ok((m, p)),
+            _ => Err(RuntimeError::Other(format!(
+                "nodelet-monitor handshake without pids: {line}"
+            ))),
+        }
+    }
+}
+
+fn is_not_found(stderr: &str) -> bool {
+    stderr.contains("does not exist") || stderr.contains("not exist") || stderr.contains("No such")
+}
+
+/// runc logs `time=".." level=error msg="..."`; keep the message only.
+pub fn clean_stderr(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
+    let msgs: Vec<String> = s
+        .lines()
+        .filter_map(|l| {
+            let i = l.find("msg=\"")?;
+            let rest = &l[i + 5..];
+            let end = rest.rfind('"')?;
+            Some(rest[..end].replace("\\\"", "\""))
+        })
+        .collect();
+    if msgs.is_empty() {
+        s.trim().to_string()
+    } else {
+        msgs.join("; ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_cleanup() {
+        let s = b"time=\"2026-01-01T00:00:00Z\" level=error msg=\"container \\\"x\\\" does not exist\"\n";
+        assert_eq!(clean_stderr(s), "container \"x\" does not exist");
+        assert_eq!(clean_stderr(b"  plain error\n"), "plain error");
+    }
+}
