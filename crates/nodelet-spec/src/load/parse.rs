@@ -45,13 +45,16 @@ fn yaml_documents(text: &str) -> Result<Vec<Value>, String> {
     let mut options = serde_saphyr::Options::default();
     options.budget = serde_saphyr::budget! {
         max_depth: MAX_DEPTH,
-        // A pod with a few hundred containers and env vars is ~50k events;
-        // the caps bound parse time (~1 s in debug) on hostile input.
-        max_events: 400_000,
+        // A pod with a few hundred containers and env vars is ~50k events,
+        // a 1 MiB ConfigMap of short keys ~150k; the caps bound parse time
+        // on hostile input (the parser is the slow part in debug builds).
+        max_events: 200_000,
         max_documents: 10_000,
-        max_nodes: 400_000,
+        max_nodes: 200_000,
     };
     options.with_snippet = false;
+    // Manifests rarely use aliases; an alias bomb must fail fast.
+    options.alias_limits.max_total_replayed_events = 50_000;
     // Kubernetes manifests are written for go-yaml (YAML 1.1) in one respect
     // users rely on: `defaultMode: 0644` is octal.
     options.legacy_octal_numbers = true;
