@@ -1,0 +1,437 @@
+//! Pod sandboxes: the namespaces and network every container of a pod shares.
+//!
+//! A sandbox is a set of pinned namespaces (see [`namespaces`]) plus, unless
+//! the pod uses the host network, a CNI attachment of the pod's network
+//! namespace (see [`cni`]). There is no pause process. Each sandbox is
+//! recorded (see [`state`]) before anything is made, so a restarted agent can
+//! list and tear down whatever a crash left half-done.
+
+pub mod cni;
+pub mod host;
+pub mod namespaces;
+pub mod state;
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+pub use cni::CniOptions;
+use cni::{CniArgs, CniInvoker, NetworkConfigList};
+use namespaces::NamespaceSet;
+use state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
+
+use crate::error::{Result, RuntimeError};
+use crate::types::{SandboxConfig, SandboxInfo, SandboxNamespaces};
+
+/// Interface name of the pod's network inside its namespace.
+const POD_IFNAME: &str = "eth0";
+
+/// Creates, lists and removes pod sandboxes. `Send + Sync`; share it in an
+/// `Arc`. Operations on different sandboxes run concurrently.
+pub struct SandboxManager {
+    store: StateStore,
+    run_dir: PathBuf,
+    options: CniOptions,
+    invoker: CniInvoker,
+    network: NetworkConfigList,
+    /// One async lock per sandbox id so a create and a remove (or two
+    /// removes) of the same sandbox never interleave.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl SandboxManager {
+    /// Opens the state under `state_dir` (`<root>/sandboxes`), pins under
+    /// `run_dir` (`<run>/ns`), and loads the CNI conflist (writing the
+    /// default one if `cni.conf_dir` has none). Missing plugins do not fail
+    /// here (host-network pods still work); see [`Self::host_problems`].
+    pub fn new(state_dir: &Path, run_dir: &Path, cni: CniOptions) -> Result<Self> {
+        let store = StateStore::open(state_dir)?;
+        std::fs::create_dir_all(run_dir).map_err(|e| RuntimeError::io(run_dir, e))?;
+        let network = cni::config::load_or_create(&cni)?;
+        Ok(SandboxManager {
+            store,
+            run_dir: run_dir.to_path_buf(),
+            invoker: CniInvoker::new(cni.bin_dirs.clone()),
+            options: cni,
+            network,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// What keeps pod networking from working on this host (missing plugin
+    /// binaries, missing iptables), then warnings; each says how to fix it.
+    pub fn host_problems(&self) -> Vec<String> {
+        let mut all = host::network_problems(&self.network, &self.invoker);
+        all.extend(host::network_warnings());
+        all
+    }
+
+    /// The conflist pods are attached with.
+    pub fn network(&self) -> &NetworkConfigList {
+        &self.network
+    }
+
+    /// The options this manager was made with.
+    pub fn options(&self) -> &CniOptions {
+        &self.options
+    }
+
+    /// Pins net/ipc/uts namespaces (hostname set in the UTS one), attaches
+    /// the pod network through CNI, and records the sandbox.
+    pub async fn create(&self, cfg: &SandboxConfig) -> Result<SandboxInfo> {
+        let id = new_sandbox_id()?;
+        let lock = self.lock_for(&id);
+        let _guard = lock.lock().await;
+
+        let host_ips = host::host_ips();
+        let cni = if cfg.host_network {
+            None
+        } else {
+            self.prepare_host()?;
+            Some(CniAttachment {
+                conflist: self.network.raw.clone(),
+                ifname: POD_IFNAME.to_string(),
+                runtime_config: runtime_config(cfg),
+                args: cni_args(cfg, &id),
+                result: None,
+            })
+        };
+        let mut record = SandboxRecord {
+            phase: SandboxPhase::Creating,
+            info: SandboxInfo {
+                id: id.clone(),
+                pod_uid: cfg.pod_uid.clone(),
+                ips: Vec::new(),
+                host_ip: host_ips.first().copied(),
+                namespaces: SandboxNamespaces::default(),
+                cgroup_parent: format!("nodelet/pod{}", cfg.pod_uid),
+            },
+            config: cfg.clone(),
+            pin_dir: self.run_dir.join(&id),
+            cni,
+            created_at: jiff::Timestamp::now(),
+        };
+        self.save(&record).await?;
+
+        match self.build(&mut record, &host_ips).await {
+            Ok(()) => {
+                record.phase = SandboxPhase::Ready;
+                if let Err(e) = self.save(&record).await {
+                    self.abandon(&record).await;
+                    return Err(e);
+                }
+                tracing::info!(sandbox = %id, pod_uid = %cfg.pod_uid, ips = ?record.info.ips, "sandbox created");
+                Ok(record.info)
+            }
+            Err(e) => {
+                self.abandon(&record).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Tears a sandbox down: CNI DEL (same config and prevResult as ADD),
+    /// unmounts and removes the pins, forgets the record. Unknown ids are
+    /// fine (idempotent). On a DEL failure the record is kept so the call
+    /// can be retried without leaking the IP or iptables rules.
+    pub async fn remove(&self, sandbox_id: &str) -> Result<()> {
+        if !state::is_sandbox_id(sandbox_id) {
+            return Ok(());
+        }
+        let lock = self.lock_for(sandbox_id);
+        let guard = lock.lock().await;
+        let store = self.store.clone();
+        let id = sandbox_id.to_string();
+        let record = blocking(move || store.load(&id)).await?;
+        let result = match record {
+            Some(record) => self.teardown(&record).await,
+            None => {
+                // No record: at most pins of a create that crashed before
+                // its first save, which cannot have a network attachment.
+                let dir = self.run_dir.join(sandbox_id);
+                blocking(move || namespaces::unpin(&dir)).await
+            }
+        };
+        drop(guard);
+        if result.is_ok() {
+            self.forget_lock(sandbox_id);
+        }
+        result
+    }
+
+    /// Every recorded sandbox (for recovery), oldest first, including ones
+    /// whose creation was interrupted (their `ips` may be empty).
+    pub async fn list(&self) -> Result<Vec<SandboxInfo>> {
+        let store = self.store.clone();
+        let records = blocking(move || store.list()).await?;
+        Ok(records.into_iter().map(|r| r.info).collect())
+    }
+
+    pub async fn get(&self, sandbox_id: &str) -> Result<SandboxInfo> {
+        Ok(self.record(sandbox_id).await?.info)
+    }
+
+    /// CNI CHECK of the sandbox's network (does the attachment still match
+    /// what ADD made?). Host-network sandboxes always pass.
+    pub async fn check(&self, sandbox_id: &str) -> Result<()> {
+        let record = self.record(sandbox_id).await?;
+        let Some(cni) = &record.cni else {
+            return Ok(());
+        };
+        let Some(result) = &cni.result else {
+            return Err(RuntimeError::Network(format!(
+                "sandbox {sandbox_id} has no completed network attachment"
+            )));
+        };
+        let list = NetworkConfigList::from_value(cni.conflist.clone())?;
+        let args = CniArgs {
+            container_id: record.info.id.clone(),
+            netns: record.pin_dir.join("net"),
+            ifname: cni.ifname.clone(),
+            args: cni.args.clone(),
+        };
+        self.invoker
+            .check_list(&list, &args, &cni.runtime_config, result)
+            .await
+    }
+
+    async fn record(&self, sandbox_id: &str) -> Result<SandboxRecord> {
+        if !state::is_sandbox_id(sandbox_id) {
+            return Err(RuntimeError::SandboxNotFound(sandbox_id.to_string()));
+        }
+        let store = self.store.clone();
+        let id = sandbox_id.to_string();
+        blocking(move || store.load(&id))
+            .await?
+            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.to_string()))
+    }
+
+    /// Fails early, with the fix, when CNI cannot work on this host, and
+    /// switches on the sysctls a bridge network needs.
+    fn prepare_host(&self) -> Result<()> {
+        let problems = host::network_problems(&self.network, &self.invoker);
+        if !problems.is_empty() {
+            return Err(RuntimeError::Host(problems.join("; ")));
+        }
+        if self.network.needs_forwarding() {
+            host::ensure_ip_forward()?;
+        }
+        if let Err(e) = host::ensure_bridge_nf() {
+            tracing::warn!(error = %e, "bridge netfilter");
+        }
+        Ok(())
+    }
+
+    /// Makes the namespaces and the network of a recorded sandbox.
+    async fn build(&self, record: &mut SandboxRecord, host_ips: &[IpAddr]) -> Result<()> {
+        let cfg = &record.config;
+        let set = NamespaceSet {
+            net: !cfg.host_network,
+            ipc: !cfg.host_ipc,
+            uts: !cfg.host_network,
+        };
+        record.info.namespaces =
+            namespaces::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone()).await?;
+        self.save(record).await?;
+
+        let Some(attachment) = record.cni.as_mut() else {
+            // hostNetwork: kubelet reports the node's IPs as the pod's.
+            record.info.ips = host_ips.to_vec();
+            return Ok(());
+        };
+        let args = CniArgs {
+            container_id: record.info.id.clone(),
+            netns: record.pin_dir.join("net"),
+            ifname: attachment.ifname.clone(),
+            args: attachment.args.clone(),
+        };
+        // `lo` is brought up separately, as CRI runtimes do: it is not part
+        // of the operator's network and needs no DEL (it dies with the netns).
+        let lo_conf = json!({"cniVersion": cni::config::CNI_VERSION, "name": "cni-loopback", "type": "loopback"});
+        let lo_args = CniArgs {
+            ifname: "lo".to_string(),
+            ..args.clone()
+        };
+        self.invoker
+            .exec_plugin(cni::CniCommand::Add, &lo_args, &lo_conf)
+            .await?;
+
+        let list = NetworkConfigList::from_value(attachment.conflist.clone())?;
+        let result = self
+            .invoker
+            .add_list(&list, &args, &attachment.runtime_config)
+            .await?;
+        let ips = cni::result::pod_ips(&result);
+        attachment.result = Some(result);
+        // Record the result before judging it, so the DEL of the cleanup
+        // sees it as prevResult.
+        self.save(record).await?;
+        if ips.is_empty() {
+            return Err(RuntimeError::Network(format!(
+                "CNI network {:?} gave the pod no IP address",
+                list.name
+            )));
+        }
+        record.info.ips = ips;
+        Ok(())
+    }
+
+    /// Undoes a failed create, logging (not returning) cleanup errors so the
+    /// caller sees the original failure.
+    async fn abandon(&self, record: &SandboxRecord) {
+        if let Err(e) = self.teardown(record).await {
+            tracing::warn!(sandbox = %record.info.id, error = %e, "cleaning up failed sandbox (kept for a later remove)");
+        }
+    }
+
+    async fn teardown(&self, record: &SandboxRecord) -> Result<()> {
+        if let Some(cni) = &record.cni {
+            let list = NetworkConfigList::from_value(cni.conflist.clone())?;
+            let net_pin = record.pin_dir.join("net");
+            // Without a live netns (crash before pinning) plugins must get
+            // an empty CNI_NETNS: they then only release IPAM and rules.
+            let netns = if namespaces::is_pinned(&net_pin) {
+                net_pin
+            } else {
+                PathBuf::new()
+            };
+            let args = CniArgs {
+                container_id: record.info.id.clone(),
+                netns,
+                ifname: cni.ifname.clone(),
+                args: cni.args.clone(),
+            };
+            self.invoker
+                .del_list(&list, &args, &cni.runtime_config, cni.result.as_ref())
+                .await?;
+        }
+        let dir = record.pin_dir.clone();
+        blocking(move || namespaces::unpin(&dir)).await?;
+        let store = self.store.clone();
+        let id = record.info.id.clone();
+        blocking(move || store.remove(&id)).await?;
+        tracing::info!(sandbox = %record.info.id, "sandbox removed");
+        Ok(())
+    }
+
+    async fn save(&self, record: &SandboxRecord) -> Result<()> {
+        let store = self.store.clone();
+        let record = record.clone();
+        blocking(move || store.save(&record)).await
+    }
+
+    fn lock_for(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget_lock(&self, id: &str) {
+        let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        // Only drop it when nobody else holds or waits on it.
+        if map.get(id).is_some_and(|l| Arc::strong_count(l) == 1) {
+            map.remove(id);
+        }
+    }
+}
+
+/// portmap's `runtimeConfig.portMappings` (CNI capability names and casing).
+fn runtime_config(cfg: &SandboxConfig) -> Value {
+    let mappings: Vec<Value> = cfg
+        .port_mappings
+        .iter()
+        .map(|m| {
+            let mut v = json!({
+                "hostPort": m.host_port,
+                "containerPort": m.container_port,
+                "protocol": m.protocol.to_ascii_lowercase(),
+            });
+            if let Some(ip) = m.host_ip.as_deref().filter(|ip| !ip.is_empty()) {
+                v["hostIP"] = json!(ip);
+            }
+            v
+        })
+        .collect();
+    json!({ "portMappings": mappings })
+}
+
+/// `CNI_ARGS` as CRI runtimes send them (plugins that do not know a key
+/// must ignore it, hence `IgnoreUnknown`).
+fn cni_args(cfg: &SandboxConfig, id: &str) -> Vec<(String, String)> {
+    vec![
+        ("IgnoreUnknown".into(), "1".into()),
+        ("K8S_POD_NAMESPACE".into(), cfg.pod_namespace.clone()),
+        ("K8S_POD_NAME".into(), cfg.pod_name.clone()),
+        ("K8S_POD_INFRA_CONTAINER_ID".into(), id.to_string()),
+        ("K8S_POD_UID".into(), cfg.pod_uid.clone()),
+    ]
+}
+
+/// 64 random hex characters, like CRI sandbox ids.
+fn new_sandbox_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(|e| RuntimeError::io("/dev/urandom", e))?;
+    Ok(hex::encode(bytes))
+}
+
+/// Runs file-system work off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RuntimeError::Other(format!("blocking task failed: {e}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::PortMapping;
+    use std::collections::BTreeMap;
+
+    fn cfg() -> SandboxConfig {
+        SandboxConfig {
+            pod_uid: "uid-1".into(),
+            pod_name: "web".into(),
+            pod_namespace: "default".into(),
+            hostname: "web".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings: vec![PortMapping {
+                container_port: 80,
+                host_port: 8080,
+                protocol: "TCP".into(),
+                host_ip: None,
+            }],
+            dns: None,
+            labels: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn port_mappings_use_cni_names() {
+        assert_eq!(
+            runtime_config(&cfg()),
+            json!({"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]})
+        );
+    }
+
+    #[test]
+    fn cni_args_carry_pod_identity() {
+        let args = cni_args(&cfg(), "abc");
+        assert!(args.contains(&("K8S_POD_NAME".into(), "web".into())));
+        assert!(args.contains(&("K8S_POD_INFRA_CONTAINER_ID".into(), "abc".into())));
+        assert_eq!(args[0], ("IgnoreUnknown".into(), "1".into()));
+    }
+
+    #[test]
+    fn ids_are_random_hex() {
+        let a = new_sandbox_id().unwrap();
+        assert!(state::is_sandbox_id(&a));
+        assert_ne!(a, new_sandbox_id().unwrap());
+    }
+}
