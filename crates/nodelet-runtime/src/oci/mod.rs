@@ -1,10 +1,669 @@
 //! The real [`crate::Runtime`]: OCI bundles run by an OCI runtime binary
 //! (runc by default, crun where the host allows) under a per-container
 //! `nodelet-monitor` that outlives the agent.
+//!
+//! On disk (all under `OciConfig::root`): `containers/<id>/` holds
+//! `record.json` (what recovery needs), `bundle/config.json`, the overlay
+//! `rootfs` with its upper/work dirs, the managed `/etc` files, the
+//! monitor's pid and the exit file; `pods/<sandbox-id>.json` remembers the
+//! sandbox config for its containers; `logs/` follows kubelet's layout.
 
 pub mod bundle;
 pub mod cgroups;
+pub mod exec;
 pub mod host_check;
 pub mod process;
+pub mod record;
 pub mod runc;
 pub mod wait;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use crate::error::{Result, RuntimeError};
+use crate::image::ImageStore;
+use crate::runtime::Runtime;
+use crate::sandbox::{CniOptions, SandboxManager};
+use crate::types::*;
+pub use host_check::{HostProblem, HostProblemKind, host_check};
+use record::{ContainerMeta, PodMeta};
+use runc::{MonitorArgs, OciCli};
+
+/// Where and with what the runtime works.
+#[derive(Debug, Clone)]
+pub struct OciConfig {
+    /// State root (`/var/lib/nodelet`).
+    pub root: PathBuf,
+    /// Volatile root (`/run/nodelet`).
+    pub run_root: PathBuf,
+    /// OCI runtime binary: a path or a name on `$PATH` (runc, crun, youki).
+    pub runtime: PathBuf,
+    /// The `nodelet-monitor` binary: a path or a name on `$PATH`.
+    pub monitor: PathBuf,
+    pub cni: CniOptions,
+    pub log_max_size: u64,
+    pub log_max_files: u32,
+}
+
+impl OciConfig {
+    /// The daemon's defaults for a given state root / run root.
+    pub fn with_roots(root: &Path, run_root: &Path) -> OciConfig {
+        OciConfig {
+            root: root.to_path_buf(),
+            run_root: run_root.to_path_buf(),
+            runtime: PathBuf::from("runc"),
+            monitor: PathBuf::from("nodelet-monitor"),
+            cni: CniOptions {
+                cache_dir: root.join("cni"),
+                ..CniOptions::default()
+            },
+            log_max_size: 10 * 1024 * 1024,
+            log_max_files: 5,
+        }
+    }
+}
+
+/// The OCI runtime. `Send + Sync`; share it in an `Arc`.
+pub struct OciRuntime {
+    cfg: OciConfig,
+    cli: OciCli,
+    monitor: PathBuf,
+    images: Arc<ImageStore>,
+    sandboxes: SandboxManager,
+    cgroups: cgroups::CgroupFs,
+    nofile_hard: u64,
+    /// Container records by id (mirrors `record.json`).
+    cache: Mutex<HashMap<String, ContainerMeta>>,
+}
+
+/// 2·n hex characters from the kernel's CSPRNG (container ids are 64).
+pub fn random_hex(n: usize) -> String {
+    use std::io::Read;
+    let mut buf = vec![0u8; n];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .is_ok();
+    if !ok {
+        // No /dev/urandom (odd chroot): time + pid + counter still give
+        // unique ids on one node, which is all ids need to be.
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let c = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) as u128;
+        let t = Timestamp::now().as_nanosecond() as u128
+            ^ ((std::process::id() as u128) << 64)
+            ^ (c << 96);
+        for (i, b) in buf.iter_mut().enumerate() {
+            *b = (t >> ((i % 16) * 8)) as u8;
+        }
+    }
+    hex::encode(buf)
+}
+
+impl OciRuntime {
+    /// Checks the host, opens the image store and the sandbox manager.
+    pub async fn new(cfg: OciConfig) -> Result<Self> {
+        let problems = host_check(&cfg.runtime)?;
+        let fatal: Vec<String> = problems
+            .iter()
+            .filter(|p| p.is_fatal())
+            .map(|p| p.message.clone())
+            .collect();
+        if !fatal.is_empty() {
+            return Err(RuntimeError::Host(fatal.join("; ")));
+        }
+        let runtime = host_check::resolve_binary(&cfg.runtime)
+            .ok_or_else(|| RuntimeError::Host(format!("{} not found", cfg.runtime.display())))?;
+        let monitor = host_check::resolve_binary(&cfg.monitor).ok_or_else(|| {
+            RuntimeError::Host(format!(
+                "nodelet-monitor not found at {:?} (build it with `cargo build -p nodelet-monitor`)",
+                cfg.monitor.display().to_string()
+            ))
+        })?;
+        for d in [
+            cfg.root.join("containers"),
+            cfg.root.join("pods"),
+            cfg.root.join("logs"),
+            cfg.run_root.join("runc"),
+        ] {
+            std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
+        }
+        let images = Arc::new(ImageStore::open(&cfg.root.join("images"))?);
+        let sandboxes = SandboxManager::new(
+            &cfg.root.join("sandboxes"),
+            &cfg.run_root.join("ns"),
+            cfg.cni.clone(),
+        )?;
+        let nofile_hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .maximum
+            .unwrap_or(u64::MAX);
+        let rt = OciRuntime {
+            cli: OciCli {
+                binary: runtime,
+                root: cfg.run_root.join("runc"),
+            },
+            monitor,
+            images,
+            sandboxes,
+            cgroups: cgroups::CgroupFs::host(),
+            nofile_hard,
+            cache: Mutex::new(HashMap::new()),
+            cfg,
+        };
+        rt.load_records();
+        Ok(rt)
+    }
+
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    /// Shared handle on the image store (for the API's image endpoints).
+    pub fn images_arc(&self) -> Arc<ImageStore> {
+        self.images.clone()
+    }
+
+    pub fn sandboxes(&self) -> &SandboxManager {
+        &self.sandboxes
+    }
+
+    pub fn config(&self) -> &OciConfig {
+        &self.cfg
+    }
+
+    /// The runtime CLI in use (for diagnostics and benchmarks).
+    pub fn cli(&self) -> &OciCli {
+        &self.cli
+    }
+
+    /// The container's cgroup path (relative to the cgroup root).
+    pub fn cgroup_path(&self, id: &str) -> Result<String> {
+        Ok(self.meta(id)?.cgroup_path)
+    }
+
+    pub fn cgroupfs(&self) -> &cgroups::CgroupFs {
+        &self.cgroups
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.cfg.root.join("containers").join(id)
+    }
+
+    fn pod_meta_path(&self, sandbox_id: &str) -> PathBuf {
+        self.cfg
+            .root
+            .join("pods")
+            .join(format!("{sandbox_id}.json"))
+    }
+
+    fn load_records(&self) {
+        let dir = self.cfg.root.join("containers");
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        for e in rd.flatten() {
+            if let Ok(Some(m)) = record::read_json::<ContainerMeta>(&e.path().join("record.json")) {
+                cache.insert(m.id.clone(), m);
+            }
+        }
+    }
+
+    fn meta(&self, id: &str) -> Result<ContainerMeta> {
+        if let Some(m) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
+            return Ok(m.clone());
+        }
+        match record::read_json::<ContainerMeta>(&self.container_dir(id).join("record.json"))? {
+            Some(m) => {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.to_string(), m.clone());
+                Ok(m)
+            }
+            None => Err(RuntimeError::ContainerNotFound(id.to_string())),
+        }
+    }
+
+    fn save_meta(&self, m: &ContainerMeta) -> Result<()> {
+        record::write_json(&self.container_dir(&m.id).join("record.json"), m)?;
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(m.id.clone(), m.clone());
+        Ok(())
+    }
+
+    fn pod_meta(&self, sandbox: &SandboxInfo) -> Result<PodMeta> {
+        record::read_json::<PodMeta>(&self.pod_meta_path(&sandbox.id))?
+            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox.id.clone()))
+    }
+
+    fn monitor_pid(&self, id: &str) -> Option<i32> {
+        std::fs::read_to_string(self.container_dir(id).join("monitor.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The exit status once known, remembering the OOM verdict so it
+    /// survives the cgroup's removal.
+    async fn exit_status(&self, id: &str) -> Result<ExitStatus> {
+        let m = self.meta(id)?;
+        let dir = self.container_dir(id);
+        let final_path = dir.join("status.json");
+        if let Some(s) = record::read_json::<ExitStatus>(&final_path)? {
+            return Ok(s);
+        }
+        let exit_file = dir.join("exit");
+        let e = wait::wait_exit(id, self.monitor_pid(id), &exit_file).await?;
+        let oom = e.oom_killed || self.cgroups.oom_killed(&m.cgroup_path);
+        let status = ExitStatus {
+            exit_code: e.exit_code,
+            signal: e.signal.map(Signal),
+            oom_killed: oom,
+            started_at: e.started_at.or(m.started_at),
+            finished_at: e.finished_at,
+        };
+        // Best effort: concurrent waiters may race to write the same file.
+        let _ = record::write_json(&final_path, &status);
+        Ok(status)
+    }
+
+    /// Writes `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` for a
+    /// container.
+    fn write_etc_files(
+        &self,
+        dir: &Path,
+        sandbox: &SandboxInfo,
+        pod: &PodMeta,
+    ) -> Result<bundle::EtcFiles> {
+        let etc = bundle::EtcFiles {
+            hostname: dir.join("hostname"),
+            hosts: dir.join("hosts"),
+            resolv_conf: dir.join("resolv.conf"),
+        };
+        let write = |p: &Path, s: &[u8]| std::fs::write(p, s).map_err(|e| RuntimeError::io(p, e));
+        write(
+            &etc.hostname,
+            format!("{}\n", pod.config.hostname).as_bytes(),
+        )?;
+        if sandbox.namespaces.net.is_some() {
+            let hosts = bundle::hosts_file(sandbox.ips.first().copied(), &pod.config.hostname);
+            write(&etc.hosts, hosts.as_bytes())?;
+        } else {
+            // hostNetwork pods see the node's hosts file, as with kubelet.
+            let h = std::fs::read("/etc/hosts").unwrap_or_default();
+            write(&etc.hosts, &h)?;
+        }
+        let resolv = match &pod.config.dns {
+            Some(d) if !d.servers.is_empty() => {
+                let mut s = String::new();
+                if !d.searches.is_empty() {
+                    s.push_str(&format!("search {}\n", d.searches.join(" ")));
+                }
+                for n in &d.servers {
+                    s.push_str(&format!("nameserver {n}\n"));
+                }
+                if !d.options.is_empty() {
+                    s.push_str(&format!("options {}\n", d.options.join(" ")));
+                }
+                s.into_bytes()
+            }
+            _ => std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+        };
+        write(&etc.resolv_conf, &resolv)?;
+        Ok(etc)
+    }
+
+    async fn create_inner(
+        &self,
+        id: &str,
+        dir: &Path,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+    ) -> Result<()> {
+        let pod = self.pod_meta(sandbox)?;
+        let image = self
+            .images
+            .resolve(&config.image)?
+            .ok_or_else(|| RuntimeError::ImageNotFound(config.image.clone()))?;
+        let layers = image.layers.clone();
+        let cdir = dir.to_path_buf();
+        let rootfs =
+            tokio::task::spawn_blocking(move || crate::rootfs::mount_rootfs(&layers, &cdir))
+                .await
+                .map_err(|e| RuntimeError::Other(format!("rootfs task: {e}")))??;
+        let ic = &image.config;
+        let defaults = process::ImageDefaults {
+            entrypoint: ic.entrypoint.as_deref(),
+            cmd: ic.cmd.as_deref(),
+            env: &ic.env,
+            working_dir: ic.working_dir.as_deref(),
+            user: ic.user.as_deref(),
+        };
+        let plan = process::plan(config, &defaults, &rootfs)?;
+        let etc = self.write_etc_files(dir, sandbox, &pod)?;
+        let cgroup_path = cgroups::container_cgroup_path(&sandbox.cgroup_parent, id);
+        let spec = bundle::build_spec(&bundle::BundleInputs {
+            config,
+            sandbox,
+            host_pid: pod.config.host_pid,
+            process: &plan,
+            rootfs: &rootfs,
+            cgroups_path: &cgroup_path,
+            etc: &etc,
+            nofile_hard: self.nofile_hard,
+        })?;
+        let bundle_dir = dir.join("bundle");
+        std::fs::create_dir_all(&bundle_dir).map_err(|e| RuntimeError::io(&bundle_dir, e))?;
+        bundle::write_spec(&spec, &bundle_dir)?;
+        self.cgroups
+            .create_parent(&sandbox.cgroup_parent)
+            .map_err(|e| RuntimeError::io(self.cgroups.root(), e))?;
+        let log_path = self.log_path_for(&pod.config, &config.name, config.attempt);
+        if let Some(parent) = log_path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| RuntimeError::io(parent, e))?;
+        }
+        let mut meta = ContainerMeta {
+            id: id.to_string(),
+            sandbox_id: sandbox.id.clone(),
+            pod_uid: config.pod_uid.clone(),
+            name: config.name.clone(),
+            attempt: config.attempt,
+            image_ref: image.reference.clone(),
+            image_id: image.id.clone(),
+            log_path: log_path.clone(),
+            cgroup_path: cgroup_path.clone(),
+            labels: config.labels.clone(),
+            created_at: Timestamp::now(),
+            started_at: None,
+            pid: None,
+        };
+        // Recorded before the container exists so a crash in between
+        // leaves something recovery can find and remove.
+        self.save_meta(&meta)?;
+        let (monitor_pid, pid) = self
+            .cli
+            .create_via_monitor(&MonitorArgs {
+                monitor: &self.monitor,
+                id,
+                bundle: &bundle_dir,
+                log_path: &log_path,
+                log_max_size: self.cfg.log_max_size,
+                log_max_files: self.cfg.log_max_files,
+                exit_file: &dir.join("exit"),
+                tty: config.tty,
+                cgroup_path: &cgroup_path,
+                monitor_log: &dir.join("monitor.log"),
+            })
+            .await?;
+        let p = dir.join("monitor.pid");
+        std::fs::write(&p, monitor_pid.to_string()).map_err(|e| RuntimeError::io(&p, e))?;
+        meta.pid = Some(pid);
+        self.save_meta(&meta)?;
+        Ok(())
+    }
+
+    fn log_path_for(&self, pod: &SandboxConfig, container: &str, attempt: u32) -> PathBuf {
+        self.pod_log_dir(pod)
+            .join(container)
+            .join(format!("{attempt}.log"))
+    }
+
+    fn pod_log_dir(&self, pod: &SandboxConfig) -> PathBuf {
+        self.cfg.root.join("logs").join(format!(
+            "{}_{}_{}",
+            pod.pod_namespace, pod.pod_name, pod.pod_uid
+        ))
+    }
+
+    /// Tears down everything of a container but its log.
+    async fn cleanup(&self, id: &str, cgroup_path: Option<&str>) -> Result<()> {
+        self.cli.delete_force(id).await?;
+        let dir = self.container_dir(id);
+        let d2 = dir.clone();
+        tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&d2))
+            .await
+            .map_err(|e| RuntimeError::Other(format!("unmount task: {e}")))??;
+        if let Some(cg) = cgroup_path {
+            // runc removes its cgroup on delete; this catches hierarchies it
+            // did not (name=systemd, cgroup2 in hybrid mode).
+            let _ = self.cgroups.remove(cg);
+        }
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(RuntimeError::io(&dir, e));
+            }
+            _ => {}
+        }
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        Ok(())
+    }
+
+    async fn state_of(&self, m: &ContainerMeta) -> Result<ContainerState> {
+        let dir = self.container_dir(&m.id);
+        if dir.join("exit").exists() || dir.join("status.json").exists() {
+            return Ok(ContainerState::Exited(self.exit_status(&m.id).await?));
+        }
+        match self.cli.state(&m.id).await? {
+            Some(s) => Ok(match s.status.as_str() {
+                "created" | "creating" => ContainerState::Created,
+                "running" | "paused" | "pausing" => ContainerState::Running {
+                    pid: u32::try_from(s.pid).unwrap_or(0),
+                    started_at: m.started_at.unwrap_or(m.created_at),
+                },
+                // Stopped but the monitor is still draining output: its
+                // exit file is moments away.
+                "stopped" => ContainerState::Exited(self.exit_status(&m.id).await?),
+                _ => ContainerState::Unknown,
+            }),
+            None => Ok(ContainerState::Unknown),
+        }
+    }
+}
+
+#[async_trait]
+impl Runtime for OciRuntime {
+    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<ImageInfo> {
+        let found = self.images.resolve(image)?;
+        match (found, policy) {
+            (Some(r), _) => Ok(ImageInfo {
+                reference: image.to_string(),
+                id: r.id.clone(),
+                size: r.size,
+                stop_signal: r.config.stop_signal.clone(),
+                pulled: false,
+                pull_duration: None,
+            }),
+            (None, PullPolicy::Never) => Err(RuntimeError::ImageNotFound(format!(
+                "{image} (ErrImageNeverPull: container image {image:?} is not present with pull policy of Never)"
+            ))),
+            (None, _) => {
+                let local = crate::image::normalize_reference(image)
+                    .map(|r| r.starts_with("nodelet.local/"))
+                    .unwrap_or(false);
+                if local {
+                    Err(RuntimeError::ImageNotFound(format!(
+                        "{image} (nodelet.local images are never pulled: load it with `nodelet image load`)"
+                    )))
+                } else {
+                    Err(RuntimeError::Other(format!(
+                        "image {image:?} is not on this node and pulling from registries is not implemented yet: load it with `nodelet image load`"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
+        let info = self.sandboxes.create(config).await?;
+        let meta = PodMeta {
+            config: config.clone(),
+            info: info.clone(),
+        };
+        let res = self
+            .cgroups
+            .create_parent(&info.cgroup_parent)
+            .map_err(|e| RuntimeError::io(self.cgroups.root(), e))
+            .and_then(|_| record::write_json(&self.pod_meta_path(&info.id), &meta));
+        if let Err(e) = res {
+            let _ = self.sandboxes.remove(&info.id).await;
+            return Err(e);
+        }
+        Ok(info)
+    }
+
+    async fn remove_sandbox(&self, sandbox_id: &str) -> Result<()> {
+        let meta = record::read_json::<PodMeta>(&self.pod_meta_path(sandbox_id))?;
+        self.sandboxes.remove(sandbox_id).await?;
+        if let Some(m) = meta {
+            self.cgroups
+                .remove(&m.info.cgroup_parent)
+                .map_err(|e| RuntimeError::io(self.cgroups.root(), e))?;
+            let logs = self.pod_log_dir(&m.config);
+            match std::fs::remove_dir_all(&logs) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(RuntimeError::io(&logs, e));
+                }
+                _ => {}
+            }
+        }
+        let p = self.pod_meta_path(sandbox_id);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(RuntimeError::io(&p, e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn create_container(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+    ) -> Result<String> {
+        let id = random_hex(32);
+        let dir = self.container_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
+        match self.create_inner(&id, &dir, sandbox, config).await {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                let cg = cgroups::container_cgroup_path(&sandbox.cgroup_parent, &id);
+                if let Err(c) = self.cleanup(&id, Some(&cg)).await {
+                    tracing::warn!(container = %id, error = %c, "cleanup after failed create");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn start_container(&self, id: &str) -> Result<StartedContainer> {
+        let mut m = self.meta(id)?;
+        self.cli.start(id).await?;
+        let started_at = Timestamp::now();
+        m.started_at = Some(started_at);
+        self.save_meta(&m)?;
+        Ok(StartedContainer {
+            pid: m.pid.and_then(|p| u32::try_from(p).ok()).unwrap_or(0),
+            started_at,
+        })
+    }
+
+    async fn wait(&self, id: &str) -> Result<ExitStatus> {
+        self.exit_status(id).await
+    }
+
+    async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
+        self.meta(id)?;
+        if self.container_dir(id).join("exit").exists() {
+            return Ok(());
+        }
+        self.cli.kill(id, signal.0).await
+    }
+
+    async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecOutput> {
+        self.meta(id)?;
+        exec::exec_captured(&self.cli, id, req, &self.container_dir(id)).await
+    }
+
+    async fn exec_interactive(
+        &self,
+        id: &str,
+        req: &InteractiveExecRequest,
+    ) -> Result<InteractiveExec> {
+        self.meta(id)?;
+        exec::exec_interactive(&self.cli, id, req, &self.container_dir(id)).await
+    }
+
+    async fn remove_container(&self, id: &str) -> Result<()> {
+        let m = match self.meta(id) {
+            Ok(m) => Some(m),
+            Err(RuntimeError::ContainerNotFound(_)) => None,
+            Err(e) => return Err(e),
+        };
+        if m.is_none() && !self.container_dir(id).exists() {
+            return Ok(());
+        }
+        self.cleanup(id, m.as_ref().map(|m| m.cgroup_path.as_str()))
+            .await
+    }
+
+    async fn container_state(&self, id: &str) -> Result<ContainerState> {
+        let m = self.meta(id)?;
+        self.state_of(&m).await
+    }
+
+    async fn list_containers(&self) -> Result<Vec<ContainerRecord>> {
+        self.load_records();
+        let metas: Vec<ContainerMeta> = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut out = Vec::with_capacity(metas.len());
+        for m in metas {
+            let state = self.state_of(&m).await.unwrap_or(ContainerState::Unknown);
+            out.push(ContainerRecord {
+                id: m.id.clone(),
+                sandbox_id: m.sandbox_id.clone(),
+                pod_uid: m.pod_uid.clone(),
+                name: m.name.clone(),
+                attempt: m.attempt,
+                image_id: m.image_id.clone(),
+                state,
+                log_path: m.log_path.clone(),
+                labels: m.labels.clone(),
+            });
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
+        self.sandboxes.list().await
+    }
+
+    fn log_path(&self, id: &str) -> PathBuf {
+        match self.meta(id) {
+            Ok(m) => m.log_path,
+            Err(_) => self
+                .cfg
+                .root
+                .join("logs")
+                .join("unknown")
+                .join(format!("{id}.log")),
+        }
+    }
+
+    async fn stats(&self, id: &str) -> Result<ContainerStats> {
+        let m = self.meta(id)?;
+        Ok(self.cgroups.stats(&m.cgroup_path))
+    }
+}

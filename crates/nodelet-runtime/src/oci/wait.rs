@@ -23,6 +23,9 @@ pub struct ExitFile {
     pub finished_at: Timestamp,
     #[serde(default)]
     pub started_at: Option<Timestamp>,
+    /// The monitor's own OOM verdict (read before the cgroup can go).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// Reads the exit file; `None` while the container has not exited.

@@ -1,0 +1,56 @@
+//! What the OCI runtime persists per container and per sandbox so a new
+//! agent process can re-adopt everything (written atomically: tmp+rename).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use crate::error::{Result, RuntimeError};
+use crate::types::{SandboxConfig, SandboxInfo};
+
+/// `containers/<id>/record.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerMeta {
+    pub id: String,
+    pub sandbox_id: String,
+    pub pod_uid: String,
+    pub name: String,
+    pub attempt: u32,
+    pub image_ref: String,
+    pub image_id: String,
+    pub log_path: PathBuf,
+    pub cgroup_path: String,
+    pub labels: BTreeMap<String, String>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    /// Host pid of the container's init.
+    pub pid: Option<i32>,
+}
+
+/// `pods/<sandbox-id>.json`: the sandbox's config, which containers need
+/// (hostname, hostPID, DNS, log directory).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodMeta {
+    pub config: SandboxConfig,
+    pub info: SandboxInfo,
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    match std::fs::read(path) {
+        Ok(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| RuntimeError::Other(format!("{}: {e}", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(RuntimeError::io(path, e)),
+    }
+}
+
+pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let b = serde_json::to_vec_pretty(v)
+        .map_err(|e| RuntimeError::Other(format!("{}: {e}", path.display())))?;
+    std::fs::write(&tmp, b).map_err(|e| RuntimeError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e))
+}
