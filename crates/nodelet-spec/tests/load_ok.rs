@@ -131,10 +131,44 @@ fn int_or_string_ports_and_quantities_load() {
 fn yaml_1_1_octal_modes_and_plain_y_n_strings() {
     let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  volumes: [{name: s, secret: {secretName: s, defaultMode: 0644}}]\n  containers: [{name: c, image: i, env: [{name: N, value: y}], tty: true}]\n";
     let m = load_bytes("o.yaml", text.as_bytes()).unwrap();
-    let Object::Pod(pod) = &m[0].object else { panic!("not a pod") };
+    let Object::Pod(pod) = &m[0].object else {
+        panic!("not a pod")
+    };
     let spec = pod.spec.as_ref().unwrap();
-    let mode = spec.volumes.as_ref().unwrap()[0].secret.as_ref().unwrap().default_mode;
+    let mode = spec.volumes.as_ref().unwrap()[0]
+        .secret
+        .as_ref()
+        .unwrap()
+        .default_mode;
     assert_eq!(mode, Some(0o644));
     let env = &spec.containers[0].env.as_ref().unwrap()[0];
     assert_eq!((env.name.as_str(), env.value.as_deref()), ("N", Some("y")));
+}
+
+#[test]
+fn numeric_quantities_load_as_quantities() {
+    let text = "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  containers:\n  - name: c\n    image: i\n    resources: {limits: {cpu: 1, memory: 1073741824}, requests: {cpu: 0.5}}\n  volumes: [{name: v, emptyDir: {sizeLimit: 1000}}]\n";
+    let m = load_bytes("q.yaml", text.as_bytes()).unwrap();
+    let Object::Pod(pod) = &m[0].object else {
+        panic!("not a pod")
+    };
+    let spec = pod.spec.as_ref().unwrap();
+    let res = spec.containers[0].resources.as_ref().unwrap();
+    assert_eq!(res.limits.as_ref().unwrap()["cpu"].0, "1");
+    assert_eq!(res.limits.as_ref().unwrap()["memory"].0, "1073741824");
+    assert_eq!(res.requests.as_ref().unwrap()["cpu"].0, "0.5");
+    let size = spec.volumes.as_ref().unwrap()[0]
+        .empty_dir
+        .as_ref()
+        .unwrap()
+        .size_limit
+        .as_ref()
+        .unwrap();
+    assert_eq!(size.0, "1000");
+    // Elsewhere a number is still a type error, as with kubectl.
+    let bad = "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec: {containers: [{name: c, image: i, env: [{name: A, value: 80}]}]}\n";
+    let e = load_bytes("q.yaml", bad.as_bytes())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"spec.containers[0].env[0].value\""), "{e}");
 }

@@ -8,6 +8,7 @@
 
 mod error;
 mod parse;
+mod quantity;
 mod typed;
 mod unknown;
 

@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::error::DocumentProblem;
 use super::parse::type_name;
+use super::quantity::numbers_to_quantities;
 use super::unknown::unknown_fields;
 use crate::object::Object;
 
@@ -109,6 +110,9 @@ fn list_items(doc: &Value) -> Result<Vec<Value>, Vec<DocumentProblem>> {
 
 /// Deserializes with a path on error, then rejects unknown fields.
 fn typed<T: DeserializeOwned + Serialize>(doc: &Value) -> Result<T, Vec<DocumentProblem>> {
+    let mut normalized = doc.clone();
+    numbers_to_quantities(&mut normalized);
+    let doc = &normalized;
     let value: T = serde_path_to_error::deserialize(doc).map_err(|e| {
         vec![DocumentProblem::InvalidValue {
             path: e.path().to_string(),
