@@ -1,0 +1,280 @@
+//! Real pod sandboxes: pinned namespaces, hostname, CNI bridge networking,
+//! pod-to-pod and host-to-pod reachability, hostPort, host namespaces,
+//! recovery by a new manager. Needs root and containernetworking-plugins.
+
+mod sandbox_support;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use nodelet_runtime::sandbox::namespaces::is_pinned;
+use nodelet_runtime::sandbox::{CniOptions, SandboxManager};
+use nodelet_runtime::{PortMapping, RuntimeError};
+use sandbox_support::*;
+
+fn in_subnet(ip: IpAddr, n: u8) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.octets()[..3] == [10, 251, n])
+}
+
+#[tokio::test]
+async fn pods_get_namespaces_hostname_ip_and_reach_each_other() {
+    if !require_real("pods_get_namespaces_hostname_ip_and_reach_each_other") {
+        return;
+    }
+    let net = TestNet::new(1);
+    let a = net.manager.create(&pod("alpha", vec![])).await.unwrap();
+    let b = net.manager.create(&pod("beta", vec![])).await.unwrap();
+
+    for (info, name) in [(&a, "alpha"), (&b, "beta")] {
+        let net_pin = info.namespaces.net.clone().unwrap();
+        let uts_pin = info.namespaces.uts.clone().unwrap();
+        let ipc_pin = info.namespaces.ipc.clone().unwrap();
+        for pin in [&net_pin, &uts_pin, &ipc_pin] {
+            assert!(is_pinned(pin), "{} is not a namespace pin", pin.display());
+        }
+        assert_eq!(info.cgroup_parent, format!("nodelet/poduid-{name}"));
+        let hostname = sh(&[
+            "nsenter",
+            &format!("--uts={}", uts_pin.display()),
+            "hostname",
+        ]);
+        assert_eq!(hostname.trim(), name);
+        assert_eq!(info.ips.len(), 1, "{:?}", info.ips);
+        assert!(
+            in_subnet(info.ips[0], 1),
+            "{} not in 10.251.1.0/24",
+            info.ips[0]
+        );
+        let addrs = sh(&[
+            "nsenter",
+            &format!("--net={}", net_pin.display()),
+            "ip",
+            "-o",
+            "addr",
+        ]);
+        assert!(addrs.contains(&format!("{}/24", info.ips[0])), "{addrs}");
+        assert!(
+            addrs.contains("lo") && addrs.contains("127.0.0.1"),
+            "lo not up: {addrs}"
+        );
+        assert!(info.host_ip.is_some());
+    }
+    assert_ne!(a.ips[0], b.ips[0]);
+    // Different pods, different namespaces.
+    let ino = |p: &PathBuf| {
+        std::fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap()
+    };
+    assert_ne!(
+        ino(a.namespaces.net.as_ref().unwrap()),
+        ino(b.namespaces.net.as_ref().unwrap())
+    );
+
+    let a_net = a.namespaces.net.clone().unwrap();
+    let b_net = b.namespaces.net.clone().unwrap();
+    assert!(
+        ping_from(Some(&a_net), &b.ips[0].to_string()),
+        "alpha cannot ping beta"
+    );
+    assert!(
+        ping_from(Some(&b_net), &a.ips[0].to_string()),
+        "beta cannot ping alpha"
+    );
+    assert!(
+        ping_from(None, &a.ips[0].to_string()),
+        "host cannot ping alpha"
+    );
+
+    let listed: Vec<String> = net
+        .manager
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&a.id) && listed.contains(&b.id));
+    assert_eq!(net.manager.get(&a.id).await.unwrap(), a);
+    net.manager.check(&a.id).await.unwrap();
+
+    net.manager.remove(&a.id).await.unwrap();
+    net.manager.remove(&a.id).await.unwrap(); // idempotent
+    assert!(!a_net.exists(), "pin left behind");
+    assert!(matches!(
+        net.manager.get(&a.id).await,
+        Err(RuntimeError::SandboxNotFound(_))
+    ));
+    assert!(
+        !ping_from(Some(&b_net), &a.ips[0].to_string()),
+        "removed pod still answers"
+    );
+    net.manager.remove(&b.id).await.unwrap();
+    assert!(net.manager.list().await.unwrap().is_empty());
+    assert_eq!(net.bridge_veths(), 0);
+    assert_eq!(net.lease_files(), 0);
+    assert_eq!(count_dir(&net.run_dir()), 0);
+    // Unknown ids are fine to remove.
+    net.manager.remove(&"0".repeat(64)).await.unwrap();
+    net.manager.remove("not-an-id").await.unwrap();
+}
+
+#[tokio::test]
+async fn host_port_reaches_the_pod_listener() {
+    if !require_real("host_port_reaches_the_pod_listener") {
+        return;
+    }
+    let net = TestNet::new(2);
+    let host_port = 18_452;
+    let info = net
+        .manager
+        .create(&pod(
+            "web",
+            vec![PortMapping {
+                container_port: 8080,
+                host_port,
+                protocol: "TCP".into(),
+                host_ip: None,
+            }],
+        ))
+        .await
+        .unwrap();
+    let www = net.dir.path().join("www");
+    std::fs::create_dir(&www).unwrap();
+    std::fs::write(www.join("index.html"), "hello from the pod\n").unwrap();
+    let net_pin = info.namespaces.net.clone().unwrap();
+    let mut httpd = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", net_pin.display()))
+        .args(["busybox", "httpd", "-f", "-p", "8080", "-h"])
+        .arg(&www)
+        .spawn()
+        .unwrap();
+
+    // portmap DNATs traffic to the node's own address (not 127.0.0.1,
+    // which would need route_localnet).
+    let host_ip = info.host_ip.expect("node has a primary IP");
+    let addr = SocketAddr::new(host_ip, host_port);
+    let body = http_get_with_retry(addr);
+    let _ = httpd.kill();
+    let _ = httpd.wait();
+    let body = body.unwrap_or_else(|e| panic!("GET http://{addr}/ through hostPort failed: {e}"));
+    assert!(body.contains("hello from the pod"), "{body}");
+
+    let rules = iptables_save();
+    assert!(
+        rules.contains(&info.id),
+        "portmap/ipMasq rules not tagged with the sandbox id"
+    );
+    net.manager.remove(&info.id).await.unwrap();
+    let rules = iptables_save();
+    assert!(
+        !rules.contains(&info.id),
+        "iptables rules of the sandbox left: {rules}"
+    );
+    assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
+}
+
+/// The listener starts asynchronously; readiness is awaited by retrying,
+/// bounded, without asserting anything about time.
+fn http_get_with_retry(addr: SocketAddr) -> Result<String, String> {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match http_get(addr) {
+            Ok(body) => return Ok(body),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last)
+}
+
+fn http_get(addr: SocketAddr) -> Result<String, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
+#[tokio::test]
+async fn host_network_and_host_ipc_use_the_host_namespaces() {
+    if !require_real("host_network_and_host_ipc_use_the_host_namespaces") {
+        return;
+    }
+    let net = TestNet::new(3);
+    let mut cfg = pod("hostnet", vec![]);
+    cfg.host_network = true;
+    cfg.host_ipc = true;
+    let info = net.manager.create(&cfg).await.unwrap();
+    assert_eq!(info.namespaces, Default::default());
+    assert!(
+        !info.ips.is_empty(),
+        "hostNetwork pod must report the node IP"
+    );
+    assert_eq!(Some(info.ips[0]), info.host_ip);
+    assert_eq!(net.bridge_veths(), 0);
+    net.manager.remove(&info.id).await.unwrap();
+
+    // hostNetwork alone still gets its own IPC namespace.
+    cfg.host_ipc = false;
+    let info = net.manager.create(&cfg).await.unwrap();
+    assert!(info.namespaces.net.is_none() && info.namespaces.uts.is_none());
+    let ipc = info.namespaces.ipc.clone().unwrap();
+    assert!(is_pinned(&ipc));
+    net.manager.remove(&info.id).await.unwrap();
+    assert!(!ipc.exists());
+}
+
+#[tokio::test]
+async fn a_new_manager_recovers_and_removes_recorded_sandboxes() {
+    if !require_real("a_new_manager_recovers_and_removes_recorded_sandboxes") {
+        return;
+    }
+    let net = TestNet::new(4);
+    let info = net.manager.create(&pod("survivor", vec![])).await.unwrap();
+    let again = SandboxManager::new(
+        &net.dir.path().join("sandboxes"),
+        &net.run_dir(),
+        net.options.clone(),
+    )
+    .unwrap();
+    assert_eq!(again.list().await.unwrap(), vec![info.clone()]);
+    again.remove(&info.id).await.unwrap();
+    assert_eq!(net.lease_files(), 0);
+    assert_eq!(net.bridge_veths(), 0);
+    assert!(net.manager.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn missing_plugins_are_reported_with_the_package_name() {
+    // Needs no root: the check fails before anything is made.
+    let dir = tempfile::tempdir().unwrap();
+    let options = CniOptions {
+        conf_dir: dir.path().join("conf"),
+        bin_dirs: vec![dir.path().join("no-plugins")],
+        cache_dir: dir.path().join("cache"),
+        ..CniOptions::default()
+    };
+    let manager =
+        SandboxManager::new(&dir.path().join("sb"), &dir.path().join("ns"), options).unwrap();
+    let problems = manager.host_problems().join("\n");
+    assert!(
+        problems.contains("\"bridge\"") && problems.contains("containernetworking-plugins"),
+        "{problems}"
+    );
+    let err = manager.create(&pod("p", vec![])).await.unwrap_err();
+    assert!(matches!(err, RuntimeError::Host(_)), "{err}");
+    assert!(
+        err.to_string().contains("containernetworking-plugins"),
+        "{err}"
+    );
+    assert!(manager.list().await.unwrap().is_empty());
+    assert_eq!(count_dir(&dir.path().join("ns")), 0);
+}

@@ -1,0 +1,193 @@
+//! Shared helpers of the sandbox integration tests: host requirements,
+//! an isolated network per test (own bridge, subnet, IPAM dir, pin dir), and
+//! commands run inside pinned namespaces.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use nodelet_runtime::sandbox::{CniOptions, SandboxManager};
+use nodelet_runtime::{PortMapping, SandboxConfig};
+
+/// Whether real-network tests should run. Panics with what is missing when
+/// they cannot, unless NODELET_SKIP_REAL=1 (then prints and returns false).
+pub fn require_real(test: &str) -> bool {
+    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
+        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
+        return false;
+    }
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root (namespaces, bridges and iptables need it)".to_string());
+    }
+    for plugin in ["bridge", "host-local", "portmap", "loopback"] {
+        if !Path::new("/usr/lib/cni").join(plugin).exists() {
+            missing.push(format!(
+                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
+            ));
+        }
+    }
+    for (bin, pkg) in [
+        ("nsenter", "util-linux"),
+        ("busybox", "busybox-static"),
+        ("iptables-save", "iptables"),
+        ("ip", "iproute2"),
+    ] {
+        if which(bin).is_none() {
+            missing.push(format!("{bin} (Debian package {pkg})"));
+        }
+    }
+    if !missing.is_empty() {
+        panic!(
+            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
+            missing.join(", ")
+        );
+    }
+    true
+}
+
+pub fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(bin))
+        .find(|p| p.exists())
+}
+
+/// A private network for one test. Dropping it deletes its bridge.
+pub struct TestNet {
+    pub dir: tempfile::TempDir,
+    pub options: CniOptions,
+    pub manager: SandboxManager,
+}
+
+impl TestNet {
+    /// `n` picks the bridge `nlt<n>`, network `nlt-<n>` and subnet
+    /// `10.251.<n>.0/24`, so tests running in parallel do not collide.
+    pub fn new(n: u8) -> TestNet {
+        let dir = tempfile::tempdir().unwrap();
+        let options = CniOptions {
+            conf_dir: dir.path().join("cni-conf"),
+            bin_dirs: vec![PathBuf::from("/usr/lib/cni")],
+            subnet: format!("10.251.{n}.0/24"),
+            bridge: format!("nlt{n}"),
+            network_name: format!("nlt-{n}"),
+            cache_dir: dir.path().join("cni-cache"),
+        };
+        let manager = SandboxManager::new(
+            &dir.path().join("sandboxes"),
+            &dir.path().join("ns"),
+            options.clone(),
+        )
+        .unwrap();
+        TestNet {
+            dir,
+            options,
+            manager,
+        }
+    }
+
+    pub fn run_dir(&self) -> PathBuf {
+        self.dir.path().join("ns")
+    }
+
+    /// host-local's lease files of this network (IP-named files only).
+    pub fn lease_files(&self) -> usize {
+        let dir = self
+            .options
+            .ipam_data_dir()
+            .join(&self.options.network_name);
+        match std::fs::read_dir(dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .parse::<std::net::IpAddr>()
+                        .is_ok()
+                })
+                .count(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Host-side veths attached to this test's bridge.
+    pub fn bridge_veths(&self) -> usize {
+        if !Path::new("/sys/class/net")
+            .join(&self.options.bridge)
+            .exists()
+        {
+            return 0;
+        }
+        let out = sh(&["ip", "-o", "link", "show", "master", &self.options.bridge]);
+        out.lines().filter(|l| !l.trim().is_empty()).count()
+    }
+}
+
+impl Drop for TestNet {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.options.bridge])
+            .output();
+    }
+}
+
+pub fn pod(name: &str, ports: Vec<PortMapping>) -> SandboxConfig {
+    SandboxConfig {
+        pod_uid: format!("uid-{name}"),
+        pod_name: name.to_string(),
+        pod_namespace: "default".to_string(),
+        hostname: name.to_string(),
+        host_network: false,
+        host_pid: false,
+        host_ipc: false,
+        port_mappings: ports,
+        dns: None,
+        labels: BTreeMap::new(),
+    }
+}
+
+/// Runs a command, returning stdout; panics with its stderr on failure.
+pub fn sh(args: &[&str]) -> String {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("running {args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a command succeeds (for reachability checks).
+pub fn succeeds(args: &[&str]) -> bool {
+    Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// One ICMP echo from the host's network namespace or a pinned one.
+pub fn ping_from(netns: Option<&Path>, ip: &str) -> bool {
+    let ns_arg = netns.map(|p| format!("--net={}", p.display()));
+    let mut args: Vec<&str> = Vec::new();
+    if let Some(a) = &ns_arg {
+        args.extend(["nsenter", a.as_str()]);
+    }
+    args.extend(["busybox", "ping", "-c1", "-W2", ip]);
+    succeeds(&args)
+}
+
+pub fn iptables_save() -> String {
+    sh(&["iptables-save"])
+}
+
+pub fn count_dir(path: &Path) -> usize {
+    std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0)
+}
