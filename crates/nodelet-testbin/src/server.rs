@@ -52,8 +52,9 @@ fn prepare(tcp: &TcpStream) {
     let _ = tcp.set_write_timeout(Some(Duration::from_secs(30)));
 }
 
-/// A TLS server config with a fresh self-signed certificate.
-pub fn tls_config() -> Result<Arc<rustls::ServerConfig>, String> {
+/// A TLS server config with a fresh self-signed certificate (returned too,
+/// so tests can trust it).
+pub fn tls_config() -> Result<(Arc<rustls::ServerConfig>, CertificateDer<'static>), String> {
     let mut names = vec![
         "localhost".to_string(),
         "127.0.0.1".to_string(),
@@ -72,9 +73,9 @@ pub fn tls_config() -> Result<Arc<rustls::ServerConfig>, String> {
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("tls: {e}"))?
         .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
+        .with_single_cert(vec![cert.clone()], key)
         .map_err(|e| format!("tls: {e}"))?;
-    Ok(Arc::new(cfg))
+    Ok((Arc::new(cfg), cert))
 }
 
 fn http_loop(l: TcpListener, rec: Arc<Recorder>) {
@@ -115,7 +116,7 @@ pub fn start(http_port: u16, https_port: Option<u16>) -> Result<Arc<Recorder>, S
     let r = rec.clone();
     std::thread::spawn(move || http_loop(l, r));
     if let Some(p) = https_port {
-        let cfg = tls_config()?;
+        let (cfg, _) = tls_config()?;
         let l = bind(p)?;
         println!(
             "serving https on :{}",
@@ -151,7 +152,35 @@ mod tests {
     }
 
     #[test]
-    fn tls_config_builds() {
-        tls_config().unwrap();
+    fn https_round_trip_with_generated_cert() {
+        let (server_cfg, cert) = tls_config().unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let rec = Arc::new(Recorder::default());
+        let r = rec.clone();
+        std::thread::spawn(move || https_loop(l, r, server_cfg));
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(cert).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(client_cfg), name).unwrap();
+        let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        write!(
+            tls,
+            "GET /echo?msg=over-tls HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        tls.read_to_string(&mut out).unwrap();
+        assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+        assert!(out.ends_with("\r\n\r\nover-tls"), "{out}");
+        assert!(rec.to_json().contains("\"msg\":\"over-tls\""));
     }
 }
