@@ -125,13 +125,13 @@ fn run(args: &args::Args, mut sync: std::fs::File) -> i32 {
     // Closing it gives the agent EOF after the one line.
     drop(sync);
 
-    let ((exit_code, signal), _log_err) =
+    let (init_exit, _log_err) =
         supervise::supervise(&sigfd, Pid::from_raw(created.pid), &mut sources, &mut log);
     let exit = report::Exit {
-        exit_code,
-        signal,
+        exit_code: init_exit.exit_code,
+        signal: init_exit.signal,
         oom_killed: cgroup.as_deref().is_some_and(oom::oom_killed),
-        finished_at: timefmt::now_rfc3339_nano(),
+        finished_at: init_exit.finished_at,
     };
     match report::write_atomic(&args.exit_file, exit.to_json().as_bytes()) {
         Ok(()) => 0,

@@ -14,6 +14,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::logwriter::{LineSplitter, LogWriter};
+use crate::timefmt::now_rfc3339_nano;
 
 /// After init exits, stop waiting for more output once the streams are idle
 /// this long (leftover daemons sharing the host pid namespace may keep them open).
@@ -28,8 +29,15 @@ pub struct Source {
     pub open: bool,
 }
 
-/// How init ended: (exit status as runtimes report it, killing signal).
-pub type InitExit = (i32, Option<i32>);
+/// How init ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitExit {
+    /// As runtimes report it: 128 + signal when killed.
+    pub exit_code: i32,
+    pub signal: Option<i32>,
+    /// Taken when init was reaped, not after the output drain.
+    pub finished_at: String,
+}
 
 /// Runs until `init` has been reaped and output drained. Log write errors are
 /// remembered but do not stop the loop: the exit status matters more.
@@ -42,7 +50,7 @@ pub fn supervise(
     let mut buf = vec![0u8; 64 * 1024];
     let mut log_err = None;
     let mut exit = reap(init);
-    let mut drain_started: Option<Instant> = exit.map(|_| Instant::now());
+    let mut drain_started: Option<Instant> = exit.as_ref().map(|_| Instant::now());
     loop {
         if let Some(start) = drain_started
             && (start.elapsed() >= DRAIN_MAX || sources.iter().all(|s| !s.open))
@@ -104,7 +112,12 @@ pub fn supervise(
         note(&mut log_err, s.splitter.finish(log));
     }
     // Unreachable without an exit (the loop only breaks while draining).
-    (exit.unwrap_or((255, None)), log_err)
+    let exit = exit.unwrap_or_else(|| InitExit {
+        exit_code: 255,
+        signal: None,
+        finished_at: now_rfc3339_nano(),
+    });
+    (exit, log_err)
 }
 
 fn note(slot: &mut Option<io::Error>, r: io::Result<()>) {
@@ -121,9 +134,19 @@ fn reap(init: Pid) -> Option<InitExit> {
     let mut found = None;
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
-            Ok(WaitStatus::Exited(pid, code)) if pid == init => found = Some((code, None)),
+            Ok(WaitStatus::Exited(pid, code)) if pid == init => {
+                found = Some(InitExit {
+                    exit_code: code,
+                    signal: None,
+                    finished_at: now_rfc3339_nano(),
+                })
+            }
             Ok(WaitStatus::Signaled(pid, sig, _)) if pid == init => {
-                found = Some((128 + sig as i32, Some(sig as i32)))
+                found = Some(InitExit {
+                    exit_code: 128 + sig as i32,
+                    signal: Some(sig as i32),
+                    finished_at: now_rfc3339_nano(),
+                })
             }
             Ok(WaitStatus::StillAlive) | Err(_) => return found,
             Ok(_) => {}
