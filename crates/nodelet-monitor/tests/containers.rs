@@ -49,8 +49,17 @@ fn killed_container_reports_signal() {
         return;
     }
     let f = Fixture::new("kill9", &["sleep", "100"], false);
-    f.start_monitor(&[]);
+    let sync = f.start_monitor(&[]);
     f.start();
+    // The monitor must outlive these: only its exit file proves it stayed.
+    let monitor = nix::unistd::Pid::from_raw(sync["monitor_pid"].as_i64().unwrap() as i32);
+    for sig in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGINT,
+        nix::sys::signal::Signal::SIGHUP,
+    ] {
+        nix::sys::signal::kill(monitor, sig).unwrap();
+    }
     let out = f.runc(&["kill", &f.id, "KILL"]);
     assert!(
         out.status.success(),
