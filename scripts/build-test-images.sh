@@ -24,17 +24,22 @@ APPLETS="sh ash httpd cat echo sleep killall ls wget nc hostname env ps true fal
 
 # --- inputs ---------------------------------------------------------------
 if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  apt-get install -y busybox-static >&2
+  apt-get install -y busybox-static >&2 || { apt-get update >&2 && apt-get install -y busybox-static >&2; }
 fi
+# require_static FILE: the images have no libc, so both binaries must be static.
+require_static() {
+  command -v file >/dev/null || return 0
+  file -L "$1" | grep -Eq "statically linked|static-pie linked" || { echo "$1 is not static" >&2; exit 1; }
+}
 BUSYBOX=/bin/busybox
-file -L "$BUSYBOX" | grep -q "statically linked" || { echo "$BUSYBOX is not static" >&2; exit 1; }
+require_static "$BUSYBOX"
 
 if [ -z "${TESTBIN:-}" ]; then
   ( cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
       cargo build --release -p nodelet-testbin --target x86_64-unknown-linux-gnu >&2 )
   TESTBIN="${CARGO_TARGET_DIR:-$REPO/target}/x86_64-unknown-linux-gnu/release/testbin"
 fi
-file -L "$TESTBIN" | grep -Eq "static(-pie)? linked|statically linked" || { echo "$TESTBIN is not static" >&2; exit 1; }
+require_static "$TESTBIN"
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
