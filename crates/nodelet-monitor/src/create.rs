@@ -6,11 +6,10 @@
 
 use std::fs::File;
 use std::io::{IoSliceMut, Read};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
@@ -93,28 +92,24 @@ pub fn create(args: &Args) -> Result<Created, String> {
     drop(cmd);
 
     let mut master = None;
-    let status = loop {
-        if let Some((listener, _)) = &console
-            && master.is_none()
-        {
-            master = accept_master(listener)?;
-        }
-        match child.try_wait() {
-            Ok(Some(st)) => break st,
-            Ok(None) => {}
-            Err(e) => return Err(format!("waiting for {}: {e}", args.runtime.display())),
-        }
-        match &console {
-            Some((listener, _)) if master.is_none() => {
-                let mut fds = [PollFd::new(
-                    // SAFETY: the listener outlives this poll call.
-                    unsafe { std::os::fd::BorrowedFd::borrow_raw(listener.as_raw_fd()) },
-                    PollFlags::POLLIN,
-                )];
-                let _ = poll(&mut fds, PollTimeout::from(20u8));
+    let wait_err = |e: std::io::Error| format!("waiting for {}: {e}", args.runtime.display());
+    let status = match &console {
+        None => child.wait().map_err(wait_err)?,
+        // runc sends the pty master while `create` runs: take it as soon as it
+        // arrives (waking on the listener), then just wait for runc.
+        Some((listener, _)) => loop {
+            if master.is_none() {
+                master = accept_master(listener)?;
             }
-            _ => std::thread::sleep(Duration::from_millis(5)),
-        }
+            if master.is_some() {
+                break child.wait().map_err(wait_err)?;
+            }
+            if let Some(st) = child.try_wait().map_err(wait_err)? {
+                break st;
+            }
+            let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(20u8));
+        },
     };
     if let Some((listener, path)) = &console {
         if master.is_none() {
