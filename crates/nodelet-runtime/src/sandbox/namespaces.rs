@@ -18,6 +18,7 @@
 //! - our own fork with `pre_exec`: after fork in a multithreaded program only
 //!   async-signal-safe code may run, and we would still need a binary to
 //!   exec to keep the namespaces alive until they are mounted.
+//!
 //! The mount namespace is not unshared, so the bind mounts land in the
 //! agent's (the host's) mount namespace where every container can see them.
 //!

@@ -1,7 +1,7 @@
 //! The CNI network configuration list nodelet uses, and where it comes from.
 //!
-//! On first start nodelet writes a default conflist (bridge + host-local IPAM
-//! + portmap) into its own config directory, so a fresh node has pod
+//! On first start nodelet writes a default conflist (bridge, host-local IPAM,
+//! portmap) into its own config directory, so a fresh node has pod
 //! networking without an operator writing JSON. An operator may replace the
 //! file; we then use theirs as is. The loopback plugin is not part of the
 //! list: like CRI runtimes we invoke it separately for `lo` in every pod.

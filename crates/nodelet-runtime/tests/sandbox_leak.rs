@@ -1,0 +1,140 @@
+//! 30 create/remove cycles of a networked sandbox with a hostPort must
+//! leave the host exactly as it was: veths, namespace pins, IPAM leases,
+//! iptables rules, mounts and our own file descriptors. Alone in its own
+//! test binary so no other test of ours changes the counts meanwhile.
+
+mod sandbox_support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use nodelet_runtime::PortMapping;
+use sandbox_support::*;
+
+const CYCLES: usize = 30;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostCounts {
+    veths: usize,
+    iptables_lines: usize,
+    mounts: usize,
+}
+
+fn host_counts() -> HostCounts {
+    let veths = sh(&["ip", "-o", "link", "show", "type", "veth"])
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    let iptables_lines = iptables_save()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    HostCounts {
+        veths,
+        iptables_lines,
+        mounts,
+    }
+}
+
+fn fds() -> usize {
+    count_dir(std::path::Path::new("/proc/self/fd"))
+}
+
+fn chains(rules: &str) -> BTreeSet<String> {
+    rules
+        .lines()
+        .filter_map(|l| l.strip_prefix(':'))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn thirty_create_remove_cycles_leak_nothing() {
+    if !require_real("thirty_create_remove_cycles_leak_nothing") {
+        return;
+    }
+    let net = TestNet::new(5);
+    let cfg = pod(
+        "leaky",
+        vec![PortMapping {
+            container_port: 80,
+            host_port: 18_553,
+            protocol: "TCP".into(),
+            host_ip: None,
+        }],
+    );
+    // Warm-up: the bridge, portmap's top-level chains and the state dirs are
+    // made once per network and are meant to stay.
+    let first = net.manager.create(&cfg).await.unwrap();
+    net.manager.remove(&first.id).await.unwrap();
+
+    let host_before = host_counts();
+    let fds_before = fds();
+    let run_dir = net.run_dir();
+    let run_dir_str = run_dir.display().to_string();
+
+    for cycle in 0..CYCLES {
+        let baseline_chains = chains(&iptables_save());
+        let info = net.manager.create(&cfg).await.unwrap();
+        let live = iptables_save();
+        assert!(
+            live.contains(&info.id),
+            "cycle {cycle}: no iptables rule tagged with the sandbox id while it lives"
+        );
+        let own_chains: BTreeSet<String> = chains(&live)
+            .difference(&baseline_chains)
+            .cloned()
+            .collect();
+        assert!(
+            !own_chains.is_empty(),
+            "cycle {cycle}: sandbox made no chains of its own"
+        );
+        assert_eq!(net.bridge_veths(), 1, "cycle {cycle}");
+        assert_eq!(net.lease_files(), 1, "cycle {cycle}");
+
+        net.manager.remove(&info.id).await.unwrap();
+
+        let after = iptables_save();
+        assert!(
+            !after.contains(&info.id),
+            "cycle {cycle}: rules of {} left",
+            info.id
+        );
+        let left: Vec<_> = chains(&after).intersection(&own_chains).cloned().collect();
+        assert!(left.is_empty(), "cycle {cycle}: chains left: {left:?}");
+        assert_eq!(
+            net.bridge_veths(),
+            0,
+            "cycle {cycle}: veth left on the bridge"
+        );
+        assert_eq!(net.lease_files(), 0, "cycle {cycle}: IPAM lease left");
+        assert_eq!(count_dir(&run_dir), 0, "cycle {cycle}: pin directory left");
+        let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mountinfo.contains(&run_dir_str),
+            "cycle {cycle}: pin mount left"
+        );
+    }
+    assert!(net.manager.list().await.unwrap().is_empty());
+    assert_eq!(fds(), fds_before, "file descriptors leaked");
+
+    // Host-wide counts can be moved by other programs on the machine for a
+    // moment; our own leaks would not go away, so allow a short settle.
+    let mut host_after = host_counts();
+    for _ in 0..20 {
+        if host_after == host_before {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+        host_after = host_counts();
+    }
+    assert_eq!(
+        host_after, host_before,
+        "host-wide veth/iptables/mount counts changed"
+    );
+}
