@@ -86,7 +86,7 @@ fn pick_platform(src: &Source, digest: &str, depth: u32) -> Result<String> {
             .is_some();
         if fits && present {
             return match d.media_type() {
-                MediaType::ImageIndex => pick_platform(src, &d.digest().to_string(), depth + 1),
+                MediaType::ImageIndex => pick_platform(src, d.digest().as_ref(), depth + 1),
                 _ => Ok(d.digest().to_string()),
             };
         }
