@@ -278,3 +278,83 @@ async fn missing_plugins_are_reported_with_the_package_name() {
     assert!(manager.list().await.unwrap().is_empty());
     assert_eq!(count_dir(&dir.path().join("ns")), 0);
 }
+
+#[tokio::test]
+async fn concurrent_creates_get_distinct_addresses() {
+    if !require_real("concurrent_creates_get_distinct_addresses") {
+        return;
+    }
+    let net = TestNet::new(6);
+    let cfgs: Vec<_> = (0..6).map(|i| pod(&format!("par{i}"), vec![])).collect();
+    let infos = futures::future::join_all(cfgs.iter().map(|c| net.manager.create(c))).await;
+    let infos: Vec<_> = infos.into_iter().map(Result::unwrap).collect();
+    let mut ips: Vec<IpAddr> = infos.iter().map(|i| i.ips[0]).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 6, "addresses handed out twice: {infos:?}");
+    assert_eq!(net.bridge_veths(), 6);
+    let removals = futures::future::join_all(infos.iter().map(|i| net.manager.remove(&i.id))).await;
+    for r in removals {
+        r.unwrap();
+    }
+    assert_eq!(net.bridge_veths(), 0);
+    assert_eq!(net.lease_files(), 0);
+}
+
+/// A crash can leave a record in the `creating` phase with pins that are
+/// mounted, or only created as files, and no ADD result; `remove` must
+/// still clean everything.
+#[tokio::test]
+async fn remove_cleans_up_an_interrupted_create() {
+    use nodelet_runtime::sandbox::namespaces::{NamespaceSet, pin};
+    use nodelet_runtime::sandbox::state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
+    use nodelet_runtime::{SandboxInfo, SandboxNamespaces};
+
+    if !require_real("remove_cleans_up_an_interrupted_create") {
+        return;
+    }
+    let net = TestNet::new(7);
+    let store = StateStore::open(&net.dir.path().join("sandboxes")).unwrap();
+    for (i, mounted) in [(1u8, true), (2u8, false)] {
+        let id = format!("{i:0>64}");
+        let pin_dir = net.run_dir().join(&id);
+        if mounted {
+            let all = NamespaceSet {
+                net: true,
+                ipc: true,
+                uts: true,
+            };
+            pin(&pin_dir, all, "crashed").unwrap();
+        } else {
+            std::fs::create_dir_all(&pin_dir).unwrap();
+            std::fs::write(pin_dir.join("net"), b"").unwrap();
+        }
+        let cfg = pod("crashed", vec![]);
+        let record = SandboxRecord {
+            phase: SandboxPhase::Creating,
+            info: SandboxInfo {
+                id: id.clone(),
+                pod_uid: cfg.pod_uid.clone(),
+                ips: vec![],
+                host_ip: None,
+                namespaces: SandboxNamespaces::default(),
+                cgroup_parent: String::new(),
+            },
+            config: cfg,
+            pin_dir: pin_dir.clone(),
+            cni: Some(CniAttachment {
+                conflist: net.manager.network().raw.clone(),
+                ifname: "eth0".into(),
+                runtime_config: serde_json::json!({"portMappings": []}),
+                args: vec![],
+                result: None,
+            }),
+            created_at: jiff::Timestamp::now(),
+        };
+        store.save(&record).unwrap();
+        assert_eq!(net.manager.list().await.unwrap().len(), 1);
+        net.manager.remove(&id).await.unwrap();
+        assert!(!pin_dir.exists(), "pins of interrupted sandbox {i} left");
+        assert!(net.manager.list().await.unwrap().is_empty());
+    }
+}
