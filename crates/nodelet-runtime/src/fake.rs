@@ -138,8 +138,9 @@ struct FakeContainer {
     signals: Option<mpsc::UnboundedSender<Signal>>,
 }
 
-#[derive(Default)]
 struct State {
+    /// Tokio instant and wall time that correspond (see [`wall_now`]).
+    origin: (Instant, Timestamp),
     next_id: u64,
     scripts: Vec<(Match, Script)>,
     execs: HashMap<Vec<String>, ExecScript>,
@@ -151,14 +152,38 @@ struct State {
 }
 
 /// The fake runtime. Cheap to clone (shared state).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeRuntime {
     state: Arc<Mutex<State>>,
 }
 
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl FakeRuntime {
+    /// Wall time starts at the real now.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_wall_origin(Timestamp::now())
+    }
+
+    /// Wall time starts at `origin` now (match the test's clock with it).
+    pub fn with_wall_origin(origin: Timestamp) -> Self {
+        FakeRuntime {
+            state: Arc::new(Mutex::new(State {
+                origin: (Instant::now(), origin),
+                next_id: 0,
+                scripts: Vec::new(),
+                execs: HashMap::new(),
+                image_stop_signals: HashMap::new(),
+                failing_images: HashMap::new(),
+                sandboxes: BTreeMap::new(),
+                containers: BTreeMap::new(),
+                calls: Vec::new(),
+            })),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -257,10 +282,10 @@ impl FakeRuntime {
     }
 }
 
-/// Wall time matching tokio's (paused) clock closely enough for ordering.
-fn wall_now() -> Timestamp {
-    static ORIGIN: std::sync::OnceLock<(Instant, Timestamp)> = std::sync::OnceLock::new();
-    let (i0, w0) = *ORIGIN.get_or_init(|| (Instant::now(), Timestamp::now()));
+/// Wall time on the fake's clock: the origin plus tokio time elapsed, so
+/// timestamps agree with a test's paused clock.
+fn wall_now(st: &State) -> Timestamp {
+    let (i0, w0) = st.origin;
     let d = jiff::SignedDuration::try_from(Instant::now().duration_since(i0))
         .unwrap_or(jiff::SignedDuration::ZERO);
     w0.checked_add(d).unwrap_or(w0)
@@ -268,6 +293,7 @@ fn wall_now() -> Timestamp {
 
 /// Marks a running container exited (once) and wakes its waiters.
 fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool) {
+    let now = wall_now(st);
     let Some(c) = st.containers.get_mut(id) else {
         return;
     };
@@ -280,7 +306,7 @@ fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool
         signal,
         oom_killed: oom,
         started_at,
-        finished_at: wall_now(),
+        finished_at: now,
     };
     c.state = ContainerState::Exited(status.clone());
     c.signals = None;
@@ -445,6 +471,7 @@ impl Runtime for FakeRuntime {
 
     async fn start_container(&self, id: &str) -> Result<StartedContainer> {
         let mut st = self.lock();
+        let started_at = wall_now(&st);
         let c = st
             .containers
             .get_mut(id)
@@ -452,7 +479,6 @@ impl Runtime for FakeRuntime {
         if c.state != ContainerState::Created {
             return Err(RuntimeError::Other(format!("container {id} is not in created state")));
         }
-        let started_at = wall_now();
         let (tx, rx) = mpsc::unbounded_channel();
         c.state = ContainerState::Running { pid: 4242, started_at };
         c.signals = Some(tx);
