@@ -21,6 +21,10 @@
 //!
 //! The mount namespace is not unshared, so the bind mounts land in the
 //! agent's (the host's) mount namespace where every container can see them.
+//! The pin directory is deliberately not made a shared mount point (as
+//! `ip netns` does): a container's mount namespace copies the pins when runc
+//! creates it, but runc's pivot_root detaches the old root and with it those
+//! copies, so nothing keeps a torn-down namespace alive.
 //!
 //! Teardown lazily unmounts each pin (`MNT_DETACH`, so a process still inside
 //! the namespace does not make it fail) and removes the files; it is
