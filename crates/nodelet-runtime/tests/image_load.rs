@@ -378,3 +378,74 @@ fn loading_moves_a_tag_and_rejects_garbage_input() {
     std::fs::create_dir(&empty).unwrap();
     assert!(store.load(&empty).is_err());
 }
+
+/// docker >= 25 saves `blobs/sha256/<hex>` paths in manifest.json next to an
+/// OCI index.json; manifest.json (with RepoTags) wins.
+#[test]
+fn loads_new_docker_save_layout() {
+    if !require_root("loads_new_docker_save_layout") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let layers = base_layers();
+    let built = oci_layout(&src, "ignored-tag", &layers, false, &["sh"]);
+    let manifest = serde_json::json!([{
+        "Config": format!("blobs/sha256/{}", &built.id[7..]),
+        "RepoTags": ["nodelet.local/new:1"],
+        "Layers": built.layer_digests.iter().map(|d| format!("blobs/sha256/{}", &d[7..])).collect::<Vec<_>>(),
+    }]);
+    std::fs::write(
+        src.join("manifest.json"),
+        serde_json::to_vec(&manifest).unwrap(),
+    )
+    .unwrap();
+    let archive = t.path().join("new.tar");
+    tar_dir(&src, &archive);
+    let store = ImageStore::open(&t.path().join("images")).unwrap();
+    let loaded = store.load(&archive).unwrap();
+    assert_eq!(
+        loaded[0].references,
+        vec!["nodelet.local/new:1".to_string()]
+    );
+    assert_eq!(loaded[0].id, built.id);
+    let r = store.resolve("nodelet.local/new:1").unwrap().unwrap();
+    assert!(r.layers[0].join("etc/hello").exists());
+}
+
+/// Two stores on one directory (as CLI and daemon would be) loading at the
+/// same time: the flock serialises them and the index keeps both.
+#[test]
+fn concurrent_loads_do_not_lose_images() {
+    if !require_root("concurrent_loads_do_not_lose_images") {
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let sdir = t.path().join("images");
+    let n = 6;
+    for i in 0..n {
+        let layers = vec![
+            base_layers()[0].clone(),
+            layer(&[E::Owned(format!("img{i}"), vec![b'x'; 4096], 0o644)]),
+        ];
+        oci_layout(
+            &t.path().join(format!("src{i}")),
+            &format!("c:{i}"),
+            &layers,
+            true,
+            &["x"],
+        );
+    }
+    std::thread::scope(|s| {
+        for i in 0..n {
+            let (sdir, src) = (sdir.clone(), t.path().join(format!("src{i}")));
+            s.spawn(move || ImageStore::open(&sdir).unwrap().load(&src).unwrap());
+        }
+    });
+    let store = ImageStore::open(&sdir).unwrap();
+    assert_eq!(store.list().unwrap().len(), n);
+    for i in 0..n {
+        let r = store.resolve(&format!("c:{i}")).unwrap().unwrap();
+        assert!(r.layers[1].join(format!("img{i}")).exists());
+    }
+}

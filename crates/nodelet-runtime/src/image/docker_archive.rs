@@ -43,8 +43,7 @@ pub fn plan(src: &Source) -> Result<Vec<ImportImage>> {
     }
     let mut out = Vec::new();
     for e in entries {
-        let cpath = src.require(&e.config)?;
-        let config = std::fs::read(cpath).map_err(|err| RuntimeError::io(cpath, err))?;
+        let config = src.read_small(&e.config)?;
         let config_digest = sha256_bytes(&config);
         let parsed = super::config::parse_config(&config, &config_digest)?;
         let diff_ids = parsed.rootfs().diff_ids();

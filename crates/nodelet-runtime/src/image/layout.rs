@@ -24,7 +24,7 @@ pub(crate) fn read_verified_blob(src: &Source, digest: &str) -> Result<Vec<u8>> 
     if actual != digest {
         return Err(digest_mismatch(digest, &actual));
     }
-    if size > 16 << 20 {
+    if size > super::source::MAX_METADATA {
         return Err(src.error(format!("{digest}: metadata blob too large ({size} bytes)")));
     }
     std::fs::read(path).map_err(|e| crate::error::RuntimeError::io(path, e))

@@ -12,6 +12,9 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Result, RuntimeError};
 
+/// Largest JSON document (index, manifest, config) we parse.
+pub const MAX_METADATA: u64 = 16 << 20;
+
 /// Files of an image source, by normalised member path (`blobs/sha256/ab..`).
 pub struct Source {
     files: HashMap<String, PathBuf>,
@@ -189,9 +192,21 @@ impl Source {
             .ok_or_else(|| bad(&self.origin, format!("missing {member}")))
     }
 
-    pub fn read_json<T: serde::de::DeserializeOwned>(&self, member: &str) -> Result<T> {
+    /// A metadata member's bytes, refusing anything over [`MAX_METADATA`].
+    pub fn read_small(&self, member: &str) -> Result<Vec<u8>> {
         let p = self.require(member)?;
-        let bytes = fs::read(p).map_err(|e| RuntimeError::io(p, e))?;
+        let len = fs::metadata(p).map_err(|e| RuntimeError::io(p, e))?.len();
+        if len > MAX_METADATA {
+            return Err(bad(
+                &self.origin,
+                format!("{member} is too large ({len} bytes)"),
+            ));
+        }
+        fs::read(p).map_err(|e| RuntimeError::io(p, e))
+    }
+
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, member: &str) -> Result<T> {
+        let bytes = self.read_small(member)?;
         serde_json::from_slice(&bytes).map_err(|e| bad(&self.origin, format!("{member}: {e}")))
     }
 
