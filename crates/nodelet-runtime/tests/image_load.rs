@@ -449,3 +449,54 @@ fn concurrent_loads_do_not_lose_images() {
         assert!(r.layers[1].join(format!("img{i}")).exists());
     }
 }
+
+/// A multi-platform layout (index -> nested index -> per-platform
+/// manifests, like `skopeo copy --all`): the host's platform is chosen.
+#[test]
+fn picks_the_host_platform_from_a_nested_index() {
+    if !require_root("picks_the_host_platform_from_a_nested_index") {
+        return;
+    }
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let built = oci_layout(&src, "unused", &base_layers(), true, &["sh"]);
+    let msize = std::fs::metadata(src.join("blobs/sha256").join(&built.manifest_digest[7..]))
+        .unwrap()
+        .len();
+    let nested = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": sha256(b"other platform, blob absent"), "size": 1,
+             "platform": {"os": "linux", "architecture": "s390x"}},
+            {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+             "digest": built.manifest_digest, "size": msize,
+             "platform": {"os": "linux", "architecture": arch}},
+        ],
+    }))
+    .unwrap();
+    let nd = sha256(&nested);
+    std::fs::write(src.join("blobs/sha256").join(&nd[7..]), &nested).unwrap();
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": nd, "size": nested.len(),
+            "annotations": {"org.opencontainers.image.ref.name": "nodelet.local/multi:1"},
+        }],
+    });
+    std::fs::write(src.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    let store = ImageStore::open(&t.path().join("images")).unwrap();
+    let loaded = store.load(&src).unwrap();
+    assert_eq!(loaded[0].id, built.id);
+    assert_eq!(
+        loaded[0].references,
+        vec!["nodelet.local/multi:1".to_string()]
+    );
+}

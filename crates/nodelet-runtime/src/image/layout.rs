@@ -30,6 +30,15 @@ pub(crate) fn read_verified_blob(src: &Source, digest: &str) -> Result<Vec<u8>> 
     std::fs::read(path).map_err(|e| crate::error::RuntimeError::io(path, e))
 }
 
+/// OCI image index or docker's manifest list (same JSON shape).
+fn is_index(m: &MediaType) -> bool {
+    match m {
+        MediaType::ImageIndex => true,
+        MediaType::Other(s) => s == "application/vnd.docker.distribution.manifest.list.v2+json",
+        _ => false,
+    }
+}
+
 fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -51,9 +60,10 @@ pub fn plan(src: &Source) -> Result<Vec<ImportImage>> {
             .and_then(|a| a.get(CONTAINERD_NAME).or_else(|| a.get(REF_NAME)))
             .and_then(|v| reference_from_annotation(v));
         let digest = desc.digest().to_string();
-        let manifest_digest = match desc.media_type() {
-            MediaType::ImageIndex => pick_platform(src, &digest, 0)?,
-            _ => digest,
+        let manifest_digest = if is_index(desc.media_type()) {
+            pick_platform(src, &digest, 0)?
+        } else {
+            digest
         };
         out.push(plan_manifest(
             src,
@@ -85,9 +95,10 @@ fn pick_platform(src: &Source, digest: &str, depth: u32) -> Result<String> {
             .get(&format!("blobs/sha256/{}", d.digest().digest()))
             .is_some();
         if fits && present {
-            return match d.media_type() {
-                MediaType::ImageIndex => pick_platform(src, d.digest().as_ref(), depth + 1),
-                _ => Ok(d.digest().to_string()),
+            return if is_index(d.media_type()) {
+                pick_platform(src, d.digest().as_ref(), depth + 1)
+            } else {
+                Ok(d.digest().to_string())
             };
         }
     }
