@@ -114,7 +114,9 @@ fn request_url(scheme: &str, host: &str, port: u16, path: &str) -> String {
 }
 
 /// Headers as `newProbeRequest` sets them: the handler's, then a default
-/// User-Agent and `Accept: */*` unless given (an empty Accept removes it).
+/// User-Agent and `Accept: */*` unless given. The kubelet drops an empty
+/// Accept; reqwest then adds its own `*/*`, which a server reads the same as
+/// no Accept at all.
 /// Only the first `Host` value counts (Go's `req.Host = headers.Get("Host")`).
 fn request_headers(action: &HTTPGetAction) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
