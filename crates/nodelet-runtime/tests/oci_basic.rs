@@ -164,11 +164,13 @@ async fn exec_sees_container_fs_pid_ns_and_cgroup() {
     assert!(t0.elapsed() < Duration::from_secs(30));
     let out = h.rt.exec(&id, &exec(&["ps"])).await.unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("sleep 300"));
-    // Stop it.
-    h.rt.signal(&id, Signal::SIGTERM).await.unwrap();
+    // Stop it (SIGTERM would be ignored: sleep is PID 1 of its pid
+    // namespace without a handler, exactly as under kubelet).
+    h.rt.signal(&id, Signal::SIGKILL).await.unwrap();
     let st = h.rt.wait(&id).await.unwrap();
-    assert_eq!(st.exit_code, 143);
-    assert_eq!(st.signal, Some(Signal::SIGTERM));
+    assert_eq!(st.exit_code, 137);
+    assert_eq!(st.signal, Some(Signal::SIGKILL));
+    assert_eq!(st.reason(), "Error");
     h.teardown().await;
 }
 

@@ -2,10 +2,9 @@
 //! exec`: they join the container's namespaces and cgroup (so their memory
 //! is charged to it). Captured execs (hooks, probes) honour a timeout by
 //! killing the exec'd process found via `--pid-file`; interactive execs get
-//! pipes, or a TTY whose master arrives over the console socket
-//! (SCM_RIGHTS).
+//! pipes, or a TTY (see [`exec_tty`] for why not a console socket).
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -46,7 +45,7 @@ pub async fn exec_captured(
     }
     let pid_file = TempPath(scratch.join(format!("exec-{}.pid", super::random_hex(8))));
     let mut child = cli
-        .exec_command(id, &req.command, &req.env, Some(&pid_file.0), None)
+        .exec_command(id, &req.command, &req.env, Some(&pid_file.0), false)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -124,7 +123,7 @@ pub async fn exec_interactive(
         return exec_tty(cli, id, req, scratch).await;
     }
     let mut child = cli
-        .exec_command(id, &req.command, &[], None, None)
+        .exec_command(id, &req.command, &[], None, false)
         .stdin(if req.stdin {
             Stdio::piped()
         } else {
@@ -160,50 +159,48 @@ pub async fn exec_interactive(
     })
 }
 
+/// TTY exec. runc only hands the pty master to a console socket when it
+/// detaches, and a detached exec's exit code is lost; so, like a terminal
+/// emulator, we give a non-detached `runc exec -t` a pty of our own as its
+/// controlling terminal: runc puts it in raw mode, proxies it to the
+/// container's pty and forwards our TIOCSWINSZ (SIGWINCH) to it.
 async fn exec_tty(
     cli: &OciCli,
     id: &str,
     req: &InteractiveExecRequest,
-    scratch: &Path,
+    _scratch: &Path,
 ) -> Result<InteractiveExec> {
-    let sock = TempPath(scratch.join(format!("console-{}.sock", super::random_hex(8))));
-    let listener =
-        tokio::net::UnixListener::bind(&sock.0).map_err(|e| RuntimeError::io(&sock.0, e))?;
-    let mut child = cli
-        .exec_command(id, &req.command, &[], None, Some(&sock.0))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| RuntimeError::io(&cli.binary, e))?;
-    let conn = tokio::select! {
-        c = listener.accept() => c.map_err(|e| RuntimeError::io(&sock.0, e))?.0,
-        s = child.wait() => {
-            let mut err = Vec::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = e.read_to_end(&mut err).await;
-            }
-            let code = s.map(exit_code).unwrap_or(-1);
-            return Err(RuntimeError::OciRuntime {
-                runtime: cli.name(),
-                op: "exec".into(),
-                stderr: format!("exited {code} before sending the console: {}", super::runc::clean_stderr(&err)),
-            });
-        }
+    let (cols, rows) = req.initial_size.unwrap_or((80, 24));
+    let ws = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
     };
-    drop(sock);
-    let std_conn = conn
-        .into_std()
-        .map_err(|e| RuntimeError::io("console socket", e))?;
-    std_conn
-        .set_nonblocking(false)
-        .map_err(|e| RuntimeError::io("console socket", e))?;
-    let master = tokio::task::spawn_blocking(move || recv_fd(std_conn.as_raw_fd()))
-        .await
-        .map_err(|e| RuntimeError::Other(format!("console receive task: {e}")))?
-        .map_err(|e| RuntimeError::io("console socket (SCM_RIGHTS)", e))?;
-    if let Some((cols, rows)) = req.initial_size {
-        let _ = set_winsize(master.as_raw_fd(), cols, rows);
+    let pty = nix::pty::openpty(&ws, None).map_err(|e| RuntimeError::io("openpty", e.into()))?;
+    let mut cmd = cli.exec_command(id, &req.command, &[], None, true);
+    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| RuntimeError::io("pty slave", e));
+    cmd.stdin(Stdio::from(dup(&pty.slave)?))
+        .stdout(Stdio::from(dup(&pty.slave)?))
+        .stderr(Stdio::from(dup(&pty.slave)?));
+    // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the pty
+    // slave (set up by the Command before pre_exec runs).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
     }
+    let mut child = cmd.spawn().map_err(|e| RuntimeError::io(&cli.binary, e))?;
+    drop(cmd);
+    // Only runc may hold the slave, so its exit shows as EOF (EIO) here.
+    drop(pty.slave);
+    let master = pty.master;
     set_nonblocking(&master).map_err(|e| RuntimeError::io("pty master", e))?;
     let write_half = master
         .try_clone()
@@ -230,11 +227,29 @@ async fn exec_tty(
         stdin: req
             .stdin
             .then(|| Box::new(writer) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
-        stdout: Some(Box::new(reader)),
+        stdout: Some(Box::new(PtyReader(reader))),
         stderr: None,
         resize: Some(rtx),
         exit: rx,
     })
+}
+
+/// A pty master reader that reports the slave's hang-up (EIO) as EOF.
+struct PtyReader(pipe::Receiver);
+
+impl tokio::io::AsyncRead for PtyReader {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        match std::pin::Pin::new(&mut self.0).poll_read(cx, buf) {
+            std::task::Poll::Ready(Err(e)) if e.raw_os_error() == Some(libc::EIO) => {
+                std::task::Poll::Ready(Ok(()))
+            }
+            other => other,
+        }
+    }
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> std::io::Result<()> {
@@ -258,43 +273,4 @@ pub fn set_winsize(fd: RawFd, cols: u16, rows: u16) -> std::io::Result<()> {
         return Err(std::io::Error::last_os_error());
     }
     Ok(())
-}
-
-/// Receives one file descriptor sent with SCM_RIGHTS on a unix socket.
-pub fn recv_fd(sock: RawFd) -> std::io::Result<OwnedFd> {
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    // Room for one fd's control message, 8-byte aligned.
-    let mut cmsg_buf = [0u64; 8];
-    // SAFETY: zeroed msghdr is a valid empty header; every pointer set
-    // below refers to a live local buffer for the duration of recvmsg.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = cmsg_buf.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&cmsg_buf) as _;
-    // SAFETY: msg describes valid buffers (see above).
-    let n = unsafe { libc::recvmsg(sock, &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    if n < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: msg was filled in by recvmsg; the CMSG macros walk the
-    // control buffer within msg_controllen.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let fd: RawFd = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                return Ok(OwnedFd::from_raw_fd(fd));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::InvalidData,
-        "no file descriptor in the console socket message",
-    ))
 }

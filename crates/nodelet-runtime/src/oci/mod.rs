@@ -127,6 +127,7 @@ impl OciRuntime {
             cfg.root.join("pods"),
             cfg.root.join("logs"),
             cfg.run_root.join("runc"),
+            cfg.run_root.join("console"),
         ] {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
         }
@@ -597,7 +598,9 @@ impl Runtime for OciRuntime {
         req: &InteractiveExecRequest,
     ) -> Result<InteractiveExec> {
         self.meta(id)?;
-        exec::exec_interactive(&self.cli, id, req, &self.container_dir(id)).await
+        // Console sockets live under the run root: unix socket paths are
+        // limited to 108 bytes and container dirs are long.
+        exec::exec_interactive(&self.cli, id, req, &self.cfg.run_root.join("console")).await
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {

@@ -132,20 +132,20 @@ impl OciCli {
         }
     }
 
-    /// An `exec` command line (not spawned): `exec [-t --console-socket S]
-    /// [--env K=V]... [--pid-file F] ID ARGS...`.
+    /// An `exec` command line (not spawned): `exec [--tty] [--env K=V]...
+    /// [--pid-file F] ID ARGS...`.
     pub fn exec_command(
         &self,
         id: &str,
         args: &[String],
         env: &[(String, String)],
         pid_file: Option<&Path>,
-        console_socket: Option<&Path>,
+        tty: bool,
     ) -> Command {
         let mut c = self.command();
         c.arg("exec");
-        if let Some(s) = console_socket {
-            c.arg("--tty").arg("--console-socket").arg(s);
+        if tty {
+            c.arg("--tty");
         }
         for (k, v) in env {
             c.arg("--env").arg(format!("{k}={v}"));
