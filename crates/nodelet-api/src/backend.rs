@@ -1,0 +1,116 @@
+//! The seam between the HTTP layer and whatever keeps the objects (the
+//! lifecycle engine in `nodelet serve`, an in-memory fake in tests).
+//!
+//! Objects cross the seam as JSON with `apiVersion`, `kind` and
+//! `metadata.resourceVersion`/`uid`/`creationTimestamp` filled in by the
+//! backend; everything HTTP (selectors, tables, patches, watch framing,
+//! defaulting and validation) stays on this side.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use k8s_openapi::api::core::v1::Node;
+use nodelet_runtime::{InteractiveExec, InteractiveExecRequest};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::kind::Kind;
+
+/// What happened to an object, as a watch reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl WatchEventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchEventType::Added => "ADDED",
+            WatchEventType::Modified => "MODIFIED",
+            WatchEventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change of one object, at resourceVersion `rv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WatchEvent {
+    pub event_type: WatchEventType,
+    pub kind: Kind,
+    /// The object after the change (before it, for `Deleted`).
+    pub object: Value,
+    pub rv: u64,
+}
+
+/// The operations the API needs. Objects passed to `create`/`replace` are
+/// already defaulted and validated by the API layer.
+#[async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Stores a new object; `AlreadyExists` (409) when the name is taken.
+    async fn create(&self, obj: nodelet_spec::Object) -> Result<Value, ApiError>;
+
+    /// Replaces an existing object. `expected_rv`: fail with `Conflict` (409)
+    /// unless the stored object is still at that resourceVersion.
+    async fn replace(
+        &self,
+        obj: nodelet_spec::Object,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError>;
+
+    /// One object (with status) and its resourceVersion.
+    async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError>;
+
+    /// All objects of a kind (`ns: None` = all namespaces) and the list's
+    /// resourceVersion (the store's current one).
+    async fn list(&self, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError>;
+
+    /// Changes after `since_rv` (exclusive), all kinds. `Gone` (410) when
+    /// the backend no longer has history back to `since_rv`.
+    async fn watch(&self, since_rv: u64)
+    -> Result<BoxStream<'static, WatchEvent>, ApiError>;
+
+    /// Deletes an object. For pods this starts graceful termination
+    /// (`grace` seconds, `None` = the pod's own) and returns the pod with
+    /// `deletionTimestamp` set; other kinds are removed at once and the
+    /// removed object is returned.
+    async fn delete(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError>;
+
+    /// Runs a command in a running container (`pods/exec`).
+    async fn exec(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError>;
+
+    /// Attaches to a container's main process (`pods/attach`).
+    async fn attach(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError>;
+
+    /// The CRI-format log file of a container (current or previous attempt).
+    async fn log_path(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<PathBuf, ApiError>;
+
+    /// The node object for this machine (see [`crate::node::this_node`]).
+    fn node(&self) -> Node;
+}

@@ -1,0 +1,237 @@
+//! Discovery: `/version`, `/api`, `/api/v1`, `/apis`, the events.k8s.io
+//! group, and aggregated discovery (apidiscovery.k8s.io/v2) when the client
+//! asks for it in `Accept`, as kubectl does first.
+
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::kind::Kind;
+
+/// The version this API reports (`kubectl version`).
+pub const GIT_VERSION: &str = "v1.37.0-nodelet";
+
+pub fn version() -> Value {
+    json!({
+        "major": "1",
+        "minor": "37",
+        "emulationMajor": "1",
+        "emulationMinor": "37",
+        "minCompatibilityMajor": "1",
+        "minCompatibilityMinor": "36",
+        "gitVersion": GIT_VERSION,
+        "gitCommit": "0000000000000000000000000000000000000000",
+        "gitTreeState": "clean",
+        "buildDate": "2026-01-01T00:00:00Z",
+        "goVersion": "rust",
+        "compiler": "rustc",
+        "platform": format!("linux/{}", node_arch()),
+    })
+}
+
+pub fn node_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+/// Subresources of a kind: (name, verbs).
+fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])] {
+    match kind {
+        Kind::Pod => &[
+            ("attach", &["create", "get"]),
+            ("exec", &["create", "get"]),
+            ("log", &["get"]),
+            ("status", &["get", "patch", "update"]),
+        ],
+        _ => &[],
+    }
+}
+
+const CORE_KINDS: [Kind; 7] = [
+    Kind::ConfigMap,
+    Kind::Event,
+    Kind::Namespace,
+    Kind::Node,
+    Kind::Pod,
+    Kind::Secret,
+    Kind::Service,
+];
+
+fn legacy_resource(kind: Kind) -> Value {
+    json!({
+        "name": kind.plural(),
+        "singularName": kind.singular(),
+        "namespaced": kind.namespaced(),
+        "kind": kind.name(),
+        "verbs": kind.verbs(),
+        "shortNames": kind.short_names(),
+        "categories": kind.categories(),
+    })
+}
+
+pub fn api_v1_resources() -> Value {
+    let mut res = Vec::new();
+    for k in CORE_KINDS {
+        res.push(legacy_resource(k));
+        for (sub, verbs) in subresources(k) {
+            res.push(json!({
+                "name": format!("{}/{sub}", k.plural()),
+                "singularName": "",
+                "namespaced": k.namespaced(),
+                "kind": if *sub == "exec" || *sub == "attach" { "PodExecOptions".to_string() } else { k.name().to_string() },
+                "verbs": verbs,
+            }));
+        }
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": res})
+}
+
+pub fn events_v1_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "events.k8s.io/v1",
+        "resources": [{
+            "name": "events", "singularName": "event", "namespaced": true, "kind": "Event",
+            "verbs": ["get", "list", "watch"], "shortNames": ["ev"],
+        }],
+    })
+}
+
+fn events_group() -> Value {
+    json!({
+        "name": "events.k8s.io",
+        "versions": [{"groupVersion": "events.k8s.io/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "events.k8s.io/v1", "version": "v1"},
+    })
+}
+
+pub fn api_versions() -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+    })
+}
+
+pub fn api_groups() -> Value {
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [events_group()]})
+}
+
+pub fn events_group_doc() -> Value {
+    let mut g = events_group();
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    g
+}
+
+fn aggregated_resource(kind: Kind, group: &str) -> Value {
+    let subs: Vec<Value> = subresources(kind)
+        .iter()
+        .map(|(s, verbs)| {
+            json!({
+                "subresource": s,
+                "responseKind": {"group": "", "version": "v1", "kind": if *s == "exec" || *s == "attach" { "PodExecOptions" } else { kind.name() }},
+                "verbs": verbs,
+            })
+        })
+        .collect();
+    let mut r = json!({
+        "resource": kind.plural(),
+        "responseKind": {"group": group, "version": "v1", "kind": kind.name()},
+        "scope": if kind.namespaced() { "Namespaced" } else { "Cluster" },
+        "singularResource": kind.singular(),
+        "verbs": kind.verbs(),
+        "shortNames": kind.short_names(),
+        "categories": kind.categories(),
+    });
+    if !subs.is_empty() {
+        r["subresources"] = Value::Array(subs);
+    }
+    r
+}
+
+const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether `Accept` asks for aggregated discovery v2.
+pub fn wants_aggregated(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("accept")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
+            t.contains("g=apidiscovery.k8s.io") && t.contains("v=v2;") || t.ends_with("v=v2")
+                && t.contains("g=apidiscovery.k8s.io")
+        })
+}
+
+fn aggregated(items: Vec<Value>) -> Response {
+    let body = json!({
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {},
+        "items": items,
+    });
+    ([("content-type", AGGREGATED_V2)], body.to_string()).into_response()
+}
+
+fn plain(v: Value) -> Response {
+    ([("content-type", "application/json")], v.to_string()).into_response()
+}
+
+/// `/api`
+pub fn api(headers: &HeaderMap) -> Response {
+    if !wants_aggregated(headers) {
+        return plain(api_versions());
+    }
+    let resources: Vec<Value> = CORE_KINDS.iter().map(|k| aggregated_resource(*k, "")).collect();
+    aggregated(vec![json!({
+        "metadata": {"creationTimestamp": null},
+        "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
+    })])
+}
+
+/// `/apis`
+pub fn apis(headers: &HeaderMap) -> Response {
+    if !wants_aggregated(headers) {
+        return plain(api_groups());
+    }
+    aggregated(vec![json!({
+        "metadata": {"name": "events.k8s.io", "creationTimestamp": null},
+        "versions": [{
+            "version": "v1",
+            "resources": [aggregated_resource(Kind::Event, "events.k8s.io")],
+            "freshness": "Current",
+        }],
+    })])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_negotiation() {
+        let mut h = HeaderMap::new();
+        h.insert("accept", "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json".parse().unwrap());
+        assert!(wants_aggregated(&h));
+        let mut h = HeaderMap::new();
+        h.insert("accept", "application/json, */*".parse().unwrap());
+        assert!(!wants_aggregated(&h));
+    }
+
+    #[test]
+    fn v1_resources_list_pods_with_short_names_and_subresources() {
+        let r = api_v1_resources();
+        let res = r["resources"].as_array().unwrap();
+        let pods = res.iter().find(|r| r["name"] == "pods").unwrap();
+        assert_eq!(pods["shortNames"], json!(["po"]));
+        assert!(res.iter().any(|r| r["name"] == "pods/exec"));
+        assert!(res.iter().any(|r| r["name"] == "nodes" && r["namespaced"] == false));
+    }
+}

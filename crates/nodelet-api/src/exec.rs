@@ -1,0 +1,228 @@
+//! `pods/exec` and `pods/attach` over WebSocket with the Kubernetes channel
+//! protocol (`v5.channel.k8s.io`, `v4.channel.k8s.io`): every binary frame
+//! starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error (a
+//! `Status` JSON with the exit code), 4 resize (`{"Width":..,"Height":..}`),
+//! and in v5 255 = close the stream named by the next byte.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use nodelet_runtime::{InteractiveExec, InteractiveExecRequest};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::kind::Kind;
+use crate::logs::pick_container;
+use crate::query::Query;
+
+pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+
+const STDIN: u8 = 0;
+const STDOUT: u8 = 1;
+const STDERR: u8 = 2;
+const ERROR: u8 = 3;
+const RESIZE: u8 = 4;
+const CLOSE: u8 = 255;
+
+/// exec or attach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Exec,
+    Attach,
+}
+
+/// The error-channel Status for an exit code.
+pub fn exit_status(code: i32, command: &[String]) -> Value {
+    if code == 0 {
+        return json!({"metadata": {}, "status": "Success"});
+    }
+    json!({
+        "metadata": {},
+        "status": "Failure",
+        "message": format!("command terminated with non-zero exit code: error executing command {command:?}, exit code {code}"),
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": code.to_string()}]},
+    })
+}
+
+fn failure(message: &str) -> Value {
+    json!({"metadata": {}, "status": "Failure", "message": message, "reason": "InternalError", "code": 500})
+}
+
+/// Resize message as kubectl sends it.
+#[derive(serde::Deserialize)]
+struct Size {
+    #[serde(rename = "Width")]
+    width: u16,
+    #[serde(rename = "Height")]
+    height: u16,
+}
+
+pub async fn handle(
+    backend: Arc<dyn Backend>,
+    mode: Mode,
+    ns: String,
+    pod_name: String,
+    q: Query,
+    ws: Option<WebSocketUpgrade>,
+) -> Result<Response, ApiError> {
+    let Some(ws) = ws else {
+        return Err(ApiError::bad_request(
+            "Upgrade request required: use a WebSocket client (subprotocol v5.channel.k8s.io)",
+        ));
+    };
+    let (pod, _) = backend.get(Kind::Pod, &ns, &pod_name).await?;
+    let container = pick_container(&pod, q.get("container").filter(|c| !c.is_empty()))?;
+    let command = q.all("command");
+    if mode == Mode::Exec && command.is_empty() {
+        return Err(ApiError::bad_request("you must specify at least 1 command"));
+    }
+    let req = InteractiveExecRequest {
+        command: command.clone(),
+        tty: q.flag("tty"),
+        stdin: q.flag("stdin"),
+        initial_size: None,
+    };
+    let ws = ws.protocols(PROTOCOLS);
+    Ok(ws
+        .on_upgrade(move |socket| async move {
+            let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some(PROTOCOLS[0]);
+            let started = match mode {
+                Mode::Exec => backend.exec(&ns, &pod_name, &container, req).await,
+                Mode::Attach => backend.attach(&ns, &pod_name, &container, req).await,
+            };
+            bridge(socket, started, command, v5).await;
+        })
+        .into_response())
+}
+
+fn frame(channel: u8, data: &[u8]) -> Message {
+    let mut v = Vec::with_capacity(data.len() + 1);
+    v.push(channel);
+    v.extend_from_slice(data);
+    Message::Binary(Bytes::from(v))
+}
+
+async fn bridge(
+    socket: WebSocket,
+    started: Result<InteractiveExec, ApiError>,
+    command: Vec<String>,
+    v5: bool,
+) {
+    let (mut sink, mut source) = socket.split();
+    let proc_ = match started {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = sink.send(frame(ERROR, failure(&e.message).to_string().as_bytes())).await;
+            let _ = sink.close().await;
+            return;
+        }
+    };
+    let InteractiveExec {
+        stdin,
+        stdout,
+        stderr,
+        resize,
+        exit,
+    } = proc_;
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(32);
+
+    // Output pumps: one per stream, each ends at EOF.
+    let mut pumps = Vec::new();
+    for (ch, reader) in [(STDOUT, stdout), (STDERR, stderr)] {
+        let Some(mut r) = reader else { continue };
+        let tx = out_tx.clone();
+        pumps.push(tokio::spawn(async move {
+            let mut buf = vec![0u8; 32 * 1024];
+            loop {
+                match r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(frame(ch, &buf[..n])).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    // The writer owns the sink so frames from all pumps go out in order.
+    let writer = tokio::spawn(async move {
+        while let Some(m) = out_rx.recv().await {
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+
+    // Input: stdin, resize, close signals.
+    let reader = tokio::spawn(async move {
+        let mut stdin = stdin;
+        while let Some(Ok(msg)) = source.next().await {
+            let data = match msg {
+                Message::Binary(b) => b.to_vec(),
+                Message::Text(t) => t.as_bytes().to_vec(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            let Some((&ch, payload)) = data.split_first() else { continue };
+            match ch {
+                STDIN => {
+                    if let Some(w) = stdin.as_mut()
+                        && (w.write_all(payload).await.is_err() || w.flush().await.is_err())
+                    {
+                        stdin = None;
+                    }
+                }
+                RESIZE => {
+                    if let (Some(r), Ok(s)) = (&resize, serde_json::from_slice::<Size>(payload)) {
+                        let _ = r.send((s.width, s.height)).await;
+                    }
+                }
+                CLOSE if v5 => {
+                    if payload.first() == Some(&STDIN)
+                        && let Some(mut w) = stdin.take()
+                    {
+                        // Dropping the writer closes the process's stdin.
+                        let _ = w.shutdown().await;
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+
+    let code = exit.await.unwrap_or(-1);
+    for p in pumps {
+        let _ = p.await;
+    }
+    let status = if code < 0 {
+        failure("the process ended without an exit code")
+    } else {
+        exit_status(code, &command)
+    };
+    let _ = out_tx.send(frame(ERROR, status.to_string().as_bytes())).await;
+    drop(out_tx);
+    let _ = writer.await;
+    reader.abort();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonzero_exit_status_is_what_kubectl_parses() {
+        let s = exit_status(3, &["sh".into(), "-c".into(), "exit 3".into()]);
+        assert_eq!(s["reason"], "NonZeroExitCode");
+        assert_eq!(s["details"]["causes"][0]["reason"], "ExitCode");
+        assert_eq!(s["details"]["causes"][0]["message"], "3");
+        assert_eq!(exit_status(0, &[])["status"], "Success");
+    }
+}

@@ -1,0 +1,371 @@
+//! The router: URL shapes of the core and events.k8s.io groups mapped onto
+//! the handlers, behind authentication.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+use crate::auth::{Token, require_auth};
+use crate::backend::Backend;
+use crate::error::ApiError;
+use crate::exec::{self, Mode};
+use crate::kind::Kind;
+use crate::logs::{self, LogOpts};
+use crate::objects;
+use crate::patch::PatchType;
+use crate::query::Query;
+use crate::selectors::{FieldSelector, LabelSelector};
+use crate::table::{self, IncludeObject};
+use crate::watch::{self, WatchSpec};
+use crate::{discovery, events_v1, openapi};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+}
+
+/// Which API group a URL addressed (changes how events are rendered).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Group {
+    Core,
+    Events,
+}
+
+fn json_response(code: StatusCode, v: &Value) -> Response {
+    (code, [("content-type", "application/json")], v.to_string()).into_response()
+}
+
+fn ok(v: &Value) -> Response {
+    json_response(StatusCode::OK, v)
+}
+
+pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
+    let state = AppState { backend };
+    let api = Router::new()
+        .route("/version", get(|| async { ok(&discovery::version()) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(|| async { "ok" }))
+        .route("/api", get(|h: HeaderMap| async move { discovery::api(&h) }))
+        .route("/api/v1", get(|| async { ok(&discovery::api_v1_resources()) }))
+        .route("/apis", get(|h: HeaderMap| async move { discovery::apis(&h) }))
+        .route("/apis/events.k8s.io", get(|| async { ok(&discovery::events_group_doc()) }))
+        .route("/apis/events.k8s.io/v1", get(|| async { ok(&discovery::events_v1_resources()) }))
+        .route("/openapi/v3", get(|| async { raw_json(openapi::v3_index()) }))
+        .route("/openapi/v3/api/v1", get(|| async { raw_json(openapi::v3_core()) }))
+        .route("/openapi/v3/apis/events.k8s.io/v1", get(|| async { raw_json(openapi::v3_events()) }))
+        .route("/openapi/v2", get(openapi_v2))
+        .route("/api/v1/{plural}", any(core_cluster))
+        .route("/api/v1/{plural}/{name}", any(core_cluster))
+        .route("/api/v1/namespaces/{ns}/{plural}", any(core_ns))
+        .route("/api/v1/namespaces/{ns}/{plural}/{name}", any(core_ns))
+        .route("/api/v1/namespaces/{ns}/{plural}/{name}/{sub}", any(core_ns))
+        .route("/api/v1/namespaces/{ns}/pods/{name}/exec", any(exec_route))
+        .route("/api/v1/namespaces/{ns}/pods/{name}/attach", any(attach_route))
+        .route("/apis/events.k8s.io/v1/events", any(events_group))
+        .route("/apis/events.k8s.io/v1/namespaces/{ns}/events", any(events_group))
+        .route("/apis/events.k8s.io/v1/namespaces/{ns}/events/{name}", any(events_group))
+        .fallback(|| async {
+            ApiError::new(404, "NotFound", "the server could not find the requested resource")
+        })
+        .with_state(state);
+    api.layer(axum::middleware::from_fn_with_state(
+        Token(Arc::from(token)),
+        require_auth,
+    ))
+}
+
+fn raw_json(s: &'static str) -> Response {
+    ([("content-type", "application/json")], s).into_response()
+}
+
+async fn openapi_v2(headers: HeaderMap) -> Response {
+    // kubectl first asks for protobuf; answering JSON there would not parse,
+    // so refuse it and let the client use JSON or v3.
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    if accept.contains("json") || accept.contains("*/*") {
+        raw_json(openapi::v2())
+    } else {
+        ApiError::not_acceptable("only application/json is served for /openapi/v2").into_response()
+    }
+}
+
+/// The request pieces every resource handler needs.
+struct Req {
+    method: Method,
+    headers: HeaderMap,
+    query: Query,
+    body: Bytes,
+}
+
+async fn core_cluster(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let req = Req { method, headers, query: Query::parse(uri.query()), body };
+    let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
+        return not_served();
+    };
+    let r = if kind.namespaced() {
+        // `/api/v1/pods` lists across namespaces; nothing else is valid.
+        if p.contains_key("name") {
+            Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+        } else {
+            resource(&st, Group::Core, kind, None, None, None, req).await
+        }
+    } else {
+        resource(&st, Group::Core, kind, None, p.get("name").cloned(), None, req).await
+    };
+    r.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn core_ns(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let req = Req { method, headers, query: Query::parse(uri.query()), body };
+    let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)).filter(|k| k.namespaced()) else {
+        return not_served();
+    };
+    resource(
+        &st,
+        Group::Core,
+        kind,
+        p.get("ns").cloned(),
+        p.get("name").cloned(),
+        p.get("sub").cloned(),
+        req,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn events_group(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    method: Method,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    body: Bytes,
+) -> Response {
+    let req = Req { method, headers, query: Query::parse(uri.query()), body };
+    resource(&st, Group::Events, Kind::Event, p.get("ns").cloned(), p.get("name").cloned(), None, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn exec_route(State(st): State<AppState>, Path(p): Path<HashMap<String, String>>, req: Request) -> Response {
+    streaming(st, p, req, Mode::Exec).await
+}
+
+async fn attach_route(State(st): State<AppState>, Path(p): Path<HashMap<String, String>>, req: Request) -> Response {
+    streaming(st, p, req, Mode::Attach).await
+}
+
+async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode: Mode) -> Response {
+    let (mut parts, _) = req.into_parts();
+    let q = Query::parse(parts.uri.query());
+    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+    let ns = p.get("ns").cloned().unwrap_or_default();
+    let name = p.get("name").cloned().unwrap_or_default();
+    exec::handle(st.backend, mode, ns, name, q, ws)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn not_served() -> Response {
+    ApiError::new(404, "NotFound", "the server could not find the requested resource").into_response()
+}
+
+/// Sets `apiVersion`/`kind` (objects in lists and watches carry them too).
+fn typed(kind: Kind, group: Group, mut v: Value) -> Value {
+    if group == Group::Events && kind == Kind::Event {
+        return events_v1::from_core(&v);
+    }
+    if let Some(o) = v.as_object_mut() {
+        o.insert("apiVersion".into(), json!("v1"));
+        o.insert("kind".into(), json!(kind.name()));
+    }
+    v
+}
+
+fn convert_core_event(v: &Value) -> Value {
+    events_v1::from_core(v)
+}
+
+fn identity(v: &Value) -> Value {
+    v.clone()
+}
+
+async fn get_one(st: &AppState, kind: Kind, ns: &str, name: &str) -> Result<Value, ApiError> {
+    if kind == Kind::Node {
+        let node = serde_json::to_value(st.backend.node()).map_err(|e| ApiError::internal(e.to_string()))?;
+        return if node["metadata"]["name"].as_str() == Some(name) {
+            Ok(node)
+        } else {
+            Err(ApiError::not_found("nodes", name))
+        };
+    }
+    Ok(st.backend.get(kind, ns, name).await?.0)
+}
+
+async fn list_all(st: &AppState, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError> {
+    if kind == Kind::Node {
+        let node = serde_json::to_value(st.backend.node()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let (_, rv) = st.backend.list(Kind::Namespace, None).await?;
+        return Ok((vec![node], rv));
+    }
+    st.backend.list(kind, ns).await
+}
+
+fn created(v: Value, was_created: bool) -> Response {
+    json_response(if was_created { StatusCode::CREATED } else { StatusCode::OK }, &v)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resource(
+    st: &AppState,
+    group: Group,
+    kind: Kind,
+    ns: Option<String>,
+    name: Option<String>,
+    sub: Option<String>,
+    req: Req,
+) -> Result<Response, ApiError> {
+    let q = &req.query;
+    let is_table = table::wants_table(&req.headers);
+    let include = IncludeObject::parse(q.get("includeObject"));
+    let render_one = |v: Value, rv: u64| -> Value {
+        let v = typed(kind, group, v);
+        if is_table {
+            table::table(kind, std::slice::from_ref(&v), rv, include, Timestamp::now())
+        } else {
+            v
+        }
+    };
+    let nsr = ns.as_deref().unwrap_or("");
+    match (name.as_deref(), sub.as_deref(), &req.method) {
+        // Collections.
+        (None, None, &Method::GET) => {
+            let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
+            let fields = FieldSelector::parse(q.get("fieldSelector").unwrap_or(""), kind)?;
+            if q.flag("watch") {
+                let since = match q.get("resourceVersion") {
+                    None | Some("") => None,
+                    Some(s) => Some(s.parse::<u64>().map_err(|_| {
+                        ApiError::bad_request(format!("invalid resourceVersion {s:?}"))
+                    })?),
+                };
+                let spec = WatchSpec {
+                    kind,
+                    ns: ns.clone(),
+                    labels,
+                    fields,
+                    since,
+                    send_initial: q.flag("sendInitialEvents"),
+                    bookmarks: q.flag("allowWatchBookmarks"),
+                    timeout: q.int("timeoutSeconds")?.map(|s| Duration::from_secs(s.max(0) as u64)),
+                    table: is_table.then_some(include),
+                    convert: if group == Group::Events { convert_core_event } else { identity },
+                };
+                return watch::watch(st.backend.clone(), spec).await;
+            }
+            let (items, rv) = list_all(st, kind, ns.as_deref()).await?;
+            let items: Vec<Value> = items
+                .into_iter()
+                .filter(|o| labels.matches(o) && fields.matches(kind, o))
+                .map(|o| typed(kind, group, o))
+                .collect();
+            if is_table {
+                return Ok(ok(&table::table(kind, &items, rv, include, Timestamp::now())));
+            }
+            Ok(ok(&json!({
+                "kind": format!("{}List", kind.name()),
+                "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { "v1" },
+                "metadata": {"resourceVersion": rv.to_string()},
+                "items": items,
+            })))
+        }
+        (None, None, &Method::POST) => {
+            if group == Group::Events {
+                return Err(ApiError::method_not_allowed("events are recorded by the node agent"));
+            }
+            let v = objects::create(&*st.backend, kind, nsr, &req.body, q.dry_run()?, q.get("fieldManager")).await?;
+            Ok(created(typed(kind, group, v), true))
+        }
+        (None, None, m) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({m} {})",
+            kind.plural()
+        ))),
+        // Single objects.
+        (Some(n), None, &Method::GET) => {
+            if q.flag("watch") {
+                return Err(ApiError::bad_request("use a fieldSelector metadata.name=<name> to watch one object"));
+            }
+            let v = get_one(st, kind, nsr, n).await?;
+            Ok(ok(&render_one(v, 0)))
+        }
+        (Some(n), None, &Method::PUT) => {
+            let v = objects::replace(&*st.backend, kind, nsr, n, &req.body, q.dry_run()?).await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(n), None, &Method::PATCH) => {
+            let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let pt = PatchType::from_content_type(ct)?;
+            let (v, was_created) = objects::patch(
+                &*st.backend,
+                kind,
+                nsr,
+                n,
+                pt,
+                &req.body,
+                q.dry_run()?,
+                q.get("fieldManager"),
+            )
+            .await?;
+            Ok(created(typed(kind, group, v), was_created))
+        }
+        (Some(n), None, &Method::DELETE) => {
+            let opts = objects::delete_opts(q, &req.body)?;
+            let v = objects::delete(&*st.backend, kind, nsr, n, &opts, q.dry_run()?).await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(_), None, m) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({m})"
+        ))),
+        // Subresources.
+        (Some(n), Some("status"), &Method::GET) if kind == Kind::Pod => {
+            let v = get_one(st, kind, nsr, n).await?;
+            Ok(ok(&render_one(v, 0)))
+        }
+        (Some(_), Some("status"), _) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
+            "pod status is owned by the node agent and cannot be written",
+        )),
+        (Some(n), Some("log"), &Method::GET) if kind == Kind::Pod => {
+            let opts = LogOpts::from_query(q)?;
+            logs::logs(st.backend.clone(), nsr.to_string(), n.to_string(), opts).await
+        }
+        _ => Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+    }
+}

