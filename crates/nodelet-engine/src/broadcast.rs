@@ -8,7 +8,11 @@ pub enum EngineEvent {
     /// A pod's status or metadata changed; the full new pod.
     PodUpdated(Box<Pod>),
     /// A pod was removed from the node (after termination).
-    PodDeleted { namespace: String, name: String, uid: String },
+    PodDeleted {
+        namespace: String,
+        name: String,
+        uid: String,
+    },
     /// An event was recorded or its count bumped; the stored event.
     Event(Box<Event>),
 }

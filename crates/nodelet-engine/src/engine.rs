@@ -13,7 +13,7 @@ use nodelet_store::Store;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::broadcast::{EngineEvent, CHANNEL_CAPACITY};
+use crate::broadcast::{CHANNEL_CAPACITY, EngineEvent};
 use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::error::{EngineError, Result};
@@ -73,7 +73,12 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine> {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
-        let recorder = Recorder::new(store.clone(), clock.clone(), tx.clone(), config.node_name.clone());
+        let recorder = Recorder::new(
+            store.clone(),
+            clock.clone(),
+            tx.clone(),
+            config.node_name.clone(),
+        );
         let ctx = Arc::new(EngineCtx {
             hooks: HookRunner::new(runtime.clone(), clock.clone()),
             runtime,
@@ -90,7 +95,12 @@ impl Engine {
         };
         for (rec, adopted, deleting) in crate::recover::recover(&engine.ctx).await? {
             let key = rec.key.clone();
-            let handle = Worker::spawn(engine.ctx.clone(), rec, engine.shutdown.child_token(), adopted);
+            let handle = Worker::spawn(
+                engine.ctx.clone(),
+                rec,
+                engine.shutdown.child_token(),
+                adopted,
+            );
             if deleting {
                 handle.shared.deleting.cancel();
             }
@@ -140,12 +150,15 @@ impl Engine {
         let existing = self.ctx.store.get_object(kind, &namespace, &name)?;
         let action = match existing {
             None => ApplyAction::Created,
-            Some((old, _)) if strip_volatile(&old) == strip_volatile(&value) => ApplyAction::Unchanged,
+            Some((old, _)) if strip_volatile(&old) == strip_volatile(&value) => {
+                ApplyAction::Unchanged
+            }
             Some(_) => ApplyAction::Configured,
         };
         if action != ApplyAction::Unchanged {
             if value["metadata"]["uid"].is_null() {
-                value["metadata"]["uid"] = serde_json::Value::String(uuid::Uuid::new_v4().to_string());
+                value["metadata"]["uid"] =
+                    serde_json::Value::String(uuid::Uuid::new_v4().to_string());
             }
             self.ctx.store.put_object(kind, &namespace, &name, &value)?;
         }
@@ -162,23 +175,23 @@ impl Engine {
         pod.metadata.namespace = Some(namespace.clone());
         let key = PodKey::of(&pod);
         let mut pods = self.lock();
-        if let Some(h) = pods.get(&key) {
-            if !*h.gone.borrow() {
-                let same = h.shared.lock().pod.spec == pod.spec;
-                if same {
-                    return Ok(Applied {
-                        kind: "Pod",
-                        namespace,
-                        name: key.name,
-                        action: ApplyAction::Unchanged,
-                    });
-                }
-                return Err(EngineError::AlreadyExists {
+        if let Some(h) = pods.get(&key)
+            && !*h.gone.borrow()
+        {
+            let same = h.shared.lock().pod.spec == pod.spec;
+            if same {
+                return Ok(Applied {
                     kind: "Pod",
                     namespace,
                     name: key.name,
+                    action: ApplyAction::Unchanged,
                 });
             }
+            return Err(EngineError::AlreadyExists {
+                kind: "Pod",
+                namespace,
+                name: key.name,
+            });
         }
         let uid = pod
             .metadata
@@ -190,7 +203,12 @@ impl Engine {
         pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
         pod.status = None;
         let rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
-        let handle = Worker::spawn(self.ctx.clone(), rec, self.shutdown.child_token(), Vec::new());
+        let handle = Worker::spawn(
+            self.ctx.clone(),
+            rec,
+            self.shutdown.child_token(),
+            Vec::new(),
+        );
         // Visible to readers at once, before the worker's first publish.
         handle.shared.publish();
         pods.insert(key.clone(), handle);
@@ -206,7 +224,12 @@ impl Engine {
     /// (0 → at least 1 s for running containers). A second delete can only
     /// shorten the recorded grace. Returns the pod as it is now
     /// (Terminating, with deletionTimestamp).
-    pub fn delete_pod(&self, namespace: &str, name: &str, grace_seconds: Option<i64>) -> Result<Pod> {
+    pub fn delete_pod(
+        &self,
+        namespace: &str,
+        name: &str,
+        grace_seconds: Option<i64>,
+    ) -> Result<Pod> {
         let key = PodKey::new(namespace, name);
         let shared = {
             let pods = self.lock();
@@ -217,14 +240,15 @@ impl Engine {
                         kind: "Pod",
                         namespace: namespace.to_owned(),
                         name: name.to_owned(),
-                    })
+                    });
                 }
             }
         };
         {
             let mut rec = shared.lock();
             let terminal = status::is_terminal(status::phase(&rec));
-            let requested = nodelet_spec::grace::deletion_grace(grace_seconds, rec.spec_grace(), terminal);
+            let requested =
+                nodelet_spec::grace::deletion_grace(grace_seconds, rec.spec_grace(), terminal);
             let grace = match rec.deletion_grace {
                 Some(existing) => nodelet_spec::grace::redelete_grace(existing, requested),
                 None => requested,
@@ -282,8 +306,14 @@ impl Engine {
             })
             .collect();
         events.sort_by(|a, b| {
-            let ka = (a.first_timestamp.as_ref().map(|t| t.0), a.metadata.name.clone());
-            let kb = (b.first_timestamp.as_ref().map(|t| t.0), b.metadata.name.clone());
+            let ka = (
+                a.first_timestamp.as_ref().map(|t| t.0),
+                a.metadata.name.clone(),
+            );
+            let kb = (
+                b.first_timestamp.as_ref().map(|t| t.0),
+                b.metadata.name.clone(),
+            );
             ka.cmp(&kb)
         });
         Ok(events)
@@ -298,7 +328,8 @@ impl Engine {
     pub async fn wait_pod_gone(&self, namespace: &str, name: &str) {
         let rx = {
             let pods = self.lock();
-            pods.get(&PodKey::new(namespace, name)).map(|h| h.gone.clone())
+            pods.get(&PodKey::new(namespace, name))
+                .map(|h| h.gone.clone())
         };
         if let Some(mut rx) = rx {
             let _ = rx.wait_for(|g| *g).await;

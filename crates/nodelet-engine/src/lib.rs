@@ -23,6 +23,6 @@ pub mod worker;
 
 pub use broadcast::EngineEvent;
 pub use config::EngineConfig;
-pub use engine::{ApplyAction, Applied, Engine, EventFilter};
+pub use engine::{Applied, ApplyAction, Engine, EventFilter};
 pub use error::{EngineError, Result};
 pub use podkey::PodKey;

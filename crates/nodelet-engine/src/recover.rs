@@ -35,7 +35,11 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
         };
         let key = PodKey::of(&pod);
         let uid = pod.metadata.uid.clone().unwrap_or_default();
-        let start_time = pod.status.as_ref().and_then(|s| s.start_time.as_ref()).map(|t| t.0);
+        let start_time = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.start_time.as_ref())
+            .map(|t| t.0);
         let deletion = pod.metadata.deletion_grace_period_seconds;
         let deleting = pod.metadata.deletion_timestamp.is_some();
         let mut spec_pod = pod.clone();

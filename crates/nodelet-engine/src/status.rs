@@ -2,12 +2,12 @@
 //! phase (`getPhase`), conditions with transition times, IPs, start time
 //! and one `ContainerStatus` per container.
 
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{
     ContainerState, ContainerStateRunning, ContainerStateTerminated, ContainerStateWaiting,
     ContainerStatus, HostIP, Pod, PodCondition, PodIP, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use jiff::Timestamp;
 
 use crate::worker::state::{CondState, PodRecord, Slot, SlotKind, SlotPhase, TermInfo};
 
@@ -31,7 +31,8 @@ pub fn initialized(rec: &PodRecord) -> bool {
 /// An init container failed for good (restartPolicy Never).
 fn init_failed(rec: &PodRecord) -> bool {
     rec.slots.iter().any(|s| {
-        s.kind == SlotKind::Init && matches!(&s.phase, SlotPhase::Done { term } if term.exit_code != 0)
+        s.kind == SlotKind::Init
+            && matches!(&s.phase, SlotPhase::Done { term } if term.exit_code != 0)
     })
 }
 
@@ -94,7 +95,12 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     let terminal = is_terminal(phase(rec));
     let completed = || (Some("PodCompleted".to_owned()), None);
     let mut wanted: Vec<(&'static str, bool, Option<String>, Option<String>)> = Vec::new();
-    wanted.push(("PodReadyToStartContainers", rec.sandbox.is_some(), None, None));
+    wanted.push((
+        "PodReadyToStartContainers",
+        rec.sandbox.is_some(),
+        None,
+        None,
+    ));
 
     let pending_init: Vec<&str> = rec
         .slots
@@ -116,7 +122,10 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
             "Initialized",
             false,
             Some("ContainersNotInitialized".to_owned()),
-            Some(format!("containers with incomplete status: {}", names(pending_init))),
+            Some(format!(
+                "containers with incomplete status: {}",
+                names(pending_init)
+            )),
         )
     };
     wanted.push(init);
@@ -136,7 +145,10 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
         (
             false,
             Some("ContainersNotReady".to_owned()),
-            Some(format!("containers with unready status: {}", names(unready))),
+            Some(format!(
+                "containers with unready status: {}",
+                names(unready)
+            )),
         )
     };
     wanted.push(("Ready", ready, reason.clone(), message.clone()));
@@ -275,8 +287,12 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
                 .collect(),
         ),
         host_ip: host_ips.first().cloned(),
-        host_ips: (!host_ips.is_empty())
-            .then(|| host_ips.iter().map(|ip| HostIP { ip: ip.clone() }).collect()),
+        host_ips: (!host_ips.is_empty()).then(|| {
+            host_ips
+                .iter()
+                .map(|ip| HostIP { ip: ip.clone() })
+                .collect()
+        }),
         pod_ip: pod_ips.first().cloned(),
         pod_ips: (!pod_ips.is_empty())
             .then(|| pod_ips.iter().map(|ip| PodIP { ip: ip.clone() }).collect()),

@@ -11,7 +11,10 @@ use serde_json::json;
 fn exits_after(h: &H, name: &str, secs: u64, code: i32) {
     h.fake.script(
         Match::Name(name.into()),
-        Script { run: Run::ExitAfter(Duration::from_secs(secs), code), on_stop: OnStop::Die },
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(secs), code),
+            on_stop: OnStop::Die,
+        },
     );
 }
 
@@ -19,7 +22,12 @@ fn exits_after(h: &H, name: &str, secs: u64, code: i32) {
 fn delays(h: &H, name: &'static str) -> Vec<f64> {
     let starts = h.times(is_start(name));
     let exits = h.times(is_exited(name));
-    starts.iter().skip(1).zip(&exits).map(|(s, e)| (s - e).round()).collect()
+    starts
+        .iter()
+        .skip(1)
+        .zip(&exits)
+        .map(|(s, e)| (s - e).round())
+        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -28,18 +36,30 @@ async fn back_off_is_0_10_20_40_80_160_300_300_from_the_finish_time() {
     exits_after(&h, "c1", 1, 1);
     h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
     h.until(1000, |h| h.times(is_start("c1")).len() >= 9).await;
-    assert_eq!(delays(&h, "c1"), vec![0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]);
+    assert_eq!(
+        delays(&h, "c1"),
+        vec![0.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0]
+    );
 
     // While waiting: CrashLoopBackOff with kubelet's message, and BackOff.
-    h.until(20, |h| h.waiting_reason("p", "c1").as_deref() == Some("CrashLoopBackOff")).await;
+    h.until(20, |h| {
+        h.waiting_reason("p", "c1").as_deref() == Some("CrashLoopBackOff")
+    })
+    .await;
     let st = h.cstatus("p", "c1");
     let w = st.state.unwrap().waiting.unwrap();
-    assert_eq!(w.message.as_deref(), Some("back-off 5m0s restarting failed container=c1 pod=p_default(u1)"));
+    assert_eq!(
+        w.message.as_deref(),
+        Some("back-off 5m0s restarting failed container=c1 pod=p_default(u1)")
+    );
     assert_eq!(st.restart_count, 8);
     let last = st.last_state.unwrap().terminated.unwrap();
     assert_eq!((last.exit_code, last.reason.as_deref()), (1, Some("Error")));
     assert!(last.container_id.unwrap().starts_with("nodelet://"));
-    assert!(h.has_event("BackOff", "Back-off restarting failed container c1 in pod p_default(u1)"));
+    assert!(h.has_event(
+        "BackOff",
+        "Back-off restarting failed container c1 in pod p_default(u1)"
+    ));
     assert_eq!(h.phase("p"), "Running");
 }
 
@@ -94,7 +114,10 @@ async fn restart_policy_never_ends_in_failed_or_succeeded() {
     exits_after(&h, "good", 1, 0);
     h.apply(json!({"metadata": {"name": "f"}, "spec": {"restartPolicy": "Never", "containers": [ctr("bad", json!({}))]}}));
     h.apply(json!({"metadata": {"name": "s"}, "spec": {"restartPolicy": "Never", "containers": [ctr("good", json!({}))]}}));
-    h.until(30, |h| h.phase("f") == "Failed" && h.phase("s") == "Succeeded").await;
+    h.until(30, |h| {
+        h.phase("f") == "Failed" && h.phase("s") == "Succeeded"
+    })
+    .await;
     h.until(30, |h| h.now() >= 20.0).await;
     assert_eq!(h.times(is_start("bad")).len(), 1);
     assert_eq!(h.times(is_start("good")).len(), 1);
@@ -104,7 +127,10 @@ async fn restart_policy_never_ends_in_failed_or_succeeded() {
     assert_eq!((t.exit_code, t.reason.as_deref()), (0, Some("Completed")));
     let ready = h.get("s").unwrap().status.unwrap().conditions.unwrap();
     let ready = ready.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!((ready.status.as_str(), ready.reason.as_deref()), ("False", Some("PodCompleted")));
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_deref()),
+        ("False", Some("PodCompleted"))
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -112,9 +138,11 @@ async fn restart_policy_on_failure_restarts_only_non_zero_exits() {
     let h = setup().await;
     exits_after(&h, "ok", 1, 0);
     exits_after(&h, "bad", 1, 2);
-    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "OnFailure", "containers": [
-        ctr("ok", json!({})), ctr("bad", json!({})),
-    ]}}));
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "OnFailure", "containers": [
+            ctr("ok", json!({})), ctr("bad", json!({})),
+        ]}}),
+    );
     h.until(60, |h| h.times(is_start("bad")).len() >= 3).await;
     assert_eq!(h.times(is_start("ok")).len(), 1);
     assert_eq!(h.phase("p"), "Running");
@@ -139,12 +167,21 @@ async fn init_containers_complete_in_order_before_regular_containers() {
         "containers": [ctr("c1", json!({}))]}}));
     h.until(1, |h| h.now() >= 1.0).await;
     assert_eq!(h.phase("p"), "Pending");
-    assert_eq!(h.waiting_reason("p", "c1").as_deref(), Some("PodInitializing"));
-    assert_eq!(h.waiting_reason("p", "i2").as_deref(), Some("PodInitializing"));
+    assert_eq!(
+        h.waiting_reason("p", "c1").as_deref(),
+        Some("PodInitializing")
+    );
+    assert_eq!(
+        h.waiting_reason("p", "i2").as_deref(),
+        Some("PodInitializing")
+    );
     let conds = h.get("p").unwrap().status.unwrap().conditions.unwrap();
     let init = conds.iter().find(|c| c.type_ == "Initialized").unwrap();
     assert_eq!(init.status, "False");
-    assert_eq!(init.message.as_deref(), Some("containers with incomplete status: [i1 i2]"));
+    assert_eq!(
+        init.message.as_deref(),
+        Some("containers with incomplete status: [i1 i2]")
+    );
     h.until(10, |h| h.phase("p") == "Running").await;
     assert!(h.first(is_create("i2")) >= h.first(is_exited("i1")));
     assert!(h.index(is_create("i2")) > h.index(is_exited("i1")));
@@ -158,9 +195,11 @@ async fn init_containers_complete_in_order_before_regular_containers() {
 async fn failed_init_container_with_never_fails_the_pod() {
     let h = setup().await;
     exits_after(&h, "i1", 1, 1);
-    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
         "initContainers": [ctr("i1", json!({}))],
-        "containers": [ctr("c1", json!({}))]}}));
+        "containers": [ctr("c1", json!({}))]}}),
+    );
     h.until(10, |h| h.phase("p") == "Failed").await;
     h.until(30, |h| h.now() >= 20.0).await;
     assert!(h.times(is_create("c1")).is_empty());

@@ -15,7 +15,13 @@ use serde_json::json;
 #[tokio::test(start_paused = true)]
 async fn identical_events_are_aggregated_with_count_and_timestamps() {
     let h = setup().await;
-    h.fake.script(Match::Name("c1".into()), Script { run: Run::ExitAfter(Duration::from_secs(1), 1), on_stop: OnStop::Die });
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 1),
+            on_stop: OnStop::Die,
+        },
+    );
     h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
     h.until(5, |h| h.times(is_start("c1")).len() == 2).await;
     let started: Vec<_> = h
@@ -23,7 +29,11 @@ async fn identical_events_are_aggregated_with_count_and_timestamps() {
         .into_iter()
         .filter(|e| e.reason.as_deref() == Some("Started"))
         .collect();
-    assert_eq!(started.len(), 1, "two identical Started events fold into one");
+    assert_eq!(
+        started.len(),
+        1,
+        "two identical Started events fold into one"
+    );
     let e = &started[0];
     assert_eq!(e.count, Some(2));
     assert_eq!(e.message.as_deref(), Some("Started container c1"));
@@ -33,7 +43,11 @@ async fn identical_events_are_aggregated_with_count_and_timestamps() {
     assert_eq!(last.to_string(), "2026-01-01T00:00:01Z");
     // Stored through the store, under kind Event.
     let stored = h.store.list_objects("Event", Some("default")).unwrap();
-    assert!(stored.iter().any(|(v, _)| v["reason"] == "Started" && v["count"] == 2));
+    assert!(
+        stored
+            .iter()
+            .any(|(v, _)| v["reason"] == "Started" && v["count"] == 2)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -42,23 +56,58 @@ async fn events_carry_kubelet_fields() {
     h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
         "initContainers": [ctr("i1", json!({"imagePullPolicy": "IfNotPresent"}))],
         "containers": [ctr("c1", json!({"imagePullPolicy": "Always"}))]}}));
-    h.fake.script(Match::Name("i1".into()), Script { run: Run::ExitAfter(Duration::from_secs(1), 0), on_stop: OnStop::Die });
+    h.fake.script(
+        Match::Name("i1".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
     h.until(5, |h| h.phase("p") == "Running").await;
-    let events = h.engine.list_events(&EventFilter { namespace: Some("default".into()), pod: Some("p".into()) }).unwrap();
+    let events = h
+        .engine
+        .list_events(&EventFilter {
+            namespace: Some("default".into()),
+            pod: Some("p".into()),
+        })
+        .unwrap();
     let reasons: Vec<_> = events.iter().map(|e| e.reason.clone().unwrap()).collect();
-    assert_eq!(reasons, vec!["Pulled", "Created", "Started", "Pulling", "Pulled", "Created", "Started"]);
+    assert_eq!(
+        reasons,
+        vec![
+            "Pulled", "Created", "Started", "Pulling", "Pulled", "Created", "Started"
+        ]
+    );
     let created = &events[1];
     assert_eq!(created.message.as_deref(), Some("Created container: i1"));
-    assert_eq!(created.involved_object.field_path.as_deref(), Some("spec.initContainers{i1}"));
+    assert_eq!(
+        created.involved_object.field_path.as_deref(),
+        Some("spec.initContainers{i1}")
+    );
     assert_eq!(created.involved_object.kind.as_deref(), Some("Pod"));
     assert_eq!(created.involved_object.uid.as_deref(), Some("u1"));
     assert_eq!(created.type_.as_deref(), Some("Normal"));
-    assert_eq!(created.source.as_ref().unwrap().component.as_deref(), Some("nodelet"));
-    assert_eq!(created.source.as_ref().unwrap().host.as_deref(), Some("node1"));
+    assert_eq!(
+        created.source.as_ref().unwrap().component.as_deref(),
+        Some("nodelet")
+    );
+    assert_eq!(
+        created.source.as_ref().unwrap().host.as_deref(),
+        Some("node1")
+    );
     assert_eq!(created.reporting_component.as_deref(), Some("nodelet"));
-    assert_eq!(events[0].message.as_deref(), Some("Container image \"img-i1\" already present on machine"));
-    assert_eq!(events[3].message.as_deref(), Some("Pulling image \"img-c1\""));
-    assert_eq!(events[3].involved_object.field_path.as_deref(), Some("spec.containers{c1}"));
+    assert_eq!(
+        events[0].message.as_deref(),
+        Some("Container image \"img-i1\" already present on machine")
+    );
+    assert_eq!(
+        events[3].message.as_deref(),
+        Some("Pulling image \"img-c1\"")
+    );
+    assert_eq!(
+        events[3].involved_object.field_path.as_deref(),
+        Some("spec.containers{c1}")
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -76,32 +125,50 @@ async fn status_reports_phase_conditions_ips_and_container_fields() {
     assert_eq!(st.host_ip.as_deref(), Some("192.168.1.10"));
     assert_eq!(st.start_time.unwrap().0.to_string(), "2026-01-01T00:00:00Z");
     let conds = st.conditions.unwrap();
-    let types: Vec<_> = conds.iter().map(|c| (c.type_.as_str(), c.status.as_str())).collect();
-    assert_eq!(types, vec![
-        ("PodReadyToStartContainers", "True"),
-        ("Initialized", "True"),
-        ("Ready", "True"),
-        ("ContainersReady", "True"),
-        ("PodScheduled", "True"),
-    ]);
+    let types: Vec<_> = conds
+        .iter()
+        .map(|c| (c.type_.as_str(), c.status.as_str()))
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            ("PodReadyToStartContainers", "True"),
+            ("Initialized", "True"),
+            ("Ready", "True"),
+            ("ContainersReady", "True"),
+            ("PodScheduled", "True"),
+        ]
+    );
     assert!(conds.iter().all(|c| c.last_transition_time.is_some()));
     let cs = &st.container_statuses.unwrap()[0];
     assert_eq!(cs.image, "img-c1");
     assert_eq!(cs.image_id, "sha256:fake-img-c1");
-    assert!(cs.container_id.as_deref().unwrap().starts_with("nodelet://"));
+    assert!(
+        cs.container_id
+            .as_deref()
+            .unwrap()
+            .starts_with("nodelet://")
+    );
     assert_eq!(cs.restart_count, 0);
     assert_eq!(cs.stop_signal.as_deref(), Some("SIGTERM"));
 
     // A transition moves lastTransitionTime; an unchanged condition keeps it.
     h.until(20, |h| h.now() >= 10.0).await;
     assert!(h.fake.trigger_exit("c1", 1));
-    h.until(5, |h| h.cstatus("p", "c1").restart_count == 1).await;
+    h.until(5, |h| h.cstatus("p", "c1").restart_count == 1)
+        .await;
     h.until(5, |h| h.cstatus("p", "c1").ready).await;
     let conds = h.get("p").unwrap().status.unwrap().conditions.unwrap();
     let sched = conds.iter().find(|c| c.type_ == "PodScheduled").unwrap();
-    assert_eq!(sched.last_transition_time.as_ref().unwrap().0.to_string(), "2026-01-01T00:00:00Z");
+    assert_eq!(
+        sched.last_transition_time.as_ref().unwrap().0.to_string(),
+        "2026-01-01T00:00:00Z"
+    );
     let ready = conds.iter().find(|c| c.type_ == "Ready").unwrap();
-    assert_eq!(ready.last_transition_time.as_ref().unwrap().0.to_string(), "2026-01-01T00:00:10Z");
+    assert_eq!(
+        ready.last_transition_time.as_ref().unwrap().0.to_string(),
+        "2026-01-01T00:00:10Z"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -112,7 +179,8 @@ async fn apply_is_idempotent_and_refuses_a_changed_pod() {
     assert_eq!(first[0].action, ApplyAction::Created);
     let again = h.engine.apply(vec![pod(p)]).unwrap();
     assert_eq!(again[0].action, ApplyAction::Unchanged);
-    let changed = json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c2", json!({}))]}});
+    let changed =
+        json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c2", json!({}))]}});
     let err = h.engine.apply(vec![pod(changed)]).unwrap_err();
     assert!(matches!(err, EngineError::AlreadyExists { .. }), "{err}");
     assert_eq!(h.engine.list_pods().len(), 1);
@@ -139,7 +207,10 @@ async fn subscribers_see_updates_events_and_deletion() {
             }
         }
     }
-    assert!(updates >= 3 && events >= 4, "updates {updates} events {events}");
+    assert!(
+        updates >= 3 && events >= 4,
+        "updates {updates} events {events}"
+    );
     assert_eq!(deleted, 1);
     assert!(h.engine.list_pods().is_empty());
 }
@@ -147,23 +218,39 @@ async fn subscribers_see_updates_events_and_deletion() {
 #[tokio::test(start_paused = true)]
 async fn restart_of_the_engine_adopts_running_containers_without_duplicating() {
     let h = setup().await;
-    h.fake.exec_script(&["ps"], nodelet_runtime::fake::ExecScript::ok_after(Duration::from_secs(1)));
+    h.fake.exec_script(
+        &["ps"],
+        nodelet_runtime::fake::ExecScript::ok_after(Duration::from_secs(1)),
+    );
     h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [
         ctr("c1", json!({"lifecycle": {"postStart": exec_hook(&["ps"])}})),
     ]}}));
     h.until(5, |h| h.phase("p") == "Running").await;
     h.engine.shutdown().await;
-    assert_eq!(h.fake.containers().len(), 1, "shutdown must not kill containers");
+    assert_eq!(
+        h.fake.containers().len(),
+        1,
+        "shutdown must not kill containers"
+    );
 
     let clock = Arc::new(TokioClock::new(ORIGIN.parse().unwrap()));
-    let engine = Engine::new(Arc::new(h.fake.clone()), h.store.clone(), clock, EngineConfig::new("node1"))
-        .await
-        .unwrap();
+    let engine = Engine::new(
+        Arc::new(h.fake.clone()),
+        h.store.clone(),
+        clock,
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let pod = engine.get_pod("default", "p").expect("pod recovered");
     assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
     assert_eq!(h.times(is_create("c1")).len(), 1, "no duplicate container");
-    assert_eq!(h.times(is_exec("c1", "ps")).len(), 1, "postStart of a running container is not re-run");
+    assert_eq!(
+        h.times(is_exec("c1", "ps")).len(),
+        1,
+        "postStart of a running container is not re-run"
+    );
     // The adopted container's exit is still observed.
     assert!(h.fake.trigger_exit("c1", 1));
     tokio::time::sleep(Duration::from_secs(1)).await;

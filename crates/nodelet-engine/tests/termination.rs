@@ -11,7 +11,13 @@ use nodelet_runtime::fake::{ExecScript, Match, OnStop, Run, Script};
 use serde_json::json;
 
 fn ignore_term(h: &H, name: &str) {
-    h.fake.script(Match::Name(name.into()), Script { run: Run::Forever, on_stop: OnStop::Ignore });
+    h.fake.script(
+        Match::Name(name.into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Ignore,
+        },
+    );
 }
 
 fn near(a: f64, b: f64) -> bool {
@@ -32,17 +38,26 @@ async fn run_then_delete(h: &H, p: serde_json::Value, grace: Option<i64>) -> f64
 async fn pre_stop_then_stop_signal_then_sigkill_at_grace_expiry() {
     let h = setup().await;
     ignore_term(&h, "c1");
-    h.fake.exec_script(&["pre"], ExecScript::ok_after(Duration::from_secs(1)));
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    h.fake
+        .exec_script(&["pre"], ExecScript::ok_after(Duration::from_secs(1)));
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "terminationGracePeriodSeconds": 6,
-        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}), None).await;
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        None,
+    )
+    .await;
     h.gone("p").await;
     let pre = h.first(is_exec("c1", "pre"));
     let term = h.first(is_signal("c1", 15));
     let kill = h.first(is_signal("c1", 9));
     assert!(near(pre, del), "preStop at {pre}, deleted at {del}");
     assert!(near(term, del + 1.0), "SIGTERM at {term}");
-    assert!(near(kill, del + 6.0), "SIGKILL at {kill}: grace 6 from the deletion");
+    assert!(
+        near(kill, del + 6.0),
+        "SIGKILL at {kill}: grace 6 from the deletion"
+    );
     assert!(h.has_event("Killing", "Stopping container c1"));
     assert!(h.index(is_exec("c1", "pre")) < h.index(is_signal("c1", 15)));
     assert!(h.get("p").is_none());
@@ -55,39 +70,64 @@ async fn pre_stop_then_stop_signal_then_sigkill_at_grace_expiry() {
 async fn pre_stop_time_counts_against_grace_in_whole_seconds() {
     let h = setup().await;
     ignore_term(&h, "c1");
-    h.fake.exec_script(&["pre"], ExecScript::ok_after(Duration::from_millis(3500)));
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    h.fake
+        .exec_script(&["pre"], ExecScript::ok_after(Duration::from_millis(3500)));
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "terminationGracePeriodSeconds": 10,
-        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}), None).await;
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        None,
+    )
+    .await;
     h.gone("p").await;
     let term = h.first(is_signal("c1", 15));
     let kill = h.first(is_signal("c1", 9));
     assert!(near(term, del + 3.5), "SIGTERM at {term}");
     // 10 - 3 (whole seconds of the 3.5 s preStop) = 7 s after SIGTERM.
-    assert!(near(kill - term, 7.0), "SIGKILL {} s after SIGTERM", kill - term);
+    assert!(
+        near(kill - term, 7.0),
+        "SIGKILL {} s after SIGTERM",
+        kill - term
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn at_least_two_seconds_between_stop_signal_and_sigkill_after_pre_stop() {
     let h = setup().await;
     ignore_term(&h, "c1");
-    h.fake.exec_script(&["pre"], ExecScript::ok_after(Duration::from_secs(4)));
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    h.fake
+        .exec_script(&["pre"], ExecScript::ok_after(Duration::from_secs(4)));
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "terminationGracePeriodSeconds": 5,
-        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}), None).await;
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        None,
+    )
+    .await;
     h.gone("p").await;
     let term = h.first(is_signal("c1", 15));
     let kill = h.first(is_signal("c1", 9));
     assert!(near(term, del + 4.0), "SIGTERM at {term}");
-    assert!(near(kill - term, 2.0), "SIGKILL {} s after SIGTERM, want 2 (not 1)", kill - term);
+    assert!(
+        near(kill - term, 2.0),
+        "SIGKILL {} s after SIGTERM, want 2 (not 1)",
+        kill - term
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn deletion_grace_overrides_the_spec() {
     let h = setup().await;
     ignore_term(&h, "c1");
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
-        "terminationGracePeriodSeconds": 30, "containers": [ctr("c1", json!({}))]}}), Some(3)).await;
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
+        "terminationGracePeriodSeconds": 30, "containers": [ctr("c1", json!({}))]}}),
+        Some(3),
+    )
+    .await;
     let pod = h.get("p").unwrap();
     assert_eq!(pod.metadata.deletion_grace_period_seconds, Some(3));
     assert!(pod.metadata.deletion_timestamp.is_some());
@@ -103,30 +143,50 @@ async fn force_delete_gives_pre_stop_one_second_then_two_before_sigkill() {
     let h = setup().await;
     ignore_term(&h, "c1");
     h.fake.exec_script(&["pre"], ExecScript::hang());
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "terminationGracePeriodSeconds": 30,
-        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}), Some(0)).await;
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        Some(0),
+    )
+    .await;
     h.gone("p").await;
     assert!(near(h.first(is_exec("c1", "pre")), del));
     let term = h.first(is_signal("c1", 15));
     let kill = h.first(is_signal("c1", 9));
     assert!(near(term, del + 1.0), "SIGTERM at {term}: preStop gets 1 s");
-    assert!(near(kill, del + 3.0), "SIGKILL at {kill}: then the 2 s minimum");
+    assert!(
+        near(kill, del + 3.0),
+        "SIGKILL at {kill}: then the 2 s minimum"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn pre_stop_is_not_run_for_an_exited_container() {
     let h = setup().await;
-    h.fake.script(Match::Name("done".into()), Script { run: Run::ExitAfter(Duration::from_secs(1), 0), on_stop: OnStop::Die });
-    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never", "containers": [
-        ctr("done", json!({"lifecycle": {"preStop": exec_hook(&["pre-done"])}})),
-        ctr("live", json!({"lifecycle": {"preStop": exec_hook(&["pre-live"])}})),
-    ]}}));
-    h.until(10, |h| !h.times(is_exited("done")).is_empty()).await;
+    h.fake.script(
+        Match::Name("done".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never", "containers": [
+            ctr("done", json!({"lifecycle": {"preStop": exec_hook(&["pre-done"])}})),
+            ctr("live", json!({"lifecycle": {"preStop": exec_hook(&["pre-live"])}})),
+        ]}}),
+    );
+    h.until(10, |h| !h.times(is_exited("done")).is_empty())
+        .await;
     h.until(10, |h| h.now() >= 5.0).await;
     h.delete("p", None).await;
     h.gone("p").await;
-    assert!(h.times(is_exec("done", "pre-done")).is_empty(), "preStop ran for an exited container");
+    assert!(
+        h.times(is_exec("done", "pre-done")).is_empty(),
+        "preStop ran for an exited container"
+    );
     assert!(h.times(is_signal("done", 15)).is_empty());
     assert_eq!(h.times(is_exec("live", "pre-live")).len(), 1);
     assert!(!h.has_event("Killing", "Stopping container done"));
@@ -137,11 +197,18 @@ async fn pre_stop_is_not_run_for_an_exited_container() {
 async fn hanging_pre_stop_keeps_the_pod_terminating_until_grace_expires() {
     let h = setup().await;
     h.fake.exec_script(&["pre"], ExecScript::hang());
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "terminationGracePeriodSeconds": 20,
-        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}), None).await;
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        None,
+    )
+    .await;
     h.until(30, |h| h.now() >= del + 19.0).await;
-    let pod = h.get("p").expect("still there while preStop runs within grace");
+    let pod = h
+        .get("p")
+        .expect("still there while preStop runs within grace");
     assert!(pod.metadata.deletion_timestamp.is_some());
     assert!(h.times(is_signal("c1", 15)).is_empty());
     h.gone("p").await;
@@ -154,7 +221,10 @@ async fn hanging_pre_stop_keeps_the_pod_terminating_until_grace_expires() {
 async fn all_pre_stops_start_together() {
     let h = setup().await;
     for c in ["a", "b", "side"] {
-        h.fake.exec_script(&[&format!("pre-{c}")], ExecScript::ok_after(Duration::from_secs(2)));
+        h.fake.exec_script(
+            &[&format!("pre-{c}")],
+            ExecScript::ok_after(Duration::from_secs(2)),
+        );
     }
     let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
         "initContainers": [ctr("side", json!({"restartPolicy": "Always", "lifecycle": {"preStop": exec_hook(&["pre-side"])}}))],
@@ -165,7 +235,10 @@ async fn all_pre_stops_start_together() {
     h.gone("p").await;
     for (c, cmd) in [("a", "pre-a"), ("b", "pre-b"), ("side", "pre-side")] {
         let t = h.first(|op| matches!(op, nodelet_runtime::fake::Op::ExecStart { name, command } if name == c && command[0] == cmd));
-        assert!(near(t, del), "{c}'s preStop started at {t}, deletion at {del}");
+        assert!(
+            near(t, del),
+            "{c}'s preStop started at {t}, deletion at {del}"
+        );
     }
 }
 
@@ -173,14 +246,31 @@ async fn all_pre_stops_start_together() {
 async fn sidecars_stop_after_regular_containers_in_reverse_order() {
     let h = setup().await;
     // The regular container takes 3 s to exit after SIGTERM; so does s2.
-    h.fake.script(Match::Name("c1".into()), Script { run: Run::Forever, on_stop: OnStop::ExitAfter(Duration::from_secs(3), 0) });
-    h.fake.script(Match::Name("s2".into()), Script { run: Run::Forever, on_stop: OnStop::ExitAfter(Duration::from_secs(3), 0) });
-    let del = run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::ExitAfter(Duration::from_secs(3), 0),
+        },
+    );
+    h.fake.script(
+        Match::Name("s2".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::ExitAfter(Duration::from_secs(3), 0),
+        },
+    );
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "initContainers": [
             ctr("s1", json!({"restartPolicy": "Always"})),
             ctr("s2", json!({"restartPolicy": "Always"})),
         ],
-        "containers": [ctr("c1", json!({}))]}}), None).await;
+        "containers": [ctr("c1", json!({}))]}}),
+        None,
+    )
+    .await;
     h.gone("p").await;
     let c1 = h.first(is_signal("c1", 15));
     let s2 = h.first(is_signal("s2", 15));
@@ -196,15 +286,24 @@ async fn stop_signal_comes_from_lifecycle_then_image_then_sigterm() {
     let h = setup().await;
     h.fake.image_stop_signal("img-b", "SIGQUIT");
     h.fake.image_stop_signal("img-a", "SIGINT");
-    run_then_delete(&h, json!({"metadata": {"name": "p"}, "spec": {
+    run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
         "os": {"name": "linux"},
         "containers": [
             ctr("a", json!({"lifecycle": {"stopSignal": "SIGUSR1"}})),
             ctr("b", json!({})),
             ctr("c", json!({})),
-        ]}}), None).await;
+        ]}}),
+        None,
+    )
+    .await;
     h.gone("p").await;
-    assert_eq!(h.times(is_signal("a", 10)).len(), 1, "lifecycle.stopSignal wins over the image's");
+    assert_eq!(
+        h.times(is_signal("a", 10)).len(),
+        1,
+        "lifecycle.stopSignal wins over the image's"
+    );
     assert_eq!(h.times(is_signal("b", 3)).len(), 1, "image STOPSIGNAL");
     assert_eq!(h.times(is_signal("c", 15)).len(), 1, "default SIGTERM");
 }

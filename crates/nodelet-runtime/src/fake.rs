@@ -111,16 +111,47 @@ impl ExecScript {
 /// One recorded runtime call or simulated happening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
-    EnsureImage { image: String },
-    CreateSandbox { pod: String },
-    RemoveSandbox { id: String },
-    Create { name: String, attempt: u32, id: String },
-    Start { name: String, id: String },
-    Signal { name: String, id: String, signal: Signal },
-    ExecStart { name: String, command: Vec<String> },
-    ExecEnd { name: String, command: Vec<String>, exit_code: i32 },
-    Exited { name: String, id: String, exit_code: i32 },
-    Remove { name: String, id: String },
+    EnsureImage {
+        image: String,
+    },
+    CreateSandbox {
+        pod: String,
+    },
+    RemoveSandbox {
+        id: String,
+    },
+    Create {
+        name: String,
+        attempt: u32,
+        id: String,
+    },
+    Start {
+        name: String,
+        id: String,
+    },
+    Signal {
+        name: String,
+        id: String,
+        signal: Signal,
+    },
+    ExecStart {
+        name: String,
+        command: Vec<String>,
+    },
+    ExecEnd {
+        name: String,
+        command: Vec<String>,
+        exit_code: i32,
+    },
+    Exited {
+        name: String,
+        id: String,
+        exit_code: i32,
+    },
+    Remove {
+        name: String,
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,7 +354,12 @@ fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool
 }
 
 /// The simulated process of one container.
-async fn process(rt: FakeRuntime, id: String, script: Script, mut sig: mpsc::UnboundedReceiver<Signal>) {
+async fn process(
+    rt: FakeRuntime,
+    id: String,
+    script: Script,
+    mut sig: mpsc::UnboundedReceiver<Signal>,
+) {
     let natural = async {
         match script.run {
             Run::Forever => std::future::pending::<(i32, bool)>().await,
@@ -438,7 +474,11 @@ impl Runtime for FakeRuntime {
         Ok(())
     }
 
-    async fn create_container(&self, sandbox: &SandboxInfo, config: &ContainerConfig) -> Result<String> {
+    async fn create_container(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+    ) -> Result<String> {
         let mut st = self.lock();
         if !st.sandboxes.contains_key(&sandbox.id) {
             return Err(RuntimeError::SandboxNotFound(sandbox.id.clone()));
@@ -477,10 +517,15 @@ impl Runtime for FakeRuntime {
             .get_mut(id)
             .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
         if c.state != ContainerState::Created {
-            return Err(RuntimeError::Other(format!("container {id} is not in created state")));
+            return Err(RuntimeError::Other(format!(
+                "container {id} is not in created state"
+            )));
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        c.state = ContainerState::Running { pid: 4242, started_at };
+        c.state = ContainerState::Running {
+            pid: 4242,
+            started_at,
+        };
         c.signals = Some(tx);
         let script = c.script;
         let name = c.config.name.clone();
@@ -493,7 +538,10 @@ impl Runtime for FakeRuntime {
         );
         drop(st);
         tokio::spawn(process(self.clone(), id.to_owned(), script, rx));
-        Ok(StartedContainer { pid: 4242, started_at })
+        Ok(StartedContainer {
+            pid: 4242,
+            started_at,
+        })
     }
 
     async fn wait(&self, id: &str) -> Result<ExitStatus> {
@@ -544,7 +592,9 @@ impl Runtime for FakeRuntime {
                 .get(id)
                 .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
             if !matches!(c.state, ContainerState::Running { .. }) {
-                return Err(RuntimeError::Other(format!("container {id} is not running")));
+                return Err(RuntimeError::Other(format!(
+                    "container {id} is not running"
+                )));
             }
             let name = c.config.name.clone();
             let exit = c.exit.subscribe();
@@ -600,7 +650,11 @@ impl Runtime for FakeRuntime {
         result
     }
 
-    async fn exec_interactive(&self, id: &str, _req: &InteractiveExecRequest) -> Result<InteractiveExec> {
+    async fn exec_interactive(
+        &self,
+        id: &str,
+        _req: &InteractiveExecRequest,
+    ) -> Result<InteractiveExec> {
         Err(RuntimeError::Other(format!(
             "fake runtime: interactive exec into {id} is not simulated"
         )))

@@ -39,10 +39,10 @@ impl Aggregator {
     pub fn remember(&mut self, key: EventKey, event: Event) {
         if self.seen.insert(key.clone(), event).is_none() {
             self.order.push_back(key);
-            if self.order.len() > MAX_KEYS {
-                if let Some(old) = self.order.pop_front() {
-                    self.seen.remove(&old);
-                }
+            if self.order.len() > MAX_KEYS
+                && let Some(old) = self.order.pop_front()
+            {
+                self.seen.remove(&old);
             }
         }
     }

@@ -44,7 +44,12 @@ struct RecorderState {
 }
 
 impl Recorder {
-    pub fn new(store: Arc<Store>, clock: Arc<dyn Clock>, tx: broadcast::Sender<EngineEvent>, host: String) -> Self {
+    pub fn new(
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        tx: broadcast::Sender<EngineEvent>,
+        host: String,
+    ) -> Self {
         Recorder {
             store,
             clock,
@@ -56,7 +61,13 @@ impl Recorder {
 
     /// Records one event; failures to persist are logged, never fatal (the
     /// kubelet drops events it cannot send too).
-    pub fn record(&self, target: &EventTarget, event_type: EventType, reason: &str, message: &str) -> Event {
+    pub fn record(
+        &self,
+        target: &EventTarget,
+        event_type: EventType,
+        reason: &str,
+        message: &str,
+    ) -> Event {
         let now = self.clock.now();
         let key = EventKey {
             namespace: target.namespace.clone(),
@@ -148,7 +159,11 @@ impl Recorder {
         let name = event.metadata.name.as_deref().unwrap_or_default();
         let result = serde_json::to_value(event)
             .map_err(|e| e.to_string())
-            .and_then(|v| self.store.put_object("Event", ns, name, &v).map_err(|e| e.to_string()));
+            .and_then(|v| {
+                self.store
+                    .put_object("Event", ns, name, &v)
+                    .map_err(|e| e.to_string())
+            });
         if let Err(e) = result {
             tracing::warn!(event = name, error = %e, "could not persist event");
         }

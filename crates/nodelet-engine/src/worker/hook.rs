@@ -26,7 +26,13 @@ pub async fn deliver(
         let rec = shared.lock();
         let container = rec.slots.get(i).map(|s| s.spec.clone()).unwrap_or_default();
         let pod_ip = rec.sandbox.as_ref().and_then(|s| s.ips.first().copied());
-        (rec.key.name.clone(), rec.key.namespace.clone(), rec.uid.clone(), container, pod_ip)
+        (
+            rec.key.name.clone(),
+            rec.key.namespace.clone(),
+            rec.uid.clone(),
+            container,
+            pod_ip,
+        )
     };
     let key = HookKey {
         container_id: id.to_owned(),

@@ -55,7 +55,12 @@ pub async fn kill_container(
                 )
                 .await;
                 if r.outcome.is_err() {
-                    task_shared.event(Some(i), EventType::Warning, "FailedPreStopHook", "PreStopHook failed");
+                    task_shared.event(
+                        Some(i),
+                        EventType::Warning,
+                        "FailedPreStopHook",
+                        "PreStopHook failed",
+                    );
                 }
             });
             tokio::select! {
@@ -64,14 +69,17 @@ pub async fn kill_container(
                     tracing::info!(container = %spec.name, "preStop hook not completed in grace period");
                 }
             }
-            grace_left = grace::remaining_grace(grace_left, clock.instant().saturating_duration_since(start));
+            grace_left = grace::remaining_grace(
+                grace_left,
+                clock.instant().saturating_duration_since(start),
+            );
         }
     }
-    if let Some(ord) = &ordering {
-        if grace_left > 0 {
-            let waited = ord.wait_for_turn(&spec.name, grace_left).await;
-            grace_left = grace::remaining_grace(grace_left, waited);
-        }
+    if let Some(ord) = &ordering
+        && grace_left > 0
+    {
+        let waited = ord.wait_for_turn(&spec.name, grace_left).await;
+        grace_left = grace::remaining_grace(grace_left, waited);
     }
     let stop_grace = grace::stop_grace(grace_left);
     let exit = stop(&shared, &current.id, current.stop_signal, stop_grace).await;

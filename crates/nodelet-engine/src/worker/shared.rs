@@ -59,7 +59,9 @@ impl Shared {
 
     pub fn event(&self, slot: Option<usize>, event_type: EventType, reason: &str, message: &str) {
         let target = self.target(slot);
-        self.ctx.recorder.record(&target, event_type, reason, message);
+        self.ctx
+            .recorder
+            .record(&target, event_type, reason, message);
     }
 
     /// `<name>_<namespace>(<uid>)`, kubelet's `format.Pod`.

@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
 use nodelet_runtime::{ContainerConfig, ImageInfo, PullPolicy, Signal};
-use nodelet_spec::env::{container_env, expand_command, EnvContext};
+use nodelet_spec::env::{EnvContext, container_env, expand_command};
 use nodelet_spec::grace;
 use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
+use super::Worker;
 use super::hook;
 use super::kill::kill_container;
 use super::state::{Current, SlotPhase, TermInfo};
-use super::Worker;
 use crate::events::EventType;
 use crate::godur::go_duration;
 use crate::hooks::HookKind;
@@ -69,7 +69,12 @@ impl Worker {
     }
 
     fn fail(&self, i: usize, reason: &str, message: String) {
-        self.shared.event(Some(i), EventType::Warning, "Failed", &format!("Error: {message}"));
+        self.shared.event(
+            Some(i),
+            EventType::Warning,
+            "Failed",
+            &format!("Error: {message}"),
+        );
         self.start_failed(i, reason, message);
     }
 
@@ -79,10 +84,14 @@ impl Worker {
         let ctx = shared.ctx.clone();
         let (spec, pod, uid, sandbox, attempt) = {
             let mut rec = shared.lock();
-            let Some(sandbox) = rec.sandbox.clone() else { return };
+            let Some(sandbox) = rec.sandbox.clone() else {
+                return;
+            };
             let uid = rec.uid.clone();
             let pod = rec.pod.clone();
-            let Some(slot) = rec.slots.get_mut(i) else { return };
+            let Some(slot) = rec.slots.get_mut(i) else {
+                return;
+            };
             // What ran before becomes lastState.
             if let SlotPhase::Exited { term: Some(t), .. } = &slot.phase {
                 slot.last_term = Some(t.clone());
@@ -103,7 +112,12 @@ impl Worker {
             }
         };
         if info.pulled {
-            shared.event(Some(i), EventType::Normal, "Pulling", &format!("Pulling image \"{image}\""));
+            shared.event(
+                Some(i),
+                EventType::Normal,
+                "Pulling",
+                &format!("Pulling image \"{image}\""),
+            );
             let d = go_duration(info.pull_duration.unwrap_or_default());
             let msg = format!(
                 "Successfully pulled image \"{image}\" in {d} ({d} including waiting). Image size: {} bytes.",
@@ -141,8 +155,14 @@ impl Worker {
         };
         let (command, args) = expand_command(&spec, &env);
         let mut labels = BTreeMap::new();
-        labels.insert("io.kubernetes.pod.name".to_owned(), self.shared.lock().key.name.clone());
-        labels.insert("io.kubernetes.pod.namespace".to_owned(), self.shared.lock().key.namespace.clone());
+        labels.insert(
+            "io.kubernetes.pod.name".to_owned(),
+            self.shared.lock().key.name.clone(),
+        );
+        labels.insert(
+            "io.kubernetes.pod.namespace".to_owned(),
+            self.shared.lock().key.namespace.clone(),
+        );
         labels.insert("io.kubernetes.pod.uid".to_owned(), uid.clone());
         labels.insert("io.kubernetes.container.name".to_owned(), spec.name.clone());
         let config = ContainerConfig {
@@ -193,7 +213,12 @@ impl Worker {
                 });
             }
         }
-        shared.event(Some(i), EventType::Normal, "Created", &format!("Created container: {}", spec.name));
+        shared.event(
+            Some(i),
+            EventType::Normal,
+            "Created",
+            &format!("Created container: {}", spec.name),
+        );
 
         let started = match ctx.runtime.start_container(&id).await {
             Ok(s) => s,
@@ -202,7 +227,12 @@ impl Worker {
                 return;
             }
         };
-        shared.event(Some(i), EventType::Normal, "Started", &format!("Started container {}", spec.name));
+        shared.event(
+            Some(i),
+            EventType::Normal,
+            "Started",
+            &format!("Started container {}", spec.name),
+        );
         if let Some(slot) = shared.lock().slots.get_mut(i) {
             slot.phase = SlotPhase::Starting {
                 started_at: started.started_at,
@@ -214,7 +244,16 @@ impl Worker {
         let post_start = spec.lifecycle.as_ref().and_then(|l| l.post_start.clone());
         if let Some(handler) = post_start {
             let cancel = hook::either(&died, &shared.deleting);
-            let result = hook::deliver(&shared, HookKind::PostStart, &handler, i, &id, attempt, &cancel).await;
+            let result = hook::deliver(
+                &shared,
+                HookKind::PostStart,
+                &handler,
+                i,
+                &id,
+                attempt,
+                &cancel,
+            )
+            .await;
             cancel.cancel();
             if let Err(message) = result.outcome {
                 if shared.deleting.is_cancelled() {
@@ -240,13 +279,25 @@ impl Worker {
     /// Waiting PostStartHookError with the handler's message.
     async fn post_start_failed(&mut self, i: usize, id: &str, message: String) {
         let shared = self.shared.clone();
-        shared.event(Some(i), EventType::Warning, "FailedPostStartHook", "PostStartHook failed");
+        shared.event(
+            Some(i),
+            EventType::Warning,
+            "FailedPostStartHook",
+            "PostStartHook failed",
+        );
         let (deletion, spec_grace) = {
             let rec = shared.lock();
             (rec.deletion_grace, rec.spec_grace())
         };
         let grace_secs = grace::kill_grace(deletion, None, spec_grace);
-        let exit = kill_container(shared.clone(), i, grace_secs, "FailedPostStartHook".to_owned(), None).await;
+        let exit = kill_container(
+            shared.clone(),
+            i,
+            grace_secs,
+            "FailedPostStartHook".to_owned(),
+            None,
+        )
+        .await;
         let finished = shared.ctx.clock.instant();
         let now = shared.ctx.clock.now();
         let mut rec = shared.lock();

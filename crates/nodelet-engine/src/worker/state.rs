@@ -129,7 +129,10 @@ impl Slot {
 
     /// Whether its process is (believed) alive.
     pub fn is_alive(&self) -> bool {
-        matches!(self.phase, SlotPhase::Starting { .. } | SlotPhase::Running { .. })
+        matches!(
+            self.phase,
+            SlotPhase::Starting { .. } | SlotPhase::Running { .. }
+        )
     }
 }
 
@@ -207,8 +210,8 @@ impl PodRecord {
     }
 
     pub fn slot_index(&self, name: &str, id: &str) -> Option<usize> {
-        self.slots.iter().position(|s| {
-            s.spec.name == name && s.current.as_ref().is_some_and(|c| c.id == id)
-        })
+        self.slots
+            .iter()
+            .position(|s| s.spec.name == name && s.current.as_ref().is_some_and(|c| c.id == id))
     }
 }

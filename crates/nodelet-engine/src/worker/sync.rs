@@ -6,8 +6,8 @@
 
 use nodelet_runtime::SandboxConfig;
 
-use super::state::{SlotKind, SlotPhase, TermInfo};
 use super::Worker;
+use super::state::{SlotKind, SlotPhase, TermInfo};
 use crate::events::EventType;
 use crate::godur::go_duration;
 use crate::status;
@@ -66,15 +66,20 @@ impl Worker {
             let mut port_mappings = Vec::new();
             for c in &spec.containers {
                 for p in c.ports.iter().flatten() {
-                    if let (Some(host_port), Ok(container_port)) = (p.host_port, u16::try_from(p.container_port)) {
-                        if let Ok(host_port) = u16::try_from(host_port) {
-                            port_mappings.push(nodelet_runtime::PortMapping {
-                                container_port,
-                                host_port,
-                                protocol: p.protocol.clone().unwrap_or_else(|| "TCP".to_owned()).to_lowercase(),
-                                host_ip: p.host_ip.clone(),
-                            });
-                        }
+                    if let Some(host_port) = p.host_port
+                        && let Ok(host_port) = u16::try_from(host_port)
+                        && let Ok(container_port) = u16::try_from(p.container_port)
+                    {
+                        port_mappings.push(nodelet_runtime::PortMapping {
+                            container_port,
+                            host_port,
+                            protocol: p
+                                .protocol
+                                .clone()
+                                .unwrap_or_else(|| "TCP".to_owned())
+                                .to_lowercase(),
+                            host_ip: p.host_ip.clone(),
+                        });
                     }
                 }
             }
@@ -113,7 +118,12 @@ impl Worker {
         let (kind, phase, name, policy) = {
             let rec = self.shared.lock();
             let s = &rec.slots[i];
-            (s.kind, s.phase.clone(), s.spec.name.clone(), rec.restart_policy().to_owned())
+            (
+                s.kind,
+                s.phase.clone(),
+                s.spec.name.clone(),
+                rec.restart_policy().to_owned(),
+            )
         };
         match phase {
             SlotPhase::NotStarted => {
@@ -121,10 +131,18 @@ impl Worker {
                 self.after_start(i, kind)
             }
             SlotPhase::Starting { .. } | SlotPhase::Running { .. } => {
-                if kind == SlotKind::Init { Step::Stop } else { Step::Next }
+                if kind == SlotKind::Init {
+                    Step::Stop
+                } else {
+                    Step::Next
+                }
             }
             SlotPhase::Done { term } => {
-                if kind == SlotKind::Init && term.exit_code != 0 { Step::Stop } else { Step::Next }
+                if kind == SlotKind::Init && term.exit_code != 0 {
+                    Step::Stop
+                } else {
+                    Step::Next
+                }
             }
             SlotPhase::Exited {
                 term,
@@ -145,7 +163,11 @@ impl Worker {
                     if restart_at != Some(until) {
                         self.enter_backoff(i, &name, term.is_some(), waiting, until);
                     }
-                    return if kind == SlotKind::Init { Step::Stop } else { Step::Next };
+                    return if kind == SlotKind::Init {
+                        Step::Stop
+                    } else {
+                        Step::Next
+                    };
                 }
                 self.backoff.next(&name, finished, now);
                 self.start(i).await;
@@ -180,7 +202,8 @@ impl Worker {
         let desc = self.shared.pod_desc();
         let shown = if crashed {
             let event = format!("Back-off restarting failed container {name} in pod {desc}");
-            self.shared.event(Some(i), EventType::Warning, "BackOff", &event);
+            self.shared
+                .event(Some(i), EventType::Warning, "BackOff", &event);
             let d = go_duration(self.backoff.get(name));
             Some((
                 "CrashLoopBackOff".to_owned(),
@@ -190,14 +213,15 @@ impl Worker {
             waiting
         };
         let mut rec = self.shared.lock();
-        if let Some(slot) = rec.slots.get_mut(i) {
-            if let SlotPhase::Exited {
-                waiting, restart_at, ..
+        if let Some(slot) = rec.slots.get_mut(i)
+            && let SlotPhase::Exited {
+                waiting,
+                restart_at,
+                ..
             } = &mut slot.phase
-            {
-                *waiting = shown;
-                *restart_at = Some(until);
-            }
+        {
+            *waiting = shown;
+            *restart_at = Some(until);
         }
     }
 }

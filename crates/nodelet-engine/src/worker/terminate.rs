@@ -8,10 +8,10 @@ use std::sync::Arc;
 use futures::future::join_all;
 use nodelet_spec::grace;
 
+use super::Worker;
 use super::kill::kill_container;
 use super::ordering::TermOrdering;
 use super::state::{SlotKind, SlotPhase, TermInfo};
-use super::Worker;
 use crate::broadcast::EngineEvent;
 
 impl Worker {
@@ -38,15 +38,27 @@ impl Worker {
         let kills = alive.iter().map(|&i| {
             let name = shared.lock().slots[i].spec.name.clone();
             let g = grace::kill_grace(Some(pod_grace), None, None);
-            let exit = kill_container(shared.clone(), i, g, format!("Stopping container {name}"), Some(ordering.clone()));
+            let exit = kill_container(
+                shared.clone(),
+                i,
+                g,
+                format!("Stopping container {name}"),
+                Some(ordering.clone()),
+            );
             async move { (i, exit.await) }
         });
         let exits = join_all(kills).await;
         {
             let mut rec = shared.lock();
             for (i, exit) in exits {
-                let Some(slot) = rec.slots.get_mut(i) else { continue };
-                let id = slot.current.as_ref().map(|c| c.id.clone()).unwrap_or_default();
+                let Some(slot) = rec.slots.get_mut(i) else {
+                    continue;
+                };
+                let id = slot
+                    .current
+                    .as_ref()
+                    .map(|c| c.id.clone())
+                    .unwrap_or_default();
                 let term = match (exit, &slot.phase) {
                     (Some(e), _) => Some(TermInfo::from_exit(&e, &id)),
                     (None, SlotPhase::Exited { term, .. }) => term.clone(),
@@ -85,10 +97,10 @@ impl Worker {
                 tracing::warn!(container = %id, error = %e, "could not forget hook journal");
             }
         }
-        if let Some(sb) = sandbox {
-            if let Err(e) = ctx.runtime.remove_sandbox(&sb).await {
-                tracing::warn!(sandbox = %sb, error = %e, "could not remove sandbox");
-            }
+        if let Some(sb) = sandbox
+            && let Err(e) = ctx.runtime.remove_sandbox(&sb).await
+        {
+            tracing::warn!(sandbox = %sb, error = %e, "could not remove sandbox");
         }
         if let Err(e) = ctx.store.delete_object("Pod", &key.namespace, &key.name) {
             tracing::warn!(pod = %key, error = %e, "could not delete pod from the store");

@@ -35,9 +35,14 @@ pub async fn setup_with(fake: FakeRuntime) -> H {
     };
     let store = Arc::new(Store::open(&dir.path().join("state.redb")).unwrap());
     let clock = Arc::new(TokioClock::new(ORIGIN.parse().unwrap()));
-    let engine = Engine::new(Arc::new(fake.clone()), store.clone(), clock, EngineConfig::new("node1"))
-        .await
-        .unwrap();
+    let engine = Engine::new(
+        Arc::new(fake.clone()),
+        store.clone(),
+        clock,
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
     H {
         engine,
         fake,
@@ -113,7 +118,11 @@ impl H {
     pub async fn until(&self, limit: u64, f: impl Fn(&H) -> bool) {
         let end = Instant::now() + Duration::from_secs(limit);
         while !f(self) {
-            assert!(Instant::now() < end, "condition not met within {limit}s; calls: {:#?}", self.fake.calls());
+            assert!(
+                Instant::now() < end,
+                "condition not met within {limit}s; calls: {:#?}",
+                self.fake.calls()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -163,7 +172,9 @@ impl H {
     }
 
     pub fn has_event(&self, reason: &str, message: &str) -> bool {
-        self.event_triples().iter().any(|(_, r, m)| r == reason && m == message)
+        self.event_triples()
+            .iter()
+            .any(|(_, r, m)| r == reason && m == message)
     }
 
     pub async fn delete(&self, name: &str, grace: Option<i64>) {
