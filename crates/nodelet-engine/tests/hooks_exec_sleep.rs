@@ -272,3 +272,22 @@ async fn exec_wins_over_other_handlers_in_kubelets_order() {
     assert!(h.fake.calls().iter().any(|c| matches!(&c.op,
         nodelet_runtime::fake::Op::ExecStart { command, .. } if command == &["true".to_string()])));
 }
+
+#[tokio::test]
+async fn a_delivery_can_be_spawned() {
+    // Pod workers run hooks in spawned tasks (preStop in parallel across
+    // containers), so the future must be Send and the runner shareable.
+    fn assert_send<T: Send>(t: T) -> T {
+        t
+    }
+    let h = Arc::new(setup().await);
+    let h2 = h.clone();
+    let task = tokio::spawn(assert_send(async move {
+        h2.run(
+            serde_json::json!({"sleep": {"seconds": 0}}),
+            &CancellationToken::new(),
+        )
+        .await
+    }));
+    assert_eq!(task.await.unwrap().outcome, Ok(()));
+}
