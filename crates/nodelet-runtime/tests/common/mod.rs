@@ -294,7 +294,8 @@ impl Harness {
         (id, st)
     }
 
-    /// Removes every container and sandbox and the test bridge.
+    /// Removes every container and sandbox (checking that this works),
+    /// then the test bridge (in Drop).
     pub async fn teardown(self) {
         for c in self.rt.list_containers().await.unwrap() {
             let _ = self.rt.signal(&c.id, Signal::SIGKILL).await;
@@ -305,6 +306,57 @@ impl Harness {
         }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
+            .status();
+    }
+}
+
+impl Drop for Harness {
+    /// Best-effort cleanup for tests that panicked before `teardown`:
+    /// kill and delete containers, unmount rootfs and namespace pins,
+    /// remove the pods' cgroups and the bridge.
+    fn drop(&mut self) {
+        let runc_root = self.cfg.run_root.join("runc");
+        if let Ok(rd) = std::fs::read_dir(self.cfg.root.join("containers")) {
+            for c in rd.flatten() {
+                let _ = Command::new("runc")
+                    .arg("--root")
+                    .arg(&runc_root)
+                    .args(["delete", "--force"])
+                    .arg(c.file_name())
+                    .stderr(std::process::Stdio::null())
+                    .status();
+                let _ =
+                    nix::mount::umount2(&c.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
+            for sb in rd.flatten() {
+                for ns in ["net", "ipc", "uts"] {
+                    let _ =
+                        nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
+                }
+            }
+        }
+        let mine = format!("-{}", std::process::id());
+        if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in rd.flatten() {
+                if let Ok(pods) = std::fs::read_dir(h.path().join("nodelet")) {
+                    for pod in pods.flatten() {
+                        if pod.file_name().to_string_lossy().ends_with(&mine) {
+                            if let Ok(cs) = std::fs::read_dir(pod.path()) {
+                                for c in cs.flatten() {
+                                    let _ = std::fs::remove_dir(c.path());
+                                }
+                            }
+                            let _ = std::fs::remove_dir(pod.path());
+                        }
+                    }
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
             .status();
     }
 }
@@ -363,10 +415,18 @@ fn count_dirs(p: &Path) -> usize {
 
 impl Harness {
     pub fn leaks(&self) -> Leaks {
+        // Only this test process's pods (their uids end in our pid): other
+        // test binaries may run containers at the same time.
+        let mine = format!("-{}", std::process::id());
         let mut cgroup_dirs = 0;
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-            let p = h.path().join("nodelet");
-            cgroup_dirs += count_dirs(&p);
+            if let Ok(rd) = std::fs::read_dir(h.path().join("nodelet")) {
+                for pod in rd.flatten() {
+                    if pod.file_name().to_string_lossy().ends_with(&mine) {
+                        cgroup_dirs += 1 + count_dirs(&pod.path());
+                    }
+                }
+            }
         }
         let root = self.dir.path().to_string_lossy().to_string();
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
