@@ -278,3 +278,73 @@ fn hostile_layer_through_the_store_leaves_it_unchanged() {
     assert!(store.list().unwrap().is_empty());
     assert!(!Path::new("/tmp/evil").exists());
 }
+
+fn pax_entry(b: &mut tar::Builder<Vec<u8>>, pax: &[(&str, &[u8])], name: &str, data: &[u8]) {
+    b.append_pax_extensions(pax.iter().copied()).unwrap();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
+    h.set_path(name).unwrap();
+    h.set_cksum();
+    b.append(&h, data).unwrap();
+}
+
+#[test]
+fn pax_paths_and_xattrs_are_checked_too() {
+    if !require_root("pax_paths_and_xattrs_are_checked_too") {
+        return;
+    }
+    // A PAX `path` record overrides the benign header name.
+    let mut b = tar::Builder::new(Vec::new());
+    pax_entry(&mut b, &[("path", b"../evil")], "benign", b"x");
+    let t = tempfile::tempdir().unwrap();
+    let dest = t.path().join("layer");
+    std::fs::create_dir(&dest).unwrap();
+    let tar = b.into_inner().unwrap();
+    let err = unpack_layer(&tar[..], &dest, "test-layer", &UnpackLimits::default()).unwrap_err();
+    assert!(err.to_string().contains(".."), "{err}");
+    assert_nothing_outside(t.path());
+
+    // Overlay's own xattrs cannot be smuggled in; others and PAX owners
+    // are kept. A long
+    // (GNU long name) path works.
+    let long = format!("{}/file", "d".repeat(150));
+    let mut b = tar::Builder::new(Vec::new());
+    pax_entry(
+        &mut b,
+        &[
+            ("SCHILY.xattr.trusted.overlay.redirect", b"/etc"),
+            ("SCHILY.xattr.user.note", b"kept"),
+            ("uid", b"3000000"),
+            ("gid", b"3000001"),
+        ],
+        "f",
+        b"x",
+    );
+    let mut h = tar::Header::new_gnu();
+    h.set_size(1);
+    h.set_mode(0o644);
+    b.append_data(&mut h, &long, &b"y"[..]).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let dest = t.path().join("layer");
+    std::fs::create_dir(&dest).unwrap();
+    let tar = b.into_inner().unwrap();
+    unpack_layer(&tar[..], &dest, "test-layer", &UnpackLimits::default()).unwrap();
+    let mut buf = [0u8; 16];
+    let n = rustix::fs::getxattr(dest.join("f"), "user.note", &mut buf[..]).unwrap();
+    assert_eq!(&buf[..n], b"kept");
+    let m = std::fs::metadata(dest.join("f")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (3_000_000, 3_000_001),
+        "PAX owners ignored"
+    );
+    assert!(
+        rustix::fs::getxattr(dest.join("f"), "trusted.overlay.redirect", &mut buf[..]).is_err()
+    );
+    assert_eq!(std::fs::read(dest.join(&long)).unwrap(), b"y");
+}

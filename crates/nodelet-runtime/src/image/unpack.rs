@@ -140,10 +140,26 @@ fn remove_existing(ctx: &Ctx, entry: &str, dir: &OwnedFd, name: &OsStr) -> Resul
     }
 }
 
+/// A numeric header field, with an all-blank field read as 0 the way Go's
+/// archive/tar (docker, containerd) reads it.
+fn lenient<T: Default>(v: io::Result<T>, raw: &[u8]) -> io::Result<T> {
+    match v {
+        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(T::default()),
+        v => v,
+    }
+}
+
 /// The uid/gid of an entry as rustix ids (refusing the reserved -1).
-fn owner(ctx: &Ctx, entry: &str, h: &tar::Header) -> Result<(Uid, Gid)> {
-    let uid = h.uid().map_err(|e| ctx.err(entry, e))?;
-    let gid = h.gid().map_err(|e| ctx.err(entry, e))?;
+fn owner(ctx: &Ctx, entry: &str, h: &tar::Header, pax: &Pax) -> Result<(Uid, Gid)> {
+    let old = h.as_old();
+    let uid = match pax.uid {
+        Some(u) => u,
+        None => lenient(h.uid(), &old.uid).map_err(|e| ctx.err(entry, e))?,
+    };
+    let gid = match pax.gid {
+        Some(g) => g,
+        None => lenient(h.gid(), &old.gid).map_err(|e| ctx.err(entry, e))?,
+    };
     let (Ok(uid), Ok(gid)) = (u32::try_from(uid), u32::try_from(gid)) else {
         return Err(ctx.err(entry, "uid/gid out of range"));
     };
@@ -155,23 +171,17 @@ fn owner(ctx: &Ctx, entry: &str, h: &tar::Header) -> Result<(Uid, Gid)> {
 
 /// chown (when we are root: as non-root keeping owners is impossible and
 /// only tests run that way), then chmod (chown clears setuid), xattrs, mtime.
-fn apply_meta(
-    ctx: &Ctx,
-    entry: &str,
-    fd: &OwnedFd,
-    h: &tar::Header,
-    xattrs: &[(String, Vec<u8>)],
-) -> Result<()> {
-    let (uid, gid) = owner(ctx, entry, h)?;
+fn apply_meta(ctx: &Ctx, entry: &str, fd: &OwnedFd, h: &tar::Header, pax: &Pax) -> Result<()> {
+    let (uid, gid) = owner(ctx, entry, h, pax)?;
     match rustix::fs::fchown(fd, Some(uid), Some(gid)) {
         Ok(()) => {}
         Err(e) if ctx.as_root => return Err(ctx.err(entry, format!("chown: {e}"))),
         Err(_) => {}
     }
-    let mode = h.mode().map_err(|e| ctx.err(entry, e))? & 0o7777;
+    let mode = lenient(h.mode(), &h.as_old().mode).map_err(|e| ctx.err(entry, e))? & 0o7777;
     rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
         .map_err(|e| ctx.err(entry, format!("chmod: {e}")))?;
-    for (name, value) in xattrs {
+    for (name, value) in &pax.xattrs {
         if let Err(e) = rustix::fs::fsetxattr(fd, name.as_str(), value, XattrFlags::empty()) {
             tracing::warn!(layer = ctx.layer, entry, xattr = %name, "cannot set xattr: {e}");
         }
@@ -188,24 +198,47 @@ fn apply_meta(
     Ok(())
 }
 
-fn chown_at(ctx: &Ctx, entry: &str, dir: &OwnedFd, name: &OsStr, h: &tar::Header) -> Result<()> {
-    let (uid, gid) = owner(ctx, entry, h)?;
+fn chown_at(
+    ctx: &Ctx,
+    entry: &str,
+    dir: &OwnedFd,
+    name: &OsStr,
+    h: &tar::Header,
+    pax: &Pax,
+) -> Result<()> {
+    let (uid, gid) = owner(ctx, entry, h, pax)?;
     match rustix::fs::chownat(dir, name, Some(uid), Some(gid), AtFlags::SYMLINK_NOFOLLOW) {
         Err(e) if ctx.as_root => Err(ctx.err(entry, format!("chown: {e}"))),
         _ => Ok(()),
     }
 }
 
-/// `SCHILY.xattr.*` PAX records, minus the overlay's own namespace.
-fn pax_xattrs<R: Read>(entry: &mut tar::Entry<R>) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
+/// What PAX records add to an entry: xattrs (`SCHILY.xattr.*`, minus the
+/// overlay's own namespace) and owners too large for the header fields.
+#[derive(Default)]
+struct Pax {
+    xattrs: Vec<(String, Vec<u8>)>,
+    uid: Option<u64>,
+    gid: Option<u64>,
+}
+
+fn pax_records<R: Read>(entry: &mut tar::Entry<R>) -> Pax {
+    let mut out = Pax::default();
     if let Ok(Some(exts)) = entry.pax_extensions() {
         for ext in exts.flatten() {
-            if let Ok(key) = ext.key()
-                && let Some(name) = key.strip_prefix("SCHILY.xattr.")
-                && !name.starts_with("trusted.overlay.")
-            {
-                out.push((name.to_string(), ext.value_bytes().to_vec()));
+            let Ok(key) = ext.key() else { continue };
+            let num = || ext.value().ok().and_then(|v| v.trim().parse::<u64>().ok());
+            match key {
+                "uid" => out.uid = num(),
+                "gid" => out.gid = num(),
+                _ => {
+                    if let Some(name) = key.strip_prefix("SCHILY.xattr.")
+                        && !name.starts_with("trusted.overlay.")
+                    {
+                        out.xattrs
+                            .push((name.to_string(), ext.value_bytes().to_vec()));
+                    }
+                }
             }
         }
     }
@@ -249,6 +282,8 @@ pub fn unpack_layer(
             return Err(ctx.err(&shown, "path contains '..'"));
         };
         let etype = entry.header().entry_type();
+        // Before the data is read: the records precede it in the stream.
+        let pax = pax_records(&mut entry);
         if matches!(
             etype,
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader
@@ -274,7 +309,6 @@ pub fn unpack_layer(
                     format!("layer larger than the {} byte limit", limits.max_bytes),
                 ));
             }
-            let xattrs = pax_xattrs(&mut entry);
             let dir = walk(&ctx, &shown, parents, true)?;
             remove_existing(&ctx, &shown, &dir, name)?;
             let fd = rustix::fs::openat(
@@ -291,9 +325,8 @@ pub fn unpack_layer(
                 .map_err(|e| ctx.err(&shown, format!("write: {e}")))?;
             stats.bytes += n;
             let fd = OwnedFd::from(file);
-            apply_meta(&ctx, &shown, &fd, entry.header(), &xattrs)?;
+            apply_meta(&ctx, &shown, &fd, entry.header(), &pax)?;
         } else if etype.is_dir() {
-            let xattrs = pax_xattrs(&mut entry);
             let dir = walk(&ctx, &shown, parents, true)?;
             let fd = match open_dir_beneath(&dir, name) {
                 Ok(fd) => fd,
@@ -305,7 +338,7 @@ pub fn unpack_layer(
                         .map_err(|e| ctx.err(&shown, format!("open dir: {e}")))?
                 }
             };
-            apply_meta(&ctx, &shown, &fd, entry.header(), &xattrs)?;
+            apply_meta(&ctx, &shown, &fd, entry.header(), &pax)?;
         } else if etype.is_symlink() {
             let target = entry
                 .link_name_bytes()
@@ -317,7 +350,7 @@ pub fn unpack_layer(
             // inside the container's root, never by us.
             rustix::fs::symlinkat(OsStr::from_bytes(&target), &dir, *name)
                 .map_err(|e| ctx.err(&shown, format!("symlink: {e}")))?;
-            chown_at(&ctx, &shown, &dir, name, entry.header())?;
+            chown_at(&ctx, &shown, &dir, name, entry.header(), &pax)?;
         } else if etype.is_hard_link() {
             let target = entry
                 .link_name_bytes()
@@ -343,10 +376,12 @@ pub fn unpack_layer(
         } else if etype.is_fifo() {
             let dir = walk(&ctx, &shown, parents, true)?;
             remove_existing(&ctx, &shown, &dir, name)?;
-            let mode = entry.header().mode().map_err(|e| ctx.err(&shown, e))? & 0o7777;
+            let h = entry.header();
+            let mode =
+                lenient(h.mode(), &h.as_old().mode).map_err(|e| ctx.err(&shown, e))? & 0o7777;
             rustix::fs::mknodat(&dir, *name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
                 .map_err(|e| ctx.err(&shown, format!("mkfifo: {e}")))?;
-            chown_at(&ctx, &shown, &dir, name, entry.header())?;
+            chown_at(&ctx, &shown, &dir, name, entry.header(), &pax)?;
             rustix::fs::chmodat(&dir, *name, Mode::from_raw_mode(mode), AtFlags::empty())
                 .map_err(|e| ctx.err(&shown, format!("chmod: {e}")))?;
         } else if etype.is_character_special() || etype.is_block_special() {
