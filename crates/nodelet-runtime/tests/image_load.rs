@@ -65,6 +65,10 @@ fn loads_oci_layout_dir_and_resolves() {
     assert_eq!(r.config.stop_signal.as_deref(), Some("SIGQUIT"));
     assert_eq!(r.config.exposed_ports, vec!["53/udp", "80/tcp"]);
     assert!(store.resolve("nodelet.local/demo:v2").unwrap().is_none());
+    assert!(matches!(
+        store.resolve("Not A Reference"),
+        Err(nodelet_runtime::RuntimeError::InvalidImage { .. })
+    ));
     // By id and id prefix too.
     assert_eq!(store.resolve(&built.id).unwrap().unwrap().id, built.id);
     assert_eq!(

@@ -414,18 +414,24 @@ fn looks_like_id(s: &str) -> bool {
 /// reference, that normalised reference.
 fn find<'a>(state: &'a State, reference: &str) -> Result<(&'a ImageRecord, Option<String>)> {
     let not_found = || RuntimeError::ImageNotFound(reference.to_string());
-    if let Ok(r) = parse_reference(reference) {
-        let norm = r.to_string();
-        if let Some(d) = &r.digest {
-            return state
-                .images
-                .values()
-                .find(|i| &i.manifest_digest == d || &i.id == d)
-                .map(|i| (i, None))
-                .ok_or_else(not_found);
-        }
-        if let Some(i) = state.images.values().find(|i| i.references.contains(&norm)) {
-            return Ok((i, Some(norm)));
+    match parse_reference(reference) {
+        // Neither a reference nor an id: say so (InvalidImageName) rather
+        // than "not found".
+        Err(e) if !looks_like_id(reference) => return Err(e),
+        Err(_) => {}
+        Ok(r) => {
+            let norm = r.to_string();
+            if let Some(d) = &r.digest {
+                return state
+                    .images
+                    .values()
+                    .find(|i| &i.manifest_digest == d || &i.id == d)
+                    .map(|i| (i, None))
+                    .ok_or_else(not_found);
+            }
+            if let Some(i) = state.images.values().find(|i| i.references.contains(&norm)) {
+                return Ok((i, Some(norm)));
+            }
         }
     }
     if looks_like_id(reference) {
