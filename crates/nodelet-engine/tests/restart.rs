@@ -218,3 +218,33 @@ async fn failed_init_container_is_retried_with_back_off_under_always() {
     assert!(h.times(is_create("c1")).is_empty());
     assert_eq!(h.phase("p"), "Pending");
 }
+
+#[tokio::test(start_paused = true)]
+async fn image_pull_failure_is_retried_under_image_pull_back_off() {
+    let h = setup().await;
+    h.fake.fail_image("img-c1", "manifest unknown");
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| {
+        h.waiting_reason("p", "c1").as_deref() == Some("ImagePullBackOff")
+    })
+    .await;
+    let w = h.cstatus("p", "c1").state.unwrap().waiting.unwrap();
+    assert_eq!(
+        w.message.as_deref(),
+        Some("Back-off pulling image \"img-c1\"")
+    );
+    assert!(h.has_event(
+        "Failed",
+        "Failed to pull image \"img-c1\": manifest unknown"
+    ));
+    assert!(h.has_event("Failed", "Error: ErrImagePull"));
+    assert!(h.has_event("BackOff", "Back-off pulling image \"img-c1\""));
+    assert_eq!(h.phase("p"), "Pending");
+    let pulls = |h: &H| {
+        h.times(|op| matches!(op, nodelet_runtime::fake::Op::EnsureImage { image } if image == "img-c1"))
+    };
+    h.until(40, |h| pulls(h).len() >= 3).await;
+    let t = pulls(&h);
+    assert_eq!(((t[1] - t[0]).round(), (t[2] - t[1]).round()), (0.0, 10.0));
+    assert!(h.times(is_create("c1")).is_empty());
+}

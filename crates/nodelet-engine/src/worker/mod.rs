@@ -94,6 +94,7 @@ impl Worker {
             }
         }
         self.shared.publish();
+        let mut quick_rounds = 0;
         loop {
             if self.interrupted() {
                 break;
@@ -103,6 +104,14 @@ impl Worker {
             if self.interrupted() {
                 break;
             }
+            // A start that failed without a process (image, config) left a
+            // decision pending that no exit will wake us for: sync again now
+            // (bounded, in case nothing can progress).
+            if self.decision_pending() && quick_rounds < 3 {
+                quick_rounds += 1;
+                continue;
+            }
+            quick_rounds = 0;
             let wake = self.next_wake();
             let clock = self.shared.ctx.clock.clone();
             let timer = async {
@@ -141,6 +150,20 @@ impl Worker {
         if !shutdown.is_cancelled() {
             let _ = self.gone.send(true);
         }
+    }
+
+    /// Whether a container ended and no restart decision was taken yet.
+    fn decision_pending(&self) -> bool {
+        let rec = self.shared.lock();
+        rec.slots.iter().any(|s| {
+            matches!(
+                s.phase,
+                state::SlotPhase::Exited {
+                    restart_at: None,
+                    ..
+                }
+            )
+        })
     }
 
     /// The earliest back-off expiry among the containers.

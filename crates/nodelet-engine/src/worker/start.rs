@@ -107,7 +107,8 @@ impl Worker {
             Err(e) => {
                 let ev = format!("Failed to pull image \"{image}\": {e}");
                 shared.event(Some(i), EventType::Warning, "Failed", &ev);
-                self.fail(i, "ErrImagePull", e.to_string());
+                shared.event(Some(i), EventType::Warning, "Failed", "Error: ErrImagePull");
+                self.start_failed(i, "ErrImagePull", e.to_string());
                 return;
             }
         };

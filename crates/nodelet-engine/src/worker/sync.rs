@@ -200,7 +200,21 @@ impl Worker {
         until: tokio::time::Instant,
     ) {
         let desc = self.shared.pod_desc();
-        let shown = if crashed {
+        let pull_failed = waiting
+            .as_ref()
+            .is_some_and(|(r, _)| r == "ErrImagePull" || r == "ImagePullBackOff");
+        let shown = if pull_failed {
+            // Upstream's image back-off: Normal BackOff, Waiting ImagePullBackOff.
+            let image = self.shared.lock().slots[i]
+                .spec
+                .image
+                .clone()
+                .unwrap_or_default();
+            let msg = format!("Back-off pulling image \"{image}\"");
+            self.shared
+                .event(Some(i), EventType::Normal, "BackOff", &msg);
+            Some(("ImagePullBackOff".to_owned(), msg))
+        } else if crashed {
             let event = format!("Back-off restarting failed container {name} in pod {desc}");
             self.shared
                 .event(Some(i), EventType::Warning, "BackOff", &event);
