@@ -101,6 +101,13 @@ pub async fn handle(
         .into_response())
 }
 
+fn normal_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
+        code: axum::extract::ws::close_code::NORMAL,
+        reason: "".into(),
+    }))
+}
+
 fn frame(channel: u8, data: &[u8]) -> Message {
     let mut v = Vec::with_capacity(data.len() + 1);
     v.push(channel);
@@ -119,7 +126,7 @@ async fn bridge(
         Ok(p) => p,
         Err(e) => {
             let _ = sink.send(frame(ERROR, failure(&e.message).to_string().as_bytes())).await;
-            let _ = sink.close().await;
+            let _ = sink.send(normal_close()).await;
             return;
         }
     };
@@ -158,7 +165,8 @@ async fn bridge(
                 break;
             }
         }
-        let _ = sink.close().await;
+        // kubectl treats a close without a status code as a failed stream.
+        let _ = sink.send(normal_close()).await;
     });
 
     // Input: stdin, resize, close signals.

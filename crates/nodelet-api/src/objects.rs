@@ -99,6 +99,15 @@ fn place(obj: &mut Object, ns: &str, url_name: Option<&str>) -> Result<(), ApiEr
 
 fn default_and_validate(obj: &mut Object) -> Result<(), ApiError> {
     nodelet_spec::defaults::default_object(obj);
+    // stringData is write-only: the API server folds it into data.
+    if let Object::Secret(s) = obj
+        && let Some(sd) = s.string_data.take()
+    {
+        let data = s.data.get_or_insert_with(Default::default);
+        for (k, v) in sd {
+            data.insert(k, k8s_openapi::ByteString(v.into_bytes()));
+        }
+    }
     let errs = nodelet_spec::validate::validate_object(obj);
     if errs.is_empty() {
         Ok(())

@@ -186,7 +186,7 @@ mod tests {
               "lastState": {"terminated": {"exitCode": 1, "finishedAt": "2026-01-01T00:08:00Z"}}}]}});
         let s = summarize(&p, now());
         assert_eq!(s.status, "CrashLoopBackOff");
-        assert_eq!(s.restarts, "3 (120s ago)");
+        assert_eq!(s.restarts, "3 (2m ago)");
         assert_eq!(s.ready, "0/1");
     }
 

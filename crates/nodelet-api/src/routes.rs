@@ -257,11 +257,10 @@ async fn resource(
     let is_table = table::wants_table(&req.headers);
     let include = IncludeObject::parse(q.get("includeObject"));
     let render_one = |v: Value, rv: u64| -> Value {
-        let v = typed(kind, group, v);
         if is_table {
             table::table(kind, std::slice::from_ref(&v), rv, include, Timestamp::now())
         } else {
-            v
+            typed(kind, group, v)
         }
     };
     let nsr = ns.as_deref().unwrap_or("");
@@ -295,11 +294,12 @@ async fn resource(
             let items: Vec<Value> = items
                 .into_iter()
                 .filter(|o| labels.matches(o) && fields.matches(kind, o))
-                .map(|o| typed(kind, group, o))
                 .collect();
             if is_table {
+                // Cells come from the stored (core) shape whatever the group.
                 return Ok(ok(&table::table(kind, &items, rv, include, Timestamp::now())));
             }
+            let items: Vec<Value> = items.into_iter().map(|o| typed(kind, group, o)).collect();
             Ok(ok(&json!({
                 "kind": format!("{}List", kind.name()),
                 "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { "v1" },

