@@ -74,6 +74,7 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
                     slot.phase = SlotPhase::Running {
                         started_at: *started_at,
                     };
+                    slot.ever_running = true;
                     adopted.push(i);
                 }
                 ContainerState::Exited(exit) => {

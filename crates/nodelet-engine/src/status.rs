@@ -39,8 +39,7 @@ fn init_failed(rec: &PodRecord) -> bool {
 /// Whether the container has passed postStart and is still alive, or is a
 /// sidecar that once did (sidecars restarting do not un-initialize a pod).
 fn slot_started(s: &Slot) -> bool {
-    matches!(s.phase, SlotPhase::Running { .. })
-        || (s.kind == SlotKind::Sidecar && s.restart_count > 0)
+    matches!(s.phase, SlotPhase::Running { .. }) || (s.kind == SlotKind::Sidecar && s.ever_running)
 }
 
 /// Upstream `getPhase`.

@@ -248,3 +248,43 @@ async fn image_pull_failure_is_retried_under_image_pull_back_off() {
     assert_eq!(((t[1] - t[0]).round(), (t[2] - t[1]).round()), (0.0, 10.0));
     assert!(h.times(is_create("c1")).is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn sidecars_are_stopped_and_not_restarted_when_the_pod_completes() {
+    let h = setup().await;
+    exits_after(&h, "c1", 2, 0);
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [ctr("s1", json!({"restartPolicy": "Always"}))],
+        "containers": [ctr("c1", json!({}))]}}),
+    );
+    h.until(10, |h| h.phase("p") == "Succeeded").await;
+    h.until(60, |h| h.now() >= 50.0).await;
+    assert_eq!(h.phase("p"), "Succeeded");
+    let term = h.first(is_signal("s1", 15));
+    assert!(
+        (term - h.first(is_exited("c1"))).abs() < 0.01,
+        "s1 stopped at {term}"
+    );
+    assert_eq!(
+        h.times(is_start("s1")).len(),
+        1,
+        "a sidecar of a completed pod is not restarted"
+    );
+    assert!(h.has_event("Killing", "Stopping container s1"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_crashing_sidecar_is_restarted_and_the_pod_keeps_running() {
+    let h = setup().await;
+    exits_after(&h, "s1", 1, 1);
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [ctr("s1", json!({"restartPolicy": "Always"}))],
+        "containers": [ctr("c1", json!({}))]}}),
+    );
+    h.until(60, |h| h.times(is_start("s1")).len() >= 3).await;
+    assert_eq!(delays(&h, "s1")[..2], [0.0, 10.0]);
+    assert_eq!(h.phase("p"), "Running");
+    assert_eq!(h.times(is_start("c1")).len(), 1);
+}

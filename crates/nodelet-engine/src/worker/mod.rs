@@ -35,6 +35,8 @@ pub struct Worker {
     pub(crate) backoff: Backoff,
     /// When to retry a failed sandbox creation.
     pub(crate) sandbox_retry: Option<tokio::time::Instant>,
+    /// The regular containers finished for good: sidecars are not restarted.
+    pub(crate) completed: bool,
     notified: mpsc::UnboundedReceiver<()>,
     waiters: Vec<JoinHandle<()>>,
     gone: watch::Sender<bool>,
@@ -64,6 +66,7 @@ impl Worker {
             shutdown,
             backoff: Backoff::new(),
             sandbox_retry: None,
+            completed: false,
             notified,
             waiters: Vec::new(),
             gone: gone_tx,

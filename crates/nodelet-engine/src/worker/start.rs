@@ -272,6 +272,7 @@ impl Worker {
                 slot.phase = SlotPhase::Running {
                     started_at: started.started_at,
                 };
+                slot.ever_running = true;
             }
         }
     }

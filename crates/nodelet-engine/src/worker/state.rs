@@ -98,6 +98,9 @@ pub struct Slot {
     /// Number of containers created so far (the next attempt number).
     pub attempts: u32,
     pub image_id: Option<String>,
+    /// Reached Running once (a sidecar that did counts as started for the
+    /// pod's initialization even while it restarts or after it stopped).
+    pub ever_running: bool,
 }
 
 impl Slot {
@@ -111,6 +114,7 @@ impl Slot {
             restart_count: 0,
             attempts: 0,
             image_id: None,
+            ever_running: false,
         }
     }
 

@@ -56,6 +56,9 @@ impl Worker {
                 return;
             }
         }
+        if !self.completed {
+            self.stop_sidecars_of_completed_pod().await;
+        }
     }
 
     async fn create_sandbox(&mut self) -> bool {
@@ -150,7 +153,8 @@ impl Worker {
                 waiting,
                 restart_at,
             } => {
-                if !should_restart(&policy, kind, term.as_ref()) {
+                let sidecar_of_completed = kind == SlotKind::Sidecar && self.completed;
+                if sidecar_of_completed || !should_restart(&policy, kind, term.as_ref()) {
                     let Some(term) = term else { return Step::Next };
                     let failed_init = kind == SlotKind::Init && term.exit_code != 0;
                     if let Some(slot) = self.shared.lock().slots.get_mut(i) {

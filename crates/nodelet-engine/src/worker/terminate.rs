@@ -16,61 +16,105 @@ use crate::broadcast::EngineEvent;
 
 impl Worker {
     pub(crate) async fn terminate(&mut self) {
-        let shared = self.shared.clone();
-        let ctx = shared.ctx.clone();
-        let (pod_grace, alive, regular, sidecars) = {
-            let rec = shared.lock();
-            let deletion = rec.deletion_grace;
-            let (pod_grace, _) = grace::kubelet_grace(None, deletion, None, rec.spec_grace());
+        let (pod_grace, alive) = {
+            let rec = self.shared.lock();
+            let (pod_grace, _) =
+                grace::kubelet_grace(None, rec.deletion_grace, None, rec.spec_grace());
             let alive: Vec<usize> = (0..rec.slots.len())
                 .filter(|&i| rec.slots[i].is_alive() && rec.slots[i].current.is_some())
                 .collect();
+            (pod_grace, alive)
+        };
+        self.kill_slots(&alive, grace::kill_grace(Some(pod_grace), None, None))
+            .await;
+        self.shared.publish();
+        self.cleanup().await;
+    }
+
+    /// A pod whose regular containers all finished for good (restart policy
+    /// Never/OnFailure) completes: its sidecars are stopped, in reverse
+    /// order, with the spec's grace, and not restarted.
+    pub(crate) async fn stop_sidecars_of_completed_pod(&mut self) {
+        let (alive, grace_secs) = {
+            let rec = self.shared.lock();
+            let regular: Vec<_> = rec
+                .slots
+                .iter()
+                .filter(|s| s.kind == SlotKind::Regular)
+                .collect();
+            let done = !regular.is_empty()
+                && regular
+                    .iter()
+                    .all(|s| matches!(s.phase, SlotPhase::Done { .. }));
+            if !done {
+                return;
+            }
+            let alive: Vec<usize> = (0..rec.slots.len())
+                .filter(|&i| rec.slots[i].kind == SlotKind::Sidecar && rec.slots[i].is_alive())
+                .collect();
+            (
+                alive,
+                grace::kill_grace(rec.deletion_grace, None, rec.spec_grace()),
+            )
+        };
+        self.completed = true;
+        if alive.is_empty() {
+            return;
+        }
+        self.kill_slots(&alive, grace_secs).await;
+    }
+
+    /// Kills the containers of `slots` in parallel with `grace_secs` each,
+    /// sidecars ordered after the others, and records how they ended.
+    async fn kill_slots(&mut self, slots: &[usize], grace_secs: i64) {
+        let shared = self.shared.clone();
+        let (regular, sidecars) = {
+            let rec = shared.lock();
             let names = |sidecar: bool| -> Vec<String> {
-                alive
+                slots
                     .iter()
                     .filter(|&&i| (rec.slots[i].kind == SlotKind::Sidecar) == sidecar)
                     .map(|&i| rec.slots[i].spec.name.clone())
                     .collect()
             };
-            (pod_grace, alive.clone(), names(false), names(true))
+            (names(false), names(true))
         };
-        let ordering = Arc::new(TermOrdering::new(ctx.clock.clone(), &regular, &sidecars));
-        let kills = alive.iter().map(|&i| {
+        let ordering = Arc::new(TermOrdering::new(
+            shared.ctx.clock.clone(),
+            &regular,
+            &sidecars,
+        ));
+        let kills = slots.iter().map(|&i| {
             let name = shared.lock().slots[i].spec.name.clone();
-            let g = grace::kill_grace(Some(pod_grace), None, None);
             let exit = kill_container(
                 shared.clone(),
                 i,
-                g,
+                grace_secs,
                 format!("Stopping container {name}"),
                 Some(ordering.clone()),
             );
             async move { (i, exit.await) }
         });
         let exits = join_all(kills).await;
-        {
-            let mut rec = shared.lock();
-            for (i, exit) in exits {
-                let Some(slot) = rec.slots.get_mut(i) else {
-                    continue;
-                };
-                let id = slot
-                    .current
-                    .as_ref()
-                    .map(|c| c.id.clone())
-                    .unwrap_or_default();
-                let term = match (exit, &slot.phase) {
-                    (Some(e), _) => Some(TermInfo::from_exit(&e, &id)),
-                    (None, SlotPhase::Exited { term, .. }) => term.clone(),
-                    (None, _) => None,
-                };
-                if let Some(term) = term {
-                    slot.phase = SlotPhase::Done { term };
-                }
+        let mut rec = shared.lock();
+        for (i, exit) in exits {
+            let Some(slot) = rec.slots.get_mut(i) else {
+                continue;
+            };
+            let id = slot
+                .current
+                .as_ref()
+                .map(|c| c.id.clone())
+                .unwrap_or_default();
+            let term = match (exit, &slot.phase) {
+                (Some(e), _) => Some(TermInfo::from_exit(&e, &id)),
+                (None, SlotPhase::Exited { term, .. }) => term.clone(),
+                (None, _) => None,
+            };
+            if let Some(term) = term {
+                slot.phase = SlotPhase::Done { term };
             }
         }
-        shared.publish();
-        self.cleanup().await;
     }
 
     /// Removes everything the pod left: containers, sandbox, records.
