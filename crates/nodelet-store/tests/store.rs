@@ -356,3 +356,18 @@ fn open_dir_creates_the_directory() {
     assert_eq!(s.path(), root.join("state.redb"));
     assert!(root.join("state.redb").exists());
 }
+
+#[test]
+fn store_is_shareable_and_exclusive() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<Store>();
+    let (_d, path) = tmp();
+    let _first = Store::open(&path).unwrap();
+    // A second agent (or a second open) must not write the same file.
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::Open { .. }), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
+}
