@@ -3,7 +3,7 @@
 //! `nodelet-monitor` that runs `create`. Every failure carries the runtime's
 //! own stderr in [`RuntimeError::OciRuntime`].
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -214,7 +214,7 @@ impl OciCli {
         // Our copy of the write end must go, or EOF never comes.
         drop(write_end);
         let mut hello = Vec::new();
-        let mut f = tokio::fs::File::from_std(std::fs::File::from(OwnedFd::from(read_end)));
+        let mut f = tokio::fs::File::from_std(std::fs::File::from(read_end));
         let read = f.read_to_end(&mut hello).await;
         // The monitor's first process exits right after its double fork.
         let _ = child.wait().await;
