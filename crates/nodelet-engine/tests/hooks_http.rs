@@ -446,3 +446,36 @@ async fn connection_refused_fails_with_gos_message() {
     );
     assert!(r.events.is_empty());
 }
+
+#[tokio::test]
+async fn https_answered_in_http_whose_retry_fails_reports_gos_error() {
+    // Answers a TLS ClientHello in plain HTTP, hangs up on plain requests.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut first = [0u8; 1];
+            if stream.peek(&mut first).await.ok() == Some(1) && first[0] == 0x16 {
+                let _ = stream.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n").await;
+            }
+        }
+    });
+    let r = run(
+        json!({"httpGet": {"scheme": "HTTPS", "port": port, "path": "/x"}}),
+        Some(LOCALHOST),
+    )
+    .await;
+    assert_eq!(
+        r.outcome.unwrap_err(),
+        failed(
+            "/x",
+            &format!(
+                "Get \"https://127.0.0.1:{port}/x\": http: server gave HTTP response to HTTPS client"
+            )
+        )
+    );
+    assert!(
+        r.events.is_empty(),
+        "no fallback event when the retry failed"
+    );
+}

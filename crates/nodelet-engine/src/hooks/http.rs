@@ -204,8 +204,12 @@ pub(super) async fn run(
                     result: Ok(()),
                     fell_back_to_http: Some(host_port(&host, port)),
                 },
-                // The retry failed: the kubelet reports the original error.
-                Err(_) => fail(go_url_error(&url, &e)),
+                // The retry failed: the kubelet reports the original error,
+                // which Go words as below.
+                Err(_) => fail(format!(
+                    "Get {}: http: server gave HTTP response to HTTPS client",
+                    super::message::go_quote(url.as_bytes())
+                )),
             }
         }
         Err(e) => fail(e.message(&url)),
