@@ -134,6 +134,93 @@ impl Engine {
         Ok(out)
     }
 
+    /// Like [`Engine::apply`] for one object, but an object of that name
+    /// must not exist yet (`AlreadyExists`), as a REST create.
+    pub fn create(&self, object: Object) -> Result<Applied> {
+        let kind = object.kind();
+        let (namespace, name) = match &object {
+            Object::Pod(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
+            Object::Service(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
+            Object::ConfigMap(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
+            Object::Secret(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
+        };
+        let name = name.unwrap_or_default();
+        let exists = match &object {
+            Object::Pod(_) => self.get_pod(&namespace, &name).is_some(),
+            _ => self
+                .ctx
+                .store
+                .get_object(kind, &namespace, &name)?
+                .is_some(),
+        };
+        if exists {
+            return Err(EngineError::AlreadyExists {
+                kind,
+                namespace,
+                name,
+            });
+        }
+        let mut applied = self.apply(vec![object])?;
+        applied.pop().ok_or(EngineError::ShutDown)
+    }
+
+    /// Removes a Service, ConfigMap or Secret at once, returning it. Pods
+    /// go through [`Engine::delete_pod`] (graceful termination).
+    pub fn delete_object(
+        &self,
+        kind: &'static str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<serde_json::Value> {
+        if kind == "Pod" {
+            return Err(EngineError::Invalid {
+                what: "kind".to_owned(),
+                reason: "pods are deleted with delete_pod".to_owned(),
+            });
+        }
+        let not_found = || EngineError::NotFound {
+            kind,
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        };
+        let (value, _) = self
+            .ctx
+            .store
+            .get_object(kind, namespace, name)?
+            .ok_or_else(not_found)?;
+        self.ctx
+            .store
+            .delete_object(kind, namespace, name)?
+            .ok_or_else(not_found)?;
+        Ok(value)
+    }
+
+    /// The runtime id of a pod's container (regular, init or sidecar) as it
+    /// is now, for exec, attach and logs.
+    pub fn container_id(&self, namespace: &str, pod: &str, container: &str) -> Option<String> {
+        let pods = self.lock();
+        let h = pods.get(&PodKey::new(namespace, pod))?;
+        let rec = h.shared.lock();
+        let slot = rec.slots.iter().find(|s| s.spec.name == container)?;
+        match (&slot.current, &slot.phase) {
+            (Some(c), _) => Some(c.id.clone()),
+            (None, crate::worker::state::SlotPhase::Done { term }) => {
+                Some(term.container_id.clone())
+            }
+            _ => None,
+        }
+    }
+
+    /// The runtime the engine drives (exec, logs, stats go to it directly).
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        self.ctx.runtime.clone()
+    }
+
+    /// The store the engine writes pods, events and records to.
+    pub fn store(&self) -> Arc<Store> {
+        self.ctx.store.clone()
+    }
+
     fn apply_plain<T: serde::Serialize>(
         &self,
         kind: &'static str,

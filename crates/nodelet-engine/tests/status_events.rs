@@ -186,6 +186,59 @@ async fn apply_is_idempotent_and_refuses_a_changed_pod() {
     assert_eq!(h.engine.list_pods().len(), 1);
     let err = h.engine.delete_pod("default", "nope", None).unwrap_err();
     assert!(matches!(err, EngineError::NotFound { .. }));
+    let again = json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}});
+    let err = h.engine.create(pod(again)).unwrap_err();
+    assert!(
+        matches!(err, EngineError::AlreadyExists { .. }),
+        "create is strict"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn config_objects_are_stored_and_feed_the_container_environment() {
+    let h = setup().await;
+    let cm: k8s_openapi::api::core::v1::ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "cfg"}, "data": {"greeting": "hello"}}))
+    .unwrap();
+    let applied = h
+        .engine
+        .apply(vec![nodelet_spec::Object::ConfigMap(Box::new(cm.clone()))])
+        .unwrap();
+    assert_eq!(applied[0].action, ApplyAction::Created);
+    let applied = h
+        .engine
+        .apply(vec![nodelet_spec::Object::ConfigMap(Box::new(cm))])
+        .unwrap();
+    assert_eq!(applied[0].action, ApplyAction::Unchanged);
+    h.fake.script(
+        Match::Command(vec!["echo".into(), "hello".into()]),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 7),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never", "containers": [ctr("c1", json!({
+        "command": ["echo", "$(G)"],
+        "env": [{"name": "G", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}}]}))]}}));
+    // The fake matched the expanded command: it exits 7 after 1 s.
+    h.until(10, |h| h.phase("p") == "Failed").await;
+    let t = h.cstatus("p", "c1").state.unwrap().terminated.unwrap();
+    assert_eq!(t.exit_code, 7);
+    let id = h.engine.container_id("default", "p", "c1").unwrap();
+    assert_eq!(
+        t.container_id.as_deref(),
+        Some(format!("nodelet://{id}").as_str())
+    );
+    let removed = h
+        .engine
+        .delete_object("ConfigMap", "default", "cfg")
+        .unwrap();
+    assert_eq!(removed["data"]["greeting"], "hello");
+    assert!(
+        h.engine
+            .delete_object("ConfigMap", "default", "cfg")
+            .is_err()
+    );
 }
 
 #[tokio::test(start_paused = true)]
