@@ -1,0 +1,155 @@
+//! Benchmark of nodelet's runtime layer against the bare OCI runtime:
+//! (a) create+start+wait of a `true` container through `OciRuntime` vs
+//! `runc run` of the very same bundle; (b) exec `true` through
+//! `OciRuntime::exec` vs `runc exec`. Run by `bench/runtime.sh`.
+//!
+//! Usage: bench_run [N] (default 30 iterations per measurement).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Harness;
+use nodelet_runtime::*;
+
+fn mean(v: &[Duration]) -> f64 {
+    v.iter().map(|d| d.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0
+}
+
+fn runc(root: &Path) -> Command {
+    let mut c = Command::new("runc");
+    c.arg("--root").arg(root);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let h = Harness::new(41, "runc").await;
+    let sb =
+        h.rt.create_sandbox(&h.sandbox_config("bench"))
+            .await
+            .unwrap();
+    let c = h.container(&sb, "t", &["true"]);
+
+    // (a) nodelet: create (overlay rootfs + bundle + monitor + runc create)
+    // + start + wait; removal timed separately.
+    let mut ours = Vec::new();
+    let mut removes = Vec::new();
+    for _ in 0..n + 2 {
+        let t = Instant::now();
+        let id = h.rt.create_container(&sb, &c).await.unwrap();
+        h.rt.start_container(&id).await.unwrap();
+        let st = h.rt.wait(&id).await.unwrap();
+        ours.push(t.elapsed());
+        assert_eq!(st.exit_code, 0);
+        let t = Instant::now();
+        h.rt.remove_container(&id).await.unwrap();
+        removes.push(t.elapsed());
+    }
+    ours.drain(..2); // warm-up
+    removes.drain(..2);
+
+    // The same bundle run directly: a created-but-never-started container
+    // provides a mounted rootfs and config.json joining the same pod.
+    let keep = h.rt.create_container(&sb, &c).await.unwrap();
+    let cdir = h.cfg.root.join("containers").join(&keep);
+    let bundle = h.dir.path().join("direct-bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cdir.join("bundle/config.json")).unwrap()).unwrap();
+    let direct_root = h.dir.path().join("direct-runc");
+    let mut direct = Vec::new();
+    for i in 0..n + 2 {
+        spec["linux"]["cgroupsPath"] = serde_json::json!(format!(
+            "/nodelet/{}/direct-{i}",
+            sb.cgroup_parent.trim_start_matches("nodelet/")
+        ));
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec(&spec).unwrap(),
+        )
+        .unwrap();
+        let t = Instant::now();
+        let st = runc(&direct_root)
+            .arg("run")
+            .arg("--bundle")
+            .arg(&bundle)
+            .arg(format!("direct-{i}"))
+            .status()
+            .unwrap();
+        direct.push(t.elapsed());
+        assert!(st.success());
+    }
+    direct.drain(..2);
+    h.rt.remove_container(&keep).await.unwrap();
+
+    // (b) exec `true` in a running container.
+    let s = h.container(&sb, "s", &["sleep", "600"]);
+    let sid = h.rt.create_container(&sb, &s).await.unwrap();
+    h.rt.start_container(&sid).await.unwrap();
+    let req = ExecRequest {
+        command: vec!["true".into()],
+        env: vec![],
+        timeout: Some(Duration::from_secs(30)),
+    };
+    let mut exec_ours = Vec::new();
+    for _ in 0..n + 2 {
+        let t = Instant::now();
+        let out = h.rt.exec(&sid, &req).await.unwrap();
+        exec_ours.push(t.elapsed());
+        assert_eq!(out.exit_code, 0);
+    }
+    exec_ours.drain(..2);
+    let mut exec_direct = Vec::new();
+    for _ in 0..n + 2 {
+        let t = Instant::now();
+        let st = runc(&h.cfg.run_root.join("runc"))
+            .args(["exec", &sid, "true"])
+            .status()
+            .unwrap();
+        exec_direct.push(t.elapsed());
+        assert!(st.success());
+    }
+    exec_direct.drain(..2);
+
+    let (o, r, d) = (mean(&ours), mean(&removes), mean(&direct));
+    let (eo, ed) = (mean(&exec_ours), mean(&exec_direct));
+    println!("iterations per measurement: {n}");
+    println!("(a) nodelet create+start+wait          {o:8.1} ms");
+    println!("    nodelet remove                     {r:8.1} ms");
+    println!(
+        "    runc run (same bundle)             {d:8.1} ms   ratio {:.2}x",
+        o / d
+    );
+    println!(
+        "    nodelet incl. remove vs runc run   {:8.1} ms   ratio {:.2}x",
+        o + r,
+        (o + r) / d
+    );
+    println!("(b) nodelet exec true                  {eo:8.1} ms");
+    println!(
+        "    runc exec true                     {ed:8.1} ms   ratio {:.2}x",
+        eo / ed
+    );
+    let crun = common::runtime_problems("crun");
+    if crun.is_empty() {
+        println!("crun: usable here; run with crun via bench/runtime.sh's hyperfine section");
+    } else {
+        for p in crun {
+            println!("crun: not measured, host problem: {p}");
+        }
+    }
+    h.rt.signal(&sid, Signal::SIGKILL).await.unwrap();
+    h.rt.wait(&sid).await.unwrap();
+    h.teardown().await;
+}
