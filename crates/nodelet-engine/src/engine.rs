@@ -337,7 +337,13 @@ impl Engine {
             let requested =
                 nodelet_spec::grace::deletion_grace(grace_seconds, rec.spec_grace(), terminal);
             let grace = match rec.deletion_grace {
-                Some(existing) => nodelet_spec::grace::redelete_grace(existing, requested),
+                Some(existing) => {
+                    let grace = nodelet_spec::grace::redelete_grace(existing, requested);
+                    if grace < existing {
+                        shared.grace_shrunk.send_modify(|n| *n += 1);
+                    }
+                    grace
+                }
                 None => requested,
             };
             rec.deletion_grace = Some(grace);

@@ -307,3 +307,36 @@ async fn stop_signal_comes_from_lifecycle_then_image_then_sigterm() {
     assert_eq!(h.times(is_signal("b", 3)).len(), 1, "image STOPSIGNAL");
     assert_eq!(h.times(is_signal("c", 15)).len(), 1, "default SIGTERM");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_second_delete_with_shorter_grace_restarts_the_kill() {
+    let h = setup().await;
+    ignore_term(&h, "c1");
+    h.fake.exec_script(&["pre"], ExecScript::hang());
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
+        "terminationGracePeriodSeconds": 30,
+        "containers": [ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}}))]}}),
+        None,
+    )
+    .await;
+    h.until(10, |h| h.now() >= del + 5.0).await;
+    assert!(h.times(is_signal("c1", 15)).is_empty());
+    let force = h.now();
+    let pod = h.engine.delete_pod("default", "p", Some(0)).unwrap();
+    assert_eq!(pod.metadata.deletion_grace_period_seconds, Some(0));
+    h.gone("p").await;
+    let term = h.first(is_signal("c1", 15));
+    let kill = h.first(is_signal("c1", 9));
+    assert!(
+        near(term, force + 1.0),
+        "SIGTERM at {term}, force delete at {force}"
+    );
+    assert!(near(kill, force + 3.0), "SIGKILL at {kill}");
+    assert_eq!(
+        h.times(is_exec("c1", "pre")).len(),
+        2,
+        "preStop delivered again (at least once)"
+    );
+}

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::ctx::EngineCtx;
@@ -23,6 +23,9 @@ pub struct Shared {
     pub deleting: CancellationToken,
     /// A container exited: the worker should sync.
     pub notify: mpsc::UnboundedSender<()>,
+    /// Bumped when a second delete shortened the grace of a pod already
+    /// terminating: the kill starts over with the shorter grace.
+    pub grace_shrunk: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -33,6 +36,7 @@ impl Shared {
             last: Mutex::new(None),
             deleting: CancellationToken::new(),
             notify,
+            grace_shrunk: watch::channel(0).0,
         }
     }
 

@@ -16,17 +16,30 @@ use crate::broadcast::EngineEvent;
 
 impl Worker {
     pub(crate) async fn terminate(&mut self) {
-        let (pod_grace, alive) = {
-            let rec = self.shared.lock();
-            let (pod_grace, _) =
-                grace::kubelet_grace(None, rec.deletion_grace, None, rec.spec_grace());
-            let alive: Vec<usize> = (0..rec.slots.len())
-                .filter(|&i| rec.slots[i].is_alive() && rec.slots[i].current.is_some())
-                .collect();
-            (pod_grace, alive)
-        };
-        self.kill_slots(&alive, grace::kill_grace(Some(pod_grace), None, None))
-            .await;
+        let mut shrunk = self.shared.grace_shrunk.subscribe();
+        shrunk.mark_unchanged();
+        loop {
+            let (pod_grace, alive) = {
+                let rec = self.shared.lock();
+                let (pod_grace, _) =
+                    grace::kubelet_grace(None, rec.deletion_grace, None, rec.spec_grace());
+                let alive: Vec<usize> = (0..rec.slots.len())
+                    .filter(|&i| rec.slots[i].is_alive() && rec.slots[i].current.is_some())
+                    .collect();
+                (pod_grace, alive)
+            };
+            let grace_secs = grace::kill_grace(Some(pod_grace), None, None);
+            // A shorter grace from a second delete restarts the kill, as the
+            // kubelet cancels its in-flight termination and starts again
+            // (preStop may be delivered again: at least once).
+            let finished = tokio::select! {
+                () = self.kill_slots(&alive, grace_secs) => true,
+                _ = shrunk.changed() => false,
+            };
+            if finished {
+                break;
+            }
+        }
         self.shared.publish();
         self.cleanup().await;
     }
