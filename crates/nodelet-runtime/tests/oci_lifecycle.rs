@@ -236,3 +236,46 @@ async fn two_pods_reach_each_other_by_pod_ip() {
     assert!(String::from_utf8_lossy(&hosts.stdout).contains(&format!("{}\tclient", sb.ips[0])));
     h.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_monitor_still_gives_an_exit_event() {
+    if !require_real("killed_monitor_still_gives_an_exit_event") {
+        return;
+    }
+    let h = Harness::new(14, "runc").await;
+    let sb =
+        h.rt.create_sandbox(&h.sandbox_config("orphan"))
+            .await
+            .unwrap();
+    let c = h.container(&sb, "main", &["sleep", "600"]);
+    let id = h.rt.create_container(&sb, &c).await.unwrap();
+    h.rt.start_container(&id).await.unwrap();
+    let monitor_pid: i32 =
+        std::fs::read_to_string(h.cfg.root.join("containers").join(&id).join("monitor.pid"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitor_pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rt2 = h.reopen().await;
+    let waiter = tokio::spawn(async move { rt2.wait(&id.clone()).await.map(|s| s.exit_code) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiter.is_finished(),
+        "wait must block while the container runs"
+    );
+    let id = h.rt.list_containers().await.unwrap()[0].id.clone();
+    h.rt.signal(&id, Signal::SIGKILL).await.unwrap();
+    let code = tokio::time::timeout(Duration::from_secs(20), waiter)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(code, 255, "exit code unknown without the monitor");
+    h.teardown().await;
+}

@@ -33,6 +33,10 @@ pub use host_check::{HostProblem, HostProblemKind, host_check};
 use record::{ContainerMeta, PodMeta};
 use runc::{MonitorArgs, OciCli};
 
+/// How long removal waits for a container's monitor to finish after the
+/// runtime killed the container.
+const MONITOR_EXIT_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where and with what the runtime works.
 #[derive(Debug, Clone)]
 pub struct OciConfig {
@@ -260,7 +264,10 @@ impl OciRuntime {
             return Ok(s);
         }
         let exit_file = dir.join("exit");
-        let e = wait::wait_exit(id, self.monitor_pid(id), &exit_file).await?;
+        let e = match wait::wait_exit(id, self.monitor_pid(id), &exit_file).await? {
+            Some(e) => e,
+            None => self.exit_without_monitor(id, &m).await?,
+        };
         let oom = e.oom_killed || self.cgroups.oom_killed(&m.cgroup_path);
         let status = ExitStatus {
             exit_code: e.exit_code,
@@ -272,6 +279,26 @@ impl OciRuntime {
         // Best effort: concurrent waiters may race to write the same file.
         let _ = record::write_json(&final_path, &status);
         Ok(status)
+    }
+
+    /// The monitor was killed (the container's exit code died with it):
+    /// still wait, event-driven, for the container's init if it runs, then
+    /// report the exit as unknown with code 255, as containerd does.
+    async fn exit_without_monitor(&self, id: &str, m: &ContainerMeta) -> Result<wait::ExitFile> {
+        tracing::warn!(container = %id, "monitor gone without an exit file; exit code unknown");
+        if let (Some(pid), Some(state)) = (m.pid, self.cli.state(id).await?)
+            && (state.status == "running" || state.status == "paused")
+            && i64::from(pid) == state.pid
+        {
+            wait::pid_exited(pid).await?;
+        }
+        Ok(wait::ExitFile {
+            exit_code: 255,
+            signal: None,
+            finished_at: Timestamp::now(),
+            started_at: m.started_at,
+            oom_killed: false,
+        })
     }
 
     /// Writes `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf` for a
@@ -425,6 +452,15 @@ impl OciRuntime {
     /// Tears down everything of a container but its log.
     async fn cleanup(&self, id: &str, cgroup_path: Option<&str>) -> Result<()> {
         self.cli.delete_force(id).await?;
+        // The monitor drains output and writes the exit file after the
+        // kill; let it finish so no process or file appears after removal.
+        if let Some(fd) = self.monitor_pid(id).and_then(|p| wait::open_monitor(p, id))
+            && tokio::time::timeout(MONITOR_EXIT_GRACE, wait::pidfd_exited(fd))
+                .await
+                .is_err()
+        {
+            tracing::warn!(container = %id, "monitor still running after delete");
+        }
         let dir = self.container_dir(id);
         let d2 = dir.clone();
         tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&d2))

@@ -73,19 +73,32 @@ pub async fn pidfd_exited(pidfd: OwnedFd) -> Result<()> {
 }
 
 /// Waits for container `id` given its monitor pid and exit file path.
-pub async fn wait_exit(id: &str, monitor_pid: Option<i32>, exit_file: &Path) -> Result<ExitFile> {
+/// `None`: the monitor is gone without writing the exit file (it was
+/// killed), so how the container ended is unknown here.
+pub async fn wait_exit(
+    id: &str,
+    monitor_pid: Option<i32>,
+    exit_file: &Path,
+) -> Result<Option<ExitFile>> {
     if let Some(e) = read_exit_file(exit_file)? {
-        return Ok(e);
+        return Ok(Some(e));
     }
     if let Some(fd) = monitor_pid.and_then(|p| open_monitor(p, id)) {
         pidfd_exited(fd).await?;
     }
-    read_exit_file(exit_file)?.ok_or_else(|| {
-        RuntimeError::Other(format!(
-            "container {id}: its monitor is gone without writing {}",
-            exit_file.display()
-        ))
-    })
+    read_exit_file(exit_file)
+}
+
+/// Waits for an arbitrary process (not our child) to exit; returns at
+/// once if it is already gone.
+pub async fn pid_exited(pid: i32) -> Result<()> {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return Ok(());
+    };
+    match rustix::process::pidfd_open(p, rustix::process::PidfdFlags::NONBLOCK) {
+        Ok(fd) => pidfd_exited(fd).await,
+        Err(_) => Ok(()),
+    }
 }
 
 #[cfg(test)]
