@@ -1,1 +1,40 @@
-fn main() {}
+//! `nodelet`: the command-line front door of the node agent.
+//!
+//! Errors are `anyhow` values here, at the binary's edge; every library
+//! below returns typed errors. Exit codes: 0 success, 1 the input or the
+//! operation failed (message on stderr), 2 usage errors (clap).
+
+mod cli;
+mod cmd;
+mod manifests;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_tracing(cli.verbose);
+    match cmd::dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("NODELET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
