@@ -45,19 +45,32 @@ async fn main() {
     // + start + wait; removal timed separately.
     let mut ours = Vec::new();
     let mut removes = Vec::new();
+    let (mut creates, mut starts, mut waits) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..n + 2 {
         let t = Instant::now();
         let id = h.rt.create_container(&sb, &c).await.unwrap();
+        creates.push(t.elapsed());
+        let t1 = Instant::now();
         h.rt.start_container(&id).await.unwrap();
+        starts.push(t1.elapsed());
+        let t2 = Instant::now();
         let st = h.rt.wait(&id).await.unwrap();
+        waits.push(t2.elapsed());
         ours.push(t.elapsed());
         assert_eq!(st.exit_code, 0);
         let t = Instant::now();
         h.rt.remove_container(&id).await.unwrap();
         removes.push(t.elapsed());
     }
-    ours.drain(..2); // warm-up
-    removes.drain(..2);
+    for v in [
+        &mut ours,
+        &mut removes,
+        &mut creates,
+        &mut starts,
+        &mut waits,
+    ] {
+        v.drain(..2); // warm-up
+    }
 
     // The same bundle run directly: a created-but-never-started container
     // provides a mounted rootfs and config.json joining the same pod.
@@ -122,10 +135,35 @@ async fn main() {
     }
     exec_direct.drain(..2);
 
+    // Where create's time goes, outside the runtime binary.
+    let (mut resolves, mut mounts) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let t = Instant::now();
+        let img = h.rt.images().resolve(common::IMAGE).unwrap().unwrap();
+        resolves.push(t.elapsed());
+        let d = h.dir.path().join(format!("mnt-{i}"));
+        std::fs::create_dir_all(&d).unwrap();
+        let t = Instant::now();
+        nodelet_runtime::rootfs::mount_rootfs(&img.layers, &d).unwrap();
+        mounts.push(t.elapsed());
+        nodelet_runtime::rootfs::unmount_rootfs(&d).unwrap();
+    }
+
     let (o, r, d) = (mean(&ours), mean(&removes), mean(&direct));
     let (eo, ed) = (mean(&exec_ours), mean(&exec_direct));
     println!("iterations per measurement: {n}");
     println!("(a) nodelet create+start+wait          {o:8.1} ms");
+    println!(
+        "      = create {:.1} (rootfs, bundle, monitor, runc create) + start {:.1} (runc start) + wait {:.1} ms",
+        mean(&creates),
+        mean(&starts),
+        mean(&waits)
+    );
+    println!(
+        "        of which image resolve {:.1} ms, overlay mount {:.1} ms",
+        mean(&resolves),
+        mean(&mounts)
+    );
     println!("    nodelet remove                     {r:8.1} ms");
     println!(
         "    runc run (same bundle)             {d:8.1} ms   ratio {:.2}x",

@@ -43,9 +43,18 @@ pub async fn exec_captured(
     if req.command.is_empty() {
         return Err(RuntimeError::Other("exec: empty command".into()));
     }
-    let pid_file = TempPath(scratch.join(format!("exec-{}.pid", super::random_hex(8))));
+    // The pid file is only needed to kill the process on timeout.
+    let pid_file = req
+        .timeout
+        .map(|_| TempPath(scratch.join(format!("exec-{}.pid", super::random_hex(8)))));
     let mut child = cli
-        .exec_command(id, &req.command, &req.env, Some(&pid_file.0), false)
+        .exec_command(
+            id,
+            &req.command,
+            &req.env,
+            pid_file.as_ref().map(|p| p.0.as_path()),
+            false,
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -75,7 +84,9 @@ pub async fn exec_captured(
         Some(t) => match tokio::time::timeout(t, run).await {
             Ok(r) => r,
             Err(_) => {
-                kill_from_pid_file(&pid_file.0);
+                if let Some(p) = &pid_file {
+                    kill_from_pid_file(&p.0);
+                }
                 // runc exec returns once its process is gone.
                 let _ = child.kill().await;
                 return Err(RuntimeError::ExecTimeout(t));
