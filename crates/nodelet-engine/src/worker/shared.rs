@@ -2,6 +2,7 @@
 //! the deletion token, the exit notifications, and publishing status
 //! (store + broadcast) whenever it changed.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
@@ -26,6 +27,8 @@ pub struct Shared {
     /// Bumped when a second delete shortened the grace of a pod already
     /// terminating: the kill starts over with the shorter grace.
     pub grace_shrunk: watch::Sender<u64>,
+    /// Set when cleanup starts: nothing may write the pod back afterwards.
+    removed: AtomicBool,
 }
 
 impl Shared {
@@ -37,6 +40,7 @@ impl Shared {
             deleting: CancellationToken::new(),
             notify,
             grace_shrunk: watch::channel(0).0,
+            removed: AtomicBool::new(false),
         }
     }
 
@@ -74,8 +78,18 @@ impl Shared {
         format!("{}_{}({})", rec.key.name, rec.key.namespace, rec.uid)
     }
 
+    /// Marks the pod removed; later [`Shared::publish`] calls do nothing.
+    pub fn mark_removed(&self) {
+        // Taken under `last` so a publish in flight finishes first.
+        let _last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        self.removed.store(true, Ordering::SeqCst);
+    }
+
     /// Recomputes status; when the pod changed, persists and broadcasts it.
     pub fn publish(&self) {
+        if self.removed.load(Ordering::SeqCst) {
+            return;
+        }
         let pod = {
             let mut rec = self.lock();
             let now = self.ctx.clock.now();
@@ -83,6 +97,9 @@ impl Shared {
             status::pod_with_status(&rec)
         };
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if self.removed.load(Ordering::SeqCst) {
+            return;
+        }
         let unchanged = last.as_ref().is_some_and(|prev| {
             let mut prev = prev.clone();
             prev.metadata.resource_version = None;

@@ -159,6 +159,7 @@ impl Worker {
         {
             tracing::warn!(sandbox = %sb, error = %e, "could not remove sandbox");
         }
+        shared.mark_removed();
         if let Err(e) = ctx.store.delete_object("Pod", &key.namespace, &key.name) {
             tracing::warn!(pod = %key, error = %e, "could not delete pod from the store");
         }
