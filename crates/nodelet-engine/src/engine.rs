@@ -104,6 +104,7 @@ impl Engine {
             if deleting {
                 handle.shared.deleting.cancel();
             }
+            handle.shared.publish();
             engine.lock().insert(key, handle);
         }
         Ok(engine)

@@ -312,3 +312,70 @@ async fn restart_of_the_engine_adopts_running_containers_without_duplicating() {
     engine.wait_pod_gone("default", "p").await;
     assert!(h.fake.containers().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_does_not_wait_for_a_hanging_post_start() {
+    let h = setup().await;
+    h.fake
+        .exec_script(&["hang"], nodelet_runtime::fake::ExecScript::hang());
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [
+        ctr("c1", json!({"lifecycle": {"postStart": exec_hook(&["hang"])}})),
+    ]}}));
+    h.until(5, |h| h.now() >= 2.0).await;
+    h.engine.shutdown().await;
+    assert!(h.now() < 2.5, "shutdown took until {}", h.now());
+    assert_eq!(
+        h.fake.containers().len(),
+        1,
+        "the container outlives the agent"
+    );
+    assert!(h.times(is_signal("c1", 15)).is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn termination_interrupted_by_an_agent_restart_resumes_with_full_grace() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Ignore,
+        },
+    );
+    h.fake
+        .exec_script(&["pre"], nodelet_runtime::fake::ExecScript::hang());
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"terminationGracePeriodSeconds": 10, "containers": [
+        ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}})),
+    ]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    h.delete("p", None).await;
+    h.until(10, |h| h.now() >= 4.0).await;
+    h.engine.shutdown().await;
+    let restart = h.now();
+    let clock = Arc::new(TokioClock::new(ORIGIN.parse().unwrap()));
+    let engine = Engine::new(
+        Arc::new(h.fake.clone()),
+        h.store.clone(),
+        clock,
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    let pod = engine.get_pod("default", "p").expect("still terminating");
+    assert!(pod.metadata.deletion_timestamp.is_some());
+    engine.wait_pod_gone("default", "p").await;
+    assert_eq!(
+        h.times(is_exec("c1", "pre")).len(),
+        2,
+        "preStop delivered again after the restart"
+    );
+    let term = h.first(is_signal("c1", 15));
+    let kill = h.first(is_signal("c1", 9));
+    assert!(
+        (term - (restart + 10.0)).abs() < 0.01,
+        "SIGTERM at {term}: full grace again from {restart}"
+    );
+    assert!((kill - (term + 2.0)).abs() < 0.01, "SIGKILL at {kill}");
+    assert!(h.fake.containers().is_empty());
+    assert!(h.store.get_object("Pod", "default", "p").unwrap().is_none());
+}

@@ -102,7 +102,13 @@ impl Worker {
             if self.interrupted() {
                 break;
             }
-            self.sync().await;
+            // Shutdown must not wait for a hanging postStart: the sync is
+            // dropped mid-way; the container lives on and is adopted later.
+            let shutdown = self.shutdown.clone();
+            tokio::select! {
+                () = self.sync() => {}
+                () = shutdown.cancelled() => break,
+            }
             self.shared.publish();
             if self.interrupted() {
                 break;
