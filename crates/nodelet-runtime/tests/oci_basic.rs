@@ -220,3 +220,39 @@ async fn image_policies() {
     assert!(e.to_string().contains("not implemented"), "{e}");
     h.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_context_user_readonly_and_tty() {
+    if !require_real("security_context_user_readonly_and_tty") {
+        return;
+    }
+    let h = Harness::new(5, "runc").await;
+    let sb = h.rt.create_sandbox(&h.sandbox_config("sec")).await.unwrap();
+    let mut c = h.container(
+        &sb,
+        "main",
+        &[
+            "sh",
+            "-c",
+            "id; pwd; touch /probe 2>/dev/null && echo rw || echo ro",
+        ],
+    );
+    c.security.run_as_user = Some(65534);
+    c.security.read_only_root_filesystem = true;
+    c.working_dir = Some("/tmp".into());
+    let (id, st) = h.run_to_exit(&sb, &c).await;
+    assert_eq!(st.exit_code, 0);
+    let log = cri_log_text(&h.rt.log_path(&id));
+    assert_eq!(
+        log, "uid=65534(nobody) gid=65534(nogroup)\n/tmp\nro\n",
+        "{log}"
+    );
+    // A TTY container's output reaches the log through the monitor's pty.
+    let mut t = h.container(&sb, "tty", &["sh", "-c", "tty"]);
+    t.tty = true;
+    let (id, st) = h.run_to_exit(&sb, &t).await;
+    assert_eq!(st.exit_code, 0);
+    let log = cri_log_text(&h.rt.log_path(&id));
+    assert!(log.starts_with("/dev/pts/"), "{log:?}");
+    h.teardown().await;
+}

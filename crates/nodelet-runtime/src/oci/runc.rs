@@ -14,6 +14,9 @@ use tokio::process::Command;
 
 use crate::error::{Result, RuntimeError};
 
+/// How long `create` (monitor start + `<runtime> create`) may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// One OCI runtime binary with its state directory.
 #[derive(Debug, Clone)]
 pub struct OciCli {
@@ -215,7 +218,15 @@ impl OciCli {
         drop(write_end);
         let mut hello = Vec::new();
         let mut f = tokio::fs::File::from_std(std::fs::File::from(read_end));
-        let read = f.read_to_end(&mut hello).await;
+        let read = match tokio::time::timeout(HANDSHAKE_TIMEOUT, f.read_to_end(&mut hello)).await {
+            Ok(r) => r,
+            Err(_) => {
+                return Err(RuntimeError::Other(format!(
+                    "nodelet-monitor for {} sent no handshake within {HANDSHAKE_TIMEOUT:?}",
+                    a.id
+                )));
+            }
+        };
         // The monitor's first process exits right after its double fork.
         let _ = child.wait().await;
         read.map_err(|e| RuntimeError::io("monitor sync pipe", e))?;
