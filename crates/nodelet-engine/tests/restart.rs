@@ -288,3 +288,42 @@ async fn a_crashing_sidecar_is_restarted_and_the_pod_keeps_running() {
     assert_eq!(h.phase("p"), "Running");
     assert_eq!(h.times(is_start("c1")).len(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn sandbox_failure_is_reported_and_retried() {
+    let h = setup().await;
+    h.fake.fail_sandboxes(2);
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(60, |h| h.phase("p") == "Running").await;
+    let tries = h.times(|op| matches!(op, nodelet_runtime::fake::Op::CreateSandbox { .. }));
+    assert_eq!(tries.len(), 3);
+    assert_eq!(
+        ((tries[1] - tries[0]).round(), (tries[2] - tries[1]).round()),
+        (10.0, 20.0)
+    );
+    assert!(h.has_event(
+        "FailedCreatePodSandBox",
+        "Failed to create pod sandbox: network setup failed: fake: no IP addresses available"
+    ));
+}
+
+#[tokio::test(start_paused = true)]
+async fn deleting_a_pod_in_back_off_is_immediate_and_kills_nothing() {
+    let h = setup().await;
+    exits_after(&h, "c1", 1, 1);
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(30, |h| {
+        h.waiting_reason("p", "c1").as_deref() == Some("CrashLoopBackOff")
+    })
+    .await;
+    let del = h.now();
+    h.delete("p", None).await;
+    h.gone("p").await;
+    assert!(h.now() - del < 0.5, "gone after {} s", h.now() - del);
+    assert!(h.times(is_signal("c1", 15)).is_empty());
+    assert!(!h.has_event("Killing", "Stopping container c1"));
+    assert!(
+        h.fake.containers().is_empty(),
+        "exited containers are removed too"
+    );
+}

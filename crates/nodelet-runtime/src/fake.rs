@@ -177,6 +177,8 @@ struct State {
     execs: HashMap<Vec<String>, ExecScript>,
     image_stop_signals: HashMap<String, String>,
     failing_images: HashMap<String, String>,
+    /// How many of the next sandbox creations fail.
+    failing_sandboxes: usize,
     sandboxes: BTreeMap<String, SandboxInfo>,
     containers: BTreeMap<String, FakeContainer>,
     calls: Vec<Call>,
@@ -210,6 +212,7 @@ impl FakeRuntime {
                 execs: HashMap::new(),
                 image_stop_signals: HashMap::new(),
                 failing_images: HashMap::new(),
+                failing_sandboxes: 0,
                 sandboxes: BTreeMap::new(),
                 containers: BTreeMap::new(),
                 calls: Vec::new(),
@@ -245,6 +248,11 @@ impl FakeRuntime {
         self.lock()
             .failing_images
             .insert(image.to_owned(), message.to_owned());
+    }
+
+    /// Makes the next `n` `create_sandbox` calls fail (network setup).
+    pub fn fail_sandboxes(&self, n: usize) {
+        self.lock().failing_sandboxes = n;
     }
 
     /// Every call so far, in order.
@@ -442,6 +450,18 @@ impl Runtime for FakeRuntime {
 
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
         let mut st = self.lock();
+        if st.failing_sandboxes > 0 {
+            st.failing_sandboxes -= 1;
+            Self::record(
+                &mut st,
+                Op::CreateSandbox {
+                    pod: config.pod_name.clone(),
+                },
+            );
+            return Err(RuntimeError::Network(
+                "fake: no IP addresses available".into(),
+            ));
+        }
         st.next_id += 1;
         let n = st.next_id;
         let info = SandboxInfo {
