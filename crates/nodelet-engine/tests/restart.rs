@@ -327,3 +327,21 @@ async fn deleting_a_pod_in_back_off_is_immediate_and_kills_nothing() {
         "exited containers are removed too"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_oom_killed_container_reports_oom_killed() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::OomAfter(Duration::from_secs(2)),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never", "containers": [ctr("c1", json!({}))]}}));
+    h.until(10, |h| h.phase("p") == "Failed").await;
+    let t = h.cstatus("p", "c1").state.unwrap().terminated.unwrap();
+    assert_eq!((t.exit_code, t.reason.as_deref()), (137, Some("OOMKilled")));
+    assert_eq!(t.started_at.unwrap().0.to_string(), "2026-01-01T00:00:00Z");
+    assert_eq!(t.finished_at.unwrap().0.to_string(), "2026-01-01T00:00:02Z");
+}
