@@ -454,3 +454,9 @@ fn strip_volatile(v: &serde_json::Value) -> serde_json::Value {
     }
     v
 }
+
+// The API shares one engine across request handlers.
+const _: () = {
+    fn assert_send_sync<T: Send + Sync>() {}
+    let _ = assert_send_sync::<Engine>;
+};
