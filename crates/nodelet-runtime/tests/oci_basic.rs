@@ -247,6 +247,20 @@ async fn security_context_user_readonly_and_tty() {
         log, "uid=65534(nobody) gid=65534(nogroup)\n/tmp\nro\n",
         "{log}"
     );
+    // Privileged: every capability, host devices, no masked /proc paths.
+    let mut p = h.container(
+        &sb,
+        "priv",
+        &["sh", "-c", "grep CapEff /proc/self/status; test -c /dev/kmsg && echo kmsg; cat /proc/kcore >/dev/null 2>&1; echo done"],
+    );
+    p.security.privileged = true;
+    let (id, st) = h.run_to_exit(&sb, &p).await;
+    assert_eq!(st.exit_code, 0);
+    let log = cri_log_text(&h.rt.log_path(&id));
+    assert!(
+        log.starts_with(&format!("CapEff:\t{}\nkmsg\n", our_cap_bnd())),
+        "{log:?}"
+    );
     // A TTY container's output reaches the log through the monitor's pty.
     let mut t = h.container(&sb, "tty", &["sh", "-c", "tty"]);
     t.tty = true;
@@ -255,4 +269,14 @@ async fn security_context_user_readonly_and_tty() {
     let log = cri_log_text(&h.rt.log_path(&id));
     assert!(log.starts_with("/dev/pts/"), "{log:?}");
     h.teardown().await;
+}
+
+/// This process's bounding set: what a privileged container gets.
+fn our_cap_bnd() -> String {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .unwrap()
+        .trim()
+        .to_string()
 }

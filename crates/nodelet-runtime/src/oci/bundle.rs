@@ -9,9 +9,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxCapabilities, LinuxCpu, LinuxDeviceCgroup, LinuxMemory, LinuxNamespace,
-    LinuxNamespaceType, LinuxResources, Mount, PosixRlimitBuilder, PosixRlimitType, Root, Spec,
-    User,
+    Capability, LinuxCapabilities, LinuxCpu, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
+    LinuxDeviceType, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxResources, Mount,
+    PosixRlimitBuilder, PosixRlimitType, Root, Spec, User,
 };
 
 use crate::error::{Result, RuntimeError};
@@ -82,6 +82,30 @@ pub const ALL_CAPS: &[&str] = &[
     "CHECKPOINT_RESTORE",
 ];
 
+/// Capability names of a kernel capability mask (bit n = capability n).
+pub fn caps_from_mask(mask: u64) -> Vec<String> {
+    ALL_CAPS
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// The agent's own bounding set as names (all known capabilities if
+/// `/proc/self/status` cannot be read).
+pub fn current_capabilities() -> Vec<String> {
+    let mask = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    caps_from_mask(mask)
+}
+
 /// Per-container files bind-mounted over the image's `/etc`.
 #[derive(Debug, Clone)]
 pub struct EtcFiles {
@@ -102,14 +126,83 @@ pub struct BundleInputs<'a> {
     /// The agent's current RLIMIT_NOFILE hard limit; the container's can
     /// never be set above it (no CAP_SYS_RESOURCE on some hosts).
     pub nofile_hard: u64,
+    /// What "all capabilities" means on this host ([`current_capabilities`]).
+    pub all_caps: &'a [String],
+    /// Host device nodes given to a privileged container (see
+    /// [`host_devices`]); ignored otherwise.
+    pub host_devices: &'a [LinuxDevice],
+}
+
+/// Every char/block device node under `dev` (the host's `/dev`), for
+/// privileged containers as containerd does; pseudo-terminals and the
+/// runtime-managed mounts are skipped.
+pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut out = Vec::new();
+    let mut stack = vec![dev.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let path = e.path();
+            let Ok(md) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ft = md.file_type();
+            if ft.is_dir() {
+                let name = e.file_name();
+                if !["pts", "shm", "mqueue", "fd"].iter().any(|n| name == *n) {
+                    stack.push(path);
+                }
+                continue;
+            }
+            let typ = if ft.is_char_device() {
+                LinuxDeviceType::C
+            } else if ft.is_block_device() {
+                LinuxDeviceType::B
+            } else {
+                continue;
+            };
+            // /dev/console and /dev/ptmx belong to the container's own
+            // terminal setup.
+            if path == dev.join("console") || path == dev.join("ptmx") {
+                continue;
+            }
+            let rdev = md.rdev();
+            let built = LinuxDeviceBuilder::default()
+                .path(Path::new("/dev").join(path.strip_prefix(dev).unwrap_or(&path)))
+                .typ(typ)
+                .major(libc::major(rdev) as i64)
+                .minor(libc::minor(rdev) as i64)
+                .file_mode(md.mode() & 0o7777)
+                .uid(md.uid())
+                .gid(md.gid())
+                .build();
+            if let Ok(d) = built {
+                out.push(d);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    out
 }
 
 /// The capability set after `add` and `drop` (both may say "ALL"); as
 /// containerd orders it, drops apply to the default set first and adds come
 /// after, so "drop ALL, add X" keeps X.
-pub fn effective_capabilities(privileged: bool, add: &[String], drop: &[String]) -> Vec<String> {
+///
+/// `all` is what "all capabilities" means here: like containerd, the
+/// capabilities the agent itself holds (see [`caps_from_mask`]), since a
+/// container can never get more than its creator's bounding set.
+pub fn effective_capabilities(
+    privileged: bool,
+    add: &[String],
+    drop: &[String],
+    all: &[String],
+) -> Vec<String> {
     if privileged {
-        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        return all.to_vec();
     }
     let norm = |s: &String| {
         let u = s.trim().to_ascii_uppercase();
@@ -118,7 +211,7 @@ pub fn effective_capabilities(privileged: bool, add: &[String], drop: &[String])
     let add: Vec<String> = add.iter().map(norm).collect();
     let drop: Vec<String> = drop.iter().map(norm).collect();
     if add.iter().any(|c| c == "ALL") {
-        return ALL_CAPS.iter().map(|s| s.to_string()).collect();
+        return all.to_vec();
     }
     let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
         Vec::new()
@@ -201,6 +294,7 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
         sec.privileged,
         &sec.capabilities_add,
         &sec.capabilities_drop,
+        inp.all_caps,
     ))?;
     let mut lc = LinuxCapabilities::default();
     lc.set_bounding(Some(caps.clone()));
@@ -295,6 +389,7 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     if sec.privileged {
         linux.set_masked_paths(None);
         linux.set_readonly_paths(None);
+        linux.set_devices(Some(inp.host_devices.to_vec()));
     }
     spec.set_linux(Some(linux));
 
@@ -346,7 +441,12 @@ mod tests {
         }
     }
 
+    fn all() -> Vec<String> {
+        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+    }
+
     fn json(sec: SecurityConfig, host_pid: bool) -> serde_json::Value {
+        let devs = host_devices(Path::new("/dev"));
         let c = cfg(sec);
         let sb = SandboxInfo {
             id: "sb".into(),
@@ -382,6 +482,8 @@ mod tests {
             cgroups_path: "/nodelet/poduid1/abc",
             etc: &etc,
             nofile_hard: 512,
+            host_devices: &devs,
+            all_caps: &all(),
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -446,6 +548,15 @@ mod tests {
         assert_eq!(j["root"]["readonly"], true);
         assert!(j["linux"].get("maskedPaths").is_none());
         assert_eq!(j["linux"]["resources"]["devices"][0]["allow"], true);
+        let devs = j["linux"]["devices"].as_array().unwrap();
+        assert!(
+            devs.iter().any(|d| d["path"] == "/dev/null"
+                && d["type"] == "c"
+                && d["major"] == 1
+                && d["minor"] == 3),
+            "{devs:?}"
+        );
+        assert!(!devs.iter().any(|d| d["path"] == "/dev/ptmx"));
         let caps = j["process"]["capabilities"]["bounding"].as_array().unwrap();
         assert_eq!(caps.len(), ALL_CAPS.len());
     }
@@ -453,18 +564,28 @@ mod tests {
     #[test]
     fn capability_add_drop() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let c = effective_capabilities(false, &s(&["NET_ADMIN"]), &s(&["CAP_KILL", "chown"]));
+        let c = effective_capabilities(
+            false,
+            &s(&["NET_ADMIN"]),
+            &s(&["CAP_KILL", "chown"]),
+            &all(),
+        );
         assert!(c.contains(&"NET_ADMIN".to_string()));
         assert!(!c.contains(&"KILL".to_string()) && !c.contains(&"CHOWN".to_string()));
         assert_eq!(c.len(), DEFAULT_CAPS.len() - 1);
         assert_eq!(
-            effective_capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"])),
+            effective_capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"]), &all()),
             s(&["NET_BIND_SERVICE"])
         );
         assert_eq!(
-            effective_capabilities(false, &s(&["ALL"]), &[]).len(),
+            effective_capabilities(false, &s(&["ALL"]), &[], &all()).len(),
             ALL_CAPS.len()
         );
+        // Privileged means the creator's set, not more.
+        let mine = caps_from_mask(0x000001fffeffffff);
+        assert!(!mine.contains(&"SYS_RESOURCE".to_string()));
+        assert_eq!(mine.len(), ALL_CAPS.len() - 1);
+        assert_eq!(effective_capabilities(true, &[], &[], &mine), mine);
         assert!(to_caps(&s(&["BOGUS"])).is_err());
         assert!(to_caps(&s(ALL_CAPS)).is_ok());
     }

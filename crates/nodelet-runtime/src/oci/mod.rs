@@ -80,6 +80,8 @@ pub struct OciRuntime {
     sandboxes: SandboxManager,
     cgroups: cgroups::CgroupFs,
     nofile_hard: u64,
+    /// The agent's own capabilities: what privileged / "ALL" grants.
+    all_caps: Vec<String>,
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
 }
@@ -154,6 +156,7 @@ impl OciRuntime {
             sandboxes,
             cgroups: cgroups::CgroupFs::host(),
             nofile_hard,
+            all_caps: bundle::current_capabilities(),
             cache: Mutex::new(HashMap::new()),
             cfg,
         };
@@ -385,6 +388,12 @@ impl OciRuntime {
             cgroups_path: &cgroup_path,
             etc: &etc,
             nofile_hard: self.nofile_hard,
+            all_caps: &self.all_caps,
+            host_devices: &if config.security.privileged {
+                bundle::host_devices(Path::new("/dev"))
+            } else {
+                Vec::new()
+            },
         })?;
         let bundle_dir = dir.join("bundle");
         std::fs::create_dir_all(&bundle_dir).map_err(|e| RuntimeError::io(&bundle_dir, e))?;

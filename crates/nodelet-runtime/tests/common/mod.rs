@@ -304,9 +304,6 @@ impl Harness {
         for s in self.rt.list_sandboxes().await.unwrap() {
             self.rt.remove_sandbox(&s.id).await.unwrap();
         }
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .status();
     }
 }
 
