@@ -13,6 +13,7 @@ pub mod ctx;
 pub mod hook;
 pub mod kill;
 pub mod ordering;
+pub mod settings;
 pub mod shared;
 pub mod start;
 pub mod state;
