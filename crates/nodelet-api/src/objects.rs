@@ -14,6 +14,14 @@ use crate::patch::{self, PatchType};
 /// Parses one object of `kind` from a request body (JSON or YAML), strictly
 /// (unknown fields are errors, as `fieldValidation=Strict`).
 pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
+    let converted;
+    let body = if crate::protobuf::is_protobuf(body) {
+        converted = serde_json::to_vec(&crate::protobuf::to_json(kind, body)?)
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        &converted[..]
+    } else {
+        body
+    };
     let manifests = nodelet_spec::load::load_bytes("<request>", body)
         .map_err(|e| ApiError::bad_request(strict_message(&e.to_string())))?;
     let mut it = manifests.into_iter();
@@ -259,6 +267,7 @@ pub async fn replace(
 ) -> Result<Value, ApiError> {
     let new: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
+        Err(_) if crate::protobuf::is_protobuf(body) => crate::protobuf::to_json(kind, body)?,
         Err(_) => {
             let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
             serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(e.to_string()))?

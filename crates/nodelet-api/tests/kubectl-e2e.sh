@@ -109,6 +109,22 @@ expect "invalid manifest -> 422 causes" 'spec.containers\[0\].image: Required va
 expect "invalid manifest names restartPolicy" 'Unsupported value: "Sometimes"' "$K" apply -f "$root/bad.yaml"
 expect "not found" 'pods "nope" not found' "$K" get pod nope
 expect "logs" '.' "$K" logs lifecycle-demo
+expect "wait for Ready" 'condition met' "$K" wait --for=condition=Ready pod/lifecycle-demo --timeout=20s
+# logs -f: the follow picks up lines appended while it runs.
+"$K" logs -f lifecycle-demo >"$root/follow.out" 2>&1 &
+follower=$!
+sleep 1
+if [[ -z "${NODELET_SERVE_CMD:-}" ]]; then
+    # serve_mem's log files live under <root>/logs
+    printf '%s stdout F appended later\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)" >>"$root/logs/default_lifecycle-demo_lifecycle-demo-container.log"
+    sleep 1
+    expect "logs -f follows appended lines" 'appended later' cat "$root/follow.out"
+fi
+kill "$follower" 2>/dev/null || true
+expect "logs --timestamps" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z ' "$K" logs --timestamps lifecycle-demo
+expect "logs --tail" '.' "$K" logs --tail=1 lifecycle-demo
+# exec -it through a pseudo-terminal (script allocates one).
+expect "exec -it through a pty" 'tty-ok' script -qec "'$K' exec -it lifecycle-demo -- sh -c 'echo tty-ok'" /dev/null
 expect "exec exit code" 'command terminated with exit code 3' "$K" exec lifecycle-demo -- sh -c 'echo out; exit 3'
 expect "exec stdout" '^hi$' "$K" exec lifecycle-demo -- echo hi
 expect "exec stdin" '^piped$' sh -c "echo piped | '$K' exec -i lifecycle-demo -- cat"
@@ -133,6 +149,11 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 YAML
 expect "apply configmap, secret, service" 'service/web created' "$K" apply -f "$root/more.yaml"
+expect "create configmap (protobuf body)" 'configmap/cfg2 created' "$K" create configmap cfg2 --from-literal=a=1 --from-literal=b=2
+expect "create secret (protobuf body)" 'secret/s2 created' "$K" create secret generic s2 --from-literal=p=q
+expect "create service (protobuf body)" 'service/web2 created' "$K" create service clusterip web2 --tcp=80:8080
+expect "created service has its port" '^web2 +ClusterIP .* 80/TCP' "$K" get svc web2
+expect "created configmap has its data" '^cfg2 +2 ' "$K" get cm cfg2
 expect "configmap table" '^cfg +1 ' "$K" get cm cfg
 expect "secret table" '^s +Opaque +1 ' "$K" get secret s
 expect "service table" '^web +ClusterIP .* 80/TCP' "$K" get svc web

@@ -1,0 +1,420 @@
+//! The real Backend: `nodelet_engine::Engine` for pods (status, deletion
+//! with grace), the engine's store for everything else and for the change
+//! log watches are served from, the runtime for exec and log files.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use nodelet_engine::{Engine, EngineError};
+use nodelet_runtime::{InteractiveExec, InteractiveExecRequest, Runtime};
+use nodelet_spec::Object;
+use nodelet_store::{ChangeType, Store, StoreError};
+use serde_json::{Value, json};
+
+use crate::backend::{Backend, WatchEvent, WatchEventType};
+use crate::error::ApiError;
+use crate::kind::Kind;
+
+/// Namespaces that always exist (there is no namespace controller).
+const FIXED_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+
+/// How often a quiet watch re-reads the change log even without a wake-up
+/// (writes that bypass the engine's broadcast, e.g. services).
+const WATCH_RECHECK: Duration = Duration::from_secs(1);
+
+pub struct EngineBackend {
+    engine: Arc<Engine>,
+    store: Arc<Store>,
+    runtime: Arc<dyn Runtime>,
+    started: Timestamp,
+    runtime_version: String,
+    max_pods: u32,
+    /// Woken after this adapter's own writes, so watches see them at once.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl EngineBackend {
+    /// `runtime_version` is what the node reports (`runc://1.1.5`).
+    pub fn new(
+        engine: Arc<Engine>,
+        store: Arc<Store>,
+        runtime: Arc<dyn Runtime>,
+        runtime_version: impl Into<String>,
+    ) -> Self {
+        EngineBackend {
+            engine,
+            store,
+            runtime,
+            started: Timestamp::now(),
+            runtime_version: runtime_version.into(),
+            max_pods: 110,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+}
+
+fn store_err(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Gone { .. } => ApiError::gone(e.to_string()),
+        e => ApiError::internal(e.to_string()),
+    }
+}
+
+fn engine_err(e: EngineError, kind: Kind, name: &str) -> ApiError {
+    match e {
+        EngineError::NotFound { .. } => ApiError::not_found(kind.plural(), name),
+        EngineError::AlreadyExists { .. } => ApiError::already_exists(kind.plural(), name),
+        EngineError::ShutDown => ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down"),
+        EngineError::Store(s) => store_err(s),
+        e => ApiError::internal(e.to_string()),
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+fn with_rv(mut v: Value, rv: u64) -> Value {
+    v["metadata"]["resourceVersion"] = json!(rv.to_string());
+    v
+}
+
+fn rv_of(v: &Value) -> u64 {
+    v["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn names(obj: &mut Object) -> (Kind, String, String) {
+    let m = crate::objects::meta(obj);
+    let ns = m.namespace.clone().unwrap_or_else(|| "default".into());
+    let name = m.name.clone().unwrap_or_default();
+    let kind = match obj {
+        Object::Pod(_) => Kind::Pod,
+        Object::Service(_) => Kind::Service,
+        Object::ConfigMap(_) => Kind::ConfigMap,
+        Object::Secret(_) => Kind::Secret,
+    };
+    (kind, ns, name)
+}
+
+fn namespace_object(name: &str, created: Timestamp) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "creationTimestamp": created.to_string(), "resourceVersion": "1",
+                     "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+}
+
+/// The runtime id of a container from `nodelet://<id>`.
+fn runtime_id(url: &str) -> &str {
+    url.split_once("://").map_or(url, |(_, id)| id)
+}
+
+fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
+    ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
+        .iter()
+        .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
+        .find(|c| c["name"].as_str() == Some(container))
+}
+
+impl EngineBackend {
+    fn pod_value(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
+        let pod = self
+            .engine
+            .get_pod(ns, name)
+            .ok_or_else(|| ApiError::not_found("pods", name))?;
+        encode(&pod)
+    }
+
+    fn stored(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
+        match self.store.get_object(kind.name(), ns, name).map_err(store_err)? {
+            Some((v, rv)) => Ok((with_rv(v, rv), rv)),
+            None => Err(ApiError::not_found(kind.plural(), name)),
+        }
+    }
+
+    fn namespaces(&self) -> Result<Vec<String>, ApiError> {
+        let mut out: Vec<String> = FIXED_NAMESPACES.iter().map(|s| s.to_string()).collect();
+        for p in self.engine.list_pods() {
+            if let Some(ns) = p.metadata.namespace {
+                out.push(ns);
+            }
+        }
+        for kind in [Kind::Service, Kind::ConfigMap, Kind::Secret] {
+            for (v, _) in self.store.list_objects(kind.name(), None).map_err(store_err)? {
+                if let Some(ns) = v["metadata"]["namespace"].as_str() {
+                    out.push(ns.to_string());
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn apply(&self, obj: Object, kind: Kind, name: &str) -> Result<(), ApiError> {
+        self.engine
+            .apply(vec![obj])
+            .map_err(|e| engine_err(e, kind, name))?;
+        self.wake.notify_waiters();
+        Ok(())
+    }
+
+    fn read_back(&self, kind: Kind, ns: &str, name: &str) -> Result<Value, ApiError> {
+        if kind == Kind::Pod {
+            self.pod_value(ns, name)
+        } else {
+            Ok(self.stored(kind, ns, name)?.0)
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for EngineBackend {
+    async fn create(&self, mut obj: Object) -> Result<Value, ApiError> {
+        let (kind, ns, name) = names(&mut obj);
+        let exists = if kind == Kind::Pod {
+            self.engine.get_pod(&ns, &name).is_some()
+        } else {
+            self.store.get_object(kind.name(), &ns, &name).map_err(store_err)?.is_some()
+        };
+        if exists {
+            return Err(ApiError::already_exists(kind.plural(), &name));
+        }
+        let m = crate::objects::meta(&mut obj);
+        if m.creation_timestamp.is_none() {
+            m.creation_timestamp = Some(Time(Timestamp::now()));
+        }
+        self.apply(obj, kind, &name)?;
+        self.read_back(kind, &ns, &name)
+    }
+
+    async fn replace(&self, mut obj: Object, expected_rv: Option<u64>) -> Result<Value, ApiError> {
+        let (kind, ns, name) = names(&mut obj);
+        let (cur, cur_rv) = self.get(kind, &ns, &name).await?;
+        if expected_rv.is_some_and(|rv| rv != cur_rv) {
+            return Err(ApiError::conflict(kind.plural(), &name));
+        }
+        if kind == Kind::Pod {
+            // The engine runs pods as created: it neither restarts containers
+            // for a new image nor records metadata changes.
+            let new = encode(match &obj {
+                Object::Pod(p) => p.as_ref(),
+                _ => return Err(ApiError::internal("pod expected")),
+            })?;
+            if new["spec"] != cur["spec"] || new["metadata"]["labels"] != cur["metadata"]["labels"]
+                || new["metadata"]["annotations"] != cur["metadata"]["annotations"]
+            {
+                let mut errs = nodelet_spec::FieldErrors::default();
+                errs.push(nodelet_spec::FieldError::forbidden(
+                    nodelet_spec::FieldPath::new(if new["spec"] != cur["spec"] { "spec" } else { "metadata" }),
+                    "nodelet does not update a created pod; delete it and create it again",
+                ));
+                return Err(ApiError::invalid("Pod", &name, &errs));
+            }
+            return Ok(cur);
+        }
+        let m = crate::objects::meta(&mut obj);
+        m.uid = cur["metadata"]["uid"].as_str().map(str::to_string);
+        m.resource_version = None;
+        if m.creation_timestamp.is_none() {
+            m.creation_timestamp = serde_json::from_value(cur["metadata"]["creationTimestamp"].clone()).ok();
+        }
+        self.apply(obj, kind, &name)?;
+        self.read_back(kind, &ns, &name)
+    }
+
+    async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
+        match kind {
+            Kind::Pod => {
+                let v = self.pod_value(ns, name)?;
+                let rv = rv_of(&v);
+                Ok((v, rv))
+            }
+            Kind::Namespace => {
+                if self.namespaces()?.iter().any(|n| n == name) {
+                    Ok((namespace_object(name, self.started), 1))
+                } else {
+                    Err(ApiError::not_found("namespaces", name))
+                }
+            }
+            Kind::Node => Ok((encode(&self.node())?, 1)),
+            _ => self.stored(kind, ns, name),
+        }
+    }
+
+    async fn list(&self, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError> {
+        let rv = self.store.current_resource_version().map_err(store_err)?;
+        let items = match kind {
+            Kind::Pod => self
+                .engine
+                .list_pods()
+                .iter()
+                .filter(|p| ns.is_none_or(|n| p.metadata.namespace.as_deref() == Some(n)))
+                .map(encode)
+                .collect::<Result<Vec<_>, _>>()?,
+            Kind::Namespace => self
+                .namespaces()?
+                .iter()
+                .map(|n| namespace_object(n, self.started))
+                .collect(),
+            Kind::Node => vec![encode(&self.node())?],
+            _ => self
+                .store
+                .list_objects(kind.name(), ns)
+                .map_err(store_err)?
+                .into_iter()
+                .map(|(v, rv)| with_rv(v, rv))
+                .collect(),
+        };
+        Ok((items, rv))
+    }
+
+    async fn watch(&self, since_rv: u64) -> Result<BoxStream<'static, WatchEvent>, ApiError> {
+        // Fail now (410) rather than inside the stream.
+        self.store.changes_since(since_rv).map_err(store_err)?;
+        let store = self.store.clone();
+        let rx = self.engine.subscribe();
+        let wake = self.wake.clone();
+        struct St {
+            store: Arc<Store>,
+            rx: tokio::sync::broadcast::Receiver<nodelet_engine::EngineEvent>,
+            wake: Arc<tokio::sync::Notify>,
+            last: u64,
+            pending: std::collections::VecDeque<WatchEvent>,
+        }
+        let st = St { store, rx, wake, last: since_rv, pending: Default::default() };
+        let s = futures::stream::unfold(st, |mut st| async move {
+            loop {
+                if let Some(ev) = st.pending.pop_front() {
+                    return Some((ev, st));
+                }
+                let changes = match st.store.changes_since(st.last) {
+                    Ok(c) => c,
+                    // Compacted under us: end the watch; the client re-lists.
+                    Err(_) => return None,
+                };
+                for c in changes {
+                    st.last = st.last.max(c.resource_version);
+                    let Some(kind) = Kind::from_name(&c.kind) else { continue };
+                    let (ty, object) = match c.change_type {
+                        ChangeType::Deleted => match c.deleted_object {
+                            Some(o) => (WatchEventType::Deleted, with_rv(o, c.resource_version)),
+                            None => continue,
+                        },
+                        t => match st.store.get_object(&c.kind, &c.namespace, &c.name) {
+                            // A newer change of the same object follows; send that one.
+                            Ok(Some((o, rv))) if rv == c.resource_version => (
+                                if t == ChangeType::Added { WatchEventType::Added } else { WatchEventType::Modified },
+                                with_rv(o, rv),
+                            ),
+                            _ => continue,
+                        },
+                    };
+                    st.pending.push_back(WatchEvent { event_type: ty, kind, object, rv: c.resource_version });
+                }
+                if !st.pending.is_empty() {
+                    continue;
+                }
+                tokio::select! {
+                    r = st.rx.recv() => {
+                        if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
+                            return None;
+                        }
+                    }
+                    _ = st.wake.notified() => {}
+                    _ = tokio::time::sleep(WATCH_RECHECK) => {}
+                }
+            }
+        });
+        Ok(Box::pin(s))
+    }
+
+    async fn delete(&self, kind: Kind, ns: &str, name: &str, grace: Option<i64>) -> Result<Value, ApiError> {
+        if kind == Kind::Pod {
+            let pod = self
+                .engine
+                .delete_pod(ns, name, grace)
+                .map_err(|e| engine_err(e, kind, name))?;
+            return encode(&pod);
+        }
+        let (cur, _) = self.stored(kind, ns, name)?;
+        self.store.delete_object(kind.name(), ns, name).map_err(store_err)?;
+        self.wake.notify_waiters();
+        Ok(cur)
+    }
+
+    async fn exec(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError> {
+        let p = self.pod_value(ns, pod)?;
+        let id = container_status(&p, container)
+            .filter(|c| c["state"]["running"].is_object())
+            .and_then(|c| c["containerID"].as_str())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "container {container} is not running in pod {pod}"
+                ))
+            })?;
+        self.runtime
+            .exec_interactive(runtime_id(id), &req)
+            .await
+            .map_err(|e| ApiError::internal(format!("exec in {pod}/{container}: {e}")))
+    }
+
+    async fn attach(
+        &self,
+        _ns: &str,
+        _pod: &str,
+        _container: &str,
+        _req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError> {
+        Err(ApiError::bad_request(
+            "attach is not supported by nodelet's runtime yet; use kubectl logs -f or kubectl exec",
+        ))
+    }
+
+    async fn log_path(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<PathBuf, ApiError> {
+        let p = self.pod_value(ns, pod)?;
+        let st = container_status(&p, container);
+        let last = st.and_then(|c| c["lastState"]["terminated"]["containerID"].as_str());
+        let id = if previous {
+            last.ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+                ))
+            })?
+        } else {
+            // A waiting container (back-off) shows its last run, as kubelet does.
+            st.and_then(|c| c["containerID"].as_str())
+                .or(last)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "container \"{container}\" in pod \"{pod}\" is waiting to start: ContainerCreating"
+                    ))
+                })?
+        };
+        Ok(self.runtime.log_path(runtime_id(id)))
+    }
+
+    fn node(&self) -> Node {
+        crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
+    }
+}
