@@ -275,6 +275,10 @@ impl Worker {
                 slot.ever_running = true;
             }
         }
+        drop(rec);
+        // Running as soon as the hook returned, before the next container
+        // is created (else the status would lag a whole container start).
+        shared.publish();
     }
 
     /// postStart failed: FailedPostStartHook, kill (preStop still runs),
