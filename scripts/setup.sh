@@ -4,7 +4,9 @@
 #   - runc (default OCI runtime), crun (alternative), conmon (measured
 #     against our monitor in bench/), busybox-static (test/demo images),
 #     containernetworking-plugins + iptables (CNI pod networking),
-#     util-linux/iproute2 (namespaces, veth checks), hyperfine (bench/).
+#     util-linux/iproute2 (namespaces, veth checks); skopeo, umoci, podman
+#     (image interop tests: archives made by real tools load).
+#     hyperfine for bench/ is installed by the bench scripts.
 set -euo pipefail
 
 need_root() {
@@ -14,7 +16,8 @@ need_root() {
   fi
 }
 
-apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables iproute2 util-linux procps tmux)
+apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables iproute2 util-linux procps tmux
+  skopeo umoci podman)
 
 install_packages() {
   local missing=()

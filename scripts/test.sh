@@ -18,5 +18,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace --no-fail-fast
 
+echo "== test images: reproducible, accepted by skopeo/umoci, runnable"
+bash scripts/test-build-test-images.sh
+
 echo "== fuzz: build and a short run of the manifest loader"
 bash fuzz/run.sh "${NODELET_FUZZ_SECONDS:-20}"
