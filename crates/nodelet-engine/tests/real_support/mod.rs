@@ -159,6 +159,7 @@ pub struct Real {
     pub rt: Arc<OciRuntime>,
     pub t0: Instant,
     seen: Arc<Mutex<Vec<Seen>>>,
+    lagged: Arc<Mutex<u64>>,
     cfg: OciConfig,
     bridge: String,
     dir: tempfile::TempDir,
@@ -208,6 +209,8 @@ impl Real {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut rx = engine.subscribe();
         let sink = seen.clone();
+        let lagged = Arc::new(Mutex::new(0u64));
+        let lag = lagged.clone();
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
@@ -217,7 +220,9 @@ impl Real {
                         what,
                     }),
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        panic!("test subscriber lagged by {n} engine events")
+                        // Reported by `seen()`: an incomplete record must
+                        // not pass for a complete one.
+                        *lag.lock().unwrap() += n;
                     }
                     Err(_) => break,
                 }
@@ -228,10 +233,21 @@ impl Real {
             rt,
             t0: Instant::now(),
             seen,
+            lagged,
             cfg,
             bridge,
             dir,
         })
+    }
+
+    /// The runtime's roots and CNI settings.
+    pub fn oci_config(&self) -> &OciConfig {
+        &self.cfg
+    }
+
+    /// This harness's private temp dir (removed on drop).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Defaults, validates and applies a pod.
@@ -356,6 +372,11 @@ impl Real {
     }
 
     pub fn seen(&self) -> Vec<Seen> {
+        let lagged = *self.lagged.lock().unwrap();
+        assert_eq!(
+            lagged, 0,
+            "the test's subscriber missed {lagged} engine events"
+        );
         self.seen.lock().unwrap().clone()
     }
 

@@ -1,0 +1,480 @@
+//! Benchmark of the lifecycle engine on real containers, run by
+//! `bench/lifecycle.sh` (root, runc, CNI plugins, podman). Prints figures,
+//! asserts nothing but that things worked:
+//!
+//! 1. manifest → every container Running (postStart `exec true`), 1 and
+//!    50 pods, through the engine; vs `runc run -d` + `runc exec true` of
+//!    the same bundles; vs `podman kube play` of the same manifest;
+//! 2. container exit → Terminated in the published status (monitor's
+//!    finishedAt to the subscriber seeing it; kubelet's PLEG relist is 1 s);
+//! 3. delete of a SIGTERM-handling pod → gone, vs `podman kube down`;
+//! 4. N pods with `preStop sleep 3` deleted at once → all gone (target
+//!    ≤ 4 s), for 50 and 200 pods.
+//!
+//! Usage: bench_lifecycle [MAX_PODS] (default 200).
+
+#[path = "../tests/real_support/mod.rs"]
+mod real_support;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use nodelet_engine::EngineEvent;
+use nodelet_runtime::{ContainerConfig, Resources, Runtime, SandboxConfig, SecurityConfig};
+use nodelet_spec::Object;
+use real_support::*;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// `n` pods named `<prefix>-<i>`: one testbin container that exits on
+/// SIGTERM, with the given lifecycle, as a multi-document YAML (JSON
+/// documents are YAML) that nodelet and podman both read.
+fn manifest(prefix: &str, n: usize, lifecycle: Value) -> (String, Vec<String>) {
+    let mut docs = Vec::new();
+    let mut names = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-{i}");
+        let mut c = json!({"name": "c", "image": TESTBIN, "imagePullPolicy": "IfNotPresent",
+            "command": ["/testbin", "pause"]});
+        if !lifecycle.is_null() {
+            c["lifecycle"] = lifecycle.clone();
+        }
+        docs.push(
+            json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": NS},
+                "spec": {"terminationGracePeriodSeconds": 10, "containers": [c]}})
+            .to_string(),
+        );
+        names.push(name);
+    }
+    (docs.join("\n---\n") + "\n", names)
+}
+
+fn is_running(p: &Pod) -> bool {
+    let st = p.status.as_ref();
+    st.and_then(|s| s.phase.as_deref()) == Some("Running")
+        && st
+            .and_then(|s| s.container_statuses.as_ref())
+            .is_some_and(|cs| !cs.is_empty() && cs.iter().all(|c| c.ready))
+}
+
+/// Loads, defaults, validates and applies a manifest (nodelet's front-door
+/// pipeline), then waits until every pod in `names` is Running and ready.
+async fn engine_up(r: &Real, yaml: &str, names: &[String]) -> Duration {
+    let mut rx = r.engine.subscribe();
+    let t = Instant::now();
+    let objects: Vec<Object> = nodelet_spec::load::load_bytes("bench.yaml", yaml.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|m| match m.object {
+            Object::Pod(mut p) => {
+                nodelet_spec::defaults::default_pod(&mut p);
+                Object::Pod(p)
+            }
+            o => o,
+        })
+        .collect();
+    for o in &objects {
+        let errs = nodelet_spec::validate::validate_object(o);
+        assert!(errs.is_empty(), "{errs}");
+    }
+    r.engine.apply(objects).unwrap();
+    let want: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let mut done = HashSet::new();
+    let deadline = t + Duration::from_secs(600);
+    while done.len() < want.len() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Err(_) => panic!(
+                "only {}/{} pods Running after 600 s",
+                done.len(),
+                want.len()
+            ),
+            Ok(Ok(EngineEvent::PodUpdated(p))) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                if want.contains(name.as_str()) && is_running(&p) {
+                    done.insert(name);
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                for p in r.engine.list_pods() {
+                    let name = p.metadata.name.clone().unwrap_or_default();
+                    if want.contains(name.as_str()) && is_running(&p) {
+                        done.insert(name);
+                    }
+                }
+            }
+            Ok(Err(e)) => panic!("{e}"),
+        }
+    }
+    t.elapsed()
+}
+
+/// Deletes `names` at once (grace from the spec) and waits until all are
+/// gone.
+async fn engine_down(r: &Real, names: &[String], grace: Option<i64>) -> Duration {
+    let t = Instant::now();
+    for n in names {
+        r.engine.delete_pod(NS, n, grace).unwrap();
+    }
+    for n in names {
+        tokio::time::timeout(Duration::from_secs(120), r.engine.wait_pod_gone(NS, n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} not gone after 120 s"));
+    }
+    t.elapsed()
+}
+
+fn runc(root: &Path) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new("runc");
+    c.arg("--root").arg(root);
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    c
+}
+
+/// `runc run -d` + `runc exec true` (the postStart) of `n` containers at
+/// once, from bundles prepared as the engine's are: the config.json the
+/// runtime wrote for a created container of the same pod spec (same
+/// rootfs, pod namespaces), one bundle and cgroup per copy.
+async fn runc_up_down(r: &Real, n: usize, tag: &str) -> (Duration, Duration) {
+    let sb =
+        r.rt.create_sandbox(&SandboxConfig {
+            pod_uid: format!("bench-runc-{tag}-{}", std::process::id()),
+            pod_name: format!("bench-runc-{tag}"),
+            pod_namespace: NS.to_string(),
+            hostname: "bench-runc".to_string(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings: vec![],
+            dns: None,
+            labels: Default::default(),
+        })
+        .await
+        .unwrap();
+    let cc = ContainerConfig {
+        pod_uid: sb.pod_uid.clone(),
+        name: "c".to_string(),
+        attempt: 0,
+        image: TESTBIN.to_string(),
+        command: Some(vec!["/testbin".into(), "pause".into()]),
+        args: None,
+        env: vec![],
+        working_dir: None,
+        security: SecurityConfig::default(),
+        resources: Resources::default(),
+        mounts: vec![],
+        stdin: false,
+        stdin_once: false,
+        tty: false,
+        labels: Default::default(),
+    };
+    let keep = r.rt.create_container(&sb, &cc).await.unwrap();
+    let cdir = r.oci_config().root.join("containers").join(&keep);
+    let spec: Value =
+        serde_json::from_slice(&std::fs::read(cdir.join("bundle/config.json")).unwrap()).unwrap();
+    let root = r.dir().join(format!("direct-runc-{tag}"));
+    let mut bundles: Vec<(String, PathBuf)> = Vec::new();
+    for i in 0..n {
+        let b = r.dir().join(format!("direct-{tag}-{i}"));
+        std::fs::create_dir_all(&b).unwrap();
+        let mut s = spec.clone();
+        s["linux"]["cgroupsPath"] = json!(format!(
+            "/nodelet/{}/direct-{tag}-{i}",
+            sb.cgroup_parent.trim_start_matches("nodelet/")
+        ));
+        std::fs::write(b.join("config.json"), serde_json::to_vec(&s).unwrap()).unwrap();
+        bundles.push((format!("direct-{tag}-{i}-{}", std::process::id()), b));
+    }
+    let t = Instant::now();
+    let runs = bundles.iter().map(|(id, b)| {
+        let root = root.clone();
+        async move {
+            let st = runc(&root)
+                .args(["run", "-d", "--bundle"])
+                .arg(b)
+                .arg(id)
+                .status()
+                .await
+                .unwrap();
+            assert!(st.success(), "runc run -d {id}");
+            let st = runc(&root)
+                .args(["exec", id, "true"])
+                .status()
+                .await
+                .unwrap();
+            assert!(st.success(), "runc exec {id} true");
+        }
+    });
+    futures::future::join_all(runs).await;
+    let up = t.elapsed();
+    let t = Instant::now();
+    let downs = bundles.iter().map(|(id, _)| {
+        let root = root.clone();
+        async move {
+            let _ = runc(&root).args(["kill", id, "TERM"]).status().await;
+            // `delete` without --force fails while it runs: poll like a
+            // supervisor would.
+            loop {
+                let out = runc(&root)
+                    .args(["state", id])
+                    .stdout(Stdio::piped())
+                    .output()
+                    .await
+                    .unwrap();
+                if String::from_utf8_lossy(&out.stdout).contains("\"stopped\"") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let st = runc(&root).args(["delete", id]).status().await.unwrap();
+            assert!(st.success());
+        }
+    });
+    futures::future::join_all(downs).await;
+    let down = t.elapsed();
+    r.rt.remove_container(&keep).await.unwrap();
+    r.rt.remove_sandbox(&sb.id).await.unwrap();
+    (up, down)
+}
+
+fn podman() -> std::process::Command {
+    let mut c = std::process::Command::new("podman");
+    c.stdin(Stdio::null()).stdout(Stdio::null());
+    c
+}
+
+/// `podman kube play` of the manifest (returns once containers started),
+/// then `podman kube down`. `None` when podman fails here.
+fn podman_play_down(dir: &Path, yaml: &str, tag: &str) -> Option<(Duration, Duration)> {
+    let f = dir.join(format!("podman-{tag}.yaml"));
+    std::fs::write(&f, yaml).unwrap();
+    let _ = podman()
+        .args(["kube", "down"])
+        .arg(&f)
+        .stderr(Stdio::null())
+        .status();
+    let t = std::time::Instant::now();
+    let st = podman().args(["kube", "play"]).arg(&f).status().ok()?;
+    let up = t.elapsed();
+    if !st.success() {
+        eprintln!("podman kube play failed ({st}); podman figures skipped");
+        let _ = podman().args(["kube", "down"]).arg(&f).status();
+        return None;
+    }
+    let t = std::time::Instant::now();
+    let st = podman().args(["kube", "down"]).arg(&f).status().ok()?;
+    let down = t.elapsed();
+    st.success().then_some((up, down))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let max: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let r = Real::new("bench_lifecycle", 40).await.unwrap();
+    let hook = json!({"postStart": {"exec": {"command": ["true"]}}});
+    println!("== nodelet lifecycle benchmark (real runc + CNI; 2 shared cores) ==");
+
+    // 1. manifest → Running.
+    let mut one = Vec::new();
+    for k in 0..3 {
+        let (yaml, names) = manifest(&format!("up1-{k}"), 1, hook.clone());
+        one.push(ms(engine_up(&r, &yaml, &names).await));
+        engine_down(&r, &names, None).await;
+    }
+    let one_med = median(&mut one.clone());
+    let (yaml50, names50) = manifest("up50", 50, hook.clone());
+    let fifty = ms(engine_up(&r, &yaml50, &names50).await);
+    let fifty_down = ms(engine_down(&r, &names50, None).await);
+    let mut runc1 = Vec::new();
+    for k in 0..3 {
+        runc1.push(ms(runc_up_down(&r, 1, &format!("one{k}")).await.0));
+    }
+    let runc1_med = median(&mut runc1.clone());
+    let (runc50, runc50_down) = runc_up_down(&r, 50, "fifty").await;
+    let (runc50, runc50_down) = (ms(runc50), ms(runc50_down));
+    println!("-- manifest → all containers Running (postStart exec true) --");
+    println!("nodelet engine, 1 pod     {one_med:8.1} ms (median of {one:.1?})");
+    println!(
+        "runc run -d + exec, 1     {runc1_med:8.1} ms (median of {runc1:.1?})   nodelet/runc {:.2}x",
+        one_med / runc1_med
+    );
+    println!(
+        "nodelet engine, 50 pods   {fifty:8.1} ms   ({:.1} ms/pod)",
+        fifty / 50.0
+    );
+    println!(
+        "runc run -d + exec, 50    {runc50:8.1} ms   nodelet/runc {:.2}x",
+        fifty / runc50
+    );
+    println!("   (runc: no sandbox/netns/CNI, no rootfs mount, no monitor, no status: the floor)");
+    let (yaml_p1, _) = manifest("podman1", 1, hook.clone());
+    let (yaml_p50, _) = manifest("podman50", 50, hook.clone());
+    let p1 = podman_play_down(r.dir(), &yaml_p1, "one");
+    let p50 = podman_play_down(r.dir(), &yaml_p50, "fifty");
+    if let (Some((u1, d1)), Some((u50, d50))) = (p1, p50) {
+        let (u1, d1, u50, d50) = (ms(u1), ms(d1), ms(u50), ms(d50));
+        println!(
+            "podman kube play, 1 pod   {u1:8.1} ms   nodelet/podman {:.2}x",
+            one_med / u1
+        );
+        println!(
+            "podman kube play, 50 pods {u50:8.1} ms   nodelet/podman {:.2}x",
+            fifty / u50
+        );
+        println!("   (podman 4.3 ignores lifecycle hooks: no postStart ran, checked by hand)");
+        println!(
+            "delete 50: nodelet {fifty_down:.1} ms, runc kill+delete {runc50_down:.1} ms, podman kube down {d50:.1} ms"
+        );
+        println!("podman kube down, 1 pod   {d1:8.1} ms");
+    } else {
+        println!("podman: not measured (kube play failed, see stderr)");
+    }
+
+    // 2. container exit → Terminated in status.
+    let k = 10;
+    let mut names = Vec::new();
+    for i in 0..k {
+        let name = format!("exit-{i}");
+        r.apply(pod(
+            &name,
+            vec![ctr(
+                "c",
+                BUSYBOX,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("sleep {:.1}; exit 3", 1.0 + 0.3 * i as f64),
+                ],
+                json!({}),
+            )],
+            json!({"restartPolicy": "Never"}),
+        ));
+        names.push(name);
+    }
+    for n in &names {
+        r.phase_is(n, "Failed", 60).await;
+    }
+    let mut lat = Vec::new();
+    let mut whole_seconds = true;
+    for n in &names {
+        let (at, st) = r
+            .seen()
+            .into_iter()
+            .find_map(|s| match s.what {
+                EngineEvent::PodUpdated(p) if p.metadata.name.as_deref() == Some(n) => {
+                    let t = p
+                        .status?
+                        .container_statuses?
+                        .into_iter()
+                        .next()?
+                        .state?
+                        .terminated?;
+                    Some((s.wall, t))
+                }
+                _ => None,
+            })
+            .unwrap();
+        let fin = st.finished_at.unwrap().0;
+        whole_seconds &= fin.subsec_nanosecond() == 0;
+        lat.push(at.duration_since(fin).as_secs_f64() * 1000.0);
+    }
+    engine_down(&r, &names, None).await;
+    let lat_max = lat.iter().cloned().fold(f64::MIN, f64::max);
+    println!("-- container exit → Terminated in published status ({k} containers) --");
+    println!(
+        "median {:.1} ms, max {lat_max:.1} ms (target < 20 ms; kubelet PLEG relist 1 s → {:.0}x faster at the median)",
+        median(&mut lat.clone()),
+        1000.0 / median(&mut lat.clone()).max(0.001)
+    );
+    if whole_seconds {
+        println!("   WARNING: finishedAt had no sub-second part: latencies are not meaningful");
+    }
+
+    // 3. delete of a SIGTERM-handling pod → gone.
+    let mut del = Vec::new();
+    for k in 0..5 {
+        let (yaml, names) = manifest(&format!("del-{k}"), 1, Value::Null);
+        engine_up(&r, &yaml, &names).await;
+        del.push(ms(engine_down(&r, &names, None).await));
+    }
+    let del_med = median(&mut del.clone());
+    println!("-- delete of a SIGTERM-handling pod → gone --");
+    println!("nodelet engine            {del_med:8.1} ms (median of {del:.1?})");
+    let (yaml, _) = manifest("podman-del", 1, Value::Null);
+    let mut pdel = Vec::new();
+    for k in 0..3 {
+        if let Some((_, d)) = podman_play_down(r.dir(), &yaml, &format!("del{k}")) {
+            pdel.push(ms(d));
+        }
+    }
+    if !pdel.is_empty() {
+        let pm = median(&mut pdel.clone());
+        println!(
+            "podman kube down          {pm:8.1} ms (median of {pdel:.1?})   nodelet/podman {:.2}x",
+            del_med / pm
+        );
+    }
+
+    // 4. mass deletion with preStop sleep 3.
+    println!("-- N pods with preStop sleep 3 deleted at once (target ≤ 4 s) --");
+    let sleep = json!({"preStop": {"sleep": {"seconds": 3}}});
+    let mut sizes = vec![50];
+    if max > 50 {
+        sizes.push(max);
+    }
+    for n in sizes {
+        let (yaml, names) = manifest(&format!("mass{n}"), n, sleep.clone());
+        let up = engine_up(&r, &yaml, &names).await;
+        let t0 = Instant::now();
+        let down = engine_down(&r, &names, None).await;
+        // Where the time went: the last container's exit (preStop + stop)
+        // vs the last removal (containers, sandbox/CNI, records).
+        let exited = names
+            .iter()
+            .filter_map(|n| {
+                r.statuses_seen(n, "c")
+                    .into_iter()
+                    .find(|(at, s)| {
+                        *at >= t0 && s.state.as_ref().is_some_and(|st| st.terminated.is_some())
+                    })
+                    .map(|(at, _)| at - t0)
+            })
+            .max()
+            .unwrap_or_default();
+        println!(
+            "      last container Terminated at {:.2} s, last pod removed at {:.2} s",
+            exited.as_secs_f64(),
+            down.as_secs_f64()
+        );
+        println!(
+            "{n:4} pods: all Running in {:.2} s ({:.1} ms/pod); deleted → all gone in {:.2} s {}",
+            up.as_secs_f64(),
+            ms(up) / n as f64,
+            down.as_secs_f64(),
+            if down.as_secs_f64() <= 4.0 {
+                "(≤ 4 s: OK)"
+            } else {
+                "(> 4 s: MISSED)"
+            }
+        );
+    }
+    r.finish().await;
+}
