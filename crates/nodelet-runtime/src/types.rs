@@ -127,6 +127,11 @@ pub struct SecurityConfig {
     /// Capability names without `CAP_` (`NET_ADMIN`), as in the pod spec.
     pub capabilities_add: Vec<String>,
     pub capabilities_drop: Vec<String>,
+    /// `allowPrivilegeEscalation: false`: the process runs with
+    /// `no_new_privs` (setuid binaries and file caps gain nothing).
+    /// Kubernetes' default is to allow escalation, hence `false` here.
+    #[serde(default)]
+    pub no_new_privileges: bool,
 }
 
 /// Everything needed to create one container in a sandbox.

@@ -24,6 +24,7 @@ pub fn security(pod: Option<&PodSpec>, c: &Container) -> SecurityConfig {
             .unwrap_or(false),
         capabilities_add: caps.and_then(|c| c.add.clone()).unwrap_or_default(),
         capabilities_drop: caps.and_then(|c| c.drop.clone()).unwrap_or_default(),
+        no_new_privileges: sc.and_then(|s| s.allow_privilege_escalation) == Some(false),
     }
 }
 

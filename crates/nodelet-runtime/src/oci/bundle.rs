@@ -304,8 +304,8 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     lc.set_ambient(None);
     process.set_capabilities(Some(lc));
     // Kubernetes' allowPrivilegeEscalation defaults to true: only set
-    // no_new_privs when asked (the field is not in ContainerConfig yet).
-    process.set_no_new_privileges(Some(false));
+    // no_new_privs when the pod asked for `allowPrivilegeEscalation: false`.
+    process.set_no_new_privileges(Some(sec.no_new_privileges));
     let nofile = 1024u64.min(inp.nofile_hard);
     let rlimit = PosixRlimitBuilder::default()
         .typ(PosixRlimitType::RlimitNofile)
@@ -559,6 +559,18 @@ mod tests {
         assert!(!devs.iter().any(|d| d["path"] == "/dev/ptmx"));
         let caps = j["process"]["capabilities"]["bounding"].as_array().unwrap();
         assert_eq!(caps.len(), ALL_CAPS.len());
+    }
+
+    #[test]
+    fn no_new_privileges_when_escalation_is_disallowed() {
+        let j = json(
+            SecurityConfig {
+                no_new_privileges: true,
+                ..Default::default()
+            },
+            false,
+        );
+        assert_eq!(j["process"]["noNewPrivileges"], true);
     }
 
     #[test]
