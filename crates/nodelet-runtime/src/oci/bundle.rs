@@ -131,6 +131,9 @@ pub struct BundleInputs<'a> {
     /// Host device nodes given to a privileged container (see
     /// [`host_devices`]); ignored otherwise.
     pub host_devices: &'a [LinuxDevice],
+    /// Bound at `/dev/shm`: the sandbox's shared tmpfs, or the host's
+    /// `/dev/shm` with hostIPC (see [`crate::oci::shm`]).
+    pub shm: &'a Path,
 }
 
 /// Every char/block device node under `dev` (the host's `/dev`), for
@@ -328,6 +331,15 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
             }
         }
     }
+    // The pod's containers share one /dev/shm (runc's default is a
+    // private tmpfs per container).
+    mounts.retain(|m| m.destination() != Path::new("/dev/shm"));
+    let mut shm = bind("/dev/shm", inp.shm, false);
+    if let Some(o) = shm.options().clone() {
+        let extra = ["nosuid", "nodev", "noexec"].map(String::from);
+        shm.set_options(Some(o.into_iter().chain(extra).collect()));
+    }
+    mounts.push(shm);
     if inp.sandbox.namespaces.uts.is_some() {
         mounts.push(bind("/etc/hostname", &inp.etc.hostname, false));
     }
@@ -484,6 +496,7 @@ mod tests {
             nofile_hard: 512,
             host_devices: &devs,
             all_caps: &all(),
+            shm: Path::new("/run/nodelet/shm/sb"),
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -530,6 +543,15 @@ mod tests {
         ] {
             assert!(dests.contains(&d), "{d} missing from {dests:?}");
         }
+        let shm: Vec<&serde_json::Value> = j["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["destination"] == "/dev/shm")
+            .collect();
+        assert_eq!(shm.len(), 1, "{shm:?}");
+        assert_eq!(shm[0]["source"], "/run/nodelet/shm/sb");
+        assert_eq!(shm[0]["type"], "bind");
         let hp = json(SecurityConfig::default(), true);
         let ns = hp["linux"]["namespaces"].as_array().unwrap();
         assert!(!ns.iter().any(|n| n["type"] == "pid"));

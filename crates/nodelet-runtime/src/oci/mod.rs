@@ -15,6 +15,7 @@ pub mod host_check;
 pub mod process;
 pub mod record;
 pub mod runc;
+pub mod shm;
 pub mod wait;
 
 use std::collections::HashMap;
@@ -379,6 +380,11 @@ impl OciRuntime {
         let plan = process::plan(config, &defaults, &rootfs)?;
         let etc = self.write_etc_files(dir, sandbox, &pod)?;
         let cgroup_path = cgroups::container_cgroup_path(&sandbox.cgroup_parent, id);
+        let shm = shm::source(&self.cfg.run_root, &sandbox.id, pod.config.host_ipc);
+        if !pod.config.host_ipc && !shm.exists() {
+            // A sandbox made before shared /dev/shm existed.
+            shm::setup(&shm)?;
+        }
         let spec = bundle::build_spec(&bundle::BundleInputs {
             config,
             sandbox,
@@ -394,6 +400,7 @@ impl OciRuntime {
             } else {
                 Vec::new()
             },
+            shm: &shm,
         })?;
         let bundle_dir = dir.join("bundle");
         std::fs::create_dir_all(&bundle_dir).map_err(|e| RuntimeError::io(&bundle_dir, e))?;
@@ -558,8 +565,16 @@ impl Runtime for OciRuntime {
             .cgroups
             .create_parent(&info.cgroup_parent)
             .map_err(|e| RuntimeError::io(self.cgroups.root(), e))
+            .and_then(|_| {
+                if config.host_ipc {
+                    Ok(())
+                } else {
+                    shm::setup(&shm::shm_dir(&self.cfg.run_root, &info.id))
+                }
+            })
             .and_then(|_| record::write_json(&self.pod_meta_path(&info.id), &meta));
         if let Err(e) = res {
+            let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &info.id));
             let _ = self.sandboxes.remove(&info.id).await;
             return Err(e);
         }
@@ -569,6 +584,9 @@ impl Runtime for OciRuntime {
     async fn remove_sandbox(&self, sandbox_id: &str) -> Result<()> {
         let meta = record::read_json::<PodMeta>(&self.pod_meta_path(sandbox_id))?;
         self.sandboxes.remove(sandbox_id).await?;
+        if crate::sandbox::state::is_sandbox_id(sandbox_id) {
+            shm::teardown(&shm::shm_dir(&self.cfg.run_root, sandbox_id))?;
+        }
         if let Some(m) = meta {
             self.cgroups
                 .remove(&m.info.cgroup_parent)
