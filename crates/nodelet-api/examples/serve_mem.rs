@@ -13,7 +13,10 @@ use std::sync::Arc;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let root = std::path::PathBuf::from(args.next().ok_or("usage: serve_mem <root-dir> [addr]")?);
-    let addr = args.next().unwrap_or_else(|| "127.0.0.1:6443".into()).parse()?;
+    let addr = args
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:6443".into())
+        .parse()?;
     std::fs::create_dir_all(root.join("logs"))?;
     let backend = Arc::new(mem::Mem(mem::MemBackend::new(root.join("logs"))));
     let mut cfg = nodelet_api::ServeConfig::new(root.clone());
@@ -23,7 +26,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = tokio::signal::ctrl_c().await;
         stop.cancel();
     });
-    eprintln!("serving on https://{addr}, kubeconfig {}", root.join("kubeconfig").display());
+    eprintln!(
+        "serving on https://{addr}, kubeconfig {}",
+        root.join("kubeconfig").display()
+    );
     nodelet_api::serve(backend, cfg).await?;
     Ok(())
 }

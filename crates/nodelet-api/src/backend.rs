@@ -69,8 +69,7 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Changes after `since_rv` (exclusive), all kinds. `Gone` (410) when
     /// the backend no longer has history back to `since_rv`.
-    async fn watch(&self, since_rv: u64)
-    -> Result<BoxStream<'static, WatchEvent>, ApiError>;
+    async fn watch(&self, since_rv: u64) -> Result<BoxStream<'static, WatchEvent>, ApiError>;
 
     /// Deletes an object. For pods this starts graceful termination
     /// (`grace` seconds, `None` = the pod's own) and returns the pod with

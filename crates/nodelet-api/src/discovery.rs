@@ -165,8 +165,8 @@ pub fn wants_aggregated(headers: &HeaderMap) -> bool {
         .flat_map(|v| v.split(','))
         .any(|t| {
             let t: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-            t.contains("g=apidiscovery.k8s.io") && t.contains("v=v2;") || t.ends_with("v=v2")
-                && t.contains("g=apidiscovery.k8s.io")
+            t.contains("g=apidiscovery.k8s.io") && t.contains("v=v2;")
+                || t.ends_with("v=v2") && t.contains("g=apidiscovery.k8s.io")
         })
 }
 
@@ -189,7 +189,10 @@ pub fn api(headers: &HeaderMap) -> Response {
     if !wants_aggregated(headers) {
         return plain(api_versions());
     }
-    let resources: Vec<Value> = CORE_KINDS.iter().map(|k| aggregated_resource(*k, "")).collect();
+    let resources: Vec<Value> = CORE_KINDS
+        .iter()
+        .map(|k| aggregated_resource(*k, ""))
+        .collect();
     aggregated(vec![json!({
         "metadata": {"creationTimestamp": null},
         "versions": [{"version": "v1", "resources": resources, "freshness": "Current"}],
@@ -232,6 +235,9 @@ mod tests {
         let pods = res.iter().find(|r| r["name"] == "pods").unwrap();
         assert_eq!(pods["shortNames"], json!(["po"]));
         assert!(res.iter().any(|r| r["name"] == "pods/exec"));
-        assert!(res.iter().any(|r| r["name"] == "nodes" && r["namespaced"] == false));
+        assert!(
+            res.iter()
+                .any(|r| r["name"] == "nodes" && r["namespaced"] == false)
+        );
     }
 }

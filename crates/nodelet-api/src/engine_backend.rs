@@ -70,7 +70,9 @@ fn engine_err(e: EngineError, kind: Kind, name: &str) -> ApiError {
     match e {
         EngineError::NotFound { .. } => ApiError::not_found(kind.plural(), name),
         EngineError::AlreadyExists { .. } => ApiError::already_exists(kind.plural(), name),
-        EngineError::ShutDown => ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down"),
+        EngineError::ShutDown => {
+            ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down")
+        }
         EngineError::Store(s) => store_err(s),
         e => ApiError::internal(e.to_string()),
     }
@@ -118,10 +120,14 @@ fn runtime_id(url: &str) -> &str {
 }
 
 fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
-    ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
-        .iter()
-        .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
-        .find(|c| c["name"].as_str() == Some(container))
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
+    .find(|c| c["name"].as_str() == Some(container))
 }
 
 impl EngineBackend {
@@ -134,7 +140,11 @@ impl EngineBackend {
     }
 
     fn stored(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
-        match self.store.get_object(kind.name(), ns, name).map_err(store_err)? {
+        match self
+            .store
+            .get_object(kind.name(), ns, name)
+            .map_err(store_err)?
+        {
             Some((v, rv)) => Ok((with_rv(v, rv), rv)),
             None => Err(ApiError::not_found(kind.plural(), name)),
         }
@@ -148,7 +158,11 @@ impl EngineBackend {
             }
         }
         for kind in [Kind::Service, Kind::ConfigMap, Kind::Secret] {
-            for (v, _) in self.store.list_objects(kind.name(), None).map_err(store_err)? {
+            for (v, _) in self
+                .store
+                .list_objects(kind.name(), None)
+                .map_err(store_err)?
+            {
                 if let Some(ns) = v["metadata"]["namespace"].as_str() {
                     out.push(ns.to_string());
                 }
@@ -183,7 +197,10 @@ impl Backend for EngineBackend {
         let exists = if kind == Kind::Pod {
             self.engine.get_pod(&ns, &name).is_some()
         } else {
-            self.store.get_object(kind.name(), &ns, &name).map_err(store_err)?.is_some()
+            self.store
+                .get_object(kind.name(), &ns, &name)
+                .map_err(store_err)?
+                .is_some()
         };
         if exists {
             return Err(ApiError::already_exists(kind.plural(), &name));
@@ -209,12 +226,17 @@ impl Backend for EngineBackend {
                 Object::Pod(p) => p.as_ref(),
                 _ => return Err(ApiError::internal("pod expected")),
             })?;
-            if new["spec"] != cur["spec"] || new["metadata"]["labels"] != cur["metadata"]["labels"]
+            if new["spec"] != cur["spec"]
+                || new["metadata"]["labels"] != cur["metadata"]["labels"]
                 || new["metadata"]["annotations"] != cur["metadata"]["annotations"]
             {
                 let mut errs = nodelet_spec::FieldErrors::default();
                 errs.push(nodelet_spec::FieldError::forbidden(
-                    nodelet_spec::FieldPath::new(if new["spec"] != cur["spec"] { "spec" } else { "metadata" }),
+                    nodelet_spec::FieldPath::new(if new["spec"] != cur["spec"] {
+                        "spec"
+                    } else {
+                        "metadata"
+                    }),
                     "nodelet does not update a created pod; delete it and create it again",
                 ));
                 return Err(ApiError::invalid("Pod", &name, &errs));
@@ -225,7 +247,8 @@ impl Backend for EngineBackend {
         m.uid = cur["metadata"]["uid"].as_str().map(str::to_string);
         m.resource_version = None;
         if m.creation_timestamp.is_none() {
-            m.creation_timestamp = serde_json::from_value(cur["metadata"]["creationTimestamp"].clone()).ok();
+            m.creation_timestamp =
+                serde_json::from_value(cur["metadata"]["creationTimestamp"].clone()).ok();
         }
         self.apply(obj, kind, &name)?;
         self.read_back(kind, &ns, &name)
@@ -290,7 +313,13 @@ impl Backend for EngineBackend {
             last: u64,
             pending: std::collections::VecDeque<WatchEvent>,
         }
-        let st = St { store, rx, wake, last: since_rv, pending: Default::default() };
+        let st = St {
+            store,
+            rx,
+            wake,
+            last: since_rv,
+            pending: Default::default(),
+        };
         let s = futures::stream::unfold(st, |mut st| async move {
             loop {
                 if let Some(ev) = st.pending.pop_front() {
@@ -303,7 +332,9 @@ impl Backend for EngineBackend {
                 };
                 for c in changes {
                     st.last = st.last.max(c.resource_version);
-                    let Some(kind) = Kind::from_name(&c.kind) else { continue };
+                    let Some(kind) = Kind::from_name(&c.kind) else {
+                        continue;
+                    };
                     let (ty, object) = match c.change_type {
                         ChangeType::Deleted => match c.deleted_object {
                             Some(o) => (WatchEventType::Deleted, with_rv(o, c.resource_version)),
@@ -312,13 +343,22 @@ impl Backend for EngineBackend {
                         t => match st.store.get_object(&c.kind, &c.namespace, &c.name) {
                             // A newer change of the same object follows; send that one.
                             Ok(Some((o, rv))) if rv == c.resource_version => (
-                                if t == ChangeType::Added { WatchEventType::Added } else { WatchEventType::Modified },
+                                if t == ChangeType::Added {
+                                    WatchEventType::Added
+                                } else {
+                                    WatchEventType::Modified
+                                },
                                 with_rv(o, rv),
                             ),
                             _ => continue,
                         },
                     };
-                    st.pending.push_back(WatchEvent { event_type: ty, kind, object, rv: c.resource_version });
+                    st.pending.push_back(WatchEvent {
+                        event_type: ty,
+                        kind,
+                        object,
+                        rv: c.resource_version,
+                    });
                 }
                 if !st.pending.is_empty() {
                     continue;
@@ -337,7 +377,13 @@ impl Backend for EngineBackend {
         Ok(Box::pin(s))
     }
 
-    async fn delete(&self, kind: Kind, ns: &str, name: &str, grace: Option<i64>) -> Result<Value, ApiError> {
+    async fn delete(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError> {
         if kind == Kind::Pod {
             let pod = self
                 .engine
@@ -346,7 +392,9 @@ impl Backend for EngineBackend {
             return encode(&pod);
         }
         let (cur, _) = self.stored(kind, ns, name)?;
-        self.store.delete_object(kind.name(), ns, name).map_err(store_err)?;
+        self.store
+            .delete_object(kind.name(), ns, name)
+            .map_err(store_err)?;
         self.wake.notify_waiters();
         Ok(cur)
     }
@@ -363,9 +411,7 @@ impl Backend for EngineBackend {
             .filter(|c| c["state"]["running"].is_object())
             .and_then(|c| c["containerID"].as_str())
             .ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "container {container} is not running in pod {pod}"
-                ))
+                ApiError::bad_request(format!("container {container} is not running in pod {pod}"))
             })?;
         self.runtime
             .exec_interactive(runtime_id(id), &req)

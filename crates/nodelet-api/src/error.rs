@@ -14,6 +14,16 @@ pub struct Cause {
     pub field: String,
 }
 
+/// `Status.details`, boxed so `Result<_, ApiError>` stays small.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Details {
+    /// `details.name` / `details.kind` (resource plural for most reasons).
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub causes: Vec<Cause>,
+    pub retry_after: Option<u32>,
+}
+
 /// An error answer of the API (also used for serving failures).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -22,12 +32,7 @@ pub struct ApiError {
     /// `NotFound`, `AlreadyExists`, `Conflict`, `Invalid`, `BadRequest` ...
     pub reason: String,
     pub message: String,
-    /// `details.name` / `details.kind` (resource plural for most reasons).
-    pub name: Option<String>,
-    pub kind: Option<String>,
-    pub causes: Vec<Cause>,
-    /// `details.group` is always core or events here; not carried.
-    pub retry_after: Option<u32>,
+    pub details: Box<Details>,
 }
 
 impl ApiError {
@@ -36,28 +41,30 @@ impl ApiError {
             code,
             reason: reason.to_string(),
             message: message.into(),
-            name: None,
-            kind: None,
-            causes: Vec::new(),
-            retry_after: None,
+            details: Box::default(),
         }
     }
 
     fn with_details(mut self, plural: &str, name: &str) -> Self {
-        self.kind = Some(plural.to_string());
-        self.name = Some(name.to_string());
+        self.details.kind = Some(plural.to_string());
+        self.details.name = Some(name.to_string());
         self
     }
 
     /// `pods "x" not found`
     pub fn not_found(plural: &str, name: &str) -> Self {
-        Self::new(404, "NotFound", format!("{plural} \"{name}\" not found")).with_details(plural, name)
+        Self::new(404, "NotFound", format!("{plural} \"{name}\" not found"))
+            .with_details(plural, name)
     }
 
     /// `pods "x" already exists`
     pub fn already_exists(plural: &str, name: &str) -> Self {
-        Self::new(409, "AlreadyExists", format!("{plural} \"{name}\" already exists"))
-            .with_details(plural, name)
+        Self::new(
+            409,
+            "AlreadyExists",
+            format!("{plural} \"{name}\" already exists"),
+        )
+        .with_details(plural, name)
     }
 
     /// An optimistic-concurrency failure, worded as the API server does.
@@ -74,10 +81,14 @@ impl ApiError {
 
     /// 422 with one cause per field error: `Pod "x" is invalid: [...]`.
     pub fn invalid(kind: &str, name: &str, errs: &FieldErrors) -> Self {
-        let mut e = Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {errs}"));
-        e.kind = Some(kind.to_string());
-        e.name = Some(name.to_string());
-        e.causes = errs
+        let mut e = Self::new(
+            422,
+            "Invalid",
+            format!("{kind} \"{name}\" is invalid: {errs}"),
+        );
+        e.details.kind = Some(kind.to_string());
+        e.details.name = Some(name.to_string());
+        e.details.causes = errs
             .iter()
             .map(|fe| Cause {
                 reason: fe.error_type.cause_reason().to_string(),
@@ -129,21 +140,22 @@ impl ApiError {
             "code": self.code,
         });
         let mut details = serde_json::Map::new();
-        if let Some(n) = &self.name {
+        let d = &self.details;
+        if let Some(n) = &d.name {
             details.insert("name".into(), json!(n));
         }
-        if let Some(k) = &self.kind {
+        if let Some(k) = &d.kind {
             details.insert("kind".into(), json!(k));
         }
-        if !self.causes.is_empty() {
-            let causes: Vec<Value> = self
+        if !d.causes.is_empty() {
+            let causes: Vec<Value> = d
                 .causes
                 .iter()
                 .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
                 .collect();
             details.insert("causes".into(), Value::Array(causes));
         }
-        if let Some(r) = self.retry_after {
+        if let Some(r) = d.retry_after {
             details.insert("retryAfterSeconds".into(), json!(r));
         }
         if !details.is_empty() {
@@ -157,7 +169,9 @@ impl ApiError {
 fn cause_message(fe: &nodelet_spec::FieldError) -> String {
     let full = fe.to_string();
     let prefix = format!("{}: ", fe.field);
-    full.strip_prefix(&prefix).map(str::to_string).unwrap_or(full)
+    full.strip_prefix(&prefix)
+        .map(str::to_string)
+        .unwrap_or(full)
 }
 
 impl IntoResponse for ApiError {
@@ -176,7 +190,10 @@ mod tests {
     #[test]
     fn invalid_has_causes_and_apiserver_message() {
         let mut errs = FieldErrors::default();
-        errs.push(FieldError::required(FieldPath::new("spec.containers[0].image"), ""));
+        errs.push(FieldError::required(
+            FieldPath::new("spec.containers[0].image"),
+            "",
+        ));
         let e = ApiError::invalid("Pod", "x", &errs);
         assert_eq!(e.code, 422);
         assert_eq!(
@@ -185,7 +202,10 @@ mod tests {
         );
         let s = e.status_json();
         assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
-        assert_eq!(s["details"]["causes"][0]["field"], "spec.containers[0].image");
+        assert_eq!(
+            s["details"]["causes"][0]["field"],
+            "spec.containers[0].image"
+        );
         assert_eq!(s["details"]["causes"][0]["message"], "Required value");
     }
 

@@ -24,13 +24,19 @@ pub fn from_core(ev: &Value) -> Value {
     put("deprecatedFirstTimestamp", &ev["firstTimestamp"]);
     put("deprecatedLastTimestamp", &ev["lastTimestamp"]);
     put("deprecatedSource", &ev["source"]);
-    let controller = if ev["reportingComponent"].as_str().is_some_and(|s| !s.is_empty()) {
+    let controller = if ev["reportingComponent"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty())
+    {
         ev["reportingComponent"].clone()
     } else {
         ev["source"]["component"].clone()
     };
     put("reportingController", &controller);
-    let instance = if ev["reportingInstance"].as_str().is_some_and(|s| !s.is_empty()) {
+    let instance = if ev["reportingInstance"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty())
+    {
         ev["reportingInstance"].clone()
     } else {
         ev["source"]["host"].clone()

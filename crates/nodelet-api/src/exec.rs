@@ -125,7 +125,9 @@ async fn bridge(
     let proc_ = match started {
         Ok(p) => p,
         Err(e) => {
-            let _ = sink.send(frame(ERROR, failure(&e.message).to_string().as_bytes())).await;
+            let _ = sink
+                .send(frame(ERROR, failure(&e.message).to_string().as_bytes()))
+                .await;
             let _ = sink.send(normal_close()).await;
             return;
         }
@@ -179,7 +181,9 @@ async fn bridge(
                 Message::Close(_) => break,
                 _ => continue,
             };
-            let Some((&ch, payload)) = data.split_first() else { continue };
+            let Some((&ch, payload)) = data.split_first() else {
+                continue;
+            };
             match ch {
                 STDIN => {
                     if let Some(w) = stdin.as_mut()
@@ -215,7 +219,9 @@ async fn bridge(
     } else {
         exit_status(code, &command)
     };
-    let _ = out_tx.send(frame(ERROR, status.to_string().as_bytes())).await;
+    let _ = out_tx
+        .send(frame(ERROR, status.to_string().as_bytes()))
+        .await;
     drop(out_tx);
     let _ = writer.await;
     reader.abort();

@@ -43,7 +43,10 @@ impl LogOpts {
             _ => None,
         };
         Ok(LogOpts {
-            container: q.get("container").filter(|c| !c.is_empty()).map(str::to_string),
+            container: q
+                .get("container")
+                .filter(|c| !c.is_empty())
+                .map(str::to_string),
             follow: q.flag("follow"),
             previous: q.flag("previous"),
             timestamps: q.flag("timestamps"),
@@ -159,7 +162,9 @@ pub fn pick_container(pod: &Value, wanted: Option<&str>) -> Result<String, ApiEr
                 .flatten()
                 .filter_map(|c| c["name"].as_str())
                 .collect();
-            if let Some(d) = pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str() {
+            if let Some(d) =
+                pod["metadata"]["annotations"]["kubectl.kubernetes.io/default-container"].as_str()
+            {
                 return Ok(d.to_string());
             }
             match main.as_slice() {
@@ -174,10 +179,14 @@ pub fn pick_container(pod: &Value, wanted: Option<&str>) -> Result<String, ApiEr
 }
 
 fn container_running(pod: &Value, container: &str) -> bool {
-    ["containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"]
-        .iter()
-        .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
-        .any(|c| c["name"].as_str() == Some(container) && c["state"]["running"].is_object())
+    [
+        "containerStatuses",
+        "initContainerStatuses",
+        "ephemeralContainerStatuses",
+    ]
+    .iter()
+    .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
+    .any(|c| c["name"].as_str() == Some(container) && c["state"]["running"].is_object())
 }
 
 fn limit(out: &mut Vec<u8>, left: &mut Option<i64>) -> bool {
@@ -199,14 +208,24 @@ pub async fn logs(
 ) -> Result<Response, ApiError> {
     let (pod, _) = backend.get(Kind::Pod, &ns, &pod_name).await?;
     let container = pick_container(&pod, opts.container.as_deref())?;
-    let path = backend.log_path(&ns, &pod_name, &container, opts.previous).await?;
+    let path = backend
+        .log_path(&ns, &pod_name, &container, opts.previous)
+        .await?;
     let content = match std::fs::read(&path) {
         Ok(c) => c,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(ApiError::internal(format!("reading log {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "reading log {}: {e}",
+                path.display()
+            )));
+        }
     };
     // Only whole lines now; a trailing fragment is picked up by follow.
-    let whole = content.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1);
+    let whole = content
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
     let text = String::from_utf8_lossy(&content[..whole]).into_owned();
     let mut fmt = Formatter::new(&opts);
     let mut out = Vec::new();
@@ -221,7 +240,17 @@ pub async fn logs(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
     let _ = tx.try_send(Ok(Bytes::from(out)));
-    tokio::spawn(follow_file(backend, ns, pod_name, container, path, whole as u64, fmt, left, tx));
+    tokio::spawn(follow_file(
+        backend,
+        ns,
+        pod_name,
+        container,
+        path,
+        whole as u64,
+        fmt,
+        left,
+        tx,
+    ));
     let body = Body::from_stream(crate::watch::receiver_stream(rx));
     Ok(([("content-type", "text/plain")], body).into_response())
 }
@@ -336,15 +365,25 @@ mod tests {
 
     #[test]
     fn tail_counts_logical_lines() {
-        let o = LogOpts { tail_lines: Some(2), ..Default::default() };
+        let o = LogOpts {
+            tail_lines: Some(2),
+            ..Default::default()
+        };
         assert_eq!(render(&o), "two\nthree\n");
-        let o = LogOpts { tail_lines: Some(0), ..Default::default() };
+        let o = LogOpts {
+            tail_lines: Some(0),
+            ..Default::default()
+        };
         assert_eq!(render(&o), "");
     }
 
     #[test]
     fn timestamps_prefix_each_line_once() {
-        let o = LogOpts { timestamps: true, tail_lines: Some(2), ..Default::default() };
+        let o = LogOpts {
+            timestamps: true,
+            tail_lines: Some(2),
+            ..Default::default()
+        };
         assert_eq!(
             render(&o),
             "2026-01-01T00:00:01.000000001Z two\n2026-01-01T00:00:02.000000001Z three\n"
@@ -359,6 +398,9 @@ mod tests {
             pick_container(&p, None).unwrap_err().message,
             "a container name must be specified for pod p, choose one of: [a b]"
         );
-        assert_eq!(pick_container(&p, Some("z")).unwrap_err().message, "container z is not valid for pod p");
+        assert_eq!(
+            pick_container(&p, Some("z")).unwrap_err().message,
+            "container z is not valid for pod p"
+        );
     }
 }

@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use crate::discovery::{GIT_VERSION, node_arch};
 
 fn read(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 /// The machine's hostname (the node name).
@@ -56,7 +58,9 @@ fn stable_uid(name: &str) -> String {
         h ^= u128::from(b);
         h = h.wrapping_mul(0x0000000001000000000000000000013B);
     }
-    uuid::Builder::from_random_bytes(h.to_be_bytes()).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(h.to_be_bytes())
+        .into_uuid()
+        .to_string()
 }
 
 /// Builds the node object; `started` is when the agent started, `runtime`
@@ -80,7 +84,6 @@ pub fn this_node(started: Timestamp, runtime: &str, max_pods: u32) -> Node {
         message: Some(message.into()),
         last_heartbeat_time: Some(now.clone()),
         last_transition_time: Some(Time(started)),
-        ..Default::default()
     };
     let mut labels = BTreeMap::new();
     labels.insert("kubernetes.io/hostname".to_string(), name.clone());
@@ -101,14 +104,40 @@ pub fn this_node(started: Timestamp, runtime: &str, max_pods: u32) -> Node {
             allocatable: Some(capacity.clone()),
             capacity: Some(capacity),
             conditions: Some(vec![
-                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                cond("Ready", "True", "KubeletReady", "nodelet is posting ready status"),
+                cond(
+                    "MemoryPressure",
+                    "False",
+                    "KubeletHasSufficientMemory",
+                    "kubelet has sufficient memory available",
+                ),
+                cond(
+                    "DiskPressure",
+                    "False",
+                    "KubeletHasNoDiskPressure",
+                    "kubelet has no disk pressure",
+                ),
+                cond(
+                    "PIDPressure",
+                    "False",
+                    "KubeletHasSufficientPID",
+                    "kubelet has sufficient PID available",
+                ),
+                cond(
+                    "Ready",
+                    "True",
+                    "KubeletReady",
+                    "nodelet is posting ready status",
+                ),
             ]),
             addresses: Some(vec![
-                NodeAddress { type_: "InternalIP".into(), address: internal_ip() },
-                NodeAddress { type_: "Hostname".into(), address: name },
+                NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: internal_ip(),
+                },
+                NodeAddress {
+                    type_: "Hostname".into(),
+                    address: name,
+                },
             ]),
             node_info: Some(NodeSystemInfo {
                 architecture: node_arch().into(),
@@ -140,6 +169,11 @@ mod tests {
         assert!(cap["memory"].0.ends_with("Ki"));
         assert_ne!(cap["memory"].0, "0Ki");
         assert_eq!(cap["pods"].0, "110");
-        assert!(st.conditions.unwrap().iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        assert!(
+            st.conditions
+                .unwrap()
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+        );
     }
 }

@@ -26,7 +26,9 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
         .map_err(|e| ApiError::bad_request(strict_message(&e.to_string())))?;
     let mut it = manifests.into_iter();
     let (Some(m), None) = (it.next(), it.next()) else {
-        return Err(ApiError::bad_request("the request body must contain exactly one object"));
+        return Err(ApiError::bad_request(
+            "the request body must contain exactly one object",
+        ));
     };
     if m.object.kind() != kind.name() {
         return Err(ApiError::bad_request(format!(
@@ -134,7 +136,10 @@ pub async fn create(
     dry_run: bool,
     field_manager: Option<&str>,
 ) -> Result<Value, ApiError> {
-    if !matches!(kind, Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret) {
+    if !matches!(
+        kind,
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+    ) {
         return Err(ApiError::method_not_allowed(format!(
             "create is not supported on resource {}",
             kind.plural()
@@ -159,7 +164,9 @@ fn record_manager(
 ) {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{FieldsV1, ManagedFieldsEntry, Time};
     let mf = m.managed_fields.get_or_insert_with(Vec::new);
-    mf.retain(|e| !(e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some(operation)));
+    mf.retain(|e| {
+        !(e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some(operation))
+    });
     mf.push(ManagedFieldsEntry {
         manager: Some(manager.to_string()),
         operation: Some(operation.to_string()),
@@ -196,8 +203,10 @@ fn pod_spec_fixed_part(spec: &Value) -> Value {
 fn check_update(kind: Kind, old: &Value, new: &Value) -> Result<(), ApiError> {
     let name = new["metadata"]["name"].as_str().unwrap_or("");
     let mut errs = FieldErrors::default();
-    if let (Some(a), Some(b)) = (old["metadata"]["uid"].as_str(), new["metadata"]["uid"].as_str())
-        && a != b
+    if let (Some(a), Some(b)) = (
+        old["metadata"]["uid"].as_str(),
+        new["metadata"]["uid"].as_str(),
+    ) && a != b
     {
         errs.push(FieldError::invalid(
             FieldPath::new("metadata.uid"),
@@ -206,7 +215,10 @@ fn check_update(kind: Kind, old: &Value, new: &Value) -> Result<(), ApiError> {
         ));
     }
     if kind == Kind::Pod && pod_spec_fixed_part(&old["spec"]) != pod_spec_fixed_part(&new["spec"]) {
-        errs.push(FieldError::forbidden(FieldPath::new("spec"), POD_UPDATE_FORBIDDEN));
+        errs.push(FieldError::forbidden(
+            FieldPath::new("spec"),
+            POD_UPDATE_FORBIDDEN,
+        ));
     }
     if errs.is_empty() {
         Ok(())
@@ -226,6 +238,7 @@ fn rv_of(v: &Value) -> Result<Option<u64>, ApiError> {
 }
 
 /// Validates `new` (a full object as JSON) as an update of `old` and stores it.
+#[allow(clippy::too_many_arguments)]
 async fn store_update(
     backend: &dyn Backend,
     kind: Kind,
@@ -240,7 +253,12 @@ async fn store_update(
     if !old["status"].is_null() {
         new["status"] = old["status"].clone();
     }
-    for keep in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for keep in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         if !old["metadata"][keep].is_null() && new["metadata"][keep].is_null() {
             new["metadata"][keep] = old["metadata"][keep].clone();
         }
@@ -269,7 +287,8 @@ pub async fn replace(
         Ok(v) => v,
         Err(_) if crate::protobuf::is_protobuf(body) => crate::protobuf::to_json(kind, body)?,
         Err(_) => {
-            let text = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let text =
+                std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
             serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(e.to_string()))?
         }
     };
@@ -290,7 +309,10 @@ pub async fn patch(
     dry_run: bool,
     field_manager: Option<&str>,
 ) -> Result<(Value, bool), ApiError> {
-    if !matches!(kind, Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret) {
+    if !matches!(
+        kind,
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+    ) {
         return Err(ApiError::method_not_allowed(format!(
             "patch is not supported on resource {}",
             kind.plural()
@@ -305,7 +327,8 @@ pub async fn patch(
     let (old, cur_rv) = match backend.get(kind, ns, name).await {
         Ok(x) => x,
         Err(e) if e.code == 404 && pt == PatchType::Apply => {
-            let mut bytes = serde_json::to_vec(&p).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut bytes =
+                serde_json::to_vec(&p).map_err(|e| ApiError::internal(e.to_string()))?;
             let mut obj = decode(kind, &bytes)?;
             place(&mut obj, ns, Some(name))?;
             record_manager(meta(&mut obj), field_manager.unwrap_or(""), "Apply");
@@ -322,7 +345,9 @@ pub async fn patch(
     patch::apply(pt, &mut doc, &p)?;
     // A resourceVersion in the patch is a precondition.
     let expected = match rv_of(&doc)? {
-        Some(rv) if Some(rv) != rv_of(&old)? => return Err(ApiError::conflict(kind.plural(), name)),
+        Some(rv) if Some(rv) != rv_of(&old)? => {
+            return Err(ApiError::conflict(kind.plural(), name));
+        }
         Some(_) if p.pointer("/metadata/resourceVersion").is_some() => Some(cur_rv),
         _ => None,
     };
@@ -331,8 +356,17 @@ pub async fn patch(
     }
     if let Some(fm) = field_manager.filter(|f| !f.is_empty()) {
         let mut m: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta =
-            serde_json::from_value(doc["metadata"].clone()).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        record_manager(&mut m, fm, if pt == PatchType::Apply { "Apply" } else { "Update" });
+            serde_json::from_value(doc["metadata"].clone())
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        record_manager(
+            &mut m,
+            fm,
+            if pt == PatchType::Apply {
+                "Apply"
+            } else {
+                "Update"
+            },
+        );
         doc["metadata"] = serde_json::to_value(m).map_err(|e| ApiError::internal(e.to_string()))?;
     }
     Ok((
@@ -353,7 +387,8 @@ pub fn delete_opts(query: &crate::query::Query, body: &[u8]) -> Result<DeleteOpt
     let b: Value = if body.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
-        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     let mut grace = query.int("gracePeriodSeconds")?;
     if let Some(g) = b["gracePeriodSeconds"].as_i64() {
@@ -369,7 +404,9 @@ pub fn delete_opts(query: &crate::query::Query, body: &[u8]) -> Result<DeleteOpt
         return Err(ApiError::new(
             422,
             "Invalid",
-            format!("DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""),
+            format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: propagationPolicy: Unsupported value: \"{p}\": supported values: \"Foreground\", \"Background\", \"Orphan\", \"nil\""
+            ),
         ));
     }
     if let Some(g) = grace
@@ -378,13 +415,17 @@ pub fn delete_opts(query: &crate::query::Query, body: &[u8]) -> Result<DeleteOpt
         return Err(ApiError::new(
             422,
             "Invalid",
-            format!("DeleteOptions.meta.k8s.io \"\" is invalid: gracePeriodSeconds: Invalid value: {g}: must be >= 0"),
+            format!(
+                "DeleteOptions.meta.k8s.io \"\" is invalid: gracePeriodSeconds: Invalid value: {g}: must be >= 0"
+            ),
         ));
     }
     Ok(DeleteOpts {
         grace,
         uid: b["preconditions"]["uid"].as_str().map(str::to_string),
-        resource_version: b["preconditions"]["resourceVersion"].as_str().map(str::to_string),
+        resource_version: b["preconditions"]["resourceVersion"]
+            .as_str()
+            .map(str::to_string),
     })
 }
 
@@ -396,7 +437,10 @@ pub async fn delete(
     opts: &DeleteOpts,
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    if !matches!(kind, Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret) {
+    if !matches!(
+        kind,
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+    ) {
         return Err(ApiError::method_not_allowed(format!(
             "delete is not supported on resource {}",
             kind.plural()

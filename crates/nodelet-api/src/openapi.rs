@@ -32,7 +32,10 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
         }
     }
     if let Some(Value::Object(s)) = defs.get_mut("io.k8s.api.events.v1.Event") {
-        s.insert("x-kubernetes-group-version-kind".into(), gvk("events.k8s.io", "Event"));
+        s.insert(
+            "x-kubernetes-group-version-kind".into(),
+            gvk("events.k8s.io", "Event"),
+        );
     }
     defs
 }
@@ -64,7 +67,10 @@ fn kind_paths(kind: Kind, group: &str, prefix: &str, paths: &mut Map<String, Val
         })
     };
     let item = if kind.namespaced() {
-        format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", kind.plural())
+        format!(
+            "{prefix}/namespaces/{{namespace}}/{}/{{name}}",
+            kind.plural()
+        )
     } else {
         format!("{prefix}/{}/{{name}}", kind.plural())
     };
@@ -96,7 +102,13 @@ fn v3_doc(core: bool) -> Value {
             kind_paths(k, "", "/api/v1", &mut paths, true);
         }
     } else {
-        kind_paths(Kind::Event, "events.k8s.io", "/apis/events.k8s.io/v1", &mut paths, true);
+        kind_paths(
+            Kind::Event,
+            "events.k8s.io",
+            "/apis/events.k8s.io/v1",
+            &mut paths,
+            true,
+        );
     }
     json!({
         "openapi": "3.0.0",
@@ -183,8 +195,19 @@ mod tests {
         assert_eq!(pod["x-kubernetes-group-version-kind"][0]["kind"], "Pod");
         assert!(pod["properties"]["spec"].is_object());
         let patch = &d["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"]["patch"];
-        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        assert!(
+            patch["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "fieldValidation")
+        );
         let idx: Value = serde_json::from_str(v3_index()).unwrap();
-        assert!(idx["paths"]["api/v1"]["serverRelativeURL"].as_str().unwrap().starts_with("/openapi/v3/api/v1?hash="));
+        assert!(
+            idx["paths"]["api/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .starts_with("/openapi/v3/api/v1?hash=")
+        );
     }
 }

@@ -51,7 +51,11 @@ pub fn apply(pt: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiErr
             let p: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
             json_patch::patch(doc, &p).map_err(|e| {
-                ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                ApiError::new(
+                    422,
+                    "Invalid",
+                    format!("the server rejected our request due to an error in our request: {e}"),
+                )
             })
         }
         PatchType::Merge => {
@@ -60,7 +64,9 @@ pub fn apply(pt: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiErr
         }
         PatchType::Strategic | PatchType::Apply => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "strategic merge patch must be a JSON object",
+                ));
             }
             strategic_merge(doc, patch, "");
             Ok(())
@@ -71,8 +77,14 @@ pub fn apply(pt: PatchType, doc: &mut Value, patch: &Value) -> Result<(), ApiErr
 /// The merge key of a list field, by its path (dotted, without indices).
 fn merge_key(path: &str, field: &str) -> Option<&'static str> {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env"
-        | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "resourceClaims"
+        | "schedulingGates" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
         "ownerReferences" => Some("uid"),
@@ -156,7 +168,9 @@ fn strategic_merge(doc: &mut Value, patch: &Value, path: &str) {
             }
             Value::Array(items) => {
                 let merged = match (merge_key(path, k), dm.get(k)) {
-                    (Some(key), Some(Value::Array(cur))) => merge_list(cur, items, key, &child_path),
+                    (Some(key), Some(Value::Array(cur))) => {
+                        merge_list(cur, items, key, &child_path)
+                    }
                     (None, Some(Value::Array(cur))) if is_set_list(k) => {
                         let mut out = cur.clone();
                         for it in items {
@@ -269,7 +283,10 @@ mod tests {
         assert_eq!(d["metadata"]["labels"], json!({"a": "1", "c": "3"}));
         assert_eq!(d["metadata"]["finalizers"], json!(["x", "y"]));
         assert_eq!(d["spec"]["containers"][0]["image"], "busybox:1");
-        assert_eq!(d["spec"]["containers"][0]["env"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            d["spec"]["containers"][0]["env"].as_array().unwrap().len(),
+            2
+        );
         assert_eq!(d["spec"]["containers"][1]["image"], "busybox:2");
     }
 
@@ -279,7 +296,10 @@ mod tests {
         let p = json!({"spec": {"$setElementOrder/containers": [{"name": "side"}, {"name": "app"}],
             "containers": [{"name": "app", "$patch": "delete"}]}});
         apply(PatchType::Strategic, &mut d, &p).unwrap();
-        assert_eq!(d["spec"]["containers"], json!([{"name": "side", "image": "busybox:1"}]));
+        assert_eq!(
+            d["spec"]["containers"],
+            json!([{"name": "side", "image": "busybox:1"}])
+        );
         let mut d = pod();
         let p = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x"]}});
         apply(PatchType::Strategic, &mut d, &p).unwrap();
@@ -293,19 +313,40 @@ mod tests {
     #[test]
     fn merge_patch_replaces_lists_and_json_patch_ops() {
         let mut d = pod();
-        apply(PatchType::Merge, &mut d, &json!({"spec": {"containers": [{"name": "only"}]}})).unwrap();
+        apply(
+            PatchType::Merge,
+            &mut d,
+            &json!({"spec": {"containers": [{"name": "only"}]}}),
+        )
+        .unwrap();
         assert_eq!(d["spec"]["containers"], json!([{"name": "only"}]));
         let mut d = pod();
-        apply(PatchType::Json, &mut d, &json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:3"}])).unwrap();
+        apply(
+            PatchType::Json,
+            &mut d,
+            &json!([{"op": "replace", "path": "/spec/containers/0/image", "value": "busybox:3"}]),
+        )
+        .unwrap();
         assert_eq!(d["spec"]["containers"][0]["image"], "busybox:3");
-        let e = apply(PatchType::Json, &mut d, &json!([{"op": "test", "path": "/metadata/name", "value": "q"}])).unwrap_err();
+        let e = apply(
+            PatchType::Json,
+            &mut d,
+            &json!([{"op": "test", "path": "/metadata/name", "value": "q"}]),
+        )
+        .unwrap_err();
         assert_eq!(e.code, 422);
     }
 
     #[test]
     fn content_types() {
-        assert_eq!(PatchType::from_content_type("application/apply-patch+yaml; charset=utf-8").unwrap(), PatchType::Apply);
-        assert_eq!(PatchType::from_content_type("text/plain").unwrap_err().code, 415);
+        assert_eq!(
+            PatchType::from_content_type("application/apply-patch+yaml; charset=utf-8").unwrap(),
+            PatchType::Apply
+        );
+        assert_eq!(
+            PatchType::from_content_type("text/plain").unwrap_err().code,
+            415
+        );
         let v = parse_body(PatchType::Apply, b"metadata:\n  name: x\n").unwrap();
         assert_eq!(v["metadata"]["name"], "x");
     }

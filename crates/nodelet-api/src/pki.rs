@@ -108,14 +108,16 @@ fn generate() -> Result<(Pki, String), ApiError> {
         .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
     sp.subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
-    sp.distinguished_name.push(DnType::CommonName, "nodelet-apiserver");
+    sp.distinguished_name
+        .push(DnType::CommonName, "nodelet-apiserver");
     sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     sp.not_after = rcgen::date_time_ymd(2099, 1, 1);
     let server_cert = sp.signed_by(&server_key, &issuer).map_err(cert_err)?;
 
     let admin_key = KeyPair::generate().map_err(cert_err)?;
     let mut ap = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
-    ap.distinguished_name.push(DnType::CommonName, "nodelet-admin");
+    ap.distinguished_name
+        .push(DnType::CommonName, "nodelet-admin");
     ap.distinguished_name
         .push(DnType::OrganizationName, "system:masters");
     ap.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];

@@ -29,9 +29,10 @@ fn later(cur: &mut Option<Timestamp>, t: Option<Timestamp>) {
 }
 
 fn condition_true(status: &Value, ty: &str) -> bool {
-    status["conditions"]
-        .as_array()
-        .is_some_and(|cs| cs.iter().any(|c| s(c, "type") == ty && s(c, "status") == "True"))
+    status["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| s(c, "type") == ty && s(c, "status") == "True")
+    })
 }
 
 fn terminated_reason(t: &Value, prefix: &str) -> String {
@@ -175,7 +176,10 @@ mod tests {
         let p = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Running",
             "containerStatuses": [{"name": "a", "ready": true, "restartCount": 0, "state": {"running": {}}}]}});
         let s = summarize(&p, now());
-        assert_eq!((s.ready.as_str(), s.status.as_str(), s.restarts.as_str()), ("1/1", "Running", "0"));
+        assert_eq!(
+            (s.ready.as_str(), s.status.as_str(), s.restarts.as_str()),
+            ("1/1", "Running", "0")
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
             0 => out.push((num, Field::Varint(varint(buf, &mut pos)?))),
             2 => {
                 let len = usize::try_from(varint(buf, &mut pos)?).map_err(|_| bad("length"))?;
-                let end = pos.checked_add(len).filter(|e| *e <= buf.len()).ok_or_else(|| bad("truncated field"))?;
+                let end = pos
+                    .checked_add(len)
+                    .filter(|e| *e <= buf.len())
+                    .ok_or_else(|| bad("truncated field"))?;
                 out.push((num, Field::Bytes(&buf[pos..end])));
                 pos = end;
             }
@@ -72,12 +75,18 @@ fn base64(b: &[u8]) -> String {
 /// A `map<string, string|bytes>` entry.
 fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), ApiError> {
     let mut k = String::new();
-    let mut v = if bytes_value { json!("") } else { json!("") };
+    let mut v = json!("");
     for (n, f) in fields(b)? {
         if let Field::Bytes(x) = f {
             match n {
                 1 => k = string(x)?,
-                2 => v = if bytes_value { json!(base64(x)) } else { json!(string(x)?) },
+                2 => {
+                    v = if bytes_value {
+                        json!(base64(x))
+                    } else {
+                        json!(string(x)?)
+                    }
+                }
                 _ => {}
             }
         }
@@ -85,7 +94,12 @@ fn map_entry(b: &[u8], bytes_value: bool) -> Result<(String, Value), ApiError> {
     Ok((k, v))
 }
 
-fn insert_map(obj: &mut Map<String, Value>, key: &str, b: &[u8], bytes_value: bool) -> Result<(), ApiError> {
+fn insert_map(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    b: &[u8],
+    bytes_value: bool,
+) -> Result<(), ApiError> {
     let (k, v) = map_entry(b, bytes_value)?;
     let m = obj.entry(key.to_string()).or_insert_with(|| json!({}));
     if let Some(m) = m.as_object_mut() {
@@ -106,10 +120,18 @@ fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
     for (n, f) in fields(b)? {
         let Field::Bytes(x) = f else { continue };
         match n {
-            1 => { m.insert("name".into(), json!(string(x)?)); }
-            2 => { m.insert("generateName".into(), json!(string(x)?)); }
-            3 => { m.insert("namespace".into(), json!(string(x)?)); }
-            6 => { m.insert("resourceVersion".into(), json!(string(x)?)); }
+            1 => {
+                m.insert("name".into(), json!(string(x)?));
+            }
+            2 => {
+                m.insert("generateName".into(), json!(string(x)?));
+            }
+            3 => {
+                m.insert("namespace".into(), json!(string(x)?));
+            }
+            6 => {
+                m.insert("resourceVersion".into(), json!(string(x)?));
+            }
             11 => insert_map(&mut m, "labels", x, false)?,
             12 => insert_map(&mut m, "annotations", x, false)?,
             14 => push(&mut m, "finalizers", json!(string(x)?)),
@@ -136,12 +158,24 @@ fn service_port(b: &[u8]) -> Result<Value, ApiError> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         match (n, f) {
-            (1, Field::Bytes(x)) => { m.insert("name".into(), json!(string(x)?)); }
-            (2, Field::Bytes(x)) => { m.insert("protocol".into(), json!(string(x)?)); }
-            (3, Field::Varint(v)) => { m.insert("port".into(), json!(v as i32)); }
-            (4, Field::Bytes(x)) => { m.insert("targetPort".into(), int_or_string(x)?); }
-            (5, Field::Varint(v)) => { m.insert("nodePort".into(), json!(v as i32)); }
-            (6, Field::Bytes(x)) => { m.insert("appProtocol".into(), json!(string(x)?)); }
+            (1, Field::Bytes(x)) => {
+                m.insert("name".into(), json!(string(x)?));
+            }
+            (2, Field::Bytes(x)) => {
+                m.insert("protocol".into(), json!(string(x)?));
+            }
+            (3, Field::Varint(v)) => {
+                m.insert("port".into(), json!(v as i32));
+            }
+            (4, Field::Bytes(x)) => {
+                m.insert("targetPort".into(), int_or_string(x)?);
+            }
+            (5, Field::Varint(v)) => {
+                m.insert("nodePort".into(), json!(v as i32));
+            }
+            (6, Field::Bytes(x)) => {
+                m.insert("appProtocol".into(), json!(string(x)?));
+            }
             _ => {}
         }
     }
@@ -154,16 +188,30 @@ fn service_spec(b: &[u8]) -> Result<Value, ApiError> {
         match (n, f) {
             (1, Field::Bytes(x)) => push(&mut m, "ports", service_port(x)?),
             (2, Field::Bytes(x)) => insert_map(&mut m, "selector", x, false)?,
-            (3, Field::Bytes(x)) => { m.insert("clusterIP".into(), json!(string(x)?)); }
-            (4, Field::Bytes(x)) => { m.insert("type".into(), json!(string(x)?)); }
+            (3, Field::Bytes(x)) => {
+                m.insert("clusterIP".into(), json!(string(x)?));
+            }
+            (4, Field::Bytes(x)) => {
+                m.insert("type".into(), json!(string(x)?));
+            }
             (5, Field::Bytes(x)) => push(&mut m, "externalIPs", json!(string(x)?)),
-            (7, Field::Bytes(x)) => { m.insert("sessionAffinity".into(), json!(string(x)?)); }
-            (11, Field::Bytes(x)) => { m.insert("externalName".into(), json!(string(x)?)); }
-            (12, Field::Bytes(x)) => { m.insert("externalTrafficPolicy".into(), json!(string(x)?)); }
+            (7, Field::Bytes(x)) => {
+                m.insert("sessionAffinity".into(), json!(string(x)?));
+            }
+            (11, Field::Bytes(x)) => {
+                m.insert("externalName".into(), json!(string(x)?));
+            }
+            (12, Field::Bytes(x)) => {
+                m.insert("externalTrafficPolicy".into(), json!(string(x)?));
+            }
             (20, Field::Bytes(x)) => push(&mut m, "clusterIPs", json!(string(x)?)),
             (19, Field::Bytes(x)) => push(&mut m, "ipFamilies", json!(string(x)?)),
-            (21, Field::Bytes(x)) => { m.insert("ipFamilyPolicy".into(), json!(string(x)?)); }
-            (24, Field::Bytes(x)) => { m.insert("internalTrafficPolicy".into(), json!(string(x)?)); }
+            (21, Field::Bytes(x)) => {
+                m.insert("ipFamilyPolicy".into(), json!(string(x)?));
+            }
+            (24, Field::Bytes(x)) => {
+                m.insert("internalTrafficPolicy".into(), json!(string(x)?));
+            }
             _ => {}
         }
     }
@@ -172,7 +220,9 @@ fn service_spec(b: &[u8]) -> Result<Value, ApiError> {
 
 /// Decodes a protobuf request body of `kind` into the object's JSON.
 pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
-    let inner = body.strip_prefix(MAGIC).ok_or_else(|| bad("missing k8s envelope"))?;
+    let inner = body
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("missing k8s envelope"))?;
     let mut raw: &[u8] = &[];
     for (n, f) in fields(inner)? {
         if let (2, Field::Bytes(x)) = (n, f) {
@@ -184,20 +234,29 @@ pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
     obj.insert("kind".into(), json!(kind.name()));
     for (n, f) in fields(raw)? {
         match (kind, n, f) {
-            (_, 1, Field::Bytes(x)) => { obj.insert("metadata".into(), object_meta(x)?); }
+            (_, 1, Field::Bytes(x)) => {
+                obj.insert("metadata".into(), object_meta(x)?);
+            }
             (Kind::ConfigMap, 2, Field::Bytes(x)) => insert_map(&mut obj, "data", x, false)?,
             (Kind::ConfigMap, 3, Field::Bytes(x)) => insert_map(&mut obj, "binaryData", x, true)?,
             (Kind::ConfigMap, 4, Field::Varint(v)) | (Kind::Secret, 5, Field::Varint(v)) => {
                 obj.insert("immutable".into(), json!(v != 0));
             }
             (Kind::Secret, 2, Field::Bytes(x)) => insert_map(&mut obj, "data", x, true)?,
-            (Kind::Secret, 3, Field::Bytes(x)) => { obj.insert("type".into(), json!(string(x)?)); }
+            (Kind::Secret, 3, Field::Bytes(x)) => {
+                obj.insert("type".into(), json!(string(x)?));
+            }
             (Kind::Secret, 4, Field::Bytes(x)) => insert_map(&mut obj, "stringData", x, false)?,
-            (Kind::Service, 2, Field::Bytes(x)) => { obj.insert("spec".into(), service_spec(x)?); }
+            (Kind::Service, 2, Field::Bytes(x)) => {
+                obj.insert("spec".into(), service_spec(x)?);
+            }
             (Kind::ConfigMap | Kind::Secret | Kind::Service, _, _) => {}
-            _ => return Err(ApiError::unsupported_media(format!(
-                "protobuf is not supported for {}; send application/json", kind.plural()
-            ))),
+            _ => {
+                return Err(ApiError::unsupported_media(format!(
+                    "protobuf is not supported for {}; send application/json",
+                    kind.plural()
+                )));
+            }
         }
     }
     Ok(Value::Object(obj))
@@ -223,7 +282,13 @@ mod tests {
         let body = [MAGIC.to_vec(), unknown].concat();
         assert!(is_protobuf(&body));
         let v = to_json(Kind::ConfigMap, &body).unwrap();
-        assert_eq!(v, json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}}));
-        assert_eq!(to_json(Kind::ConfigMap, b"k8s\0\x12\xff").unwrap_err().code, 400);
+        assert_eq!(
+            v,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}})
+        );
+        assert_eq!(
+            to_json(Kind::ConfigMap, b"k8s\0\x12\xff").unwrap_err().code,
+            400
+        );
     }
 }

@@ -56,27 +56,67 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
-        .route("/api", get(|h: HeaderMap| async move { discovery::api(&h) }))
-        .route("/api/v1", get(|| async { ok(&discovery::api_v1_resources()) }))
-        .route("/apis", get(|h: HeaderMap| async move { discovery::apis(&h) }))
-        .route("/apis/events.k8s.io", get(|| async { ok(&discovery::events_group_doc()) }))
-        .route("/apis/events.k8s.io/v1", get(|| async { ok(&discovery::events_v1_resources()) }))
-        .route("/openapi/v3", get(|| async { raw_json(openapi::v3_index()) }))
-        .route("/openapi/v3/api/v1", get(|| async { raw_json(openapi::v3_core()) }))
-        .route("/openapi/v3/apis/events.k8s.io/v1", get(|| async { raw_json(openapi::v3_events()) }))
+        .route(
+            "/api",
+            get(|h: HeaderMap| async move { discovery::api(&h) }),
+        )
+        .route(
+            "/api/v1",
+            get(|| async { ok(&discovery::api_v1_resources()) }),
+        )
+        .route(
+            "/apis",
+            get(|h: HeaderMap| async move { discovery::apis(&h) }),
+        )
+        .route(
+            "/apis/events.k8s.io",
+            get(|| async { ok(&discovery::events_group_doc()) }),
+        )
+        .route(
+            "/apis/events.k8s.io/v1",
+            get(|| async { ok(&discovery::events_v1_resources()) }),
+        )
+        .route(
+            "/openapi/v3",
+            get(|| async { raw_json(openapi::v3_index()) }),
+        )
+        .route(
+            "/openapi/v3/api/v1",
+            get(|| async { raw_json(openapi::v3_core()) }),
+        )
+        .route(
+            "/openapi/v3/apis/events.k8s.io/v1",
+            get(|| async { raw_json(openapi::v3_events()) }),
+        )
         .route("/openapi/v2", get(openapi_v2))
         .route("/api/v1/{plural}", any(core_cluster))
         .route("/api/v1/{plural}/{name}", any(core_cluster))
         .route("/api/v1/namespaces/{ns}/{plural}", any(core_ns))
         .route("/api/v1/namespaces/{ns}/{plural}/{name}", any(core_ns))
-        .route("/api/v1/namespaces/{ns}/{plural}/{name}/{sub}", any(core_ns))
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}/{sub}",
+            any(core_ns),
+        )
         .route("/api/v1/namespaces/{ns}/pods/{name}/exec", any(exec_route))
-        .route("/api/v1/namespaces/{ns}/pods/{name}/attach", any(attach_route))
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            any(attach_route),
+        )
         .route("/apis/events.k8s.io/v1/events", any(events_group))
-        .route("/apis/events.k8s.io/v1/namespaces/{ns}/events", any(events_group))
-        .route("/apis/events.k8s.io/v1/namespaces/{ns}/events/{name}", any(events_group))
+        .route(
+            "/apis/events.k8s.io/v1/namespaces/{ns}/events",
+            any(events_group),
+        )
+        .route(
+            "/apis/events.k8s.io/v1/namespaces/{ns}/events/{name}",
+            any(events_group),
+        )
         .fallback(|| async {
-            ApiError::new(404, "NotFound", "the server could not find the requested resource")
+            ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )
         })
         .with_state(state);
     api.layer(axum::middleware::from_fn_with_state(
@@ -119,19 +159,37 @@ async fn core_cluster(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
-    let req = Req { method, headers, query: Query::parse(uri.query()), body };
+    let req = Req {
+        method,
+        headers,
+        query: Query::parse(uri.query()),
+        body,
+    };
     let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
         return not_served();
     };
     let r = if kind.namespaced() {
         // `/api/v1/pods` lists across namespaces; nothing else is valid.
         if p.contains_key("name") {
-            Err(ApiError::new(404, "NotFound", "the server could not find the requested resource"))
+            Err(ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            ))
         } else {
             resource(&st, Group::Core, kind, None, None, None, req).await
         }
     } else {
-        resource(&st, Group::Core, kind, None, p.get("name").cloned(), None, req).await
+        resource(
+            &st,
+            Group::Core,
+            kind,
+            None,
+            p.get("name").cloned(),
+            None,
+            req,
+        )
+        .await
     };
     r.unwrap_or_else(IntoResponse::into_response)
 }
@@ -144,8 +202,17 @@ async fn core_ns(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
-    let req = Req { method, headers, query: Query::parse(uri.query()), body };
-    let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)).filter(|k| k.namespaced()) else {
+    let req = Req {
+        method,
+        headers,
+        query: Query::parse(uri.query()),
+        body,
+    };
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_plural(k))
+        .filter(|k| k.namespaced())
+    else {
         return not_served();
     };
     resource(
@@ -169,24 +236,47 @@ async fn events_group(
     uri: axum::http::Uri,
     body: Bytes,
 ) -> Response {
-    let req = Req { method, headers, query: Query::parse(uri.query()), body };
-    resource(&st, Group::Events, Kind::Event, p.get("ns").cloned(), p.get("name").cloned(), None, req)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
+    let req = Req {
+        method,
+        headers,
+        query: Query::parse(uri.query()),
+        body,
+    };
+    resource(
+        &st,
+        Group::Events,
+        Kind::Event,
+        p.get("ns").cloned(),
+        p.get("name").cloned(),
+        None,
+        req,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
 }
 
-async fn exec_route(State(st): State<AppState>, Path(p): Path<HashMap<String, String>>, req: Request) -> Response {
+async fn exec_route(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    req: Request,
+) -> Response {
     streaming(st, p, req, Mode::Exec).await
 }
 
-async fn attach_route(State(st): State<AppState>, Path(p): Path<HashMap<String, String>>, req: Request) -> Response {
+async fn attach_route(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    req: Request,
+) -> Response {
     streaming(st, p, req, Mode::Attach).await
 }
 
 async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode: Mode) -> Response {
     let (mut parts, _) = req.into_parts();
     let q = Query::parse(parts.uri.query());
-    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &()).await.ok();
+    let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+        .await
+        .ok();
     let ns = p.get("ns").cloned().unwrap_or_default();
     let name = p.get("name").cloned().unwrap_or_default();
     exec::handle(st.backend, mode, ns, name, q, ws)
@@ -195,7 +285,12 @@ async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode:
 }
 
 fn not_served() -> Response {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource").into_response()
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+    .into_response()
 }
 
 /// Sets `apiVersion`/`kind` (objects in lists and watches carry them too).
@@ -220,7 +315,8 @@ fn identity(v: &Value) -> Value {
 
 async fn get_one(st: &AppState, kind: Kind, ns: &str, name: &str) -> Result<Value, ApiError> {
     if kind == Kind::Node {
-        let node = serde_json::to_value(st.backend.node()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let node = serde_json::to_value(st.backend.node())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         return if node["metadata"]["name"].as_str() == Some(name) {
             Ok(node)
         } else {
@@ -230,9 +326,14 @@ async fn get_one(st: &AppState, kind: Kind, ns: &str, name: &str) -> Result<Valu
     Ok(st.backend.get(kind, ns, name).await?.0)
 }
 
-async fn list_all(st: &AppState, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError> {
+async fn list_all(
+    st: &AppState,
+    kind: Kind,
+    ns: Option<&str>,
+) -> Result<(Vec<Value>, u64), ApiError> {
     if kind == Kind::Node {
-        let node = serde_json::to_value(st.backend.node()).map_err(|e| ApiError::internal(e.to_string()))?;
+        let node = serde_json::to_value(st.backend.node())
+            .map_err(|e| ApiError::internal(e.to_string()))?;
         let (_, rv) = st.backend.list(Kind::Namespace, None).await?;
         return Ok((vec![node], rv));
     }
@@ -240,7 +341,14 @@ async fn list_all(st: &AppState, kind: Kind, ns: Option<&str>) -> Result<(Vec<Va
 }
 
 fn created(v: Value, was_created: bool) -> Response {
-    json_response(if was_created { StatusCode::CREATED } else { StatusCode::OK }, &v)
+    json_response(
+        if was_created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        &v,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -258,7 +366,13 @@ async fn resource(
     let include = IncludeObject::parse(q.get("includeObject"));
     let render_one = |v: Value, rv: u64| -> Value {
         if is_table {
-            table::table(kind, std::slice::from_ref(&v), rv, include, Timestamp::now())
+            table::table(
+                kind,
+                std::slice::from_ref(&v),
+                rv,
+                include,
+                Timestamp::now(),
+            )
         } else {
             typed(kind, group, v)
         }
@@ -284,9 +398,15 @@ async fn resource(
                     since,
                     send_initial: q.flag("sendInitialEvents"),
                     bookmarks: q.flag("allowWatchBookmarks"),
-                    timeout: q.int("timeoutSeconds")?.map(|s| Duration::from_secs(s.max(0) as u64)),
+                    timeout: q
+                        .int("timeoutSeconds")?
+                        .map(|s| Duration::from_secs(s.max(0) as u64)),
                     table: is_table.then_some(include),
-                    convert: if group == Group::Events { convert_core_event } else { identity },
+                    convert: if group == Group::Events {
+                        convert_core_event
+                    } else {
+                        identity
+                    },
                 };
                 return watch::watch(st.backend.clone(), spec).await;
             }
@@ -297,7 +417,13 @@ async fn resource(
                 .collect();
             if is_table {
                 // Cells come from the stored (core) shape whatever the group.
-                return Ok(ok(&table::table(kind, &items, rv, include, Timestamp::now())));
+                return Ok(ok(&table::table(
+                    kind,
+                    &items,
+                    rv,
+                    include,
+                    Timestamp::now(),
+                )));
             }
             let items: Vec<Value> = items.into_iter().map(|o| typed(kind, group, o)).collect();
             Ok(ok(&json!({
@@ -309,9 +435,19 @@ async fn resource(
         }
         (None, None, &Method::POST) => {
             if group == Group::Events {
-                return Err(ApiError::method_not_allowed("events are recorded by the node agent"));
+                return Err(ApiError::method_not_allowed(
+                    "events are recorded by the node agent",
+                ));
             }
-            let v = objects::create(&*st.backend, kind, nsr, &req.body, q.dry_run()?, q.get("fieldManager")).await?;
+            let v = objects::create(
+                &*st.backend,
+                kind,
+                nsr,
+                &req.body,
+                q.dry_run()?,
+                q.get("fieldManager"),
+            )
+            .await?;
             Ok(created(typed(kind, group, v), true))
         }
         (None, None, m) => Err(ApiError::method_not_allowed(format!(
@@ -321,7 +457,9 @@ async fn resource(
         // Single objects.
         (Some(n), None, &Method::GET) => {
             if q.flag("watch") {
-                return Err(ApiError::bad_request("use a fieldSelector metadata.name=<name> to watch one object"));
+                return Err(ApiError::bad_request(
+                    "use a fieldSelector metadata.name=<name> to watch one object",
+                ));
             }
             let v = get_one(st, kind, nsr, n).await?;
             Ok(ok(&render_one(v, 0)))
@@ -331,7 +469,11 @@ async fn resource(
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), None, &Method::PATCH) => {
-            let ct = req.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let ct = req
+                .headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             let pt = PatchType::from_content_type(ct)?;
             let (v, was_created) = objects::patch(
                 &*st.backend,
@@ -366,6 +508,10 @@ async fn resource(
             let opts = LogOpts::from_query(q)?;
             logs::logs(st.backend.clone(), nsr.to_string(), n.to_string(), opts).await
         }
-        _ => Err(ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        _ => Err(ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
     }
 }

@@ -59,7 +59,9 @@ fn parse_set(key: &str, rest: &str, raw: &str) -> Result<Vec<String>, ApiError> 
 }
 
 fn bad(raw: &str, why: &str) -> ApiError {
-    ApiError::bad_request(format!("unable to parse requirement: {why} (selector {raw:?})"))
+    ApiError::bad_request(format!(
+        "unable to parse requirement: {why} (selector {raw:?})"
+    ))
 }
 
 impl LabelSelector {
@@ -165,9 +167,7 @@ impl FieldSelector {
         for r in &sel.0 {
             let (f, ok_op) = match r {
                 Req::Eq(f, _) | Req::Ne(f, _) => (f, true),
-                Req::In(f, _) | Req::NotIn(f, _) | Req::Exists(f) | Req::NotExists(f) => {
-                    (f, false)
-                }
+                Req::In(f, _) | Req::NotIn(f, _) | Req::Exists(f) | Req::NotExists(f) => (f, false),
             };
             if !ok_op {
                 return Err(ApiError::bad_request(format!(
@@ -234,7 +234,11 @@ mod tests {
     #[test]
     fn field_selectors() {
         let p = pod(json!({}));
-        let f = |s: &str| FieldSelector::parse(s, Kind::Pod).unwrap().matches(Kind::Pod, &p);
+        let f = |s: &str| {
+            FieldSelector::parse(s, Kind::Pod)
+                .unwrap()
+                .matches(Kind::Pod, &p)
+        };
         assert!(f("metadata.name=p"));
         assert!(f("status.phase!=Pending"));
         assert!(!f("metadata.namespace=kube-system"));

@@ -57,17 +57,22 @@ fn tls_config(p: &pki::Pki) -> Result<rustls::ServerConfig, ApiError> {
     let tls = |e: String| ApiError::internal(format!("TLS setup: {e}"));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();
-    let ca = CertificateDer::from_pem_slice(p.ca_cert_pem.as_bytes()).map_err(|e| tls(e.to_string()))?;
+    let ca =
+        CertificateDer::from_pem_slice(p.ca_cert_pem.as_bytes()).map_err(|e| tls(e.to_string()))?;
     roots.add(ca).map_err(|e| tls(e.to_string()))?;
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| tls(e.to_string()))?;
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| tls(e.to_string()))?;
     let chain = vec![
-        CertificateDer::from_pem_slice(p.server_cert_pem.as_bytes()).map_err(|e| tls(e.to_string()))?,
+        CertificateDer::from_pem_slice(p.server_cert_pem.as_bytes())
+            .map_err(|e| tls(e.to_string()))?,
     ];
-    let key = PrivateKeyDer::from_pem_slice(p.server_key_pem.as_bytes()).map_err(|e| tls(e.to_string()))?;
+    let key = PrivateKeyDer::from_pem_slice(p.server_key_pem.as_bytes())
+        .map_err(|e| tls(e.to_string()))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| tls(e.to_string()))?

@@ -50,32 +50,116 @@ pub fn columns(kind: Kind) -> Vec<Value> {
     match kind {
         Kind::Pod => vec![
             name,
-            col("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."),
-            col("Status", "string", "", 0, "The aggregate status of the containers in this pod."),
-            col("Restarts", "string", "", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."),
+            col(
+                "Ready",
+                "string",
+                "",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ),
+            col(
+                "Status",
+                "string",
+                "",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ),
+            col(
+                "Restarts",
+                "string",
+                "",
+                0,
+                "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.",
+            ),
             age,
-            col("IP", "string", "", 1, "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."),
-            col("Node", "string", "", 1, "NodeName is a request to schedule this pod onto a specific node."),
-            col("Nominated Node", "string", "", 1, "nominatedNodeName is set when this pod preempts other pods on the node."),
-            col("Readiness Gates", "string", "", 1, "If specified, all readiness gates will be evaluated for pod readiness."),
+            col(
+                "IP",
+                "string",
+                "",
+                1,
+                "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.",
+            ),
+            col(
+                "Node",
+                "string",
+                "",
+                1,
+                "NodeName is a request to schedule this pod onto a specific node.",
+            ),
+            col(
+                "Nominated Node",
+                "string",
+                "",
+                1,
+                "nominatedNodeName is set when this pod preempts other pods on the node.",
+            ),
+            col(
+                "Readiness Gates",
+                "string",
+                "",
+                1,
+                "If specified, all readiness gates will be evaluated for pod readiness.",
+            ),
         ],
         Kind::Service => vec![
             name,
-            col("Type", "string", "", 0, "type determines how the Service is exposed."),
-            col("Cluster-IP", "string", "", 0, "clusterIP is the IP address of the service."),
-            col("External-IP", "string", "", 0, "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service."),
-            col("Port(s)", "string", "", 0, "The list of ports that are exposed by this service."),
+            col(
+                "Type",
+                "string",
+                "",
+                0,
+                "type determines how the Service is exposed.",
+            ),
+            col(
+                "Cluster-IP",
+                "string",
+                "",
+                0,
+                "clusterIP is the IP address of the service.",
+            ),
+            col(
+                "External-IP",
+                "string",
+                "",
+                0,
+                "externalIPs is a list of IP addresses for which nodes in the cluster will also accept traffic for this service.",
+            ),
+            col(
+                "Port(s)",
+                "string",
+                "",
+                0,
+                "The list of ports that are exposed by this service.",
+            ),
             age,
-            col("Selector", "string", "", 1, "Route service traffic to pods with label keys and values matching this selector."),
+            col(
+                "Selector",
+                "string",
+                "",
+                1,
+                "Route service traffic to pods with label keys and values matching this selector.",
+            ),
         ],
         Kind::ConfigMap => vec![
             name,
-            col("Data", "string", "", 0, "Data contains the configuration data."),
+            col(
+                "Data",
+                "string",
+                "",
+                0,
+                "Data contains the configuration data.",
+            ),
             age,
         ],
         Kind::Secret => vec![
             name,
-            col("Type", "string", "", 0, "Used to facilitate programmatic handling of secret data."),
+            col(
+                "Type",
+                "string",
+                "",
+                0,
+                "Used to facilitate programmatic handling of secret data.",
+            ),
             col("Data", "string", "", 0, "Data contains the secret data."),
             age,
         ],
@@ -89,23 +173,113 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             col("Status", "string", "", 0, "The status of the node"),
             col("Roles", "string", "", 0, "The roles of the node"),
             age,
-            col("Version", "string", "", 0, "Kubelet Version reported by the node."),
-            col("Internal-IP", "string", "", 1, "List of addresses reachable to the node."),
-            col("External-IP", "string", "", 1, "List of addresses reachable to the node."),
-            col("OS-Image", "string", "", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy))."),
-            col("Kernel-Version", "string", "", 1, "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64)."),
-            col("Container-Runtime", "string", "", 1, "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2)."),
+            col(
+                "Version",
+                "string",
+                "",
+                0,
+                "Kubelet Version reported by the node.",
+            ),
+            col(
+                "Internal-IP",
+                "string",
+                "",
+                1,
+                "List of addresses reachable to the node.",
+            ),
+            col(
+                "External-IP",
+                "string",
+                "",
+                1,
+                "List of addresses reachable to the node.",
+            ),
+            col(
+                "OS-Image",
+                "string",
+                "",
+                1,
+                "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+            ),
+            col(
+                "Kernel-Version",
+                "string",
+                "",
+                1,
+                "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+            ),
+            col(
+                "Container-Runtime",
+                "string",
+                "",
+                1,
+                "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
+            ),
         ],
         Kind::Event => vec![
-            col("Last Seen", "string", "", 0, "LastSeen is the time when the event was last observed."),
-            col("Type", "string", "", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
-            col("Reason", "string", "", 0, "This should be a short, machine understandable string that gives the reason for the transition into the object's current status."),
-            col("Object", "string", "", 0, "The object that this event is about."),
-            col("Subobject", "string", "", 1, "The subobject that this event is about."),
-            col("Source", "string", "", 1, "The component reporting this event. Should be a short machine understandable string."),
-            col("Message", "string", "", 0, "A human-readable description of the status of this operation."),
-            col("First Seen", "string", "", 1, "FirstSeen is the time when the event was first observed."),
-            col("Count", "string", "", 1, "The number of times this event has occurred."),
+            col(
+                "Last Seen",
+                "string",
+                "",
+                0,
+                "LastSeen is the time when the event was last observed.",
+            ),
+            col(
+                "Type",
+                "string",
+                "",
+                0,
+                "Type of this event (Normal, Warning), new types could be added in the future.",
+            ),
+            col(
+                "Reason",
+                "string",
+                "",
+                0,
+                "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+            ),
+            col(
+                "Object",
+                "string",
+                "",
+                0,
+                "The object that this event is about.",
+            ),
+            col(
+                "Subobject",
+                "string",
+                "",
+                1,
+                "The subobject that this event is about.",
+            ),
+            col(
+                "Source",
+                "string",
+                "",
+                1,
+                "The component reporting this event. Should be a short machine understandable string.",
+            ),
+            col(
+                "Message",
+                "string",
+                "",
+                0,
+                "A human-readable description of the status of this operation.",
+            ),
+            col(
+                "First Seen",
+                "string",
+                "",
+                1,
+                "FirstSeen is the time when the event was first observed.",
+            ),
+            col(
+                "Count",
+                "string",
+                "",
+                1,
+                "The number of times this event has occurred.",
+            ),
             col("Name", "string", "name", 1, NAME_DESC),
         ],
     }
@@ -116,7 +290,11 @@ fn st<'a>(v: &'a Value, ptr: &str) -> &'a str {
 }
 
 fn or_none(s: &str) -> String {
-    if s.is_empty() { "<none>".into() } else { s.to_string() }
+    if s.is_empty() {
+        "<none>".into()
+    } else {
+        s.to_string()
+    }
 }
 
 fn sorted_pairs(m: &Value) -> String {
@@ -157,11 +335,19 @@ fn service_ports(svc: &Value) -> String {
 fn event_source(ev: &Value) -> String {
     let comp = {
         let c = st(ev, "/source/component");
-        if c.is_empty() { st(ev, "/reportingComponent") } else { c }
+        if c.is_empty() {
+            st(ev, "/reportingComponent")
+        } else {
+            c
+        }
     };
     let host = {
         let h = st(ev, "/source/host");
-        if h.is_empty() { st(ev, "/reportingInstance") } else { h }
+        if h.is_empty() {
+            st(ev, "/reportingInstance")
+        } else {
+            h
+        }
     };
     match (comp.is_empty(), host.is_empty()) {
         (true, _) => "<none>".into(),
@@ -177,17 +363,24 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
     match kind {
         Kind::Pod => {
             let sum = podstatus::summarize(obj, now);
-            let gates = obj["spec"]["readinessGates"].as_array().map_or(0, |g| g.len());
+            let gates = obj["spec"]["readinessGates"]
+                .as_array()
+                .map_or(0, |g| g.len());
             let gates = if gates == 0 {
                 "<none>".to_string()
             } else {
-                let conds = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+                let conds = obj["status"]["conditions"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
                 let ok = obj["spec"]["readinessGates"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|g| {
-                        conds.iter().any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+                        conds
+                            .iter()
+                            .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
                     })
                     .count();
                 format!("{ok}/{gates}")
@@ -248,7 +441,13 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
                 .into_iter()
                 .flatten()
                 .find(|c| c["type"] == "Ready")
-                .map(|c| if c["status"] == "True" { "Ready" } else { "NotReady" })
+                .map(|c| {
+                    if c["status"] == "True" {
+                        "Ready"
+                    } else {
+                        "NotReady"
+                    }
+                })
                 .unwrap_or("Unknown");
             let addr = |t: &str| {
                 obj["status"]["addresses"]
@@ -264,12 +463,19 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter_map(|(k, _)| k.strip_prefix("node-role.kubernetes.io/").map(str::to_string))
+                .filter_map(|(k, _)| {
+                    k.strip_prefix("node-role.kubernetes.io/")
+                        .map(str::to_string)
+                })
                 .collect();
             vec![
                 json!(name),
                 json!(ready),
-                json!(if roles.is_empty() { "<none>".into() } else { roles.join(",") }),
+                json!(if roles.is_empty() {
+                    "<none>".into()
+                } else {
+                    roles.join(",")
+                }),
                 json!(age),
                 json!(st(obj, "/status/nodeInfo/kubeletVersion")),
                 json!(addr("InternalIP")),
@@ -355,7 +561,12 @@ mod tests {
             "status": {"phase": "Pending"}});
         let t = table(Kind::Pod, &[p], 7, IncludeObject::Metadata, now);
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 9);
-        assert_eq!(t["rows"][0]["cells"], json!(["web", "0/1", "Pending", "0", "5m", "<none>", "n1", "<none>", "<none>"]));
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!([
+                "web", "0/1", "Pending", "0", "5m", "<none>", "n1", "<none>", "<none>"
+            ])
+        );
         assert_eq!(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
         assert_eq!(t["metadata"]["resourceVersion"], "7");
     }

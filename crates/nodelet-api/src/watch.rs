@@ -64,7 +64,13 @@ impl Renderer {
     fn event(&mut self, ty: &str, obj: &Value, rv: u64) -> Bytes {
         let object = match self.table {
             Some(inc) => {
-                let mut t = table::table(self.kind, std::slice::from_ref(obj), rv, inc, Timestamp::now());
+                let mut t = table::table(
+                    self.kind,
+                    std::slice::from_ref(obj),
+                    rv,
+                    inc,
+                    Timestamp::now(),
+                );
                 // The API server sends column definitions with the first event only.
                 if self.sent_columns {
                     t["columnDefinitions"] = json!([]);
@@ -83,7 +89,9 @@ fn bookmark(kind: Kind, rv: u64, initial_end: bool) -> Bytes {
     if initial_end {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
-    line(&json!({"type": "BOOKMARK", "object": {"kind": kind.name(), "apiVersion": "v1", "metadata": meta}}))
+    line(
+        &json!({"type": "BOOKMARK", "object": {"kind": kind.name(), "apiVersion": "v1", "metadata": meta}}),
+    )
 }
 
 /// Starts a watch; errors before the stream starts are plain HTTP errors.
@@ -93,7 +101,13 @@ pub async fn watch(backend: Arc<dyn Backend>, spec: WatchSpec) -> Result<Respons
         Some(rv) if rv > 0 && !spec.send_initial => rv,
         _ => {
             let (items, rv) = if spec.kind == Kind::Node {
-                (vec![serde_json::to_value(backend.node()).map_err(|e| ApiError::internal(e.to_string()))?], 1)
+                (
+                    vec![
+                        serde_json::to_value(backend.node())
+                            .map_err(|e| ApiError::internal(e.to_string()))?,
+                    ],
+                    1,
+                )
             } else {
                 backend.list(spec.kind, spec.ns.as_deref()).await?
             };
@@ -135,7 +149,8 @@ pub async fn watch(backend: Arc<dyn Backend>, spec: WatchSpec) -> Result<Respons
         let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
         ticker.tick().await;
         loop {
-            let sleep_until = deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600 * 24));
+            let sleep_until = deadline
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600 * 24));
             let out = tokio::select! {
                 _ = tokio::time::sleep_until(sleep_until) => {
                     if deadline.is_some() { return; }

@@ -30,10 +30,13 @@ K=$(kubectl_bin)
 root=$(mktemp -d /tmp/nodelet-e2e.XXXXXX)
 port=${NODELET_E2E_PORT:-$((20000 + RANDOM % 20000))}
 addr=127.0.0.1:$port
+# NODELET_E2E_MEM=1: the server is serve_mem (its log files are writable here).
+mem=${NODELET_E2E_MEM:-}
 if [[ -n "${NODELET_SERVE_CMD:-}" ]]; then
     cmd=${NODELET_SERVE_CMD//\{root\}/$root}
     cmd=${cmd//\{addr\}/$addr}
 else
+    mem=1
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
     (cd "$ws" && cargo build -q -p nodelet-api --example serve_mem)
     cmd="$CARGO_TARGET_DIR/debug/examples/serve_mem $root $addr"
@@ -114,7 +117,7 @@ expect "wait for Ready" 'condition met' "$K" wait --for=condition=Ready pod/life
 "$K" logs -f lifecycle-demo >"$root/follow.out" 2>&1 &
 follower=$!
 sleep 1
-if [[ -z "${NODELET_SERVE_CMD:-}" ]]; then
+if [[ -n "$mem" ]]; then
     # serve_mem's log files live under <root>/logs
     printf '%s stdout F appended later\n' "$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)" >>"$root/logs/default_lifecycle-demo_lifecycle-demo-container.log"
     sleep 1

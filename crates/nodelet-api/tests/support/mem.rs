@@ -48,7 +48,11 @@ impl MemBackend {
     pub fn new(log_dir: PathBuf) -> Arc<Self> {
         let (tx, _) = broadcast::channel(4096);
         let b = MemBackend {
-            inner: Mutex::new(Inner { objects: BTreeMap::new(), rv: 1, history: VecDeque::new() }),
+            inner: Mutex::new(Inner {
+                objects: BTreeMap::new(),
+                rv: 1,
+                history: VecDeque::new(),
+            }),
             tx,
             log_dir,
             started: jiff::Timestamp::now(),
@@ -76,9 +80,15 @@ impl MemBackend {
         if ty == WatchEventType::Deleted {
             g.objects.remove(&(kind, ns.to_string(), name.to_string()));
         } else {
-            g.objects.insert((kind, ns.to_string(), name.to_string()), v.clone());
+            g.objects
+                .insert((kind, ns.to_string(), name.to_string()), v.clone());
         }
-        let ev = WatchEvent { event_type: ty, kind, object: v.clone(), rv };
+        let ev = WatchEvent {
+            event_type: ty,
+            kind,
+            object: v.clone(),
+            rv,
+        };
         g.history.push_back(ev.clone());
         if g.history.len() > HISTORY {
             g.history.pop_front();
@@ -88,9 +98,15 @@ impl MemBackend {
     }
 
     fn event(&self, pod: &Value, reason: &str, message: &str, ty: &str) {
-        let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let pname = pod["metadata"]["name"].as_str().unwrap_or("");
-        let name = format!("{pname}.{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        let name = format!(
+            "{pname}.{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..16]
+        );
         let v = json!({"apiVersion": "v1", "kind": "Event",
             "metadata": {"name": name, "namespace": ns, "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": now()},
             "involvedObject": {"kind": "Pod", "namespace": ns, "name": pname, "uid": pod["metadata"]["uid"], "apiVersion": "v1"},
@@ -105,7 +121,10 @@ impl MemBackend {
     }
 
     fn running_status(&self, pod: &Value) -> Value {
-        let containers = pod["spec"]["containers"].as_array().cloned().unwrap_or_default();
+        let containers = pod["spec"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let statuses: Vec<Value> = containers
             .iter()
             .map(|c| json!({"name": c["name"], "image": c["image"], "imageID": "", "ready": true, "started": true,
@@ -134,7 +153,11 @@ impl MemBackend {
         let me = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
-            let cur = me.lock().objects.get(&(kind, ns.clone(), name.clone())).cloned();
+            let cur = me
+                .lock()
+                .objects
+                .get(&(kind, ns.clone(), name.clone()))
+                .cloned();
             if let Some(v) = cur {
                 me.put(kind, &ns, &name, v, WatchEventType::Deleted);
             }
@@ -149,13 +172,30 @@ pub struct Mem(pub Arc<MemBackend>);
 impl Backend for Mem {
     async fn create(&self, obj: Object) -> Result<Value, ApiError> {
         let (kind, mut v) = MemBackend::obj_value(&obj);
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
-        if self.0.lock().objects.contains_key(&(kind, ns.clone(), name.clone())) {
+        if self
+            .0
+            .lock()
+            .objects
+            .contains_key(&(kind, ns.clone(), name.clone()))
+        {
             return Err(ApiError::already_exists(kind.plural(), &name));
         }
-        if !self.0.lock().objects.contains_key(&(Kind::Namespace, String::new(), ns.clone())) {
-            return Err(ApiError::new(404, "NotFound", format!("namespaces \"{ns}\" not found")));
+        if !self
+            .0
+            .lock()
+            .objects
+            .contains_key(&(Kind::Namespace, String::new(), ns.clone()))
+        {
+            return Err(ApiError::new(
+                404,
+                "NotFound",
+                format!("namespaces \"{ns}\" not found"),
+            ));
         }
         v["apiVersion"] = json!("v1");
         v["kind"] = json!(kind.name());
@@ -164,7 +204,11 @@ impl Backend for Mem {
         if kind == Kind::Pod {
             v["spec"]["nodeName"] = json!("mem");
             v["status"] = self.0.running_status(&v);
-            for c in v["spec"]["containers"].as_array().cloned().unwrap_or_default() {
+            for c in v["spec"]["containers"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
                 let cname = c["name"].as_str().unwrap_or("");
                 let line = format!("{} stdout F hello from {cname}\n", jiff::Timestamp::now());
                 let _ = std::fs::write(self.0.log_file(&ns, &name, cname), line);
@@ -172,18 +216,34 @@ impl Backend for Mem {
         }
         let stored = self.0.put(kind, &ns, &name, v, WatchEventType::Added);
         if kind == Kind::Pod {
-            self.0.event(&stored, "Scheduled", &format!("Successfully assigned {ns}/{name} to mem"), "Normal");
-            self.0.event(&stored, "Started", "Started container", "Normal");
+            self.0.event(
+                &stored,
+                "Scheduled",
+                &format!("Successfully assigned {ns}/{name} to mem"),
+                "Normal",
+            );
+            self.0
+                .event(&stored, "Started", "Started container", "Normal");
         }
         Ok(stored)
     }
 
     async fn replace(&self, obj: Object, expected_rv: Option<u64>) -> Result<Value, ApiError> {
         let (kind, mut v) = MemBackend::obj_value(&obj);
-        let ns = v["metadata"]["namespace"].as_str().unwrap_or("default").to_string();
+        let ns = v["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default")
+            .to_string();
         let name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
-        let cur = self.0.lock().objects.get(&(kind, ns.clone(), name.clone())).cloned();
-        let Some(cur) = cur else { return Err(ApiError::not_found(kind.plural(), &name)) };
+        let cur = self
+            .0
+            .lock()
+            .objects
+            .get(&(kind, ns.clone(), name.clone()))
+            .cloned();
+        let Some(cur) = cur else {
+            return Err(ApiError::not_found(kind.plural(), &name));
+        };
         if let Some(rv) = expected_rv
             && cur["metadata"]["resourceVersion"].as_str() != Some(rv.to_string().as_str())
         {
@@ -199,7 +259,14 @@ impl Backend for Mem {
         let g = self.0.lock();
         let ns = if kind.namespaced() { ns } else { "" };
         match g.objects.get(&(kind, ns.to_string(), name.to_string())) {
-            Some(v) => Ok((v.clone(), v["metadata"]["resourceVersion"].as_str().unwrap_or("0").parse().unwrap_or(0))),
+            Some(v) => Ok((
+                v.clone(),
+                v["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or("0")
+                    .parse()
+                    .unwrap_or(0),
+            )),
             None => Err(ApiError::not_found(kind.plural(), name)),
         }
     }
@@ -221,9 +288,17 @@ impl Backend for Mem {
         if let Some(first) = g.history.front()
             && since_rv + 1 < first.rv
         {
-            return Err(ApiError::gone(format!("too old resource version: {since_rv} ({})", first.rv - 1)));
+            return Err(ApiError::gone(format!(
+                "too old resource version: {since_rv} ({})",
+                first.rv - 1
+            )));
         }
-        let backlog: Vec<WatchEvent> = g.history.iter().filter(|e| e.rv > since_rv).cloned().collect();
+        let backlog: Vec<WatchEvent> = g
+            .history
+            .iter()
+            .filter(|e| e.rv > since_rv)
+            .cloned()
+            .collect();
         let last = backlog.last().map_or(since_rv, |e| e.rv);
         drop(g);
         let live = futures::stream::unfold(rx, |mut rx| async move {
@@ -239,61 +314,124 @@ impl Backend for Mem {
         Ok(futures::stream::iter(backlog).chain(live).boxed())
     }
 
-    async fn delete(&self, kind: Kind, ns: &str, name: &str, grace: Option<i64>) -> Result<Value, ApiError> {
+    async fn delete(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        grace: Option<i64>,
+    ) -> Result<Value, ApiError> {
         let (mut cur, _) = self.get(kind, ns, name).await?;
         let ns_key = if kind.namespaced() { ns } else { "" };
         if kind != Kind::Pod {
             return Ok(self.0.put(kind, ns_key, name, cur, WatchEventType::Deleted));
         }
-        let grace = grace.unwrap_or_else(|| cur["spec"]["terminationGracePeriodSeconds"].as_i64().unwrap_or(30));
+        let grace = grace.unwrap_or_else(|| {
+            cur["spec"]["terminationGracePeriodSeconds"]
+                .as_i64()
+                .unwrap_or(30)
+        });
         if grace == 0 {
             return Ok(self.0.put(kind, ns, name, cur, WatchEventType::Deleted));
         }
         if cur["metadata"]["deletionTimestamp"].is_null() {
             cur["metadata"]["deletionTimestamp"] = json!(now());
             cur["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-            self.0.event(&cur, "Killing", &format!("Stopping container {}", cur["spec"]["containers"][0]["name"].as_str().unwrap_or("")), "Normal");
+            self.0.event(
+                &cur,
+                "Killing",
+                &format!(
+                    "Stopping container {}",
+                    cur["spec"]["containers"][0]["name"].as_str().unwrap_or("")
+                ),
+                "Normal",
+            );
             cur = self.0.put(kind, ns, name, cur, WatchEventType::Modified);
             let after = Duration::from_secs(grace as u64).min(self.0.max_grace);
-            self.0.finish_delete(kind, ns.to_string(), name.to_string(), after);
+            self.0
+                .finish_delete(kind, ns.to_string(), name.to_string(), after);
         }
         Ok(cur)
     }
 
-    async fn exec(&self, ns: &str, pod: &str, _container: &str, req: InteractiveExecRequest) -> Result<InteractiveExec, ApiError> {
+    async fn exec(
+        &self,
+        ns: &str,
+        pod: &str,
+        _container: &str,
+        req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError> {
         self.get(Kind::Pod, ns, pod).await?;
         let Some((cmd, args)) = req.command.split_first() else {
             return Err(ApiError::bad_request("no command"));
         };
         let mut child = tokio::process::Command::new(cmd)
             .args(args)
-            .stdin(if req.stdin { Stdio::piped() } else { Stdio::null() })
+            .stdin(if req.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| ApiError::internal(format!("exec: {e}")))?;
         let (etx, erx) = tokio::sync::oneshot::channel();
-        let stdin = child.stdin.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
-        let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
-        let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
         tokio::spawn(async move {
             let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
             let _ = etx.send(code);
         });
-        Ok(InteractiveExec { stdin, stdout, stderr, resize: None, exit: erx })
+        Ok(InteractiveExec {
+            stdin,
+            stdout,
+            stderr,
+            resize: None,
+            exit: erx,
+        })
     }
 
-    async fn attach(&self, ns: &str, pod: &str, container: &str, _req: InteractiveExecRequest) -> Result<InteractiveExec, ApiError> {
+    async fn attach(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        _req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError> {
         // The fake's "main process" prints its log line and exits.
         let path = self.0.log_file(ns, pod, container);
-        let req = InteractiveExecRequest { command: vec!["cat".into(), path.display().to_string()], tty: false, stdin: false, initial_size: None };
+        let req = InteractiveExecRequest {
+            command: vec!["cat".into(), path.display().to_string()],
+            tty: false,
+            stdin: false,
+            initial_size: None,
+        };
         self.exec(ns, pod, container, req).await
     }
 
-    async fn log_path(&self, ns: &str, pod: &str, container: &str, previous: bool) -> Result<PathBuf, ApiError> {
+    async fn log_path(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<PathBuf, ApiError> {
         self.get(Kind::Pod, ns, pod).await?;
         if previous {
-            return Err(ApiError::bad_request(format!("previous terminated container \"{container}\" in pod \"{pod}\" not found")));
+            return Err(ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{pod}\" not found"
+            )));
         }
         Ok(self.0.log_file(ns, pod, container))
     }

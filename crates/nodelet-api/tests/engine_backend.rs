@@ -1,0 +1,268 @@
+//! The API over the real engine (fake runtime, real store): create, status
+//! as the engine computes it, watch from the store's change log, events,
+//! deletion, plain objects, and the 410 for a compacted resourceVersion.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::StreamExt;
+use http_body_util::BodyExt;
+use nodelet_api::{ConnAuth, EngineBackend};
+use nodelet_engine::clock::SystemClock;
+use nodelet_engine::{Engine, EngineConfig};
+use nodelet_runtime::fake::FakeRuntime;
+use nodelet_store::Store;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct H {
+    router: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> H {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(&dir.path().join("state.redb")).unwrap());
+    let runtime = Arc::new(FakeRuntime::new());
+    let engine = Engine::new(
+        runtime.clone(),
+        store.clone(),
+        Arc::new(SystemClock),
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    let backend = Arc::new(EngineBackend::new(
+        Arc::new(engine),
+        store,
+        runtime,
+        "fake://0",
+    ));
+    H {
+        router: nodelet_api::router(backend, "t"),
+        _dir: dir,
+    }
+}
+
+fn req(method: &str, uri: &str, body: impl Into<String>) -> Request<Body> {
+    req_ct(method, uri, "application/json", body)
+}
+
+fn req_ct(method: &str, uri: &str, ct: &str, body: impl Into<String>) -> Request<Body> {
+    let mut r = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", ct)
+        .body(Body::from(body.into()))
+        .unwrap();
+    r.extensions_mut().insert(ConnAuth::Local);
+    r
+}
+
+impl H {
+    async fn call(&self, method: &str, uri: &str, body: impl Into<String>) -> (StatusCode, Value) {
+        self.call_ct(method, uri, "application/json", body).await
+    }
+
+    async fn call_ct(
+        &self,
+        method: &str,
+        uri: &str,
+        ct: &str,
+        body: impl Into<String>,
+    ) -> (StatusCode, Value) {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req_ct(method, uri, ct, body))
+            .await
+            .unwrap();
+        let code = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (code, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Reads watch events until `until` matches one (or fails after 10 s).
+    async fn watch_until(&self, uri: &str, until: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req("GET", uri, ""))
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let mut body = resp.into_body().into_data_stream();
+        let mut buf = String::new();
+        let mut seen = Vec::new();
+        loop {
+            let chunk = tokio::time::timeout(Duration::from_secs(10), body.next())
+                .await
+                .unwrap_or_else(|_| panic!("no matching watch event; saw {seen:#?}"))
+                .unwrap()
+                .unwrap();
+            buf.push_str(std::str::from_utf8(&chunk).unwrap());
+            while let Some(i) = buf.find('\n') {
+                let line: String = buf.drain(..=i).collect();
+                let ev: Value = serde_json::from_str(&line).unwrap();
+                let done = until(&ev);
+                seen.push(ev);
+                if done {
+                    return seen;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn pod_lifecycle_through_the_api() {
+    let h = setup().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "app", "image": "busybox"}]}});
+    let (code, created) = h
+        .call("POST", "/api/v1/namespaces/default/pods", pod.to_string())
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(created["metadata"]["uid"].is_string());
+
+    // The engine starts it; the watch (from the store's change log) shows it Running.
+    let seen = h
+        .watch_until(
+            &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"),
+            |e| e["object"]["status"]["phase"] == "Running",
+        )
+        .await;
+    assert!(seen.iter().all(|e| e["type"] == "MODIFIED"), "{seen:#?}");
+
+    let (code, again) = h
+        .call("POST", "/api/v1/namespaces/default/pods", pod.to_string())
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{again}");
+
+    let (_, list) = h
+        .call("GET", "/api/v1/pods?labelSelector=app%3Dweb", "")
+        .await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    let (_, evs) = h
+        .call(
+            "GET",
+            "/api/v1/namespaces/default/events?fieldSelector=involvedObject.name%3Dweb",
+            "",
+        )
+        .await;
+    let reasons: Vec<&str> = evs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["reason"].as_str())
+        .collect();
+    assert!(reasons.contains(&"Started"), "{reasons:?}");
+
+    // Plain JSON is not a patch type.
+    let (code, v) = h
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/web",
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
+    // The engine does not update created pods: refused with a reason, not ignored.
+    let (code, v) = h
+        .call_ct(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/web",
+            "application/merge-patch+json",
+            r#"{"metadata":{"labels":{"x":"y"}}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["details"]["causes"][0]["field"], "metadata");
+
+    let (code, v) = h
+        .call(
+            "DELETE",
+            "/api/v1/namespaces/default/pods/web",
+            r#"{"gracePeriodSeconds":1}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert!(v["metadata"]["deletionTimestamp"].is_string(), "{v}");
+    let (_, cur) = h
+        .call("GET", "/api/v1/namespaces/default/pods/web", "")
+        .await;
+    let rv = cur["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("1")
+        .to_string();
+    h.watch_until(
+        &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"),
+        |e| e["type"] == "DELETED",
+    )
+    .await;
+    let (code, _) = h
+        .call("GET", "/api/v1/namespaces/default/pods/web", "")
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn plain_objects_and_namespaces() {
+    let h = setup().await;
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "team"}, "data": {"a": "1"}});
+    let (code, v) = h
+        .call("POST", "/api/v1/namespaces/team/configmaps", cm.to_string())
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    let (code, v) = h
+        .call("GET", "/api/v1/namespaces/team/configmaps/cfg", "")
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["data"]["a"], "1");
+    let rv = v["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, v) = h
+        .call("PUT", "/api/v1/namespaces/team/configmaps/cfg",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "team", "resourceVersion": "12345"}, "data": {}}).to_string())
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "stale resourceVersion: {v}");
+    let (code, v) = h
+        .call("PUT", "/api/v1/namespaces/team/configmaps/cfg",
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "team", "resourceVersion": rv}, "data": {"b": "2"}}).to_string())
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["data"], json!({"b": "2"}));
+    let (_, ns) = h.call("GET", "/api/v1/namespaces", "").await;
+    let names: Vec<&str> = ns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"team") && names.contains(&"kube-system"),
+        "{names:?}"
+    );
+    let (code, _) = h
+        .call("DELETE", "/api/v1/namespaces/team/configmaps/cfg", "")
+        .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = h
+        .call("GET", "/api/v1/namespaces/team/configmaps/cfg", "")
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (code, node) = h.call("GET", "/api/v1/nodes", "").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        node["items"][0]["status"]["nodeInfo"]["containerRuntimeVersion"],
+        "fake://0"
+    );
+}
