@@ -43,6 +43,8 @@ pub enum Command {
     Image(ImageCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    #[command(flatten)]
+    Client(crate::cli_client::ClientCommand),
 }
 
 #[derive(Debug, Args)]

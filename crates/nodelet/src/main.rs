@@ -5,7 +5,10 @@
 //! operation failed (message on stderr), 2 usage errors (clap).
 
 mod cli;
+mod cli_client;
+mod client;
 mod cmd;
+mod describe;
 mod manifests;
 
 use std::process::ExitCode;

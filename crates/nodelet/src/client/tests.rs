@@ -1,0 +1,103 @@
+//! The client against a tiny HTTP server on a unix socket in the test.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+
+use super::*;
+
+/// Serves one connection with a canned answer; returns the request text.
+async fn serve_once(listener: UnixListener, status: &'static str, body: &'static str) -> String {
+    let (mut s, _) = listener.accept().await.unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut req = Vec::new();
+    loop {
+        let n = s.read(&mut buf).await.unwrap();
+        req.extend_from_slice(&buf[..n]);
+        if n == 0 || req.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let resp = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(resp.as_bytes()).await.unwrap();
+    String::from_utf8_lossy(&req).to_string()
+}
+
+#[tokio::test]
+async fn not_found_is_printed_like_kubectl() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nodelet.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let server = tokio::spawn(serve_once(
+        listener,
+        "404 Not Found",
+        r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"x\" not found","reason":"NotFound","details":{"name":"x","kind":"pods"},"code":404}"#,
+    ));
+    let client = Client::new(&sock);
+    let err = client
+        .get("/api/v1/namespaces/default/pods/x")
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found());
+    assert_eq!(
+        err.to_string(),
+        "Error from server (NotFound): pods \"x\" not found"
+    );
+    let req = server.await.unwrap();
+    assert!(
+        req.starts_with("GET /api/v1/namespaces/default/pods/x HTTP/1.1\r\n"),
+        "{req}"
+    );
+}
+
+#[tokio::test]
+async fn json_answer_is_decoded() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nodelet.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let server = tokio::spawn(serve_once(
+        listener,
+        "200 OK",
+        r#"{"kind":"Pod","metadata":{"name":"x"}}"#,
+    ));
+    let v = Client::new(&sock)
+        .get("/api/v1/namespaces/default/pods/x")
+        .await
+        .unwrap();
+    assert_eq!(v["metadata"]["name"], "x");
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn absent_socket_says_to_start_the_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nodelet.sock");
+    let err = Client::new(&sock).get("/version").await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "cannot reach the nodelet agent at {}: is \"nodelet serve\" or \"nodelet run\" running?",
+            sock.display()
+        )
+    );
+    // A stale socket file with nobody listening reads the same.
+    drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
+    let err = Client::new(&sock).get("/version").await.unwrap_err();
+    assert!(matches!(err, ClientError::Unreachable(_)), "{err:?}");
+}
+
+#[test]
+fn query_values_are_encoded() {
+    assert_eq!(
+        with_query(
+            "/p",
+            &[
+                ("command", "sh -c".into()),
+                ("fieldSelector", "a=b,c".into())
+            ]
+        ),
+        "/p?command=sh%20-c&fieldSelector=a%3Db%2Cc"
+    );
+}
