@@ -84,6 +84,14 @@ impl Renderer {
     }
 }
 
+fn object_key(o: &Value) -> (String, String) {
+    let m = &o["metadata"];
+    (
+        m["namespace"].as_str().unwrap_or("").to_string(),
+        m["name"].as_str().unwrap_or("").to_string(),
+    )
+}
+
 fn bookmark(kind: Kind, rv: u64, initial_end: bool) -> Bytes {
     let mut meta = json!({"resourceVersion": rv.to_string()});
     if initial_end {
@@ -146,6 +154,9 @@ pub async fn watch(backend: Arc<dyn Backend>, spec: WatchSpec) -> Result<Respons
             }
         }
         let mut last_rv = start_rv;
+        // Objects this watcher has been told about and that still match.
+        let mut seen: std::collections::HashSet<(String, String)> =
+            initial.iter().map(object_key).collect();
         let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
         ticker.tick().await;
         loop {
@@ -161,13 +172,23 @@ pub async fn watch(backend: Arc<dyn Backend>, spec: WatchSpec) -> Result<Respons
                 ev = events.next() => {
                     let Some(ev) = ev else { return };
                     last_rv = last_rv.max(ev.rv);
-                    if ev.kind != spec.kind || !spec.selects(&ev.object) {
+                    if ev.kind != spec.kind {
                         continue;
                     }
-                    let ty = match ev.event_type {
-                        WatchEventType::Added => "ADDED",
-                        WatchEventType::Modified => "MODIFIED",
-                        WatchEventType::Deleted => "DELETED",
+                    let key = object_key(&ev.object);
+                    let ty = if spec.selects(&ev.object) {
+                        if ev.event_type == WatchEventType::Deleted {
+                            seen.remove(&key);
+                        } else {
+                            seen.insert(key);
+                        }
+                        ev.event_type.as_str()
+                    } else if ev.event_type == WatchEventType::Modified && seen.remove(&key) {
+                        // It left the selection: to this watcher it is gone,
+                        // as the API server reports it.
+                        "DELETED"
+                    } else {
+                        continue;
                     };
                     renderer.event(ty, &ev.object, ev.rv)
                 }

@@ -476,3 +476,48 @@ async fn logs_strip_cri_prefix() {
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert_eq!(v["message"], "container zz is not valid for pod l");
 }
+
+#[tokio::test]
+async fn leaving_a_label_selection_is_a_deleted_event() {
+    let t = setup();
+    let (_, created) = t.create_pod("sel", json!({"app": "web"})).await;
+    let rv = created["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Without a resourceVersion the watch starts with the current objects.
+    let r = req(
+        "GET",
+        "/api/v1/namespaces/default/pods?watch=true&labelSelector=app%3Dweb",
+        None,
+        "",
+    );
+    let resp = t.router.clone().oneshot(r).await.unwrap();
+    let mut body = resp.into_body().into_data_stream();
+    assert!(rv.parse::<u64>().unwrap() > 0);
+    let (code, v) = t
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/sel",
+            Some("application/merge-patch+json"),
+            r#"{"metadata":{"labels":{"app":"db"}}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let mut buf = String::new();
+    let mut types = Vec::new();
+    while types.len() < 2 {
+        let chunk = tokio::time::timeout(std::time::Duration::from_secs(10), body.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        buf.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(i) = buf.find('\n') {
+            let line: String = buf.drain(..=i).collect();
+            let ev: Value = serde_json::from_str(&line).unwrap();
+            types.push(ev["type"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(types, ["ADDED", "DELETED"]);
+}

@@ -176,6 +176,11 @@ server_url=$(grep 'server:' "$KUBECONFIG" | awk '{print $2}')
 # (kubectl itself would prompt for a username without any credentials.)
 expect "anonymous is 401 Unauthorized" '"code":401' curl -sk "$server_url/api/v1/namespaces/default/pods"
 expect "anonymous gets a Status" '"reason":"Unauthorized"' curl -sk "$server_url/version"
+if [[ -S "$root/api.sock" ]]; then
+    expect "unix socket serves without TLS" '"gitVersion":"v1.37.0-nodelet"' curl -s --unix-socket "$root/api.sock" http://localhost/version
+    expect "unix socket is owner-only" '^srw-------' ls -l "$root/api.sock"
+fi
+expect "kubeconfig is owner-only" '^-rw-------' ls -l "$KUBECONFIG"
 token=$(cat "$root/pki/token")
 expect "bearer token works" 'No resources found|NAME' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token="$token" get pods
 expect "wrong token is unauthorized" 'Unauthorized' "$K" --kubeconfig=/dev/null --server="$server_url" --insecure-skip-tls-verify --token=wrong get pods
