@@ -505,7 +505,7 @@ async fn mass_delete(r: &Real, max: usize) {
             }
         );
         println!(
-            "      (last container Terminated at container Terminated at {:.2} s, last pod removed at {:.2} s)",
+            "      (last container Terminated at {:.2} s, last pod removed at {:.2} s)",
             exited.as_secs_f64(),
             down.as_secs_f64()
         );

@@ -43,8 +43,79 @@ pub enum Command {
     Image(ImageCommand),
     /// Print a shell completion script.
     Completions(CompletionsArgs),
+    /// Run pods in the foreground, streaming their events and logs; Ctrl-C deletes them gracefully.
+    Run(RunArgs),
+    /// Run the node agent as a daemon with a Kubernetes API for kubectl (containers outlive it).
+    Serve(ServeArgs),
+    /// Print the admin kubeconfig `nodelet serve` wrote.
+    Kubeconfig(KubeconfigArgs),
     #[command(flatten)]
     Client(crate::cli_client::ClientCommand),
+}
+
+/// What every command that runs the agent (`run`, `serve`) takes.
+#[derive(Debug, Clone, Args)]
+pub struct AgentOpts {
+    #[command(flatten)]
+    pub node: NodeOpts,
+    /// Name of this node (events' source, `spec.nodeName`, the node object).
+    #[arg(long, env = "NODELET_NODE_NAME", default_value_t = default_node_name())]
+    pub node_name: String,
+    /// Pod subnet of the generated CNI config (tests run agents side by side).
+    #[arg(long, env = "NODELET_CNI_SUBNET", hide = true)]
+    pub cni_subnet: Option<String>,
+    /// Linux bridge of the generated CNI config.
+    #[arg(long, env = "NODELET_CNI_BRIDGE", hide = true)]
+    pub cni_bridge: Option<String>,
+    /// CNI config directory (default /etc/nodelet/cni, or <root>/cni/conf
+    /// when the subnet or bridge is overridden).
+    #[arg(long, env = "NODELET_CNI_CONF_DIR", hide = true)]
+    pub cni_conf_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+LIFETIME: the containers belong to this process. `run` stays in the foreground, streams events \
+(LAST SEEN, TYPE, REASON, OBJECT, SUBOBJECT, MESSAGE) and container logs ([pod/container] line), \
+and serves the local API on <run-root>/nodelet.sock so `nodelet get/describe/exec/logs` work \
+meanwhile. On Ctrl-C or SIGTERM it deletes the pods as the API would (preStop hooks, grace \
+period, stop signal, SIGKILL at expiry) and exits 0 once they are gone; a second Ctrl-C forces \
+(grace period 0, as `kubectl delete --force`). When every pod finished on its own \
+(restartPolicy Never/OnFailure) it exits 0 if all Succeeded, else 1. Use `nodelet serve` for \
+containers that outlive the agent.
+
+EXIT STATUS: 0 pods succeeded or were deleted on request; 1 invalid input (nothing is run), \
+a host problem, or a pod failed.")]
+pub struct RunArgs {
+    /// Manifest files (YAML or JSON, multi-document, `kind: List`); `-` reads stdin.
+    #[arg(short = 'f', long = "filename", required = true, num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Seconds each pod gets to stop on Ctrl-C/SIGTERM, instead of its terminationGracePeriodSeconds.
+    #[arg(long, allow_negative_numbers = true)]
+    pub grace_period: Option<i64>,
+    #[command(flatten)]
+    pub agent: AgentOpts,
+}
+
+#[derive(Debug, Args)]
+#[command(after_long_help = "\
+Writes <root>/kubeconfig (mode 0600, admin client certificate) for kubectl, and serves the same \
+API without TLS on <run-root>/nodelet.sock (mode 0600) for nodelet's own client commands. \
+SIGTERM/Ctrl-C stops the agent only: containers keep running and the next `nodelet serve` with \
+the same --root adopts them again.")]
+pub struct ServeArgs {
+    /// HTTPS address of the Kubernetes API.
+    #[arg(long, env = "NODELET_LISTEN", default_value = "127.0.0.1:6443")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub agent: AgentOpts,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    /// State directory of the `nodelet serve` whose kubeconfig to print.
+    #[arg(long, env = "NODELET_ROOT", default_value = "/var/lib/nodelet")]
+    pub root: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! below returns typed errors. Exit codes: 0 success, 1 the input or the
 //! operation failed (message on stderr), 2 usage errors (clap).
 
+mod agent;
 mod cli;
 mod cli_client;
 mod client;

@@ -10,7 +10,10 @@ pub(crate) mod get;
 pub(crate) mod logs;
 pub(crate) mod wait;
 mod image;
+mod kubeconfig;
 pub mod render;
+mod run;
+mod serve;
 mod validate;
 
 use std::process::ExitCode;
@@ -22,6 +25,9 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Validate(args) => validate::run(&args),
         Command::Image(cmd) => image::run(cmd),
         Command::Completions(args) => completions::run(&args),
+        Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Kubeconfig(args) => kubeconfig::run(&args),
         Command::Client(cmd) => crate::cli_client::run(cmd),
     }
 }

@@ -1,0 +1,185 @@
+//! The node agent as `run` and `serve` start it: the real OCI runtime, the
+//! durable store and the lifecycle engine on top, wired from the command
+//! line. Host problems (not root, runc missing, crun on hybrid cgroups...)
+//! surface here once, as one sentence with a hint, before any pod exists.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use nodelet_engine::clock::SystemClock;
+use nodelet_engine::{Engine, EngineConfig};
+use nodelet_runtime::oci::{HostProblemKind, OciConfig, OciRuntime, host_check};
+use nodelet_runtime::{Runtime, RuntimeError};
+use nodelet_store::Store;
+
+use crate::cli::AgentOpts;
+
+/// A running agent: the engine and what it was built on.
+pub struct Agent {
+    pub engine: Arc<Engine>,
+    pub runtime: Arc<OciRuntime>,
+    pub store: Arc<Store>,
+    /// `<runtime name>://<version>`, as the node object reports it.
+    pub runtime_version: String,
+}
+
+/// The unix socket the local API is served on (the client commands'
+/// default).
+pub fn socket_path(run_root: &Path) -> PathBuf {
+    run_root.join("nodelet.sock")
+}
+
+/// The OCI runtime's configuration for these options.
+pub fn oci_config(opts: &AgentOpts) -> OciConfig {
+    let node = &opts.node;
+    let mut cfg = OciConfig::with_roots(&node.root, &node.run_root);
+    cfg.runtime = PathBuf::from(&node.runtime);
+    cfg.monitor = monitor_binary();
+    let custom = opts.cni_subnet.is_some() || opts.cni_bridge.is_some();
+    if let Some(subnet) = &opts.cni_subnet {
+        cfg.cni.subnet = subnet.clone();
+    }
+    if let Some(bridge) = &opts.cni_bridge {
+        cfg.cni.bridge = bridge.clone();
+        // Leases and iptables comments are keyed by the network name: a
+        // second network must not share them with the default one.
+        cfg.cni.network_name = format!("nodelet-{bridge}");
+    }
+    match &opts.cni_conf_dir {
+        Some(dir) => cfg.cni.conf_dir = dir.clone(),
+        // An existing conflist in the shared default dir would win over
+        // the overridden subnet/bridge; keep this agent's own.
+        None if custom => cfg.cni.conf_dir = node.root.join("cni").join("conf"),
+        None => {}
+    }
+    cfg
+}
+
+/// `nodelet-monitor` next to this executable (how release builds and
+/// `cargo build -p nodelet -p nodelet-monitor` lay them out), else the
+/// name, looked up on `$PATH` by the runtime.
+fn monitor_binary() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("nodelet-monitor")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("nodelet-monitor"))
+}
+
+/// Starts the agent: host checks, runtime, store, engine (which re-adopts
+/// the pods and containers recorded under `--root`). Must run inside a
+/// tokio runtime.
+pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
+    let cfg = oci_config(opts);
+    warn_minor_problems(&cfg.runtime);
+    let runtime = match OciRuntime::new(cfg.clone()).await {
+        Ok(rt) => Arc::new(rt),
+        Err(RuntimeError::Host(msg)) => {
+            anyhow::bail!(
+                "this host cannot run containers: {msg}\nhint: {}",
+                host_hint(&cfg.runtime, &msg)
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "starting the container runtime under {}",
+                cfg.root.display()
+            )));
+        }
+    };
+    for p in runtime.sandboxes().host_problems() {
+        eprintln!("warning: pod networking: {p}");
+    }
+    let store = Arc::new(Store::open_dir(&opts.node.root).with_context(|| {
+        format!(
+            "opening the state store under {} (is another nodelet using this --root?)",
+            opts.node.root.display()
+        )
+    })?);
+    let config = EngineConfig {
+        node_name: opts.node_name.clone(),
+        host_ips: host_ip().into_iter().collect(),
+    };
+    let dyn_rt: Arc<dyn Runtime> = runtime.clone();
+    let engine = Engine::new(dyn_rt, store.clone(), Arc::new(SystemClock), config)
+        .await
+        .context("starting the lifecycle engine")?;
+    let runtime_version = runtime_version(&runtime.cli().binary).await;
+    Ok(Agent {
+        engine: Arc::new(engine),
+        runtime,
+        store,
+        runtime_version,
+    })
+}
+
+/// Non-fatal host facts (a low nofile limit) are worth a line, not a stop.
+fn warn_minor_problems(runtime: &Path) {
+    if let Ok(problems) = host_check(runtime) {
+        for p in problems.iter().filter(|p| !p.is_fatal()) {
+            eprintln!("warning: {p}");
+        }
+    }
+}
+
+/// What to do about a fatal host problem, by what it says.
+fn host_hint(runtime: &Path, msg: &str) -> String {
+    let kinds: Vec<HostProblemKind> = host_check(runtime)
+        .map(|ps| {
+            ps.into_iter()
+                .filter(|p| p.is_fatal())
+                .map(|p| p.kind)
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut hints = Vec::new();
+    for k in kinds {
+        hints.push(match k {
+            HostProblemKind::NotRoot => "run nodelet as root (sudo): containers, cgroups and pod networking need it",
+            HostProblemKind::RuntimeMissing => "install the OCI runtime (`apt-get install runc`, or `bash scripts/setup.sh`), or pick one with --runtime",
+            HostProblemKind::CrunHybridCgroups => "crun refuses this host's hybrid cgroup layout: use --runtime runc (the default)",
+            HostProblemKind::NoOverlayfs => "load the overlay module (`modprobe overlay`)",
+            HostProblemKind::NoMemoryCgroup => "enable the memory cgroup controller (kernel command line cgroup_enable=memory)",
+            HostProblemKind::LowNofileLimit => continue,
+        });
+    }
+    if msg.contains("nodelet-monitor") {
+        hints.push(
+            "build it next to nodelet: `cargo build --release -p nodelet -p nodelet-monitor`",
+        );
+    }
+    if hints.is_empty() {
+        hints.push("`bash scripts/setup.sh` installs everything nodelet needs on Debian 12");
+    }
+    hints.join("; ")
+}
+
+/// The node's primary address: the source address of the default route (a
+/// UDP connect sends nothing).
+fn host_ip() -> Option<String> {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    sock.connect("192.0.2.1:9").ok()?;
+    Some(sock.local_addr().ok()?.ip().to_string())
+}
+
+/// `runc://1.1.5` from `runc --version`'s first line.
+async fn runtime_version(binary: &Path) -> String {
+    let name = binary
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "runc".into());
+    let out = tokio::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .await;
+    let version = out
+        .ok()
+        .and_then(|o| {
+            let text = String::from_utf8_lossy(&o.stdout).into_owned();
+            let first = text.lines().next()?.to_owned();
+            first.split_whitespace().last().map(str::to_owned)
+        })
+        .unwrap_or_else(|| "unknown".into());
+    format!("{name}://{version}")
+}
