@@ -11,6 +11,7 @@
 //! published rather than from sleeps.
 #![allow(dead_code)]
 
+use std::future::Future;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -585,8 +586,26 @@ impl Drop for Real {
     /// containers, unmount rootfs and namespace pins, remove the pods'
     /// cgroups and the bridge.
     fn drop(&mut self) {
+        // The pod workers are still running (a panicking test unwinds
+        // inside the runtime) and would restart what is killed below:
+        // cancel them first. `shutdown` cancels on its first poll; its
+        // wait for the tasks is not needed here (they stop at once).
+        {
+            let fut = self.engine.shutdown();
+            let mut fut = std::pin::pin!(fut);
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = fut.as_mut().poll(&mut cx);
+        }
+        // A worker may be inside a create/start that it completes: two
+        // passes, apart.
         let runc_root = self.cfg.run_root.join("runc");
-        if let Ok(rd) = std::fs::read_dir(self.cfg.root.join("containers")) {
+        for pass in 0..2 {
+            if pass > 0 {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            let Ok(rd) = std::fs::read_dir(self.cfg.root.join("containers")) else {
+                break;
+            };
             for c in rd.flatten() {
                 let _ = Command::new("runc")
                     .arg("--root")
@@ -599,13 +618,19 @@ impl Drop for Real {
                     nix::mount::umount2(&c.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
             }
         }
-        if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
-            for sb in rd.flatten() {
-                for ns in ["net", "ipc", "uts"] {
-                    let _ =
-                        nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
-                }
-            }
+        // Every mount left under the temp dir (rootfs, namespace pins, the
+        // pods' /dev/shm), deepest first.
+        let ours = self.dir.path().to_string_lossy().to_string();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&ours))
+            .map(str::to_string)
+            .collect();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = nix::mount::umount2(m.as_str(), nix::mount::MntFlags::MNT_DETACH);
         }
         // Pod cgroups, from the sandbox records the runtime keeps.
         if let Ok(rd) = std::fs::read_dir(self.cfg.root.join("pods")) {
