@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use nodelet_spec::{Object, load};
+
 use serde_json::{Value, json};
 
 use crate::cli_client::ApplyArgs;
@@ -17,20 +18,28 @@ use crate::client::{ClientError, JSON};
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
+    // Typed objects for the local strict check; the raw documents are what
+    // is sent and recorded, as kubectl sends the file's own JSON.
     let mut manifests = Vec::new();
+    let mut raw = Vec::new();
     let mut failed = false;
     for path in &a.files {
-        let loaded = if path == Path::new("-") {
+        let (name, bytes) = if path == Path::new("-") {
             let mut buf = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut buf)
                 .context("reading manifests from stdin")?;
-            load::load_bytes("<stdin>", &buf)
+            ("<stdin>".to_string(), buf)
         } else {
-            load::load_file(path)
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            (path.display().to_string(), bytes)
         };
-        match loaded {
-            Ok(ms) => manifests.extend(ms),
+        match load::load_bytes(&name, &bytes) {
+            Ok(ms) => {
+                manifests.extend(ms);
+                raw.extend(raw_documents(&bytes));
+            }
             Err(e) => {
                 eprintln!("error: {e}");
                 failed = true;
@@ -42,17 +51,31 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
     }
     let client = a.conn.client();
     for m in manifests {
-        let mut obj = object_json(&m.object)?;
         let res = Resource::from_kind(m.object.kind())
             .ok_or_else(|| anyhow::anyhow!("kind {} is not served", m.object.kind()))?;
-        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let typed = object_json(&m.object)?;
+        let name = typed["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let mut obj = raw
+            .iter()
+            .find(|d| {
+                d["kind"] == typed["kind"] && d["metadata"]["name"] == typed["metadata"]["name"]
+            })
+            .cloned()
+            .unwrap_or(typed);
         let ns = obj["metadata"]["namespace"]
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| a.conn.namespace.clone());
         obj["metadata"]["namespace"] = json!(ns);
-        // Record what was applied, as kubectl does, for later three-way merges.
-        let applied = format!("{}\n", obj);
+        // Record what was applied exactly as kubectl does (its own JSON with
+        // an empty annotation map, keys sorted), so kubectl's later
+        // three-way merges see no difference.
+        if let Some(ann) = obj["metadata"]["annotations"].as_object_mut() {
+            ann.remove(LAST_APPLIED);
+        } else {
+            obj["metadata"]["annotations"] = json!({});
+        }
+        let applied = format!("{obj}\n");
         obj["metadata"]["annotations"][LAST_APPLIED] = json!(applied);
         let item = res.item(&ns, &name);
         let existing = match client.get(&item).await {
@@ -61,6 +84,13 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         };
         let verdict = match existing {
+            // Same manifest as last time: nothing to send (kubectl's "unchanged").
+            Some(old)
+                if old["metadata"]["annotations"][LAST_APPLIED].as_str()
+                    == Some(applied.as_str()) =>
+            {
+                "unchanged"
+            }
             None => {
                 let r = client
                     .json(
@@ -108,6 +138,28 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The documents of a YAML/JSON file as JSON, `List` items flattened.
+fn raw_documents(bytes: &[u8]) -> Vec<Value> {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Vec::new();
+    };
+    let docs: Vec<Value> = serde_json::from_str::<Value>(text)
+        .map(|v| vec![v])
+        .or_else(|_| serde_saphyr::from_multiple::<Value>(text))
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for d in docs {
+        match d.get("items").and_then(Value::as_array) {
+            Some(items) if d["kind"].as_str().is_some_and(|k| k.ends_with("List")) => {
+                out.extend(items.iter().cloned())
+            }
+            _ if d.is_object() => out.push(d),
+            _ => {}
+        }
+    }
+    out
 }
 
 fn rv(v: &Value) -> Option<&str> {

@@ -67,13 +67,18 @@ pub fn write_events_block(w: &mut TabWriter, events: &[Event], now: Timestamp) {
     w.write("Events:\n  Type\tReason\tAge\tFrom\tMessage\n");
     w.write("  ----\t------\t----\t----\t-------\n");
     for e in events {
+        // kubectl 1.37 prefixes the sub-object (`spec.containers{web}: `).
+        let message = e.message.as_deref().unwrap_or("").trim();
+        let message = match e.involved_object.field_path.as_deref().filter(|f| !f.is_empty()) {
+            Some(f) => format!("{f}: {message}"),
+            None => message.to_string(),
+        };
         w.write(&format!(
-            "  {}\t{}\t{}\t{}\t{}\n",
+            "  {}\t{}\t{}\t{}\t{message}\n",
             e.type_.as_deref().unwrap_or(""),
             e.reason.as_deref().unwrap_or(""),
             interval(e, now),
             source(e),
-            e.message.as_deref().unwrap_or("").trim()
         ));
     }
 }

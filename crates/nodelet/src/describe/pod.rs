@@ -234,13 +234,19 @@ fn write_containers(
         let proto = |p: &k8s_openapi::api::core::v1::ContainerPort| {
             p.protocol.clone().unwrap_or_else(|| "TCP".into())
         };
-        let port_list: Vec<String> = ports
-            .iter()
-            .map(|p| format!("{}/{}", p.container_port, proto(p)))
-            .collect();
+        // kubectl 1.37 names the port after it: `80/TCP (http)`.
+        let named = |p: &k8s_openapi::api::core::v1::ContainerPort, n: i32| match p
+            .name
+            .as_deref()
+            .filter(|s| !s.is_empty())
+        {
+            Some(name) => format!("{n}/{} ({name})", proto(p)),
+            None => format!("{n}/{}", proto(p)),
+        };
+        let port_list: Vec<String> = ports.iter().map(|p| named(p, p.container_port)).collect();
         let host_list: Vec<String> = ports
             .iter()
-            .map(|p| format!("{}/{}", p.host_port.unwrap_or(0), proto(p)))
+            .map(|p| named(p, p.host_port.unwrap_or(0)))
             .collect();
         for (one, many, list) in [
             ("Port", "Ports", port_list),
