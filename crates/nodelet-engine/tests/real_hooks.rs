@@ -2,7 +2,8 @@
 //! a handler pod (testbin serve, HTTP 8080 + HTTPS 8443) records
 //! `GET /echo?msg=…`; a second pod's postStart/preStop hooks call it by exec
 //! (busybox wget inside the container), httpGet and httpGet HTTPS.
-//! Subnets 10.253.1-6.
+//! The same on a sidecar (restartable init container). Subnets 10.253.1-6,
+//! 20-21.
 
 mod real_support;
 
@@ -147,4 +148,81 @@ async fn pre_stop_https_hook_reaches_handler() {
         return;
     };
     pre_stop_case(r, |ip| http_hook(ip, "HTTPS", 8443, "prestop")).await;
+}
+
+/// A pod whose hooks sit on a sidecar (init container with
+/// `restartPolicy: Always`) next to a plain main container.
+fn sidecar_pod(name: &str, lifecycle: Value) -> Value {
+    pod(
+        name,
+        vec![idle("main", json!({}))],
+        json!({"terminationGracePeriodSeconds": GRACE, "initContainers": [
+            idle("sidecar", json!({"restartPolicy": "Always", "lifecycle": lifecycle}))
+        ]}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecar_post_start_exec_hook_runs_before_the_main_container() {
+    let Some(r) = Real::new(
+        "sidecar_post_start_exec_hook_runs_before_the_main_container",
+        20,
+    )
+    .await
+    else {
+        return;
+    };
+    let ip = r.handler_pod("pod-handle-http-request").await;
+    let name = "pod-with-sidecar-poststart";
+    r.apply(sidecar_pod(
+        name,
+        json!({"postStart": wget_hook(&ip, "poststart")}),
+    ));
+    r.running(name, 60).await;
+    let at = r.wait_recorded(&ip, "poststart", 1).await;
+    // Sidecars start in order before the regular containers, each after
+    // its postStart: the main container starts after the hook's request.
+    let main = r
+        .last_running_started_at(name, "main")
+        .expect("main container Running");
+    assert!(
+        at <= main,
+        "sidecar postStart at {at}, main started at {main}"
+    );
+    r.delete_timed(name, None, 30).await;
+    r.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sidecar_pre_stop_http_hook_reaches_handler() {
+    let Some(r) = Real::new("sidecar_pre_stop_http_hook_reaches_handler", 21).await else {
+        return;
+    };
+    let ip = r.handler_pod("pod-handle-http-request").await;
+    let name = "pod-with-sidecar-prestop";
+    r.apply(sidecar_pod(
+        name,
+        json!({"preStop": http_hook(&ip, "HTTP", 8080, "prestop")}),
+    ));
+    r.running(name, 60).await;
+    r.delete_timed(name, None, 30).await;
+    let at = r.wait_recorded(&ip, "prestop", 1).await;
+    let sidecar = r
+        .last_terminated(name, "sidecar")
+        .expect("sidecar Terminated");
+    let main = r.last_terminated(name, "main").expect("main Terminated");
+    let (sidecar_end, main_end) = (
+        sidecar.finished_at.clone().unwrap().0,
+        main.finished_at.clone().unwrap().0,
+    );
+    assert!(
+        at <= sidecar_end,
+        "preStop at {at} after the sidecar ended at {sidecar_end}"
+    );
+    // Sidecars are stopped after the regular containers.
+    assert!(
+        main_end <= sidecar_end,
+        "main ended {main_end}, sidecar {sidecar_end}"
+    );
+    r.finish().await;
 }

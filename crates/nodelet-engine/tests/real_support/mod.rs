@@ -431,6 +431,14 @@ impl Real {
             .find_map(|(_, s)| s.state.and_then(|st| st.terminated))
     }
 
+    /// `startedAt` of the last published Running state of a container.
+    pub fn last_running_started_at(&self, pod: &str, c: &str) -> Option<jiff::Timestamp> {
+        self.statuses_seen(pod, c)
+            .into_iter()
+            .rev()
+            .find_map(|(_, s)| s.state?.running?.started_at.map(|t| t.0))
+    }
+
     /// Runs a command in a pod's container through the runtime.
     pub async fn exec(&self, pod: &str, c: &str, cmd: &[&str]) -> ExecOutput {
         let id = self
