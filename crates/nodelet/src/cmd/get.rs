@@ -115,8 +115,22 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// Drops `metadata.managedFields` of an object or of a list's items, as
+/// kubectl does unless `--show-managed-fields`.
+fn strip_managed_fields(v: &mut Value) {
+    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("managedFields");
+    }
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        items.iter_mut().for_each(strip_managed_fields);
+    }
+}
+
 /// Prints one object or list as json / yaml / name.
 pub fn render(fmt: &str, v: &Value) -> anyhow::Result<String> {
+    let mut v = v.clone();
+    strip_managed_fields(&mut v);
+    let v = &v;
     Ok(match fmt {
         "json" => {
             let mut buf = Vec::new();
@@ -124,9 +138,21 @@ pub fn render(fmt: &str, v: &Value) -> anyhow::Result<String> {
             let mut ser = serde_json::Serializer::with_formatter(&mut buf, f);
             v.serialize(&mut ser)?;
             buf.push(b'\n');
+            // Go's encoder escapes HTML-significant characters; these only
+            // occur inside strings, so the text stays the same JSON.
             String::from_utf8(buf)?
+                .replace('&', "\\u0026")
+                .replace('<', "\\u003c")
+                .replace('>', "\\u003e")
+                .replace('\u{2028}', "\\u2028")
+                .replace('\u{2029}', "\\u2029")
         }
-        "yaml" => serde_saphyr::to_string(v).context("rendering YAML")?,
+        "yaml" => {
+            // Long single-line strings stay on one line, as kubectl prints them.
+            let mut opts = serde_saphyr::SerializerOptions::default();
+            opts.folded_wrap_chars = usize::MAX;
+            serde_saphyr::to_string_with_options(v, opts).context("rendering YAML")?
+        }
         _ => {
             let items = match v {
                 Value::Array(a) => a.clone(),
