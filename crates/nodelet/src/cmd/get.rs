@@ -25,7 +25,7 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     let output = a.output.as_deref();
     let mut printer = TablePrinter::new(output == Some("wide"), a.all_namespaces);
     let mut objects = Vec::new();
-    let mut failed = false;
+    let mut errors = Vec::new();
     let mut list_rv = None;
     for (res, name) in &targets {
         let path = match name {
@@ -46,8 +46,8 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
         let v = match client.json(hyper::Method::GET, &path, accept, None).await {
             Ok(v) => v,
             Err(e @ ClientError::Api(_)) if name.is_some() => {
-                eprintln!("{e}");
-                failed = true;
+                // kubectl reports missing objects after printing the found ones.
+                errors.push(e.to_string());
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -77,6 +77,7 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    let failed = !errors.is_empty();
     let single = targets.len() == 1 && targets[0].1.is_some();
     let mut out = std::io::stdout().lock();
     match output {
@@ -104,6 +105,9 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     drop(out);
+    for e in &errors {
+        eprintln!("{e}");
+    }
     if a.watch {
         let (res, name) = &targets[0];
         watch(&client, *res, name.as_deref(), ns, a, list_rv, printer).await?;
@@ -368,4 +372,54 @@ async fn watch(
         out.flush()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_table_printed_like_kubectl() {
+        let t = json!({"kind": "Table", "columnDefinitions": [
+                {"name": "Name", "priority": 0}, {"name": "Ready", "priority": 0},
+                {"name": "Status", "priority": 0}, {"name": "Restarts", "priority": 0},
+                {"name": "Age", "priority": 0}, {"name": "IP", "priority": 1},
+                {"name": "Nominated Node", "priority": 1}],
+            "rows": [{"cells": ["lifecycle-demo", "1/1", "Running", "0", "5s", "10.88.0.2", null],
+                      "object": {"metadata": {"name": "lifecycle-demo", "namespace": "default"}}}]});
+        let pods = Resource::parse("pods").unwrap();
+        let mut p = TablePrinter::new(false, false);
+        p.add(pods, &t).unwrap();
+        assert_eq!(
+            p.finish(),
+            "NAME             READY   STATUS    RESTARTS   AGE\nlifecycle-demo   1/1     Running   0          5s\n"
+        );
+        let mut p = TablePrinter::new(true, true);
+        p.add(pods, &t).unwrap();
+        assert_eq!(
+            p.finish(),
+            "NAMESPACE   NAME             READY   STATUS    RESTARTS   AGE   IP          NOMINATED NODE\n\
+             default     lifecycle-demo   1/1     Running   0          5s    10.88.0.2   <none>\n"
+        );
+        // An empty list prints nothing (the caller says "No resources found").
+        let mut p = TablePrinter::new(false, false);
+        p.add(
+            pods,
+            &json!({"kind": "Table", "columnDefinitions": t["columnDefinitions"], "rows": []}),
+        )
+        .unwrap();
+        assert_eq!(p.finish(), "");
+    }
+
+    #[test]
+    fn json_and_name_output() {
+        let pod = json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "a", "managedFields": [{"manager": "x"}]},
+            "spec": {"containers": [{"name": "c", "command": ["sh", "-c", "a && b > c"]}]}});
+        let out = render("json", &pod).unwrap();
+        assert!(!out.contains("managedFields"), "{out}");
+        assert!(out.contains("\"a \\u0026\\u0026 b \\u003e c\""), "{out}");
+        assert!(out.starts_with("{\n    \"apiVersion\": \"v1\",\n"), "{out}");
+        assert_eq!(render("name", &pod).unwrap(), "pod/a\n");
+    }
 }

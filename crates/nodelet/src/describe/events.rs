@@ -69,7 +69,12 @@ pub fn write_events_block(w: &mut TabWriter, events: &[Event], now: Timestamp) {
     for e in events {
         // kubectl 1.37 prefixes the sub-object (`spec.containers{web}: `).
         let message = e.message.as_deref().unwrap_or("").trim();
-        let message = match e.involved_object.field_path.as_deref().filter(|f| !f.is_empty()) {
+        let message = match e
+            .involved_object
+            .field_path
+            .as_deref()
+            .filter(|f| !f.is_empty())
+        {
             Some(f) => format!("{f}: {message}"),
             None => message.to_string(),
         };

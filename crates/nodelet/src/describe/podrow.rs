@@ -18,8 +18,7 @@ pub fn pod_row(pod: &Pod, wide: bool, now: Timestamp) -> Vec<String> {
             .iter()
             .any(|c| c.name == name && c.restart_policy.as_deref() == Some("Always"))
     };
-    let mut total = spec.containers.len() + init_specs.iter().filter(|c| sidecar(&c.name)).count();
-    total = total.max(0);
+    let total = spec.containers.len() + init_specs.iter().filter(|c| sidecar(&c.name)).count();
     let mut ready = 0usize;
     let mut restarts = 0i64;
     let mut sidecar_restarts = 0i64;
