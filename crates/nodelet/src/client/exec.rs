@@ -114,6 +114,8 @@ where
         let mut buf = vec![0u8; 16 * 1024];
         loop {
             tokio::select! {
+                // A new size goes out before more input, so output is drawn for it.
+                biased;
                 size = async { match resize.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
                     match size {
                         Some((w, h)) => {

@@ -101,3 +101,88 @@ fn query_values_are_encoded() {
         "/p?command=sh%20-c&fieldSelector=a%3Db%2Cc"
     );
 }
+
+/// A one-shot exec server: checks the subprotocol offer, echoes stdin back
+/// on stdout until stdin is closed (v5), then reports exit code 3.
+// The callback signature (and its large error type) is tungstenite's.
+#[allow(clippy::result_large_err)]
+async fn exec_server(listener: UnixListener) -> (String, Vec<u8>) {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    let (s, _) = listener.accept().await.unwrap();
+    let mut offered = String::new();
+    let ws = tokio_tungstenite::accept_hdr_async(s, |req: &Request, mut resp: Response| {
+        offered = req.headers()["sec-websocket-protocol"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        offered.push(' ');
+        offered.push_str(&req.uri().to_string());
+        resp.headers_mut().insert(
+            "sec-websocket-protocol",
+            "v5.channel.k8s.io".parse().unwrap(),
+        );
+        Ok(resp)
+    })
+    .await
+    .unwrap();
+    let (mut sink, mut source) = ws.split();
+    let mut stdin = Vec::new();
+    let mut resize = Vec::new();
+    while let Some(Ok(Message::Binary(b))) = source.next().await {
+        match b[0] {
+            0 => {
+                stdin.extend_from_slice(&b[1..]);
+                let mut echo = vec![1u8];
+                echo.extend_from_slice(&b[1..]);
+                sink.send(Message::Binary(echo.into())).await.unwrap();
+            }
+            4 => resize.extend_from_slice(&b[1..]),
+            255 if b[1] == 0 => break,
+            _ => {}
+        }
+    }
+    sink.send(Message::Binary(b"\x02oops".to_vec().into()))
+        .await
+        .unwrap();
+    let status = br#"{"metadata":{},"status":"Failure","reason":"NonZeroExitCode","details":{"causes":[{"reason":"ExitCode","message":"3"}]}}"#;
+    let mut frame = vec![3u8];
+    frame.extend_from_slice(status);
+    sink.send(Message::Binary(frame.into())).await.unwrap();
+    sink.send(Message::Close(None)).await.unwrap();
+    (offered, resize)
+}
+
+#[tokio::test]
+async fn exec_pumps_streams_and_returns_the_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nodelet.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let server = tokio::spawn(exec_server(listener));
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tx.send((80, 24)).await.unwrap();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let io = exec::ExecIo {
+        stdin: Some(&b"hello\n"[..]),
+        stdout: &mut stdout,
+        stderr: &mut stderr,
+        resize: Some(rx),
+    };
+    let path = with_query(
+        "/api/v1/namespaces/default/pods/p/exec",
+        &[("command", "cat".into()), ("stdin", "true".into())],
+    );
+    let status = exec::exec(&Client::new(&sock), &path, io).await.unwrap();
+    assert_eq!(status, exec::ExecStatus::ExitCode(3));
+    assert_eq!(stdout, b"hello\n");
+    assert_eq!(stderr, b"oops");
+    let (offered, resize) = server.await.unwrap();
+    assert_eq!(
+        offered,
+        "v5.channel.k8s.io, v4.channel.k8s.io /api/v1/namespaces/default/pods/p/exec?command=cat&stdin=true"
+    );
+    assert_eq!(resize, br#"{"Width":80,"Height":24}"#);
+}
