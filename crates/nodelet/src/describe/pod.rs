@@ -190,15 +190,22 @@ fn write_map(w: &mut TabWriter, title: &str, map: Option<&BTreeMap<String, Strin
     }
 }
 
-/// Annotations longer than 140 characters or spanning lines are shown
-/// below their key, shortened, as kubectl does.
+/// An annotation whose `key: value` would pass 140 characters, or that
+/// spans lines, is shown below its key, each line cut at 138 characters
+/// plus `...`, as kubectl does.
 fn write_annotation(w: &mut TabWriter, k: &str, v: &str) {
     const MAX: usize = 140;
     let v = v.trim();
-    if v.chars().count() > MAX || v.contains('\n') {
-        let short: String = v.chars().take(MAX).collect();
-        let dots = if v.chars().count() > MAX { "..." } else { "" };
-        w.write(&format!("{k}:\n  {short}{dots}\n"));
+    if v.len() + k.len() + 2 > MAX || v.contains('\n') {
+        w.write(&format!("{k}:\n"));
+        for line in v.split('\n') {
+            let short = if line.chars().count() > MAX - 2 {
+                format!("{}...", line.chars().take(MAX - 2).collect::<String>())
+            } else {
+                line.to_string()
+            };
+            w.write(&format!("\t  {short}\n"));
+        }
     } else {
         w.write(&format!("{k}: {v}\n"));
     }
@@ -365,7 +372,7 @@ fn write_state(w: &mut TabWriter, title: &str, state: Option<&ContainerState>, c
 
 fn describe_probe(p: &k8s_openapi::api::core::v1::Probe) -> String {
     let attrs = format!(
-        "delay={}s timeout={}s period={}s #success={} #failure={}",
+        "delay={}s timeout={}s period={}s successThreshold={} failureThreshold={}",
         p.initial_delay_seconds.unwrap_or(0),
         p.timeout_seconds.unwrap_or(1),
         p.period_seconds.unwrap_or(10),
@@ -485,6 +492,8 @@ fn field_value(pod: &Pod, path: &str) -> String {
     }
 }
 
+/// The value a `resourceFieldRef` gives the container, as kubelet computes
+/// it: the quantity divided by the divisor (default 1), rounded up.
 fn resource_value(c: &Container, e: &EnvVar) -> String {
     let Some(r) = e
         .value_from
@@ -500,13 +509,54 @@ fn resource_value(c: &Container, e: &EnvVar) -> String {
         "requests" => res.and_then(|x| x.requests.as_ref()),
         _ => None,
     };
-    match map.and_then(|m| m.get(name)) {
-        Some(q) => q.0.clone(),
-        None if section == "limits" && (name == "cpu" || name == "memory") => {
+    let Some(q) = map.and_then(|m| m.get(name)) else {
+        return if section == "limits" && (name == "cpu" || name == "memory") {
             "node allocatable".into()
-        }
-        None => "0".into(),
+        } else {
+            "0".into()
+        };
+    };
+    let divisor = r
+        .divisor
+        .as_ref()
+        .and_then(|d| quantity(&d.0))
+        .filter(|d| *d > 0.0)
+        .unwrap_or(1.0);
+    match quantity(&q.0) {
+        Some(v) => format!("{}", (v / divisor).ceil() as i64),
+        None => q.0.clone(),
     }
+}
+
+/// A Kubernetes quantity (`500m`, `64Mi`, `1.5G`, `1e3`) as a number.
+fn quantity(s: &str) -> Option<f64> {
+    const SUFFIXES: [(&str, f64); 13] = [
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("n", 1e-9),
+        ("u", 1e-6),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ];
+    let s = s.trim();
+    for (suffix, mult) in SUFFIXES {
+        if let Some(n) = s.strip_suffix(suffix) {
+            return n.parse::<f64>().ok().map(|n| n * mult);
+        }
+    }
+    for (suffix, mult) in [("P", 1e15), ("E", 1e18)] {
+        if let Some(n) = s.strip_suffix(suffix) {
+            return n.parse::<f64>().ok().map(|n| n * mult);
+        }
+    }
+    s.parse::<f64>().ok()
 }
 
 fn write_volumes(w: &mut TabWriter, volumes: &[Volume]) {

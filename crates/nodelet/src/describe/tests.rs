@@ -260,3 +260,38 @@ fn events_table_aggregates() {
          4s (x2 over 6s)   Warning   BackOff   Pod/lifecycle-demo   Back-off restarting failed container web in pod lifecycle-demo_default(u1)\n"
     );
 }
+
+#[test]
+fn long_annotations_probes_and_resource_env() {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p", "namespace": "default",
+            "annotations": {"long": "a".repeat(150), "z": "ok"}},
+        "spec": {"containers": [{"name": "c", "image": "i",
+            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}},
+            "readinessProbe": {"exec": {"command": ["true"]}, "timeoutSeconds": 1, "periodSeconds": 10,
+                "successThreshold": 1, "failureThreshold": 3},
+            "env": [{"name": "M", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}},
+                    {"name": "C", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu"}}},
+                    {"name": "MI", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}}}]}]}
+    }))
+    .unwrap();
+    let out = describe_pod(&pod, &[], &ctx());
+    let want_ann = format!(
+        "Annotations:  long:\n                {}...\n              z: ok\n",
+        "a".repeat(138)
+    );
+    assert!(out.contains(&want_ann), "{out}");
+    assert!(
+        out.contains("    Readiness:  exec [true] delay=0s timeout=1s period=10s successThreshold=1 failureThreshold=3\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("      M:         67108864 (limits.memory)\n"),
+        "{out}"
+    );
+    assert!(out.contains("      C:         1 (limits.cpu)\n"), "{out}");
+    assert!(
+        out.contains("      MI:        64 (limits.memory)\n"),
+        "{out}"
+    );
+}
