@@ -5,6 +5,9 @@
 # NODELET_SERVE_CMD to a command that serves the real agent instead, with
 # `{root}` and `{addr}` placeholders, e.g.
 #   NODELET_SERVE_CMD='nodelet serve --root {root} --listen {addr}'
+# (the root needs nodelet.local/busybox:latest loaded first: `nodelet image
+# load --root {root} -i busybox.tar`; verified with a wrapper doing that plus
+# --run-root {root}/run and a private CNI subnet/bridge: 49 checks passed).
 # Exits non-zero on the first failed check, printing what was expected.
 set -euo pipefail
 
