@@ -84,7 +84,9 @@ fn server_errors_read_like_kubectl() {
         r#"{"kind":"Status","apiVersion":"v1","status":"Failure","message":"pods \"web\" not found","reason":"NotFound","details":{"name":"web","kind":"pods"},"code":404}"#,
     );
     nodelet()
-        .args(["logs", "web", "-n", "team", "--tail", "5", "--socket"])
+        .args([
+            "logs", "web", "-c", "main", "-n", "team", "--tail", "5", "--socket",
+        ])
         .arg(&sock)
         .assert()
         .code(1)
@@ -92,6 +94,6 @@ fn server_errors_read_like_kubectl() {
     let seen = server.join().unwrap();
     assert_eq!(
         seen[0],
-        "GET /api/v1/namespaces/team/pods/web/log?tailLines=5 HTTP/1.1"
+        "GET /api/v1/namespaces/team/pods/web/log?container=main&tailLines=5 HTTP/1.1"
     );
 }

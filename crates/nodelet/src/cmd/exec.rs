@@ -10,6 +10,7 @@ use nix::sys::termios::{self, SetArg, Termios};
 use tokio::sync::mpsc;
 
 use crate::cli_client::ExecArgs;
+use crate::client::container::default_container;
 use crate::client::exec::{ExecIo, ExecStatus, exec};
 use crate::client::resource::pod_name;
 use crate::client::with_query;
@@ -24,9 +25,24 @@ pub async fn run(a: &ExecArgs) -> anyhow::Result<ExitCode> {
         tty = false;
     }
     let mut q: Vec<(&str, String)> = a.command.iter().map(|c| ("command", c.clone())).collect();
-    if let Some(c) = &a.container {
-        q.push(("container", c.clone()));
-    }
+    let container = match &a.container {
+        Some(c) => c.clone(),
+        None => {
+            let v = client
+                .get(&format!(
+                    "/api/v1/namespaces/{}/pods/{pod}",
+                    a.conn.namespace
+                ))
+                .await?;
+            let (c, notice) = default_container(&v)
+                .ok_or_else(|| anyhow::anyhow!("pod {pod} has no containers"))?;
+            if let Some(n) = notice {
+                eprintln!("{n}");
+            }
+            c
+        }
+    };
+    q.push(("container", container));
     q.push(("stdin", a.stdin.to_string()));
     q.push(("stdout", "true".into()));
     // A terminal merges stderr into stdout, as kubectl asks.

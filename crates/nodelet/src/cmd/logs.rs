@@ -5,6 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use crate::cli_client::LogsArgs;
+use crate::client::container::default_container;
 use crate::client::resource::pod_name;
 use crate::client::with_query;
 
@@ -12,9 +13,24 @@ pub async fn run(a: &LogsArgs) -> anyhow::Result<ExitCode> {
     let client = a.conn.client();
     let pod = pod_name(&a.pod).map_err(anyhow::Error::msg)?;
     let mut q = Vec::new();
-    if let Some(c) = &a.container {
-        q.push(("container", c.clone()));
-    }
+    let container = match &a.container {
+        Some(c) => c.clone(),
+        None => {
+            let v = client
+                .get(&format!(
+                    "/api/v1/namespaces/{}/pods/{pod}",
+                    a.conn.namespace
+                ))
+                .await?;
+            let (c, notice) = default_container(&v)
+                .ok_or_else(|| anyhow::anyhow!("pod {pod} has no containers"))?;
+            if let Some(n) = notice {
+                eprintln!("{n}");
+            }
+            c
+        }
+    };
+    q.push(("container", container));
     if a.follow {
         q.push(("follow", "true".to_string()));
     }
