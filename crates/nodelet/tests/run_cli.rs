@@ -1,0 +1,425 @@
+//! `nodelet run` end to end: invalid input runs nothing; a pod that exits
+//! 0 makes `run` exit 0 with its events and logs on stdout; SIGTERM
+//! deletes a running pod gracefully (preStop, then the stop signal) and
+//! leaves no container, cgroup or namespace pin behind.
+//!
+//! The real-container tests need root, runc, busybox-static and the CNI
+//! plugins; without them they fail saying what is missing, unless
+//! NODELET_SKIP_REAL=1. Images come from scripts/build-test-images.sh,
+//! cached under the target dir.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+const NODELET: &str = env!("CARGO_BIN_EXE_nodelet");
+
+#[test]
+fn invalid_manifest_exits_1_with_field_errors_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("bad.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: bad\nspec:\n  restartPolicy: Sometimes\n  containers:\n  - name: c\n",
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    let run_root = dir.path().join("run");
+    let out = Command::new(NODELET)
+        .arg("run")
+        .arg("-f")
+        .arg(&manifest)
+        .arg("--root")
+        .arg(&root)
+        .arg("--run-root")
+        .arg(&run_root)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert!(
+        stderr.contains("spec.containers[0].image: Required value"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("spec.restartPolicy"), "{stderr}");
+    assert!(!root.exists(), "state dir created for an invalid input");
+    assert!(!run_root.exists(), "run dir created for an invalid input");
+}
+
+/// Whether the real-container tests can run; panics naming what is
+/// missing unless NODELET_SKIP_REAL=1.
+fn require_real(test: &str) -> bool {
+    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
+        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
+        return false;
+    }
+    let mut missing = Vec::new();
+    if !nix::unistd::geteuid().is_root() {
+        missing.push("root".to_string());
+    }
+    let on_path = |b: &str| {
+        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+            .any(|d| d.join(b).is_file())
+    };
+    if !on_path("runc") {
+        missing.push("runc (Debian package runc)".to_string());
+    }
+    if !Path::new("/bin/busybox").exists() {
+        missing.push("/bin/busybox (Debian package busybox-static)".to_string());
+    }
+    for plugin in ["bridge", "host-local", "loopback"] {
+        if !Path::new("/usr/lib/cni").join(plugin).exists() {
+            missing.push(format!(
+                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
+            ));
+        }
+    }
+    if !missing.is_empty() {
+        panic!(
+            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
+            missing.join(", ")
+        );
+    }
+    true
+}
+
+/// target/<profile>: where this test's nodelet binary lives.
+fn profile_dir() -> PathBuf {
+    Path::new(NODELET).parent().unwrap().to_path_buf()
+}
+
+/// Builds nodelet-monitor next to the nodelet binary (nodelet looks for it
+/// there) and the test images into a cache under the target dir, once.
+fn prepare() -> PathBuf {
+    static READY: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
+    let lock = READY.get_or_init(|| Mutex::new(None));
+    let mut ready = lock.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = ready.as_ref() {
+        return p.clone();
+    }
+    let profile = profile_dir();
+    let target = profile.parent().unwrap().to_path_buf();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args(["build", "-q", "-p", "nodelet-monitor"])
+        .current_dir(&repo)
+        .env("CARGO_TARGET_DIR", &target);
+    if profile.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    assert!(
+        build.status().unwrap().success(),
+        "building nodelet-monitor failed"
+    );
+    assert!(profile.join("nodelet-monitor").is_file());
+    let images = target.join("nodelet-test-images");
+    if !images.join("busybox.tar").is_file() || !images.join("testbin.tar").is_file() {
+        let status = Command::new("bash")
+            .arg(repo.join("scripts/build-test-images.sh"))
+            .arg(&images)
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .unwrap();
+        assert!(status.success(), "scripts/build-test-images.sh failed");
+    }
+    *ready = Some(images.clone());
+    images
+}
+
+/// A private node: temp roots, its own CNI bridge and subnet.
+struct Node {
+    dir: tempfile::TempDir,
+    bridge: String,
+    subnet: String,
+}
+
+impl Node {
+    fn new(n: u32) -> Node {
+        let images = prepare();
+        // Unique per test process and test, so parallel runs do not clash.
+        let k = (std::process::id() % 50) * 4 + n;
+        let node = Node {
+            dir: tempfile::tempdir().unwrap(),
+            bridge: format!("nlrun{k}"),
+            subnet: format!("10.251.{k}.0/24"),
+        };
+        let out = node
+            .cmd()
+            .args(["image", "load", "-i"])
+            .arg(images.join("busybox.tar"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "image load: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        node
+    }
+
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    fn run_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    fn cmd(&self) -> Command {
+        let mut c = Command::new(NODELET);
+        c.env("NODELET_ROOT", self.root())
+            .env("NODELET_RUN_ROOT", self.run_root())
+            .env("NODELET_CNI_SUBNET", &self.subnet)
+            .env("NODELET_CNI_BRIDGE", &self.bridge)
+            .env_remove("NODELET_RUNTIME");
+        c
+    }
+
+    fn manifest(&self, yaml: &str) -> PathBuf {
+        let p = self.dir.path().join("pod.yaml");
+        std::fs::write(&p, yaml).unwrap();
+        p
+    }
+
+    /// What a finished `run` must leave: no runtime container, no
+    /// container dir, no sandbox record, no namespace pin.
+    fn assert_clean(&self) {
+        let runc = Command::new("runc")
+            .arg("--root")
+            .arg(self.run_root().join("runc"))
+            .args(["list", "-q"])
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&runc.stdout).trim().is_empty(),
+            "runc still lists: {}",
+            String::from_utf8_lossy(&runc.stdout)
+        );
+        for d in [
+            self.root().join("containers"),
+            self.root().join("pods"),
+            self.run_root().join("ns"),
+        ] {
+            let left: Vec<_> = std::fs::read_dir(&d)
+                .map(|rd| rd.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            assert!(left.is_empty(), "left in {}: {left:?}", d.display());
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// `nodelet run` as a child whose stdout lines arrive on a channel (and
+/// are kept for the final assertions).
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(node: &Node, manifest: &Path) -> Running {
+        let mut child = node
+            .cmd()
+            .arg("run")
+            .arg("-f")
+            .arg(manifest)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                eprintln!("run| {l}");
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a stdout line containing `what`.
+    fn wait_line(&mut self, what: &str, timeout: Duration) {
+        let end = Instant::now() + timeout;
+        while !self.seen.iter().any(|l| l.contains(what)) {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!(
+                    "no line with {what:?} within {timeout:?}; got:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for exit (bounded) and returns the exit code and all output.
+    fn finish(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let end = Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!(
+                    "nodelet run did not exit within {timeout:?}:\n{}",
+                    self.seen.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        self.seen.extend(self.lines.iter());
+        (status.code(), self.seen.join("\n"))
+    }
+}
+
+#[test]
+fn pod_that_exits_0_makes_run_exit_0_with_events_and_logs() {
+    if !require_real("pod_that_exits_0_makes_run_exit_0_with_events_and_logs") {
+        return;
+    }
+    let node = Node::new(1);
+    let manifest = node.manifest(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: echo
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["/bin/sh", "-c", "echo hello from nodelet run; echo second line"]
+"#,
+    );
+    let (code, out) = Running::start(&node, &manifest).finish(Duration::from_secs(90));
+    assert_eq!(code, Some(0), "output:\n{out}");
+    assert!(out.contains("pod/echo created"), "{out}");
+    assert!(
+        out.lines().any(|l| l.contains("Started")
+            && l.contains("pod/echo")
+            && l.contains("spec.containers{main}")),
+        "no Started event with the field path:\n{out}"
+    );
+    assert!(out.contains("[echo/main] hello from nodelet run"), "{out}");
+    assert!(out.contains("[echo/main] second line"), "{out}");
+    assert!(out.contains("Terminated: Completed (exit code 0)"), "{out}");
+    node.assert_clean();
+}
+
+#[test]
+fn failing_pod_makes_run_exit_1() {
+    if !require_real("failing_pod_makes_run_exit_1") {
+        return;
+    }
+    let node = Node::new(2);
+    let manifest = node.manifest(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: fails
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["/bin/sh", "-c", "echo about to fail; exit 3"]
+"#,
+    );
+    let (code, out) = Running::start(&node, &manifest).finish(Duration::from_secs(90));
+    assert_eq!(code, Some(1), "output:\n{out}");
+    assert!(out.contains("[fails/main] about to fail"), "{out}");
+    assert!(out.contains("Terminated: Error (exit code 3)"), "{out}");
+    node.assert_clean();
+}
+
+/// GET over the agent's unix socket; the JSON body.
+fn api_get(socket: &Path, path: &str) -> serde_json::Value {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let body = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {resp}"))
+}
+
+#[test]
+fn sigterm_runs_prestop_deletes_the_pod_and_exits_0() {
+    if !require_real("sigterm_runs_prestop_deletes_the_pod_and_exits_0") {
+        return;
+    }
+    let node = Node::new(3);
+    // preStop writes a file and a line into the container's log (PID 1's
+    // stdout), then takes a moment; the main process only ends on SIGTERM.
+    let manifest = node.manifest(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: stopper
+spec:
+  terminationGracePeriodSeconds: 20
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["/bin/sh", "-c", "trap 'echo got SIGTERM; cat /tmp/prestop; exit 0' TERM; echo up; while true; do sleep 0.2; done"]
+    lifecycle:
+      preStop:
+        exec:
+          command: ["/bin/sh", "-c", "echo prestop-file > /tmp/prestop; echo preStop ran > /proc/1/fd/1; sleep 1"]
+"#,
+    );
+    let mut run = Running::start(&node, &manifest);
+    run.wait_line("container main Running", Duration::from_secs(60));
+    run.wait_line("[stopper/main] up", Duration::from_secs(10));
+    let pod = api_get(
+        &node.run_root().join("nodelet.sock"),
+        "/api/v1/namespaces/default/pods/stopper",
+    );
+    let uid = pod["metadata"]["uid"].as_str().unwrap().to_owned();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(run.child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let (code, out) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "output:\n{out}");
+    let pos = |what: &str| {
+        out.find(what)
+            .unwrap_or_else(|| panic!("{what:?} missing in:\n{out}"))
+    };
+    let killing = pos("Stopping container main");
+    let prestop = pos("[stopper/main] preStop ran");
+    let sigterm = pos("[stopper/main] got SIGTERM");
+    // The file the preStop wrote was there when the stop signal came.
+    pos("[stopper/main] prestop-file");
+    assert!(killing < sigterm && prestop < sigterm, "order:\n{out}");
+    assert!(out.contains("Killing"), "{out}");
+    assert!(!out.contains("FailedPreStopHook"), "{out}");
+    assert!(out.contains("pod/stopper deleted"), "{out}");
+    node.assert_clean();
+    // No cgroup of the pod in any hierarchy.
+    for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let cg = h.path().join("nodelet").join(format!("pod{uid}"));
+        assert!(!cg.exists(), "cgroup left: {}", cg.display());
+    }
+}
