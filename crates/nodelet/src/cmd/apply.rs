@@ -3,7 +3,7 @@
 //! `pod/x created|configured|unchanged` per object.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -23,7 +23,8 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let mut manifests = Vec::new();
     let mut raw = Vec::new();
     let mut failed = false;
-    for path in &a.files {
+    for path in expand_dirs(&a.files)? {
+        let path = &path;
         let (name, bytes) = if path == Path::new("-") {
             let mut buf = Vec::new();
             std::io::stdin()
@@ -138,6 +139,31 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Files as given, directories replaced by their `.yaml`, `.yml` and
+/// `.json` files in name order (as `kubectl apply -f DIR`).
+fn expand_dirs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p != Path::new("-") && p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension()
+                            .and_then(|x| x.to_str())
+                            .is_some_and(|x| matches!(x, "yaml" | "yml" | "json"))
+                })
+                .collect();
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
 }
 
 /// The documents of a YAML/JSON file as JSON, `List` items flattened.
