@@ -120,6 +120,21 @@ pub fn targets(
         }
         return Ok(out);
     }
+    if resource.contains(',') {
+        // `pods,svc`: every object of each type.
+        if !names.is_empty() {
+            return Err("names cannot be given with several resource types; use TYPE/NAME".into());
+        }
+        return resource
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                Resource::parse(t)
+                    .map(|r| (r, None))
+                    .ok_or_else(|| unknown(t))
+            })
+            .collect();
+    }
     let r = Resource::parse(resource).ok_or_else(|| unknown(resource))?;
     if names.is_empty() {
         return Ok(vec![(r, None)]);
@@ -149,6 +164,9 @@ mod tests {
         assert_eq!(t[1].0.plural, "services");
         assert_eq!(t[1].1.as_deref(), Some("b"));
         assert!(targets("widgets", &[]).is_err());
+        let t = targets("pods,cm", &[]).unwrap();
+        assert_eq!((t[0].0.kind, t[1].0.kind), ("Pod", "ConfigMap"));
+        assert!(targets("pods,cm", &["x".into()]).is_err());
         assert_eq!(pod_name("pod/x").unwrap(), "x");
         assert!(pod_name("svc/x").is_err());
     }

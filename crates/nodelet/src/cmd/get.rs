@@ -23,7 +23,10 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     let ns = a.conn.namespace.as_str();
     let targets = targets(&a.resource, &a.names).map_err(anyhow::Error::msg)?;
     let output = a.output.as_deref();
-    let mut printer = TablePrinter::new(output == Some("wide"), a.all_namespaces);
+    // One table per type; with several types, names read `pod/x` (kubectl).
+    let kinds: std::collections::BTreeSet<&str> = targets.iter().map(|(r, _)| r.kind).collect();
+    let prefix = kinds.len() > 1;
+    let mut printers: Vec<(&str, TablePrinter)> = Vec::new();
     let mut objects = Vec::new();
     let mut errors = Vec::new();
     let mut list_rv = None;
@@ -59,7 +62,20 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
                 .map(str::to_string);
         }
         match output {
-            None | Some("wide") => printer.add(*res, &v)?,
+            None | Some("wide") => {
+                let i = match printers.iter().position(|(k, _)| *k == res.kind) {
+                    Some(i) => i,
+                    None => {
+                        let mut p = TablePrinter::new(output == Some("wide"), a.all_namespaces);
+                        if prefix {
+                            p.name_prefix = Some(res.singular());
+                        }
+                        printers.push((res.kind, p));
+                        printers.len() - 1
+                    }
+                };
+                printers[i].1.add(*res, &v)?
+            }
             _ => {
                 if v.get("items").is_some() {
                     let kind = res.kind;
@@ -82,7 +98,12 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     match output {
         None | Some("wide") => {
-            let text = printer.finish();
+            let tables: Vec<String> = printers
+                .iter_mut()
+                .map(|(_, p)| p.finish())
+                .filter(|t| !t.is_empty())
+                .collect();
+            let text = tables.join("\n");
             if text.is_empty() && !failed && !single {
                 if a.all_namespaces {
                     eprintln!("No resources found");
@@ -110,6 +131,10 @@ pub async fn run(a: &GetArgs) -> anyhow::Result<ExitCode> {
     }
     if a.watch {
         let (res, name) = &targets[0];
+        let printer = match printers.into_iter().next() {
+            Some((_, p)) => p,
+            None => TablePrinter::new(output == Some("wide"), a.all_namespaces),
+        };
         watch(&client, *res, name.as_deref(), ns, a, list_rv, printer).await?;
     }
     Ok(if failed {
@@ -187,6 +212,8 @@ pub struct TablePrinter {
     header_done: bool,
     /// Which columns of the server's table are shown.
     shown: Vec<bool>,
+    /// `pod` to print names as `pod/x` (several types in one command).
+    pub name_prefix: Option<String>,
 }
 
 impl TablePrinter {
@@ -197,6 +224,7 @@ impl TablePrinter {
             w: TabWriter::table(),
             header_done: false,
             shown: Vec::new(),
+            name_prefix: None,
         }
     }
 
@@ -283,7 +311,10 @@ impl TablePrinter {
         self.w.write(&format!("{ns}{}\n", headers.join("\t")));
     }
 
-    fn row(&mut self, object: &Value, cells: Vec<String>) {
+    fn row(&mut self, object: &Value, mut cells: Vec<String>) {
+        if let (Some(p), Some(first)) = (&self.name_prefix, cells.first_mut()) {
+            *first = format!("{p}/{first}");
+        }
         let ns = if self.all_ns {
             format!(
                 "{}\t",
