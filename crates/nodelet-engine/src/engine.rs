@@ -261,6 +261,15 @@ impl Engine {
     fn apply_pod(&self, mut pod: Pod) -> Result<Applied> {
         let namespace = namespace_of(&pod.metadata);
         pod.metadata.namespace = Some(namespace.clone());
+        // Admitted pods are bound to this node, as the scheduler would bind
+        // them: `spec.nodeName` is what kubectl's NODE column and the
+        // downward API read. Done before the comparison below so that
+        // re-applying the same manifest stays `Unchanged`.
+        if let Some(spec) = pod.spec.as_mut()
+            && spec.node_name.as_deref().unwrap_or("").is_empty()
+        {
+            spec.node_name = Some(self.ctx.config.node_name.clone());
+        }
         let key = PodKey::of(&pod);
         let mut pods = self.lock();
         if let Some(h) = pods.get(&key)

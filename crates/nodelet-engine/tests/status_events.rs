@@ -179,6 +179,11 @@ async fn apply_is_idempotent_and_refuses_a_changed_pod() {
     assert_eq!(first[0].action, ApplyAction::Created);
     let again = h.engine.apply(vec![pod(p)]).unwrap();
     assert_eq!(again[0].action, ApplyAction::Unchanged);
+    let bound = h.engine.get_pod("default", "p").unwrap();
+    assert!(
+        bound.spec.unwrap().node_name.is_some_and(|n| !n.is_empty()),
+        "admitted pods are bound to this node"
+    );
     let changed =
         json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c2", json!({}))]}});
     let err = h.engine.apply(vec![pod(changed)]).unwrap_err();
