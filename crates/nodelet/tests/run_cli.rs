@@ -1,7 +1,8 @@
 //! `nodelet run` end to end: invalid input runs nothing; a pod that exits
 //! 0 makes `run` exit 0 with its events and logs on stdout; SIGTERM
 //! deletes a running pod gracefully (preStop, then the stop signal) and
-//! leaves no container, cgroup or namespace pin behind.
+//! leaves no container, cgroup or namespace pin behind. `serve`: SIGTERM
+//! stops the agent but not the containers, which the next `serve` adopts.
 //!
 //! The real-container tests need root, runc, busybox-static and the CNI
 //! plugins; without them they fail saying what is missing, unless
@@ -422,4 +423,139 @@ spec:
         let cg = h.path().join("nodelet").join(format!("pod{uid}"));
         assert!(!cg.exists(), "cgroup left: {}", cg.display());
     }
+}
+
+/// One HTTP/1.0 request over the agent's unix socket: (status, JSON body).
+fn api(socket: &Path, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let json = resp.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (
+        code,
+        serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Polls `f` every 100 ms until it returns `Some`.
+fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn start_serve(node: &Node) -> Child {
+    let sock = node.run_root().join("nodelet.sock");
+    let _ = std::fs::remove_file(&sock);
+    let child = node
+        .cmd()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .spawn()
+        .unwrap();
+    eventually("the API socket", Duration::from_secs(60), || {
+        std::os::unix::net::UnixStream::connect(&sock).ok()
+    });
+    child
+}
+
+fn stop(mut child: Child) -> Option<i32> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = eventually("the agent to exit", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    status.code()
+}
+
+#[test]
+fn serve_stops_without_killing_containers_and_adopts_them_again() {
+    if !require_real("serve_stops_without_killing_containers_and_adopts_them_again") {
+        return;
+    }
+    let node = Node::new(4);
+    let sock = node.run_root().join("nodelet.sock");
+    let serve = start_serve(&node);
+
+    let kc = node.cmd().arg("kubeconfig").output().unwrap();
+    let kc = String::from_utf8_lossy(&kc.stdout);
+    assert!(kc.contains("server: https://127.0.0.1:"), "{kc}");
+    assert!(kc.contains("client-certificate-data"), "{kc}");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(node.root().join("kubeconfig"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    let pod = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"survivor"},"spec":{"containers":[{"name":"main","image":"nodelet.local/busybox:latest","command":["/bin/sh","-c","trap 'exit 0' TERM; while true; do sleep 0.2; done"]}]}}"#;
+    let (code, body) = api(&sock, "POST", "/api/v1/namespaces/default/pods", Some(pod));
+    assert_eq!(code, 201, "{body}");
+    let path = "/api/v1/namespaces/default/pods/survivor";
+    let running_id = |sock: &Path| {
+        let (_, p) = api(sock, "GET", path, None);
+        let cs = &p["status"]["containerStatuses"][0];
+        cs["state"]["running"].is_object().then(|| {
+            (
+                cs["containerID"].as_str().unwrap_or("").to_owned(),
+                cs["restartCount"].as_i64(),
+            )
+        })
+    };
+    let (id, _) = eventually("the container running", Duration::from_secs(60), || {
+        running_id(&sock)
+    });
+    let raw_id = id.trim_start_matches("nodelet://").to_owned();
+
+    assert_eq!(stop(serve), Some(0));
+    let state = Command::new("runc")
+        .arg("--root")
+        .arg(node.run_root().join("runc"))
+        .args(["state", &raw_id])
+        .output()
+        .unwrap();
+    let state = String::from_utf8_lossy(&state.stdout);
+    assert!(
+        state.contains("\"running\""),
+        "container did not outlive the agent: {state}"
+    );
+
+    let serve = start_serve(&node);
+    let (again, restarts) = eventually("the adopted container", Duration::from_secs(60), || {
+        running_id(&sock)
+    });
+    assert_eq!(again, id, "the container was replaced instead of adopted");
+    assert_eq!(restarts, Some(0));
+
+    let (code, body) = api(
+        &sock,
+        "DELETE",
+        &format!("{path}?gracePeriodSeconds=5"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    eventually("the pod gone", Duration::from_secs(60), || {
+        (api(&sock, "GET", path, None).0 == 404).then_some(())
+    });
+    assert_eq!(stop(serve), Some(0));
+    node.assert_clean();
 }
