@@ -19,6 +19,17 @@ fn mean(v: &[Duration]) -> f64 {
     v.iter().map(|d| d.as_secs_f64()).sum::<f64>() / v.len() as f64 * 1000.0
 }
 
+/// Median in ms: robust against the spikes a shared host adds.
+fn median(v: &[Duration]) -> f64 {
+    let mut s: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    match s.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => s[n / 2],
+        n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
+    }
+}
+
 fn runc(root: &Path) -> Command {
     let mut c = Command::new("runc");
     c.arg("--root").arg(root);
@@ -41,12 +52,24 @@ async fn main() {
             .unwrap();
     let c = h.container(&sb, "t", &["true"]);
 
+    // The same bundle run directly: a created-but-never-started container
+    // provides a mounted rootfs and config.json joining the same pod.
+    let keep = h.rt.create_container(&sb, &c).await.unwrap();
+    let cdir = h.cfg.root.join("containers").join(&keep);
+    let bundle = h.dir.path().join("direct-bundle");
+    std::fs::create_dir_all(&bundle).unwrap();
+    let mut spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cdir.join("bundle/config.json")).unwrap()).unwrap();
+    let direct_root = h.dir.path().join("direct-runc");
+
     // (a) nodelet: create (overlay rootfs + bundle + monitor + runc create)
-    // + start + wait; removal timed separately.
+    // + start + wait, removal timed separately; interleaved with `runc run`
+    // so both see the same background load (this host is shared).
     let mut ours = Vec::new();
     let mut removes = Vec::new();
     let (mut creates, mut starts, mut waits) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..n + 2 {
+    let mut direct = Vec::new();
+    for i in 0..n + 2 {
         let t = Instant::now();
         let id = h.rt.create_container(&sb, &c).await.unwrap();
         creates.push(t.elapsed());
@@ -61,28 +84,7 @@ async fn main() {
         let t = Instant::now();
         h.rt.remove_container(&id).await.unwrap();
         removes.push(t.elapsed());
-    }
-    for v in [
-        &mut ours,
-        &mut removes,
-        &mut creates,
-        &mut starts,
-        &mut waits,
-    ] {
-        v.drain(..2); // warm-up
-    }
 
-    // The same bundle run directly: a created-but-never-started container
-    // provides a mounted rootfs and config.json joining the same pod.
-    let keep = h.rt.create_container(&sb, &c).await.unwrap();
-    let cdir = h.cfg.root.join("containers").join(&keep);
-    let bundle = h.dir.path().join("direct-bundle");
-    std::fs::create_dir_all(&bundle).unwrap();
-    let mut spec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(cdir.join("bundle/config.json")).unwrap()).unwrap();
-    let direct_root = h.dir.path().join("direct-runc");
-    let mut direct = Vec::new();
-    for i in 0..n + 2 {
         spec["linux"]["cgroupsPath"] = serde_json::json!(format!(
             "/nodelet/{}/direct-{i}",
             sb.cgroup_parent.trim_start_matches("nodelet/")
@@ -103,7 +105,16 @@ async fn main() {
         direct.push(t.elapsed());
         assert!(st.success());
     }
-    direct.drain(..2);
+    for v in [
+        &mut ours,
+        &mut removes,
+        &mut creates,
+        &mut starts,
+        &mut waits,
+        &mut direct,
+    ] {
+        v.drain(..2); // warm-up
+    }
     h.rt.remove_container(&keep).await.unwrap();
 
     // (b) exec `true` in a running container.
@@ -116,15 +127,12 @@ async fn main() {
         timeout: Some(Duration::from_secs(30)),
     };
     let mut exec_ours = Vec::new();
+    let mut exec_direct = Vec::new();
     for _ in 0..n + 2 {
         let t = Instant::now();
         let out = h.rt.exec(&sid, &req).await.unwrap();
         exec_ours.push(t.elapsed());
         assert_eq!(out.exit_code, 0);
-    }
-    exec_ours.drain(..2);
-    let mut exec_direct = Vec::new();
-    for _ in 0..n + 2 {
         let t = Instant::now();
         let st = runc(&h.cfg.run_root.join("runc"))
             .args(["exec", &sid, "true"])
@@ -133,6 +141,7 @@ async fn main() {
         exec_direct.push(t.elapsed());
         assert!(st.success());
     }
+    exec_ours.drain(..2);
     exec_direct.drain(..2);
 
     // Where create's time goes, outside the runtime binary.
@@ -178,6 +187,21 @@ async fn main() {
     println!(
         "    runc exec true                     {ed:8.1} ms   ratio {:.2}x",
         eo / ed
+    );
+    println!(
+        "medians: create+start+wait {:.1} vs runc run {:.1} ms ratio {:.2}x; exec {:.1} vs runc exec {:.1} ms ratio {:.2}x",
+        median(&ours),
+        median(&direct),
+        median(&ours) / median(&direct),
+        median(&exec_ours),
+        median(&exec_direct),
+        median(&exec_ours) / median(&exec_direct)
+    );
+    println!(
+        "median phases: create {:.1} + start {:.1} + wait {:.1} ms",
+        median(&creates),
+        median(&starts),
+        median(&waits)
     );
     let crun = common::runtime_problems("crun");
     if crun.is_empty() {
