@@ -45,9 +45,11 @@ fi
 hyperfine -N --warmup 3 --runs "$N" "$@" \
   "sh -c 'runc --root $tmp/r create --bundle $tmp/b hf-split-$$ && runc --root $tmp/r start hf-split-$$ && runc --root $tmp/r delete --force hf-split-$$'"
 
-echo "== hyperfine breakdown of the split: runc create alone, runc start alone (create/delete outside the timing) =="
+echo "== hyperfine breakdown of the split: runc create alone, runc start alone (the other steps in --prepare, untimed) =="
 R="runc --root $tmp/r"
 hyperfine -N --warmup 3 --runs "$N" \
-  --conclude "$R delete --force hf-c-$$" "$R create --bundle $tmp/b hf-c-$$"
+  --prepare "sh -c '$R delete --force hf-c-$$ 2>/dev/null || true'" "$R create --bundle $tmp/b hf-c-$$"
 hyperfine -N --warmup 3 --runs "$N" \
-  --prepare "$R create --bundle $tmp/b hf-s-$$" --conclude "$R delete --force hf-s-$$" "$R start hf-s-$$"
+  --prepare "sh -c '$R delete --force hf-s-$$ 2>/dev/null; $R create --bundle $tmp/b hf-s-$$'" "$R start hf-s-$$"
+$R delete --force hf-c-$$ 2>/dev/null || true
+$R delete --force hf-s-$$ 2>/dev/null || true
