@@ -168,12 +168,14 @@ done
 section 5 "exec -it through a pseudo-terminal"
 # script(1) gives kubectl a terminal; its own stdin stays open (at EOF
 # script would type NULs into the session).
-pty_exec() { script -qec "'$K' exec -it lifecycle-demo -- $1" /dev/null < <(sleep 20); }
+# The outer terminal is set to 37x101 first: kubectl sends that size
+# (resize channel) and the container's terminal takes it.
+pty_exec() { script -qec "stty rows 37 cols 101; '$K' exec -it lifecycle-demo -- $1" /dev/null < <(sleep 20); }
 out=$(pty_exec "sh -c 'tty; echo hi'" 2>&1)
 grep -Eq '^/dev/pts/[0-9]+'$'\r''?$' <<<"$out" && good "tty inside is a /dev/pts device" || bad "no /dev/pts/N line" "$out"
 grep -Eq '^hi'$'\r''?$' <<<"$out" && good "the command's output comes back through the pty" || bad "no 'hi' line" "$out"
-out=$(pty_exec "sh -c 'stty size'" 2>&1)
-grep -Eq '^[0-9]+ [0-9]+' <<<"$out" && good "the terminal has a size: $(head -1 <<<"$out" | tr -d '\r')" || bad "stty size" "$out"
+out=$(pty_exec "busybox stty size" 2>&1)
+grep -Eq '^37 101' <<<"$out" && good "the terminal size reached the container (37 101)" || bad "stty size in the container" "$out"
 expect "without -t stdin is not a terminal" '^no-tty$' \
     "$K" exec lifecycle-demo -- sh -c 'test -t 0 && echo tty || echo no-tty'
 
