@@ -7,6 +7,15 @@
 //! The containers' lifetime is this process's, by design; `serve` is the
 //! daemon whose containers outlive it.
 
+/// `println!` that ignores a closed stdout (`nodelet run | head`): the
+/// pods must still be cleaned up, so output errors must not panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod events;
 mod logs;
 
@@ -62,14 +71,14 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         .map(|o| (object_namespace(o), object_name(o)))
         .collect();
     let mut session = Session::new(agent.engine.clone(), &objects, args.grace_period);
-    println!("{}", session.table.header());
+    outln!("{}", session.table.header());
 
     // Pods an earlier `run` under this root left behind (it was killed):
     // this process owns the node's pods, so they go.
     for pod in agent.engine.list_pods() {
         let id = pod_id(&pod);
         if !wanted.contains(&id) {
-            println!(
+            outln!(
                 "pod/{}: left from an earlier run under this --root; deleting it",
                 id.1
             );
@@ -86,7 +95,7 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
                     ApplyAction::Configured => "configured",
                     ApplyAction::Unchanged => "unchanged (adopted from an earlier run)",
                 };
-                println!("{}/{} {verb}", a.kind.to_lowercase(), a.name);
+                outln!("{}/{} {verb}", a.kind.to_lowercase(), a.name);
                 if a.kind == "Pod" {
                     session.present.insert((a.namespace, a.name));
                 }
@@ -245,7 +254,7 @@ impl Session {
                     o.name.clone().unwrap_or_default(),
                 );
                 if o.kind.as_deref() == Some("Pod") && self.present.contains(&id) {
-                    println!("{}", self.table.line(&e, jiff::Timestamp::now()));
+                    outln!("{}", self.table.line(&e, jiff::Timestamp::now()));
                 }
             }
             EngineEvent::PodUpdated(pod) => self.pod_updated(&pod),
@@ -289,7 +298,7 @@ impl Session {
             .any(|c| c.type_ == "Ready" && c.status == "True");
         let before = self.ready.insert(id.clone(), ready);
         if before != Some(ready) && (ready || before == Some(true)) {
-            println!(
+            outln!(
                 "pod/{}: {}",
                 id.1,
                 if ready { "Ready" } else { "not Ready" }
@@ -346,14 +355,14 @@ impl Session {
         };
         let key = (pod.clone(), id);
         if self.states.get(&key) != Some(&line) {
-            println!("pod/{}: container {} {line}", pod.1, cs.name);
+            outln!("pod/{}: container {} {line}", pod.1, cs.name);
             self.states.insert(key, line);
         }
     }
 
     fn pod_gone(&mut self, id: &PodId) {
         if self.present.remove(id) {
-            println!("pod/{} deleted", id.1);
+            outln!("pod/{} deleted", id.1);
         }
         let keys: Vec<_> = self
             .followers

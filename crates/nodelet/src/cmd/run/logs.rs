@@ -145,10 +145,10 @@ impl LogReader {
             Some((false, text)) => self.partial.push_str(text),
             Some((true, text)) => {
                 let line = std::mem::take(&mut self.partial) + text;
-                println!("{} {line}", self.prefix);
+                outln!("{} {line}", self.prefix);
             }
             // Not CRI-shaped: show it as it is rather than lose it.
-            None => println!("{} {raw}", self.prefix),
+            None => outln!("{} {raw}", self.prefix),
         }
     }
 
@@ -159,7 +159,7 @@ impl LogReader {
             self.record(&rest);
         }
         if !self.partial.is_empty() {
-            println!("{} {}", self.prefix, std::mem::take(&mut self.partial));
+            outln!("{} {}", self.prefix, std::mem::take(&mut self.partial));
         }
     }
 }
