@@ -559,3 +559,90 @@ fn serve_stops_without_killing_containers_and_adopts_them_again() {
     assert_eq!(stop(serve), Some(0));
     node.assert_clean();
 }
+
+/// A pod that ignores SIGTERM and whose preStop would hang for minutes:
+/// only a shorter grace gets it down in time.
+const STUBBORN: &str = r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: stubborn
+spec:
+  terminationGracePeriodSeconds: 300
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["/bin/sh", "-c", "trap '' TERM; echo up; while true; do sleep 0.2; done"]
+    lifecycle:
+      preStop:
+        exec:
+          command: ["/bin/sh", "-c", "sleep 280"]
+"#;
+
+fn sigterm(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+}
+
+#[test]
+fn grace_period_flag_overrides_the_pods_grace() {
+    if !require_real("grace_period_flag_overrides_the_pods_grace") {
+        return;
+    }
+    let node = Node::new(5);
+    let manifest = node.manifest(STUBBORN);
+    let mut run = {
+        let mut child = node
+            .cmd()
+            .args(["run", "--grace-period", "2", "-f"])
+            .arg(&manifest)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    };
+    run.wait_line("[stubborn/main] up", Duration::from_secs(60));
+    sigterm(&run.child);
+    // Far below the pod's 300 s: the flag's 2 s (then SIGKILL) applied.
+    let (code, out) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "output:\n{out}");
+    assert!(out.contains("Killing"), "{out}");
+    assert!(
+        out.contains("exit code 137"),
+        "not killed at the grace's end:\n{out}"
+    );
+    node.assert_clean();
+}
+
+#[test]
+fn second_sigterm_forces_the_deletion() {
+    if !require_real("second_sigterm_forces_the_deletion") {
+        return;
+    }
+    let node = Node::new(6);
+    let manifest = node.manifest(STUBBORN);
+    let mut run = Running::start(&node, &manifest);
+    run.wait_line("[stubborn/main] up", Duration::from_secs(60));
+    sigterm(&run.child);
+    run.wait_line("Stopping container main", Duration::from_secs(30));
+    sigterm(&run.child);
+    let (code, out) = run.finish(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "output:\n{out}");
+    assert!(out.contains("exit code 137"), "not killed:\n{out}");
+    node.assert_clean();
+}
