@@ -22,7 +22,7 @@ section "Building nodelet and nodelet-monitor (release)"
 cargo build --release -p nodelet -p nodelet-monitor
 TARGET=${CARGO_TARGET_DIR:-target}
 NODELET=$(realpath "$TARGET/release/nodelet")
-IMAGES=${NODELET_DEMO_IMAGES:-$TARGET/nodelet-test-images}
+IMAGES=$(realpath -m "${NODELET_DEMO_IMAGES:-$TARGET/nodelet-test-images}")
 
 section "Building the test images (busybox, testbin) into $IMAGES"
 if [ -s "$IMAGES/busybox.tar" ] && [ -s "$IMAGES/testbin.tar" ]; then
