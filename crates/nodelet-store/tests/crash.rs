@@ -73,7 +73,10 @@ fn crash_round(path: &Path, ns: &str, kill_after: usize) {
             acked.push((i.parse::<u64>().unwrap(), rv.parse::<u64>().unwrap()));
         }
     }
-    assert_eq!(acked[0].0, 0, "every acknowledgement is read, from the first");
+    assert_eq!(
+        acked[0].0, 0,
+        "every acknowledgement is read, from the first"
+    );
     child.kill().unwrap(); // SIGKILL on unix
     // Acks already in the pipe were committed before they were printed.
     for line in lines {

@@ -4,8 +4,8 @@
 //!
 //! One connection per request keeps it simple: requests are few and local.
 
-pub mod error;
 pub mod container;
+pub mod error;
 pub mod exec;
 pub mod resource;
 mod stream;

@@ -7,14 +7,14 @@ pub(crate) mod describe;
 pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod get;
-pub(crate) mod logs;
-pub(crate) mod wait;
 mod image;
 mod kubeconfig;
+pub(crate) mod logs;
 pub mod render;
 mod run;
 mod serve;
 mod validate;
+pub(crate) mod wait;
 
 use std::process::ExitCode;
 
