@@ -92,11 +92,9 @@ async fn container_sees_hostname_and_downward_api_env() {
 }
 
 /// containerd (the CRI runtime kubelet drives) sets `HOSTNAME=<pod
-/// hostname>` in every container's environment, last, over the image's
-/// and the pod's. nodelet does not yet (neither the runtime's process plan
-/// nor the engine's env adds it).
+/// hostname>` in every container's environment, before the image's and the
+/// pod's variables (which may override it); so does nodelet's runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known gap: HOSTNAME env is not set (nodelet-runtime oci/process.rs plan)"]
 async fn container_env_has_hostname_like_containerd() {
     let Some(r) = Real::new("container_env_has_hostname_like_containerd", 19).await else {
         return;

@@ -377,7 +377,15 @@ impl OciRuntime {
             working_dir: ic.working_dir.as_deref(),
             user: ic.user.as_deref(),
         };
-        let plan = process::plan(config, &defaults, &rootfs)?;
+        let mut plan = process::plan(config, &defaults, &rootfs)?;
+        // With the host's UTS namespace (hostNetwork) the hostname is the node's.
+        let hostname = match sandbox.namespaces.uts {
+            Some(_) => pod.config.hostname.clone(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| pod.config.hostname.clone()),
+        };
+        process::add_hostname_env(&mut plan.env, &hostname);
         let etc = self.write_etc_files(dir, sandbox, &pod)?;
         let cgroup_path = cgroups::container_cgroup_path(&sandbox.cgroup_parent, id);
         let shm = shm::source(&self.cfg.run_root, &sandbox.id, pod.config.host_ipc);

@@ -80,6 +80,15 @@ pub struct ImageDefaults<'a> {
     pub user: Option<&'a str>,
 }
 
+/// Adds `HOSTNAME=<hostname>` unless the image or the pod already set it,
+/// as containerd does for every CRI container: programs that read `$HOSTNAME`
+/// instead of calling gethostname see the pod's hostname too.
+pub fn add_hostname_env(env: &mut Vec<String>, hostname: &str) {
+    if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        env.push(format!("HOSTNAME={hostname}"));
+    }
+}
+
 /// Builds the whole process plan for a container.
 pub fn plan(
     config: &ContainerConfig,
@@ -350,5 +359,15 @@ mod tests {
         );
         assert!(resolve_user(Some("nobody"), None, None, &d).is_err());
         assert!(resolve_user(None, Some(-1), None, &d).is_err());
+    }
+
+    #[test]
+    fn hostname_env_is_added_unless_set() {
+        let mut env = vec!["PATH=/bin".to_string()];
+        add_hostname_env(&mut env, "web-0");
+        assert_eq!(env, ["PATH=/bin", "HOSTNAME=web-0"]);
+        let mut env = vec!["HOSTNAME=mine".to_string()];
+        add_hostname_env(&mut env, "web-0");
+        assert_eq!(env, ["HOSTNAME=mine"]);
     }
 }
