@@ -272,7 +272,12 @@ async fn follow_file(
     tx: tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>,
 ) {
     let (wtx, mut wrx) = tokio::sync::mpsc::channel::<()>(4);
-    let watcher = notify::recommended_watcher(move |_res: notify::Result<notify::Event>| {
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        // Opens and reads (our own, each round) are access events: waking
+        // on them would spin this loop forever.
+        if res.is_ok_and(|e| e.kind.is_access()) {
+            return;
+        }
         let _ = wtx.try_send(());
     });
     let mut watcher = match watcher {
@@ -291,6 +296,11 @@ async fn follow_file(
     let mut ino = inode(&path);
     let mut pending = Vec::new();
     let mut last_round = false;
+    // One timer for the whole stream, so a file that keeps changing cannot
+    // starve the running check (a sleep re-armed each round never fired).
+    let mut running_check = tokio::time::interval(RUNNING_CHECK);
+    running_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    running_check.tick().await;
     loop {
         // Read whatever is new.
         let mut buf = Vec::new();
@@ -323,7 +333,7 @@ async fn follow_file(
         tokio::select! {
             _ = tx.closed() => return,
             _ = wrx.recv() => {}
-            _ = tokio::time::sleep(RUNNING_CHECK) => {
+            _ = running_check.tick() => {
                 let running = match backend.get(Kind::Pod, &ns, &pod_name).await {
                     Ok((pod, _)) => container_running(&pod, &container),
                     Err(_) => false,
