@@ -269,9 +269,15 @@ spec:
 YAML
 expect "apply" '^pod/logger created$' "$K" apply -f "$tmp/logger.yaml"
 expect "wait Ready" 'condition met' "$K" wait --for=condition=Ready pod/logger --timeout=60s
+# serve's CPU time (clock ticks) while a follow waits: it must sleep, not poll.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+c0=$(cpu_ticks)
 t0=$SECONDS
 timeout 30 "$K" logs -f logger >"$tmp/logger-follow.out" 2>&1; rc=$?
 took=$((SECONDS - t0))
+cpu_ms=$(( ($(cpu_ticks) - c0) * 1000 / $(getconf CLK_TCK) ))
+((cpu_ms <= 500 * (took + 1))) && good "serve used ${cpu_ms} ms of CPU during the ${took}s follow" ||
+    bad "serve used ${cpu_ms} ms of CPU during a ${took}s follow (busy loop?)"
 out=$(cat "$tmp/logger-follow.out")
 [[ $(printf 'line-1\nline-2\nline-3\nlast-line') == "$out" ]] &&
     good "logs -f streamed every line, including the one written while following" ||
