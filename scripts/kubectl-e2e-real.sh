@@ -174,7 +174,9 @@ pty_exec() { script -qec "stty rows 37 cols 101; '$K' exec -it lifecycle-demo --
 out=$(pty_exec "sh -c 'tty; echo hi'" 2>&1)
 grep -Eq '^/dev/pts/[0-9]+'$'\r''?$' <<<"$out" && good "tty inside is a /dev/pts device" || bad "no /dev/pts/N line" "$out"
 grep -Eq '^hi'$'\r''?$' <<<"$out" && good "the command's output comes back through the pty" || bad "no 'hi' line" "$out"
-out=$(pty_exec "busybox stty size" 2>&1)
+# The first resize races the process start (as with kubelet, whose CRI exec
+# has no initial size): ask again until the size has arrived.
+out=$(pty_exec "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do busybox stty size 2>/dev/null && exit; sleep 0.2; done'" 2>&1)
 grep -Eq '^37 101' <<<"$out" && good "the terminal size reached the container (37 101)" || bad "stty size in the container" "$out"
 expect "without -t stdin is not a terminal" '^no-tty$' \
     "$K" exec lifecycle-demo -- sh -c 'test -t 0 && echo tty || echo no-tty'
