@@ -13,11 +13,27 @@ use common::*;
 use jiff::Timestamp;
 use nodelet_runtime::*;
 
-/// The hold_container example next to this test's target dir, built on
-/// demand.
+/// The hold_container example next to this test's target dir. `cargo test`
+/// builds examples along with the tests, so it is normally there; building
+/// it here (for a single `--test` run) takes long because examples resolve
+/// features without the dev-dependencies.
 fn hold_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let debug = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    // `cargo test` leaves it under its hashed name only: take the newest.
+    let newest = std::fs::read_dir(debug.join("examples"))
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("hold_container-") && !name.contains('.')
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max();
+    if let Some((_, path)) = newest {
+        return path;
+    }
     let status = Command::new(env!("CARGO"))
         .args([
             "build",
