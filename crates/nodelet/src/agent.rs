@@ -36,6 +36,8 @@ pub fn oci_config(opts: &AgentOpts) -> OciConfig {
     let mut cfg = OciConfig::with_roots(&node.root, &node.run_root);
     cfg.runtime = PathBuf::from(&node.runtime);
     cfg.monitor = monitor_binary();
+    cfg.log_max_size = opts.container_log_max_size;
+    cfg.log_max_files = opts.container_log_max_files;
     let custom = opts.cni_subnet.is_some() || opts.cni_bridge.is_some();
     if let Some(subnet) = &opts.cni_subnet {
         cfg.cni.subnet = subnet.clone();
@@ -182,4 +184,38 @@ async fn runtime_version(binary: &Path) -> String {
         })
         .unwrap_or_else(|| "unknown".into());
     format!("{name}://{version}")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn run_opts(args: &[&str]) -> Result<crate::cli::AgentOpts, clap::Error> {
+        let mut argv = vec!["nodelet", "run", "-f", "pod.yaml"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(run) => Ok(run.agent),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn log_rotation_flags_reach_the_runtime_config() {
+        let defaults = super::oci_config(&run_opts(&[]).unwrap());
+        assert_eq!(defaults.log_max_size, 10 * 1024 * 1024);
+        assert_eq!(defaults.log_max_files, 5);
+        let opts = run_opts(&[
+            "--container-log-max-size",
+            "65536",
+            "--container-log-max-files",
+            "3",
+        ])
+        .unwrap();
+        let cfg = super::oci_config(&opts);
+        assert_eq!((cfg.log_max_size, cfg.log_max_files), (65536, 3));
+        assert!(run_opts(&["--container-log-max-files", "1"]).is_err());
+        assert!(run_opts(&["--container-log-max-size", "10"]).is_err());
+    }
 }

@@ -71,6 +71,16 @@ pub struct AgentOpts {
     /// when the subnet or bridge is overridden).
     #[arg(long, env = "NODELET_CNI_CONF_DIR", hide = true)]
     pub cni_conf_dir: Option<PathBuf>,
+    /// Rotate a container's log file when it reaches this many bytes (the
+    /// kubelet's containerLogMaxSize, 10 MiB).
+    #[arg(long, env = "NODELET_CONTAINER_LOG_MAX_SIZE", default_value_t = 10 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    pub container_log_max_size: u64,
+    /// Log files kept per container, the current one included (the
+    /// kubelet's containerLogMaxFiles, 5; at least 2).
+    #[arg(long, env = "NODELET_CONTAINER_LOG_MAX_FILES", default_value_t = 5,
+          value_parser = clap::value_parser!(u32).range(2..))]
+    pub container_log_max_files: u32,
 }
 
 #[derive(Debug, Args)]
