@@ -24,10 +24,10 @@ pub struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct NodeOpts {
     /// State directory: images, containers, logs, the store.
-    #[arg(long, env = "NODELET_ROOT", default_value = "/var/lib/nodelet")]
+    #[arg(long, env = "NODELET_ROOT", default_value = "/var/lib/nodelet", value_parser = absolute_path)]
     pub root: PathBuf,
     /// Runtime state directory (namespace pins, runtime state).
-    #[arg(long, env = "NODELET_RUN_ROOT", default_value = "/run/nodelet")]
+    #[arg(long, env = "NODELET_RUN_ROOT", default_value = "/run/nodelet", value_parser = absolute_path)]
     pub run_root: PathBuf,
     /// OCI runtime binary: runc, crun, youki or a path.
     #[arg(long, env = "NODELET_RUNTIME", default_value = "runc")]
@@ -184,4 +184,27 @@ pub fn default_node_name() -> String {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// State directories are made absolute once, here: bundles, overlay layer
+/// paths and namespace pins must not depend on the agent's working directory.
+fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    std::path::absolute(s).map_err(|e| format!("cannot make {s:?} absolute: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn state_directories_become_absolute() {
+        let p = super::absolute_path("rel/root").unwrap();
+        assert!(p.is_absolute() && p.ends_with("rel/root"), "{p:?}");
+        assert_eq!(
+            super::absolute_path("/var/lib/nodelet").unwrap(),
+            std::path::PathBuf::from("/var/lib/nodelet")
+        );
+        assert!(super::absolute_path("").is_err());
+    }
 }
