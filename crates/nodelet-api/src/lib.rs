@@ -5,7 +5,7 @@
 //! framing, logs, exec streams, errors) lives here; objects come from a
 //! [`Backend`] (the lifecycle engine in `nodelet serve`).
 
-mod age;
+pub mod age;
 mod auth;
 pub mod backend;
 pub mod discovery;

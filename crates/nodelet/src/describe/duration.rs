@@ -6,62 +6,10 @@ use jiff::{SignedDuration, Timestamp};
 
 /// `HumanDuration`: `<2m` seconds, `<10m` `XmYs`, `<3h` minutes, `<8h`
 /// `XhYm`, `<48h` hours, `<8d` `XdYh`, `<2y` days, `<8y` `XyYd`, then years.
+/// The rule lives once, in the API's table printer; up to 2 s in the future
+/// counts as now (clock skew between machines).
 pub fn human_duration(d: SignedDuration) -> String {
-    let seconds = d.as_secs();
-    // Up to 2s in the future counts as now (clock skew between machines).
-    if seconds < -1 {
-        return "<invalid>".into();
-    }
-    if seconds < 0 {
-        return "0s".into();
-    }
-    if seconds < 120 {
-        return format!("{seconds}s");
-    }
-    let minutes = seconds / 60;
-    if minutes < 10 {
-        let s = seconds % 60;
-        return if s == 0 {
-            format!("{minutes}m")
-        } else {
-            format!("{minutes}m{s}s")
-        };
-    }
-    if minutes < 60 * 3 {
-        return format!("{minutes}m");
-    }
-    let hours = seconds / 3600;
-    if hours < 8 {
-        let m = minutes % 60;
-        return if m == 0 {
-            format!("{hours}h")
-        } else {
-            format!("{hours}h{m}m")
-        };
-    }
-    if hours < 48 {
-        return format!("{hours}h");
-    }
-    if hours < 24 * 8 {
-        let h = hours % 24;
-        return if h == 0 {
-            format!("{}d", hours / 24)
-        } else {
-            format!("{}d{h}h", hours / 24)
-        };
-    }
-    if hours < 24 * 365 * 2 {
-        return format!("{}d", hours / 24);
-    }
-    if hours < 24 * 365 * 8 {
-        let dy = (hours / 24) % 365;
-        return if dy == 0 {
-            format!("{}y", hours / 24 / 365)
-        } else {
-            format!("{}y{dy}d", hours / 24 / 365)
-        };
-    }
-    format!("{}y", hours / 24 / 365)
+    nodelet_api::age::human_duration(d.as_secs())
 }
 
 /// kubectl's `translateTimestampSince`: `<unknown>` for a missing time.
