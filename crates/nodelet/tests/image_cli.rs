@@ -4,71 +4,16 @@
 //! references, `inspect` prints the image config as JSON, `rm` removes, and
 //! a corrupt archive is an error naming the file that changes nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command as StdCommand;
 
 use assert_cmd::Command;
+use nodelet_testsupport::{Needs, test_images};
 
-/// Whether the test can run (root: layers are unpacked with their owners);
-/// panics naming what is missing unless NODELET_SKIP_REAL=1.
+/// Whether the image tests can run; panics unless root or
+/// NODELET_SKIP_REAL=1.
 fn require_root(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "{test} needs root (image layers are unpacked with their owners); set NODELET_SKIP_REAL=1 to skip"
-    );
-    true
-}
-
-fn target_dir() -> PathBuf {
-    // target/debug/deps/<test> -> target
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// `busybox.tar` and `testbin.tar`: `$NODELET_TEST_IMAGES`, else
-/// `<target>/test-images`, built by the project script when missing.
-fn test_images() -> PathBuf {
-    if let Ok(d) = std::env::var("NODELET_TEST_IMAGES") {
-        return PathBuf::from(d);
-    }
-    let target = target_dir();
-    let dir = target.join("test-images");
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(target.join("test-images.lock"))
-        .unwrap();
-    let _lock = nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .unwrap();
-    if !(dir.join("busybox.tar").exists() && dir.join("testbin.tar").exists()) {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
-        let out = StdCommand::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
+    Needs::root(test, "image layers are unpacked with their owners").check()
 }
 
 fn nodelet(root: &Path, args: &[&str]) -> assert_cmd::assert::Assert {

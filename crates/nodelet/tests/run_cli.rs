@@ -13,8 +13,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
+
 use std::time::{Duration, Instant};
+
+use nodelet_testsupport::{Needs, monitor_binary, test_images};
 
 const NODELET: &str = env!("CARGO_BIN_EXE_nodelet");
 
@@ -53,83 +55,19 @@ fn invalid_manifest_exits_1_with_field_errors_and_creates_nothing() {
 /// Whether the real-container tests can run; panics naming what is
 /// missing unless NODELET_SKIP_REAL=1.
 fn require_real(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    let on_path = |b: &str| {
-        std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-            .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-            .any(|d| d.join(b).is_file())
-    };
-    if !on_path("runc") {
-        missing.push("runc (Debian package runc)".to_string());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (Debian package busybox-static)".to_string());
-    }
-    for plugin in ["bridge", "host-local", "loopback"] {
-        if !Path::new("/usr/lib/cni").join(plugin).exists() {
-            missing.push(format!(
-                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
-            ));
-        }
-    }
-    if !missing.is_empty() {
-        panic!(
-            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
-            missing.join(", ")
-        );
-    }
-    true
-}
-
-/// target/<profile>: where this test's nodelet binary lives.
-fn profile_dir() -> PathBuf {
-    Path::new(NODELET).parent().unwrap().to_path_buf()
+    Needs::pods(test).tool("runc", "runc").check()
 }
 
 /// Builds nodelet-monitor next to the nodelet binary (nodelet looks for it
-/// there) and the test images into a cache under the target dir, once.
+/// there) and the test images, once per target dir.
 fn prepare() -> PathBuf {
-    static READY: OnceLock<Mutex<Option<PathBuf>>> = OnceLock::new();
-    let lock = READY.get_or_init(|| Mutex::new(None));
-    let mut ready = lock.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = ready.as_ref() {
-        return p.clone();
-    }
-    let profile = profile_dir();
-    let target = profile.parent().unwrap().to_path_buf();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args(["build", "-q", "-p", "nodelet-monitor"])
-        .current_dir(&repo)
-        .env("CARGO_TARGET_DIR", &target);
-    if profile.file_name().is_some_and(|n| n == "release") {
-        build.arg("--release");
-    }
-    assert!(
-        build.status().unwrap().success(),
-        "building nodelet-monitor failed"
+    let monitor = monitor_binary();
+    assert_eq!(
+        monitor.parent(),
+        Path::new(NODELET).parent(),
+        "nodelet-monitor must sit next to nodelet"
     );
-    assert!(profile.join("nodelet-monitor").is_file());
-    let images = target.join("nodelet-test-images");
-    if !images.join("busybox.tar").is_file() || !images.join("testbin.tar").is_file() {
-        let status = Command::new("bash")
-            .arg(repo.join("scripts/build-test-images.sh"))
-            .arg(&images)
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .unwrap();
-        assert!(status.success(), "scripts/build-test-images.sh failed");
-    }
-    *ready = Some(images.clone());
-    images
+    test_images()
 }
 
 /// A private node: temp roots, its own CNI bridge and subnet.

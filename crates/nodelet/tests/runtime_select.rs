@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use assert_cmd::Command;
+use nodelet_testsupport::which;
 
 const POD: &str = "apiVersion: v1
 kind: Pod
@@ -72,10 +73,4 @@ fn crun_on_hybrid_cgroups_is_explained() {
         "{err}"
     );
     assert!(err.contains("--runtime runc"), "{err}");
-}
-
-fn which(name: &str) -> Option<std::path::PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
 }

@@ -26,6 +26,7 @@ use nodelet_runtime::sandbox::CniOptions;
 use nodelet_runtime::{ExecOutput, ExecRequest, Runtime};
 use nodelet_spec::Object;
 use nodelet_store::Store;
+use nodelet_testsupport::{Needs, monitor_binary, test_images};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -37,113 +38,15 @@ pub const NS: &str = "default";
 /// Whether real-container tests can run; panics naming what is missing
 /// unless NODELET_SKIP_REAL=1.
 pub fn require_real(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (Debian package busybox-static)".to_string());
-    }
-    for plugin in ["bridge", "host-local", "loopback"] {
-        if !Path::new("/usr/lib/cni").join(plugin).exists() {
-            missing.push(format!(
-                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
-            ));
-        }
-    }
-    match host_check(Path::new("runc")) {
-        Ok(problems) => missing.extend(
-            problems
-                .into_iter()
-                .filter(|p| p.is_fatal())
-                .map(|p| p.message),
-        ),
-        Err(e) => missing.push(format!("runc host check: {e}")),
-    }
-    if !missing.is_empty() {
-        panic!(
-            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
-            missing.join(", ")
-        );
-    }
-    true
-}
-
-/// The cargo target dir this test binary was built in
-/// (`<target>/debug/deps/<test>`).
-fn target_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-/// Exclusive lock on `path` for the life of the returned value, so that
-/// test binaries running at once build shared artefacts only once.
-fn lock(path: &Path) -> nix::fcntl::Flock<std::fs::File> {
-    let f = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .unwrap();
-    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-        .map_err(|(_, e)| e)
-        .unwrap()
-}
-
-/// The directory holding `busybox.tar` and `testbin.tar`: `$NODELET_TEST_IMAGES`,
-/// else `<target>/test-images`, built by the project script when missing.
-pub fn test_images() -> PathBuf {
-    if let Ok(d) = std::env::var("NODELET_TEST_IMAGES") {
-        return PathBuf::from(d);
-    }
-    let target = target_dir();
-    let dir = target.join("test-images");
-    let _l = lock(&target.join("test-images.lock"));
-    if !(dir.join("busybox.tar").exists() && dir.join("testbin.tar").exists()) {
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/build-test-images.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(&dir)
-            .env("CARGO_TARGET_DIR", &target)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    dir
-}
-
-/// The nodelet-monitor binary of this target dir, built on demand.
-pub fn monitor_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("NODELET_MONITOR") {
-        return PathBuf::from(p);
-    }
-    let target = target_dir();
-    let _l = lock(&target.join("nodelet-monitor.lock"));
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "nodelet-monitor"])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building nodelet-monitor failed");
-    let bin = target.join("debug/nodelet-monitor");
-    assert!(bin.exists(), "{} missing after build", bin.display());
-    bin
+    let runc = match host_check(Path::new("runc")) {
+        Ok(problems) => problems
+            .into_iter()
+            .filter(|p| p.is_fatal())
+            .map(|p| p.message)
+            .collect(),
+        Err(e) => vec![format!("runc host check: {e}")],
+    };
+    Needs::pods(test).problems(runc).check()
 }
 
 /// Something the engine published, with when the test saw it.

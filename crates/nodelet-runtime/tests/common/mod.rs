@@ -13,6 +13,8 @@ use std::process::Command;
 use nodelet_runtime::oci::{HostProblem, OciConfig, OciRuntime, host_check};
 use nodelet_runtime::sandbox::CniOptions;
 use nodelet_runtime::*;
+use nodelet_testsupport::Needs;
+pub use nodelet_testsupport::monitor_binary;
 use sha2::{Digest, Sha256};
 
 pub const IMAGE: &str = "nodelet.local/busybox:latest";
@@ -20,39 +22,8 @@ pub const IMAGE: &str = "nodelet.local/busybox:latest";
 /// Whether real-container tests can run; panics naming what is missing
 /// unless NODELET_SKIP_REAL=1.
 pub fn require_real(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    let mut missing = Vec::new();
-    if !rustix::process::geteuid().is_root() {
-        missing.push("root".to_string());
-    }
-    if !Path::new("/bin/busybox").exists() {
-        missing.push("/bin/busybox (Debian package busybox-static)".to_string());
-    }
-    for plugin in ["bridge", "host-local", "loopback"] {
-        if !Path::new("/usr/lib/cni").join(plugin).exists() {
-            missing.push(format!(
-                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
-            ));
-        }
-    }
-    let problems: Vec<HostProblem> = host_check(Path::new("runc"))
-        .unwrap()
-        .into_iter()
-        .filter(|p| p.is_fatal())
-        .collect();
-    for p in problems {
-        missing.push(p.message);
-    }
-    if !missing.is_empty() {
-        panic!(
-            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
-            missing.join(", ")
-        );
-    }
-    true
+    let runc = runtime_problems("runc").into_iter().map(|p| p.message);
+    Needs::pods(test).problems(runc).check()
 }
 
 /// The host problems that stop `runtime` here (e.g. crun on hybrid
@@ -181,27 +152,6 @@ pub fn build_busybox_layout(dir: &Path) -> PathBuf {
     )
     .unwrap();
     layout
-}
-
-/// The nodelet-monitor binary next to this test's target dir, built on
-/// demand.
-pub fn monitor_binary() -> PathBuf {
-    if let Ok(p) = std::env::var("NODELET_MONITOR") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap();
-    // target/debug/deps/<test> -> target/debug/nodelet-monitor
-    let debug = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let bin = debug.join("nodelet-monitor");
-    let target = debug.parent().unwrap();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "nodelet-monitor"])
-        .env("CARGO_TARGET_DIR", target)
-        .status()
-        .unwrap();
-    assert!(status.success(), "building nodelet-monitor failed");
-    assert!(bin.exists(), "{} missing after build", bin.display());
-    bin
 }
 
 /// One test's private runtime.

@@ -9,19 +9,14 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-/// Root check per the project rule: fail loudly, or skip with
+/// Whether the image tests can run; panics unless root or
 /// NODELET_SKIP_REAL=1.
 pub fn require_root(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    assert!(
-        rustix::process::geteuid().is_root(),
-        "{test} needs root (mknod of whiteouts, trusted.* xattrs, chown, overlay mounts); \
-         run as root or set NODELET_SKIP_REAL=1 to skip"
-    );
-    true
+    nodelet_testsupport::Needs::root(
+        test,
+        "mknod of whiteouts, trusted.* xattrs, chown, overlay mounts",
+    )
+    .check()
 }
 
 pub fn sha256(b: &[u8]) -> String {

@@ -10,50 +10,18 @@ use std::process::Command;
 
 use nodelet_runtime::sandbox::{CniOptions, SandboxManager};
 use nodelet_runtime::{PortMapping, SandboxConfig};
+use nodelet_testsupport::Needs;
 
-/// Whether real-network tests should run. Panics with what is missing when
-/// they cannot, unless NODELET_SKIP_REAL=1 (then prints and returns false).
+/// Whether the sandbox tests can run; panics naming what is missing
+/// unless NODELET_SKIP_REAL=1.
 pub fn require_real(test: &str) -> bool {
-    if std::env::var("NODELET_SKIP_REAL").as_deref() == Ok("1") {
-        eprintln!("{test}: skipped (NODELET_SKIP_REAL=1)");
-        return false;
-    }
-    let mut missing = Vec::new();
-    if !nix::unistd::geteuid().is_root() {
-        missing.push("root (namespaces, bridges and iptables need it)".to_string());
-    }
-    for plugin in ["bridge", "host-local", "portmap", "loopback"] {
-        if !Path::new("/usr/lib/cni").join(plugin).exists() {
-            missing.push(format!(
-                "/usr/lib/cni/{plugin} (Debian package containernetworking-plugins)"
-            ));
-        }
-    }
-    for (bin, pkg) in [
-        ("nsenter", "util-linux"),
-        ("busybox", "busybox-static"),
-        ("iptables-save", "iptables"),
-        ("ip", "iproute2"),
-    ] {
-        if which(bin).is_none() {
-            missing.push(format!("{bin} (Debian package {pkg})"));
-        }
-    }
-    if !missing.is_empty() {
-        panic!(
-            "{test} needs a real host; missing: {} (set NODELET_SKIP_REAL=1 to skip)",
-            missing.join(", ")
-        );
-    }
-    true
-}
-
-pub fn which(bin: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain(["/usr/sbin", "/sbin"].map(PathBuf::from))
-        .map(|d| d.join(bin))
-        .find(|p| p.exists())
+    Needs::root(test, "namespaces, bridges and iptables need it")
+        .cni(&["bridge", "host-local", "portmap", "loopback"])
+        .tool("nsenter", "util-linux")
+        .tool("busybox", "busybox-static")
+        .tool("iptables-save", "iptables")
+        .tool("ip", "iproute2")
+        .check()
 }
 
 /// A private network for one test. Dropping it deletes its bridge.
