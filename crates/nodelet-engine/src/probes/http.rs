@@ -28,8 +28,8 @@ pub const USER_AGENT_VALUE: &str = "kube-probe/1.37";
 fn client() -> &'static Result<reqwest::Client, String> {
     static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
     CLIENT.get_or_init(|| {
-        let tls = crate::hooks::tls::unverified_client_config()
-            .map_err(|e| format!("TLS setup: {e}"))?;
+        let tls =
+            crate::hooks::tls::unverified_client_config().map_err(|e| format!("TLS setup: {e}"))?;
         reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .redirect(reqwest::redirect::Policy::custom(kubelet_redirect_rule))
@@ -92,9 +92,7 @@ pub async fn probe(
     }
     if code >= 300 {
         let body = read_capped(resp).await;
-        return ProbeOutcome::Warning(format!(
-            "Probe terminated redirects, Response body: {body}"
-        ));
+        return ProbeOutcome::Warning(format!("Probe terminated redirects, Response body: {body}"));
     }
     ProbeOutcome::Success
 }

@@ -32,7 +32,9 @@ impl ProbeOutcome {
             ProbeOutcome::Warning(out) => {
                 Some(("ProbeWarning", format!("{title} probe warning: {out}")))
             }
-            ProbeOutcome::Failure(out) => Some(("Unhealthy", format!("{title} probe failed: {out}"))),
+            ProbeOutcome::Failure(out) => {
+                Some(("Unhealthy", format!("{title} probe failed: {out}")))
+            }
             ProbeOutcome::Error(err) => Some((
                 "Unhealthy",
                 format!("{title} probe errored and resulted in unknown state: {err}"),
@@ -67,7 +69,10 @@ mod tests {
         let e = ProbeOutcome::Error("invalid port number: 0".into());
         assert_eq!(
             e.event("Readiness").map(|(_, m)| m),
-            Some("Readiness probe errored and resulted in unknown state: invalid port number: 0".into())
+            Some(
+                "Readiness probe errored and resulted in unknown state: invalid port number: 0"
+                    .into()
+            )
         );
         assert_eq!(e.verdict(), None);
         assert_eq!(ProbeOutcome::Warning("x".into()).verdict(), Some(true));

@@ -56,10 +56,8 @@ async fn attempt(
     };
     let ctx = &shared.ctx;
     if let Some(action) = &probe.exec {
-        let command = exec::expand_command(
-            action.command.as_deref().unwrap_or_default(),
-            &container,
-        );
+        let command =
+            exec::expand_command(action.command.as_deref().unwrap_or_default(), &container);
         exec::probe(
             ctx.runtime.as_ref(),
             ctx.clock.as_ref(),

@@ -79,9 +79,14 @@ impl ProbeTask {
         let mut threshold = Threshold::new(timing.success_threshold, timing.failure_threshold);
         loop {
             let began = clock.instant();
-            let outcome =
-                probe_once(&self.shared, self.slot, self.kind, &self.probe, &self.container_id)
-                    .await;
+            let outcome = probe_once(
+                &self.shared,
+                self.slot,
+                self.kind,
+                &self.probe,
+                &self.container_id,
+            )
+            .await;
             let result = outcome.verdict().and_then(|ok| threshold.observe(ok));
             match (self.kind, result) {
                 (ProbeKind::Startup, Some(true)) => {

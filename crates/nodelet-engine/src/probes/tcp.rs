@@ -50,7 +50,10 @@ mod tests {
         let port = listener.local_addr().unwrap().port();
         let clock = SystemClock;
         let t = Duration::from_secs(1);
-        assert_eq!(probe(&clock, "127.0.0.1", port, t).await, ProbeOutcome::Success);
+        assert_eq!(
+            probe(&clock, "127.0.0.1", port, t).await,
+            ProbeOutcome::Success
+        );
         drop(listener);
         assert_eq!(
             probe(&clock, "127.0.0.1", port, t).await,
