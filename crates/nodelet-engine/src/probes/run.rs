@@ -81,8 +81,16 @@ async fn attempt(
             },
         };
         tcp::probe(ctx.clock.as_ref(), &host, port, timeout).await
-    } else if probe.grpc.is_some() {
-        grpc::probe()
+    } else if let Some(action) = &probe.grpc {
+        let Some(ip) = pod_ip else {
+            return ProbeOutcome::Error("pod has no IP address".to_owned());
+        };
+        let port = match u16::try_from(action.port) {
+            Ok(p) if p > 0 => p,
+            _ => return ProbeOutcome::Error(format!("invalid port number: {}", action.port)),
+        };
+        let service = action.service.as_deref().unwrap_or("");
+        grpc::probe(ctx.clock.as_ref(), &ip.to_string(), port, service, timeout).await
     } else {
         let desc = shared.pod_desc();
         ProbeOutcome::Error(format!(
