@@ -36,10 +36,15 @@ fn init_failed(rec: &PodRecord) -> bool {
     })
 }
 
-/// Whether the container has passed postStart and is still alive, or is a
-/// sidecar that once did (sidecars restarting do not un-initialize a pod).
+/// Whether the container has passed postStart (and its startup probe) and
+/// is still alive, or is a sidecar that once did (sidecars restarting do
+/// not un-initialize a pod).
 fn slot_started(s: &Slot) -> bool {
-    matches!(s.phase, SlotPhase::Running { .. }) || (s.kind == SlotKind::Sidecar && s.ever_running)
+    if s.kind == SlotKind::Sidecar {
+        crate::probes::sidecar_started(s)
+    } else {
+        crate::probes::container_started(s)
+    }
 }
 
 /// Upstream `getPhase`.

@@ -374,3 +374,41 @@ async fn on_deletion_liveness_stops_and_readiness_goes_on_through_pre_stop() {
     assert_eq!(after("live"), 0);
     assert!(after("ready") >= 8, "readiness kept probing during preStop");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_sidecars_startup_probe_holds_back_the_next_init_container() {
+    let h = setup().await;
+    fail(&h, "sc-start", "warming up");
+    h.fake.script(
+        Match::Name("init".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
+    let sidecar = ctr(
+        "sidecar",
+        json!({
+            "restartPolicy": "Always",
+            "startupProbe": exec_probe("sc-start", json!({"periodSeconds": 2, "failureThreshold": 30})),
+        }),
+    );
+    h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
+        "initContainers": [sidecar, ctr("init", json!({}))],
+        "containers": [ctr("c", json!({}))]
+    }}));
+    h.until(10, |h| h.times(is_exec("sidecar", "sc-start")).len() >= 3)
+        .await;
+    assert!(
+        h.times(is_create("init")).is_empty(),
+        "init waits for the sidecar"
+    );
+    assert_eq!(h.phase("p"), "Pending");
+    assert_eq!(h.cstatus("p", "sidecar").started, Some(false));
+
+    succeed(&h, "sc-start");
+    h.until(10, |h| h.phase("p") == "Running").await;
+    let started_ok = h.times(is_exec("sidecar", "sc-start"))[3];
+    assert!(h.first(is_create("init")) >= started_ok);
+    assert!(h.first(is_start("c")) > h.first(is_start("init")));
+}

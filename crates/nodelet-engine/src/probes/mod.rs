@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::{Container, Probe};
 
 pub use outcome::ProbeOutcome;
 pub use spawn::spawn;
-pub use state::{ProbeResults, container_ready, container_started};
+pub use state::{ProbeResults, container_ready, container_started, sidecar_started};
 
 /// Which of a container's three probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

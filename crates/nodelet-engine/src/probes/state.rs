@@ -12,6 +12,10 @@ pub struct ProbeResults {
     container_id: String,
     started: Option<bool>,
     ready: Option<bool>,
+    /// A startup probe of this slot succeeded once (any container): a
+    /// sidecar that started once keeps its pod initialized while it
+    /// restarts.
+    ever_started: bool,
 }
 
 impl ProbeResults {
@@ -24,6 +28,7 @@ impl ProbeResults {
         if self.container_id != container_id {
             *self = ProbeResults {
                 container_id: container_id.to_owned(),
+                ever_started: self.ever_started,
                 ..Default::default()
             };
         }
@@ -35,6 +40,7 @@ impl ProbeResults {
         let e = self.entry(container_id);
         let changed = e.started != Some(v);
         e.started = Some(v);
+        e.ever_started |= v;
         changed
     }
 
@@ -56,6 +62,15 @@ pub fn container_started(slot: &Slot) -> bool {
         Some(v) => v,
         None => slot.spec.startup_probe.is_none(),
     }
+}
+
+/// Whether a sidecar (restartable init container) counts as started for
+/// the pod's initialization: started now, or started once before (its
+/// restarts do not un-initialize the pod). The next init container waits
+/// for this, so a sidecar's startup probe gates it as in the kubelet.
+pub fn sidecar_started(slot: &Slot) -> bool {
+    container_started(slot)
+        || (slot.ever_running && (slot.spec.startup_probe.is_none() || slot.probes.ever_started))
 }
 
 /// `containerStatuses[].ready`, which the pod's Ready and ContainersReady

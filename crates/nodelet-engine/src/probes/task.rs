@@ -94,6 +94,8 @@ impl ProbeTask {
                     if let Some(open) = &self.open_gate {
                         let _ = open.send(true);
                     }
+                    // A started sidecar lets the next init container go.
+                    let _ = self.shared.notify.send(());
                     return false;
                 }
                 (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => return true,
