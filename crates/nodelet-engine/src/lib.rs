@@ -17,6 +17,7 @@ pub mod events;
 pub mod godur;
 pub mod hooks;
 pub mod podkey;
+pub mod probes;
 pub mod recover;
 pub mod status;
 pub mod worker;

@@ -36,10 +36,15 @@ fn init_failed(rec: &PodRecord) -> bool {
     })
 }
 
-/// Whether the container has passed postStart and is still alive, or is a
-/// sidecar that once did (sidecars restarting do not un-initialize a pod).
+/// Whether the container has passed postStart (and its startup probe) and
+/// is still alive, or is a sidecar that once did (sidecars restarting do
+/// not un-initialize a pod).
 fn slot_started(s: &Slot) -> bool {
-    matches!(s.phase, SlotPhase::Running { .. }) || (s.kind == SlotKind::Sidecar && s.ever_running)
+    if s.kind == SlotKind::Sidecar {
+        crate::probes::sidecar_started(s)
+    } else {
+        crate::probes::container_started(s)
+    }
 }
 
 /// Upstream `getPhase`.
@@ -132,7 +137,7 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     let unready: Vec<&str> = rec
         .slots
         .iter()
-        .filter(|s| s.kind != SlotKind::Init && !matches!(s.phase, SlotPhase::Running { .. }))
+        .filter(|s| s.kind != SlotKind::Init && !crate::probes::container_ready(s))
         .map(|s| s.name())
         .collect();
     let (ready, reason, message) = if unready.is_empty() {
@@ -232,7 +237,6 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
         (None, SlotPhase::Done { term }) => Some(container_id_url(&term.container_id)),
         _ => None,
     };
-    let running = matches!(s.phase, SlotPhase::Running { .. });
     ContainerStatus {
         name: s.spec.name.clone(),
         image: s.spec.image.clone().unwrap_or_default(),
@@ -240,8 +244,8 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
         container_id,
         state: Some(state),
         last_state: Some(last.unwrap_or_default()),
-        ready: running,
-        started: Some(running),
+        ready: crate::probes::container_ready(s),
+        started: Some(crate::probes::container_started(s)),
         restart_count: s.restart_count,
         stop_signal: s.current.as_ref().map(|c| c.stop_signal.name()),
         ..Default::default()

@@ -43,7 +43,7 @@ pub(super) fn build_client() -> Result<reqwest::Client, String> {
 
 /// `RedirectChecker(false)`: a redirect to another host ends the chain and
 /// its 3xx is the answer; same-host redirects are followed up to 10.
-fn kubelet_redirect_rule(attempt: redirect::Attempt<'_>) -> redirect::Action {
+pub(crate) fn kubelet_redirect_rule(attempt: redirect::Attempt<'_>) -> redirect::Action {
     let first_host = attempt
         .previous()
         .first()
@@ -99,7 +99,7 @@ fn go_atoi(s: &str) -> Result<i64, String> {
 
 /// The request URL as `formatURL` makes it: `scheme://host:port` + path
 /// (which may carry a query), with a `/` between when the path lacks one.
-fn request_url(scheme: &str, host: &str, port: u16, path: &str) -> String {
+pub(crate) fn request_url(scheme: &str, host: &str, port: u16, path: &str) -> String {
     let host = if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]")
     } else {
@@ -119,6 +119,15 @@ fn request_url(scheme: &str, host: &str, port: u16, path: &str) -> String {
 /// no Accept at all.
 /// Only the first `Host` value counts (Go's `req.Host = headers.Get("Host")`).
 fn request_headers(action: &HTTPGetAction) -> Result<HeaderMap, String> {
+    request_headers_with_agent(action, USER_AGENT_VALUE)
+}
+
+/// [`request_headers`] with another default User-Agent (probes send
+/// `kube-probe/<version>`).
+pub(crate) fn request_headers_with_agent(
+    action: &HTTPGetAction,
+    user_agent: &'static str,
+) -> Result<HeaderMap, String> {
     let mut headers = HeaderMap::new();
     for h in action.http_headers.iter().flatten() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| {
@@ -139,7 +148,7 @@ fn request_headers(action: &HTTPGetAction) -> Result<HeaderMap, String> {
         headers.append(name, value);
     }
     if !headers.contains_key(USER_AGENT) {
-        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        headers.insert(USER_AGENT, HeaderValue::from_static(user_agent));
     }
     match headers.get(ACCEPT) {
         None => {
@@ -220,7 +229,7 @@ pub(super) async fn run(
     }
 }
 
-fn host_port(host: &str, port: u16) -> String {
+pub(crate) fn host_port(host: &str, port: u16) -> String {
     if host.contains(':') && !host.starts_with('[') {
         format!("[{host}]:{port}")
     } else {
@@ -296,7 +305,7 @@ fn is_http_answer_to_tls(e: &reqwest::Error) -> bool {
 
 /// `Get "<url>": <cause>` as Go's `*url.Error` prints it; a refused
 /// connection reads `dial tcp <addr>: connect: connection refused`.
-fn go_url_error(url: &str, e: &reqwest::Error) -> String {
+pub(crate) fn go_url_error(url: &str, e: &reqwest::Error) -> String {
     let url = e
         .url()
         .map(|u| u.as_str().to_string())
@@ -320,7 +329,7 @@ fn go_url_error(url: &str, e: &reqwest::Error) -> String {
 
 /// The causes under reqwest's own "error sending request for url (...)",
 /// joined Go-style with ": ", without repeats.
-fn error_chain(e: &reqwest::Error) -> String {
+pub(crate) fn error_chain(e: &reqwest::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut cur = std::error::Error::source(e);
     while let Some(err) = cur {

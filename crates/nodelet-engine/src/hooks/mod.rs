@@ -13,7 +13,7 @@ pub mod exec;
 pub mod http;
 pub mod message;
 pub mod sleep;
-mod tls;
+pub(crate) mod tls;
 
 use std::fmt;
 use std::net::IpAddr;

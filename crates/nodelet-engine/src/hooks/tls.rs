@@ -52,7 +52,7 @@ impl ServerCertVerifier for AcceptAnyCertificate {
 
 /// A client config on ring (the only provider in the workspace, see
 /// rust-stack.md) that accepts any server certificate.
-pub(super) fn unverified_client_config() -> Result<ClientConfig, rustls::Error> {
+pub(crate) fn unverified_client_config() -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = Arc::new(AcceptAnyCertificate {
         algorithms: provider.signature_verification_algorithms,

@@ -74,6 +74,7 @@ impl Worker {
         };
         for i in adopted {
             worker.watch_container(i);
+            worker.start_probes(i);
         }
         let task = tokio::spawn(worker.run());
         WorkerHandle { shared, gone, task }
@@ -88,6 +89,12 @@ impl Worker {
         if let Some(h) = waiter::spawn(self.shared.clone(), i) {
             self.waiters.push(h);
         }
+    }
+
+    /// Starts the probes of the slot's container (once it is Running).
+    pub(crate) fn start_probes(&mut self, i: usize) {
+        let probes = crate::probes::spawn(self.shared.clone(), i);
+        self.waiters.extend(probes);
     }
 
     async fn run(mut self) {

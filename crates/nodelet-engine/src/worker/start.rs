@@ -276,6 +276,7 @@ impl Worker {
             }
         }
         drop(rec);
+        self.start_probes(i);
         // Running as soon as the hook returned, before the next container
         // is created (else the status would lag a whole container start).
         shared.publish();

@@ -101,6 +101,8 @@ pub struct Slot {
     /// Reached Running once (a sidecar that did counts as started for the
     /// pod's initialization even while it restarts or after it stopped).
     pub ever_running: bool,
+    /// Startup/readiness results of the current container.
+    pub probes: crate::probes::ProbeResults,
 }
 
 impl Slot {
@@ -115,6 +117,7 @@ impl Slot {
             attempts: 0,
             image_id: None,
             ever_running: false,
+            probes: Default::default(),
         }
     }
 

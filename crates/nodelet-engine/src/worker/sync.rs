@@ -134,7 +134,7 @@ impl Worker {
                 self.after_start(i, kind)
             }
             SlotPhase::Starting { .. } | SlotPhase::Running { .. } => {
-                if kind == SlotKind::Init {
+                if kind == SlotKind::Init || self.unstarted_sidecar(i, kind) {
                     Step::Stop
                 } else {
                     Step::Next
@@ -182,6 +182,9 @@ impl Worker {
 
     /// Where the walk goes after starting slot `i`.
     fn after_start(&self, i: usize, kind: SlotKind) -> Step {
+        if self.unstarted_sidecar(i, kind) {
+            return Step::Stop;
+        }
         if kind != SlotKind::Init {
             return Step::Next;
         }
@@ -191,6 +194,18 @@ impl Worker {
             SlotPhase::Done { term } if term.exit_code == 0 => Step::Next,
             _ => Step::Stop,
         }
+    }
+
+    /// A sidecar not started yet (postStart or startup probe pending)
+    /// holds back the next init container, as in the kubelet.
+    fn unstarted_sidecar(&self, i: usize, kind: SlotKind) -> bool {
+        kind == SlotKind::Sidecar
+            && !self
+                .shared
+                .lock()
+                .slots
+                .get(i)
+                .is_some_and(crate::probes::sidecar_started)
     }
 
     /// Marks slot `i` as waiting for its back-off to expire; for a crashed

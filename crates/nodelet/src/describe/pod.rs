@@ -372,7 +372,7 @@ fn write_state(w: &mut TabWriter, title: &str, state: Option<&ContainerState>, c
 
 fn describe_probe(p: &k8s_openapi::api::core::v1::Probe) -> String {
     let attrs = format!(
-        "delay={}s timeout={}s period={}s successThreshold={} failureThreshold={}",
+        "delay={}s timeout={}s period={}s #success={} #failure={}",
         p.initial_delay_seconds.unwrap_or(0),
         p.timeout_seconds.unwrap_or(1),
         p.period_seconds.unwrap_or(10),
@@ -399,6 +399,13 @@ fn describe_probe(p: &k8s_openapi::api::core::v1::Probe) -> String {
             "tcp-socket {}:{} {attrs}",
             t.host.as_deref().unwrap_or(""),
             int_or_string(&t.port)
+        );
+    }
+    if let Some(g) = &p.grpc {
+        return format!(
+            "grpc <pod>:{} {} {attrs}",
+            g.port,
+            g.service.as_deref().unwrap_or("")
         );
     }
     format!("unknown {attrs}")

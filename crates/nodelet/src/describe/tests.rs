@@ -282,7 +282,9 @@ fn long_annotations_probes_and_resource_env() {
     );
     assert!(out.contains(&want_ann), "{out}");
     assert!(
-        out.contains("    Readiness:  exec [true] delay=0s timeout=1s period=10s successThreshold=1 failureThreshold=3\n"),
+        out.contains(
+            "    Readiness:  exec [true] delay=0s timeout=1s period=10s #success=1 #failure=3\n"
+        ),
         "{out}"
     );
     assert!(
@@ -294,4 +296,27 @@ fn long_annotations_probes_and_resource_env() {
         out.contains("      MI:        64 (limits.memory)\n"),
         "{out}"
     );
+}
+
+#[test]
+fn probes_read_like_kubectl() {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "i",
+            "livenessProbe": {"exec": {"command": ["cat", "/tmp/healthy"]}, "initialDelaySeconds": 5,
+                "timeoutSeconds": 1, "periodSeconds": 5, "successThreshold": 1, "failureThreshold": 3},
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+                "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3},
+            "startupProbe": {"grpc": {"port": 9090, "service": "svc"},
+                "timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 30}}]}
+    }))
+    .unwrap();
+    let out = describe_pod(&pod, &[], &ctx());
+    for want in [
+        "    Liveness:     exec [cat /tmp/healthy] delay=5s timeout=1s period=5s #success=1 #failure=3\n",
+        "    Readiness:    http-get http://:8080/healthz delay=0s timeout=1s period=10s #success=1 #failure=3\n",
+        "    Startup:      grpc <pod>:9090 svc delay=0s timeout=1s period=10s #success=1 #failure=30\n",
+    ] {
+        assert!(out.contains(want), "{want}\nnot in\n{out}");
+    }
 }

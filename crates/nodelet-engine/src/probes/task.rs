@@ -1,0 +1,176 @@
+//! One probe of one container (`prober/worker.go`): wait for the startup
+//! probe (liveness/readiness), wait out `initialDelaySeconds` from the
+//! container's start, then probe every `periodSeconds` (measured from the
+//! start of the previous probe, as a ticker) until the container dies.
+//! Liveness and startup stop when the pod is being deleted; readiness goes
+//! on through preStop. A liveness/startup result of failure (past its
+//! threshold) kills the container and ends the task: a new container gets
+//! new tasks, as the kubelet's worker holds until it sees a new id.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Probe;
+use nodelet_spec::grace;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::ProbeKind;
+use super::run::probe_once;
+use super::state::ProbeResults;
+use super::threshold::Threshold;
+use super::timing::Timing;
+use crate::worker::hook::either;
+use crate::worker::kill::kill_container;
+use crate::worker::shared::Shared;
+use crate::worker::state::SlotKind;
+
+pub struct ProbeTask {
+    pub shared: Arc<Shared>,
+    pub slot: usize,
+    pub kind: ProbeKind,
+    pub probe: Probe,
+    pub container_id: String,
+    /// Cancelled when the container's process exits.
+    pub died: CancellationToken,
+    /// When the container's process started (the initial delay's origin).
+    pub started_at: Timestamp,
+    /// True once the startup probe succeeded (or when there is none).
+    pub gate: watch::Receiver<bool>,
+    /// The startup task opens the gate.
+    pub open_gate: Option<watch::Sender<bool>>,
+}
+
+impl ProbeTask {
+    pub async fn run(self) {
+        let stop = if self.kind.kills() {
+            either(&self.died, &self.shared.deleting)
+        } else {
+            self.died.child_token()
+        };
+        let kill = tokio::select! {
+            k = self.probe_loop() => k,
+            () = stop.cancelled() => false,
+        };
+        // Only our own token: `died` itself belongs to the waiter.
+        stop.cancel();
+        if kill {
+            self.kill().await;
+        }
+    }
+
+    /// Probes until a kill is due (`true`) or there is nothing left to do.
+    async fn probe_loop(&self) -> bool {
+        let clock = self.shared.ctx.clock.clone();
+        if self.kind != ProbeKind::Startup {
+            let mut gate = self.gate.clone();
+            if gate.wait_for(|open| *open).await.is_err() {
+                // The startup probe ended without success (it killed).
+                return false;
+            }
+        }
+        let timing = Timing::of(&self.probe);
+        let since_start = Duration::try_from(clock.now().duration_since(self.started_at))
+            .unwrap_or(Duration::ZERO);
+        clock
+            .sleep(timing.initial_delay.saturating_sub(since_start))
+            .await;
+        let mut threshold = Threshold::new(timing.success_threshold, timing.failure_threshold);
+        loop {
+            let began = clock.instant();
+            let outcome = probe_once(
+                &self.shared,
+                self.slot,
+                self.kind,
+                &self.probe,
+                &self.container_id,
+            )
+            .await;
+            let result = outcome.verdict().and_then(|ok| threshold.observe(ok));
+            match (self.kind, result) {
+                (ProbeKind::Startup, Some(true)) => {
+                    self.record(|r, id| r.set_started(id, true));
+                    if let Some(open) = &self.open_gate {
+                        let _ = open.send(true);
+                    }
+                    // A started sidecar lets the next init container go.
+                    let _ = self.shared.notify.send(());
+                    return false;
+                }
+                (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => return true,
+                (ProbeKind::Readiness, Some(ok)) => self.record(|r, id| r.set_ready(id, ok)),
+                _ => {}
+            }
+            let next = began + timing.period;
+            clock
+                .sleep(next.saturating_duration_since(clock.instant()))
+                .await;
+        }
+    }
+
+    /// Applies a result to the slot if it still runs our container, and
+    /// publishes status when that changed anything.
+    fn record(&self, set: impl FnOnce(&mut ProbeResults, &str) -> bool) {
+        let changed = {
+            let mut rec = self.shared.lock();
+            match rec.slots.get_mut(self.slot) {
+                Some(slot)
+                    if slot
+                        .current
+                        .as_ref()
+                        .is_some_and(|c| c.id == self.container_id) =>
+                {
+                    set(&mut slot.probes, &self.container_id)
+                }
+                _ => false,
+            }
+        };
+        if changed {
+            self.shared.publish();
+        }
+    }
+
+    /// `Killing` with kubelet's probe message, then the kill with the
+    /// probe's `terminationGracePeriodSeconds` when set (deletion grace
+    /// first, else the spec's). The pod worker restarts it as for any exit.
+    async fn kill(&self) {
+        let (name, restarts, deletion, spec_grace) = {
+            let rec = self.shared.lock();
+            let Some(slot) = rec.slots.get(self.slot) else {
+                return;
+            };
+            if slot.current.as_ref().map(|c| c.id.as_str()) != Some(&self.container_id) {
+                return;
+            }
+            let restarts = slot.kind == SlotKind::Sidecar || rec.restart_policy() != "Never";
+            (
+                slot.spec.name.clone(),
+                restarts,
+                rec.deletion_grace,
+                rec.spec_grace(),
+            )
+        };
+        if self.died.is_cancelled() {
+            return;
+        }
+        let what = match self.kind {
+            ProbeKind::Startup => "startup",
+            _ => "liveness",
+        };
+        let mut message = format!("Container {name} failed {what} probe");
+        if restarts {
+            message.push_str(", will be restarted");
+        }
+        let grace_secs = grace::kill_grace(
+            deletion,
+            self.probe.termination_grace_period_seconds,
+            spec_grace,
+        );
+        tokio::select! {
+            _ = kill_container(self.shared.clone(), self.slot, grace_secs, message, None) => {}
+            // Deletion takes over with the pod's grace.
+            () = self.shared.deleting.cancelled() => {}
+        }
+    }
+}
