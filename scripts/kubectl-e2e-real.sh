@@ -387,7 +387,20 @@ spec:
   containers:
   - name: main
     image: nodelet.local/busybox:latest
-    command: ["sh", "-c", "read line; echo got:$line"]
+    # `cat` ends only if the attach's EOF reaches the process (stdinOnce).
+    command: ["sh", "-c", "read line; echo got:$line; cat; echo eof"]
+    stdin: true
+    stdinOnce: true
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: attach-cli}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "read line; echo cli:$line; cat; echo eof"]
     stdin: true
     stdinOnce: true
 ---
@@ -404,13 +417,17 @@ spec:
     tty: true
 YAML
 expect "apply" 'pod/attach-tty created' "$K" apply -f "$tmp/attach.yaml"
-expect "both Ready" 'attach-tty condition met' \
-    "$K" wait --for=condition=Ready pod/attach-read pod/attach-tty --timeout=60s
+expect "all Ready" 'attach-tty condition met' \
+    "$K" wait --for=condition=Ready pod/attach-read pod/attach-cli pod/attach-tty --timeout=60s
 # The process waits on stdin, so nothing it prints can precede the attach.
-expect "echo hi | kubectl attach -i prints got:hi" '^got:hi$' \
-    timeout 30 sh -c "echo hi | '$K' attach -i attach-read"
-eventually 20 "stdinOnce: the process read EOF and completed" '^attach-read +0/1 +Completed' \
+out=$(timeout 30 sh -c "echo hi | '$K' attach -i attach-read" 2>&1)
+[[ $out == *$'got:hi\neof'* ]] && good "echo hi | kubectl attach -i: got:hi, then EOF (stdinOnce) ended cat" ||
+    bad "kubectl attach -i output" "$out"
+eventually 20 "the attached process completed" '^attach-read +0/1 +Completed' \
     -- "$K" get pod attach-read
+out=$(timeout 30 sh -c "echo hi | '$NODELET' attach --run-root '$run' -i attach-cli" 2>&1)
+[[ $out == *$'cli:hi\neof'* ]] && good "echo hi | nodelet attach -i: the same through nodelet's client" ||
+    bad "nodelet attach -i output" "$out"
 # script(1) gives kubectl a 37x101 terminal; the line is typed once the
 # session is up (kubectl sends the size first, as it connects).
 out=$(timeout 40 script -qec "stty rows 37 cols 101; '$K' attach -it attach-tty" /dev/null \
@@ -420,7 +437,7 @@ grep -Eq '^37 101' <<<"$out" && good "attach -it: the terminal size reached the 
     bad "stty size through attach -it" "$out"
 expect "attach to a completed pod is refused" 'cannot attach a container in a completed pod' \
     "$K" attach attach-read
-expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-tty --grace-period=1
+expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-cli attach-tty --grace-period=1
 
 # --- 10. nothing left behind -----------------------------------------------------------------
 section 10 "delete everything, stop serve, nothing left"

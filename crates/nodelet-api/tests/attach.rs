@@ -215,7 +215,6 @@ async fn attach_refusals_come_on_the_error_channel() {
     let e = h
         .try_attach("missing", "container=app&stdout=true")
         .await
-        .err()
-        .expect("no upgrade for a missing pod");
+        .expect_err("no upgrade for a missing pod");
     assert!(e.contains("404"), "{e}");
 }

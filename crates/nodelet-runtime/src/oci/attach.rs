@@ -88,11 +88,14 @@ pub async fn attach(
     req: &AttachRequest,
 ) -> Result<InteractiveExec> {
     let stream = connect(container_dir).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => {
-            RuntimeError::Other(format!(
-                "container {name} is not running (its monitor no longer serves attach)"
-            ))
-        }
+        // The monitor removes the socket when the container exits; a
+        // listener-less socket file means the monitor itself died.
+        std::io::ErrorKind::ConnectionRefused => RuntimeError::Other(format!(
+            "container {name} is not running (its monitor no longer serves attach)"
+        )),
+        std::io::ErrorKind::NotFound => RuntimeError::Other(format!(
+            "container {name} has no attach socket: it exited, or was created by a nodelet without attach support"
+        )),
         _ => RuntimeError::io(container_dir.join(SOCKET), e),
     })?;
     let (mut rd, mut wr) = stream.into_split();
