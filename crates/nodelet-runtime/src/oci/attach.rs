@@ -112,7 +112,7 @@ pub async fn attach(
         }
         None => {
             return Err(RuntimeError::Other(format!(
-                "container {name} is not running (its monitor closed the attach socket)"
+                "attach to {name}: the monitor closed the connection (the container is exiting, or too many clients are attached)"
             )));
         }
     };
