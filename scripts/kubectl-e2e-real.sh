@@ -406,6 +406,13 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: attach-nostdin}
+spec:
+  containers:
+  - {name: main, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: attach-tty}
 spec:
   restartPolicy: Never
@@ -418,7 +425,7 @@ spec:
 YAML
 expect "apply" 'pod/attach-tty created' "$K" apply -f "$tmp/attach.yaml"
 expect "all Ready" 'attach-tty condition met' \
-    "$K" wait --for=condition=Ready pod/attach-read pod/attach-cli pod/attach-tty --timeout=60s
+    "$K" wait --for=condition=Ready pod/attach-read pod/attach-cli pod/attach-nostdin pod/attach-tty --timeout=60s
 # The process waits on stdin, so nothing it prints can precede the attach.
 out=$(timeout 30 sh -c "echo hi | '$K' attach -i attach-read" 2>&1)
 [[ $out == *$'got:hi\neof'* ]] && good "echo hi | kubectl attach -i: got:hi, then EOF (stdinOnce) ended cat" ||
@@ -435,9 +442,11 @@ out=$(timeout 40 script -qec "stty rows 37 cols 101; '$K' attach -it attach-tty"
 grep -Eq 'said:hello' <<<"$out" && good "attach -it: typed input reached the process" || bad "no said:hello" "$out"
 grep -Eq '^37 101' <<<"$out" && good "attach -it: the terminal size reached the container (37 101)" ||
     bad "stty size through attach -it" "$out"
+expect "attach -i without stdin: true: the server's reason reaches kubectl" 'error: container main in pod attach-nostdin does not accept stdin' \
+    timeout 30 sh -c "echo hi | '$K' attach -i attach-nostdin"
 expect "attach to a completed pod is refused" 'cannot attach a container in a completed pod' \
     "$K" attach attach-read
-expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-cli attach-tty --grace-period=1
+expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-cli attach-nostdin attach-tty --grace-period=1
 
 # --- 10. nothing left behind -----------------------------------------------------------------
 section 10 "delete everything, stop serve, nothing left"

@@ -29,6 +29,9 @@ const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
 
+/// How long to wait for the client's close frame after ours.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// exec or attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -135,6 +138,17 @@ async fn bridge(
                 .send(frame(ERROR, failure(&e.message).to_string().as_bytes()))
                 .await;
             let _ = sink.send(normal_close()).await;
+            // Read until the client's close: dropping the connection with
+            // its stdin still unread makes the kernel send a reset, and
+            // kubectl reports that instead of the status.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(m)) = source.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
             return;
         }
     };
@@ -245,6 +259,8 @@ async fn bridge(
         .await;
     drop(out_tx);
     let _ = writer.await;
+    // As above: let the client's close arrive before dropping the socket.
+    let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
     reader.abort();
 }
 
