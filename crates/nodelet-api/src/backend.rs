@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Node;
-use nodelet_runtime::{InteractiveExec, InteractiveExecRequest};
+use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -92,13 +92,14 @@ pub trait Backend: Send + Sync + 'static {
         req: InteractiveExecRequest,
     ) -> Result<InteractiveExec, ApiError>;
 
-    /// Attaches to a container's main process (`pods/attach`).
+    /// Attaches to a container's main process (`pods/attach`). Whether it
+    /// is a TTY is the container's (`tty: true`), as with kubelet.
     async fn attach(
         &self,
         ns: &str,
         pod: &str,
         container: &str,
-        req: InteractiveExecRequest,
+        req: AttachRequest,
     ) -> Result<InteractiveExec, ApiError>;
 
     /// The CRI-format log file of a container (current or previous attempt).

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use nodelet_engine::{Engine, EngineError};
-use nodelet_runtime::{InteractiveExec, InteractiveExecRequest, Runtime};
+use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest, Runtime};
 use nodelet_spec::Object;
 use nodelet_store::{ChangeType, Store, StoreError};
 use serde_json::{Value, json};
@@ -421,14 +421,32 @@ impl Backend for EngineBackend {
 
     async fn attach(
         &self,
-        _ns: &str,
-        _pod: &str,
-        _container: &str,
-        _req: InteractiveExecRequest,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: AttachRequest,
     ) -> Result<InteractiveExec, ApiError> {
-        Err(ApiError::bad_request(
-            "attach is not supported by nodelet's runtime yet; use kubectl logs -f or kubectl exec",
-        ))
+        let p = self.pod_value(ns, pod)?;
+        let id = container_status(&p, container)
+            .filter(|c| c["state"]["running"].is_object())
+            .and_then(|c| c["containerID"].as_str())
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("container {container} is not running in pod {pod}"))
+            })?;
+        let spec_stdin = ["containers", "initContainers"]
+            .iter()
+            .flat_map(|l| p["spec"][*l].as_array().into_iter().flatten())
+            .find(|c| c["name"].as_str() == Some(container))
+            .is_some_and(|c| c["stdin"].as_bool() == Some(true));
+        if req.stdin && !spec_stdin {
+            return Err(ApiError::bad_request(format!(
+                "container {container} in pod {pod} does not accept stdin: set stdin: true in its spec to attach with -i"
+            )));
+        }
+        self.runtime
+            .attach(runtime_id(id), &req)
+            .await
+            .map_err(|e| ApiError::internal(format!("attach to {pod}/{container}: {e}")))
     }
 
     async fn log_path(

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
-use nodelet_runtime::{InteractiveExec, InteractiveExecRequest};
+use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -28,6 +28,9 @@ const STDERR: u8 = 2;
 const ERROR: u8 = 3;
 const RESIZE: u8 = 4;
 const CLOSE: u8 = 255;
+
+/// How long to wait for the client's close frame after ours.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// exec or attach.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,15 +91,20 @@ pub async fn handle(
         stdin: q.flag("stdin"),
         initial_size: None,
     };
+    let attach_req = AttachRequest {
+        stdin: q.flag("stdin"),
+        stdout: q.flag("stdout"),
+        stderr: q.flag("stderr"),
+    };
     let ws = ws.protocols(PROTOCOLS);
     Ok(ws
         .on_upgrade(move |socket| async move {
             let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some(PROTOCOLS[0]);
             let started = match mode {
                 Mode::Exec => backend.exec(&ns, &pod_name, &container, req).await,
-                Mode::Attach => backend.attach(&ns, &pod_name, &container, req).await,
+                Mode::Attach => backend.attach(&ns, &pod_name, &container, attach_req).await,
             };
-            bridge(socket, started, command, v5).await;
+            bridge(socket, started, command, v5, mode).await;
         })
         .into_response())
 }
@@ -120,6 +128,7 @@ async fn bridge(
     started: Result<InteractiveExec, ApiError>,
     command: Vec<String>,
     v5: bool,
+    mode: Mode,
 ) {
     let (mut sink, mut source) = socket.split();
     let proc_ = match started {
@@ -129,6 +138,17 @@ async fn bridge(
                 .send(frame(ERROR, failure(&e.message).to_string().as_bytes()))
                 .await;
             let _ = sink.send(normal_close()).await;
+            // Read until the client's close: dropping the connection with
+            // its stdin still unread makes the kernel send a reset, and
+            // kubectl reports that instead of the status.
+            let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                while let Some(Ok(m)) = source.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
             return;
         }
     };
@@ -172,7 +192,7 @@ async fn bridge(
     });
 
     // Input: stdin, resize, close signals.
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         let mut stdin = stdin;
         while let Some(Ok(msg)) = source.next().await {
             let data = match msg {
@@ -210,20 +230,37 @@ async fn bridge(
         }
     });
 
-    let code = exit.await.unwrap_or(-1);
+    let code = tokio::select! {
+        code = exit => code.unwrap_or(-1),
+        // The client went away: an attach detaches (dropping the streams
+        // is how the runtime learns it); an exec'd process runs on.
+        _ = &mut reader, if mode == Mode::Attach => {
+            for p in pumps {
+                p.abort();
+            }
+            writer.abort();
+            return;
+        }
+    };
     for p in pumps {
         let _ = p.await;
     }
-    let status = if code < 0 {
-        failure("the process ended without an exit code")
-    } else {
-        exit_status(code, &command)
+    let status = match mode {
+        _ if code < 0 => failure(match mode {
+            Mode::Exec => "the process ended without an exit code",
+            Mode::Attach => "the attach connection to the container ended unexpectedly",
+        }),
+        Mode::Exec => exit_status(code, &command),
+        // As kubelet: attach reports how the stream ended, not the exit code.
+        Mode::Attach => json!({"metadata": {}, "status": "Success"}),
     };
     let _ = out_tx
         .send(frame(ERROR, status.to_string().as_bytes()))
         .await;
     drop(out_tx);
     let _ = writer.await;
+    // As above: let the client's close arrive before dropping the socket.
+    let _ = tokio::time::timeout(CLOSE_WAIT, &mut reader).await;
     reader.abort();
 }
 

@@ -18,11 +18,17 @@ pub struct Args {
     pub sync_fd: i32,
     pub tty: bool,
     pub cgroup_path: Option<String>,
+    /// Serve attach clients here (see `attach.rs`).
+    pub attach_socket: Option<PathBuf>,
+    /// Keep the container's stdin open for attach clients (`stdin: true`).
+    pub stdin: bool,
+    /// Close it when the first attached client leaves (`stdinOnce: true`).
+    pub stdin_once: bool,
 }
 
 pub const USAGE: &str = "usage: nodelet-monitor --id ID --bundle DIR --runtime PATH --runtime-root DIR \
 --log-path FILE [--log-max-size BYTES] [--log-max-files N] --exit-file FILE --sync-fd FD [--tty] \
-[--cgroup-path REL]";
+[--cgroup-path REL] [--attach-socket PATH] [--stdin] [--stdin-once]";
 
 /// Parses `argv[1..]`. Accepts both `--flag value` and `--flag=value`.
 pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
@@ -37,6 +43,9 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
     let mut sync_fd = None;
     let mut tty = false;
     let mut cgroup_path = None;
+    let mut attach_socket = None;
+    let mut stdin = false;
+    let mut stdin_once = false;
 
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -46,6 +55,11 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
         };
         if flag == "--tty" {
             tty = true;
+            continue;
+        }
+        if flag == "--stdin" || flag == "--stdin-once" {
+            stdin = true;
+            stdin_once |= flag == "--stdin-once";
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -68,6 +82,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
             "--exit-file" => exit_file = Some(PathBuf::from(value()?)),
             "--sync-fd" => sync_fd = Some(number(&flag, &value()?)?),
             "--cgroup-path" => cgroup_path = Some(value()?),
+            "--attach-socket" => attach_socket = Some(PathBuf::from(value()?)),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
         }
     }
@@ -88,6 +103,9 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
         sync_fd: sync_fd.ok_or_else(|| need("--sync-fd"))?,
         tty,
         cgroup_path,
+        attach_socket,
+        stdin,
+        stdin_once,
     })
 }
 
@@ -120,6 +138,20 @@ mod tests {
     }
 
     #[test]
+    fn attach_flags() {
+        let a = parse(argv(
+            "--id c1 --bundle /b --runtime runc --runtime-root /r --log-path /l --exit-file /e \
+             --sync-fd 3 --attach-socket /s/attach --stdin-once",
+        ))
+        .unwrap();
+        assert_eq!(
+            a.attach_socket.as_deref(),
+            Some(std::path::Path::new("/s/attach"))
+        );
+        assert!(a.stdin && a.stdin_once);
+    }
+
+    #[test]
     fn defaults_and_errors() {
         let a = parse(argv(
             "--id c1 --bundle /b --runtime runc --runtime-root /r --log-path /l --exit-file /e --sync-fd 3",
@@ -128,6 +160,7 @@ mod tests {
         assert_eq!(a.log_max_size, 10485760);
         assert_eq!(a.log_max_files, 5);
         assert!(!a.tty);
+        assert!(!a.stdin && !a.stdin_once && a.attach_socket.is_none());
         assert!(parse(argv("--id c1")).unwrap_err().contains("--bundle"));
         assert!(parse(argv("--bogus")).unwrap_err().contains("unknown"));
         assert!(parse(argv("--sync-fd x")).unwrap_err().contains("number"));

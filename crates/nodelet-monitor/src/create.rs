@@ -1,8 +1,7 @@
 //! Running `<runtime> create` with the container's stdio wired to descriptors
 //! the monitor owns: two pipes, or (with --tty) the pty master that the runtime
-//! sends over a console socket. Stdin is /dev/null for now; attach will later
-//! add a unix socket in the container dir whose data is forwarded to a stdin
-//! pipe or the pty master from the same poll loop.
+//! sends over a console socket. Stdin is /dev/null, or with `--stdin` a pipe
+//! whose write end the attach server (attach.rs) keeps.
 
 use std::fs::File;
 use std::io::{IoSliceMut, Read};
@@ -41,8 +40,9 @@ fn side_file(exit_file: &Path, suffix: &str) -> PathBuf {
 
 /// Runs `<runtime> --root R --log L --log-format json create --bundle B
 /// [--console-socket S] --pid-file F ID`. On failure returns the runtime's
-/// error output, for the agent.
-pub fn create(args: &Args) -> Result<Created, String> {
+/// error output, for the agent. `stdin` becomes the container's stdin
+/// without a TTY (runc hands its own stdio to the container).
+pub fn create(args: &Args, stdin: Stdio) -> Result<Created, String> {
     let pid_file = side_file(&args.exit_file, ".init-pid");
     let runtime_log = side_file(&args.exit_file, ".runtime-log");
     let _ = std::fs::remove_file(&pid_file);
@@ -62,7 +62,7 @@ pub fn create(args: &Args) -> Result<Created, String> {
         .arg("create")
         .arg("--bundle")
         .arg(&args.bundle)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stderr(Stdio::from(err_w));
 
     let mut out_r = None;

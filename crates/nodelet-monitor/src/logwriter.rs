@@ -127,6 +127,11 @@ impl LineSplitter {
         }
     }
 
+    /// Which stream this splitter cuts (for the attach fan-out).
+    pub fn stream(&self) -> Stream {
+        self.stream
+    }
+
     /// Feeds bytes read from the stream, writing every complete record.
     pub fn feed(&mut self, mut data: &[u8], log: &mut LogWriter) -> io::Result<()> {
         while !data.is_empty() {

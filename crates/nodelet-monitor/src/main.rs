@@ -11,6 +11,7 @@
 //! log, runc create) VmRSS 2072 kB.
 
 mod args;
+mod attach;
 mod create;
 mod detach;
 mod logwriter;
@@ -89,8 +90,21 @@ fn run(args: &args::Args, mut sync: std::fs::File) -> i32 {
             );
         }
     };
-    let created = match create::create(args) {
+    // Without a TTY the container's stdin is a pipe the attach server feeds.
+    let (stdin_r, stdin_w) = if args.stdin && !args.tty && args.attach_socket.is_some() {
+        match attach::stdin_pipe() {
+            Ok((r, w)) => (std::process::Stdio::from(r), Some(w)),
+            Err(e) => return fail(&mut sync, e),
+        }
+    } else {
+        (std::process::Stdio::null(), None)
+    };
+    let created = match create::create(args, stdin_r) {
         Ok(c) => c,
+        Err(e) => return fail(&mut sync, e),
+    };
+    let mut attach = match attach_server(args, &created, stdin_w) {
+        Ok(a) => a,
         Err(e) => return fail(&mut sync, e),
     };
     let mut sources = match created.output {
@@ -125,16 +139,51 @@ fn run(args: &args::Args, mut sync: std::fs::File) -> i32 {
     // Closing it gives the agent EOF after the one line.
     drop(sync);
 
-    let (init_exit, _log_err) =
-        supervise::supervise(&sigfd, Pid::from_raw(created.pid), &mut sources, &mut log);
+    let (init_exit, _log_err) = supervise::supervise(
+        &sigfd,
+        Pid::from_raw(created.pid),
+        &mut sources,
+        &mut log,
+        attach.as_mut(),
+    );
     let exit = report::Exit {
         exit_code: init_exit.exit_code,
         signal: init_exit.signal,
         oom_killed: cgroup.as_deref().is_some_and(oom::oom_killed),
         finished_at: init_exit.finished_at,
     };
-    match report::write_atomic(&args.exit_file, exit.to_json().as_bytes()) {
+    let code = match report::write_atomic(&args.exit_file, exit.to_json().as_bytes()) {
         Ok(()) => 0,
         Err(_) => 1,
+    };
+    // After the exit file: a slow attach client must not delay the status.
+    if let Some(a) = attach {
+        a.finish(exit.exit_code);
     }
+    code
+}
+
+/// The attach server when the agent asked for one (`--attach-socket`), with
+/// the container's stdin (pipe write end, or the pty master) when it has one.
+fn attach_server(
+    args: &args::Args,
+    created: &create::Created,
+    stdin_pipe: Option<std::fs::File>,
+) -> Result<Option<attach::Attach>, String> {
+    let Some(path) = &args.attach_socket else {
+        return Ok(None);
+    };
+    let dup = |f: &std::fs::File| f.try_clone().map_err(|e| format!("pty master: {e}"));
+    let (stdin, tty) = match &created.output {
+        Output::Tty { master } => {
+            let stdin = if args.stdin { Some(dup(master)?) } else { None };
+            (stdin, Some(dup(master)?))
+        }
+        Output::Pipes { .. } => (stdin_pipe, None),
+    };
+    let stdin = stdin.map(|file| attach::Stdin {
+        file,
+        once: args.stdin_once,
+    });
+    attach::Attach::open(path, stdin, tty).map(Some)
 }

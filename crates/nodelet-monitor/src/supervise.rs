@@ -1,5 +1,5 @@
 //! The monitor's steady state: one poll(2) loop copying the container's output
-//! into the log and reaping children until the container's init exits, then a
+//! into the log (and to attached clients) and reaping children until the container's init exits, then a
 //! short drain of whatever output is still buffered.
 
 use std::fs::File;
@@ -13,7 +13,8 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
-use crate::logwriter::{LineSplitter, LogWriter};
+use crate::attach::Attach;
+use crate::logwriter::{LineSplitter, LogWriter, Stream};
 use crate::timefmt::now_rfc3339_nano;
 
 /// After init exits, stop waiting for more output once the streams are idle
@@ -46,6 +47,7 @@ pub fn supervise(
     init: Pid,
     sources: &mut [Source],
     log: &mut LogWriter,
+    mut attach: Option<&mut Attach>,
 ) -> (InitExit, Option<io::Error>) {
     let mut buf = vec![0u8; 64 * 1024];
     let mut log_err = None;
@@ -67,6 +69,10 @@ pub fn supervise(
         for &i in &open {
             fds.push(PollFd::new(sources[i].file.as_fd(), PollFlags::POLLIN));
         }
+        let attach_at = fds.len();
+        if let Some(a) = attach.as_deref() {
+            fds.extend(a.poll_fds().into_iter().map(|(fd, ev)| PollFd::new(fd, ev)));
+        }
         let n = match poll(&mut fds, timeout) {
             Ok(n) => n,
             Err(Errno::EINTR) => continue,
@@ -76,6 +82,10 @@ pub fn supervise(
             break;
         }
         let ready: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(false)).collect();
+        let attach_ev: Vec<PollFlags> = fds[attach_at..]
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()))
+            .collect();
         drop(fds);
         for (k, &i) in open.iter().enumerate() {
             if !ready[k + 1] {
@@ -83,7 +93,12 @@ pub fn supervise(
             }
             let src = &mut sources[i];
             match src.file.read(&mut buf) {
-                Ok(n) if n > 0 => note(&mut log_err, src.splitter.feed(&buf[..n], log)),
+                Ok(n) if n > 0 => {
+                    if let Some(a) = attach.as_deref_mut() {
+                        a.output(stream_id(src.splitter.stream()), &buf[..n]);
+                    }
+                    note(&mut log_err, src.splitter.feed(&buf[..n], log))
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -95,6 +110,9 @@ pub fn supervise(
                     note(&mut log_err, src.splitter.finish(log));
                 }
             }
+        }
+        if let Some(a) = attach.as_deref_mut() {
+            a.handle(&attach_ev);
         }
         if ready[0] {
             while let Ok(Some(_)) = sigfd.read_signal() {}
@@ -118,6 +136,13 @@ pub fn supervise(
         finished_at: now_rfc3339_nano(),
     });
     (exit, log_err)
+}
+
+fn stream_id(s: Stream) -> u8 {
+    match s {
+        Stream::Stdout => crate::attach::STDOUT,
+        Stream::Stderr => crate::attach::STDERR,
+    }
 }
 
 fn note(slot: &mut Option<io::Error>, r: io::Result<()>) {

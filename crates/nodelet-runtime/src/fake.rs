@@ -680,6 +680,60 @@ impl Runtime for FakeRuntime {
         )))
     }
 
+    /// A simulated main process behaves like `cat`: what is attached to its
+    /// stdin comes back on stdout; the streams end with the container and
+    /// `exit` carries its exit code.
+    async fn attach(&self, id: &str, req: &AttachRequest) -> Result<InteractiveExec> {
+        let (mut exit_rx, stdin_ok) = {
+            let st = self.lock();
+            let c = st
+                .containers
+                .get(id)
+                .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+            if !matches!(c.state, ContainerState::Running { .. }) {
+                return Err(RuntimeError::Other(format!(
+                    "container {} is not running",
+                    c.config.name
+                )));
+            }
+            (c.exit.subscribe(), c.config.stdin)
+        };
+        if req.stdin && !stdin_ok {
+            return Err(RuntimeError::Other(format!(
+                "container {id}'s stdin is not open: it needs stdin: true in its spec"
+            )));
+        }
+        let (stdin_api, mut stdin_proc) = tokio::io::duplex(4096);
+        let (mut out_proc, out_api) = tokio::io::duplex(4096);
+        let (mut tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let echo = async {
+                let _ = tokio::io::copy(&mut stdin_proc, &mut out_proc).await;
+                std::future::pending::<()>().await
+            };
+            let code = tokio::select! {
+                got = exit_rx.wait_for(|s| s.is_some()) => {
+                    got.ok().and_then(|s| s.as_ref().map(|e| e.exit_code)).unwrap_or(-1)
+                }
+                _ = echo => -1,
+                _ = tx.closed() => return,
+            };
+            drop(out_proc);
+            let _ = tx.send(code);
+        });
+        Ok(InteractiveExec {
+            stdin: req
+                .stdin
+                .then(|| Box::new(stdin_api) as Box<dyn tokio::io::AsyncWrite + Send + Unpin>),
+            stdout: req
+                .stdout
+                .then(|| Box::new(out_api) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            stderr: None,
+            resize: None,
+            exit: rx,
+        })
+    }
+
     async fn remove_container(&self, id: &str) -> Result<()> {
         let mut st = self.lock();
         let Some(c) = st.containers.get(id) else {
@@ -741,5 +795,94 @@ impl Runtime for FakeRuntime {
         } else {
             Err(RuntimeError::ContainerNotFound(id.to_owned()))
         }
+    }
+}
+
+#[cfg(test)]
+mod attach_tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    fn config(stdin: bool) -> ContainerConfig {
+        ContainerConfig {
+            pod_uid: "u".into(),
+            name: "c".into(),
+            attempt: 0,
+            image: "img".into(),
+            command: None,
+            args: None,
+            env: Vec::new(),
+            working_dir: None,
+            security: Default::default(),
+            resources: Default::default(),
+            mounts: Vec::new(),
+            stdin,
+            stdin_once: false,
+            tty: false,
+            labels: Default::default(),
+        }
+    }
+
+    async fn running(rt: &FakeRuntime, stdin: bool) -> String {
+        let sb = rt
+            .create_sandbox(&SandboxConfig {
+                pod_uid: "u".into(),
+                pod_name: "p".into(),
+                pod_namespace: "default".into(),
+                hostname: "p".into(),
+                host_network: false,
+                host_pid: false,
+                host_ipc: false,
+                port_mappings: Vec::new(),
+                dns: None,
+                labels: Default::default(),
+            })
+            .await
+            .unwrap();
+        let id = rt.create_container(&sb, &config(stdin)).await.unwrap();
+        rt.start_container(&id).await.unwrap();
+        id
+    }
+
+    #[tokio::test]
+    async fn attach_echoes_stdin_and_ends_with_the_container() {
+        let rt = FakeRuntime::new();
+        let id = running(&rt, true).await;
+        let req = AttachRequest {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+        };
+        let mut a = rt.attach(&id, &req).await.unwrap();
+        let mut w = a.stdin.take().unwrap();
+        let mut r = a.stdout.take().unwrap();
+        w.write_all(b"hi\n").await.unwrap();
+        let mut got = [0u8; 3];
+        r.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hi\n");
+        rt.signal(&id, Signal::SIGKILL).await.unwrap();
+        assert_eq!(a.exit.await.unwrap(), 137);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+        // Exited: attach is refused.
+        let e = rt.attach(&id, &req).await.err().unwrap();
+        assert!(e.to_string().contains("not running"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn stdin_needs_stdin_true() {
+        let rt = FakeRuntime::new();
+        let id = running(&rt, false).await;
+        let mut req = AttachRequest {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+        };
+        let e = rt.attach(&id, &req).await.err().unwrap();
+        assert!(e.to_string().contains("stdin: true"), "{e}");
+        req.stdin = false;
+        assert!(rt.attach(&id, &req).await.unwrap().stdin.is_none());
     }
 }

@@ -53,6 +53,15 @@ pub trait Runtime: Send + Sync + 'static {
         req: &InteractiveExecRequest,
     ) -> Result<InteractiveExec>;
 
+    /// Attaches to the container's main process (`kubectl attach`): its
+    /// live output from now on, its stdin when it was created with
+    /// `stdin: true`, and resizes when it has a TTY (then stderr is `None`:
+    /// a terminal has one output). `exit` resolves with the process's exit
+    /// code when it ends, or -1 when the attach ended first. Dropping every
+    /// part of the result detaches; with `stdin_once` that closes the
+    /// process's stdin.
+    async fn attach(&self, id: &str, req: &AttachRequest) -> Result<InteractiveExec>;
+
     /// Removes a stopped container and its rootfs, keeping nothing behind
     /// but its log file (removed with the sandbox).
     async fn remove_container(&self, id: &str) -> Result<()>;

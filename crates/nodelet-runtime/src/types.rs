@@ -253,6 +253,16 @@ pub struct InteractiveExecRequest {
     pub initial_size: Option<(u16, u16)>,
 }
 
+/// Which streams an attach to a container's main process wants
+/// (`pods/attach`, CRI's `AttachRequest`). Whether it is a TTY is the
+/// container's choice (`tty: true` at creation), not the request's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AttachRequest {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
 /// Resource usage of one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ContainerStats {

@@ -1,5 +1,5 @@
 //! The kubectl-like client commands (`apply`, `get`, `describe`, `logs`,
-//! `exec`, `delete`, `events`, `wait`): their grammar, mirroring kubectl's
+//! `exec`, `attach`, `delete`, `events`, `wait`): their grammar, mirroring kubectl's
 //! flags, and the edge where their errors are printed the way kubectl
 //! prints them. Each command's behaviour lives in `cmd/<name>.rs`.
 
@@ -49,6 +49,8 @@ pub enum ClientCommand {
     Logs(LogsArgs),
     /// Run a command in a container, like `kubectl exec`.
     Exec(ExecArgs),
+    /// Attach to a running container's main process, like `kubectl attach`.
+    Attach(AttachArgs),
     /// Delete objects (gracefully by default), like `kubectl delete`.
     Delete(DeleteArgs),
     /// List events, like `kubectl events`.
@@ -142,6 +144,26 @@ pub struct ExecArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AttachArgs {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// Pass stdin to the container (it needs `stdin: true`).
+    #[arg(short = 'i', long)]
+    pub stdin: bool,
+    /// Stdin is a TTY (the container needs `tty: true`).
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Only print output from the remote session.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// The pod (`NAME` or `pod/NAME`).
+    pub pod: String,
+    /// Container name (default: the first one).
+    #[arg(short = 'c', long)]
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
     pub conn: ConnOpts,
@@ -202,6 +224,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Describe(a) => cmd::describe::run(&a).await,
             ClientCommand::Logs(a) => cmd::logs::run(&a).await,
             ClientCommand::Exec(a) => cmd::exec::run(&a).await,
+            ClientCommand::Attach(a) => cmd::attach::run(&a).await,
             ClientCommand::Delete(a) => cmd::delete::run(&a).await,
             ClientCommand::Events(a) => cmd::events::run(&a).await,
             ClientCommand::Wait(a) => cmd::wait::run(&a).await,

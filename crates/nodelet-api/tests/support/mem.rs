@@ -16,7 +16,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Node;
 use nodelet_api::{ApiError, Backend, Kind, WatchEvent, WatchEventType};
-use nodelet_runtime::{InteractiveExec, InteractiveExecRequest};
+use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use nodelet_spec::Object;
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
@@ -407,7 +407,7 @@ impl Backend for Mem {
         ns: &str,
         pod: &str,
         container: &str,
-        _req: InteractiveExecRequest,
+        _req: AttachRequest,
     ) -> Result<InteractiveExec, ApiError> {
         // The fake's "main process" prints its log line and exits.
         let path = self.0.log_file(ns, pod, container);

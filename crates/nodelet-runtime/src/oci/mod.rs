@@ -8,6 +8,7 @@
 //! monitor's pid and the exit file; `pods/<sandbox-id>.json` remembers the
 //! sandbox config for its containers; `logs/` follows kubelet's layout.
 
+pub mod attach;
 pub mod bundle;
 pub mod cgroups;
 pub mod exec;
@@ -449,6 +450,9 @@ impl OciRuntime {
                 log_max_files: self.cfg.log_max_files,
                 exit_file: &dir.join("exit"),
                 tty: config.tty,
+                attach_socket: &dir.join(attach::SOCKET),
+                stdin: config.stdin,
+                stdin_once: config.stdin_once,
                 cgroup_path: &cgroup_path,
                 monitor_log: &dir.join("monitor.log"),
             })
@@ -672,6 +676,18 @@ impl Runtime for OciRuntime {
         // Console sockets live under the run root: unix socket paths are
         // limited to 108 bytes and container dirs are long.
         exec::exec_interactive(&self.cli, id, req, &self.cfg.run_root.join("console")).await
+    }
+
+    async fn attach(&self, id: &str, req: &AttachRequest) -> Result<InteractiveExec> {
+        let m = self.meta(id)?;
+        let dir = self.container_dir(id);
+        if dir.join("exit").exists() || dir.join("status.json").exists() {
+            return Err(RuntimeError::Other(format!(
+                "container {} is not running",
+                m.name
+            )));
+        }
+        attach::attach(&dir, &m.name, req).await
     }
 
     async fn remove_container(&self, id: &str) -> Result<()> {

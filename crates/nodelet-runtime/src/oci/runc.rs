@@ -51,6 +51,11 @@ pub struct MonitorArgs<'a> {
     pub log_max_files: u32,
     pub exit_file: &'a Path,
     pub tty: bool,
+    /// Where the monitor serves attach clients (see `oci::attach`).
+    pub attach_socket: &'a Path,
+    /// The container's `stdin` / `stdinOnce`.
+    pub stdin: bool,
+    pub stdin_once: bool,
     pub cgroup_path: &'a str,
     /// Where the monitor's own diagnostics go.
     pub monitor_log: &'a Path,
@@ -194,6 +199,13 @@ impl OciCli {
         if a.tty {
             cmd.arg("--tty");
         }
+        cmd.arg("--attach-socket").arg(a.attach_socket);
+        // stdinOnce means nothing without stdin (as in the pod spec).
+        match (a.stdin, a.stdin_once) {
+            (true, true) => cmd.arg("--stdin-once"),
+            (true, false) => cmd.arg("--stdin"),
+            _ => &mut cmd,
+        };
         cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
         let wfd = write_end.as_raw_fd();
         // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork

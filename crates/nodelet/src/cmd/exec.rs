@@ -79,12 +79,12 @@ pub async fn run(a: &ExecArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The terminal's settings before raw mode, put back on drop.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: Termios,
 }
 
 impl RawMode {
-    fn enter() -> anyhow::Result<Self> {
+    pub(crate) fn enter() -> anyhow::Result<Self> {
         let stdin = std::io::stdin();
         let saved = termios::tcgetattr(stdin.as_fd())?;
         let mut raw = saved.clone();
@@ -117,7 +117,7 @@ fn window_size() -> Option<(u16, u16)> {
 }
 
 /// Sends the current size, then a new one after every SIGWINCH.
-async fn forward_window_size(tx: mpsc::Sender<(u16, u16)>) {
+pub(crate) async fn forward_window_size(tx: mpsc::Sender<(u16, u16)>) {
     use tokio::signal::unix::{SignalKind, signal};
     if let Some(size) = window_size()
         && tx.send(size).await.is_err()

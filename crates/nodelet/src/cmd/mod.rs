@@ -1,6 +1,7 @@
 //! Subcommand implementations, one file each.
 
 pub(crate) mod apply;
+pub(crate) mod attach;
 mod completions;
 pub(crate) mod delete;
 pub(crate) mod describe;
