@@ -19,6 +19,7 @@ mod logs;
 pub mod node;
 mod objects;
 mod openapi;
+mod openapi_pb;
 mod patch;
 pub mod pki;
 mod podstatus;

@@ -27,7 +27,7 @@ use crate::query::Query;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchSpec};
-use crate::{discovery, events_v1, openapi};
+use crate::{discovery, events_v1, openapi, openapi_pb};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -130,16 +130,23 @@ fn raw_json(s: &'static str) -> Response {
 }
 
 async fn openapi_v2(headers: HeaderMap) -> Response {
-    // kubectl first asks for protobuf; answering JSON there would not parse,
-    // so refuse it and let the client use JSON or v3.
+    // kubectl asks for protobuf only (client-side validation of `kind:
+    // List`); other clients for JSON.
     let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if accept.contains("json") || accept.contains("*/*") {
         raw_json(openapi::v2())
+    } else if accept.contains(openapi_pb::ACCEPT) {
+        (
+            [("content-type", openapi_pb::CONTENT_TYPE)],
+            openapi_pb::v2(),
+        )
+            .into_response()
     } else {
-        ApiError::not_acceptable("only application/json is served for /openapi/v2").into_response()
+        ApiError::not_acceptable("/openapi/v2 is served as JSON or gnostic protobuf")
+            .into_response()
     }
 }
 

@@ -461,6 +461,32 @@ async fn discovery_and_openapi() {
         .get("/apis/events.k8s.io/v1/namespaces/default/events")
         .await;
     assert_eq!(v["apiVersion"], "events.k8s.io/v1");
+    // kubectl's client-side validation (`kind: List`) asks for protobuf only.
+    let mut r = req("GET", "/openapi/v2", None, "");
+    r.headers_mut().insert(
+        "accept",
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+            .parse()
+            .unwrap(),
+    );
+    let resp = t.router.clone().oneshot(r).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    // Document.swagger (field 1) = "2.0", then the definitions.
+    assert_eq!(&body[..5], b"\x0a\x032.0");
+    assert!(
+        body.windows(22).any(|w| w == b"io.k8s.api.core.v1.Pod"),
+        "the Pod definition is in the document"
+    );
+    let mut r = req("GET", "/openapi/v2", None, "");
+    r.headers_mut()
+        .insert("accept", "application/x-yaml".parse().unwrap());
+    let resp = t.router.clone().oneshot(r).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
 }
 
 #[tokio::test]
