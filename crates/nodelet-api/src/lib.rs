@@ -28,6 +28,7 @@ mod query;
 mod routes;
 pub mod selectors;
 pub mod serve;
+mod status_write;
 mod table;
 mod watch;
 

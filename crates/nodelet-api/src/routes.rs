@@ -27,7 +27,7 @@ use crate::query::Query;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchSpec};
-use crate::{discovery, events_v1, openapi, openapi_pb};
+use crate::{discovery, events_v1, openapi, openapi_pb, status_write};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -291,6 +291,12 @@ async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode:
         .unwrap_or_else(IntoResponse::into_response)
 }
 
+fn content_type(h: &HeaderMap) -> &str {
+    h.get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
 fn not_served() -> Response {
     ApiError::new(
         404,
@@ -508,8 +514,28 @@ async fn resource(
             let v = get_one(st, kind, nsr, n).await?;
             Ok(ok(&render_one(v, 0)))
         }
-        (Some(_), Some("status"), _) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
-            "pod status is owned by the node agent and cannot be written",
+        (Some(n), Some("status"), &Method::PUT) if kind == Kind::Pod => {
+            let v =
+                status_write::replace(&*st.backend, kind, nsr, n, &req.body, q.dry_run()?).await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(n), Some("status"), &Method::PATCH) if kind == Kind::Pod => {
+            let pt = PatchType::from_content_type(content_type(&req.headers))?;
+            let v = status_write::patch(
+                &*st.backend,
+                kind,
+                nsr,
+                n,
+                pt,
+                &req.body,
+                q.dry_run()?,
+                q.get("fieldManager"),
+            )
+            .await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(_), Some("status"), m) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
+            format!("the server does not allow this method on the requested resource ({m})"),
         )),
         (Some(n), Some("log"), &Method::GET) if kind == Kind::Pod => {
             let opts = LogOpts::from_query(q)?;

@@ -14,6 +14,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod pod_conditions;
 pub mod godur;
 pub mod hooks;
 pub mod podkey;
