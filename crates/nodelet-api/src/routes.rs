@@ -150,28 +150,35 @@ async fn openapi_v2(headers: HeaderMap) -> Response {
     }
 }
 
-/// The request pieces every resource handler needs.
-struct Req {
+/// The request pieces every resource handler needs besides the path and
+/// the body, extracted by axum from the request head.
+struct Ctx {
     method: Method,
     headers: HeaderMap,
     query: Query,
-    body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Ctx {
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            query: Query::parse(parts.uri.query()),
+        })
+    }
 }
 
 async fn core_cluster(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
         return not_served();
     };
@@ -184,7 +191,7 @@ async fn core_cluster(
                 "the server could not find the requested resource",
             ))
         } else {
-            resource(&st, Group::Core, kind, None, None, None, req).await
+            resource(&st, Group::Core, kind, None, None, None, ctx, body).await
         }
     } else {
         resource(
@@ -194,7 +201,8 @@ async fn core_cluster(
             None,
             p.get("name").cloned(),
             None,
-            req,
+            ctx,
+            body,
         )
         .await
     };
@@ -204,17 +212,9 @@ async fn core_cluster(
 async fn core_ns(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     let Some(kind) = p
         .get("plural")
         .and_then(|k| Kind::from_plural(k))
@@ -229,7 +229,8 @@ async fn core_ns(
         p.get("ns").cloned(),
         p.get("name").cloned(),
         p.get("sub").cloned(),
-        req,
+        ctx,
+        body,
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -238,17 +239,9 @@ async fn core_ns(
 async fn events_group(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     resource(
         &st,
         Group::Events,
@@ -256,7 +249,8 @@ async fn events_group(
         p.get("ns").cloned(),
         p.get("name").cloned(),
         None,
-        req,
+        ctx,
+        body,
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -372,10 +366,11 @@ async fn resource(
     ns: Option<String>,
     name: Option<String>,
     sub: Option<String>,
-    req: Req,
+    ctx: Ctx,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let q = &req.query;
-    let is_table = table::wants_table(&req.headers);
+    let q = &ctx.query;
+    let is_table = table::wants_table(&ctx.headers);
     let include = IncludeObject::parse(q.get("includeObject"));
     let render_one = |v: Value, rv: u64| -> Value {
         if is_table {
@@ -391,7 +386,7 @@ async fn resource(
         }
     };
     let nsr = ns.as_deref().unwrap_or("");
-    match (name.as_deref(), sub.as_deref(), &req.method) {
+    match (name.as_deref(), sub.as_deref(), &ctx.method) {
         // Collections.
         (None, None, &Method::GET) => {
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
@@ -456,7 +451,7 @@ async fn resource(
                 &*st.backend,
                 kind,
                 nsr,
-                &req.body,
+                &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
             )
@@ -478,23 +473,18 @@ async fn resource(
             Ok(ok(&render_one(v, 0)))
         }
         (Some(n), None, &Method::PUT) => {
-            let v = objects::replace(&*st.backend, kind, nsr, n, &req.body, q.dry_run()?).await?;
+            let v = objects::replace(&*st.backend, kind, nsr, n, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), None, &Method::PATCH) => {
-            let ct = req
-                .headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let pt = PatchType::from_content_type(ct)?;
+            let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
             let (v, was_created) = objects::patch(
                 &*st.backend,
                 kind,
                 nsr,
                 n,
                 pt,
-                &req.body,
+                &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
             )
@@ -502,7 +492,7 @@ async fn resource(
             Ok(created(typed(kind, group, v), was_created))
         }
         (Some(n), None, &Method::DELETE) => {
-            let opts = objects::delete_opts(q, &req.body)?;
+            let opts = objects::delete_opts(q, &body)?;
             let v = objects::delete(&*st.backend, kind, nsr, n, &opts, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
@@ -515,19 +505,18 @@ async fn resource(
             Ok(ok(&render_one(v, 0)))
         }
         (Some(n), Some("status"), &Method::PUT) if kind == Kind::Pod => {
-            let v =
-                status_write::replace(&*st.backend, kind, nsr, n, &req.body, q.dry_run()?).await?;
+            let v = status_write::replace(&*st.backend, kind, nsr, n, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), Some("status"), &Method::PATCH) if kind == Kind::Pod => {
-            let pt = PatchType::from_content_type(content_type(&req.headers))?;
+            let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
             let v = status_write::patch(
                 &*st.backend,
                 kind,
                 nsr,
                 n,
                 pt,
-                &req.body,
+                &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
             )
