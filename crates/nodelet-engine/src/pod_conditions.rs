@@ -126,7 +126,7 @@ mod tests {
             ("ContainersReady", true, None, None),
         ];
         hold_ready_for_gates(&rec, &mut wanted);
-        assert_eq!(wanted[0].1, false);
+        assert!(!wanted[0].1);
         assert_eq!(wanted[0].2.as_deref(), Some("ReadinessGatesNotReady"));
         assert_eq!(
             wanted[0].3.as_deref(),
