@@ -11,7 +11,8 @@
 #              plugins and the test images (built on first use).
 # NODELET_SERVE_CMD (with {root} and {addr}) serves anything else.
 # Env: PODS (500), WATCHERS (50), BENCH_PROFILE (serve_mem: debug|release;
-# the agent is always a release build), CARGO_TARGET_DIR.
+# the agent is always a release build), RUNNING_TIMEOUT (900 s for the
+# agent's pods to be Running), CARGO_TARGET_DIR.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/.." && pwd)
@@ -109,11 +110,11 @@ t0=$(date +%s.%N)
 "$K" create -f "$tmp/pods.yaml" >/dev/null
 echo "create $N pods (one kubectl create -f of a List): $(since "$t0") s"
 if [[ -n "$agent" ]]; then
-    deadline=$((SECONDS + 1800))
+    deadline=$((SECONDS + ${RUNNING_TIMEOUT:-900}))
     while :; do
         running=$("$K" get pods --no-headers 2>/dev/null | grep -c ' Running ' || true)
         [[ $running -ge $N ]] && break
-        ((SECONDS > deadline)) && { echo "only $running/$N Running after 1800 s"; break; }
+        ((SECONDS > deadline)) && { echo "only $running/$N Running after ${RUNNING_TIMEOUT:-900} s"; break; }
         sleep 2
     done
     echo "all $N pods Running: $(since "$t0") s after the create"
