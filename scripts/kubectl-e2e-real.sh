@@ -358,6 +358,72 @@ grep -Fq 'spec.containers[0].image: Required value' <<<"$out" && grep -Fq 'spec.
 expect "nothing was created" 'No resources found' "$K" get pods --field-selector metadata.name=nohandler
 expect "nothing was created (bad)" 'pods "bad" not found' "$K" get pod bad
 
+# Beyond the issue's list:
+#  12 pods/status writes (kubectl patch --subresource=status): a readiness
+#     gate's condition is kept and releases Ready; agent-owned fields are not
+#  13 kind: List with kubectl's default validation: apply, apply
+#     --server-side, create
+# --- 12. pods/status writes -----------------------------------------------------------------
+section 12 "pods/status: readiness gate set with kubectl patch --subresource=status"
+cat >"$tmp/gated.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: gated}
+spec:
+  readinessGates: [{conditionType: example.com/lb}]
+  containers:
+  - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+YAML
+expect "apply a pod with a readiness gate" '^pod/gated created$' "$K" apply -f "$tmp/gated.yaml"
+eventually 60 "Running but not Ready: the gate's condition does not exist" '^gated +1/1 +Running .* 0/1$' -- \
+    "$K" get pod gated -o wide
+expect "Ready is held by the gate" 'ReadinessGatesNotReady' \
+    "$K" get pod gated -o jsonpath='{.status.conditions[?(@.type=="Ready")].reason}'
+expect "patch --subresource=status sets the gate's condition" '^pod/gated patched$' \
+    "$K" patch pod gated --subresource=status --type=merge \
+    -p '{"status":{"conditions":[{"type":"example.com/lb","status":"True","reason":"Registered"}]}}'
+expect "then Ready" 'pod/gated condition met' "$K" wait --for=condition=Ready pod/gated --timeout=20s
+expect "get -o wide: READINESS GATES 1/1" '^gated +1/1 +Running .* 1/1$' "$K" get pod gated -o wide
+expect "the written condition is kept" '^Registered$' \
+    "$K" get pod gated -o jsonpath='{.status.conditions[?(@.type=="example.com/lb")].reason}'
+expect "agent-owned fields written by others do not stick (phase)" '^Running$' sh -c \
+    "'$K' patch pod gated --subresource=status --type=merge -p '{\"status\":{\"phase\":\"Failed\"}}' -o jsonpath='{.status.phase}'"
+expect "a stale resourceVersion is a conflict" 'Conflict|the object has been modified' \
+    "$K" patch pod gated --subresource=status --type=merge -p '{"metadata":{"resourceVersion":"1"},"status":{}}'
+expect "an invalid condition status is refused" 'Unsupported value: "Maybe"' \
+    "$K" patch pod gated --subresource=status --type=json \
+    -p '[{"op":"add","path":"/status/conditions/-","value":{"type":"example.com/x","status":"Maybe"}}]'
+expect "strategic patch flips the gate False: not Ready again" '^gated +1/1 +Running .* 0/1$' sh -c \
+    "'$K' patch pod gated --subresource=status --type=strategic -p '{\"status\":{\"conditions\":[{\"type\":\"example.com/lb\",\"status\":\"False\"}]}}' >/dev/null && '$K' get pod gated -o wide --no-headers"
+expect "delete the gated pod" 'pod "gated" deleted' "$K" delete pod gated --grace-period=1
+
+# --- 13. kind: List ---------------------------------------------------------------------------
+section 13 "kind: List: apply (client-side validation), apply --server-side, create"
+cat >"$tmp/list.yaml" <<'YAML'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: list-cm}
+  data: {a: "1"}
+- apiVersion: v1
+  kind: Pod
+  metadata: {name: list-pod}
+  spec:
+    containers:
+    - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+YAML
+sed 's/data: {a: "1"}/data: {a: "1"}\n  bogus: 1/' "$tmp/list.yaml" >"$tmp/badlist.yaml"
+expect "apply -f list.yaml (default validation)" 'pod/list-pod created' "$K" apply -f "$tmp/list.yaml"
+expect "apply again: unchanged" 'pod/list-pod unchanged' "$K" apply -f "$tmp/list.yaml"
+expect "an unknown field in an item is caught by validation" 'unknown field "bogus"' "$K" apply -f "$tmp/badlist.yaml"
+expect "apply --server-side -f list.yaml" 'pod/list-pod serverside-applied' "$K" apply --server-side -f "$tmp/list.yaml"
+expect "the List's pod runs" 'pod/list-pod condition met' "$K" wait --for=condition=Ready pod/list-pod --timeout=60s
+expect "delete -f list.yaml" 'pod "list-pod" deleted' "$K" delete -f "$tmp/list.yaml" --grace-period=1 --wait=true
+expect "create -f list.yaml" 'pod/list-pod created' "$K" create -f "$tmp/list.yaml"
+expect "create again: AlreadyExists" 'AlreadyExists|already exists' "$K" create -f "$tmp/list.yaml"
+
 # --- 9. no credentials ---------------------------------------------------------------------
 section 9 "requests without credentials refused"
 code=$(curl -sk -o "$tmp/anon.json" -w '%{http_code}' "https://$addr/api/v1/pods")
@@ -492,6 +558,10 @@ echo
 echo "# summary ($pass ok, $failed failed, $((SECONDS - started))s)"
 rc=0
 for n in 1 2 3 4 5 6 7 8 9 11 10; do
+    printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
+    [[ ${result[$n]:-} == ok ]] || rc=1
+done
+for n in 12 13; do
     printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
     [[ ${result[$n]:-} == ok ]] || rc=1
 done

@@ -60,6 +60,19 @@ pub trait Backend: Send + Sync + 'static {
         expected_rv: Option<u64>,
     ) -> Result<Value, ApiError>;
 
+    /// Writes a pod's status (`pods/status`); `status` is the whole new
+    /// status, `expected_rv` as for `replace`. Returns the pod as it is
+    /// afterwards. The node agent owns status: it keeps only the conditions
+    /// it does not compute (readiness gates and the like) and recomputes the
+    /// rest, as the kubelet overwrites them on its next sync.
+    async fn update_status(
+        &self,
+        ns: &str,
+        name: &str,
+        status: Value,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError>;
+
     /// One object (with status) and its resourceVersion.
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError>;
 

@@ -254,6 +254,31 @@ impl Backend for EngineBackend {
         self.read_back(kind, &ns, &name)
     }
 
+    async fn update_status(
+        &self,
+        ns: &str,
+        name: &str,
+        status: Value,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        let (_, cur_rv) = self.get(Kind::Pod, ns, name).await?;
+        if expected_rv.is_some_and(|rv| rv != cur_rv) {
+            return Err(ApiError::conflict("pods", name));
+        }
+        let conditions: Vec<k8s_openapi::api::core::v1::PodCondition> =
+            match status.get("conditions") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(c) => serde_json::from_value(c.clone())
+                    .map_err(|e| ApiError::bad_request(format!("decoding conditions: {e}")))?,
+            };
+        let pod = self
+            .engine
+            .set_external_conditions(ns, name, &conditions)
+            .map_err(|e| engine_err(e, Kind::Pod, name))?;
+        self.wake.notify_waiters();
+        encode(&pod)
+    }
+
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
         match kind {
             Kind::Pod => {

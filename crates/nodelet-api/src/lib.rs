@@ -19,6 +19,7 @@ mod logs;
 pub mod node;
 mod objects;
 mod openapi;
+mod openapi_pb;
 mod patch;
 pub mod pki;
 mod podstatus;
@@ -27,6 +28,7 @@ mod query;
 mod routes;
 pub mod selectors;
 pub mod serve;
+mod status_write;
 mod table;
 mod watch;
 

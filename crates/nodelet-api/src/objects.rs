@@ -274,6 +274,19 @@ async fn store_update(
     backend.replace(obj, expected_rv).await
 }
 
+/// A whole object from a PUT body (JSON, YAML or protobuf), not yet checked.
+pub fn parse_value(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(v) => Ok(v),
+        Err(_) if crate::protobuf::is_protobuf(body) => crate::protobuf::to_json(kind, body),
+        Err(_) => {
+            let text =
+                std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(e.to_string()))
+        }
+    }
+}
+
 /// PUT
 pub async fn replace(
     backend: &dyn Backend,
@@ -283,15 +296,7 @@ pub async fn replace(
     body: &[u8],
     dry_run: bool,
 ) -> Result<Value, ApiError> {
-    let new: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) if crate::protobuf::is_protobuf(body) => crate::protobuf::to_json(kind, body)?,
-        Err(_) => {
-            let text =
-                std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            serde_saphyr::from_str(text).map_err(|e| ApiError::bad_request(e.to_string()))?
-        }
-    };
+    let new = parse_value(kind, body)?;
     let (old, _) = backend.get(kind, ns, name).await?;
     let expected = rv_of(&new)?;
     store_update(backend, kind, ns, name, &old, new, expected, dry_run).await

@@ -27,7 +27,7 @@ use crate::query::Query;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchSpec};
-use crate::{discovery, events_v1, openapi};
+use crate::{discovery, events_v1, openapi, openapi_pb, status_write};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -130,41 +130,55 @@ fn raw_json(s: &'static str) -> Response {
 }
 
 async fn openapi_v2(headers: HeaderMap) -> Response {
-    // kubectl first asks for protobuf; answering JSON there would not parse,
-    // so refuse it and let the client use JSON or v3.
+    // kubectl asks for protobuf only (client-side validation of `kind:
+    // List`); other clients for JSON.
     let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if accept.contains("json") || accept.contains("*/*") {
         raw_json(openapi::v2())
+    } else if accept.contains(openapi_pb::ACCEPT) {
+        (
+            [("content-type", openapi_pb::CONTENT_TYPE)],
+            openapi_pb::v2(),
+        )
+            .into_response()
     } else {
-        ApiError::not_acceptable("only application/json is served for /openapi/v2").into_response()
+        ApiError::not_acceptable("/openapi/v2 is served as JSON or gnostic protobuf")
+            .into_response()
     }
 }
 
-/// The request pieces every resource handler needs.
-struct Req {
+/// The request pieces every resource handler needs besides the path and
+/// the body, extracted by axum from the request head.
+struct Ctx {
     method: Method,
     headers: HeaderMap,
     query: Query,
-    body: Bytes,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Ctx {
+            method: parts.method.clone(),
+            headers: parts.headers.clone(),
+            query: Query::parse(parts.uri.query()),
+        })
+    }
 }
 
 async fn core_cluster(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
         return not_served();
     };
@@ -177,7 +191,7 @@ async fn core_cluster(
                 "the server could not find the requested resource",
             ))
         } else {
-            resource(&st, Group::Core, kind, None, None, None, req).await
+            resource(&st, Group::Core, kind, None, None, None, ctx, body).await
         }
     } else {
         resource(
@@ -187,7 +201,8 @@ async fn core_cluster(
             None,
             p.get("name").cloned(),
             None,
-            req,
+            ctx,
+            body,
         )
         .await
     };
@@ -197,17 +212,9 @@ async fn core_cluster(
 async fn core_ns(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     let Some(kind) = p
         .get("plural")
         .and_then(|k| Kind::from_plural(k))
@@ -222,7 +229,8 @@ async fn core_ns(
         p.get("ns").cloned(),
         p.get("name").cloned(),
         p.get("sub").cloned(),
-        req,
+        ctx,
+        body,
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -231,17 +239,9 @@ async fn core_ns(
 async fn events_group(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
-    method: Method,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
+    ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let req = Req {
-        method,
-        headers,
-        query: Query::parse(uri.query()),
-        body,
-    };
     resource(
         &st,
         Group::Events,
@@ -249,7 +249,8 @@ async fn events_group(
         p.get("ns").cloned(),
         p.get("name").cloned(),
         None,
-        req,
+        ctx,
+        body,
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
@@ -282,6 +283,12 @@ async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode:
     exec::handle(st.backend, mode, ns, name, q, ws)
         .await
         .unwrap_or_else(IntoResponse::into_response)
+}
+
+fn content_type(h: &HeaderMap) -> &str {
+    h.get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 fn not_served() -> Response {
@@ -359,10 +366,11 @@ async fn resource(
     ns: Option<String>,
     name: Option<String>,
     sub: Option<String>,
-    req: Req,
+    ctx: Ctx,
+    body: Bytes,
 ) -> Result<Response, ApiError> {
-    let q = &req.query;
-    let is_table = table::wants_table(&req.headers);
+    let q = &ctx.query;
+    let is_table = table::wants_table(&ctx.headers);
     let include = IncludeObject::parse(q.get("includeObject"));
     let render_one = |v: Value, rv: u64| -> Value {
         if is_table {
@@ -378,7 +386,7 @@ async fn resource(
         }
     };
     let nsr = ns.as_deref().unwrap_or("");
-    match (name.as_deref(), sub.as_deref(), &req.method) {
+    match (name.as_deref(), sub.as_deref(), &ctx.method) {
         // Collections.
         (None, None, &Method::GET) => {
             let labels = LabelSelector::parse(q.get("labelSelector").unwrap_or(""))?;
@@ -443,7 +451,7 @@ async fn resource(
                 &*st.backend,
                 kind,
                 nsr,
-                &req.body,
+                &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
             )
@@ -465,23 +473,18 @@ async fn resource(
             Ok(ok(&render_one(v, 0)))
         }
         (Some(n), None, &Method::PUT) => {
-            let v = objects::replace(&*st.backend, kind, nsr, n, &req.body, q.dry_run()?).await?;
+            let v = objects::replace(&*st.backend, kind, nsr, n, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), None, &Method::PATCH) => {
-            let ct = req
-                .headers
-                .get("content-type")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            let pt = PatchType::from_content_type(ct)?;
+            let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
             let (v, was_created) = objects::patch(
                 &*st.backend,
                 kind,
                 nsr,
                 n,
                 pt,
-                &req.body,
+                &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
             )
@@ -489,7 +492,7 @@ async fn resource(
             Ok(created(typed(kind, group, v), was_created))
         }
         (Some(n), None, &Method::DELETE) => {
-            let opts = objects::delete_opts(q, &req.body)?;
+            let opts = objects::delete_opts(q, &body)?;
             let v = objects::delete(&*st.backend, kind, nsr, n, &opts, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
@@ -501,8 +504,27 @@ async fn resource(
             let v = get_one(st, kind, nsr, n).await?;
             Ok(ok(&render_one(v, 0)))
         }
-        (Some(_), Some("status"), _) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
-            "pod status is owned by the node agent and cannot be written",
+        (Some(n), Some("status"), &Method::PUT) if kind == Kind::Pod => {
+            let v = status_write::replace(&*st.backend, kind, nsr, n, &body, q.dry_run()?).await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(n), Some("status"), &Method::PATCH) if kind == Kind::Pod => {
+            let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
+            let v = status_write::patch(
+                &*st.backend,
+                kind,
+                nsr,
+                n,
+                pt,
+                &body,
+                q.dry_run()?,
+                q.get("fieldManager"),
+            )
+            .await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(_), Some("status"), m) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
+            format!("the server does not allow this method on the requested resource ({m})"),
         )),
         (Some(n), Some("log"), &Method::GET) if kind == Kind::Pod => {
             let opts = LogOpts::from_query(q)?;

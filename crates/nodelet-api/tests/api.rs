@@ -461,6 +461,32 @@ async fn discovery_and_openapi() {
         .get("/apis/events.k8s.io/v1/namespaces/default/events")
         .await;
     assert_eq!(v["apiVersion"], "events.k8s.io/v1");
+    // kubectl's client-side validation (`kind: List`) asks for protobuf only.
+    let mut r = req("GET", "/openapi/v2", None, "");
+    r.headers_mut().insert(
+        "accept",
+        "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+            .parse()
+            .unwrap(),
+    );
+    let resp = t.router.clone().oneshot(r).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+    );
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    // Document.swagger (field 1) = "2.0", then the definitions.
+    assert_eq!(&body[..5], b"\x0a\x032.0");
+    assert!(
+        body.windows(22).any(|w| w == b"io.k8s.api.core.v1.Pod"),
+        "the Pod definition is in the document"
+    );
+    let mut r = req("GET", "/openapi/v2", None, "");
+    r.headers_mut()
+        .insert("accept", "application/x-yaml".parse().unwrap());
+    let resp = t.router.clone().oneshot(r).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
 }
 
 #[tokio::test]
@@ -520,4 +546,125 @@ async fn leaving_a_label_selection_is_a_deleted_event() {
         }
     }
     assert_eq!(types, ["ADDED", "DELETED"]);
+}
+
+#[tokio::test]
+async fn status_subresource_writes_only_status() {
+    let t = setup();
+    let (_, pod) = t.create_pod("s", json!({"app": "web"})).await;
+    let rv = pod["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let u = "/api/v1/namespaces/default/pods/s/status";
+    // merge: spec and labels in the patch are ignored, status is taken.
+    let (code, v) = t
+        .call(
+            "PATCH",
+            u,
+            Some("application/merge-patch+json"),
+            r#"{"metadata":{"labels":{"x":"1"}},"spec":{"activeDeadlineSeconds":5},
+                "status":{"conditions":[{"type":"example.com/lb","status":"True"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["kind"], "Pod");
+    assert_eq!(v["metadata"]["labels"], json!({"app": "web"}));
+    assert!(v["spec"]["activeDeadlineSeconds"].is_null());
+    assert_eq!(
+        v["status"]["conditions"],
+        json!([{"type": "example.com/lb", "status": "True"}])
+    );
+    // strategic: conditions merge by type.
+    let (code, v) = t
+        .call(
+            "PATCH",
+            u,
+            Some("application/strategic-merge-patch+json"),
+            r#"{"status":{"conditions":[{"type":"other","status":"False"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    let types: Vec<&str> = v["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["example.com/lb", "other"]);
+    // json patch with an invalid condition status: 422 naming the field.
+    let (code, v) = t
+        .call(
+            "PATCH",
+            u,
+            Some("application/json-patch+json"),
+            r#"[{"op":"add","path":"/status/conditions/-","value":{"type":"x","status":"Maybe"}}]"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(
+        v["details"]["causes"][0]["field"],
+        "status.conditions[2].status"
+    );
+    // A stale resourceVersion is a conflict, for PATCH and PUT.
+    let stale =
+        format!(r#"{{"metadata":{{"resourceVersion":"{rv}"}},"status":{{"phase":"Failed"}}}}"#);
+    let (code, v) = t
+        .call("PATCH", u, Some("application/merge-patch+json"), stale)
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{v}");
+    let (_, mut cur) = t.get("/api/v1/namespaces/default/pods/s").await;
+    cur["status"]["phase"] = json!("Succeeded");
+    cur["spec"]["containers"][0]["image"] = json!("changed");
+    let (code, v) = t
+        .call("PUT", u, Some("application/json"), cur.to_string())
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"]["phase"], "Succeeded");
+    assert_eq!(v["spec"]["containers"][0]["image"], "busybox:1.36");
+    let (code, v) = t
+        .call("PUT", u, Some("application/json"), cur.to_string())
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "old resourceVersion: {v}");
+    // apply needs a field manager; no create through status.
+    let apply =
+        r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"s"},"status":{"phase":"Running"}}"#;
+    let (code, _) = t
+        .call("PATCH", u, Some("application/apply-patch+yaml"), apply)
+        .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    let (code, v) = t
+        .call(
+            "PATCH",
+            &format!("{u}?fieldManager=m"),
+            Some("application/apply-patch+yaml"),
+            apply,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"]["phase"], "Running");
+    let (code, _) = t
+        .call(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/nope/status?fieldManager=m",
+            Some("application/apply-patch+yaml"),
+            apply.replace("\"s\"", "\"nope\""),
+        )
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    // dry run leaves the stored status alone; DELETE is not allowed.
+    let (code, v) = t
+        .call(
+            "PATCH",
+            &format!("{u}?dryRun=All"),
+            Some("application/merge-patch+json"),
+            r#"{"status":{"phase":"Failed"}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"]["phase"], "Failed");
+    let (_, v) = t.get(u).await;
+    assert_eq!(v["status"]["phase"], "Running");
+    let (code, _) = t.call("DELETE", u, None, "").await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
 }

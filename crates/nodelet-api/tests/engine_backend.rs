@@ -266,3 +266,102 @@ async fn plain_objects_and_namespaces() {
         "fake://0"
     );
 }
+
+/// The Ready condition of a pod value: (status, reason).
+fn ready(pod: &Value) -> (String, String) {
+    let c = pod["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .unwrap();
+    (
+        c["status"].as_str().unwrap().to_string(),
+        c["reason"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+#[tokio::test]
+async fn status_writes_keep_external_conditions_and_readiness_gates_hold_ready() {
+    let h = setup().await;
+    let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "gated"},
+        "spec": {"readinessGates": [{"conditionType": "example.com/lb"}],
+                 "containers": [{"name": "app", "image": "busybox"}]}});
+    let (code, created) = h
+        .call("POST", "/api/v1/namespaces/default/pods", pod.to_string())
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{created}");
+    let rv = created["metadata"]["resourceVersion"].as_str().unwrap();
+    let seen = h
+        .watch_until(
+            &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"),
+            |e| e["object"]["status"]["phase"] == "Running",
+        )
+        .await;
+    let running = &seen.last().unwrap()["object"];
+    // Containers run, but the gate's condition does not exist yet.
+    assert_eq!(
+        ready(running),
+        ("False".to_string(), "ReadinessGatesNotReady".to_string())
+    );
+    let rv = running["metadata"]["resourceVersion"].as_str().unwrap();
+
+    // Someone else (a load balancer controller) sets the gate; an attempt
+    // to write an agent-owned field or condition does not stick.
+    let u = "/api/v1/namespaces/default/pods/gated/status";
+    let (code, v) = h
+        .call_ct(
+            "PATCH",
+            u,
+            "application/strategic-merge-patch+json",
+            r#"{"status":{"phase":"Failed","conditions":[
+                {"type":"example.com/lb","status":"True","reason":"Registered"},
+                {"type":"Ready","status":"False","reason":"Mine"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["status"]["phase"], "Running");
+    assert_eq!(ready(&v), ("True".to_string(), String::new()));
+    let lb: Vec<&Value> = v["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["type"] == "example.com/lb")
+        .collect();
+    assert_eq!(lb.len(), 1);
+    assert_eq!(lb[0]["reason"], "Registered");
+    // Watchers see the change.
+    h.watch_until(
+        &format!("/api/v1/namespaces/default/pods?watch=1&resourceVersion={rv}"),
+        |e| {
+            e["object"]["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "example.com/lb"))
+        },
+    )
+    .await;
+    // A stale resourceVersion conflicts.
+    let (code, v) = h
+        .call_ct(
+            "PATCH",
+            u,
+            "application/merge-patch+json",
+            format!(r#"{{"metadata":{{"resourceVersion":"{rv}"}},"status":{{}}}}"#),
+        )
+        .await;
+    assert_eq!(code, StatusCode::CONFLICT, "{v}");
+    // Setting the gate False holds Ready again (merge replaces the list).
+    let (code, v) = h
+        .call_ct(
+            "PATCH",
+            u,
+            "application/merge-patch+json",
+            r#"{"status":{"conditions":[{"type":"example.com/lb","status":"False"}]}}"#,
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(
+        ready(&v),
+        ("False".to_string(), "ReadinessGatesNotReady".to_string())
+    );
+}

@@ -180,6 +180,28 @@ expect "created configmap has its data" '^cfg2 +2 ' "$K" get cm cfg2
 expect "configmap table" '^cfg +1 ' "$K" get cm cfg
 expect "secret table" '^s +Opaque +1 ' "$K" get secret s
 expect "service table" '^web +ClusterIP .* 80/TCP' "$K" get svc web
+# kind: List with kubectl's default validation (client-side, against the
+# protobuf OpenAPI v2 document), create, and server-side apply.
+cat >"$root/list.yaml" <<'YAML'
+apiVersion: v1
+kind: List
+items:
+- apiVersion: v1
+  kind: ConfigMap
+  metadata: {name: lcm}
+  data: {a: "1"}
+- apiVersion: v1
+  kind: Secret
+  metadata: {name: lsec}
+  stringData: {p: q}
+YAML
+sed 's/data: {a: "1"}/data: {a: "1"}\n  bogus: 1/' "$root/list.yaml" >"$root/badlist.yaml"
+expect "apply List (validated)" 'secret/lsec created' "$K" apply -f "$root/list.yaml"
+expect "apply List again" 'configmap/lcm unchanged' "$K" apply -f "$root/list.yaml"
+expect "List item with an unknown field is refused by validation" 'unknown field "bogus"' "$K" apply -f "$root/badlist.yaml"
+expect "server-side apply List" 'secret/lsec serverside-applied' "$K" apply --server-side -f "$root/list.yaml"
+expect "delete List" 'secret "lsec" deleted' "$K" delete -f "$root/list.yaml"
+expect "create List" 'secret/lsec created' "$K" create -f "$root/list.yaml"
 
 # get -w sees the deletion transitions.
 "$K" get pods -w --output-watch-events >"$root/watch.out" 2>&1 &

@@ -25,6 +25,8 @@ use crate::worker::ctx::EngineCtx;
 use crate::worker::state::PodRecord;
 use crate::worker::{Worker, WorkerHandle};
 
+mod conditions;
+
 /// What `apply` did with one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyAction {

@@ -47,6 +47,10 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
         let mut rec = PodRecord::new(key, uid.clone(), spec_pod, ctx.config.host_ips.clone());
         rec.start_time = start_time;
         rec.deletion_grace = deletion;
+        // Conditions others wrote (readiness gates) survive a restart.
+        if let Some(conds) = pod.status.as_ref().and_then(|s| s.conditions.as_deref()) {
+            rec.external_conditions = crate::pod_conditions::external(conds);
+        }
         rec.sandbox = sandboxes.iter().find(|s| s.pod_uid == uid).cloned();
         let mine: Vec<&ContainerRecord> = containers.iter().filter(|c| c.pod_uid == uid).collect();
         rec.created_ids = mine.iter().map(|c| c.id.clone()).collect();

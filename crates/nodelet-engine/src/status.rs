@@ -159,6 +159,7 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     wanted.push(("ContainersReady", ready, reason, message));
     wanted.push(("PodScheduled", true, None, None));
 
+    crate::pod_conditions::hold_ready_for_gates(rec, &mut wanted);
     let mut next = Vec::with_capacity(wanted.len());
     for (type_, status, reason, message) in wanted {
         let since = match rec.conditions.iter().find(|c| c.type_ == type_) {
@@ -287,6 +288,7 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
                     last_transition_time: Some(Time(c.since)),
                     ..Default::default()
                 })
+                .chain(rec.external_conditions.iter().cloned())
                 .collect(),
         ),
         host_ip: host_ips.first().cloned(),

@@ -255,6 +255,29 @@ impl Backend for Mem {
         Ok(self.0.put(kind, &ns, &name, v, WatchEventType::Modified))
     }
 
+    async fn update_status(
+        &self,
+        ns: &str,
+        name: &str,
+        status: Value,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        // No node agent here: the status is stored as written.
+        let key = (Kind::Pod, ns.to_string(), name.to_string());
+        let Some(mut cur) = self.0.lock().objects.get(&key).cloned() else {
+            return Err(ApiError::not_found("pods", name));
+        };
+        if let Some(rv) = expected_rv
+            && cur["metadata"]["resourceVersion"].as_str() != Some(rv.to_string().as_str())
+        {
+            return Err(ApiError::conflict("pods", name));
+        }
+        cur["status"] = status;
+        Ok(self
+            .0
+            .put(Kind::Pod, ns, name, cur, WatchEventType::Modified))
+    }
+
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
         let g = self.0.lock();
         let ns = if kind.namespaced() { ns } else { "" };

@@ -170,6 +170,8 @@ pub struct PodRecord {
     pub deletion_grace: Option<i64>,
     /// Host IPs from the engine config (fallback when the sandbox has none).
     pub host_ips: Vec<String>,
+    /// Conditions written by others through `pods/status` (readiness gates).
+    pub external_conditions: Vec<k8s_openapi::api::core::v1::PodCondition>,
 }
 
 impl PodRecord {
@@ -198,6 +200,7 @@ impl PodRecord {
             created_ids: Vec::new(),
             deletion_grace: None,
             host_ips,
+            external_conditions: Vec::new(),
         }
     }
 
