@@ -30,7 +30,6 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::mpsc::Sender;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde_json::Value;
@@ -51,7 +50,7 @@ pub struct Store {
     db: Arc<Database>,
     path: PathBuf,
     /// Queue of the writer thread; `None` only while dropping.
-    writes: Option<Sender<Box<dyn writer::Job>>>,
+    writes: Option<writer::Queue>,
     writer: Option<std::thread::JoinHandle<()>>,
     commits: Arc<std::sync::atomic::AtomicU64>,
 }
@@ -141,7 +140,7 @@ impl Store {
         &self,
         f: impl FnMut(&WriteTransaction) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (job, done) = writer::TypedJob::new(f);
+        let (job, done) = writer::TypedJob::queued(f);
         let queue = self.writes.as_ref().ok_or(StoreError::WriterGone)?;
         queue.send(job).map_err(|_| StoreError::WriterGone)?;
         done.recv().map_err(|_| StoreError::WriterGone)?

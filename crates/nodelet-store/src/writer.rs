@@ -34,6 +34,9 @@ use crate::error::{Result, StoreError};
 /// group holds the writer and the size of one commit).
 const MAX_GROUP: usize = 512;
 
+/// Where callers queue their writes.
+pub(crate) type Queue = Sender<Box<dyn Job>>;
+
 /// One queued write: applied (possibly twice, after a group abort) inside
 /// a transaction, then told how its transaction ended.
 pub(crate) trait Job: Send {
@@ -55,7 +58,7 @@ where
     T: Send + 'static,
     F: FnMut(&WriteTransaction) -> Result<T> + Send + 'static,
 {
-    pub(crate) fn new(f: F) -> (Box<dyn Job>, Receiver<Result<T>>) {
+    pub(crate) fn queued(f: F) -> (Box<dyn Job>, Receiver<Result<T>>) {
         let (reply, rx) = sync_channel(1);
         (
             Box::new(TypedJob {
@@ -94,7 +97,7 @@ where
 pub(crate) fn spawn(
     db: Arc<Database>,
     commits: Arc<AtomicU64>,
-) -> std::io::Result<(Sender<Box<dyn Job>>, std::thread::JoinHandle<()>)> {
+) -> std::io::Result<(Queue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Job>>();
     let handle = std::thread::Builder::new()
         .name("nodelet-store-writer".into())
