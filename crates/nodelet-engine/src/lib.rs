@@ -19,6 +19,8 @@ pub mod hooks;
 pub mod podkey;
 pub mod recover;
 pub mod status;
+mod store_io;
+pub mod teardown;
 pub mod worker;
 
 pub use broadcast::EngineEvent;
