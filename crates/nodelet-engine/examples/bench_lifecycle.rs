@@ -484,15 +484,34 @@ async fn mass_delete(r: &Real, max: usize) {
     let mut sizes = vec![50];
     if max > 50 {
         sizes.push(max);
+    } else {
+        sizes = vec![max];
     }
     for n in sizes {
         let (yaml, names) = manifest(&format!("mass{n}"), n, sleep.clone());
         let up = engine_up(r, &yaml, &names).await;
+        let w0 = r.engine.store().writer_stats();
         let t0 = Instant::now();
-        let down = engine_down(r, &names, None).await;
-        // Where the time went: the last container's exit (preStop + stop)
-        // vs the last removal (containers, sandbox/CNI, records).
-        let exited = last_exit(r, &names, t0);
+        let mut acked = Duration::ZERO;
+        for name in &names {
+            r.engine.delete_pod(NS, name, None).unwrap();
+            acked = t0.elapsed();
+        }
+        for name in &names {
+            tokio::time::timeout(Duration::from_secs(120), r.engine.wait_pod_gone(NS, name))
+                .await
+                .unwrap_or_else(|_| panic!("{name} not gone after 120 s"));
+        }
+        let down = t0.elapsed();
+        let w1 = r.engine.store().writer_stats();
+        tokio::time::timeout(Duration::from_secs(300), r.engine.resources_released())
+            .await
+            .expect("resources not released 300 s after deletion");
+        let released = t0.elapsed();
+        let leftover = r.rt.list_containers().await.unwrap();
+        assert!(leftover.is_empty(), "containers left: {}", leftover.len());
+        let sandboxes = r.rt.list_sandboxes().await.unwrap();
+        assert!(sandboxes.is_empty(), "sandboxes left: {}", sandboxes.len());
         println!(
             "{n:4} pods: all Running in {:.2} s ({:.1} ms/pod); deleted → all gone in {:.2} s {}",
             up.as_secs_f64(),
@@ -504,10 +523,75 @@ async fn mass_delete(r: &Real, max: usize) {
                 "(> 4 s: MISSED)"
             }
         );
+        let p = phases(r, &names, t0);
+        let q = |v: &[f64]| -> String {
+            if v.is_empty() {
+                return "-".into();
+            }
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.total_cmp(b));
+            format!("median {:.2} s, max {:.2} s", v[v.len() / 2], v[v.len() - 1])
+        };
+        println!("      deletes acknowledged by {:.2} s", acked.as_secs_f64());
+        println!("      Killing event (preStop starts):  {}", q(&p.killing));
+        println!("      container Terminated published:  {}", q(&p.exited));
+        println!("      pod gone (PodDeleted):           {}", q(&p.gone));
         println!(
-            "      (last container Terminated at {:.2} s, last pod removed at {:.2} s)",
-            exited.as_secs_f64(),
-            down.as_secs_f64()
+            "      every container, sandbox and record released (background teardown) at {:.2} s",
+            released.as_secs_f64()
         );
+        println!(
+            "      store until all gone: {} writes in {} durable commits, writer busy {:.2} s",
+            w1.writes - w0.writes,
+            w1.commits - w0.commits,
+            (w1.busy - w0.busy).as_secs_f64()
+        );
+    }
+}
+
+/// Per pod, seconds after `t0` of: the Killing event, the first status with
+/// the container Terminated, the PodDeleted broadcast.
+struct Phases {
+    killing: Vec<f64>,
+    exited: Vec<f64>,
+    gone: Vec<f64>,
+}
+
+fn phases(r: &Real, names: &[String], t0: Instant) -> Phases {
+    use std::collections::HashMap;
+    let want: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let (mut killing, mut exited, mut gone) = (HashMap::new(), HashMap::new(), HashMap::new());
+    for s in r.seen().into_iter().filter(|s| s.at >= t0) {
+        let at = (s.at - t0).as_secs_f64();
+        match s.what {
+            EngineEvent::Event(e) if e.reason.as_deref() == Some("Killing") => {
+                let name = e.involved_object.name.clone().unwrap_or_default();
+                if want.contains(name.as_str()) {
+                    killing.entry(name).or_insert(at);
+                }
+            }
+            EngineEvent::PodUpdated(p) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let terminated = p
+                    .status
+                    .and_then(|st| st.container_statuses)
+                    .is_some_and(|cs| {
+                        cs.iter()
+                            .any(|c| c.state.as_ref().is_some_and(|st| st.terminated.is_some()))
+                    });
+                if terminated && want.contains(name.as_str()) {
+                    exited.entry(name).or_insert(at);
+                }
+            }
+            EngineEvent::PodDeleted { name, .. } if want.contains(name.as_str()) => {
+                gone.entry(name).or_insert(at);
+            }
+            _ => {}
+        }
+    }
+    Phases {
+        killing: killing.into_values().collect(),
+        exited: exited.into_values().collect(),
+        gone: gone.into_values().collect(),
     }
 }

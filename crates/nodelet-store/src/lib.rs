@@ -52,7 +52,7 @@ pub struct Store {
     /// Queue of the writer thread; `None` only while dropping.
     writes: Option<writer::Queue>,
     writer: Option<std::thread::JoinHandle<()>>,
-    commits: Arc<std::sync::atomic::AtomicU64>,
+    counters: Arc<writer::Counters>,
 }
 
 impl Drop for Store {
@@ -99,12 +99,12 @@ impl Store {
             StoreError::Db(source) => open_err(source),
             other => other,
         })?;
-        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counters = Arc::new(writer::Counters::default());
         let (writes, writer) =
-            writer::spawn(db.clone(), commits.clone()).map_err(StoreError::SpawnWriter)?;
+            writer::spawn(db.clone(), counters.clone()).map_err(StoreError::SpawnWriter)?;
         Ok(Store {
             db,
-            commits,
+            counters,
             path: path.to_path_buf(),
             writes: Some(writes),
             writer: Some(writer),
@@ -123,7 +123,17 @@ impl Store {
     /// Durable transactions committed since open: fewer than the writes
     /// when group commit folded concurrent writes together.
     pub fn commit_count(&self) -> u64 {
-        self.commits.load(std::sync::atomic::Ordering::Relaxed)
+        self.writer_stats().commits
+    }
+
+    /// What the writer did since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriterStats {
+            writes: self.counters.writes.load(Relaxed),
+            commits: self.counters.commits.load(Relaxed),
+            busy: std::time::Duration::from_micros(self.counters.busy_micros.load(Relaxed)),
+        }
     }
 
     /// The file this store lives in.
@@ -307,6 +317,17 @@ impl Store {
             Ok(meta.get(META_RV)?.map(|g| g.value()).unwrap_or(0))
         })
     }
+}
+
+/// Counters of the store's writer thread ([`Store::writer_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Writes applied (each public write or batch is one).
+    pub writes: u64,
+    /// Durable transactions committed.
+    pub commits: u64,
+    /// Time the writer spent applying and committing.
+    pub busy: std::time::Duration,
 }
 
 /// Writes queued for [`Store::batch`]; nothing happens until the batch

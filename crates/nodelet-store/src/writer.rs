@@ -93,20 +93,29 @@ where
 }
 
 /// Spawns the writer thread; it runs until every sender is dropped.
-/// `commits` counts durable commits (to see the grouping at work).
+/// Counters of the writer, to see the grouping at work and whether the
+/// single writer is a bottleneck.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) commits: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) busy_micros: AtomicU64,
+}
+
 pub(crate) fn spawn(
     db: Arc<Database>,
-    commits: Arc<AtomicU64>,
+    counters: Arc<Counters>,
 ) -> std::io::Result<(Queue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Job>>();
     let handle = std::thread::Builder::new()
         .name("nodelet-store-writer".into())
-        .spawn(move || run(&db, &rx, &commits))?;
+        .spawn(move || run(&db, &rx, &counters))?;
     Ok((tx, handle))
 }
 
-fn run(db: &Database, rx: &Receiver<Box<dyn Job>>, commits: &AtomicU64) {
+fn run(db: &Database, rx: &Receiver<Box<dyn Job>>, counters: &Counters) {
     while let Ok(first) = rx.recv() {
+        let t = std::time::Instant::now();
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match rx.try_recv() {
@@ -114,7 +123,12 @@ fn run(db: &Database, rx: &Receiver<Box<dyn Job>>, commits: &AtomicU64) {
                 Err(_) => break,
             }
         }
-        commit_group(db, group, commits);
+        counters
+            .writes
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
+        commit_group(db, group, &counters.commits);
+        let busy = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
+        counters.busy_micros.fetch_add(busy, Ordering::Relaxed);
     }
 }
 
