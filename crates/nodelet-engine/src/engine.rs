@@ -94,6 +94,12 @@ impl Engine {
             pods: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         };
+        tokio::spawn(crate::events::expiry::run(
+            engine.ctx.store.clone(),
+            engine.ctx.clock.clone(),
+            engine.ctx.config.event_ttl,
+            engine.shutdown.child_token(),
+        ));
         let recovered = crate::recover::recover(&engine.ctx).await?;
         // Finish the teardown of pods deleted before a stop or crash.
         let live: std::collections::HashSet<String> = recovered

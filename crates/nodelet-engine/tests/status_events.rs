@@ -384,3 +384,20 @@ async fn termination_interrupted_by_an_agent_restart_resumes_with_full_grace() {
     assert!(h.fake.containers().is_empty());
     assert!(h.store.get_object("Pod", "default", "p").unwrap().is_none());
 }
+
+/// Events expire after the event TTL (kube-apiserver's `--event-ttl`,
+/// default 1 h) since they were last written; the pod itself stays.
+#[tokio::test(start_paused = true)]
+async fn events_expire_after_the_event_ttl() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.has_event("Started", "Started container c1"))
+        .await;
+    let n = h.events().len();
+    assert!(n >= 3, "{:?}", h.event_triples());
+    tokio::time::sleep(Duration::from_secs(59 * 60)).await;
+    assert_eq!(h.events().len(), n, "not expired before the TTL");
+    tokio::time::sleep(Duration::from_secs(3 * 60)).await;
+    assert!(h.events().is_empty(), "left: {:?}", h.event_triples());
+    assert!(h.engine.get_pod("default", "p").is_some());
+}
