@@ -492,11 +492,24 @@ async fn mass_delete(r: &Real, max: usize) {
         let up = engine_up(r, &yaml, &names).await;
         let w0 = r.engine.store().writer_stats();
         let t0 = Instant::now();
-        let mut acked = Duration::ZERO;
-        for name in &names {
-            r.engine.delete_pod(NS, name, None).unwrap();
-            acked = t0.elapsed();
-        }
+        // One client per pod, as `kubectl delete` runs in parallel would:
+        // each delete returns once its deletionTimestamp is durable, and
+        // the store folds concurrent ones into shared commits.
+        let acked = std::thread::scope(|s| {
+            let acks: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    s.spawn(move || {
+                        r.engine.delete_pod(NS, name, None).unwrap();
+                        t0.elapsed()
+                    })
+                })
+                .collect();
+            acks.into_iter()
+                .map(|a| a.join().unwrap())
+                .max()
+                .unwrap_or_default()
+        });
         for name in &names {
             tokio::time::timeout(Duration::from_secs(120), r.engine.wait_pod_gone(NS, name))
                 .await
@@ -530,7 +543,11 @@ async fn mass_delete(r: &Real, max: usize) {
             }
             let mut v = v.to_vec();
             v.sort_by(|a, b| a.total_cmp(b));
-            format!("median {:.2} s, max {:.2} s", v[v.len() / 2], v[v.len() - 1])
+            format!(
+                "median {:.2} s, max {:.2} s",
+                v[v.len() / 2],
+                v[v.len() - 1]
+            )
         };
         println!("      deletes acknowledged by {:.2} s", acked.as_secs_f64());
         println!("      Killing event (preStop starts):  {}", q(&p.killing));
