@@ -8,8 +8,12 @@
 //! 2. container exit → Terminated in the published status (monitor's
 //!    finishedAt to the subscriber seeing it; kubelet's PLEG relist is 1 s);
 //! 3. delete of a SIGTERM-handling pod → gone, vs `podman kube down`;
-//! 4. N pods with `preStop sleep 3` deleted at once → all gone (target
-//!    ≤ 4 s), for 50 and 200 pods.
+//! 4. N pods with `preStop sleep 3` deleted at once (one concurrent client
+//!    per pod) → all gone (target ≤ 4 s), for 50 and 200 pods; per pod when
+//!    the Killing event, the Terminated status and the removal came, when
+//!    the background teardown had released every container, sandbox and
+//!    record (checked against the runtime), and the store's writes vs
+//!    durable commits.
 //!
 //! Usage: bench_lifecycle [MAX_PODS] [--mass-only] (default 200; the flag
 //! runs only part 4, e.g. to compare a store on tmpfs with `TMPDIR=/dev/shm`).
@@ -484,15 +488,50 @@ async fn mass_delete(r: &Real, max: usize) {
     let mut sizes = vec![50];
     if max > 50 {
         sizes.push(max);
+    } else {
+        sizes = vec![max];
     }
     for n in sizes {
         let (yaml, names) = manifest(&format!("mass{n}"), n, sleep.clone());
         let up = engine_up(r, &yaml, &names).await;
+        let w0 = r.engine.store().writer_stats();
+        let cpu0 = cpu_seconds();
         let t0 = Instant::now();
-        let down = engine_down(r, &names, None).await;
-        // Where the time went: the last container's exit (preStop + stop)
-        // vs the last removal (containers, sandbox/CNI, records).
-        let exited = last_exit(r, &names, t0);
+        let wall0 = jiff::Timestamp::now();
+        // One client per pod, as `kubectl delete` runs in parallel would:
+        // each delete returns once its deletionTimestamp is durable, and
+        // the store folds concurrent ones into shared commits.
+        let acked = std::thread::scope(|s| {
+            let acks: Vec<_> = names
+                .iter()
+                .map(|name| {
+                    s.spawn(move || {
+                        r.engine.delete_pod(NS, name, None).unwrap();
+                        t0.elapsed()
+                    })
+                })
+                .collect();
+            acks.into_iter()
+                .map(|a| a.join().unwrap())
+                .max()
+                .unwrap_or_default()
+        });
+        for name in &names {
+            tokio::time::timeout(Duration::from_secs(120), r.engine.wait_pod_gone(NS, name))
+                .await
+                .unwrap_or_else(|_| panic!("{name} not gone after 120 s"));
+        }
+        let down = t0.elapsed();
+        let w1 = r.engine.store().writer_stats();
+        let cpu = cpu_seconds() - cpu0;
+        tokio::time::timeout(Duration::from_secs(300), r.engine.resources_released())
+            .await
+            .expect("resources not released 300 s after deletion");
+        let released = t0.elapsed();
+        let leftover = r.rt.list_containers().await.unwrap();
+        assert!(leftover.is_empty(), "containers left: {}", leftover.len());
+        let sandboxes = r.rt.list_sandboxes().await.unwrap();
+        assert!(sandboxes.is_empty(), "sandboxes left: {}", sandboxes.len());
         println!(
             "{n:4} pods: all Running in {:.2} s ({:.1} ms/pod); deleted → all gone in {:.2} s {}",
             up.as_secs_f64(),
@@ -504,10 +543,112 @@ async fn mass_delete(r: &Real, max: usize) {
                 "(> 4 s: MISSED)"
             }
         );
+        let p = phases(r, &names, t0, wall0);
+        let q = |v: &[f64]| -> String {
+            if v.is_empty() {
+                return "-".into();
+            }
+            let mut v = v.to_vec();
+            v.sort_by(|a, b| a.total_cmp(b));
+            format!(
+                "median {:.2} s, max {:.2} s",
+                v[v.len() / 2],
+                v[v.len() - 1]
+            )
+        };
+        println!("      deletes acknowledged by {:.2} s", acked.as_secs_f64());
+        println!("      Killing event (preStop starts):  {}", q(&p.killing));
+        println!("      container finishedAt (reaped):   {}", q(&p.finished));
+        println!("      container Terminated published:  {}", q(&p.exited));
+        println!("      pod gone (PodDeleted):           {}", q(&p.gone));
         println!(
-            "      (last container Terminated at {:.2} s, last pod removed at {:.2} s)",
-            exited.as_secs_f64(),
-            down.as_secs_f64()
+            "      every container, sandbox and record released (background teardown) at {:.2} s",
+            released.as_secs_f64()
         );
+        println!(
+            "      store until all gone: {} writes in {} durable commits, writer busy {:.2} s",
+            w1.writes - w0.writes,
+            w1.commits - w0.commits,
+            (w1.busy - w0.busy).as_secs_f64()
+        );
+        println!(
+            "      agent (this process) CPU until all gone: {cpu:.2} s user+sys on {} cores",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        );
+    }
+}
+
+/// User + system CPU time of this process so far (`/proc/self/stat`,
+/// clock ticks of 10 ms).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 of the line; `rest` starts at field 3.
+    let ticks = |i: usize| {
+        f.get(i - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(14) + ticks(15)) / 100.0
+}
+
+/// Per pod, seconds after `t0` of: the Killing event, the first status with
+/// the container Terminated, the PodDeleted broadcast.
+struct Phases {
+    killing: Vec<f64>,
+    finished: Vec<f64>,
+    exited: Vec<f64>,
+    gone: Vec<f64>,
+}
+
+fn phases(r: &Real, names: &[String], t0: Instant, wall0: jiff::Timestamp) -> Phases {
+    use std::collections::HashMap;
+    let want: HashSet<&str> = names.iter().map(String::as_str).collect();
+    let (mut killing, mut exited, mut gone) = (HashMap::new(), HashMap::new(), HashMap::new());
+    let mut finished = HashMap::new();
+    for s in r.seen().into_iter().filter(|s| s.at >= t0) {
+        let at = (s.at - t0).as_secs_f64();
+        match s.what {
+            EngineEvent::Event(e) if e.reason.as_deref() == Some("Killing") => {
+                let name = e.involved_object.name.clone().unwrap_or_default();
+                if want.contains(name.as_str()) {
+                    killing.entry(name).or_insert(at);
+                }
+            }
+            EngineEvent::PodUpdated(p) => {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let fin = p
+                    .status
+                    .and_then(|st| st.container_statuses)
+                    .and_then(|cs| {
+                        cs.into_iter()
+                            .find_map(|c| c.state?.terminated)
+                            .map(|t| t.finished_at.map(|f| f.0))
+                    });
+                if let Some(fin) = fin
+                    && want.contains(name.as_str())
+                {
+                    if let Some(f) = fin {
+                        finished
+                            .entry(name.clone())
+                            .or_insert(f.duration_since(wall0).as_secs_f64());
+                    }
+                    exited.entry(name).or_insert(at);
+                }
+            }
+            EngineEvent::PodDeleted { name, .. } if want.contains(name.as_str()) => {
+                gone.entry(name).or_insert(at);
+            }
+            _ => {}
+        }
+    }
+    Phases {
+        killing: killing.into_values().collect(),
+        finished: finished.into_values().collect(),
+        exited: exited.into_values().collect(),
+        gone: gone.into_values().collect(),
     }
 }

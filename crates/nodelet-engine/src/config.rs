@@ -7,6 +7,9 @@ pub struct EngineConfig {
     pub node_name: String,
     /// Node IPs, primary first. Used when the sandbox does not report one.
     pub host_ips: Vec<String>,
+    /// Events not updated for this long are deleted (kube-apiserver's
+    /// `--event-ttl`; default 1 h).
+    pub event_ttl: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -14,6 +17,7 @@ impl EngineConfig {
         EngineConfig {
             node_name: node_name.into(),
             host_ips: Vec::new(),
+            event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
         }
     }
 }

@@ -83,6 +83,7 @@ impl Engine {
         );
         let ctx = Arc::new(EngineCtx {
             hooks: HookRunner::new(runtime.clone(), clock.clone()),
+            teardown: crate::teardown::Teardown::new(runtime.clone(), store.clone()),
             runtime,
             store,
             clock,
@@ -95,7 +96,23 @@ impl Engine {
             pods: Mutex::new(HashMap::new()),
             shutdown: CancellationToken::new(),
         };
-        for (rec, adopted, deleting) in crate::recover::recover(&engine.ctx).await? {
+        tokio::spawn(crate::events::expiry::run(
+            engine.ctx.store.clone(),
+            engine.ctx.clock.clone(),
+            engine.ctx.config.event_ttl,
+            engine.shutdown.child_token(),
+        ));
+        let recovered = crate::recover::recover(&engine.ctx).await?;
+        // Finish the teardown of pods deleted before a stop or crash.
+        let live: std::collections::HashSet<String> = recovered
+            .iter()
+            .map(|(rec, _, _)| rec.uid.clone())
+            .collect();
+        for job in engine.ctx.teardown.orphans(&live).await {
+            tracing::info!(pod = %job.pod, "releasing what a deleted pod left");
+            engine.ctx.teardown.enqueue(job);
+        }
+        for (rec, adopted, deleting) in recovered {
             let key = rec.key.clone();
             let handle = Worker::spawn(
                 engine.ctx.clone(),
@@ -452,6 +469,14 @@ impl Engine {
         for t in tasks {
             let _ = t.await;
         }
+        self.resources_released().await;
+    }
+
+    /// Resolves once the containers and sandboxes of every deleted pod are
+    /// released (see [`crate::teardown`]): a pod leaves the API when its
+    /// containers stopped, their removal finishes in the background.
+    pub async fn resources_released(&self) {
+        self.ctx.teardown.idle().await;
     }
 }
 

@@ -21,6 +21,8 @@ pub mod podkey;
 pub mod probes;
 pub mod recover;
 pub mod status;
+mod store_io;
+pub mod teardown;
 pub mod worker;
 
 pub use broadcast::EngineEvent;

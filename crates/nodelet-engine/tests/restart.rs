@@ -322,6 +322,8 @@ async fn deleting_a_pod_in_back_off_is_immediate_and_kills_nothing() {
     assert!(h.now() - del < 0.5, "gone after {} s", h.now() - del);
     assert!(h.times(is_signal("c1", 15)).is_empty());
     assert!(!h.has_event("Killing", "Stopping container c1"));
+    // Removal runs in the background once the pod is gone.
+    h.engine.resources_released().await;
     assert!(
         h.fake.containers().is_empty(),
         "exited containers are removed too"

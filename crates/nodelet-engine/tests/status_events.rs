@@ -381,6 +381,64 @@ async fn termination_interrupted_by_an_agent_restart_resumes_with_full_grace() {
         "SIGTERM at {term}: full grace again from {restart}"
     );
     assert!((kill - (term + 2.0)).abs() < 0.01, "SIGKILL at {kill}");
+    engine.resources_released().await;
     assert!(h.fake.containers().is_empty());
     assert!(h.store.get_object("Pod", "default", "p").unwrap().is_none());
+}
+
+/// Events expire after the event TTL (kube-apiserver's `--event-ttl`,
+/// default 1 h) since they were last written; the pod itself stays.
+#[tokio::test(start_paused = true)]
+async fn events_expire_after_the_event_ttl() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.has_event("Started", "Started container c1"))
+        .await;
+    let n = h.events().len();
+    assert!(n >= 3, "{:?}", h.event_triples());
+    tokio::time::sleep(Duration::from_secs(59 * 60)).await;
+    assert_eq!(h.events().len(), n, "not expired before the TTL");
+    tokio::time::sleep(Duration::from_secs(3 * 60)).await;
+    assert!(h.events().is_empty(), "left: {:?}", h.event_triples());
+    assert!(h.engine.get_pod("default", "p").is_some());
+}
+
+/// A pod leaves the store once its containers stopped; their removal runs
+/// in the background. If the agent stops before that finished, the next
+/// start finds what is left (container records and runtime objects of pods
+/// no longer in the store) and releases it.
+#[tokio::test(start_paused = true)]
+async fn a_restart_finishes_the_teardown_of_deleted_pods() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(
+        json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+        "containers": [ctr("c1", json!({}))]}}),
+    );
+    h.until(5, |h| h.phase("p") == "Succeeded").await;
+    h.engine.shutdown().await;
+    // As if the agent died right after the pod left the store.
+    h.store.delete_object("Pod", "default", "p").unwrap();
+    assert_eq!(h.fake.containers().len(), 1);
+    assert_eq!(h.fake.sandbox_count(), 1);
+    assert_eq!(h.store.list_containers().unwrap().len(), 1);
+    let engine = Engine::new(
+        Arc::new(h.fake.clone()),
+        h.store.clone(),
+        Arc::new(TokioClock::new(ORIGIN.parse().unwrap())),
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    engine.resources_released().await;
+    assert!(h.fake.containers().is_empty());
+    assert_eq!(h.fake.sandbox_count(), 0);
+    assert!(h.store.list_containers().unwrap().is_empty());
+    engine.shutdown().await;
 }

@@ -51,6 +51,12 @@ pub enum StoreError {
         requested: u64,
         oldest_available: u64,
     },
+    /// The writer thread could not be started (open) or is gone (it only
+    /// stops when the store is dropped, or if it panicked).
+    #[error("store: cannot start the writer thread: {0}")]
+    SpawnWriter(#[source] std::io::Error),
+    #[error("store: the writer thread is gone")]
+    WriterGone,
     /// An outcome was recorded for a hook delivery whose intent was never
     /// recorded: a bug in the caller, not something to paper over.
     #[error("store: hook outcome for {0} without a recorded intent")]

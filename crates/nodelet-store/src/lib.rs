@@ -12,8 +12,11 @@
 //! and small structs, so the spec layer can evolve without migrations here.
 //!
 //! # Guarantees
-//! Every public write is one redb transaction, committed durably before the
-//! call returns; [`Store::batch`] groups several writes atomically. Readers
+//! Every public write is applied by one writer thread and committed durably
+//! before the call returns; writes that arrive while a commit is syncing
+//! share the next transaction (group commit, see [`writer`]), which changes
+//! no caller-visible guarantee. [`Store::batch`] groups several writes
+//! atomically. Readers
 //! see consistent snapshots and never block the writer (MVCC). Calls block on
 //! disk I/O: async callers with latency concerns wrap them in
 //! `spawn_blocking`.
@@ -23,8 +26,10 @@ mod error;
 mod journal;
 mod objects;
 mod tables;
+mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde_json::Value;
@@ -42,8 +47,24 @@ pub const FILE_NAME: &str = "state.redb";
 
 /// The node's durable state. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
+    /// Queue of the writer thread; `None` only while dropping.
+    writes: Option<writer::Queue>,
+    writer: Option<std::thread::JoinHandle<()>>,
+    counters: Arc<writer::Counters>,
+}
+
+impl Drop for Store {
+    /// Stops the writer after the writes queued so far and waits for it, so
+    /// the file is closed when the store is gone (a reopen must not find
+    /// it held).
+    fn drop(&mut self) {
+        self.writes.take();
+        if let Some(h) = self.writer.take() {
+            let _ = h.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -61,27 +82,33 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let db = Database::create(path).map_err(|e| open_err(e.into()))?;
-        let store = Store {
-            db,
-            path: path.to_path_buf(),
-        };
+        let db = Arc::new(Database::create(path).map_err(|e| open_err(e.into()))?);
         // Creating the tables up front lets readers open them without a
         // "table does not exist" case.
-        store
-            .write(|txn| {
-                txn.open_table(META)?;
-                txn.open_table(OBJECTS)?;
-                txn.open_table(CONTAINERS)?;
-                txn.open_table(JOURNAL)?;
-                txn.open_table(CHANGES)?;
-                Ok(())
-            })
-            .map_err(|e| match e {
-                StoreError::Db(source) => open_err(source),
-                other => other,
-            })?;
-        Ok(store)
+        let create = || -> Result<()> {
+            let txn = db.begin_write()?;
+            txn.open_table(META)?;
+            txn.open_table(OBJECTS)?;
+            txn.open_table(CONTAINERS)?;
+            txn.open_table(JOURNAL)?;
+            txn.open_table(CHANGES)?;
+            txn.commit()?;
+            Ok(())
+        };
+        create().map_err(|e| match e {
+            StoreError::Db(source) => open_err(source),
+            other => other,
+        })?;
+        let counters = Arc::new(writer::Counters::default());
+        let (writes, writer) =
+            writer::spawn(db.clone(), counters.clone()).map_err(StoreError::SpawnWriter)?;
+        Ok(Store {
+            db,
+            counters,
+            path: path.to_path_buf(),
+            writes: Some(writes),
+            writer: Some(writer),
+        })
     }
 
     /// Opens `<dir>/state.redb`, creating `dir` if needed.
@@ -93,18 +120,40 @@ impl Store {
         Store::open(&dir.join(FILE_NAME))
     }
 
+    /// Durable transactions committed since open: fewer than the writes
+    /// when group commit folded concurrent writes together.
+    pub fn commit_count(&self) -> u64 {
+        self.writer_stats().commits
+    }
+
+    /// What the writer did since open.
+    pub fn writer_stats(&self) -> WriterStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        WriterStats {
+            writes: self.counters.writes.load(Relaxed),
+            commits: self.counters.commits.load(Relaxed),
+            busy: std::time::Duration::from_micros(self.counters.busy_micros.load(Relaxed)),
+        }
+    }
+
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Runs `f` in one write transaction and commits it durably; nothing is
-    /// written if `f` fails (the transaction aborts on drop).
-    fn write<T>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T>) -> Result<T> {
-        let txn = self.db.begin_write()?;
-        let out = f(&txn)?;
-        txn.commit()?;
-        Ok(out)
+    /// Has the writer run `f` in a write transaction (possibly shared with
+    /// other callers' writes) and returns once that transaction committed
+    /// durably; nothing of `f` is written if it fails. `f` may run more than
+    /// once (a failed group is retried write by write), so it must only
+    /// write through `txn`.
+    fn write<T: Send + 'static>(
+        &self,
+        f: impl FnMut(&WriteTransaction) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (job, done) = writer::TypedJob::queued(f);
+        let queue = self.writes.as_ref().ok_or(StoreError::WriterGone)?;
+        queue.send(job).map_err(|_| StoreError::WriterGone)?;
+        done.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     // ---- objects ----
@@ -117,7 +166,9 @@ impl Store {
         name: &str,
         value: &Value,
     ) -> Result<u64> {
-        self.write(|txn| objects::put(txn, kind, namespace, name, value))
+        let (kind, namespace, name) = (kind.to_owned(), namespace.to_owned(), name.to_owned());
+        let value = value.clone();
+        self.write(move |txn| objects::put(txn, &kind, &namespace, &name, &value))
     }
 
     /// The object and its resourceVersion.
@@ -152,7 +203,8 @@ impl Store {
     /// Deletes an object; returns the resourceVersion of the deletion, or
     /// `None` if there was no such object (nothing is written then).
     pub fn delete_object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<u64>> {
-        self.write(|txn| objects::delete(txn, kind, namespace, name))
+        let (kind, namespace, name) = (kind.to_owned(), namespace.to_owned(), name.to_owned());
+        self.write(move |txn| objects::delete(txn, &kind, &namespace, &name))
     }
 
     /// The last resourceVersion handed out (0 for a new store).
@@ -178,7 +230,8 @@ impl Store {
 
     /// Creates or replaces the record of container `id`.
     pub fn put_container(&self, id: &str, record: &Value) -> Result<()> {
-        self.write(|txn| containers::put(txn, id, record))
+        let (id, record) = (id.to_owned(), record.clone());
+        self.write(move |txn| containers::put(txn, &id, &record))
     }
 
     pub fn get_container(&self, id: &str) -> Result<Option<Value>> {
@@ -205,19 +258,22 @@ impl Store {
 
     /// Removes a container record; false if there was none.
     pub fn delete_container(&self, id: &str) -> Result<bool> {
-        self.write(|txn| containers::delete(txn, id))
+        let id = id.to_owned();
+        self.write(move |txn| containers::delete(txn, &id))
     }
 
     // ---- hook journal ----
 
     /// Records that a delivery of `key` is about to start (again).
     pub fn journal_intent(&self, key: &HookKey) -> Result<()> {
-        self.write(|txn| journal::intent(txn, key))
+        let key = key.clone();
+        self.write(move |txn| journal::intent(txn, &key))
     }
 
     /// Records how the delivery of `key` ended.
     pub fn journal_outcome(&self, key: &HookKey, outcome: &HookOutcome) -> Result<()> {
-        self.write(|txn| journal::outcome(txn, key, outcome))
+        let (key, outcome) = (key.clone(), outcome.clone());
+        self.write(move |txn| journal::outcome(txn, &key, &outcome))
     }
 
     /// Deliveries whose intent has no outcome: interrupted by a restart.
@@ -242,7 +298,8 @@ impl Store {
     /// Drops every journal entry of a container removed for good; returns
     /// how many were dropped.
     pub fn journal_forget(&self, container_id: &str) -> Result<usize> {
-        self.write(|txn| journal::forget(txn, container_id))
+        let id = container_id.to_owned();
+        self.write(move |txn| journal::forget(txn, &id))
     }
 
     // ---- batches ----
@@ -252,7 +309,7 @@ impl Store {
     pub fn batch(&self, f: impl FnOnce(&mut Batch)) -> Result<u64> {
         let mut batch = Batch { ops: Vec::new() };
         f(&mut batch);
-        self.write(|txn| {
+        self.write(move |txn| {
             for op in &batch.ops {
                 op.apply(txn)?;
             }
@@ -260,6 +317,17 @@ impl Store {
             Ok(meta.get(META_RV)?.map(|g| g.value()).unwrap_or(0))
         })
     }
+}
+
+/// Counters of the store's writer thread ([`Store::writer_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Writes applied (each public write or batch is one).
+    pub writes: u64,
+    /// Durable transactions committed.
+    pub commits: u64,
+    /// Time the writer spent applying and committing.
+    pub busy: std::time::Duration,
 }
 
 /// Writes queued for [`Store::batch`]; nothing happens until the batch

@@ -100,8 +100,8 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         )
     })?);
     let config = EngineConfig {
-        node_name: opts.node_name.clone(),
         host_ips: host_ip().into_iter().collect(),
+        ..EngineConfig::new(opts.node_name.clone())
     };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();
     let engine = Engine::new(dyn_rt, store.clone(), Arc::new(SystemClock), config)

@@ -2,6 +2,7 @@
 //! (Pulled, Started, Killing, BackOff, hook failures...).
 
 pub mod aggregate;
+pub mod expiry;
 pub mod recorder;
 pub mod types;
 

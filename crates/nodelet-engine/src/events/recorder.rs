@@ -160,8 +160,7 @@ impl Recorder {
         let result = serde_json::to_value(event)
             .map_err(|e| e.to_string())
             .and_then(|v| {
-                self.store
-                    .put_object("Event", ns, name, &v)
+                crate::store_io::durable(|| self.store.put_object("Event", ns, name, &v))
                     .map_err(|e| e.to_string())
             });
         if let Err(e) = result {

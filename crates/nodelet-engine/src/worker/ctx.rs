@@ -12,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::events::Recorder;
 use crate::hooks::HookRunner;
+use crate::teardown::Teardown;
 
 pub struct EngineCtx {
     pub runtime: Arc<dyn Runtime>,
@@ -21,4 +22,6 @@ pub struct EngineCtx {
     pub recorder: Recorder,
     pub config: EngineConfig,
     pub tx: broadcast::Sender<EngineEvent>,
+    /// Releases deleted pods' containers and sandboxes in the background.
+    pub teardown: Arc<Teardown>,
 }

@@ -39,7 +39,7 @@ pub async fn deliver(
         hook: kind.to_string(),
         attempt,
     };
-    let journaled = match shared.ctx.store.journal_intent(&key) {
+    let journaled = match crate::store_io::durable(|| shared.ctx.store.journal_intent(&key)) {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(hook = %key, error = %e, "could not journal hook intent");
@@ -66,7 +66,9 @@ pub async fn deliver(
                 message: message.clone(),
             },
         };
-        if let Err(e) = shared.ctx.store.journal_outcome(&key, &outcome) {
+        if let Err(e) =
+            crate::store_io::durable(|| shared.ctx.store.journal_outcome(&key, &outcome))
+        {
             tracing::warn!(hook = %key, error = %e, "could not journal hook outcome");
         }
     }

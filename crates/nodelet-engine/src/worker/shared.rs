@@ -112,10 +112,13 @@ impl Shared {
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
         match serde_json::to_value(&pod) {
-            Ok(v) => match self.ctx.store.put_object("Pod", &ns, &name, &v) {
-                Ok(rv) => pod.metadata.resource_version = Some(rv.to_string()),
-                Err(e) => tracing::warn!(pod = %name, error = %e, "could not persist pod"),
-            },
+            Ok(v) => {
+                match crate::store_io::durable(|| self.ctx.store.put_object("Pod", &ns, &name, &v))
+                {
+                    Ok(rv) => pod.metadata.resource_version = Some(rv.to_string()),
+                    Err(e) => tracing::warn!(pod = %name, error = %e, "could not persist pod"),
+                }
+            }
             Err(e) => tracing::warn!(pod = %name, error = %e, "could not encode pod"),
         }
         *last = Some(pod.clone());

@@ -1,7 +1,8 @@
 //! Terminating a deleted pod: every live container is killed in parallel
 //! with the pod's grace (preStops start together), sidecars after the
-//! regular containers in reverse order; then containers, sandbox and
-//! records are removed and the pod disappears from the store.
+//! regular containers in reverse order; then the pod disappears from the
+//! store and its containers, sandbox and records are released in the
+//! background (see [`crate::teardown`]).
 
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use super::kill::kill_container;
 use super::ordering::TermOrdering;
 use super::state::{SlotKind, SlotPhase, TermInfo};
 use crate::broadcast::EngineEvent;
+use crate::teardown::Job;
 
 impl Worker {
     pub(crate) async fn terminate(&mut self) {
@@ -130,39 +132,46 @@ impl Worker {
         }
     }
 
-    /// Removes everything the pod left: containers, sandbox, records.
+    /// The pod leaves the store (and the API) now that its containers
+    /// stopped and their exits are recorded; containers, sandbox and records
+    /// are released by the engine's background teardown (see
+    /// [`crate::teardown`]). A container whose exit could not be observed is
+    /// removed (killed) first, so "gone" always means "stopped".
     async fn cleanup(&mut self) {
         let shared = self.shared.clone();
         let ctx = shared.ctx.clone();
-        let (ids, sandbox, key, uid) = {
+        let (ids, sandbox, key, uid, unobserved) = {
             let rec = shared.lock();
+            let unobserved: Vec<String> = rec
+                .slots
+                .iter()
+                .filter(|s| s.is_alive())
+                .filter_map(|s| s.current.as_ref().map(|c| c.id.clone()))
+                .collect();
             (
                 rec.created_ids.clone(),
                 rec.sandbox.as_ref().map(|s| s.id.clone()),
                 rec.key.clone(),
                 rec.uid.clone(),
+                unobserved,
             )
         };
-        for id in &ids {
+        for id in &unobserved {
             if let Err(e) = ctx.runtime.remove_container(id).await {
                 tracing::warn!(container = %id, error = %e, "could not remove container");
             }
-            if let Err(e) = ctx.store.delete_container(id) {
-                tracing::warn!(container = %id, error = %e, "could not delete container record");
-            }
-            if let Err(e) = ctx.store.journal_forget(id) {
-                tracing::warn!(container = %id, error = %e, "could not forget hook journal");
-            }
-        }
-        if let Some(sb) = sandbox
-            && let Err(e) = ctx.runtime.remove_sandbox(&sb).await
-        {
-            tracing::warn!(sandbox = %sb, error = %e, "could not remove sandbox");
         }
         shared.mark_removed();
-        if let Err(e) = ctx.store.delete_object("Pod", &key.namespace, &key.name) {
+        if let Err(e) =
+            crate::store_io::durable(|| ctx.store.delete_object("Pod", &key.namespace, &key.name))
+        {
             tracing::warn!(pod = %key, error = %e, "could not delete pod from the store");
         }
+        ctx.teardown.enqueue(Job {
+            pod: shared.pod_desc(),
+            containers: ids,
+            sandboxes: sandbox.into_iter().collect(),
+        });
         ctx.recorder.forget_pod(&uid);
         let _ = ctx.tx.send(EngineEvent::PodDeleted {
             namespace: key.namespace.clone(),

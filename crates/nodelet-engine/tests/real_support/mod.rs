@@ -480,6 +480,13 @@ impl Real {
                     .await;
             assert!(gone.is_ok(), "pod {name} not gone 60s after deletion");
         }
+        // Containers and sandboxes are released in the background.
+        let released =
+            tokio::time::timeout(Duration::from_secs(60), self.engine.resources_released()).await;
+        assert!(
+            released.is_ok(),
+            "resources not released 60s after deletion"
+        );
         let containers = self.rt.list_containers().await.unwrap();
         let sandboxes = self.rt.list_sandboxes().await.unwrap();
         assert!(containers.is_empty(), "containers left: {containers:?}");

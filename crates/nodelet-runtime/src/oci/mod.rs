@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod bundle;
 pub mod cgroups;
+pub mod direct_kill;
 pub mod exec;
 pub mod host_check;
 pub mod process;
@@ -657,6 +658,10 @@ impl Runtime for OciRuntime {
     async fn signal(&self, id: &str, signal: Signal) -> Result<()> {
         self.meta(id)?;
         if self.container_dir(id).join("exit").exists() {
+            return Ok(());
+        }
+        // What `runc kill` does for the init, without spawning runc.
+        if direct_kill::signal_init(&self.cli.root.join(id), signal.0).is_some() {
             return Ok(());
         }
         self.cli.kill(id, signal.0).await

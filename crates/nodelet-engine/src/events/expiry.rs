@@ -1,0 +1,135 @@
+//! Events expire, as kube-apiserver's `--event-ttl` (default 1 h) makes
+//! them: an event not updated for the TTL is deleted from the store.
+//! Without this, a long-running node's store grows with every Pulled,
+//! Started and Killing forever.
+//!
+//! The age is taken from the event's last occurrence (`lastTimestamp`,
+//! else `eventTime`, else `metadata.creationTimestamp`), as the apiserver's
+//! TTL restarts on every write of the event (a bumped count keeps it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use nodelet_store::Store;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+
+/// kube-apiserver's default `--event-ttl`.
+pub const DEFAULT_EVENT_TTL: Duration = Duration::from_secs(3600);
+
+/// When the event was last written, if it says.
+fn last_seen(event: &Value) -> Option<Timestamp> {
+    [
+        "/lastTimestamp",
+        "/eventTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| event.pointer(p)?.as_str()?.parse().ok())
+}
+
+/// Deletes every event last written `ttl` or more before `now`, in one
+/// store transaction; returns how many went.
+pub fn expire(store: &Store, now: Timestamp, ttl: Duration) -> nodelet_store::Result<usize> {
+    let ttl = jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX);
+    let Some(cutoff) = now.checked_sub(ttl).ok() else {
+        return Ok(0);
+    };
+    let expired: Vec<(String, String)> = store
+        .list_objects("Event", None)?
+        .into_iter()
+        .filter(|(e, _)| last_seen(e).is_some_and(|t| t <= cutoff))
+        .filter_map(|(e, _)| {
+            let ns = e.pointer("/metadata/namespace")?.as_str()?.to_owned();
+            let name = e.pointer("/metadata/name")?.as_str()?.to_owned();
+            Some((ns, name))
+        })
+        .collect();
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    store.batch(|b| {
+        for (ns, name) in &expired {
+            b.delete_object("Event", ns, name);
+        }
+    })?;
+    Ok(expired.len())
+}
+
+/// How often expired events are looked for: a tenth of the TTL, between
+/// 1 s and 1 min (an event lives at most that much past its TTL).
+pub fn sweep_interval(ttl: Duration) -> Duration {
+    (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Sweeps every [`sweep_interval`] until `stop` is cancelled.
+pub async fn run(store: Arc<Store>, clock: Arc<dyn Clock>, ttl: Duration, stop: CancellationToken) {
+    let every = sweep_interval(ttl);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = clock.sleep(every) => {}
+        }
+        match crate::store_io::durable(|| expire(&store, clock.now(), ttl)) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "expired events deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not expire events"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expires_by_last_occurrence_only_past_the_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb")).unwrap();
+        let ev = |name: &str, last: &str| {
+            json!({"metadata": {"name": name, "namespace": "ns",
+                "creationTimestamp": "2026-01-01T00:00:00Z"}, "lastTimestamp": last})
+        };
+        store
+            .put_object("Event", "ns", "old", &ev("old", "2026-01-01T00:00:00Z"))
+            .unwrap();
+        // Created as long ago, but repeated recently: kept.
+        store
+            .put_object(
+                "Event",
+                "ns",
+                "bumped",
+                &ev("bumped", "2026-01-01T00:50:00Z"),
+            )
+            .unwrap();
+        store
+            .put_object(
+                "ConfigMap",
+                "ns",
+                "cm",
+                &json!({"lastTimestamp": "2000-01-01T00:00:00Z"}),
+            )
+            .unwrap();
+        let now: Timestamp = "2026-01-01T00:59:59Z".parse().unwrap();
+        assert_eq!(expire(&store, now, DEFAULT_EVENT_TTL).unwrap(), 0);
+        let now: Timestamp = "2026-01-01T01:00:00Z".parse().unwrap();
+        assert_eq!(expire(&store, now, DEFAULT_EVENT_TTL).unwrap(), 1);
+        let left: Vec<_> = store
+            .list_objects("Event", None)
+            .unwrap()
+            .into_iter()
+            .map(|(v, _)| v["metadata"]["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(left, ["bumped"]);
+        assert_eq!(store.list_objects("ConfigMap", None).unwrap().len(), 1);
+        assert_eq!(sweep_interval(DEFAULT_EVENT_TTL), Duration::from_secs(60));
+        assert_eq!(
+            sweep_interval(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+    }
+}
