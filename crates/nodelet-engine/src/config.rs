@@ -10,6 +10,9 @@ pub struct EngineConfig {
     /// Events not updated for this long are deleted (kube-apiserver's
     /// `--event-ttl`; default 1 h).
     pub event_ttl: std::time::Duration,
+    /// Opt-in departures from the kubelet's hook behaviour (all off by
+    /// default).
+    pub hooks: crate::hooks::HookOptions,
 }
 
 impl EngineConfig {
@@ -18,6 +21,7 @@ impl EngineConfig {
             node_name: node_name.into(),
             host_ips: Vec::new(),
             event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
+            hooks: crate::hooks::HookOptions::default(),
         }
     }
 }

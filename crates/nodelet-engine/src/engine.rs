@@ -82,7 +82,7 @@ impl Engine {
             config.node_name.clone(),
         );
         let ctx = Arc::new(EngineCtx {
-            hooks: HookRunner::new(runtime.clone(), clock.clone()),
+            hooks: HookRunner::with_options(runtime.clone(), clock.clone(), config.hooks),
             teardown: crate::teardown::Teardown::new(runtime.clone(), store.clone()),
             runtime,
             store,

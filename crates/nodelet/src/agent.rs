@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use nodelet_engine::clock::SystemClock;
+use nodelet_engine::hooks::HookOptions;
 use nodelet_engine::{Engine, EngineConfig};
 use nodelet_runtime::oci::{HostProblemKind, OciConfig, OciRuntime, host_check};
 use nodelet_runtime::{Runtime, RuntimeError};
@@ -101,6 +102,10 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
     })?);
     let config = EngineConfig {
         host_ips: host_ip().into_iter().collect(),
+        event_ttl: opts.event_ttl,
+        hooks: HookOptions {
+            strict_http_status: opts.hook_http_strict_status,
+        },
         ..EngineConfig::new(opts.node_name.clone())
     };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();

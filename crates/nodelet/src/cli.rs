@@ -81,6 +81,25 @@ pub struct AgentOpts {
     #[arg(long, env = "NODELET_CONTAINER_LOG_MAX_FILES", default_value_t = 5,
           value_parser = clap::value_parser!(u32).range(2..))]
     pub container_log_max_files: u32,
+    /// Events not updated for this long are deleted (kube-apiserver's
+    /// --event-ttl), e.g. `1h`, `30m`, `90s`.
+    #[arg(long, env = "NODELET_EVENT_TTL", default_value = "1h", value_parser = parse_ttl)]
+    pub event_ttl: std::time::Duration,
+    /// Fail an httpGet hook whose answer is not 2xx/3xx (opt-in; the kubelet
+    /// accepts any HTTP answer as success).
+    #[arg(long, env = "NODELET_HOOK_HTTP_STRICT_STATUS")]
+    pub hook_http_strict_status: bool,
+}
+
+/// A positive duration in the friendly format (`1h`, `1h30m`, `90s`).
+fn parse_ttl(s: &str) -> Result<std::time::Duration, String> {
+    let d: jiff::SignedDuration = s
+        .parse()
+        .map_err(|e| format!("not a duration like 1h, 30m or 90s: {e}"))?;
+    match std::time::Duration::try_from(d) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        _ => Err("must be greater than zero".to_string()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -206,5 +225,45 @@ mod tests {
             std::path::PathBuf::from("/var/lib/nodelet")
         );
         assert!(super::absolute_path("").is_err());
+    }
+
+    #[test]
+    fn event_ttl_and_strict_hook_status_reach_the_agent_options() {
+        use clap::Parser;
+        let cli = super::Cli::try_parse_from([
+            "nodelet",
+            "serve",
+            "--event-ttl",
+            "1h30m",
+            "--hook-http-strict-status",
+        ])
+        .unwrap();
+        let super::Command::Serve(args) = cli.command else {
+            panic!("not serve: {cli:?}");
+        };
+        assert_eq!(args.agent.event_ttl.as_secs(), 5400);
+        assert!(args.agent.hook_http_strict_status);
+
+        let cli = super::Cli::try_parse_from(["nodelet", "serve"]).unwrap();
+        let super::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert_eq!(
+            args.agent.event_ttl.as_secs(),
+            3600,
+            "kube-apiserver's default"
+        );
+        assert!(
+            !args.agent.hook_http_strict_status,
+            "kubelet's behaviour by default"
+        );
+
+        for bad in ["0s", "soon", "-5m"] {
+            let bad = format!("--event-ttl={bad}");
+            let err = super::Cli::try_parse_from(["nodelet", "serve", bad.as_str()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("--event-ttl"), "{bad}: {err}");
+        }
     }
 }
