@@ -60,8 +60,19 @@ impl Exit {
 
 /// Writes `contents` to `path` atomically: a reader sees either no file or the
 /// whole file, even if the monitor or the machine dies midway.
+///
+/// The data is fsynced before the rename (without it ext4 may persist the
+/// rename of a new file before its blocks: an empty exit file after a power
+/// loss). The directory is not fsynced after the rename: that would only make
+/// the rename itself durable, i.e. decide whether, after a power loss within
+/// the few seconds before the journal commits it, the next agent finds the
+/// exit code or reports the container's exit as unknown (255) — the same
+/// answer it gives for containers that were still running at the crash, which
+/// all died with the machine. A process crash (agent or monitor killed) loses
+/// nothing either way: the rename is in the page cache at once. Skipping it
+/// saves a journal flush (≈ 0.5–6 ms here) between the container's exit and
+/// the agent seeing it.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     let tmp = std::path::PathBuf::from(tmp);
@@ -69,12 +80,7 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
     f.write_all(contents)?;
     f.sync_all()?;
     drop(f);
-    std::fs::rename(&tmp, path)?;
-    // Persist the rename itself; failure here does not undo the write.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(test)]
