@@ -224,11 +224,11 @@ fn oom_kill_is_detected() {
 }
 
 /// The agent's way: the sync pipe as stdout (`--sync-fd 1`, spawned without a
-/// pre_exec hook) and a process group of its own. The monitor must detach into
-/// a session of its own, keep nothing of the pipe on its stdout, and work as
-/// with fd 3.
+/// pre_exec hook) and a process group of its own. The monitor must end up in a
+/// process group of its own but in our session (see `detach::daemonize`), keep
+/// nothing of the pipe on its stdout, and work as with fd 3.
 #[test]
-fn sync_on_stdout_detaches_into_own_session() {
+fn sync_on_stdout_detaches_into_own_group() {
     if !require_real() {
         return;
     }
@@ -248,13 +248,14 @@ fn sync_on_stdout_detaches_into_own_session() {
     let mpid = sync["monitor_pid"].as_i64().expect("monitor_pid") as i32;
     let pid = nix::unistd::Pid::from_raw(mpid);
     assert_eq!(
-        nix::unistd::getsid(Some(pid)).unwrap(),
-        pid,
-        "not a session leader"
-    );
-    assert_ne!(
         nix::unistd::getpgid(Some(pid)).unwrap(),
-        nix::unistd::getpgrp()
+        pid,
+        "not a group leader"
+    );
+    assert_eq!(
+        nix::unistd::getsid(Some(pid)).unwrap(),
+        nix::unistd::getsid(None).unwrap(),
+        "left our session (a new scheduling autogroup)"
     );
     let out = std::fs::read_link(format!("/proc/{mpid}/fd/1")).unwrap();
     assert_eq!(out, std::path::Path::new("/dev/null"));
