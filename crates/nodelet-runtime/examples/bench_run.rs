@@ -4,6 +4,10 @@
 //! `OciRuntime::exec` vs `runc exec`. Run by `bench/runtime.sh`.
 //!
 //! Usage: bench_run [N] (default 30 iterations per measurement).
+//!
+//! Measured figures and how they moved: bench/runtime.sh's header and
+//! docs/architecture.md ("Measured"). On a shared host, trust the paired
+//! per-iteration ratios and the medians over several runs, not one mean.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
