@@ -11,12 +11,13 @@
 # hyperfine adds a reference on a minimal standalone bundle: `runc run` vs
 # `runc create && start && delete` (the split any CRI runtime needs for
 # created/started states).
-# Measured (2 cores, load 7-10 from other builds, N=25, 3 runs): median
-# create+start+wait / runc run 1.12-1.19x (paired 1.03-1.30x); 1.12-1.39x
-# over 8 runs at load 8-27 (it was 1.55-1.97x before the monitor stopped
-# taking a session of its own, i.e. a new scheduling autogroup, and stopped
-# fsyncing the exit file). exec 0.95-1.1x. Per-phase timelines:
-# `perf record -e sched:sched_process_exec,sched:sched_process_exit ...`.
+# Measured (2 cores, N=25): median create+start+wait / runc run 1.12-1.39x
+# over 6 runs at load 7-10 (paired 1.03-1.30x; 1.55-1.97x before the
+# monitor stopped taking a session of its own, i.e. a new scheduling
+# autogroup, and stopped fsyncing the exit file); 1.29-1.49x at load 2-5
+# (before 1.43-1.55x), where ~10 ms of fixed cost weighs more against a
+# 43-67 ms runc run. exec 0.95-1.1x. Per-phase timelines: perf record -a
+# -e sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit.
 # Usage: bench/runtime.sh [N]   (target: ratios <= 1.3x)
 set -eu
 N="${1:-30}"
