@@ -5,9 +5,19 @@
 #       of the same bundle (same pod namespaces, same rootfs);
 #   (b) exec `true` via OciRuntime vs `runc exec`.
 # Both are timed in-process by the bench_run example (one OciRuntime, N
-# sequential ops, means after 2 warm-ups). hyperfine adds a reference on a
-# minimal standalone bundle: `runc run` vs `runc create && start && delete`
-# (the split any CRI runtime needs for created/started states).
+# sequential ops, means and medians after 2 warm-ups, plus the median of
+# per-iteration ratios, which cancels most of the load swings of a shared
+# host; bare `runc create` / `runc start` of the same bundle per phase).
+# hyperfine adds a reference on a minimal standalone bundle: `runc run` vs
+# `runc create && start && delete` (the split any CRI runtime needs for
+# created/started states).
+# Measured (2 cores, N=25): median create+start+wait / runc run 1.12-1.39x
+# over 6 runs at load 7-10 (paired 1.03-1.30x; 1.55-1.97x before the
+# monitor stopped taking a session of its own, i.e. a new scheduling
+# autogroup, and stopped fsyncing the exit file); 1.29-1.49x at load 2-5
+# (before 1.43-1.55x), where ~10 ms of fixed cost weighs more against a
+# 43-67 ms runc run. exec 0.95-1.1x. Per-phase timelines: perf record -a
+# -e sched:sched_process_exec,sched:sched_process_fork,sched:sched_process_exit.
 # Usage: bench/runtime.sh [N]   (target: ratios <= 1.3x)
 set -eu
 N="${1:-30}"

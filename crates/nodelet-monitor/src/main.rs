@@ -70,7 +70,10 @@ fn run(args: &args::Args, mut sync: std::fs::File) -> i32 {
         let _ = sync.write_all(report::sync_error(&msg).as_bytes());
         1
     };
-    detach::close_other_fds(args.sync_fd);
+    {
+        use std::os::fd::AsRawFd;
+        detach::close_other_fds(sync.as_raw_fd());
+    }
     if let Err(e) = detach::daemonize().and_then(|_| detach::null_stdio()) {
         return fail(&mut sync, e);
     }

@@ -222,3 +222,46 @@ fn oom_kill_is_detected() {
     assert_eq!(exit["signal"], 9, "{exit}");
     assert_eq!(exit["oom_killed"], true, "{exit}");
 }
+
+/// The agent's way: the sync pipe as stdout (`--sync-fd 1`, spawned without a
+/// pre_exec hook) and a process group of its own. The monitor must end up in a
+/// process group of its own but in our session (see `detach::daemonize`), keep
+/// nothing of the pipe on its stdout, and work as with fd 3.
+#[test]
+fn sync_on_stdout_detaches_into_own_group() {
+    if !require_real() {
+        return;
+    }
+    let f = Fixture::new("stdout-sync", &["sh", "-c", "echo hi; exit 5"], false);
+    let mut args = f.monitor_args(&[]);
+    let i = args.iter().position(|a| a == "--sync-fd").unwrap();
+    args[i + 1] = "1".into();
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let status = Command::new(MONITOR)
+        .args(&args)
+        .stdout(Stdio::from(w))
+        .process_group(0)
+        .status()
+        .unwrap();
+    assert!(status.success(), "monitor's first process failed: {status}");
+    let sync = read_sync(r);
+    let mpid = sync["monitor_pid"].as_i64().expect("monitor_pid") as i32;
+    let pid = nix::unistd::Pid::from_raw(mpid);
+    assert_eq!(
+        nix::unistd::getpgid(Some(pid)).unwrap(),
+        pid,
+        "not a group leader"
+    );
+    assert_eq!(
+        nix::unistd::getsid(Some(pid)).unwrap(),
+        nix::unistd::getsid(None).unwrap(),
+        "left our session (a new scheduling autogroup)"
+    );
+    let out = std::fs::read_link(format!("/proc/{mpid}/fd/1")).unwrap();
+    assert_eq!(out, std::path::Path::new("/dev/null"));
+    f.start();
+    let exit = f.wait_exit();
+    assert_eq!(exit["exit_code"], 5);
+    let recs = parse_log(&f.log());
+    assert!(recs.iter().any(|r| r.text == "hi"), "{recs:?}");
+}

@@ -4,6 +4,10 @@
 //! `OciRuntime::exec` vs `runc exec`. Run by `bench/runtime.sh`.
 //!
 //! Usage: bench_run [N] (default 30 iterations per measurement).
+//!
+//! Measured figures and how they moved: bench/runtime.sh's header and
+//! docs/architecture.md ("Measured"). On a shared host, trust the paired
+//! per-iteration ratios and the medians over several runs, not one mean.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -21,13 +25,27 @@ fn mean(v: &[Duration]) -> f64 {
 
 /// Median in ms: robust against the spikes a shared host adds.
 fn median(v: &[Duration]) -> f64 {
-    let mut s: Vec<f64> = v.iter().map(|d| d.as_secs_f64() * 1000.0).collect();
+    median_of(v.iter().map(|d| d.as_secs_f64() * 1000.0).collect())
+}
+
+fn median_of(mut s: Vec<f64>) -> f64 {
     s.sort_by(|a, b| a.total_cmp(b));
     match s.len() {
         0 => 0.0,
         n if n % 2 == 1 => s[n / 2],
         n => (s[n / 2 - 1] + s[n / 2]) / 2.0,
     }
+}
+
+/// Median of the per-iteration ratios a[i]/b[i]: each pair ran back to back,
+/// so load swings of the shared host (other builds) mostly cancel out.
+fn paired_ratio(a: &[Duration], b: &[Duration]) -> f64 {
+    median_of(
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.as_secs_f64() / y.as_secs_f64())
+            .collect(),
+    )
 }
 
 fn runc(root: &Path) -> Command {
@@ -70,6 +88,7 @@ async fn main() {
     let (mut creates, mut starts, mut waits) = (Vec::new(), Vec::new(), Vec::new());
     let mut direct = Vec::new();
     let mut split = Vec::new();
+    let (mut split_creates, mut split_starts) = (Vec::new(), Vec::new());
     for i in 0..n + 2 {
         let t = Instant::now();
         let id = h.rt.create_container(&sb, &c).await.unwrap();
@@ -126,7 +145,10 @@ async fn main() {
             .arg(&name)
             .status()
             .unwrap();
+        split_creates.push(t.elapsed());
+        let t1 = Instant::now();
         let started = runc(&direct_root).args(["start", &name]).status().unwrap();
+        split_starts.push(t1.elapsed());
         split.push(t.elapsed());
         assert!(created.success() && started.success());
         let _ = runc(&direct_root)
@@ -141,6 +163,8 @@ async fn main() {
         &mut waits,
         &mut direct,
         &mut split,
+        &mut split_creates,
+        &mut split_starts,
     ] {
         v.drain(..2); // warm-up
     }
@@ -234,10 +258,18 @@ async fn main() {
         median(&split) / median(&direct)
     );
     println!(
-        "median phases: create {:.1} + start {:.1} + wait {:.1} ms",
+        "median phases: create {:.1} + start {:.1} + wait {:.1} ms; bare runc create {:.1}, runc start {:.1} ms",
         median(&creates),
         median(&starts),
-        median(&waits)
+        median(&waits),
+        median(&split_creates),
+        median(&split_starts)
+    );
+    println!(
+        "paired ratios (median of per-iteration ratios): create+start+wait / runc run {:.2}x, create / runc create {:.2}x, start / runc start {:.2}x",
+        paired_ratio(&ours, &direct),
+        paired_ratio(&creates, &split_creates),
+        paired_ratio(&starts, &split_starts)
     );
     let crun = common::runtime_problems("crun");
     if crun.is_empty() {

@@ -3,8 +3,6 @@
 //! `nodelet-monitor` that runs `create`. Every failure carries the runtime's
 //! own stderr in [`RuntimeError::OciRuntime`].
 
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
@@ -78,6 +76,16 @@ impl OciCli {
         c
     }
 
+    /// [`Self::command`] in a process group of its own: a Ctrl-C in the
+    /// terminal running the agent reaches only the agent, which decides
+    /// what happens to its containers; it must not kill a `runc start` or
+    /// `delete` half-way.
+    fn own_group(&self) -> Command {
+        let mut c = self.command();
+        c.process_group(0);
+        c
+    }
+
     fn error(&self, op: &str, stderr: &[u8]) -> RuntimeError {
         RuntimeError::OciRuntime {
             runtime: self.name(),
@@ -88,7 +96,7 @@ impl OciCli {
 
     async fn run(&self, op: &str, args: &[&str]) -> Result<Vec<u8>> {
         let out = self
-            .command()
+            .own_group()
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -154,6 +162,10 @@ impl OciCli {
         c.arg("exec");
         if tty {
             c.arg("--tty");
+        } else {
+            // A tty exec gets a session of its own (setsid in pre_exec, which
+            // a process group leader could not do); others a process group.
+            c.process_group(0);
         }
         for (k, v) in env {
             c.arg("--env").arg(format!("{k}={v}"));
@@ -167,6 +179,13 @@ impl OciCli {
 
     /// Spawns the monitor (which runs `create`) and waits for its
     /// handshake. Returns (monitor pid, container init pid).
+    ///
+    /// The sync pipe is the monitor's stdout (`--sync-fd 1`; it moves it
+    /// off fd 1 itself) rather than an fd 3 placed by a `pre_exec` hook: no
+    /// hook lets std spawn with vfork semantics (posix_spawn) instead of
+    /// fork()ing the whole multi-threaded agent, and the process group is
+    /// set by posix_spawn too, so Ctrl-C in the agent's terminal never
+    /// reaches a monitor that has not yet detached into its own session.
     pub async fn create_via_monitor(&self, a: &MonitorArgs<'_>) -> Result<(i32, i32)> {
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| RuntimeError::io("pipe", e.into()))?;
@@ -175,7 +194,7 @@ impl OciCli {
             .append(true)
             .open(a.monitor_log)
             .map_err(|e| RuntimeError::io(a.monitor_log, e))?;
-        let mut cmd = std::process::Command::new(a.monitor);
+        let mut cmd = Command::new(a.monitor);
         cmd.arg("--id")
             .arg(a.id)
             .arg("--bundle")
@@ -193,7 +212,7 @@ impl OciCli {
             .arg("--exit-file")
             .arg(a.exit_file)
             .arg("--sync-fd")
-            .arg("3")
+            .arg("1")
             .arg("--cgroup-path")
             .arg(a.cgroup_path);
         if a.tty {
@@ -206,30 +225,20 @@ impl OciCli {
             (true, false) => cmd.arg("--stdin"),
             _ => &mut cmd,
         };
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
-        let wfd = write_end.as_raw_fd();
-        // SAFETY: only async-signal-safe calls (dup2, fcntl) between fork
-        // and exec; `wfd` stays open in the parent until after spawn.
-        unsafe {
-            cmd.pre_exec(move || {
-                if wfd == 3 {
-                    let flags = libc::fcntl(3, libc::F_GETFD);
-                    if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                } else if libc::dup2(wfd, 3) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = tokio::process::Command::from(cmd)
-            .spawn()
-            .map_err(|e| RuntimeError::io(a.monitor, e))?;
-        // Our copy of the write end must go, or EOF never comes.
-        drop(write_end);
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::from(write_end))
+            .stderr(log)
+            .process_group(0);
+        let spawned = cmd.spawn();
+        // `cmd` holds our copy of the write end: it must go, or EOF never
+        // comes.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| RuntimeError::io(a.monitor, e))?;
         let mut hello = Vec::new();
-        let mut f = tokio::fs::File::from_std(std::fs::File::from(read_end));
+        // Read through the reactor (epoll), not tokio::fs's blocking pool:
+        // one thread hand-off less between the monitor's write and us.
+        let mut f = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end)
+            .map_err(|e| RuntimeError::io("monitor sync pipe", e))?;
         let read = match tokio::time::timeout(HANDSHAKE_TIMEOUT, f.read_to_end(&mut hello)).await {
             Ok(r) => r,
             Err(_) => {
@@ -239,7 +248,7 @@ impl OciCli {
                 )));
             }
         };
-        // The monitor's first process exits right after its double fork.
+        // The monitor's first process exits right after its fork.
         let _ = child.wait().await;
         read.map_err(|e| RuntimeError::io("monitor sync pipe", e))?;
         let line = String::from_utf8_lossy(&hello);

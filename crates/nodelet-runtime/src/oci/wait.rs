@@ -29,11 +29,33 @@ pub struct ExitFile {
 }
 
 /// Reads the exit file; `None` while the container has not exited.
+///
+/// The monitor renames a complete file into place without fsync (see
+/// nodelet-monitor's `report::write_atomic`), so an empty or cut file can
+/// only be what a machine crash left: the container died with the machine
+/// and its exit code is unknown (255, as containerd reports it), dated by
+/// the file.
 pub fn read_exit_file(path: &Path) -> Result<Option<ExitFile>> {
     match std::fs::read(path) {
-        Ok(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| RuntimeError::Other(format!("{}: bad exit file: {e}", path.display()))),
+        Ok(b) => match serde_json::from_slice(&b) {
+            Ok(e) => Ok(Some(e)),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), error = %err,
+                    "exit file cut short (machine crash?): exit code unknown");
+                let finished_at = std::fs::metadata(path)
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| Timestamp::try_from(t).ok())
+                    .unwrap_or_else(Timestamp::now);
+                Ok(Some(ExitFile {
+                    exit_code: 255,
+                    signal: None,
+                    finished_at,
+                    started_at: None,
+                    oom_killed: false,
+                }))
+            }
+        },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(RuntimeError::io(path, e)),
     }
@@ -134,6 +156,12 @@ mod tests {
         .unwrap();
         let e = read_exit_file(&p).unwrap().unwrap();
         assert_eq!((e.exit_code, e.signal), (137, Some(9)));
+        // What a power loss may leave of a file renamed without fsync.
+        std::fs::write(&p, "").unwrap();
+        let e = read_exit_file(&p).unwrap().unwrap();
+        assert_eq!((e.exit_code, e.signal, e.oom_killed), (255, None, false));
+        std::fs::write(&p, r#"{"exit_code":1"#).unwrap();
+        assert_eq!(read_exit_file(&p).unwrap().unwrap().exit_code, 255);
         assert!(!is_our_monitor(std::process::id() as i32, "nope-id"));
     }
 }

@@ -125,6 +125,10 @@ impl CniInvoker {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: Ctrl-C in the agent's terminal must not
+            // kill a plugin half-way through an ADD or DEL (the agent decides
+            // what to tear down, and in which order).
+            .process_group(0)
             .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| RuntimeError::io(&binary, e))?;
         if let Some(mut stdin) = child.stdin.take() {
