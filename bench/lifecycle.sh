@@ -22,8 +22,9 @@ IMAGES="$CARGO_TARGET_DIR/test-images"
 flock "$CARGO_TARGET_DIR/test-images.lock" sh -c "
   [ -f '$IMAGES/busybox.tar' ] && [ -f '$IMAGES/testbin.tar' ] ||
     scripts/build-test-images.sh '$IMAGES' >&2"
-cargo build -q -p nodelet-monitor
-cargo build -q -p nodelet-engine --example bench_lifecycle
+# Release, as the agent ships (debug adds our own CPU time per operation).
+cargo build -q --release -p nodelet-monitor
+cargo build -q --release -p nodelet-engine --example bench_lifecycle
 
 # podman: the same image, and limits this host allows (the hard RLIMIT_NOFILE
 # is fixed here and podman's defaults exceed it; its runc is the same binary).
@@ -35,5 +36,5 @@ export CONTAINERS_CONF="$conf"
 podman load -q -i "$IMAGES/testbin.tar" >/dev/null
 echo "podman $(podman version --format '{{.Client.Version}}'), runc $(runc --version | head -1 | cut -d' ' -f3), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 
-NODELET_TEST_IMAGES="$IMAGES" NODELET_MONITOR="$CARGO_TARGET_DIR/debug/nodelet-monitor" \
-  "$CARGO_TARGET_DIR/debug/examples/bench_lifecycle" "$MAX" ${2:+"$2"}
+NODELET_TEST_IMAGES="$IMAGES" NODELET_MONITOR="$CARGO_TARGET_DIR/release/nodelet-monitor" \
+  "$CARGO_TARGET_DIR/release/examples/bench_lifecycle" "$MAX" ${2:+"$2"}
