@@ -84,3 +84,45 @@ async fn entrypoint_that_cannot_run_leaves_nothing() {
     assert_eq!(String::from_utf8_lossy(&runc_list.stdout).trim(), "");
     h.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn combined_path_keeps_stdin_for_attach() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if !require_real("combined_path_keeps_stdin_for_attach") {
+        return;
+    }
+    let h = Harness::new(83, "runc").await;
+    let sb =
+        h.rt.create_sandbox(&h.sandbox_config("runstart-attach"))
+            .await
+            .unwrap();
+    let mut c = h.container(
+        &sb,
+        "once",
+        &["sh", "-c", "read line; echo got:$line; exit 2"],
+    );
+    c.stdin = true;
+    c.stdin_once = true;
+    let (id, _) = h.rt.create_and_start_container(&sb, &c).await.unwrap();
+    let req = AttachRequest {
+        stdin: true,
+        stdout: true,
+        stderr: true,
+    };
+    let mut a = h.rt.attach(&id, &req).await.unwrap();
+    let mut stdin = a.stdin.take().unwrap();
+    stdin.write_all(b"hi\n").await.unwrap();
+    stdin.shutdown().await.unwrap();
+    let mut out = String::new();
+    let mut so = a.stdout.take().unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        so.read_to_string(&mut out),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(out, "got:hi\n");
+    assert_eq!(h.rt.wait(&id).await.unwrap().exit_code, 2);
+    h.teardown().await;
+}
