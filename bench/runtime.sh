@@ -14,7 +14,10 @@
 # nodelet's create+start is the engine's create_and_start_container: one
 # `runc run --detach` in the monitor (the split create_container +
 # start_container path, a separate `runc start` process, is printed too).
-# Measured (2 cores, N=25, load 3-4 with a full CI running): paired
+# Measured (2 cores, N=25), quiet host (load < 1), 3 runs: median
+# 51.5-53.2 ms vs runc run 43.5-45.3 ms = 1.18-1.19x, paired 1.12-1.31x
+# (split path in the same runs 1.32-1.40x, paired 1.36-1.41x).
+# At load 3-4 with a full CI running: paired
 # create+start+wait / runc run 0.96-1.57x over 6 runs, run median 1.15x
 # (split path in the same runs 1.25-1.64x, run median 1.42x; on a quiet
 # host the split path measured 1.40-1.43x: 72 vs 50.5 ms).
