@@ -11,7 +11,17 @@
 # hyperfine adds a reference on a minimal standalone bundle: `runc run` vs
 # `runc create && start && delete` (the split any CRI runtime needs for
 # created/started states).
-# Measured (2 cores, N=25): median create+start+wait / runc run 1.12-1.39x
+# nodelet's create+start is the engine's create_and_start_container: one
+# `runc run --detach` in the monitor (the split create_container +
+# start_container path, a separate `runc start` process, is printed too).
+# Measured (2 cores, N=25), quiet host (load < 1), 3 runs: median
+# 51.5-53.2 ms vs runc run 43.5-45.3 ms = 1.18-1.19x, paired 1.12-1.31x
+# (split path in the same runs 1.32-1.40x, paired 1.36-1.41x).
+# At load 3-4 with a full CI running: paired
+# create+start+wait / runc run 0.96-1.57x over 6 runs, run median 1.15x
+# (split path in the same runs 1.25-1.64x, run median 1.42x; on a quiet
+# host the split path measured 1.40-1.43x: 72 vs 50.5 ms).
+# Before, split path only: median create+start+wait / runc run 1.12-1.39x
 # over 6 runs at load 7-10 (paired 1.03-1.30x; 1.55-1.97x before the
 # monitor stopped taking a session of its own, i.e. a new scheduling
 # autogroup, and stopped fsyncing the exit file); 1.29-1.49x at load 2-5

@@ -24,11 +24,15 @@ pub struct Args {
     pub stdin: bool,
     /// Close it when the first attached client leaves (`stdinOnce: true`).
     pub stdin_once: bool,
+    /// Start the container too (`<runtime> run --detach` instead of
+    /// `create`): the agent always starts right after creating, and this
+    /// saves it a `<runtime> start` process.
+    pub start: bool,
 }
 
 pub const USAGE: &str = "usage: nodelet-monitor --id ID --bundle DIR --runtime PATH --runtime-root DIR \
 --log-path FILE [--log-max-size BYTES] [--log-max-files N] --exit-file FILE --sync-fd FD [--tty] \
-[--cgroup-path REL] [--attach-socket PATH] [--stdin] [--stdin-once]";
+[--cgroup-path REL] [--attach-socket PATH] [--stdin] [--stdin-once] [--start]";
 
 /// Parses `argv[1..]`. Accepts both `--flag value` and `--flag=value`.
 pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
@@ -46,6 +50,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
     let mut attach_socket = None;
     let mut stdin = false;
     let mut stdin_once = false;
+    let mut start = false;
 
     let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
@@ -60,6 +65,10 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
         if flag == "--stdin" || flag == "--stdin-once" {
             stdin = true;
             stdin_once |= flag == "--stdin-once";
+            continue;
+        }
+        if flag == "--start" {
+            start = true;
             continue;
         }
         if flag == "--help" || flag == "-h" {
@@ -106,6 +115,7 @@ pub fn parse<I: IntoIterator<Item = String>>(argv: I) -> Result<Args, String> {
         attach_socket,
         stdin,
         stdin_once,
+        start,
     })
 }
 
@@ -149,6 +159,17 @@ mod tests {
             Some(std::path::Path::new("/s/attach"))
         );
         assert!(a.stdin && a.stdin_once);
+        assert!(!a.start);
+    }
+
+    #[test]
+    fn start_flag() {
+        let a = parse(argv(
+            "--id c1 --bundle /b --runtime runc --runtime-root /r --log-path /l --exit-file /e \
+             --sync-fd 3 --start",
+        ))
+        .unwrap();
+        assert!(a.start);
     }
 
     #[test]

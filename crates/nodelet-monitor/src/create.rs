@@ -1,4 +1,4 @@
-//! Running `<runtime> create` with the container's stdio wired to descriptors
+//! Running `<runtime> create` (or, with --start, `<runtime> run --detach`) with the container's stdio wired to descriptors
 //! the monitor owns: two pipes, or (with --tty) the pty master that the runtime
 //! sends over a console socket. Stdin is /dev/null, or with `--stdin` a pipe
 //! whose write end the attach server (attach.rs) keeps.
@@ -23,7 +23,7 @@ pub enum Output {
     Tty { master: File },
 }
 
-/// A created (not yet started) container.
+/// A created container (started too with `--start`).
 pub struct Created {
     /// The container's init process, reparented to us (we are a subreaper).
     pub pid: i32,
@@ -39,7 +39,9 @@ fn side_file(exit_file: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Runs `<runtime> --root R --log L --log-format json create --bundle B
-/// [--console-socket S] --pid-file F ID`. On failure returns the runtime's
+/// [--console-socket S] --pid-file F ID`, or `run --detach` in place of
+/// `create` with `--start` (same flags: the init then runs the entrypoint
+/// at once; it is reparented to us either way). On failure returns the runtime's
 /// error output, for the agent. `stdin` becomes the container's stdin
 /// without a TTY (runc hands its own stdio to the container).
 pub fn create(args: &Args, stdin: Stdio) -> Result<Created, String> {
@@ -52,6 +54,7 @@ pub fn create(args: &Args, stdin: Stdio) -> Result<Created, String> {
     // (runc hands its stdio to the container), in tty mode a private pipe.
     let (err_r, err_w) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"))?;
     let mut err_r = File::from(err_r);
+    let op = if args.start { "run" } else { "create" };
     let mut cmd = Command::new(&args.runtime);
     cmd.arg("--root")
         .arg(&args.runtime_root)
@@ -59,7 +62,8 @@ pub fn create(args: &Args, stdin: Stdio) -> Result<Created, String> {
         .arg(&runtime_log)
         .arg("--log-format")
         .arg("json")
-        .arg("create")
+        .arg(op)
+        .args(args.start.then_some("--detach"))
         .arg("--bundle")
         .arg(&args.bundle)
         .stdin(stdin)
@@ -136,7 +140,7 @@ pub fn create(args: &Args, stdin: Stdio) -> Result<Created, String> {
                 .to_string();
         }
         if text.is_empty() {
-            text = format!("{} create failed: {status}", args.runtime.display());
+            text = format!("{} {op} failed: {status}", args.runtime.display());
         }
         let _ = std::fs::remove_file(&runtime_log);
         return Err(text);

@@ -265,3 +265,59 @@ fn sync_on_stdout_detaches_into_own_group() {
     let recs = parse_log(&f.log());
     assert!(recs.iter().any(|r| r.text == "hi"), "{recs:?}");
 }
+
+#[test]
+fn start_flag_runs_the_container_without_runc_start() {
+    if !require_real() {
+        return;
+    }
+    let f = Fixture::new(
+        "runstart",
+        &["sh", "-c", "echo out1; echo err1 >&2; exit 4"],
+        false,
+    );
+    let sync = f.start_monitor(&["--start"]);
+    assert!(sync["pid"].as_i64().expect("pid") > 1, "{sync}");
+    // No `runc start`: the entrypoint already ran.
+    let exit = f.wait_exit();
+    assert_eq!(exit["exit_code"], 4);
+    let recs = parse_log(&f.log());
+    let of = |s: &str| -> Vec<String> {
+        recs.iter()
+            .filter(|r| r.stream == s)
+            .map(|r| r.text.clone())
+            .collect()
+    };
+    assert_eq!(of("stdout"), vec!["out1"]);
+    assert_eq!(of("stderr"), vec!["err1"]);
+}
+
+#[test]
+fn start_flag_with_tty() {
+    if !require_real() {
+        return;
+    }
+    let f = Fixture::new("runstart-tty", &["sh", "-c", "echo hi-tty; exit 6"], true);
+    let sync = f.start_monitor(&["--tty", "--start"]);
+    assert!(sync["pid"].as_i64().is_some(), "{sync}");
+    assert_eq!(f.wait_exit()["exit_code"], 6);
+    let texts: Vec<String> = parse_log(&f.log()).into_iter().map(|r| r.text).collect();
+    assert_eq!(texts, vec!["hi-tty"]);
+}
+
+#[test]
+fn start_flag_reports_exec_failure_in_sync() {
+    if !require_real() {
+        return;
+    }
+    let f = Fixture::new("runstart-bad", &["no-such-command"], false);
+    let sync = f.start_monitor(&["--start"]);
+    let err = sync["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error in {sync}"));
+    assert!(err.contains("no-such-command"), "{err}");
+    assert!(!f.exit_file().exists());
+    // `run` removes what it created when the process cannot start.
+    let out = f.runc(&["state", &f.id]);
+    assert!(!out.status.success(), "container still exists");
+}

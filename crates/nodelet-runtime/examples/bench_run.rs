@@ -1,6 +1,8 @@
 //! Benchmark of nodelet's runtime layer against the bare OCI runtime:
-//! (a) create+start+wait of a `true` container through `OciRuntime` vs
-//! `runc run` of the very same bundle; (b) exec `true` through
+//! (a) create+start+wait of a `true` container through `OciRuntime` (the
+//! engine's one `create_and_start_container` call: `runc run --detach` in
+//! the monitor) vs `runc run` of the very same bundle, with the separate
+//! `create_container` + `start_container` path for reference; (b) exec `true` through
 //! `OciRuntime::exec` vs `runc exec`. Run by `bench/runtime.sh`.
 //!
 //! Usage: bench_run [N] (default 30 iterations per measurement).
@@ -89,7 +91,21 @@ async fn main() {
     let mut direct = Vec::new();
     let mut split = Vec::new();
     let (mut split_creates, mut split_starts) = (Vec::new(), Vec::new());
+    let (mut combined, mut combined_starts, mut combined_removes) =
+        (Vec::new(), Vec::new(), Vec::new());
     for i in 0..n + 2 {
+        // What the engine does: one call, then wait.
+        let t = Instant::now();
+        let (id, _) = h.rt.create_and_start_container(&sb, &c).await.unwrap();
+        combined_starts.push(t.elapsed());
+        let st = h.rt.wait(&id).await.unwrap();
+        combined.push(t.elapsed());
+        assert_eq!(st.exit_code, 0);
+        let t = Instant::now();
+        h.rt.remove_container(&id).await.unwrap();
+        combined_removes.push(t.elapsed());
+
+        // The split path (create, then a `runc start` process).
         let t = Instant::now();
         let id = h.rt.create_container(&sb, &c).await.unwrap();
         creates.push(t.elapsed());
@@ -156,6 +172,9 @@ async fn main() {
             .status();
     }
     for v in [
+        &mut combined,
+        &mut combined_starts,
+        &mut combined_removes,
         &mut ours,
         &mut removes,
         &mut creates,
@@ -211,10 +230,21 @@ async fn main() {
         nodelet_runtime::rootfs::unmount_rootfs(&d).unwrap();
     }
 
-    let (o, r, d) = (mean(&ours), mean(&removes), mean(&direct));
+    let (o, r, d) = (mean(&combined), mean(&combined_removes), mean(&direct));
     let (eo, ed) = (mean(&exec_ours), mean(&exec_direct));
     println!("iterations per measurement: {n}");
-    println!("(a) nodelet create+start+wait          {o:8.1} ms");
+    println!(
+        "(a) nodelet create+start+wait          {o:8.1} ms   (create_and_start_container: runc run --detach)"
+    );
+    println!(
+        "      = create_and_start {:.1} + wait {:.1} ms",
+        mean(&combined_starts),
+        o - mean(&combined_starts)
+    );
+    println!(
+        "    split path create+start+wait       {:8.1} ms   (create_container + start_container)",
+        mean(&ours)
+    );
     println!(
         "      = create {:.1} (rootfs, bundle, monitor, runc create) + start {:.1} (runc start) + wait {:.1} ms",
         mean(&creates),
@@ -242,9 +272,11 @@ async fn main() {
         eo / ed
     );
     println!(
-        "medians: create+start+wait {:.1} vs runc run {:.1} ms ratio {:.2}x; exec {:.1} vs runc exec {:.1} ms ratio {:.2}x",
-        median(&ours),
+        "medians: create+start+wait {:.1} vs runc run {:.1} ms ratio {:.2}x (split path {:.1} ms, {:.2}x); exec {:.1} vs runc exec {:.1} ms ratio {:.2}x",
+        median(&combined),
         median(&direct),
+        median(&combined) / median(&direct),
+        median(&ours),
         median(&ours) / median(&direct),
         median(&exec_ours),
         median(&exec_direct),
@@ -258,7 +290,9 @@ async fn main() {
         median(&split) / median(&direct)
     );
     println!(
-        "median phases: create {:.1} + start {:.1} + wait {:.1} ms; bare runc create {:.1}, runc start {:.1} ms",
+        "median phases: create_and_start {:.1} (bare runc create + start {:.1}); split create {:.1} + start {:.1} + wait {:.1} ms; bare runc create {:.1}, runc start {:.1} ms",
+        median(&combined_starts),
+        median(&split),
         median(&creates),
         median(&starts),
         median(&waits),
@@ -266,7 +300,8 @@ async fn main() {
         median(&split_starts)
     );
     println!(
-        "paired ratios (median of per-iteration ratios): create+start+wait / runc run {:.2}x, create / runc create {:.2}x, start / runc start {:.2}x",
+        "paired ratios (median of per-iteration ratios): create+start+wait / runc run {:.2}x (split path {:.2}x), create / runc create {:.2}x, start / runc start {:.2}x",
+        paired_ratio(&combined, &direct),
         paired_ratio(&ours, &direct),
         paired_ratio(&creates, &split_creates),
         paired_ratio(&starts, &split_starts)

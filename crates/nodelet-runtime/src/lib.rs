@@ -19,7 +19,7 @@ pub mod sandbox;
 pub mod types;
 
 pub use error::RuntimeError;
-pub use runtime::Runtime;
+pub use runtime::{CreateStartError, Runtime};
 pub use types::*;
 
 #[cfg(any(test, feature = "fake"))]

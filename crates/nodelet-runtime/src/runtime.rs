@@ -8,8 +8,22 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 
-use crate::error::Result;
+use crate::error::{Result, RuntimeError};
 use crate::types::*;
+
+/// Why [`Runtime::create_and_start_container`] failed, split as the
+/// kubelet reports it: no container (`CreateContainerError`) or a created
+/// one that did not start (`RunContainerError`, which still counts as
+/// created and must be removed later).
+#[derive(Debug, thiserror::Error)]
+pub enum CreateStartError {
+    /// Nothing is left of the container.
+    #[error("{0}")]
+    Create(RuntimeError),
+    /// `id` exists, as a failed `start_container` leaves it.
+    #[error("{error}")]
+    Start { id: String, error: RuntimeError },
+}
 
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
@@ -33,6 +47,25 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// Starts the container's entrypoint.
     async fn start_container(&self, id: &str) -> Result<StartedContainer>;
+
+    /// [`Self::create_container`] then [`Self::start_container`], which is
+    /// what the engine always does: runtimes that can do both in one step
+    /// (OCI `run --detach`: one runtime process less) override it.
+    /// Afterwards the container is exactly as after the two calls.
+    async fn create_and_start_container(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+    ) -> Result<(String, StartedContainer), CreateStartError> {
+        let id = self
+            .create_container(sandbox, config)
+            .await
+            .map_err(CreateStartError::Create)?;
+        match self.start_container(&id).await {
+            Ok(started) => Ok((id, started)),
+            Err(error) => Err(CreateStartError::Start { id, error }),
+        }
+    }
 
     /// Resolves when the container's process has exited, with how it ended.
     /// Event-driven (monitor notification), never polling. Returns at once
@@ -80,4 +113,95 @@ pub trait Runtime: Send + Sync + 'static {
     fn log_path(&self, id: &str) -> PathBuf;
 
     async fn stats(&self, id: &str) -> Result<ContainerStats>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{FakeRuntime, Op};
+
+    fn sandbox_config() -> SandboxConfig {
+        SandboxConfig {
+            pod_uid: "u".into(),
+            pod_name: "p".into(),
+            pod_namespace: "default".into(),
+            hostname: "p".into(),
+            host_network: false,
+            host_pid: false,
+            host_ipc: false,
+            port_mappings: Vec::new(),
+            dns: None,
+            labels: Default::default(),
+        }
+    }
+
+    fn config() -> ContainerConfig {
+        ContainerConfig {
+            pod_uid: "u".into(),
+            name: "c".into(),
+            attempt: 0,
+            image: "img".into(),
+            command: None,
+            args: None,
+            env: Vec::new(),
+            working_dir: None,
+            security: Default::default(),
+            resources: Default::default(),
+            mounts: Vec::new(),
+            stdin: false,
+            stdin_once: false,
+            tty: false,
+            labels: Default::default(),
+        }
+    }
+
+    #[tokio::test]
+    async fn default_create_and_start_is_create_then_start() {
+        let rt = FakeRuntime::new();
+        let sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
+        let (id, started) = rt
+            .create_and_start_container(&sb, &config())
+            .await
+            .unwrap();
+        let ops: Vec<Op> = rt
+            .calls()
+            .into_iter()
+            .map(|c| c.op)
+            .filter(|op| matches!(op, Op::Create { .. } | Op::Start { .. }))
+            .collect();
+        assert_eq!(
+            ops,
+            vec![
+                Op::Create {
+                    name: "c".into(),
+                    attempt: 0,
+                    id: id.clone()
+                },
+                Op::Start {
+                    name: "c".into(),
+                    id: id.clone()
+                },
+            ]
+        );
+        match rt.container_state(&id).await.unwrap() {
+            ContainerState::Running { pid, started_at } => {
+                assert_eq!((pid, started_at), (started.pid, started.started_at));
+            }
+            other => panic!("not running: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn default_create_failure_is_a_create_error() {
+        let rt = FakeRuntime::new();
+        let mut sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
+        sb.id = "gone".into();
+        match rt.create_and_start_container(&sb, &config()).await {
+            Err(CreateStartError::Create(RuntimeError::SandboxNotFound(id))) => {
+                assert_eq!(id, "gone");
+            }
+            other => panic!("expected a create error, got {other:?}"),
+        }
+        assert!(rt.containers().is_empty());
+    }
 }

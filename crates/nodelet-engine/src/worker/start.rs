@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
-use nodelet_runtime::{ContainerConfig, ImageInfo, PullPolicy, Signal};
+use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, PullPolicy, Signal};
 use nodelet_spec::env::{EnvContext, container_env, expand_command};
 use nodelet_spec::grace;
 use serde::de::DeserializeOwned;
@@ -183,12 +183,20 @@ impl Worker {
             tty: spec.tty.unwrap_or(false),
             labels,
         };
-        let id = match ctx.runtime.create_container(&sandbox, &config).await {
-            Ok(id) => id,
-            Err(e) => {
+        // One runtime call for both (an OCI runtime then needs no separate
+        // `start` process); the events and states are still those of a
+        // create followed by a start.
+        let (id, started) = match ctx
+            .runtime
+            .create_and_start_container(&sandbox, &config)
+            .await
+        {
+            Ok((id, started)) => (id, Ok(started)),
+            Err(CreateStartError::Create(e)) => {
                 self.fail(i, "CreateContainerError", e.to_string());
                 return;
             }
+            Err(CreateStartError::Start { id, error }) => (id, Err(error)),
         };
         let record = serde_json::json!({
             "id": id, "podUid": uid, "namespace": pod.metadata.namespace, "pod": pod.metadata.name,
@@ -221,7 +229,7 @@ impl Worker {
             &format!("Created container: {}", spec.name),
         );
 
-        let started = match ctx.runtime.start_container(&id).await {
+        let started = match started {
             Ok(s) => s,
             Err(e) => {
                 self.fail(i, "RunContainerError", e.to_string());

@@ -29,7 +29,7 @@ use jiff::Timestamp;
 
 use crate::error::{Result, RuntimeError};
 use crate::image::ImageStore;
-use crate::runtime::Runtime;
+use crate::runtime::{CreateStartError, Runtime};
 use crate::sandbox::{CniOptions, SandboxManager};
 use crate::types::*;
 pub use host_check::{HostProblem, HostProblemKind, host_check};
@@ -359,7 +359,8 @@ impl OciRuntime {
         dir: &Path,
         sandbox: &SandboxInfo,
         config: &ContainerConfig,
-    ) -> Result<()> {
+        start: bool,
+    ) -> Result<Option<StartedContainer>> {
         let pod = self.pod_meta(sandbox)?;
         let image = self
             .images
@@ -456,13 +457,44 @@ impl OciRuntime {
                 stdin_once: config.stdin_once,
                 cgroup_path: &cgroup_path,
                 monitor_log: &dir.join("monitor.log"),
+                start,
             })
             .await?;
         let p = dir.join("monitor.pid");
         std::fs::write(&p, monitor_pid.to_string()).map_err(|e| RuntimeError::io(&p, e))?;
         meta.pid = Some(pid);
+        // The handshake comes after `run` returned, i.e. once the
+        // entrypoint was exec'd: when `start` would have returned.
+        let started = start.then(|| StartedContainer {
+            pid: u32::try_from(pid).unwrap_or(0),
+            started_at: Timestamp::now(),
+        });
+        meta.started_at = started.as_ref().map(|s| s.started_at);
         self.save_meta(&meta)?;
-        Ok(())
+        Ok(started)
+    }
+
+    /// Creates, and with `start` starts, a container; on failure removes
+    /// whatever was made (a failed `run` leaves nothing worth keeping).
+    async fn create_with(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+        start: bool,
+    ) -> Result<(String, Option<StartedContainer>)> {
+        let id = random_hex(32);
+        let dir = self.container_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
+        match self.create_inner(&id, &dir, sandbox, config, start).await {
+            Ok(started) => Ok((id, started)),
+            Err(e) => {
+                let cg = cgroups::container_cgroup_path(&sandbox.cgroup_parent, &id);
+                if let Err(c) = self.cleanup(&id, Some(&cg)).await {
+                    tracing::warn!(container = %id, error = %c, "cleanup after failed create");
+                }
+                Err(e)
+            }
+        }
     }
 
     fn log_path_for(&self, pod: &SandboxConfig, container: &str, attempt: u32) -> PathBuf {
@@ -624,18 +656,29 @@ impl Runtime for OciRuntime {
         sandbox: &SandboxInfo,
         config: &ContainerConfig,
     ) -> Result<String> {
-        let id = random_hex(32);
-        let dir = self.container_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
-        match self.create_inner(&id, &dir, sandbox, config).await {
-            Ok(()) => Ok(id),
-            Err(e) => {
-                let cg = cgroups::container_cgroup_path(&sandbox.cgroup_parent, &id);
-                if let Err(c) = self.cleanup(&id, Some(&cg)).await {
-                    tracing::warn!(container = %id, error = %c, "cleanup after failed create");
-                }
-                Err(e)
-            }
+        self.create_with(sandbox, config, false)
+            .await
+            .map(|(id, _)| id)
+    }
+
+    /// One `<runtime> run --detach` (in the monitor) instead of `create`
+    /// then a separate `start` process. A failure to run the entrypoint
+    /// surfaces here as a creation failure with nothing left behind, as
+    /// runc reports it at `create` for the usual cause (no such
+    /// executable) anyway.
+    async fn create_and_start_container(
+        &self,
+        sandbox: &SandboxInfo,
+        config: &ContainerConfig,
+    ) -> Result<(String, StartedContainer), CreateStartError> {
+        match self.create_with(sandbox, config, true).await {
+            Ok((id, Some(started))) => Ok((id, started)),
+            // Not reached (`start` was asked for); start it the usual way.
+            Ok((id, None)) => match self.start_container(&id).await {
+                Ok(started) => Ok((id, started)),
+                Err(error) => Err(CreateStartError::Start { id, error }),
+            },
+            Err(e) => Err(CreateStartError::Create(e)),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The OCI runtime command-line interface (runc, crun, youki share it):
 //! start, state, kill, delete, exec, and spawning the per-container
-//! `nodelet-monitor` that runs `create`. Every failure carries the runtime's
+//! `nodelet-monitor` that runs `create` (or `run --detach`). Every failure carries the runtime's
 //! own stderr in [`RuntimeError::OciRuntime`].
 
 use std::path::{Path, PathBuf};
@@ -57,6 +57,8 @@ pub struct MonitorArgs<'a> {
     pub cgroup_path: &'a str,
     /// Where the monitor's own diagnostics go.
     pub monitor_log: &'a Path,
+    /// Start it too (`run --detach`; see the monitor's `--start`).
+    pub start: bool,
 }
 
 impl OciCli {
@@ -218,6 +220,9 @@ impl OciCli {
         if a.tty {
             cmd.arg("--tty");
         }
+        if a.start {
+            cmd.arg("--start");
+        }
         cmd.arg("--attach-socket").arg(a.attach_socket);
         // stdinOnce means nothing without stdin (as in the pod spec).
         match (a.stdin, a.stdin_once) {
@@ -264,7 +269,8 @@ impl OciCli {
         let h: MonitorHello = serde_json::from_str(line)
             .map_err(|e| RuntimeError::Other(format!("nodelet-monitor handshake {line:?}: {e}")))?;
         if let Some(err) = h.error {
-            return Err(self.error("create", err.as_bytes()));
+            let op = if a.start { "run" } else { "create" };
+            return Err(self.error(op, err.as_bytes()));
         }
         match (h.monitor_pid, h.pid) {
             (Some(m), Some(p)) => Ok((m, p)),
