@@ -159,10 +159,7 @@ mod tests {
     async fn default_create_and_start_is_create_then_start() {
         let rt = FakeRuntime::new();
         let sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
-        let (id, started) = rt
-            .create_and_start_container(&sb, &config())
-            .await
-            .unwrap();
+        let (id, started) = rt.create_and_start_container(&sb, &config()).await.unwrap();
         let ops: Vec<Op> = rt
             .calls()
             .into_iter()
