@@ -3,47 +3,14 @@
 
 use std::time::Duration;
 
-use nodelet_runtime::fake::{ExecScript, FakeRuntime, Match, OnStop, Op, Run, Script};
-use nodelet_runtime::{
-    ContainerConfig, ExecRequest, PullPolicy, Runtime, SandboxConfig, SandboxInfo, Signal,
+use nodelet_runtime::fake::{
+    ExecScript, FakeRuntime, Match, OnStop, Op, Run, Script, container_config, sandbox_config,
 };
+use nodelet_runtime::{ExecRequest, PullPolicy, Runtime, SandboxInfo, Signal};
 use tokio::time::Instant;
 
 async fn sandbox(rt: &FakeRuntime) -> SandboxInfo {
-    rt.create_sandbox(&SandboxConfig {
-        pod_uid: "u".into(),
-        pod_name: "p".into(),
-        pod_namespace: "default".into(),
-        hostname: "p".into(),
-        host_network: false,
-        host_pid: false,
-        host_ipc: false,
-        port_mappings: Vec::new(),
-        dns: None,
-        labels: Default::default(),
-    })
-    .await
-    .unwrap()
-}
-
-fn config(name: &str) -> ContainerConfig {
-    ContainerConfig {
-        pod_uid: "u".into(),
-        name: name.into(),
-        attempt: 0,
-        image: "img".into(),
-        command: None,
-        args: None,
-        env: Vec::new(),
-        working_dir: None,
-        security: Default::default(),
-        resources: Default::default(),
-        mounts: Vec::new(),
-        stdin: false,
-        stdin_once: false,
-        tty: false,
-        labels: Default::default(),
-    }
+    rt.create_sandbox(&sandbox_config()).await.unwrap()
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,7 +24,10 @@ async fn ignoring_sigterm_needs_sigkill() {
         },
     );
     let sb = sandbox(&rt).await;
-    let id = rt.create_container(&sb, &config("c")).await.unwrap();
+    let id = rt
+        .create_container(&sb, &container_config("c"))
+        .await
+        .unwrap();
     rt.start_container(&id).await.unwrap();
     rt.signal(&id, Signal::SIGTERM).await.unwrap();
     let waited = tokio::time::timeout(Duration::from_secs(60), rt.wait(&id)).await;
@@ -89,8 +59,14 @@ async fn scripted_exit_and_clean_stop() {
         },
     );
     let sb = sandbox(&rt).await;
-    let a = rt.create_container(&sb, &config("a")).await.unwrap();
-    let b = rt.create_container(&sb, &config("b")).await.unwrap();
+    let a = rt
+        .create_container(&sb, &container_config("a"))
+        .await
+        .unwrap();
+    let b = rt
+        .create_container(&sb, &container_config("b"))
+        .await
+        .unwrap();
     let t0 = Instant::now();
     rt.start_container(&a).await.unwrap();
     rt.start_container(&b).await.unwrap();
@@ -115,7 +91,10 @@ async fn exec_results_and_hanging_exec_dies_with_the_container() {
         },
     );
     let sb = sandbox(&rt).await;
-    let id = rt.create_container(&sb, &config("c")).await.unwrap();
+    let id = rt
+        .create_container(&sb, &container_config("c"))
+        .await
+        .unwrap();
     rt.start_container(&id).await.unwrap();
     let req = |c: &str| ExecRequest {
         command: vec![c.into()],

@@ -184,6 +184,45 @@ struct State {
     calls: Vec<Call>,
 }
 
+/// A minimal pod sandbox config (pod `default/p`, uid `u`) for tests that
+/// only need some sandbox to put containers in.
+pub fn sandbox_config() -> SandboxConfig {
+    SandboxConfig {
+        pod_uid: "u".into(),
+        pod_name: "p".into(),
+        pod_namespace: "default".into(),
+        hostname: "p".into(),
+        host_network: false,
+        host_pid: false,
+        host_ipc: false,
+        port_mappings: Vec::new(),
+        dns: None,
+        labels: Default::default(),
+    }
+}
+
+/// A minimal container config named `name` (image `img`, attempt 0) in
+/// the pod of [`sandbox_config`].
+pub fn container_config(name: &str) -> ContainerConfig {
+    ContainerConfig {
+        pod_uid: "u".into(),
+        name: name.into(),
+        attempt: 0,
+        image: "img".into(),
+        command: None,
+        args: None,
+        env: Vec::new(),
+        working_dir: None,
+        security: Default::default(),
+        resources: Default::default(),
+        mounts: Vec::new(),
+        stdin: false,
+        stdin_once: false,
+        tty: false,
+        labels: Default::default(),
+    }
+}
+
 /// The fake runtime. Cheap to clone (shared state).
 #[derive(Clone)]
 pub struct FakeRuntime {
@@ -806,40 +845,13 @@ mod attach_tests {
 
     fn config(stdin: bool) -> ContainerConfig {
         ContainerConfig {
-            pod_uid: "u".into(),
-            name: "c".into(),
-            attempt: 0,
-            image: "img".into(),
-            command: None,
-            args: None,
-            env: Vec::new(),
-            working_dir: None,
-            security: Default::default(),
-            resources: Default::default(),
-            mounts: Vec::new(),
             stdin,
-            stdin_once: false,
-            tty: false,
-            labels: Default::default(),
+            ..container_config("c")
         }
     }
 
     async fn running(rt: &FakeRuntime, stdin: bool) -> String {
-        let sb = rt
-            .create_sandbox(&SandboxConfig {
-                pod_uid: "u".into(),
-                pod_name: "p".into(),
-                pod_namespace: "default".into(),
-                hostname: "p".into(),
-                host_network: false,
-                host_pid: false,
-                host_ipc: false,
-                port_mappings: Vec::new(),
-                dns: None,
-                labels: Default::default(),
-            })
-            .await
-            .unwrap();
+        let sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
         let id = rt.create_container(&sb, &config(stdin)).await.unwrap();
         rt.start_container(&id).await.unwrap();
         id

@@ -118,48 +118,16 @@ pub trait Runtime: Send + Sync + 'static {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{FakeRuntime, Op};
-
-    fn sandbox_config() -> SandboxConfig {
-        SandboxConfig {
-            pod_uid: "u".into(),
-            pod_name: "p".into(),
-            pod_namespace: "default".into(),
-            hostname: "p".into(),
-            host_network: false,
-            host_pid: false,
-            host_ipc: false,
-            port_mappings: Vec::new(),
-            dns: None,
-            labels: Default::default(),
-        }
-    }
-
-    fn config() -> ContainerConfig {
-        ContainerConfig {
-            pod_uid: "u".into(),
-            name: "c".into(),
-            attempt: 0,
-            image: "img".into(),
-            command: None,
-            args: None,
-            env: Vec::new(),
-            working_dir: None,
-            security: Default::default(),
-            resources: Default::default(),
-            mounts: Vec::new(),
-            stdin: false,
-            stdin_once: false,
-            tty: false,
-            labels: Default::default(),
-        }
-    }
+    use crate::fake::{FakeRuntime, Op, container_config, sandbox_config};
 
     #[tokio::test]
     async fn default_create_and_start_is_create_then_start() {
         let rt = FakeRuntime::new();
         let sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
-        let (id, started) = rt.create_and_start_container(&sb, &config()).await.unwrap();
+        let (id, started) = rt
+            .create_and_start_container(&sb, &container_config("c"))
+            .await
+            .unwrap();
         let ops: Vec<Op> = rt
             .calls()
             .into_iter()
@@ -193,7 +161,10 @@ mod tests {
         let rt = FakeRuntime::new();
         let mut sb = rt.create_sandbox(&sandbox_config()).await.unwrap();
         sb.id = "gone".into();
-        match rt.create_and_start_container(&sb, &config()).await {
+        match rt
+            .create_and_start_container(&sb, &container_config("c"))
+            .await
+        {
             Err(CreateStartError::Create(RuntimeError::SandboxNotFound(id))) => {
                 assert_eq!(id, "gone");
             }
