@@ -3,16 +3,13 @@
 //! like `cat`: stdin in, stdout out, the Success status when the container
 //! ends, and the refusals kubectl shows (no stdin: true, not running).
 
-use std::sync::Arc;
+mod fake_engine;
+
 use std::time::Duration;
 
 use axum::Extension;
 use futures::{SinkExt, StreamExt};
-use nodelet_api::{ConnAuth, EngineBackend};
-use nodelet_engine::clock::SystemClock;
-use nodelet_engine::{Engine, EngineConfig};
-use nodelet_runtime::fake::FakeRuntime;
-use nodelet_store::Store;
+use nodelet_api::ConnAuth;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -49,23 +46,7 @@ mod reqwest_free {
 }
 
 async fn setup() -> H {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("state.redb")).unwrap());
-    let runtime = Arc::new(FakeRuntime::new());
-    let engine = Engine::new(
-        runtime.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        EngineConfig::new("node1"),
-    )
-    .await
-    .unwrap();
-    let backend = Arc::new(EngineBackend::new(
-        Arc::new(engine),
-        store,
-        runtime,
-        "fake://0",
-    ));
+    let (backend, dir) = fake_engine::backend().await;
     let router = nodelet_api::router(backend, "t").layer(Extension(ConnAuth::Local));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -2,18 +2,15 @@
 //! as the engine computes it, watch from the store's change log, events,
 //! deletion, plain objects, and the 410 for a compacted resourceVersion.
 
-use std::sync::Arc;
+mod fake_engine;
+
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use futures::StreamExt;
 use http_body_util::BodyExt;
-use nodelet_api::{ConnAuth, EngineBackend};
-use nodelet_engine::clock::SystemClock;
-use nodelet_engine::{Engine, EngineConfig};
-use nodelet_runtime::fake::FakeRuntime;
-use nodelet_store::Store;
+use nodelet_api::ConnAuth;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -23,23 +20,7 @@ struct H {
 }
 
 async fn setup() -> H {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(&dir.path().join("state.redb")).unwrap());
-    let runtime = Arc::new(FakeRuntime::new());
-    let engine = Engine::new(
-        runtime.clone(),
-        store.clone(),
-        Arc::new(SystemClock),
-        EngineConfig::new("node1"),
-    )
-    .await
-    .unwrap();
-    let backend = Arc::new(EngineBackend::new(
-        Arc::new(engine),
-        store,
-        runtime,
-        "fake://0",
-    ));
+    let (backend, dir) = fake_engine::backend().await;
     H {
         router: nodelet_api::router(backend, "t"),
         _dir: dir,
