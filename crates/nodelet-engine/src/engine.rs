@@ -74,6 +74,19 @@ impl Engine {
         clock: Arc<dyn Clock>,
         config: EngineConfig,
     ) -> Result<Engine> {
+        let sources = Arc::new(crate::sources::StoreSources::new(store.clone()));
+        Engine::with_sources(runtime, store, clock, sources, config).await
+    }
+
+    /// [`Engine::new`] with ConfigMaps, Secrets and Services looked up in
+    /// `sources` rather than the store (node mode: the API server's).
+    pub async fn with_sources(
+        runtime: Arc<dyn Runtime>,
+        store: Arc<Store>,
+        clock: Arc<dyn Clock>,
+        sources: Arc<dyn crate::sources::Sources>,
+        config: EngineConfig,
+    ) -> Result<Engine> {
         let (tx, _) = broadcast::channel(CHANNEL_CAPACITY);
         let recorder = Recorder::new(
             store.clone(),
@@ -87,6 +100,7 @@ impl Engine {
             runtime,
             store,
             clock,
+            sources,
             recorder,
             config,
             tx,

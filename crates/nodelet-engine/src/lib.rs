@@ -20,6 +20,7 @@ pub mod pod_conditions;
 pub mod podkey;
 pub mod probes;
 pub mod recover;
+pub mod sources;
 pub mod status;
 mod store_io;
 pub mod teardown;

@@ -1,4 +1,4 @@
-//! What every pod worker shares: the seams (runtime, store, clock), the
+//! What every pod worker shares: the seams (runtime, store, clock, sources), the
 //! hook runner, the event recorder and the broadcast channel.
 
 use std::sync::Arc;
@@ -12,12 +12,15 @@ use crate::clock::Clock;
 use crate::config::EngineConfig;
 use crate::events::Recorder;
 use crate::hooks::HookRunner;
+use crate::sources::Sources;
 use crate::teardown::Teardown;
 
 pub struct EngineCtx {
     pub runtime: Arc<dyn Runtime>,
     pub store: Arc<Store>,
     pub clock: Arc<dyn Clock>,
+    /// ConfigMaps, Secrets and Services (the store, or the API server).
+    pub sources: Arc<dyn Sources>,
     pub hooks: HookRunner,
     pub recorder: Recorder,
     pub config: EngineConfig,

@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
 use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, PullPolicy, Signal};
 use nodelet_spec::env::{EnvContext, container_env, expand_command};
 use nodelet_spec::grace;
-use serde::de::DeserializeOwned;
 use tokio_util::sync::CancellationToken;
 
 use super::Worker;
@@ -40,17 +39,25 @@ pub fn stop_signal(c: &Container, image: Option<&ImageInfo>) -> Signal {
 }
 
 impl Worker {
-    fn load<T: DeserializeOwned>(&self, kind: &str) -> Vec<T> {
-        match self.shared.ctx.store.list_objects(kind, None) {
-            Ok(list) => list
-                .into_iter()
-                .filter_map(|(v, _)| serde_json::from_value(v).ok())
-                .collect(),
-            Err(e) => {
-                tracing::warn!(kind, error = %e, "could not list objects for the environment");
-                Vec::new()
-            }
+    /// The Services, ConfigMaps and Secrets the container's environment
+    /// needs, from the engine's [`crate::sources::Sources`].
+    async fn env_objects(
+        &self,
+        namespace: &str,
+        spec: &Container,
+    ) -> Result<(Vec<Service>, Vec<ConfigMap>, Vec<Secret>), crate::sources::SourceError> {
+        let sources = &self.shared.ctx.sources;
+        let (cm_names, secret_names) = crate::sources::env_references(spec);
+        let mut config_maps = Vec::with_capacity(cm_names.len());
+        for name in &cm_names {
+            config_maps.extend(sources.config_map(namespace, name).await?);
         }
+        let mut secrets = Vec::with_capacity(secret_names.len());
+        for name in &secret_names {
+            secrets.extend(sources.secret(namespace, name).await?);
+        }
+        let services = sources.services().await?;
+        Ok((services, config_maps, secrets))
     }
 
     /// Records a failure to start slot `i` (no process ran): shown as
@@ -130,9 +137,14 @@ impl Worker {
             shared.event(Some(i), EventType::Normal, "Pulled", &msg);
         }
 
-        let services: Vec<Service> = self.load("Service");
-        let config_maps: Vec<ConfigMap> = self.load("ConfigMap");
-        let secrets: Vec<Secret> = self.load("Secret");
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let (services, config_maps, secrets) = match self.env_objects(&namespace, &spec).await {
+            Ok(objects) => objects,
+            Err(e) => {
+                self.fail(i, "CreateContainerConfigError", e.to_string());
+                return;
+            }
+        };
         let pod_ips: Vec<String> = sandbox.ips.iter().map(|ip| ip.to_string()).collect();
         let host_ips: Vec<String> = match sandbox.host_ip {
             Some(ip) => vec![ip.to_string()],
