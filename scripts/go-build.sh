@@ -71,6 +71,8 @@ ETCD_DIR=$NODELET_CACHE/bin/etcd-$(key_of "$REPO/cluster/etcd/go.mod" "$REPO/clu
 build() {
   local name=$1 out=$2 moddir=$3; shift 3
   if [ -x "$out/$name" ]; then echo "$out/$name"; return; fi
+  lock
+  if [ -x "$out/$name" ]; then echo "$out/$name"; return; fi
   mkdir -p "$out"
   log "building $name (cold: minutes; cache $NODELET_CACHE)"
   local start=$SECONDS tmp="$out/.$name.tmp.$$"
@@ -105,10 +107,16 @@ build_target() {
   esac
 }
 
-# One build at a time: concurrent callers wait, then find the binaries cached.
-mkdir -p "$NODELET_CACHE"
-exec 9>"$NODELET_CACHE/go-build.lock"
-flock 9
+# One build at a time: a caller that has to build waits for the lock, then
+# looks again (another caller may have built it meanwhile).
+LOCKED=0
+lock() {
+  [ $LOCKED = 1 ] && return
+  mkdir -p "$NODELET_CACHE"
+  exec 9>"$NODELET_CACHE/go-build.lock"
+  flock 9
+  LOCKED=1
+}
 
 # One compound command, so editing this file while it runs is harmless.
 {
