@@ -83,6 +83,7 @@ image() {
   shift 4
   rm -rf "$layout"; mkdir -p "$layout/blobs/sha256"
   for root in "$@"; do
+    # shellcheck disable=SC2046 # "diff blob size": three words on purpose
     set -- $(add_layer "$layout" "$root")
     diffs+="$sep\"sha256:$1\""
     layers+="$sep{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"sha256:$2\",\"size\":$3}"

@@ -45,11 +45,11 @@ list_images() {
 }
 scripts_parse() {
   local f
-  for f in go-build.sh cluster.sh build-e2e-images.sh conformance.sh test-go-harness.sh; do
+  for f in go-build.sh cluster.sh build-e2e-images.sh conformance.sh test-go-harness.sh test-cluster.sh test-conformance-harness.sh; do
     bash -n "$REPO/scripts/$f" || return 1
   done
   if command -v shellcheck >/dev/null; then
-    shellcheck -S warning "$REPO"/scripts/{go-build,cluster,build-e2e-images,conformance,test-go-harness}.sh
+    shellcheck -S warning "$REPO"/scripts/{go-build,cluster,build-e2e-images,conformance,test-go-harness,test-cluster,test-conformance-harness}.sh
   fi
 }
 
