@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the images the upstream e2e suite needs, as reproducible OCI
+# Builds the images the upstream e2e suite's default focus needs, as reproducible OCI
 # image-layout tarballs that `nodelet image load -i X.tar` accepts, tagged with
 # the exact references the suite asks for (`e2e.test --list-images`):
 #
@@ -10,6 +10,13 @@
 #   pause.tar    $PAUSE_REFS   our static pause (cluster/cmd/pause), ENTRYPOINT
 #                              ["/pause"], USER 65535:65535 as upstream
 #   busybox.tar  $BUSYBOX_REFS Debian's busybox-static, every applet linked in /bin
+#   nonroot.tar  $NONROOT_REFS the busybox layer, USER 1234 (upstream: debian-base, USER 1234)
+#   nonewprivs.tar $NONEWPRIVS_REFS the busybox layer + setuid-root /usr/local/bin/nnp
+#                              (k8s.io/kubernetes/test/images/nonewprivs), CMD ["nnp"]
+#   nginx.tar    $NGINX_REFS   A STAND-IN: busybox httpd serving /usr/share/nginx/html on
+#                              port 80 (CMD), STOPSIGNAL SIGQUIT; the default focus only
+#                              runs it with a preStop exec hook (PreStop) or swaps it in
+#                              as a new image (Pods Extended); no real nginx is built
 #
 # Usage: scripts/build-e2e-images.sh   prints the directory holding the three tars
 #        and images.txt ("<file> <reference>..." lines). *_REFS are space-separated
@@ -27,6 +34,9 @@ NODELET_CACHE=${NODELET_CACHE:-/var/cache/nodelet}
 AGNHOST_REFS=${AGNHOST_REFS:-registry.k8s.io/e2e-test-images/agnhost:2.66.1 registry.k8s.io/e2e-test-images/agnhost:2.55}
 BUSYBOX_REFS=${BUSYBOX_REFS:-registry.k8s.io/e2e-test-images/busybox:1.37.0-2 registry.k8s.io/e2e-test-images/busybox:1.36.1-1}
 PAUSE_REFS=${PAUSE_REFS:-registry.k8s.io/pause:3.10.2}
+NGINX_REFS=${NGINX_REFS:-registry.k8s.io/e2e-test-images/nginx:1.27.0-2 registry.k8s.io/e2e-test-images/nginx:1.28.0-2}
+NONROOT_REFS=${NONROOT_REFS:-registry.k8s.io/e2e-test-images/nonroot:1.5}
+NONEWPRIVS_REFS=${NONEWPRIVS_REFS:-registry.k8s.io/e2e-test-images/nonewprivs:1.4}
 
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
 umask 022
@@ -37,18 +47,20 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then
   apt-get install -y busybox-static >&2 || { apt-get update >&2 && apt-get install -y busybox-static >&2; }
 fi
 BUSYBOX=/bin/busybox
-bins=$("$REPO/scripts/go-build.sh" agnhost pause) || { log "building agnhost/pause failed"; exit 1; }
+bins=$("$REPO/scripts/go-build.sh" agnhost pause nonewprivs) || { log "building agnhost/pause/nonewprivs failed"; exit 1; }
 AGNHOST=$(grep '/agnhost$' <<<"$bins")
 PAUSE=$(grep '/pause$' <<<"$bins")
+NNP=$(grep '/nonewprivs$' <<<"$bins")
 require_static() {
   command -v file >/dev/null || return 0
   file -L "$1" | grep -Eq "statically linked|static-pie linked" || { log "$1 is not static"; exit 1; }
 }
-for b in "$BUSYBOX" "$AGNHOST" "$PAUSE"; do require_static "$b"; done
+for b in "$BUSYBOX" "$AGNHOST" "$PAUSE" "$NNP"; do require_static "$b"; done
 PORTER=$(cd "$REPO/cluster" && GOMODCACHE=$NODELET_CACHE/go-mod GOFLAGS=-mod=readonly \
   go list -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost)/porter
 
-KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS"; sha256sum "$BUSYBOX" "$AGNHOST" "$PAUSE" \
+KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS|$NGINX_REFS|$NONROOT_REFS|$NONEWPRIVS_REFS"
+  sha256sum "$BUSYBOX" "$AGNHOST" "$PAUSE" "$NNP" \
   "$PORTER/localhost.crt" "$PORTER/localhost.key" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 OUTDIR=$NODELET_CACHE/images/e2e-$KEY
 if [[ -s $OUTDIR/images.txt ]]; then echo "$OUTDIR"; exit 0; fi
@@ -139,6 +151,17 @@ mkdir -p "$PA"
 cp "$PAUSE" "$PA/pause"
 chmod 0755 "$PA/pause"
 
+NN="$WORK/nnp"       # setuid root, so allowPrivilegeEscalation decides the effective uid
+mkdir -p "$NN/usr/local/bin"
+cp "$NNP" "$NN/usr/local/bin/nnp"
+chmod 4755 "$NN/usr/local/bin/nnp"
+
+NG="$WORK/nginx"     # stand-in content where nginx keeps it
+mkdir -p "$NG/usr/share/nginx/html"
+printf '<!DOCTYPE html>\n<html><head><title>Welcome to nginx!</title></head><body><h1>Welcome to nginx!</h1><p>(busybox httpd standing in for nginx: nodelet e2e harness)</p></body></html>\n' \
+  > "$NG/usr/share/nginx/html/index.html"
+chmod 0644 "$NG/usr/share/nginx/html/index.html"
+
 # --- images --------------------------------------------------------------------------
 mkdir -p "$NODELET_CACHE/images"
 TMPOUT=$(mktemp -d "$NODELET_CACHE/images/.e2e-$KEY.XXXXXX")
@@ -148,7 +171,19 @@ image "$TMPOUT/agnhost.tar" "$AGNHOST_REFS" \
   layer "$BB" "$AG"
 image "$TMPOUT/pause.tar" "$PAUSE_REFS" \
   "{\"Env\":[\"$PATH_ENV\"],\"Entrypoint\":[\"/pause\"],\"User\":\"65535:65535\",\"WorkingDir\":\"/\"}" layer "$PA"
-printf 'agnhost.tar %s\nbusybox.tar %s\npause.tar %s\n' "$AGNHOST_REFS" "$BUSYBOX_REFS" "$PAUSE_REFS" > "$TMPOUT/images.txt"
+image "$TMPOUT/nonroot.tar" "$NONROOT_REFS" "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"sh\"],\"User\":\"1234\"}" layer "$BB"
+image "$TMPOUT/nonewprivs.tar" "$NONEWPRIVS_REFS" "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"nnp\"]}" layer "$BB" "$NN"
+image "$TMPOUT/nginx.tar" "$NGINX_REFS" \
+  "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/usr/share/nginx/html\"],\"ExposedPorts\":{\"80/tcp\":{}},\"StopSignal\":\"SIGQUIT\"}" \
+  layer "$BB" "$NG"
+{
+  echo "agnhost.tar $AGNHOST_REFS"
+  echo "busybox.tar $BUSYBOX_REFS"
+  echo "pause.tar $PAUSE_REFS"
+  echo "nginx.tar $NGINX_REFS"
+  echo "nonroot.tar $NONROOT_REFS"
+  echo "nonewprivs.tar $NONEWPRIVS_REFS"
+} > "$TMPOUT/images.txt"
 chmod 755 "$TMPOUT"
 rm -rf "$OUTDIR"
 mv "$TMPOUT" "$OUTDIR"

@@ -9,7 +9,8 @@
 # 2. precheck: the API server is ready and node-1 is Ready (else it stops
 #    here, saying so: without a nodelet that has node mode there is no node);
 # 3. builds (cached) e2e.test and, from the references `e2e.test --list-images`
-#    prints, the agnhost, busybox and pause images (scripts/build-e2e-images.sh),
+#    prints, the agnhost, busybox, pause, nginx (stand-in), nonroot and
+#    nonewprivs images (scripts/build-e2e-images.sh),
 #    and loads them into the node (`nodelet image load --root $NODELET_ROOT`);
 # 4. runs the suite: --provider=skeleton, -ginkgo.focus, -ginkgo.skip, a
 #    report dir with JUnit (junit_01.xml) and the log;
@@ -64,15 +65,19 @@ nodes=$("$K" get nodes --no-headers 2>/dev/null | wc -l)
 # --- 3. binaries and images --------------------------------------------------------------
 E2E=$("$REPO/scripts/go-build.sh" e2e.test) || fail "building e2e.test failed"
 images=$("$E2E" --list-images 2>/dev/null) || fail "e2e.test --list-images failed"
-# Every tag the suite names of the three images we build (--list-images
-# names two agnhost and two busybox tags); one image carries them all.
-refs() { grep -E "^$1:" <<<"$images" | sort -V | tr '\n' ' ' | sed 's/ $//'; }
-AGNHOST_REFS=$(refs 'registry.k8s.io/e2e-test-images/agnhost')
-BUSYBOX_REFS=$(refs 'registry.k8s.io/e2e-test-images/busybox')
-PAUSE_REFS=$(refs 'registry.k8s.io/pause')
-[[ -n $AGNHOST_REFS && -n $BUSYBOX_REFS && -n $PAUSE_REFS ]] ||
-  fail "could not find the agnhost/busybox/pause references in --list-images"
-export AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS
+# Every tag the suite names of each image we build (--list-images names two
+# agnhost, busybox and nginx tags); one image carries them all.
+refs() { grep -E "^registry.k8s.io/$1:" <<<"$images" | sort -V | tr '\n' ' ' | sed 's/ $//'; }
+AGNHOST_REFS=$(refs e2e-test-images/agnhost)
+BUSYBOX_REFS=$(refs e2e-test-images/busybox)
+PAUSE_REFS=$(refs pause)
+NGINX_REFS=$(refs e2e-test-images/nginx)
+NONROOT_REFS=$(refs e2e-test-images/nonroot)
+NONEWPRIVS_REFS=$(refs e2e-test-images/nonewprivs)
+for v in AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS; do
+  [[ -n ${!v} ]] || fail "--list-images names no image for $v"
+done
+export AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS
 imgdir=$("$REPO/scripts/build-e2e-images.sh") || fail "building the e2e images failed"
 while read -r file ref; do # ref: the image's references, space-separated
   "$NODELET_BIN" image load --root "$NODELET_ROOT" -i "$imgdir/$file" >/dev/null 2>"$DIR/logs/image-load.log" ||

@@ -4,6 +4,7 @@
 #
 #   kube-apiserver kube-controller-manager kube-scheduler   (cluster/go.mod: k8s.io/kubernetes v1.37.2)
 #   agnhost                                                 (k8s.io/kubernetes/test/images/agnhost)
+#   nonewprivs                                              (k8s.io/kubernetes/test/images/nonewprivs: nnp)
 #   e2e.test                                                (cluster/e2e: upstream e2e suite, go test -c)
 #   etcd                                                    (cluster/etcd/go.mod: go.etcd.io/etcd/server/v3)
 #   pause                                                   (cluster/cmd/pause: our pause image's program)
@@ -91,8 +92,8 @@ build_target() {
   case $1 in
     kube-apiserver | kube-controller-manager | kube-scheduler)
       build "$1" "$K8S_DIR" "$REPO/cluster" gobuild "k8s.io/kubernetes/cmd/$1" ;;
-    agnhost)
-      build agnhost "$K8S_DIR" "$REPO/cluster" gobuild k8s.io/kubernetes/test/images/agnhost ;;
+    agnhost | nonewprivs)
+      build "$1" "$K8S_DIR" "$REPO/cluster" gobuild "k8s.io/kubernetes/test/images/$1" ;;
     pause)
       build pause "$PAUSE_DIR" "$REPO/cluster" gobuild ./cmd/pause ;;
     e2e.test)
@@ -102,8 +103,8 @@ build_target() {
     control-plane)
       for t in etcd kube-apiserver kube-controller-manager kube-scheduler; do build_target "$t"; done ;;
     all)
-      for t in control-plane agnhost pause e2e.test; do build_target "$t"; done ;;
-    *) log "unknown target $1 (kube-apiserver kube-controller-manager kube-scheduler etcd agnhost pause e2e.test control-plane all)"; exit 2 ;;
+      for t in control-plane agnhost nonewprivs pause e2e.test; do build_target "$t"; done ;;
+    *) log "unknown target $1 (kube-apiserver kube-controller-manager kube-scheduler etcd agnhost nonewprivs pause e2e.test control-plane all)"; exit 2 ;;
   esac
 }
 
