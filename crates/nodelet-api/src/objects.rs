@@ -19,6 +19,11 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
         converted = serde_json::to_vec(&crate::protobuf::to_json(kind, body)?)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         &converted[..]
+    } else if let Some(typed) = with_default_type(kind, body) {
+        // The API server takes the type from the URL when the body has
+        // none (client libraries often leave apiVersion/kind out).
+        converted = typed;
+        &converted[..]
     } else {
         body
     };
@@ -38,6 +43,19 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
         )));
     }
     Ok(m.object)
+}
+
+/// A JSON object body without `apiVersion`/`kind`, with those of the
+/// resource the URL names; `None` for anything else (left as it is).
+fn with_default_type(kind: Kind, body: &[u8]) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let o = v.as_object_mut()?;
+    if o.contains_key("apiVersion") && o.contains_key("kind") {
+        return None;
+    }
+    o.entry("apiVersion").or_insert_with(|| json!("v1"));
+    o.entry("kind").or_insert_with(|| json!(kind.name()));
+    serde_json::to_vec(&v).ok()
 }
 
 /// `<request>: document 0 (Pod "x"): unknown field ...` → the API server's
