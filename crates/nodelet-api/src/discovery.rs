@@ -44,6 +44,7 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
             ("attach", &["create", "get"]),
             ("exec", &["create", "get"]),
             ("log", &["get"]),
+            ("resize", &["get", "patch", "update"]),
             ("status", &["get", "patch", "update"]),
         ],
         _ => &[],

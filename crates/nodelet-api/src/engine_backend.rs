@@ -70,6 +70,7 @@ fn engine_err(e: EngineError, kind: Kind, name: &str) -> ApiError {
     match e {
         EngineError::NotFound { .. } => ApiError::not_found(kind.plural(), name),
         EngineError::AlreadyExists { .. } => ApiError::already_exists(kind.plural(), name),
+        EngineError::Conflict { .. } => ApiError::conflict(kind.plural(), name),
         EngineError::ShutDown => {
             ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down")
         }
@@ -220,28 +221,17 @@ impl Backend for EngineBackend {
             return Err(ApiError::conflict(kind.plural(), &name));
         }
         if kind == Kind::Pod {
-            // The engine runs pods as created: it neither restarts containers
-            // for a new image nor records metadata changes.
-            let new = encode(match &obj {
-                Object::Pod(p) => p.as_ref(),
-                _ => return Err(ApiError::internal("pod expected")),
-            })?;
-            if new["spec"] != cur["spec"]
-                || new["metadata"]["labels"] != cur["metadata"]["labels"]
-                || new["metadata"]["annotations"] != cur["metadata"]["annotations"]
-            {
-                let mut errs = nodelet_spec::FieldErrors::default();
-                errs.push(nodelet_spec::FieldError::forbidden(
-                    nodelet_spec::FieldPath::new(if new["spec"] != cur["spec"] {
-                        "spec"
-                    } else {
-                        "metadata"
-                    }),
-                    "nodelet does not update a created pod; delete it and create it again",
-                ));
-                return Err(ApiError::invalid("Pod", &name, &errs));
-            }
-            return Ok(cur);
+            // The one update path of the engine (node mode uses it too).
+            let Object::Pod(pod) = obj else {
+                return Err(ApiError::internal("pod expected"));
+            };
+            let rv = expected_rv.map(|rv| rv.to_string());
+            let pod = self
+                .engine
+                .update_pod(*pod, rv.as_deref())
+                .map_err(|e| engine_err(e, kind, &name))?;
+            self.wake.notify_waiters();
+            return encode(&pod);
         }
         let m = crate::objects::meta(&mut obj);
         m.uid = cur["metadata"]["uid"].as_str().map(str::to_string);

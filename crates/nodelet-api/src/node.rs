@@ -63,6 +63,17 @@ fn stable_uid(name: &str) -> String {
         .to_string()
 }
 
+/// The node's allocatable cpu (millicores) and memory (bytes): the whole
+/// machine, as `status.allocatable` reports it (no reservations).
+pub fn allocatable() -> (i64, i64) {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = mem_total_kib().unwrap_or(0).saturating_mul(1024);
+    (
+        i64::try_from(cpus).unwrap_or(i64::MAX).saturating_mul(1000),
+        i64::try_from(memory).unwrap_or(i64::MAX),
+    )
+}
+
 /// Builds the node object; `started` is when the agent started, `runtime`
 /// the container runtime version string (`runc://1.1.5`).
 pub fn this_node(started: Timestamp, runtime: &str, max_pods: u32) -> Node {

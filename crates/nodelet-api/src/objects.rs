@@ -19,6 +19,11 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
         converted = serde_json::to_vec(&crate::protobuf::to_json(kind, body)?)
             .map_err(|e| ApiError::internal(e.to_string()))?;
         &converted[..]
+    } else if let Some(typed) = with_default_type(kind, body) {
+        // The API server takes the type from the URL when the body has
+        // none (client libraries often leave apiVersion/kind out).
+        converted = typed;
+        &converted[..]
     } else {
         body
     };
@@ -38,6 +43,19 @@ pub fn decode(kind: Kind, body: &[u8]) -> Result<Object, ApiError> {
         )));
     }
     Ok(m.object)
+}
+
+/// A JSON object body without `apiVersion`/`kind`, with those of the
+/// resource the URL names; `None` for anything else (left as it is).
+fn with_default_type(kind: Kind, body: &[u8]) -> Option<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(body).ok()?;
+    let o = v.as_object_mut()?;
+    if o.contains_key("apiVersion") && o.contains_key("kind") {
+        return None;
+    }
+    o.entry("apiVersion").or_insert_with(|| json!("v1"));
+    o.entry("kind").or_insert_with(|| json!(kind.name()));
+    serde_json::to_vec(&v).ok()
 }
 
 /// `<request>: document 0 (Pod "x"): unknown field ...` → the API server's
@@ -81,7 +99,7 @@ fn random_suffix() -> String {
 
 /// Namespace and name from the URL and the object, checked against each
 /// other as the API server does.
-fn place(obj: &mut Object, ns: &str, url_name: Option<&str>) -> Result<(), ApiError> {
+pub(crate) fn place(obj: &mut Object, ns: &str, url_name: Option<&str>) -> Result<(), ApiError> {
     let m = meta(obj);
     match m.namespace.as_deref() {
         None | Some("") => m.namespace = Some(ns.to_string()),
@@ -147,6 +165,7 @@ pub async fn create(
     }
     let mut obj = decode(kind, body)?;
     place(&mut obj, ns, None)?;
+    crate::pod_update::prepare_create(&mut obj);
     if let Some(fm) = field_manager {
         record_manager(meta(&mut obj), fm, "Update");
     }
@@ -178,27 +197,6 @@ fn record_manager(
     });
 }
 
-const POD_UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
-
-/// The spec with the fields a pod update may change blanked out.
-fn pod_spec_fixed_part(spec: &Value) -> Value {
-    let mut s = spec.clone();
-    for list in ["containers", "initContainers"] {
-        if let Some(cs) = s.get_mut(list).and_then(Value::as_array_mut) {
-            for c in cs {
-                if let Some(o) = c.as_object_mut() {
-                    o.remove("image");
-                }
-            }
-        }
-    }
-    if let Some(o) = s.as_object_mut() {
-        o.remove("activeDeadlineSeconds");
-        o.remove("tolerations");
-    }
-    s
-}
-
 /// Update rules the API server applies before the backend sees an update.
 fn check_update(kind: Kind, old: &Value, new: &Value) -> Result<(), ApiError> {
     let name = new["metadata"]["name"].as_str().unwrap_or("");
@@ -212,12 +210,6 @@ fn check_update(kind: Kind, old: &Value, new: &Value) -> Result<(), ApiError> {
             FieldPath::new("metadata.uid"),
             b,
             "field is immutable",
-        ));
-    }
-    if kind == Kind::Pod && pod_spec_fixed_part(&old["spec"]) != pod_spec_fixed_part(&new["spec"]) {
-        errs.push(FieldError::forbidden(
-            FieldPath::new("spec"),
-            POD_UPDATE_FORBIDDEN,
         ));
     }
     if errs.is_empty() {
@@ -262,6 +254,10 @@ async fn store_update(
         if !old["metadata"][keep].is_null() && new["metadata"][keep].is_null() {
             new["metadata"][keep] = old["metadata"][keep].clone();
         }
+    }
+    if kind == Kind::Pod {
+        // The pod strategy: prepare, ValidatePodUpdate, the engine's update.
+        return crate::pod_update::update(backend, ns, name, old, &new, expected_rv, dry_run).await;
     }
     check_update(kind, old, &new)?;
     let bytes = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -336,6 +332,7 @@ pub async fn patch(
                 serde_json::to_vec(&p).map_err(|e| ApiError::internal(e.to_string()))?;
             let mut obj = decode(kind, &bytes)?;
             place(&mut obj, ns, Some(name))?;
+            crate::pod_update::prepare_create(&mut obj);
             record_manager(meta(&mut obj), field_manager.unwrap_or(""), "Apply");
             bytes.clear();
             default_and_validate(&mut obj)?;

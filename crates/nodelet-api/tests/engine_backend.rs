@@ -154,7 +154,7 @@ async fn pod_lifecycle_through_the_api() {
         )
         .await;
     assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{v}");
-    // The engine does not update created pods: refused with a reason, not ignored.
+    // Labels may change (the engine's update path); most of the spec not.
     let (code, v) = h
         .call_ct(
             "PATCH",
@@ -163,8 +163,18 @@ async fn pod_lifecycle_through_the_api() {
             r#"{"metadata":{"labels":{"x":"y"}}}"#,
         )
         .await;
+    assert_eq!(code, StatusCode::OK, "{v}");
+    assert_eq!(v["metadata"]["labels"]["x"], "y");
+    let (code, v) = h
+        .call_ct(
+            "PATCH",
+            "/api/v1/namespaces/default/pods/web",
+            "application/merge-patch+json",
+            r#"{"spec":{"restartPolicy":"Never"}}"#,
+        )
+        .await;
     assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert_eq!(v["details"]["causes"][0]["field"], "metadata");
+    assert_eq!(v["details"]["causes"][0]["field"], "spec");
 
     let (code, v) = h
         .call(

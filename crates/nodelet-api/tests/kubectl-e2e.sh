@@ -147,12 +147,8 @@ fi
 expect "exec exit code" 'command terminated with exit code 3' "$K" exec lifecycle-demo -- sh -c 'echo out; exit 3'
 expect "exec stdout" '^hi$' "$K" exec lifecycle-demo -- echo hi
 expect "exec stdin" '^piped$' sh -c "echo piped | '$K' exec -i lifecycle-demo -- cat"
-if [[ -n "$mem" ]]; then
-    expect "label" 'pod/lifecycle-demo labeled' "$K" label pod lifecycle-demo tier=web
-    expect "annotate" 'pod/lifecycle-demo annotated' "$K" annotate pod lifecycle-demo note=x
-else
-    expect "pod metadata updates are refused with a reason" 'nodelet does not update a created pod' "$K" label pod lifecycle-demo tier=web
-fi
+expect "label" 'pod/lifecycle-demo labeled' "$K" label pod lifecycle-demo tier=web
+expect "annotate" 'pod/lifecycle-demo annotated' "$K" annotate pod lifecycle-demo note=x
 cat >"$root/more.yaml" <<'YAML'
 apiVersion: v1
 kind: ConfigMap

@@ -13,6 +13,9 @@ pub struct EngineConfig {
     /// Opt-in departures from the kubelet's hook behaviour (all off by
     /// default).
     pub hooks: crate::hooks::HookOptions,
+    /// The node's allocatable cpu and memory (`status.allocatable`), which
+    /// in-place resizes must fit in. `None`: not known, every resize fits.
+    pub allocatable: Option<crate::allocations::Requests>,
 }
 
 impl EngineConfig {
@@ -22,6 +25,7 @@ impl EngineConfig {
             host_ips: Vec::new(),
             event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
             hooks: crate::hooks::HookOptions::default(),
+            allocatable: None,
         }
     }
 }

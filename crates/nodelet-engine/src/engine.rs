@@ -26,6 +26,7 @@ use crate::worker::state::PodRecord;
 use crate::worker::{Worker, WorkerHandle};
 
 mod conditions;
+mod update;
 
 /// What `apply` did with one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,6 +105,7 @@ impl Engine {
             recorder,
             config,
             tx,
+            allocations: Default::default(),
         });
         let engine = Engine {
             ctx,

@@ -23,6 +23,16 @@ pub enum EngineError {
         namespace: String,
         name: String,
     },
+    /// An update based on an outdated resourceVersion, or naming another
+    /// pod (uid) than the one of that name.
+    #[error(
+        "Operation cannot be fulfilled on {kind} \"{name}\" in namespace \"{namespace}\": the object has been modified"
+    )]
+    Conflict {
+        kind: &'static str,
+        namespace: String,
+        name: String,
+    },
     /// A stored or given object could not be (de)serialised.
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },

@@ -7,6 +7,7 @@
 //! `Runtime` trait, persistence only from `nodelet-store`, so every timing
 //! rule is unit-testable against the fake runtime under a paused clock.
 
+pub mod allocations;
 pub mod backoff;
 pub mod broadcast;
 pub mod clock;

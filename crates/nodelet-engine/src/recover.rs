@@ -51,6 +51,27 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
         if let Some(conds) = pod.status.as_ref().and_then(|s| s.conditions.as_deref()) {
             rec.external_conditions = crate::pod_conditions::external(conds);
         }
+        // A pod the agent ended (activeDeadlineSeconds) stays ended.
+        if let Some(st) = pod.status.as_ref()
+            && st.phase.as_deref() == Some("Failed")
+            && st.reason.as_deref() == Some(crate::worker::deadline::REASON)
+        {
+            rec.terminal = Some((
+                crate::worker::deadline::REASON.to_owned(),
+                st.message.clone().unwrap_or_default(),
+            ));
+        }
+        let statuses: Vec<k8s_openapi::api::core::v1::ContainerStatus> = pod
+            .status
+            .iter()
+            .flat_map(|s| {
+                s.container_statuses
+                    .iter()
+                    .flatten()
+                    .chain(s.init_container_statuses.iter().flatten())
+            })
+            .cloned()
+            .collect();
         rec.sandbox = sandboxes.iter().find(|s| s.pod_uid == uid).cloned();
         let mine: Vec<&ContainerRecord> = containers.iter().filter(|c| c.pod_uid == uid).collect();
         rec.created_ids = mine.iter().map(|c| c.id.clone()).collect();
@@ -67,6 +88,18 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
             slot.attempts = latest.attempt + 1;
             slot.restart_count = i32::try_from(latest.attempt).unwrap_or(i32::MAX);
             slot.image_id = Some(latest.image_id.clone());
+            let stored = statuses.iter().find(|s| s.name == slot.spec.name);
+            // What the container was created from and runs with, as last
+            // reported (a pending image change or resize is then acted on).
+            slot.last_image = stored
+                .map(|s| s.image.clone())
+                .or_else(|| slot.spec.image.clone());
+            if let Some(r) = stored
+                .and_then(|s| s.resources.clone())
+                .filter(|r| r.limits.is_some() || r.requests.is_some())
+            {
+                slot.allocated = Some(r);
+            }
             match &latest.state {
                 ContainerState::Running { started_at, .. } => {
                     slot.current = Some(Current {
@@ -74,6 +107,7 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
                         attempt: latest.attempt,
                         died: CancellationToken::new(),
                         stop_signal: stop_signal(&slot.spec, None),
+                        resources: slot.allocated.clone(),
                     });
                     slot.phase = SlotPhase::Running {
                         started_at: *started_at,

@@ -47,8 +47,12 @@ fn slot_started(s: &Slot) -> bool {
     }
 }
 
-/// Upstream `getPhase`.
+/// Upstream `getPhase` (after `ShouldEvict`: a pod the agent ended is
+/// `Failed`).
 pub fn phase(rec: &PodRecord) -> &'static str {
+    if rec.terminal.is_some() {
+        return "Failed";
+    }
     if init_failed(rec) {
         return "Failed";
     }
@@ -238,9 +242,26 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
         (None, SlotPhase::Done { term }) => Some(container_id_url(&term.container_id)),
         _ => None,
     };
+    // What a running container runs with (in-place resizes included) and
+    // what the node allocated: `resources` / `allocatedResources`.
+    let resources = match (&s.phase, &s.current) {
+        (SlotPhase::Running { .. }, Some(c)) => Some(c.resources.clone().unwrap_or_default()),
+        _ => None,
+    };
+    let allocated_resources = s
+        .allocated
+        .as_ref()
+        .and_then(|r| r.requests.clone())
+        .filter(|r| !r.is_empty());
     ContainerStatus {
         name: s.spec.name.clone(),
-        image: s.spec.image.clone().unwrap_or_default(),
+        image: s
+            .last_image
+            .clone()
+            .or_else(|| s.spec.image.clone())
+            .unwrap_or_default(),
+        resources,
+        allocated_resources,
         image_id: s.image_id.clone().unwrap_or_default(),
         container_id,
         state: Some(state),
@@ -251,6 +272,35 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
         stop_signal: s.current.as_ref().map(|c| c.stop_signal.name()),
         ..Default::default()
     }
+}
+
+/// `PodResizePending` / `PodResizeInProgress` while a resize waits or
+/// is being applied.
+fn resize_conditions(rec: &PodRecord) -> Vec<PodCondition> {
+    let mut out = Vec::new();
+    if let Some(p) = &rec.resize.pending {
+        out.push(PodCondition {
+            type_: "PodResizePending".to_owned(),
+            status: "True".to_owned(),
+            reason: Some(p.reason.clone()),
+            message: Some(p.message.clone()),
+            last_transition_time: Some(Time(p.since)),
+            observed_generation: p.generation,
+            ..Default::default()
+        });
+    }
+    if let Some(ip) = &rec.resize.in_progress {
+        out.push(PodCondition {
+            type_: "PodResizeInProgress".to_owned(),
+            status: "True".to_owned(),
+            reason: ip.error.as_ref().map(|_| "Error".to_owned()),
+            message: ip.error.clone(),
+            last_transition_time: Some(Time(ip.since)),
+            observed_generation: ip.generation,
+            ..Default::default()
+        });
+    }
+    out
 }
 
 /// The pod with its computed status. Call [`refresh_conditions`] first.
@@ -275,8 +325,16 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
             .collect();
         (!v.is_empty()).then_some(v)
     };
+    let generation = rec.generation();
     pod.status = Some(PodStatus {
         phase: Some(phase(rec).to_owned()),
+        reason: rec.terminal.as_ref().map(|(r, _)| r.clone()),
+        message: rec.terminal.as_ref().map(|(_, m)| m.clone()),
+        qos_class: Some(
+            nodelet_spec::resources::pod_qos(rec.pod.spec.as_ref().unwrap_or(&Default::default()))
+                .to_owned(),
+        ),
+        observed_generation: generation,
         conditions: Some(
             rec.conditions
                 .iter()
@@ -286,8 +344,10 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
                     reason: c.reason.clone(),
                     message: c.message.clone(),
                     last_transition_time: Some(Time(c.since)),
+                    observed_generation: generation,
                     ..Default::default()
                 })
+                .chain(resize_conditions(rec))
                 .chain(rec.external_conditions.iter().cloned())
                 .collect(),
         ),

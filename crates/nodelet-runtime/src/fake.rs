@@ -152,6 +152,12 @@ pub enum Op {
         name: String,
         id: String,
     },
+    /// `update_container_resources` (in-place resize).
+    UpdateResources {
+        name: String,
+        id: String,
+        resources: Resources,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +188,8 @@ struct State {
     sandboxes: BTreeMap<String, SandboxInfo>,
     containers: BTreeMap<String, FakeContainer>,
     calls: Vec<Call>,
+    /// Memory usage `stats` reports, by container name.
+    memory_usage: HashMap<String, u64>,
 }
 
 /// A minimal pod sandbox config (pod `default/p`, uid `u`) for tests that
@@ -255,6 +263,7 @@ impl FakeRuntime {
                 sandboxes: BTreeMap::new(),
                 containers: BTreeMap::new(),
                 calls: Vec::new(),
+                memory_usage: HashMap::new(),
             })),
         }
     }
@@ -287,6 +296,18 @@ impl FakeRuntime {
         self.lock()
             .failing_images
             .insert(image.to_owned(), message.to_owned());
+    }
+
+    /// Makes `stats` report `bytes` of memory in use for containers named
+    /// `name` (what the kubelet checks before lowering a memory limit).
+    pub fn set_memory_usage(&self, name: &str, bytes: u64) {
+        self.lock().memory_usage.insert(name.to_owned(), bytes);
+    }
+
+    /// The resources container `id` runs with now (created with, then as
+    /// updated in place).
+    pub fn container_resources(&self, id: &str) -> Option<Resources> {
+        self.lock().containers.get(id).map(|c| c.config.resources)
     }
 
     /// Makes the next `n` `create_sandbox` calls fail (network setup).
@@ -829,11 +850,52 @@ impl Runtime for FakeRuntime {
     }
 
     async fn stats(&self, id: &str) -> Result<ContainerStats> {
-        if self.lock().containers.contains_key(id) {
-            Ok(ContainerStats::default())
-        } else {
-            Err(RuntimeError::ContainerNotFound(id.to_owned()))
+        let st = self.lock();
+        match st.containers.get(id) {
+            Some(c) => Ok(ContainerStats {
+                memory_usage_bytes: st.memory_usage.get(&c.config.name).copied().unwrap_or(0),
+                ..ContainerStats::default()
+            }),
+            None => Err(RuntimeError::ContainerNotFound(id.to_owned())),
         }
+    }
+
+    async fn update_container_resources(&self, id: &str, resources: &Resources) -> Result<()> {
+        let mut st = self.lock();
+        let c = st
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+        if !matches!(c.state, ContainerState::Running { .. }) {
+            return Err(RuntimeError::Other(format!(
+                "container {id} is not running"
+            )));
+        }
+        let merged = Resources {
+            memory_limit_bytes: resources
+                .memory_limit_bytes
+                .or(c.config.resources.memory_limit_bytes),
+            memory_request_bytes: resources
+                .memory_request_bytes
+                .or(c.config.resources.memory_request_bytes),
+            cpu_limit_millis: resources
+                .cpu_limit_millis
+                .or(c.config.resources.cpu_limit_millis),
+            cpu_request_millis: resources
+                .cpu_request_millis
+                .or(c.config.resources.cpu_request_millis),
+        };
+        c.config.resources = merged;
+        let name = c.config.name.clone();
+        Self::record(
+            &mut st,
+            Op::UpdateResources {
+                name,
+                id: id.to_owned(),
+                resources: *resources,
+            },
+        );
+        Ok(())
     }
 }
 

@@ -113,6 +113,12 @@ pub trait Runtime: Send + Sync + 'static {
     fn log_path(&self, id: &str) -> PathBuf;
 
     async fn stats(&self, id: &str) -> Result<ContainerStats>;
+
+    /// Changes the CPU and memory limits of a running container in place
+    /// (CRI `UpdateContainerResources`, what an in-place resize with
+    /// `resizePolicy: NotRequired` needs). Fields that are `None` are left
+    /// as they are.
+    async fn update_container_resources(&self, id: &str, resources: &Resources) -> Result<()>;
 }
 
 #[cfg(test)]

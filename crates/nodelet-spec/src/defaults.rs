@@ -39,7 +39,24 @@ pub fn default_metadata(meta: &mut ObjectMeta) {
 
 pub fn default_pod(pod: &mut Pod) {
     default_metadata(&mut pod.metadata);
-    default_pod_spec(pod.spec.get_or_insert_with(Default::default));
+    let spec = pod.spec.get_or_insert_with(Default::default);
+    default_pod_spec(spec);
+    // SetDefaults_Pod: a limit without a request requests the limit (on
+    // pods only, not on pod templates).
+    for c in spec
+        .containers
+        .iter_mut()
+        .chain(spec.init_containers.iter_mut().flatten())
+    {
+        if let Some(r) = c.resources.as_mut()
+            && let Some(limits) = r.limits.as_ref()
+        {
+            let requests = r.requests.get_or_insert_with(Default::default);
+            for (k, v) in limits {
+                requests.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    }
 }
 
 pub fn default_pod_spec(spec: &mut PodSpec) {

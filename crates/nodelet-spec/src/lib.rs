@@ -14,6 +14,7 @@ pub mod grace;
 pub mod hostname;
 pub mod load;
 pub mod object;
+pub mod resources;
 pub mod signal;
 pub mod validate;
 

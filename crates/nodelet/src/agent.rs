@@ -106,6 +106,14 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         hooks: HookOptions {
             strict_http_status: opts.hook_http_strict_status,
         },
+        // What the Node reports as allocatable bounds in-place resizes.
+        allocatable: {
+            let (cpu_millis, memory_bytes) = nodelet_api::node::allocatable();
+            Some(nodelet_engine::allocations::Requests {
+                cpu_millis,
+                memory_bytes,
+            })
+        },
         ..EngineConfig::new(opts.node_name.clone())
     };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();

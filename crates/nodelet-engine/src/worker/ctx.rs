@@ -27,4 +27,6 @@ pub struct EngineCtx {
     pub tx: broadcast::Sender<EngineEvent>,
     /// Releases deleted pods' containers and sandboxes in the background.
     pub teardown: Arc<Teardown>,
+    /// The cpu/memory each active pod was allocated (resize feasibility).
+    pub allocations: crate::allocations::Allocations,
 }

@@ -9,10 +9,13 @@
 //! fires, the pod is deleted, the engine shuts down). Starting a container
 //! waits for its postStart hook, which is what gates the next container.
 
+pub mod changes;
 pub mod ctx;
+pub mod deadline;
 pub mod hook;
 pub mod kill;
 pub mod ordering;
+pub mod resize;
 pub mod settings;
 pub mod shared;
 pub mod start;
@@ -41,6 +44,8 @@ pub struct Worker {
     notified: mpsc::UnboundedReceiver<()>,
     waiters: Vec<JoinHandle<()>>,
     gone: watch::Sender<bool>,
+    /// The armed retry of a deferred or failed resize (see `resize`).
+    resize_retry: Option<tokio::task::AbortHandle>,
 }
 
 /// What the facade keeps of a running worker.
@@ -71,6 +76,7 @@ impl Worker {
             notified,
             waiters: Vec::new(),
             gone: gone_tx,
+            resize_retry: None,
         };
         for i in adopted {
             worker.watch_container(i);
@@ -104,6 +110,7 @@ impl Worker {
                 rec.start_time = Some(self.shared.ctx.clock.now());
             }
         }
+        self.register_allocation();
         self.shared.publish();
         let mut quick_rounds = 0;
         loop {
@@ -183,8 +190,10 @@ impl Worker {
         })
     }
 
-    /// The earliest back-off expiry among the containers.
+    /// The earliest back-off expiry among the containers, or the
+    /// `activeDeadlineSeconds` deadline if sooner.
     fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let deadline = self.deadline();
         let rec = self.shared.lock();
         rec.slots
             .iter()
@@ -193,6 +202,7 @@ impl Worker {
                 _ => None,
             })
             .chain(self.sandbox_retry.filter(|_| rec.sandbox.is_none()))
+            .chain(deadline)
             .min()
     }
 }

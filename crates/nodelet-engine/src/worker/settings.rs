@@ -32,7 +32,12 @@ pub fn security(pod: Option<&PodSpec>, c: &Container) -> SecurityConfig {
 /// when the pod was admitted; one that still fails to parse is left unset
 /// rather than guessed.
 pub fn resources(c: &Container) -> Resources {
-    let Some(r) = c.resources.as_ref() else {
+    resources_of(c.resources.as_ref())
+}
+
+/// [`resources`] of a container's `resources` block.
+pub fn resources_of(r: Option<&k8s_openapi::api::core::v1::ResourceRequirements>) -> Resources {
+    let Some(r) = r else {
         return Resources::default();
     };
     let get = |map: &Option<

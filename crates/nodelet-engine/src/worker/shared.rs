@@ -1,11 +1,19 @@
 //! The part of a pod worker that others touch: the record behind a mutex,
 //! the deletion token, the exit notifications, and publishing status
 //! (store + broadcast) whenever it changed.
+//!
+//! **Metadata hook**: [`Shared::metadata`] holds the pod's current
+//! metadata (labels, annotations, …) and is sent a new value whenever an
+//! update changes them (`Engine::update_pod`). Whatever renders pod
+//! metadata into a running pod (downward API volumes) subscribes to it
+//! (`shared.metadata.subscribe()`) and rewrites its files on change;
+//! environment variables are not affected (as upstream).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -27,13 +35,17 @@ pub struct Shared {
     /// Bumped when a second delete shortened the grace of a pod already
     /// terminating: the kill starts over with the shorter grace.
     pub grace_shrunk: watch::Sender<u64>,
+    /// The pod's metadata as last updated; see the module doc.
+    pub metadata: watch::Sender<ObjectMeta>,
     /// Set when cleanup starts: nothing may write the pod back afterwards.
     removed: AtomicBool,
 }
 
 impl Shared {
     pub fn new(ctx: Arc<EngineCtx>, rec: PodRecord, notify: mpsc::UnboundedSender<()>) -> Self {
+        let metadata = watch::channel(rec.pod.metadata.clone()).0;
         Shared {
+            metadata,
             ctx,
             rec: Mutex::new(rec),
             last: Mutex::new(None),
@@ -90,12 +102,17 @@ impl Shared {
         if self.removed.load(Ordering::SeqCst) {
             return;
         }
-        let pod = {
+        let (pod, terminal, uid) = {
             let mut rec = self.lock();
             let now = self.ctx.clock.now();
             status::refresh_conditions(&mut rec, now);
-            status::pod_with_status(&rec)
+            let terminal = status::is_terminal(status::phase(&rec));
+            (status::pod_with_status(&rec), terminal, rec.uid.clone())
         };
+        if terminal {
+            // A finished pod holds no resources any more.
+            self.ctx.allocations.release(&uid);
+        }
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         if self.removed.load(Ordering::SeqCst) {
             return;

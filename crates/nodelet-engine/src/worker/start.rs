@@ -105,7 +105,12 @@ impl Worker {
             }
             slot.phase = SlotPhase::NotStarted;
             slot.current = None;
-            (slot.spec.clone(), pod, uid, sandbox, slot.attempts)
+            slot.restart_now = false;
+            // A container starts with what the node allocated to it (the
+            // spec's resources unless a resize is pending).
+            let mut spec = slot.spec.clone();
+            spec.resources.clone_from(&slot.allocated);
+            (spec, pod, uid, sandbox, slot.attempts)
         };
         let image = spec.image.clone().unwrap_or_default();
 
@@ -226,11 +231,13 @@ impl Worker {
                 slot.attempts = attempt + 1;
                 slot.restart_count = i32::try_from(attempt).unwrap_or(i32::MAX);
                 slot.image_id = Some(info.id.clone());
+                slot.last_image = Some(image.clone());
                 slot.current = Some(Current {
                     id: id.clone(),
                     attempt,
                     died: died.clone(),
                     stop_signal: signal,
+                    resources: spec.resources.clone(),
                 });
             }
         }

@@ -4,7 +4,7 @@
 //! which reads status from it.
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, ResourceRequirements};
 use nodelet_runtime::{ExitStatus, SandboxInfo};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -61,6 +61,9 @@ pub struct Current {
     pub died: CancellationToken,
     /// Effective stop signal (lifecycle, image STOPSIGNAL, SIGTERM).
     pub stop_signal: nodelet_runtime::Signal,
+    /// The resources the container runs with now (created with, then as
+    /// resized in place): `status.containerStatuses[*].resources`.
+    pub resources: Option<ResourceRequirements>,
 }
 
 /// Where a container slot is in its lifecycle.
@@ -103,13 +106,23 @@ pub struct Slot {
     pub ever_running: bool,
     /// Startup/readiness results of the current container.
     pub probes: crate::probes::ProbeResults,
+    /// The image the latest container was created from (the status shows
+    /// it; a spec image that differs means "definition changed").
+    pub last_image: Option<String>,
+    /// The resources the node accepted for this container (the kubelet's
+    /// allocation): what it is started with; a spec that differs is a
+    /// pending resize (see `worker::resize`).
+    pub allocated: Option<ResourceRequirements>,
+    /// Start again at once, whatever the restart policy and back-off say:
+    /// the container was killed because its definition changed or a
+    /// resize needs a restart.
+    pub restart_now: bool,
 }
 
 impl Slot {
     pub fn new(kind: SlotKind, spec: Container) -> Self {
         Slot {
             kind,
-            spec,
             phase: SlotPhase::NotStarted,
             current: None,
             last_term: None,
@@ -118,6 +131,10 @@ impl Slot {
             image_id: None,
             ever_running: false,
             probes: Default::default(),
+            last_image: None,
+            allocated: spec.resources.clone(),
+            restart_now: false,
+            spec,
         }
     }
 
@@ -172,6 +189,11 @@ pub struct PodRecord {
     pub host_ips: Vec<String>,
     /// Conditions written by others through `pods/status` (readiness gates).
     pub external_conditions: Vec<k8s_openapi::api::core::v1::PodCondition>,
+    /// Set when the agent itself ended the pod (`activeDeadlineSeconds`):
+    /// phase `Failed` with this reason and message.
+    pub terminal: Option<(String, String)>,
+    /// In-place resize progress (`PodResizePending` / `PodResizeInProgress`).
+    pub resize: crate::worker::resize::ResizeState,
 }
 
 impl PodRecord {
@@ -201,6 +223,8 @@ impl PodRecord {
             deletion_grace: None,
             host_ips,
             external_conditions: Vec::new(),
+            terminal: None,
+            resize: Default::default(),
         }
     }
 
@@ -217,6 +241,12 @@ impl PodRecord {
             .spec
             .as_ref()
             .and_then(|s| s.termination_grace_period_seconds)
+    }
+
+    /// `metadata.generation` (set by the API server; `None` for pods that
+    /// never went through one).
+    pub fn generation(&self) -> Option<i64> {
+        self.pod.metadata.generation
     }
 
     pub fn slot_index(&self, name: &str, id: &str) -> Option<usize> {

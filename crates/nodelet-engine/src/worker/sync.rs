@@ -36,6 +36,9 @@ enum Step {
 
 impl Worker {
     pub(crate) async fn sync(&mut self) {
+        if !self.react_to_changes().await {
+            return;
+        }
         if self.shared.lock().sandbox.is_none() && !self.create_sandbox().await {
             return;
         }
@@ -118,7 +121,7 @@ impl Worker {
     }
 
     async fn step(&mut self, i: usize) -> Step {
-        let (kind, phase, name, policy) = {
+        let (kind, phase, name, policy, forced, key) = {
             let rec = self.shared.lock();
             let s = &rec.slots[i];
             (
@@ -126,6 +129,8 @@ impl Worker {
                 s.phase.clone(),
                 s.spec.name.clone(),
                 rec.restart_policy().to_owned(),
+                s.restart_now,
+                super::changes::backoff_key(&s.spec.name, s.spec.image.as_deref()),
             )
         };
         match phase {
@@ -153,6 +158,11 @@ impl Worker {
                 waiting,
                 restart_at,
             } => {
+                if forced {
+                    // Killed for a new definition or a resize: back at once.
+                    self.start(i).await;
+                    return self.after_start(i, kind);
+                }
                 let sidecar_of_completed = kind == SlotKind::Sidecar && self.completed;
                 if sidecar_of_completed || !should_restart(&policy, kind, term.as_ref()) {
                     let Some(term) = term else { return Step::Next };
@@ -163,9 +173,9 @@ impl Worker {
                     return if failed_init { Step::Stop } else { Step::Next };
                 }
                 let now = self.shared.ctx.clock.instant();
-                if let Some(until) = self.backoff.blocked_until(&name, finished, now) {
+                if let Some(until) = self.backoff.blocked_until(&key, finished, now) {
                     if restart_at != Some(until) {
-                        self.enter_backoff(i, &name, term.is_some(), waiting, until);
+                        self.enter_backoff(i, &name, &key, term.is_some(), waiting, until);
                     }
                     return if kind == SlotKind::Init {
                         Step::Stop
@@ -173,7 +183,7 @@ impl Worker {
                         Step::Next
                     };
                 }
-                self.backoff.next(&name, finished, now);
+                self.backoff.next(&key, finished, now);
                 self.start(i).await;
                 self.after_start(i, kind)
             }
@@ -214,6 +224,7 @@ impl Worker {
         &self,
         i: usize,
         name: &str,
+        key: &str,
         crashed: bool,
         waiting: Option<(String, String)>,
         until: tokio::time::Instant,
@@ -237,7 +248,7 @@ impl Worker {
             let event = format!("Back-off restarting failed container {name} in pod {desc}");
             self.shared
                 .event(Some(i), EventType::Warning, "BackOff", &event);
-            let d = go_duration(self.backoff.get(name));
+            let d = go_duration(self.backoff.get(key));
             Some((
                 "CrashLoopBackOff".to_owned(),
                 format!("back-off {d} restarting failed container={name} pod={desc}"),

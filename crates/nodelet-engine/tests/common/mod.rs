@@ -28,6 +28,11 @@ pub async fn setup() -> H {
 }
 
 pub async fn setup_with(fake: FakeRuntime) -> H {
+    setup_config(fake, EngineConfig::new("node1")).await
+}
+
+/// [`setup_with`] with an engine config of the test's own.
+pub async fn setup_config(fake: FakeRuntime, config: EngineConfig) -> H {
     let dir = if std::path::Path::new("/dev/shm").is_dir() {
         tempfile::tempdir_in("/dev/shm").unwrap()
     } else {
@@ -35,14 +40,9 @@ pub async fn setup_with(fake: FakeRuntime) -> H {
     };
     let store = Arc::new(Store::open(&dir.path().join("state.redb")).unwrap());
     let clock = Arc::new(TokioClock::new(ORIGIN.parse().unwrap()));
-    let engine = Engine::new(
-        Arc::new(fake.clone()),
-        store.clone(),
-        clock,
-        EngineConfig::new("node1"),
-    )
-    .await
-    .unwrap();
+    let engine = Engine::new(Arc::new(fake.clone()), store.clone(), clock, config)
+        .await
+        .unwrap();
     H {
         engine,
         fake,

@@ -18,6 +18,7 @@ pub mod process;
 pub mod record;
 pub mod runc;
 pub mod shm;
+pub mod update;
 pub mod wait;
 
 use std::collections::HashMap;
@@ -803,5 +804,9 @@ impl Runtime for OciRuntime {
     async fn stats(&self, id: &str) -> Result<ContainerStats> {
         let m = self.meta(id)?;
         Ok(self.cgroups.stats(&m.cgroup_path))
+    }
+
+    async fn update_container_resources(&self, id: &str, resources: &Resources) -> Result<()> {
+        self.update_resources(id, resources).await
     }
 }

@@ -112,6 +112,15 @@ impl OciCli {
         }
     }
 
+    /// `update --resources <file>`: new cgroup limits for a running
+    /// container (the file holds an OCI `LinuxResources` object).
+    pub async fn update(&self, id: &str, resources_file: &Path) -> Result<()> {
+        let file = resources_file.to_string_lossy();
+        self.run("update", &["update", "--resources", &file, id])
+            .await
+            .map(drop)
+    }
+
     pub async fn start(&self, id: &str) -> Result<()> {
         self.run("start", &["start", id]).await.map(drop)
     }

@@ -4,14 +4,15 @@
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvFromSource, EnvVar, EphemeralContainer, Lifecycle, Probe,
-    VolumeMount,
+    Container, ContainerPort, ContainerResizePolicy, EnvFromSource, EnvVar, EphemeralContainer,
+    Lifecycle, Probe, ResourceRequirements, VolumeMount,
 };
 
 use super::envvars::{validate_env, validate_env_from};
 use super::lifecycle::{validate_lifecycle, validate_stop_signal};
 use super::ports::validate_ports;
 use super::probe::{ProbeKind, validate_probe};
+use super::resources::{validate_requirements, validate_resize_policy};
 use super::{names, push_msgs};
 use crate::{FieldError, FieldErrors, FieldPath};
 
@@ -30,6 +31,8 @@ pub struct ContainerView<'a> {
     pub readiness_probe: Option<&'a Probe>,
     pub startup_probe: Option<&'a Probe>,
     pub restart_policy: Option<&'a str>,
+    pub resources: Option<&'a ResourceRequirements>,
+    pub resize_policy: &'a [ContainerResizePolicy],
 }
 
 macro_rules! view_of {
@@ -48,6 +51,8 @@ macro_rules! view_of {
             readiness_probe: $c.readiness_probe.as_ref(),
             startup_probe: $c.startup_probe.as_ref(),
             restart_policy: $c.restart_policy.as_deref(),
+            resources: $c.resources.as_ref(),
+            resize_policy: $c.resize_policy.as_deref().unwrap_or(&[]),
         }
     };
 }
@@ -70,6 +75,8 @@ pub struct PodContext<'a> {
     pub volumes: HashSet<&'a str>,
     pub grace: Option<i64>,
     pub os: Option<&'a str>,
+    /// The pod's `restartPolicy` (resize policies depend on it).
+    pub restart_policy: Option<&'a str>,
 }
 
 /// Checks every container type shares.
@@ -109,6 +116,12 @@ pub fn validate_common(
         c.image_pull_policy,
         &["Always", "IfNotPresent", "Never"],
         &path.child("imagePullPolicy"),
+    ));
+    errs.extend(validate_requirements(c.resources, &path.child("resources")));
+    errs.extend(validate_resize_policy(
+        c.resize_policy,
+        ctx.restart_policy,
+        &path.child("resizePolicy"),
     ));
     errs
 }

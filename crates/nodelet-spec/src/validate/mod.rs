@@ -14,7 +14,9 @@ pub mod names;
 mod pod;
 mod ports;
 mod probe;
+mod resources;
 mod service;
+pub mod update;
 mod volumes;
 mod warnings;
 

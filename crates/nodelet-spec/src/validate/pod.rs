@@ -36,6 +36,7 @@ fn validate_spec(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
         // skipped it, so sleep hooks are still bounded.
         grace: Some(spec.termination_grace_period_seconds.unwrap_or(30)),
         os: spec.os.as_ref().map(|os| os.name.as_str()),
+        restart_policy: spec.restart_policy.as_deref(),
     };
     let mut names: HashSet<&str> = HashSet::new();
     errs.extend(containers(spec, &ctx, &mut names, path));
