@@ -315,6 +315,11 @@ impl FakeRuntime {
         self.lock().absent_images.insert(image.to_owned());
     }
 
+    /// `image` is on the node (e.g. loaded by hand), pulls still failing.
+    pub fn present_image(&self, image: &str) {
+        self.lock().absent_images.remove(image);
+    }
+
     /// A pull of `image` takes `d` (on the tokio clock).
     pub fn pull_delay(&self, image: &str, d: Duration) {
         self.lock().pull_delays.insert(image.to_owned(), d);
