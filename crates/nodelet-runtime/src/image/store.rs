@@ -362,8 +362,8 @@ impl ImageStore {
     }
 
     /// Removes a reference; the image goes when its last reference does
-    /// (or at once when named by id). Unreferenced blobs and layers are then
-    /// deleted. Callers must not remove images that running containers use.
+    /// (or at once when named by id), unless a container uses it (an
+    /// error naming them). Unreferenced blobs and layers are then deleted.
     pub fn remove(&self, reference: &str) -> Result<()> {
         let _lock = self.lock()?;
         let mut state = self.state()?;
@@ -376,6 +376,19 @@ impl ImageStore {
         match by_ref {
             Some(r) if img.references.len() > 1 => img.references.retain(|x| *x != r),
             _ => {
+                let users: Vec<String> = self
+                    .pins
+                    .all()?
+                    .into_iter()
+                    .filter(|(_, pinned)| *pinned == id)
+                    .map(|(holder, _)| holder)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(RuntimeError::Other(format!(
+                        "image {reference:?} is in use by container(s) {}; remove them first",
+                        users.join(", ")
+                    )));
+                }
                 state.images.remove(&id);
             }
         }
