@@ -56,8 +56,9 @@ mmdebstrap --quiet --mode=root --variant=minbase --include=nginx,bash,psmisc \
   --customize-hook='rm -f "$1"/var/log/dpkg.log "$1"/var/log/alternatives.log "$1"/var/log/bootstrap.log "$1"/var/log/apt/*.log "$1"/etc/machine-id "$1"/var/lib/dbus/machine-id' \
   "$SUITE" "$ROOTFS" "${mirror[@]}" >&2
 
-# The layer: sorted entries, fixed mtimes, numeric owners.
-( cd "$ROOTFS" && find . -mindepth 1 -printf '%P\n' | sort ) |
+# The layer: sorted entries, fixed mtimes, numeric owners; no device nodes
+# under /dev (the runtime provides /dev; layers with devices are refused).
+( cd "$ROOTFS" && find . -mindepth 1 -printf '%P\n' | grep -v '^dev/.' | sort ) |
   tar -C "$ROOTFS" --no-recursion -T - --format=gnu --mtime="@$SOURCE_DATE_EPOCH" \
       --numeric-owner -cf "$WORK/layer.tar"
 L=$WORK/layout
