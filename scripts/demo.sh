@@ -87,8 +87,11 @@ on_exit() {
     echo "demo ending: deleting the pod and stopping nodelet serve (pid $SERVE_PID)" >&2
     kubectl delete pod lifecycle-demo --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
     sleep 2
+  fi
+  if [ -n "$SERVE_PID" ]; then
     kill -TERM "$SERVE_PID" 2>/dev/null || true
-    wait "$SERVE_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVE_PID" 2>/dev/null || true
   fi
   stop_nginx_mirror
 }

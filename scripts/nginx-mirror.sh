@@ -57,7 +57,6 @@ EOF
 
 stop_nginx_mirror() {
   [[ -n "$MIRROR_PID" ]] || return 0
-  kill -TERM "$MIRROR_PID" 2>/dev/null
-  wait "$MIRROR_PID" 2>/dev/null
+  kill -KILL "$MIRROR_PID" 2>/dev/null
   MIRROR_PID=""
 }
