@@ -7,6 +7,9 @@
 #     util-linux/iproute2 (namespaces, veth checks); skopeo, umoci, podman
 #     (image interop tests: archives made by real tools load).
 #     hyperfine for bench/ is installed by the bench scripts.
+#   - docker-registry (a local registry: the docker.io mirror of the demo,
+#     registry pull tests), apache2-utils (htpasswd for its auth),
+#     mmdebstrap (the nginx image built from Debian's packages), curl.
 set -euo pipefail
 
 need_root() {
@@ -17,7 +20,7 @@ need_root() {
 }
 
 apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables iproute2 util-linux procps tmux
-  skopeo umoci podman)
+  skopeo umoci podman docker-registry apache2-utils mmdebstrap curl)
 
 install_packages() {
   local missing=()

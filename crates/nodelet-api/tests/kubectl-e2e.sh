@@ -95,7 +95,7 @@ YAML
 # The real agent runs the repository's lifecycle tutorial pod (nodelet's own
 # busybox image); serve_mem takes the tutorial's manifest as is.
 if [[ -z "$mem" ]]; then
-    cp "$ws/examples/lifecycle-events.yaml" "$root/pod.yaml"
+    cp "$ws/examples/lifecycle-events-busybox.yaml" "$root/pod.yaml"
 fi
 
 expect "version" 'Server Version: v1\.37\.0-nodelet' "$K" version

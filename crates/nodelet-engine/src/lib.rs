@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod godur;
 pub mod hooks;
+pub mod images;
 pub mod pod_conditions;
 pub mod podkey;
 pub mod probes;

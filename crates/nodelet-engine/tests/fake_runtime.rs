@@ -120,6 +120,12 @@ async fn exec_results_and_hanging_exec_dies_with_the_container() {
         ops.last(),
         Some(Op::Exited { .. }) | Some(Op::ExecEnd { .. })
     ));
-    let info = rt.ensure_image("img", PullPolicy::Always).await.unwrap();
+    let info = rt
+        .ensure_image(&nodelet_runtime::ImageRequest::new(
+            "img",
+            PullPolicy::Always,
+        ))
+        .await
+        .unwrap();
     assert!(info.pulled);
 }

@@ -224,14 +224,14 @@ async fn image_pull_failure_is_retried_under_image_pull_back_off() {
     let h = setup().await;
     h.fake.fail_image("img-c1", "manifest unknown");
     h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
-    h.until(5, |h| {
+    h.until(25, |h| {
         h.waiting_reason("p", "c1").as_deref() == Some("ImagePullBackOff")
     })
     .await;
     let w = h.cstatus("p", "c1").state.unwrap().waiting.unwrap();
     assert_eq!(
         w.message.as_deref(),
-        Some("Back-off pulling image \"img-c1\"")
+        Some("Back-off pulling image \"img-c1\": ErrImagePull: manifest unknown")
     );
     assert!(h.has_event(
         "Failed",
@@ -241,11 +241,13 @@ async fn image_pull_failure_is_retried_under_image_pull_back_off() {
     assert!(h.has_event("BackOff", "Back-off pulling image \"img-c1\""));
     assert_eq!(h.phase("p"), "Pending");
     let pulls = |h: &H| {
-        h.times(|op| matches!(op, nodelet_runtime::fake::Op::EnsureImage { image } if image == "img-c1"))
+        h.times(
+            |op| matches!(op, nodelet_runtime::fake::Op::PullImage { image } if image == "img-c1"),
+        )
     };
     h.until(40, |h| pulls(h).len() >= 3).await;
     let t = pulls(&h);
-    assert_eq!(((t[1] - t[0]).round(), (t[2] - t[1]).round()), (0.0, 10.0));
+    assert_eq!(((t[1] - t[0]).round(), (t[2] - t[1]).round()), (10.0, 20.0));
     assert!(h.times(is_create("c1")).is_empty());
 }
 

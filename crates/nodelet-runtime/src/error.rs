@@ -12,6 +12,13 @@ pub enum RuntimeError {
     ImageNotFound(String),
     #[error("invalid image {image:?}: {reason}")]
     InvalidImage { image: String, reason: String },
+    /// `imagePullPolicy: Never` and the image is not on the node.
+    #[error("container image {0:?} is not present with pull policy of Never")]
+    ImageNeverPull(String),
+    /// A registry pull failed; the message is the whole story (what was
+    /// asked of which registry, and its answer).
+    #[error("{0}")]
+    ImagePull(String),
     /// A problem with the host that an operator must fix (missing runtime
     /// binary, crun refusing hybrid cgroups, no overlayfs...).
     #[error("host problem: {0}")]

@@ -111,7 +111,14 @@ impl ExecScript {
 /// One recorded runtime call or simulated happening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
+    /// Every `ensure_image` call, with the pull secrets it carried.
     EnsureImage {
+        image: String,
+        policy: PullPolicy,
+        secrets: Vec<String>,
+    },
+    /// An `ensure_image` that pulled (or tried to).
+    PullImage {
         image: String,
     },
     CreateSandbox {
@@ -183,6 +190,10 @@ struct State {
     execs: HashMap<Vec<String>, ExecScript>,
     image_stop_signals: HashMap<String, String>,
     failing_images: HashMap<String, String>,
+    /// Images not on the node (every other image is present).
+    absent_images: std::collections::HashSet<String>,
+    /// How long a pull of an image takes (tokio time).
+    pull_delays: HashMap<String, Duration>,
     /// How many of the next sandbox creations fail.
     failing_sandboxes: usize,
     sandboxes: BTreeMap<String, SandboxInfo>,
@@ -259,6 +270,8 @@ impl FakeRuntime {
                 execs: HashMap::new(),
                 image_stop_signals: HashMap::new(),
                 failing_images: HashMap::new(),
+                absent_images: Default::default(),
+                pull_delays: HashMap::new(),
                 failing_sandboxes: 0,
                 sandboxes: BTreeMap::new(),
                 containers: BTreeMap::new(),
@@ -291,11 +304,34 @@ impl FakeRuntime {
             .insert(image.to_owned(), signal.to_owned());
     }
 
-    /// Makes `ensure_image` of `image` fail with `message`.
+    /// Makes pulls of `image` fail with `message` (and the image absent,
+    /// so that every policy but `Never` pulls it). Undo with
+    /// [`Self::heal_image`].
     pub fn fail_image(&self, image: &str, message: &str) {
-        self.lock()
-            .failing_images
+        let mut st = self.lock();
+        st.failing_images
             .insert(image.to_owned(), message.to_owned());
+        st.absent_images.insert(image.to_owned());
+    }
+
+    /// Pulls of `image` succeed again.
+    pub fn heal_image(&self, image: &str) {
+        self.lock().failing_images.remove(image);
+    }
+
+    /// `image` is not on the node until a pull brings it.
+    pub fn absent_image(&self, image: &str) {
+        self.lock().absent_images.insert(image.to_owned());
+    }
+
+    /// `image` is on the node (e.g. loaded by hand), pulls still failing.
+    pub fn present_image(&self, image: &str) {
+        self.lock().absent_images.remove(image);
+    }
+
+    /// A pull of `image` takes `d` (on the tokio clock).
+    pub fn pull_delay(&self, image: &str, d: Duration) {
+        self.lock().pull_delays.insert(image.to_owned(), d);
     }
 
     /// Makes `stats` report `bytes` of memory in use for containers named
@@ -486,25 +522,56 @@ async fn process(
 
 #[async_trait]
 impl Runtime for FakeRuntime {
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<ImageInfo> {
-        let mut st = self.lock();
-        Self::record(
-            &mut st,
-            Op::EnsureImage {
-                image: image.to_owned(),
-            },
-        );
-        if let Some(msg) = st.failing_images.get(image) {
-            return Err(RuntimeError::Other(msg.clone()));
+    async fn ensure_image(&self, req: &ImageRequest) -> Result<ImageInfo> {
+        let image = req.image.as_str();
+        let (pull, delay) = {
+            let mut st = self.lock();
+            Self::record(
+                &mut st,
+                Op::EnsureImage {
+                    image: image.to_owned(),
+                    policy: req.policy,
+                    secrets: req
+                        .credentials
+                        .secrets
+                        .iter()
+                        .map(|s| format!("{}/{}", s.namespace, s.name))
+                        .collect(),
+                },
+            );
+            let present = !st.absent_images.contains(image);
+            if req.policy == PullPolicy::Never && !present {
+                return Err(RuntimeError::ImageNeverPull(image.to_owned()));
+            }
+            let pull = req.policy == PullPolicy::Always || !present;
+            (pull, st.pull_delays.get(image).copied().unwrap_or_default())
+        };
+        if pull {
+            if let Some(tx) = &req.progress {
+                let _ = tx.send(PullEvent::Started);
+            }
+            Self::record(
+                &mut self.lock(),
+                Op::PullImage {
+                    image: image.to_owned(),
+                },
+            );
+            tokio::time::sleep(delay).await;
+            let mut st = self.lock();
+            if let Some(msg) = st.failing_images.get(image) {
+                return Err(RuntimeError::ImagePull(msg.clone()));
+            }
+            st.absent_images.remove(image);
         }
-        let pulled = policy == PullPolicy::Always;
+        let st = self.lock();
         Ok(ImageInfo {
             reference: image.to_owned(),
             id: format!("sha256:fake-{image}"),
+            image_ref: format!("sha256:fake-{image}"),
             size: 1024,
             stop_signal: st.image_stop_signals.get(image).cloned(),
-            pulled,
-            pull_duration: pulled.then_some(Duration::ZERO),
+            pulled: pull,
+            pull_duration: pull.then_some(delay),
         })
     }
 

@@ -27,9 +27,13 @@ pub enum CreateStartError {
 
 #[async_trait]
 pub trait Runtime: Send + Sync + 'static {
-    /// Makes sure `image` is on the node per `policy` (pulling if allowed
-    /// and needed) and returns its metadata.
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<ImageInfo>;
+    /// Makes sure `req.image` is on the node per `req.policy`, pulling it
+    /// (with `req.credentials`) when allowed and needed, and returns its
+    /// metadata. `Never` and absent: [`RuntimeError::ImageNeverPull`].
+    /// A pull reports [`PullEvent::Started`] on `req.progress` before it
+    /// begins (the kubelet's `Pulling` event); concurrent requests for the
+    /// same image and credentials share one pull.
+    async fn ensure_image(&self, req: &ImageRequest) -> Result<ImageInfo>;
 
     /// Creates the pod's shared namespaces and network.
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo>;

@@ -22,13 +22,98 @@ pub enum PullPolicy {
     Never,
 }
 
+/// What the engine asks of [`crate::Runtime::ensure_image`]: an image as
+/// the pod names it, the pull policy, and the pod's pull credentials (as
+/// containerd's `PullImage` takes them with each pull).
+#[derive(Debug, Clone)]
+pub struct ImageRequest {
+    /// The reference as written in the pod (`nginx`, `host:5000/a/b:1`).
+    pub image: String,
+    pub policy: PullPolicy,
+    pub credentials: PullCredentials,
+    /// Told when a registry pull starts (kubelet's `Pulling` event) and how
+    /// it progresses; `None` when nobody listens.
+    pub progress: Option<tokio::sync::mpsc::UnboundedSender<PullEvent>>,
+}
+
+impl ImageRequest {
+    pub fn new(image: &str, policy: PullPolicy) -> ImageRequest {
+        ImageRequest {
+            image: image.to_string(),
+            policy,
+            credentials: PullCredentials::default(),
+            progress: None,
+        }
+    }
+}
+
+/// The docker configs of a pod's `imagePullSecrets` (only secrets of type
+/// `kubernetes.io/dockerconfigjson` or `kubernetes.io/dockercfg`, as the
+/// kubelet uses them). The node's own `config.json` is the runtime's.
+/// `Debug` never shows the data.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct PullCredentials {
+    pub secrets: Vec<PullSecret>,
+}
+
+impl std::fmt::Debug for PullCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self
+            .secrets
+            .iter()
+            .map(|s| format!("{}/{}", s.namespace, s.name))
+            .collect();
+        f.debug_struct("PullCredentials")
+            .field("secrets", &names)
+            .finish()
+    }
+}
+
+/// One pull secret's docker config.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PullSecret {
+    pub namespace: String,
+    pub name: String,
+    pub kind: PullSecretKind,
+    /// `.dockerconfigjson` or `.dockercfg` bytes.
+    pub data: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullSecretKind {
+    /// `kubernetes.io/dockerconfigjson`: `{"auths": {...}}`.
+    DockerConfigJson,
+    /// `kubernetes.io/dockercfg`: the legacy map without `auths`.
+    DockerCfg,
+}
+
+/// What a pull reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PullEvent {
+    /// A registry pull begins (or this request joins one already running).
+    Started,
+    /// The manifest is known: its layers (digest, size), bottom first.
+    Resolved { layers: Vec<(String, u64)> },
+    /// Bytes of a layer fetched so far (`done == total` when complete;
+    /// `cached` when it was already on the node).
+    Layer {
+        digest: String,
+        done: u64,
+        total: u64,
+        cached: bool,
+    },
+}
+
 /// What the engine learns about an image it is about to use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageInfo {
     /// The reference as the user wrote it (`nodelet.local/busybox:latest`).
     pub reference: String,
-    /// `sha256:<hex>` of the image config (what `imageID` reports).
+    /// `sha256:<hex>` of the image config.
     pub id: String,
+    /// What a container status's `imageID` reports: the repo digest
+    /// (`docker.io/library/nginx@sha256:...`), or `id` when it has none.
+    pub image_ref: String,
     /// Total compressed size of the layers, in bytes.
     pub size: u64,
     /// `STOPSIGNAL` from the image config, if any (unparsed).

@@ -203,21 +203,40 @@ async fn image_policies() {
         return;
     }
     let h = Harness::new(4, "runc").await;
+    let req = |image: &str, policy| nodelet_runtime::ImageRequest::new(image, policy);
     let info =
-        h.rt.ensure_image(IMAGE, PullPolicy::IfNotPresent)
+        h.rt.ensure_image(&req(IMAGE, PullPolicy::IfNotPresent))
             .await
             .unwrap();
     assert!(info.id.starts_with("sha256:") && !info.pulled);
+    // Loaded nodelet.local images are never pulled, even with Always.
+    let always =
+        h.rt.ensure_image(&req(IMAGE, PullPolicy::Always))
+            .await
+            .unwrap();
+    assert!(!always.pulled);
     let e =
-        h.rt.ensure_image("nodelet.local/nope:1", PullPolicy::Never)
+        h.rt.ensure_image(&req("nodelet.local/nope:1", PullPolicy::Never))
             .await
             .unwrap_err();
-    assert!(e.to_string().contains("ErrImageNeverPull"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "container image \"nodelet.local/nope:1\" is not present with pull policy of Never"
+    );
     let e =
-        h.rt.ensure_image("docker.io/library/alpine:3", PullPolicy::Always)
+        h.rt.ensure_image(&req("nodelet.local/nope:1", PullPolicy::IfNotPresent))
             .await
             .unwrap_err();
-    assert!(e.to_string().contains("not implemented"), "{e}");
+    assert!(
+        e.to_string().contains("never pulled from a registry"),
+        "{e}"
+    );
+    // Nothing listens on port 1: the pull fails saying so.
+    let e =
+        h.rt.ensure_image(&req("127.0.0.1:1/library/alpine:3", PullPolicy::Always))
+            .await
+            .unwrap_err();
+    assert!(e.to_string().contains("failed to do request"), "{e}");
     h.teardown().await;
 }
 

@@ -2,7 +2,8 @@
 //! a check of the host that fails naming what is missing (the project's
 //! rule: never skip silently, unless `NODELET_SKIP_REAL=1`), and the
 //! artefacts built once per target dir and shared by concurrently running
-//! test binaries (test images, the monitor binary).
+//! test binaries (test images, the monitor binary), and a real registry
+//! for pull tests ([`registry`]).
 //!
 //! It depends on no nodelet crate, so any crate can take it as a
 //! dev-dependency without a cycle; checks that need nodelet code (e.g. the
@@ -10,6 +11,8 @@
 
 mod artefacts;
 mod host;
+pub mod registry;
 
 pub use artefacts::{monitor_binary, target_dir, test_images};
 pub use host::{Needs, skipped, which};
+pub use registry::{RegistryOptions, TestRegistry};

@@ -10,6 +10,8 @@ use anyhow::Context;
 use nodelet_engine::clock::SystemClock;
 use nodelet_engine::hooks::HookOptions;
 use nodelet_engine::{Engine, EngineConfig};
+use nodelet_runtime::image::ImageStore;
+use nodelet_runtime::image::gc::{GcPolicy, ImageGc};
 use nodelet_runtime::oci::{HostProblemKind, OciConfig, OciRuntime, host_check};
 use nodelet_runtime::{Runtime, RuntimeError};
 use nodelet_store::Store;
@@ -39,6 +41,7 @@ pub fn oci_config(opts: &AgentOpts) -> OciConfig {
     cfg.monitor = monitor_binary();
     cfg.log_max_size = opts.container_log_max_size;
     cfg.log_max_files = opts.container_log_max_files;
+    cfg.registry_config_dir = node.registry_config_dir.clone();
     let custom = opts.cni_subnet.is_some() || opts.cni_bridge.is_some();
     if let Some(subnet) = &opts.cni_subnet {
         cfg.cni.subnet = subnet.clone();
@@ -74,6 +77,14 @@ fn monitor_binary() -> PathBuf {
 /// the pods and containers recorded under `--root`). Must run inside a
 /// tokio runtime.
 pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
+    let gc_policy = GcPolicy {
+        high_threshold: opts.image_gc_high_threshold,
+        low_threshold: opts.image_gc_low_threshold,
+        min_age: opts.minimum_image_ttl_duration,
+    };
+    gc_policy
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--image-gc-low-threshold/--image-gc-high-threshold: {e}"))?;
     let cfg = oci_config(opts);
     warn_minor_problems(&cfg.runtime);
     let runtime = match OciRuntime::new(cfg.clone()).await {
@@ -121,12 +132,48 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         .await
         .context("starting the lifecycle engine")?;
     let runtime_version = runtime_version(&runtime.cli().binary).await;
+    spawn_image_gc(runtime.images_arc(), gc_policy);
     Ok(Agent {
         engine: Arc::new(engine),
         runtime,
         store,
         runtime_version,
     })
+}
+
+/// How often image garbage collection looks at the image filesystem (the
+/// kubelet's `ImageGCPeriod`).
+const IMAGE_GC_PERIOD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The kubelet's image garbage collection loop: now, then every 5 minutes;
+/// a run that cannot free enough says so (the kubelet's
+/// `FreeDiskSpaceFailed`) in the log.
+fn spawn_image_gc(images: Arc<ImageStore>, policy: GcPolicy) {
+    tokio::spawn(async move {
+        let gc = Arc::new(std::sync::Mutex::new(ImageGc::new(policy)));
+        let mut tick = tokio::time::interval(IMAGE_GC_PERIOD);
+        loop {
+            tick.tick().await;
+            let (gc, images) = (gc.clone(), images.clone());
+            let res = tokio::task::spawn_blocking(move || {
+                gc.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .run(&images, std::time::SystemTime::now())
+            })
+            .await;
+            match res {
+                Ok(Ok(outcome)) => {
+                    if let Some(msg) = outcome.failure() {
+                        tracing::warn!(reason = "FreeDiskSpaceFailed", "{msg}");
+                    } else if !outcome.removed.is_empty() {
+                        tracing::info!(removed = ?outcome.removed, freed = outcome.freed, "image garbage collection");
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "image garbage collection failed"),
+                Err(e) => tracing::warn!(error = %e, "image garbage collection task"),
+            }
+        }
+    });
 }
 
 /// Non-fatal host facts (a low nofile limit) are worth a line, not a stop.

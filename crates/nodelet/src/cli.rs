@@ -32,6 +32,10 @@ pub struct NodeOpts {
     /// OCI runtime binary: runc, crun, youki or a path.
     #[arg(long, env = "NODELET_RUNTIME", default_value = "runc")]
     pub runtime: String,
+    /// Registry configuration in containerd's hosts.toml layout:
+    /// DIR/<host[:port]>/hosts.toml (mirrors, CAs, http endpoints), DIR/_default.
+    #[arg(long, env = "NODELET_REGISTRY_CONFIG_DIR", default_value = "/etc/nodelet/certs.d", value_parser = absolute_path)]
+    pub registry_config_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,6 +93,20 @@ pub struct AgentOpts {
     /// accepts any HTTP answer as success).
     #[arg(long, env = "NODELET_HOOK_HTTP_STRICT_STATUS")]
     pub hook_http_strict_status: bool,
+    /// Image garbage collection starts when the image filesystem is this
+    /// full (percent; the kubelet's --image-gc-high-threshold).
+    #[arg(long, env = "NODELET_IMAGE_GC_HIGH_THRESHOLD", default_value_t = 85,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_high_threshold: u8,
+    /// ... and frees space down to this usage (percent; the kubelet's
+    /// --image-gc-low-threshold).
+    #[arg(long, env = "NODELET_IMAGE_GC_LOW_THRESHOLD", default_value_t = 80,
+          value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub image_gc_low_threshold: u8,
+    /// Unused images younger than this are never garbage collected (the
+    /// kubelet's --minimum-image-ttl-duration), e.g. `2m`.
+    #[arg(long, env = "NODELET_MINIMUM_IMAGE_TTL_DURATION", default_value = "2m", value_parser = parse_ttl)]
+    pub minimum_image_ttl_duration: std::time::Duration,
 }
 
 /// A positive duration in the friendly format (`1h`, `1h30m`, `90s`).
@@ -187,6 +205,23 @@ pub enum ImageCommand {
         #[command(flatten)]
         node: NodeOpts,
         image: String,
+    },
+    /// Pull an image from its registry (credentials: <root>/config.json;
+    /// mirrors and CAs: --registry-config-dir).
+    #[command(after_long_help = "\
+Progress bars per layer on a terminal, one line per step otherwise. The image becomes visible \
+only when complete; an interrupted pull resumes where it stopped.")]
+    Pull {
+        #[command(flatten)]
+        node: NodeOpts,
+        /// Image reference (`nginx`, `host:5000/team/app:1`, `app@sha256:...`).
+        image: String,
+    },
+    /// Remove every image no container uses (containers that exist, running
+    /// or not, keep theirs), and downloads left by interrupted pulls.
+    Prune {
+        #[command(flatten)]
+        node: NodeOpts,
     },
 }
 

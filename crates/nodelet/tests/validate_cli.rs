@@ -99,13 +99,17 @@ fn the_seed_pod_shows_its_hooks_and_defaults() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("preStop: exec [/bin/sh -c killall httpd;"),
+        stdout.contains(
+            "preStop: exec [/bin/sh -c nginx -s quit; while killall -0 nginx; do sleep 1; done]"
+        ),
         "{stdout}"
     );
     assert!(
         stdout.contains("terminationGracePeriodSeconds: 30"),
         "{stdout}"
     );
+    // `image: nginx` (tag latest): the kubelet's default policy is Always.
+    assert!(stdout.contains("nginx"), "{stdout}");
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub struct Worker {
     pub(crate) shared: Arc<Shared>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) backoff: Backoff,
+    /// Image pull back-off and last pull errors (the kubelet's image manager).
+    pub(crate) images: crate::images::ImagePulls,
     /// When to retry a failed sandbox creation.
     pub(crate) sandbox_retry: Option<tokio::time::Instant>,
     /// The regular containers finished for good: sidecars are not restarted.
@@ -71,6 +73,7 @@ impl Worker {
             shared: shared.clone(),
             shutdown,
             backoff: Backoff::new(),
+            images: Default::default(),
             sandbox_retry: None,
             completed: false,
             notified,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
-use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, PullPolicy, Signal};
+use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, Signal};
 use nodelet_spec::env::{EnvContext, container_env, expand_command};
 use nodelet_spec::grace;
 use tokio_util::sync::CancellationToken;
@@ -16,16 +16,7 @@ use super::hook;
 use super::kill::kill_container;
 use super::state::{Current, SlotPhase, TermInfo};
 use crate::events::EventType;
-use crate::godur::go_duration;
 use crate::hooks::HookKind;
-
-fn pull_policy(c: &Container) -> PullPolicy {
-    match c.image_pull_policy.as_deref() {
-        Some("Always") => PullPolicy::Always,
-        Some("Never") => PullPolicy::Never,
-        _ => PullPolicy::IfNotPresent,
-    }
-}
 
 /// Effective stop signal: `lifecycle.stopSignal`, else the image's
 /// `STOPSIGNAL`, else SIGTERM (unparseable names fall back to SIGTERM).
@@ -75,6 +66,29 @@ impl Worker {
         }
     }
 
+    /// The image could not be made ready: `Error: <reason>` (as
+    /// `startContainer` records it), Waiting `<reason>`, and the next try
+    /// when the kubelet's pod worker would sync again after an error.
+    fn image_failed(&self, i: usize, failure: crate::images::ImageFailure) {
+        let shared = &self.shared;
+        shared.event(
+            Some(i),
+            EventType::Warning,
+            "Failed",
+            &crate::images::messages::error_event(&failure.reason),
+        );
+        let finished = shared.ctx.clock.instant();
+        let mut rec = shared.lock();
+        if let Some(slot) = rec.slots.get_mut(i) {
+            slot.phase = SlotPhase::Exited {
+                term: None,
+                finished,
+                waiting: Some((failure.reason, failure.message)),
+                restart_at: Some(finished + super::sync::RETRY_AFTER_ERROR),
+            };
+        }
+    }
+
     fn fail(&self, i: usize, reason: &str, message: String) {
         self.shared.event(
             Some(i),
@@ -114,33 +128,13 @@ impl Worker {
         };
         let image = spec.image.clone().unwrap_or_default();
 
-        let info = match ctx.runtime.ensure_image(&image, pull_policy(&spec)).await {
+        let info = match self.images.ensure(&shared, i, &spec, &pod).await {
             Ok(info) => info,
-            Err(e) => {
-                let ev = format!("Failed to pull image \"{image}\": {e}");
-                shared.event(Some(i), EventType::Warning, "Failed", &ev);
-                shared.event(Some(i), EventType::Warning, "Failed", "Error: ErrImagePull");
-                self.start_failed(i, "ErrImagePull", e.to_string());
+            Err(failure) => {
+                self.image_failed(i, failure);
                 return;
             }
         };
-        if info.pulled {
-            shared.event(
-                Some(i),
-                EventType::Normal,
-                "Pulling",
-                &format!("Pulling image \"{image}\""),
-            );
-            let d = go_duration(info.pull_duration.unwrap_or_default());
-            let msg = format!(
-                "Successfully pulled image \"{image}\" in {d} ({d} including waiting). Image size: {} bytes.",
-                info.size
-            );
-            shared.event(Some(i), EventType::Normal, "Pulled", &msg);
-        } else {
-            let msg = format!("Container image \"{image}\" already present on machine");
-            shared.event(Some(i), EventType::Normal, "Pulled", &msg);
-        }
 
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let (services, config_maps, secrets) = match self.env_objects(&namespace, &spec).await {
@@ -230,7 +224,7 @@ impl Worker {
             if let Some(slot) = rec.slots.get_mut(i) {
                 slot.attempts = attempt + 1;
                 slot.restart_count = i32::try_from(attempt).unwrap_or(i32::MAX);
-                slot.image_id = Some(info.id.clone());
+                slot.image_id = Some(info.image_ref.clone());
                 slot.last_image = Some(image.clone());
                 slot.current = Some(Current {
                     id: id.clone(),

@@ -12,6 +12,12 @@ use crate::events::EventType;
 use crate::godur::go_duration;
 use crate::status;
 
+/// How soon the kubelet's pod worker syncs a pod again after a sync
+/// failed (`backOffPeriod` in `kubelet.go`; the kubelet adds up to 50 %
+/// jitter, nodelet none): image errors are retried (or found still in
+/// back-off) on that schedule.
+pub const RETRY_AFTER_ERROR: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Whether a slot whose container ended with `term` (`None`: never ran)
 /// should get a new container.
 pub fn should_restart(policy: &str, kind: SlotKind, term: Option<&TermInfo>) -> bool {
@@ -173,6 +179,24 @@ impl Worker {
                     return if failed_init { Step::Stop } else { Step::Next };
                 }
                 let now = self.shared.ctx.clock.instant();
+                // A container that never ran and whose image is not ready:
+                // the kubelet has no crash back-off for it (nothing exited),
+                // it tries again on every sync; the image back-off decides.
+                let never_ran = term.is_none() && self.shared.lock().slots[i].last_term.is_none();
+                let image_wait = waiting
+                    .as_ref()
+                    .is_some_and(|(r, _)| crate::images::messages::is_image_reason(r));
+                if never_ran && image_wait {
+                    if restart_at.is_some_and(|at| now < at) {
+                        return if kind == SlotKind::Init {
+                            Step::Stop
+                        } else {
+                            Step::Next
+                        };
+                    }
+                    self.start(i).await;
+                    return self.after_start(i, kind);
+                }
                 if let Some(until) = self.backoff.blocked_until(&key, finished, now) {
                     if restart_at != Some(until) {
                         self.enter_backoff(i, &name, &key, term.is_some(), waiting, until);

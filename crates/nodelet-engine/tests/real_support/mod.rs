@@ -99,6 +99,7 @@ impl Real {
             },
             log_max_size: 10 << 20,
             log_max_files: 5,
+            registry_config_dir: dir.path().join("certs.d"),
         };
         let rt = Arc::new(OciRuntime::new(cfg.clone()).await.unwrap());
         for tar in ["busybox.tar", "testbin.tar"] {

@@ -131,6 +131,26 @@ impl BlobStore {
         Ok(dest)
     }
 
+    /// Moves `file`, which this process already hashed to `digest` (a
+    /// registry download in the ingest area), into the store. Falls back
+    /// to a verifying copy when a rename is impossible.
+    pub fn adopt(&self, digest: &str, file: &Path) -> Result<PathBuf> {
+        let dest = self.path(digest)?;
+        match fs::rename(file, &dest) {
+            Ok(()) => {
+                sync_dir(dest.parent().unwrap_or(&self.dir))?;
+                Ok(dest)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
+                let f = File::open(file).map_err(|e| RuntimeError::io(file, e))?;
+                let p = self.write(digest, f)?;
+                let _ = fs::remove_file(file);
+                Ok(p)
+            }
+            Err(e) => Err(RuntimeError::io(&dest, e)),
+        }
+    }
+
     /// Digests of every stored blob.
     pub fn list(&self) -> Result<Vec<String>> {
         let sha = self.dir.join("sha256");

@@ -78,6 +78,7 @@ pub fn plan(src: &Source) -> Result<Vec<ImportImage>> {
                 file,
                 diff_id: diff_id.clone(),
                 media_type: media_type.to_string(),
+                verified: false,
             });
         }
         let manifest = serde_json::json!({
@@ -97,6 +98,8 @@ pub fn plan(src: &Source) -> Result<Vec<ImportImage>> {
             manifest,
             config,
             layers,
+            index: None,
+            repo_digests: Vec::new(),
         });
     }
     Ok(out)

@@ -1,9 +1,10 @@
 //! The format-independent plan of a `load`: which images, with which
 //! verified manifest/config bytes and layer files, under which references.
 //!
-//! The format readers ([`super::layout`], [`super::docker_archive`]) only
-//! build this plan; the store then commits it in one place, so both formats
-//! get the same verification and the same all-or-nothing behaviour.
+//! The format readers ([`super::layout`], [`super::docker_archive`]) and
+//! registry pulls ([`super::registry`]) only build this plan; the store
+//! then commits it in one place, so every source gets the same
+//! verification and the same all-or-nothing behaviour.
 
 use std::path::PathBuf;
 
@@ -20,6 +21,9 @@ pub struct ImportLayer {
     /// `rootfs.diff_ids[i]` from the config: sha256 of the uncompressed tar.
     pub diff_id: String,
     pub media_type: String,
+    /// `file` was already hashed to `digest` by us (a registry pull's
+    /// ingest): the store moves it into place instead of copying it.
+    pub verified: bool,
 }
 
 /// One image to import.
@@ -32,6 +36,11 @@ pub struct ImportImage {
     /// Config bytes; their sha256 is the image id.
     pub config: Vec<u8>,
     pub layers: Vec<ImportLayer>,
+    /// The image index (manifest list) the manifest was chosen from, when
+    /// pulled from a registry by a multi-platform reference.
+    pub index: Option<Vec<u8>>,
+    /// `name@sha256:...` this image is known by in its registry.
+    pub repo_digests: Vec<String>,
 }
 
 /// Reads the plan from a source in any supported format.

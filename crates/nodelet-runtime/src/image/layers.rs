@@ -53,11 +53,39 @@ impl LayerStore {
         hex_of(diff_id).is_ok_and(|h| self.dir.join(h).join("done").is_file())
     }
 
-    /// Unpacks `blob` (gzip or plain tar) as layer `diff_id` unless already
-    /// done, verifying the uncompressed stream hashes to `diff_id`. Returns
-    /// whether it unpacked. Callers hold the store lock.
+    /// Holds `layers/<hex>.lock` while a layer is unpacked, so that two
+    /// unpacks of one layer (two pulls, a pull and a load) take turns and
+    /// garbage collection leaves a layer being written alone.
+    fn lock(&self, hex: &str, blocking: bool) -> Result<Option<fs::File>> {
+        let p = self.dir.join(format!("{hex}.lock"));
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| RuntimeError::io(&p, e))?;
+        let op = if blocking {
+            rustix::fs::FlockOperation::LockExclusive
+        } else {
+            rustix::fs::FlockOperation::NonBlockingLockExclusive
+        };
+        match rustix::fs::flock(&f, op) {
+            Ok(()) => Ok(Some(f)),
+            Err(rustix::io::Errno::WOULDBLOCK) if !blocking => Ok(None),
+            Err(e) => Err(RuntimeError::io(&p, e.into())),
+        }
+    }
+
+    /// Unpacks `blob` (gzip, zstd or plain tar) as layer `diff_id` unless
+    /// already done, verifying the uncompressed stream hashes to `diff_id`.
+    /// Returns whether it unpacked. Safe to call concurrently (per-layer
+    /// lock); blocks, so call it from a blocking thread.
     pub fn ensure(&self, diff_id: &str, blob: &Path) -> Result<bool> {
         let hex = hex_of(diff_id)?;
+        if self.is_complete(diff_id) {
+            return Ok(false);
+        }
+        let _lock = self.lock(hex, true)?;
         if self.is_complete(diff_id) {
             return Ok(false);
         }
@@ -100,10 +128,12 @@ impl LayerStore {
         let reader: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
             Box::new(flate2::read::MultiGzDecoder::new(br))
         } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            return Err(RuntimeError::InvalidImage {
-                image: diff_id.to_string(),
-                reason: "zstd-compressed layers are not supported".into(),
-            });
+            Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(|e| {
+                RuntimeError::InvalidImage {
+                    image: diff_id.to_string(),
+                    reason: format!("zstd layer: {e}"),
+                }
+            })?)
         } else {
             Box::new(br)
         };
@@ -138,5 +168,32 @@ impl LayerStore {
 
     pub fn remove(&self, diff_id: &str) -> Result<()> {
         remove_tree(&self.dir.join(hex_of(diff_id)?))
+    }
+
+    /// Removes an unreferenced layer unless an unpack holds it; returns
+    /// whether it was removed.
+    pub fn remove_if_idle(&self, diff_id: &str) -> Result<bool> {
+        let hex = hex_of(diff_id)?;
+        let Some(_lock) = self.lock(hex, false)? else {
+            return Ok(false);
+        };
+        remove_tree(&self.dir.join(hex))?;
+        let _ = fs::remove_file(self.dir.join(format!("{hex}.lock")));
+        Ok(true)
+    }
+
+    /// Bytes under a layer directory (its unpacked files), for reports.
+    pub fn disk_usage(&self, diff_id: &str) -> u64 {
+        fn walk(p: &Path) -> u64 {
+            let Ok(rd) = fs::read_dir(p) else { return 0 };
+            rd.flatten()
+                .map(|e| match e.file_type() {
+                    Ok(t) if t.is_dir() => walk(&e.path()),
+                    Ok(t) if t.is_file() => e.metadata().map_or(0, |m| m.len()),
+                    _ => 0,
+                })
+                .sum()
+        }
+        hex_of(diff_id).map_or(0, |h| walk(&self.dir.join(h)))
     }
 }

@@ -134,6 +134,7 @@ fn plan_manifest(src: &Source, digest: &str, references: Vec<String>) -> Result<
             digest: ld,
             diff_id: diff_id.clone(),
             media_type: d.media_type().to_string(),
+            verified: false,
         });
     }
     Ok(ImportImage {
@@ -141,5 +142,7 @@ fn plan_manifest(src: &Source, digest: &str, references: Vec<String>) -> Result<
         manifest: manifest_bytes,
         config,
         layers,
+        index: None,
+        repo_digests: Vec::new(),
     })
 }

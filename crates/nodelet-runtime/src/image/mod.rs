@@ -1,6 +1,7 @@
 //! Images on this node: a content-addressed store fed by `load` (OCI image
-//! layouts and `docker save` archives), with layers unpacked once, safely,
-//! into directories that overlayfs uses directly as lowerdirs.
+//! layouts and `docker save` archives) and by registry pulls
+//! ([`registry`]), with layers unpacked once, safely, into directories
+//! that overlayfs uses directly as lowerdirs.
 //!
 //! Trust boundary: everything read from an archive is untrusted. Blobs are
 //! hashed before use ([`blob`]), uncompressed layers are checked against
@@ -10,10 +11,15 @@
 pub mod blob;
 pub mod config;
 pub mod docker_archive;
+pub mod ensure;
+pub mod gc;
 pub mod import;
+pub mod ingest;
 pub mod layers;
 pub mod layout;
+pub mod pins;
 pub mod reference;
+pub mod registry;
 pub mod source;
 pub mod state;
 pub mod store;

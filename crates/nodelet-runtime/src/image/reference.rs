@@ -99,6 +99,13 @@ pub fn parse_reference(r: &str) -> Result<Reference> {
     } else {
         registry
     };
+    // `docker.io/nginx` is `docker.io/library/nginx`: official images live
+    // under `library/` (docker's and containerd's normalisation).
+    let repository = if registry == DEFAULT_REGISTRY && !repository.contains('/') {
+        format!("library/{repository}")
+    } else {
+        repository
+    };
     validate_registry(&registry).map_err(|e| invalid(r, e))?;
     validate_repository(&repository).map_err(|e| invalid(r, e))?;
     let tag = match (tag, &digest) {
@@ -111,6 +118,38 @@ pub fn parse_reference(r: &str) -> Result<Reference> {
         tag,
         digest,
     })
+}
+
+/// The error text docker's reference parser (which the kubelet's
+/// `parsers.ParseImageName` wraps) gives for a reference we refuse:
+/// `invalid reference format`, with the lowercase hint when only case is
+/// wrong.
+pub fn docker_parse_error(r: &str) -> String {
+    const BASE: &str = "invalid reference format";
+    let lower = r.to_ascii_lowercase();
+    if lower != r && parse_reference(&lower).is_ok() {
+        let name = r.split(['@']).next().unwrap_or(r);
+        let last_slash = name.rfind('/').map_or(0, |i| i + 1);
+        let name = match name[last_slash..].rfind(':') {
+            Some(i) => &name[..last_slash + i],
+            None => name,
+        };
+        // The repository as docker names it: without the registry, with
+        // `library/` for official images.
+        let repo = match name.split_once('/') {
+            Some((first, path))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
+                path.to_string()
+            }
+            Some(_) => name.to_string(),
+            None => format!("library/{name}"),
+        };
+        if repo.bytes().any(|b| b.is_ascii_uppercase()) {
+            return format!("{BASE}: repository name ({repo}) must be lowercase");
+        }
+    }
+    BASE.to_string()
 }
 
 /// Accepts `sha256:<64 lowercase hex>` only: the one algorithm we verify.
@@ -155,10 +194,17 @@ fn validate_registry(reg: &str) -> std::result::Result<(), String> {
         Some((h, p)) => (h, Some(p)),
         None => (reg, None),
     };
-    let host_ok = !host.is_empty()
-        && host
+    let ipv6 = host.len() > 2
+        && host.starts_with('[')
+        && host.ends_with(']')
+        && host[1..host.len() - 1]
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+    let host_ok = ipv6
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if host_ok && port_ok {
         Ok(())
@@ -213,6 +259,13 @@ mod tests {
             ("library/busybox", "docker.io/library/busybox:latest"),
             ("user/app:v1", "docker.io/user/app:v1"),
             ("index.docker.io/user/app", "docker.io/user/app:latest"),
+            ("docker.io/nginx", "docker.io/library/nginx:latest"),
+            ("index.docker.io/nginx:1.27", "docker.io/library/nginx:1.27"),
+            (
+                "registry.example.com:5000/nginx",
+                "registry.example.com:5000/nginx:latest",
+            ),
+            ("[::1]:5000/a", "[::1]:5000/a:latest"),
             ("nodelet.local/busybox", "nodelet.local/busybox:latest"),
             ("localhost/x", "localhost/x:latest"),
             ("localhost:5000/a/b:t", "localhost:5000/a/b:t"),
@@ -230,6 +283,20 @@ mod tests {
             normalize_reference(&format!("busybox:1@{d}")).unwrap(),
             format!("docker.io/library/busybox:1@{d}")
         );
+    }
+
+    #[test]
+    fn parse_errors_read_like_dockers() {
+        assert_eq!(
+            docker_parse_error("Busybox"),
+            "invalid reference format: repository name (library/Busybox) must be lowercase"
+        );
+        assert_eq!(
+            docker_parse_error("quay.io/Org/app:v1"),
+            "invalid reference format: repository name (Org/app) must be lowercase"
+        );
+        assert_eq!(docker_parse_error("a//b"), "invalid reference format");
+        assert_eq!(docker_parse_error("nginx:"), "invalid reference format");
     }
 
     #[test]

@@ -38,6 +38,46 @@ pub struct ImageRecord {
     pub size: u64,
     pub created: Option<String>,
     pub loaded_at: String,
+    /// The image index (manifest list) a registry pull chose this image
+    /// from: what the image's repo digests name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index_digest: Option<String>,
+    /// `name@sha256:...` recorded by pulls (also by digest-only pulls,
+    /// which leave no tag reference).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
+}
+
+impl ImageRecord {
+    /// The digest the registry knows this image by: its index's when it
+    /// came from one, else its manifest's (containerd's image target).
+    pub fn target_digest(&self) -> &str {
+        self.index_digest
+            .as_deref()
+            .unwrap_or(&self.manifest_digest)
+    }
+
+    /// Every `name@digest` of the image: those recorded by pulls plus one
+    /// per referenced repository at the target digest (containerd's
+    /// `RepoDigests`), sorted.
+    pub fn all_repo_digests(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.repo_digests.clone();
+        for r in &self.references {
+            if let Ok(parsed) = super::reference::parse_reference(r) {
+                out.push(format!("{}@{}", parsed.name(), self.target_digest()));
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether `digest` names this image (config, manifest or index).
+    pub fn has_digest(&self, digest: &str) -> bool {
+        self.id == digest
+            || self.manifest_digest == digest
+            || self.index_digest.as_deref() == Some(digest)
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -1,12 +1,14 @@
-//! The image store: load, list, inspect, remove, resolve.
+//! The image store: load, commit pulls, list, inspect, remove, resolve.
 //!
 //! Layout under the store directory:
 //! `blobs/sha256/<hex>` (verified), `layers/<diff hex>/{diff,done}`,
-//! `images.json` (index, atomic), `tmp/` (staging), `lock` (flock).
-//! Every mutation holds an exclusive flock on `lock`, so `nodelet image
-//! load` and the daemon can share a store. A failed load removes the blobs
-//! and layers it added and never touches the index, so the store is as
-//! before.
+//! `images.json` (index, atomic), `ingest/` (registry downloads, see
+//! [`super::ingest`]), `pins/` (images in use, see [`super::pins`]),
+//! `tmp/` (staging), `lock` (flock).
+//! Every mutation holds an exclusive flock on `lock`, so `nodelet image`
+//! commands and the daemon can share a store. A failed load removes the
+//! blobs and layers it added and never touches the index, so the store is
+//! as before; an image becomes visible only when the index names it.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -18,7 +20,9 @@ use serde::Serialize;
 use super::blob::BlobStore;
 use super::config::{ImageConfig, parse_config};
 use super::import::{self, ImportImage, sha256_bytes};
+use super::ingest::Ingest;
 use super::layers::LayerStore;
+use super::pins::Pins;
 use super::reference::{is_sha256_hex, parse_reference};
 use super::source::Source;
 use super::state::{ImageRecord, LayerRecord, State};
@@ -29,6 +33,8 @@ use crate::error::{Result, RuntimeError};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageSummary {
     pub references: Vec<String>,
+    /// `name@sha256:...` (see [`ImageRecord::all_repo_digests`]).
+    pub repo_digests: Vec<String>,
     /// `sha256:<config digest>`.
     pub id: String,
     /// Bytes of the layer blobs as stored.
@@ -42,6 +48,9 @@ pub struct ResolvedImage {
     /// The normalised reference that was asked for.
     pub reference: String,
     pub id: String,
+    /// `name@digest` for the reference asked for (what `imageID` shows),
+    /// when the image has one.
+    pub repo_digest: Option<String>,
     pub size: u64,
     pub config: ImageConfig,
     /// Unpacked layer directories, bottom first.
@@ -82,10 +91,12 @@ pub struct ImageStore {
     dir: PathBuf,
     blobs: BlobStore,
     layers: LayerStore,
+    ingest: Ingest,
+    pins: Pins,
 }
 
 /// Holds the store's flock until dropped.
-struct Lock(#[allow(dead_code)] fs::File);
+pub(crate) struct Lock(#[allow(dead_code)] fs::File);
 
 impl ImageStore {
     /// Opens (creating) the store at `dir`, with default unpack limits.
@@ -100,6 +111,8 @@ impl ImageStore {
             dir: dir.to_path_buf(),
             blobs: BlobStore::open(&dir.join("blobs"), &dir.join("tmp"))?,
             layers: LayerStore::open(&dir.join("layers"), limits)?,
+            ingest: Ingest::open(&dir.join("ingest"))?,
+            pins: Pins::open(&dir.join("pins"))?,
         };
         // Staging left by a crashed load is garbage; nobody else uses tmp/
         // without the lock.
@@ -117,6 +130,22 @@ impl ImageStore {
         &self.dir
     }
 
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    pub fn layers(&self) -> &LayerStore {
+        &self.layers
+    }
+
+    pub fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+
+    pub fn pins(&self) -> &Pins {
+        &self.pins
+    }
+
     fn tmp(&self) -> PathBuf {
         self.dir.join("tmp")
     }
@@ -125,7 +154,7 @@ impl ImageStore {
         self.dir.join("images.json")
     }
 
-    fn lock(&self) -> Result<Lock> {
+    pub(crate) fn lock(&self) -> Result<Lock> {
         let p = self.dir.join("lock");
         let f = fs::OpenOptions::new()
             .create(true)
@@ -138,22 +167,40 @@ impl ImageStore {
         Ok(Lock(f))
     }
 
-    fn state(&self) -> Result<State> {
+    pub(crate) fn state(&self) -> Result<State> {
         State::read(&self.index_path())
+    }
+
+    pub(crate) fn write_state(&self, state: &State, _lock: &Lock) -> Result<()> {
+        state.write(&self.index_path())
     }
 
     /// Imports every image of an OCI layout directory, an OCI layout tar,
     /// or a `docker save` tar (optionally gzipped). All or nothing.
     pub fn load(&self, path: &Path) -> Result<Vec<ImageSummary>> {
-        let _lock = self.lock()?;
+        let lock = self.lock()?;
         let src = Source::open(path, &self.tmp())?;
         let plans = import::plan(&src)?;
+        self.commit(&plans, &lock)
+    }
+
+    /// Commits a registry pull's plan (its blobs already verified in the
+    /// ingest area): the image becomes visible under its reference.
+    pub fn commit_pull(&self, plan: &ImportImage) -> Result<ImageSummary> {
+        let lock = self.lock()?;
+        let mut out = self.commit(std::slice::from_ref(plan), &lock)?;
+        out.pop()
+            .ok_or_else(|| RuntimeError::Other("pull committed no image".into()))
+    }
+
+    /// Imports plans all or nothing, under the store lock.
+    fn commit(&self, plans: &[ImportImage], _lock: &Lock) -> Result<Vec<ImageSummary>> {
         let mut added_blobs = Vec::new();
         let mut added_layers = Vec::new();
         let mut state = self.state()?;
         let res = (|| {
             let mut out = Vec::new();
-            for plan in &plans {
+            for plan in plans {
                 let rec = self.import_one(plan, &mut added_blobs, &mut added_layers)?;
                 out.push(rec);
             }
@@ -184,8 +231,17 @@ impl ImageStore {
                 .chain(&rec.references)
                 .cloned()
                 .collect();
+            let repo_digests: BTreeSet<String> = entry
+                .repo_digests
+                .iter()
+                .chain(&rec.repo_digests)
+                .cloned()
+                .collect();
+            let index_digest = rec.index_digest.clone().or(entry.index_digest.clone());
             *entry = ImageRecord {
                 references: refs.into_iter().collect(),
+                repo_digests: repo_digests.into_iter().collect(),
+                index_digest,
                 ..rec.clone()
             };
             ids.push(rec.id);
@@ -206,8 +262,13 @@ impl ImageStore {
     ) -> Result<ImageRecord> {
         let id = sha256_bytes(&plan.config);
         let manifest_digest = sha256_bytes(&plan.manifest);
+        let index_digest = plan.index.as_deref().map(sha256_bytes);
         let cfg = parse_config(&plan.config, &id)?;
-        for (digest, bytes) in [(&id, &plan.config), (&manifest_digest, &plan.manifest)] {
+        let mut small = vec![(&id, &plan.config), (&manifest_digest, &plan.manifest)];
+        if let (Some(d), Some(bytes)) = (&index_digest, &plan.index) {
+            small.push((d, bytes));
+        }
+        for (digest, bytes) in small {
             if !self.blobs.contains(digest) {
                 self.blobs.write(digest, &bytes[..])?;
                 added_blobs.push(digest.clone());
@@ -216,8 +277,12 @@ impl ImageStore {
         let mut layers = Vec::new();
         for l in &plan.layers {
             if !self.blobs.contains(&l.digest) {
-                let f = fs::File::open(&l.file).map_err(|e| RuntimeError::io(&l.file, e))?;
-                self.blobs.write(&l.digest, f)?;
+                if l.verified {
+                    self.blobs.adopt(&l.digest, &l.file)?;
+                } else {
+                    let f = fs::File::open(&l.file).map_err(|e| RuntimeError::io(&l.file, e))?;
+                    self.blobs.write(&l.digest, f)?;
+                }
                 added_blobs.push(l.digest.clone());
             }
             let blob = self.blobs.path(&l.digest)?;
@@ -245,6 +310,8 @@ impl ImageStore {
             layers,
             created: cfg.created().clone(),
             loaded_at: jiff::Timestamp::now().to_string(),
+            index_digest,
+            repo_digests: plan.repo_digests.clone(),
         })
     }
 
@@ -258,14 +325,7 @@ impl ImageStore {
         let state = self.state()?;
         let (rec, _) = find(&state, reference)?;
         let cfg = self.config_of(rec)?;
-        let mut repo_digests: Vec<String> = rec
-            .references
-            .iter()
-            .filter_map(|r| parse_reference(r).ok())
-            .map(|r| format!("{}@{}", r.name(), rec.manifest_digest))
-            .collect();
-        repo_digests.sort();
-        repo_digests.dedup();
+        let repo_digests = rec.all_repo_digests();
         let layers = rec
             .layers
             .iter()
@@ -302,8 +362,8 @@ impl ImageStore {
     }
 
     /// Removes a reference; the image goes when its last reference does
-    /// (or at once when named by id). Unreferenced blobs and layers are then
-    /// deleted. Callers must not remove images that running containers use.
+    /// (or at once when named by id), unless a container uses it (an
+    /// error naming them). Unreferenced blobs and layers are then deleted.
     pub fn remove(&self, reference: &str) -> Result<()> {
         let _lock = self.lock()?;
         let mut state = self.state()?;
@@ -316,6 +376,19 @@ impl ImageStore {
         match by_ref {
             Some(r) if img.references.len() > 1 => img.references.retain(|x| *x != r),
             _ => {
+                let users: Vec<String> = self
+                    .pins
+                    .all()?
+                    .into_iter()
+                    .filter(|(_, pinned)| *pinned == id)
+                    .map(|(holder, _)| holder)
+                    .collect();
+                if !users.is_empty() {
+                    return Err(RuntimeError::Other(format!(
+                        "image {reference:?} is in use by container(s) {}; remove them first",
+                        users.join(", ")
+                    )));
+                }
                 state.images.remove(&id);
             }
         }
@@ -323,13 +396,17 @@ impl ImageStore {
         self.gc(&state)
     }
 
-    /// Deletes blobs and layer directories no image refers to.
-    fn gc(&self, state: &State) -> Result<()> {
+    /// Deletes blobs and layer directories no image refers to (a layer an
+    /// unpack is writing right now is left for the next time).
+    pub(crate) fn gc(&self, state: &State) -> Result<()> {
         let mut blobs = BTreeSet::new();
         let mut diffs = BTreeSet::new();
         for img in state.images.values() {
             blobs.insert(img.id.clone());
             blobs.insert(img.manifest_digest.clone());
+            if let Some(d) = &img.index_digest {
+                blobs.insert(d.clone());
+            }
             for l in &img.layers {
                 blobs.insert(l.digest.clone());
                 diffs.insert(l.diff_id.clone());
@@ -342,7 +419,7 @@ impl ImageStore {
         }
         for d in self.layers.list()? {
             if !diffs.contains(&d) {
-                self.layers.remove(&d)?;
+                self.layers.remove_if_idle(&d)?;
             }
         }
         Ok(())
@@ -352,8 +429,31 @@ impl ImageStore {
     /// blobs if a layer directory is missing or incomplete), or `None`.
     pub fn resolve(&self, reference: &str) -> Result<Option<ResolvedImage>> {
         let state = self.state()?;
-        let rec = match find(&state, reference) {
-            Ok((rec, _)) => rec,
+        self.resolve_in(&state, reference, None)
+    }
+
+    /// [`Self::resolve`], and records that `holder` (a container id) uses
+    /// the image, in one step under the store lock: nothing can remove the
+    /// image in between. See [`super::pins`].
+    pub fn resolve_and_pin(&self, reference: &str, holder: &str) -> Result<Option<ResolvedImage>> {
+        let lock = self.lock()?;
+        let state = self.state()?;
+        let resolved = self.resolve_in(&state, reference, Some(&lock))?;
+        if let Some(r) = &resolved {
+            self.pins.pin(holder, &r.id)?;
+        }
+        Ok(resolved)
+    }
+
+    /// `held`: the caller already holds the store lock.
+    fn resolve_in(
+        &self,
+        state: &State,
+        reference: &str,
+        held: Option<&Lock>,
+    ) -> Result<Option<ResolvedImage>> {
+        let (rec, by_ref) = match find(state, reference) {
+            Ok(found) => found,
             Err(RuntimeError::ImageNotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
@@ -362,7 +462,10 @@ impl ImageStore {
             .iter()
             .any(|l| !self.layers.is_complete(&l.diff_id))
         {
-            let _lock = self.lock()?;
+            let _lock = match held {
+                Some(_) => None,
+                None => Some(self.lock()?),
+            };
             for l in &rec.layers {
                 self.layers
                     .ensure(&l.diff_id, &self.blobs.path(&l.digest)?)?;
@@ -379,9 +482,19 @@ impl ImageStore {
         } else {
             super::reference::normalize_reference(reference)?
         };
+        let repo_digest = match parse_reference(reference) {
+            Ok(r) if by_ref.is_some() => Some(format!("{}@{}", r.name(), rec.target_digest())),
+            Ok(r) if r.digest.is_some() => Some(format!(
+                "{}@{}",
+                r.name(),
+                r.digest.clone().unwrap_or_default()
+            )),
+            _ => rec.all_repo_digests().into_iter().next(),
+        };
         Ok(Some(ResolvedImage {
             reference: normalized,
             id: rec.id.clone(),
+            repo_digest,
             size: rec.size,
             config: ImageConfig::from(&cfg),
             layers,
@@ -395,9 +508,10 @@ impl ImageStore {
     }
 }
 
-fn summary(r: &ImageRecord) -> ImageSummary {
+pub(crate) fn summary(r: &ImageRecord) -> ImageSummary {
     ImageSummary {
         references: r.references.clone(),
+        repo_digests: r.all_repo_digests(),
         id: r.id.clone(),
         size: r.size,
         created: r.created.clone(),
@@ -412,7 +526,10 @@ fn looks_like_id(s: &str) -> bool {
 /// Finds an image by reference (tag or digest), id (`sha256:<hex>`) or id
 /// prefix (>= 12 hex). Returns the record and, when found by a tag
 /// reference, that normalised reference.
-fn find<'a>(state: &'a State, reference: &str) -> Result<(&'a ImageRecord, Option<String>)> {
+pub(crate) fn find<'a>(
+    state: &'a State,
+    reference: &str,
+) -> Result<(&'a ImageRecord, Option<String>)> {
     let not_found = || RuntimeError::ImageNotFound(reference.to_string());
     match parse_reference(reference) {
         // Neither a reference nor an id: say so (InvalidImageName) rather
@@ -425,7 +542,7 @@ fn find<'a>(state: &'a State, reference: &str) -> Result<(&'a ImageRecord, Optio
                 return state
                     .images
                     .values()
-                    .find(|i| &i.manifest_digest == d || &i.id == d)
+                    .find(|i| i.has_digest(d))
                     .map(|i| (i, None))
                     .ok_or_else(not_found);
             }
@@ -438,11 +555,7 @@ fn find<'a>(state: &'a State, reference: &str) -> Result<(&'a ImageRecord, Optio
         let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
         if is_sha256_hex(hex) {
             let d = format!("sha256:{hex}");
-            if let Some(i) = state
-                .images
-                .values()
-                .find(|i| i.id == d || i.manifest_digest == d)
-            {
+            if let Some(i) = state.images.values().find(|i| i.has_digest(&d)) {
                 return Ok((i, None));
             }
         }

@@ -30,6 +30,7 @@ use jiff::Timestamp;
 
 use crate::error::{Result, RuntimeError};
 use crate::image::ImageStore;
+use crate::image::registry::{Puller, RegistryConfig};
 use crate::runtime::{CreateStartError, Runtime};
 use crate::sandbox::{CniOptions, SandboxManager};
 use crate::types::*;
@@ -55,6 +56,9 @@ pub struct OciConfig {
     pub cni: CniOptions,
     pub log_max_size: u64,
     pub log_max_files: u32,
+    /// Registry configuration in containerd's `hosts.toml` layout
+    /// (`--registry-config-dir`, default `/etc/nodelet/certs.d`).
+    pub registry_config_dir: PathBuf,
 }
 
 impl OciConfig {
@@ -71,6 +75,7 @@ impl OciConfig {
             },
             log_max_size: 10 * 1024 * 1024,
             log_max_files: 5,
+            registry_config_dir: PathBuf::from(crate::image::registry::DEFAULT_CONFIG_DIR),
         }
     }
 }
@@ -81,6 +86,7 @@ pub struct OciRuntime {
     cli: OciCli,
     monitor: PathBuf,
     images: Arc<ImageStore>,
+    puller: Arc<Puller>,
     sandboxes: SandboxManager,
     cgroups: cgroups::CgroupFs,
     nofile_hard: u64,
@@ -142,6 +148,11 @@ impl OciRuntime {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
         }
         let images = Arc::new(ImageStore::open(&cfg.root.join("images"))?);
+        let puller = Arc::new(Puller::new(
+            images.clone(),
+            RegistryConfig::new(&cfg.registry_config_dir),
+            cfg.root.clone(),
+        ));
         let sandboxes = SandboxManager::new(
             &cfg.root.join("sandboxes"),
             &cfg.run_root.join("ns"),
@@ -157,6 +168,7 @@ impl OciRuntime {
             },
             monitor,
             images,
+            puller,
             sandboxes,
             cgroups: cgroups::CgroupFs::host(),
             nofile_hard,
@@ -175,6 +187,11 @@ impl OciRuntime {
     /// Shared handle on the image store (for the API's image endpoints).
     pub fn images_arc(&self) -> Arc<ImageStore> {
         self.images.clone()
+    }
+
+    /// The registry puller behind [`Runtime::ensure_image`].
+    pub fn puller(&self) -> &Arc<Puller> {
+        &self.puller
     }
 
     pub fn sandboxes(&self) -> &SandboxManager {
@@ -219,6 +236,23 @@ impl OciRuntime {
         for e in rd.flatten() {
             if let Ok(Some(m)) = record::read_json::<ContainerMeta>(&e.path().join("record.json")) {
                 cache.insert(m.id.clone(), m);
+            }
+        }
+        // The image store's pins are the containers that exist: pin what
+        // containers made before pins existed use, drop pins whose
+        // container is gone (a crash between pin and record).
+        let pins = self.images.pins();
+        let pinned = pins.all().unwrap_or_default();
+        for m in cache.values() {
+            if pinned.get(&m.id) != Some(&m.image_id)
+                && let Err(e) = pins.pin(&m.id, &m.image_id)
+            {
+                tracing::warn!(container = %m.id, error = %e, "could not pin the container's image");
+            }
+        }
+        for holder in pinned.keys() {
+            if !cache.contains_key(holder) && !dir.join(holder).exists() {
+                let _ = pins.unpin(holder);
             }
         }
     }
@@ -363,9 +397,10 @@ impl OciRuntime {
         start: bool,
     ) -> Result<Option<StartedContainer>> {
         let pod = self.pod_meta(sandbox)?;
+        // Pinned (in use) from here until the container is removed.
         let image = self
             .images
-            .resolve(&config.image)?
+            .resolve_and_pin(&config.image, id)?
             .ok_or_else(|| RuntimeError::ImageNotFound(config.image.clone()))?;
         let layers = image.layers.clone();
         let cdir = dir.to_path_buf();
@@ -432,6 +467,7 @@ impl OciRuntime {
             attempt: config.attempt,
             image_ref: image.reference.clone(),
             image_id: image.id.clone(),
+            image_repo_digest: image.repo_digest.clone(),
             log_path: log_path.clone(),
             cgroup_path: cgroup_path.clone(),
             labels: config.labels.clone(),
@@ -539,6 +575,7 @@ impl OciRuntime {
             }
             _ => {}
         }
+        self.images.pins().unpin(id)?;
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -570,35 +607,8 @@ impl OciRuntime {
 
 #[async_trait]
 impl Runtime for OciRuntime {
-    async fn ensure_image(&self, image: &str, policy: PullPolicy) -> Result<ImageInfo> {
-        let found = self.images.resolve(image)?;
-        match (found, policy) {
-            (Some(r), _) => Ok(ImageInfo {
-                reference: image.to_string(),
-                id: r.id.clone(),
-                size: r.size,
-                stop_signal: r.config.stop_signal.clone(),
-                pulled: false,
-                pull_duration: None,
-            }),
-            (None, PullPolicy::Never) => Err(RuntimeError::ImageNotFound(format!(
-                "{image} (ErrImageNeverPull: container image {image:?} is not present with pull policy of Never)"
-            ))),
-            (None, _) => {
-                let local = crate::image::normalize_reference(image)
-                    .map(|r| r.starts_with("nodelet.local/"))
-                    .unwrap_or(false);
-                if local {
-                    Err(RuntimeError::ImageNotFound(format!(
-                        "{image} (nodelet.local images are never pulled: load it with `nodelet image load`)"
-                    )))
-                } else {
-                    Err(RuntimeError::Other(format!(
-                        "image {image:?} is not on this node and pulling from registries is not implemented yet: load it with `nodelet image load`"
-                    )))
-                }
-            }
-        }
+    async fn ensure_image(&self, req: &ImageRequest) -> Result<ImageInfo> {
+        crate::image::ensure::ensure_image(&self.images, &self.puller, req).await
     }
 
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
@@ -775,7 +785,10 @@ impl Runtime for OciRuntime {
                 pod_uid: m.pod_uid.clone(),
                 name: m.name.clone(),
                 attempt: m.attempt,
-                image_id: m.image_id.clone(),
+                image_id: m
+                    .image_repo_digest
+                    .clone()
+                    .unwrap_or_else(|| m.image_id.clone()),
                 state,
                 log_path: m.log_path.clone(),
                 labels: m.labels.clone(),

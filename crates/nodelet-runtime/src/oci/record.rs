@@ -20,6 +20,10 @@ pub struct ContainerMeta {
     pub attempt: u32,
     pub image_ref: String,
     pub image_id: String,
+    /// `name@digest` the image was known by when the container was made
+    /// (what `imageID` reports); absent in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_repo_digest: Option<String>,
     pub log_path: PathBuf,
     pub cgroup_path: String,
     pub labels: BTreeMap<String, String>,

@@ -184,6 +184,7 @@ impl Harness {
             },
             log_max_size: 10 << 20,
             log_max_files: 5,
+            registry_config_dir: dir.path().join("certs.d"),
         };
         let rt = OciRuntime::new(cfg.clone()).await.unwrap();
         let layout = build_busybox_layout(dir.path());

@@ -9,6 +9,7 @@ pub(crate) mod events;
 pub(crate) mod exec;
 pub(crate) mod get;
 mod image;
+mod image_pull;
 mod kubeconfig;
 pub(crate) mod logs;
 pub mod render;

@@ -1,0 +1,856 @@
+//! A registry pull, containerd's `PullImage` in nodelet's terms: resolve
+//! the reference (tags only on endpoints trusted to resolve), choose the
+//! linux/<arch> manifest of an index, fetch the config and the layers
+//! missing from the node — several at once, each verified against its
+//! digest into the ingest area — unpack each layer as soon as it is there,
+//! and commit the same import plan a `load` produces. The image becomes
+//! visible only at that commit.
+//!
+//! Credentials are tried as the kubelet tries them (`PullImage` in
+//! `kuberuntime_image.go`): every matching one in turn, the errors
+//! aggregated when all fail; anonymous when none matches.
+//!
+//! Concurrent pulls of one reference with the same credentials are one
+//! pull (single flight): the first request runs it in its own task (so a
+//! deleted pod does not abort it for the others), later ones wait for it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::future::{BoxFuture, FutureExt, Shared};
+use oci_client::client::{BlobResponse, SizedStream};
+use oci_client::manifest::OciDescriptor;
+use sha2::Digest as _;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::client::EndpointClient;
+use super::hosts::RegistryConfig;
+use super::keyring::{self, Credential, Keyring};
+use super::manifest::{self, Document};
+use crate::error::{Result, RuntimeError};
+use crate::image::import::{ImportImage, ImportLayer};
+use crate::image::ingest::BlobWriter;
+use crate::image::reference::{Reference, parse_reference};
+use crate::image::source::MAX_METADATA;
+use crate::image::store::ImageStore;
+use crate::types::{PullCredentials, PullEvent};
+
+/// Registry host whose images are only ever loaded, never pulled.
+pub const LOCAL_REGISTRY: &str = "nodelet.local";
+
+/// What a pull produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pulled {
+    /// The normalised reference pulled.
+    pub reference: String,
+    /// Image id (config digest).
+    pub id: String,
+    /// `name@digest` of what the reference resolved to.
+    pub repo_digest: String,
+    /// Bytes of the layer blobs.
+    pub size: u64,
+    /// How long the pull itself took (from its start to its commit).
+    pub duration: Duration,
+}
+
+/// Bounds of one pull.
+#[derive(Debug, Clone, Copy)]
+pub struct PullLimits {
+    /// Blobs downloaded at once (containerd's default is 3).
+    pub max_concurrent_downloads: usize,
+    /// Layers unpacked at once.
+    pub max_concurrent_unpacks: usize,
+}
+
+impl Default for PullLimits {
+    fn default() -> Self {
+        PullLimits {
+            max_concurrent_downloads: 3,
+            max_concurrent_unpacks: std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2),
+        }
+    }
+}
+
+type SharedPull = Shared<BoxFuture<'static, std::result::Result<Pulled, String>>>;
+
+/// Pulls images into one store. `Send + Sync`; share it in an `Arc`.
+pub struct Puller {
+    store: Arc<ImageStore>,
+    config: RegistryConfig,
+    /// Where the node's own docker `config.json` lives (nodelet's root).
+    node_root: PathBuf,
+    limits: PullLimits,
+    inflight: Mutex<HashMap<String, SharedPull>>,
+}
+
+fn pull_error(m: String) -> RuntimeError {
+    RuntimeError::ImagePull(m)
+}
+
+/// The kubelet's `utilerrors.NewAggregate` text.
+fn aggregate(errors: Vec<String>) -> String {
+    if errors.len() == 1 {
+        errors.into_iter().next().unwrap_or_default()
+    } else {
+        format!("[{}]", errors.join(", "))
+    }
+}
+
+fn fingerprint(creds: &PullCredentials) -> String {
+    let mut h = sha2::Sha256::new();
+    for s in &creds.secrets {
+        h.update(s.namespace.as_bytes());
+        h.update([0]);
+        h.update(s.name.as_bytes());
+        h.update([0]);
+        h.update(&s.data);
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
+fn emit(progress: &Option<mpsc::UnboundedSender<PullEvent>>, ev: PullEvent) {
+    if let Some(tx) = progress {
+        let _ = tx.send(ev);
+    }
+}
+
+/// One pull attempt's context: the image, its endpoints, and the store.
+struct Attempt {
+    store: Arc<ImageStore>,
+    reference: Reference,
+    normalized: String,
+    clients: Arc<Vec<EndpointClient>>,
+    limits: PullLimits,
+    progress: Option<mpsc::UnboundedSender<PullEvent>>,
+}
+
+impl Puller {
+    pub fn new(store: Arc<ImageStore>, config: RegistryConfig, node_root: PathBuf) -> Puller {
+        Puller {
+            store,
+            config,
+            node_root,
+            limits: PullLimits::default(),
+            inflight: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn with_limits(mut self, limits: PullLimits) -> Puller {
+        self.limits = limits;
+        self
+    }
+
+    pub fn store(&self) -> &Arc<ImageStore> {
+        &self.store
+    }
+
+    pub fn config(&self) -> &RegistryConfig {
+        &self.config
+    }
+
+    /// Pulls `image` (as written in a pod) with the pod's credentials.
+    /// Reports [`PullEvent::Started`] first; layer progress goes to the
+    /// request that started the pull.
+    pub async fn pull(
+        self: &Arc<Self>,
+        image: &str,
+        credentials: &PullCredentials,
+        progress: Option<mpsc::UnboundedSender<PullEvent>>,
+    ) -> Result<Pulled> {
+        let reference = parse_reference(image)?;
+        if reference.registry == LOCAL_REGISTRY {
+            return Err(RuntimeError::ImageNotFound(format!(
+                "{image} (nodelet.local images are never pulled from a registry: load it with `nodelet image load`)"
+            )));
+        }
+        emit(&progress, PullEvent::Started);
+        let key = format!("{reference}\0{}", fingerprint(credentials));
+        let shared = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|p| p.into_inner());
+            match inflight.get(&key) {
+                Some(s) => s.clone(),
+                None => {
+                    let this = self.clone();
+                    let creds = credentials.clone();
+                    let key2 = key.clone();
+                    let task = tokio::spawn(async move {
+                        let res = this
+                            .pull_uncached(reference, &creds, progress)
+                            .await
+                            .map_err(|e| e.to_string());
+                        this.inflight
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&key2);
+                        res
+                    });
+                    let fut: BoxFuture<'static, std::result::Result<Pulled, String>> = async move {
+                        task.await
+                            .unwrap_or_else(|e| Err(format!("pull task failed: {e}")))
+                    }
+                    .boxed();
+                    let shared = fut.shared();
+                    inflight.insert(key, shared.clone());
+                    shared
+                }
+            }
+        };
+        shared.await.map_err(pull_error)
+    }
+
+    async fn pull_uncached(
+        &self,
+        reference: Reference,
+        credentials: &PullCredentials,
+        progress: Option<mpsc::UnboundedSender<PullEvent>>,
+    ) -> Result<Pulled> {
+        let pod = keyring::secrets_keyring(credentials)?;
+        let node_root = self.node_root.clone();
+        let node = tokio::task::spawn_blocking(move || keyring::node_keyring(&node_root))
+            .await
+            .map_err(|e| RuntimeError::Other(format!("reading node credentials: {e}")))??;
+        let keyrings = [&pod, &node];
+        let found = keyring::lookup(&keyrings, &reference.name());
+        if found.is_empty() {
+            return self
+                .attempt(&reference, None, &keyrings, progress)
+                .await
+                .map_err(pull_error);
+        }
+        let mut errors = Vec::new();
+        for cred in &found {
+            match self
+                .attempt(&reference, Some(cred), &keyrings, progress.clone())
+                .await
+            {
+                Ok(p) => return Ok(p),
+                Err(e) => errors.push(e),
+            }
+        }
+        Err(pull_error(aggregate(errors)))
+    }
+
+    /// One full pull with one credential for the image's registry.
+    async fn attempt(
+        &self,
+        reference: &Reference,
+        credential: Option<&Credential>,
+        keyrings: &[&Keyring],
+        progress: Option<mpsc::UnboundedSender<PullEvent>>,
+    ) -> std::result::Result<Pulled, String> {
+        let start = Instant::now();
+        let normalized = reference.to_string();
+        let wrap =
+            |detail: String| format!("failed to pull and unpack image {normalized:?}: {detail}");
+        let endpoints = self
+            .config
+            .endpoints(&reference.registry)
+            .map_err(|e| wrap(e.to_string()))?;
+        let mut clients = Vec::new();
+        for ep in &endpoints {
+            // A mirror gets the credentials saved for the mirror itself,
+            // never the registry's.
+            let mirror_cred;
+            let cred = if ep.registry_name() == reference.registry {
+                credential
+            } else {
+                mirror_cred = keyring::lookup(
+                    keyrings,
+                    &format!("{}/{}", ep.registry_name(), reference.repository),
+                )
+                .into_iter()
+                .next();
+                mirror_cred.as_ref()
+            };
+            let c = EndpointClient::new(ep, &reference.registry, &reference.repository, cred)
+                .map_err(|e| wrap(e.message))?;
+            c.client
+                .store_auth_if_needed(c.reference.resolve_registry(), &c.auth)
+                .await;
+            clients.push(c);
+        }
+        let attempt = Attempt {
+            store: self.store.clone(),
+            reference: reference.clone(),
+            normalized: normalized.clone(),
+            clients: Arc::new(clients),
+            limits: self.limits,
+            progress,
+        };
+        let plan = attempt.plan().await.map_err(wrap)?;
+        let store = self.store.clone();
+        let repo_digest = plan.repo_digests.first().cloned().unwrap_or_default();
+        let summary = tokio::task::spawn_blocking(move || store.commit_pull(&plan))
+            .await
+            .map_err(|e| wrap(format!("commit task: {e}")))?
+            .map_err(|e| wrap(format!("failed to commit: {e}")))?;
+        Ok(Pulled {
+            reference: normalized,
+            id: summary.id,
+            repo_digest,
+            size: summary.size,
+            duration: start.elapsed(),
+        })
+    }
+}
+
+impl Attempt {
+    /// Resolves, fetches and unpacks; returns the plan to commit.
+    async fn plan(&self) -> std::result::Result<ImportImage, String> {
+        let r = &self.reference;
+        let (top_digest, top_bytes) = match &r.digest {
+            Some(d) => {
+                let bytes = self.manifest(d).await.map_err(|e| {
+                    format!("failed to resolve reference {:?}: {e}", self.normalized)
+                })?;
+                (d.clone(), bytes)
+            }
+            None => {
+                let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
+                let d = self.resolve(&tag).await.map_err(|e| {
+                    format!("failed to resolve reference {:?}: {e}", self.normalized)
+                })?;
+                let bytes = self.manifest(&d).await?;
+                (d, bytes)
+            }
+        };
+        let (index, manifest_bytes) = match manifest::parse(&top_bytes)? {
+            Document::Manifest(_) => (None, top_bytes),
+            Document::Index(idx) => {
+                let (child, _) = manifest::pick_platform(&idx, manifest::host_arch())?;
+                let bytes = self.manifest(&child).await?;
+                (Some(top_bytes), bytes)
+            }
+        };
+        let m = match manifest::parse(&manifest_bytes)? {
+            Document::Manifest(m) => m,
+            Document::Index(_) => {
+                return Err("an image index nested in an image index is not supported".into());
+            }
+        };
+        manifest::check_manifest(&m)?;
+        let config_digest = m.config().digest().to_string();
+        let config = self.small_blob(&config_digest, m.config().size()).await?;
+        let parsed = crate::image::config::parse_config(&config, &config_digest)
+            .map_err(|e| e.to_string())?;
+        let diff_ids = parsed.rootfs().diff_ids().clone();
+        if diff_ids.len() != m.layers().len() {
+            return Err(format!(
+                "manifest has {} layers but its config lists {} diff_ids",
+                m.layers().len(),
+                diff_ids.len()
+            ));
+        }
+        emit(
+            &self.progress,
+            PullEvent::Resolved {
+                layers: m
+                    .layers()
+                    .iter()
+                    .map(|l| (l.digest().to_string(), l.size()))
+                    .collect(),
+            },
+        );
+        let layers = self.layers(&m, &diff_ids).await?;
+        let references = if r.digest.is_none() {
+            vec![self.normalized.clone()]
+        } else {
+            Vec::new()
+        };
+        Ok(ImportImage {
+            references,
+            manifest: manifest_bytes,
+            config,
+            layers,
+            index,
+            repo_digests: vec![format!("{}@{top_digest}", r.name())],
+        })
+    }
+
+    fn resolvers(&self) -> impl Iterator<Item = &EndpointClient> {
+        self.clients.iter().filter(|c| c.endpoint.resolve)
+    }
+
+    fn pullers(&self) -> impl Iterator<Item = &EndpointClient> {
+        self.clients.iter().filter(|c| c.endpoint.pull)
+    }
+
+    /// Tag → digest on the endpoints trusted to resolve, in order.
+    async fn resolve(&self, tag: &str) -> std::result::Result<String, String> {
+        let mut last = None;
+        for c in self.resolvers() {
+            let what = format!("manifests/{tag}");
+            match c
+                .client
+                .fetch_manifest_digest(&c.reference_for(tag), &c.auth)
+                .await
+            {
+                Ok(d) => {
+                    crate::image::reference::validate_digest(&d)
+                        .map_err(|e| format!("{}: {e}", c.url(&what)))?;
+                    return Ok(d);
+                }
+                Err(e) => {
+                    let fe = c.error("HEAD", &what, &e);
+                    let go_on = fe.retry_elsewhere;
+                    last = Some(if fe.not_found {
+                        format!("{}: not found", self.normalized)
+                    } else {
+                        fe.message
+                    });
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| "no registry endpoint may resolve tags".into()))
+    }
+
+    /// A manifest or index by digest: from the store when it is there,
+    /// else from the first endpoint that has it; always verified.
+    async fn manifest(&self, digest: &str) -> std::result::Result<Vec<u8>, String> {
+        if let Some(bytes) = self.local_small(digest) {
+            return Ok(bytes);
+        }
+        let mut last = None;
+        for c in self.pullers() {
+            let what = format!("manifests/{digest}");
+            match c
+                .client
+                .pull_manifest_raw(&c.reference_for(digest), &c.auth, manifest::ACCEPTED)
+                .await
+            {
+                Ok((body, _)) => {
+                    let actual = crate::image::import::sha256_bytes(&body);
+                    if actual != digest {
+                        return Err(format!(
+                            "{}: content hashes to {actual}, expected {digest}",
+                            c.url(&what)
+                        ));
+                    }
+                    if body.len() as u64 > MAX_METADATA {
+                        return Err(format!("{}: manifest too large", c.url(&what)));
+                    }
+                    return Ok(body.to_vec());
+                }
+                Err(e) => {
+                    let fe = c.error("GET", &what, &e);
+                    let go_on = fe.retry_elsewhere;
+                    last = Some(fe.message);
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| "no registry endpoint may pull".into()))
+    }
+
+    /// Bytes of a small stored blob (manifest, index, config), if present.
+    fn local_small(&self, digest: &str) -> Option<Vec<u8>> {
+        let p = self.store.blobs().path(digest).ok()?;
+        let bytes = std::fs::read(p).ok()?;
+        (crate::image::import::sha256_bytes(&bytes) == digest).then_some(bytes)
+    }
+
+    /// The config blob, size-bounded and verified.
+    async fn small_blob(&self, digest: &str, size: u64) -> std::result::Result<Vec<u8>, String> {
+        crate::image::reference::validate_digest(digest)?;
+        if let Some(bytes) = self.local_small(digest) {
+            return Ok(bytes);
+        }
+        if size > MAX_METADATA {
+            return Err(format!("{digest}: config too large ({size} bytes)"));
+        }
+        let mut last = None;
+        for c in self.pullers() {
+            let what = format!("blobs/{digest}");
+            let desc = descriptor(digest, size, "");
+            let stream = match c
+                .client
+                .pull_blob_stream_partial(&c.reference_for(digest), &desc, 0, None)
+                .await
+            {
+                Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => s,
+                Err(e) => {
+                    let fe = c.error("GET", &what, &e);
+                    let go_on = fe.retry_elsewhere;
+                    last = Some(fe.message);
+                    if go_on {
+                        continue;
+                    }
+                    break;
+                }
+            };
+            let mut stream: SizedStream = stream;
+            let mut out: Vec<u8> = Vec::with_capacity(size as usize);
+            let mut failed = None;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(b) => {
+                        out.extend_from_slice(&b);
+                        if out.len() as u64 > MAX_METADATA {
+                            return Err(format!("{}: config too large", c.url(&what)));
+                        }
+                    }
+                    Err(e) => {
+                        failed = Some(format!("failed to read {}: {e}", c.url(&what)));
+                        break;
+                    }
+                }
+            }
+            if let Some(f) = failed {
+                last = Some(f);
+                continue;
+            }
+            let actual = crate::image::import::sha256_bytes(&out);
+            if actual != digest {
+                return Err(format!(
+                    "failed to copy: commit failed: unexpected commit digest {actual}, expected {digest}: failed precondition"
+                ));
+            }
+            return Ok(out);
+        }
+        Err(last.unwrap_or_else(|| "no registry endpoint may pull".into()))
+    }
+
+    /// Every layer on the node, unpacked: fetched `max_concurrent_downloads`
+    /// at a time, each unpacked as soon as it is complete.
+    async fn layers(
+        &self,
+        m: &oci_spec::image::ImageManifest,
+        diff_ids: &[String],
+    ) -> std::result::Result<Vec<ImportLayer>, String> {
+        let downloads = Arc::new(Semaphore::new(self.limits.max_concurrent_downloads.max(1)));
+        let unpacks = Arc::new(Semaphore::new(self.limits.max_concurrent_unpacks.max(1)));
+        let mut tasks = Vec::new();
+        for (l, diff_id) in m.layers().iter().zip(diff_ids) {
+            let digest = l.digest().to_string();
+            crate::image::reference::validate_digest(&digest)?;
+            crate::image::reference::validate_digest(diff_id)?;
+            let job = LayerJob {
+                store: self.store.clone(),
+                clients: self.clients.clone(),
+                digest,
+                diff_id: diff_id.clone(),
+                size: l.size(),
+                media_type: l.media_type().to_string(),
+                progress: self.progress.clone(),
+            };
+            let (downloads, unpacks) = (downloads.clone(), unpacks.clone());
+            tasks.push(tokio::spawn(
+                async move { job.run(&downloads, &unpacks).await },
+            ));
+        }
+        let mut out = Vec::new();
+        let mut first_err = None;
+        for t in tasks {
+            match t.await {
+                Ok(Ok(layer)) => out.push(layer),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(format!("layer task: {e}"));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+}
+
+fn descriptor(digest: &str, size: u64, media_type: &str) -> OciDescriptor {
+    OciDescriptor {
+        media_type: media_type.to_string(),
+        digest: digest.to_string(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        urls: None,
+        annotations: None,
+        artifact_type: None,
+    }
+}
+
+/// One layer of a pull: make sure its blob is on the node, then unpack it.
+struct LayerJob {
+    store: Arc<ImageStore>,
+    clients: Arc<Vec<EndpointClient>>,
+    digest: String,
+    diff_id: String,
+    size: u64,
+    media_type: String,
+    progress: Option<mpsc::UnboundedSender<PullEvent>>,
+}
+
+impl LayerJob {
+    /// The blob's verified file: in the store, or waiting in the ingest.
+    fn local(&self) -> Option<PathBuf> {
+        let in_store = self.store.blobs().path(&self.digest).ok()?;
+        if in_store.is_file() {
+            return Some(in_store);
+        }
+        let ingested = self.store.ingest().complete_path(&self.digest).ok()?;
+        ingested.is_file().then_some(ingested)
+    }
+
+    fn report(&self, done: u64, cached: bool) {
+        emit(
+            &self.progress,
+            PullEvent::Layer {
+                digest: self.digest.clone(),
+                done,
+                total: self.size,
+                cached,
+            },
+        );
+    }
+
+    async fn run(
+        self,
+        downloads: &Semaphore,
+        unpacks: &Semaphore,
+    ) -> std::result::Result<ImportLayer, String> {
+        let file = match self.local() {
+            Some(p) => {
+                self.report(self.size, true);
+                p
+            }
+            None => {
+                let _permit = downloads
+                    .acquire()
+                    .await
+                    .map_err(|e| format!("download slot: {e}"))?;
+                self.download().await?
+            }
+        };
+        if !self.store.layers().is_complete(&self.diff_id) {
+            let _permit = unpacks
+                .acquire()
+                .await
+                .map_err(|e| format!("unpack slot: {e}"))?;
+            let store = self.store.clone();
+            let (diff_id, digest) = (self.diff_id.clone(), self.digest.clone());
+            let first = file.clone();
+            tokio::task::spawn_blocking(move || {
+                let res = store.layers().ensure(&diff_id, &first);
+                match res {
+                    // Another pull's commit moved the blob into the store
+                    // meanwhile: unpack from there.
+                    Err(RuntimeError::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        let p = store.blobs().path(&digest)?;
+                        store.layers().ensure(&diff_id, &p)
+                    }
+                    other => other,
+                }
+            })
+            .await
+            .map_err(|e| format!("unpack task: {e}"))?
+            .map_err(|e| format!("failed to extract layer {}: {e}", self.diff_id))?;
+        }
+        Ok(ImportLayer {
+            digest: self.digest.clone(),
+            file,
+            diff_id: self.diff_id.clone(),
+            media_type: self.media_type.clone(),
+            verified: true,
+        })
+    }
+
+    /// Downloads the blob into the ingest area, resuming a partial one,
+    /// from the first endpoint that serves it; verified before it counts.
+    async fn download(&self) -> std::result::Result<PathBuf, String> {
+        let ingest = self.store.ingest().clone();
+        let digest = self.digest.clone();
+        let lock = {
+            let (ingest, digest) = (ingest.clone(), digest.clone());
+            tokio::task::spawn_blocking(move || ingest.lock(&digest))
+                .await
+                .map_err(|e| format!("ingest lock: {e}"))?
+                .map_err(|e| e.to_string())?
+        };
+        // Another pull may have finished it while we waited for the lock.
+        if let Some(p) = self.local() {
+            self.report(self.size, true);
+            return Ok(p);
+        }
+        let lock = Arc::new(lock);
+        let (mut writer, _) = {
+            let (ingest, digest, lock) = (ingest.clone(), digest.clone(), lock.clone());
+            tokio::task::spawn_blocking(move || ingest.resume(&digest, &lock))
+                .await
+                .map_err(|e| format!("ingest: {e}"))?
+                .map_err(|e| e.to_string())?
+        };
+        let desc = descriptor(&self.digest, self.size, &self.media_type);
+        let mut last = None;
+        for c in self.clients.iter().filter(|c| c.endpoint.pull) {
+            let what = format!("blobs/{}", self.digest);
+            let offset = writer.written();
+            let response = c
+                .client
+                .pull_blob_stream_partial(&c.reference_for(&self.digest), &desc, offset, None)
+                .await;
+            let stream = match response {
+                Ok(BlobResponse::Partial(s)) => s,
+                Ok(BlobResponse::Full(s)) => {
+                    if offset > 0 {
+                        // The server sent the whole blob: start over.
+                        drop(writer);
+                        let (ingest, digest, lock) = (ingest.clone(), digest.clone(), lock.clone());
+                        writer = tokio::task::spawn_blocking(move || {
+                            ingest.discard_partial(&digest, &lock)?;
+                            ingest.resume(&digest, &lock).map(|(w, _)| w)
+                        })
+                        .await
+                        .map_err(|e| format!("ingest: {e}"))?
+                        .map_err(|e| e.to_string())?;
+                    }
+                    s
+                }
+                Err(e) => {
+                    let fe = c.error("GET", &what, &e);
+                    let go_on = fe.retry_elsewhere;
+                    last = Some(format!("failed to copy: {}", fe.message));
+                    if go_on {
+                        continue;
+                    }
+                    break;
+                }
+            };
+            let (w, read_error) = self.pump(writer, stream, &c.url(&what)).await?;
+            writer = w;
+            if let Some(e) = read_error {
+                // Keep what arrived: the next endpoint (or the next pull)
+                // resumes from there.
+                last = Some(format!("failed to copy: {e}"));
+                continue;
+            }
+            let (ingest2, size) = (ingest.clone(), self.size);
+            let _lock = lock.clone();
+            return tokio::task::spawn_blocking(move || writer.finish(&ingest2, Some(size)))
+                .await
+                .map_err(|e| format!("ingest: {e}"))?
+                .map_err(|e| match e {
+                    RuntimeError::InvalidImage { reason, .. } => {
+                        format!("failed to copy: commit failed: {reason}")
+                    }
+                    other => format!("failed to copy: {other}"),
+                });
+        }
+        Err(last.unwrap_or_else(|| "no registry endpoint may pull".into()))
+    }
+
+    /// Streams a response into `writer` on a blocking thread (hashing and
+    /// writing stay off the async workers). Returns the writer and, if the
+    /// response broke off, why.
+    async fn pump(
+        &self,
+        writer: BlobWriter,
+        mut stream: SizedStream,
+        url: &str,
+    ) -> std::result::Result<(BlobWriter, Option<String>), String> {
+        let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
+        let limit = self.size;
+        let task = tokio::task::spawn_blocking(move || {
+            let mut w = writer;
+            let mut res = Ok(());
+            while let Some(b) = rx.blocking_recv() {
+                if let Err(e) = w.write(&b) {
+                    res = Err(e.to_string());
+                    break;
+                }
+                if w.written() > limit {
+                    res = Err(format!(
+                        "unexpected commit size: more than the {limit} bytes the manifest announced"
+                    ));
+                    break;
+                }
+            }
+            if res.is_ok() {
+                res = w.flush().map_err(|e| e.to_string());
+            }
+            (w, res)
+        });
+        let mut read_error = None;
+        let mut done = 0u64;
+        let mut last_report = 0u64;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(b) => {
+                    done += b.len() as u64;
+                    if tx.send(b).await.is_err() {
+                        break;
+                    }
+                    if done - last_report >= 256 * 1024 {
+                        last_report = done;
+                        self.report(done, false);
+                    }
+                }
+                Err(e) => {
+                    read_error = Some(format!("failed to read {url}: {e}"));
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let (w, res) = task.await.map_err(|e| format!("ingest writer: {e}"))?;
+        if let Err(e) = res {
+            if e.starts_with("unexpected commit size") {
+                let ingest = self.store.ingest().clone();
+                let digest = self.digest.clone();
+                drop(w);
+                let _ =
+                    std::fs::remove_file(ingest.partial_path(&digest).map_err(|e| e.to_string())?);
+            }
+            return Err(format!("failed to copy: {e}"));
+        }
+        if read_error.is_none() {
+            self.report(w.written(), false);
+        }
+        Ok((w, read_error))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregates_like_the_kubelet() {
+        assert_eq!(aggregate(vec!["a".into()]), "a");
+        assert_eq!(aggregate(vec!["a".into(), "b".into()]), "[a, b]");
+    }
+
+    #[tokio::test]
+    async fn local_images_are_never_pulled() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Arc::new(ImageStore::open(&tmp.path().join("images")).unwrap());
+        let puller = Arc::new(Puller::new(
+            store,
+            RegistryConfig::new(&tmp.path().join("certs.d")),
+            tmp.path().to_path_buf(),
+        ));
+        let e = puller
+            .pull("nodelet.local/busybox", &PullCredentials::default(), None)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("never pulled"), "{e}");
+        let e = puller
+            .pull("Bad//Ref", &PullCredentials::default(), None)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RuntimeError::InvalidImage { .. }), "{e}");
+    }
+}
