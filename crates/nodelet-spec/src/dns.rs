@@ -8,7 +8,19 @@
 //! (`--cluster-dns`, `--cluster-domain`) as values, and what the kubelet
 //! would record as events comes back as values.
 
-use k8s_openapi::api::core::v1::{HostAlias, Pod};
+use k8s_openapi::api::core::v1::Pod;
+
+/// A `hostAliases` entry: the IP and its names.
+pub type HostAlias = (String, Vec<String>);
+
+/// The pod's `hostAliases` as plain (ip, names) pairs.
+pub fn host_aliases(pod: &Pod) -> Vec<HostAlias> {
+    pod.spec
+        .iter()
+        .flat_map(|s| s.host_aliases.iter().flatten())
+        .map(|a| (a.ip.clone(), a.hostnames.clone().unwrap_or_default()))
+        .collect()
+}
 
 /// `validation.MaxDNSNameservers`.
 pub const MAX_NAMESERVERS: usize = 3;
@@ -295,9 +307,8 @@ fn host_alias_entries(aliases: &[HostAlias]) -> String {
         return String::new();
     }
     let mut s = String::from("\n# Entries added by HostAliases.\n");
-    for a in aliases {
-        let names = a.hostnames.clone().unwrap_or_default();
-        s.push_str(&format!("{}\t{}\n", a.ip, names.join("\t")));
+    for (ip, names) in aliases {
+        s.push_str(&format!("{ip}\t{}\n", names.join("\t")));
     }
     s
 }

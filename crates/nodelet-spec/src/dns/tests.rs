@@ -1,4 +1,4 @@
-use k8s_openapi::api::core::v1::{HostAlias, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 use super::*;
@@ -122,10 +122,10 @@ fn missing_cluster_dns_falls_back_with_an_event() {
 
 #[test]
 fn hosts_file_as_the_kubelet_writes_it() {
-    let aliases = vec![HostAlias {
-        ip: "1.2.3.4".into(),
-        hostnames: Some(vec!["foo.local".into(), "bar.local".into()]),
-    }];
+    let aliases = vec![(
+        "1.2.3.4".to_owned(),
+        vec!["foo.local".into(), "bar.local".into()],
+    )];
     let h = managed_hosts_file(
         &["10.244.0.5".into()],
         "web-0",
