@@ -496,4 +496,29 @@ impl Backend for EngineBackend {
     fn node(&self) -> Node {
         crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
     }
+
+    async fn port_forward(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<(Arc<dyn crate::portforward::streams::Connect>, String), ApiError> {
+        self.pod_value(ns, pod)?;
+        let sandbox = self.engine.sandbox_id(ns, pod).ok_or_else(|| {
+            ApiError::bad_request(format!("pod {pod} has no sandbox yet: it is not running"))
+        })?;
+        let runtime = self.runtime.clone();
+        let id = sandbox.clone();
+        let connect = move |port: u16| {
+            let runtime = runtime.clone();
+            let id = id.clone();
+            async move {
+                runtime
+                    .port_forward(&id, port)
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn crate::portforward::streams::PodConn>)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        Ok((Arc::new(connect), sandbox))
+    }
 }

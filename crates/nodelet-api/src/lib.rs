@@ -24,6 +24,7 @@ mod patch;
 pub mod pki;
 mod pod_update;
 mod podstatus;
+pub mod portforward;
 mod protobuf;
 mod query;
 mod resize;
@@ -32,6 +33,7 @@ pub mod selectors;
 pub mod serve;
 mod status_write;
 mod table;
+mod table_endpoints;
 mod watch;
 
 pub use auth::ConnAuth;
