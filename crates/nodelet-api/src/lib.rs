@@ -31,6 +31,7 @@ mod resize;
 mod routes;
 pub mod selectors;
 pub mod serve;
+pub mod service_alloc;
 mod status_write;
 mod table;
 mod table_endpoints;

@@ -461,7 +461,8 @@ async fn discovery_and_openapi() {
     let (code, v) = t.get("/openapi/v3/apis/discovery.k8s.io/v1").await;
     assert_eq!(code, StatusCode::OK);
     assert_eq!(
-        v["components"]["schemas"]["io.k8s.api.discovery.v1.EndpointSlice"]["x-kubernetes-group-version-kind"][0]["group"],
+        v["components"]["schemas"]["io.k8s.api.discovery.v1.EndpointSlice"]["x-kubernetes-group-version-kind"]
+            [0]["group"],
         "discovery.k8s.io"
     );
     let (code, v) = t.get("/openapi/v3/api/v1").await;

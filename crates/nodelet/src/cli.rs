@@ -89,6 +89,8 @@ pub struct AgentOpts {
     /// accepts any HTTP answer as success).
     #[arg(long, env = "NODELET_HOOK_HTTP_STRICT_STATUS")]
     pub hook_http_strict_status: bool,
+    #[command(flatten)]
+    pub services: crate::services_opts::ServicesOpts,
 }
 
 /// A positive duration in the friendly format (`1h`, `1h30m`, `90s`).
@@ -136,6 +138,11 @@ pub struct ServeArgs {
     /// HTTPS address of the Kubernetes API.
     #[arg(long, env = "NODELET_LISTEN", default_value = "127.0.0.1:6443")]
     pub listen: std::net::SocketAddr,
+    /// On SIGTERM/Ctrl-C, delete every pod gracefully and remove the
+    /// Service rules before exiting (for uninstalling), instead of leaving
+    /// containers running for the next `serve`.
+    #[arg(long)]
+    pub drain: bool,
     #[command(flatten)]
     pub agent: AgentOpts,
 }
