@@ -43,7 +43,7 @@ pub enum ClientCommand {
     Apply(ApplyArgs),
     /// List objects or show some, like `kubectl get`.
     Get(GetArgs),
-    /// Show a pod in detail with its events, like `kubectl describe pod`.
+    /// Show a pod or service in detail with its events, like `kubectl describe`.
     Describe(DescribeArgs),
     /// Print a container's log, like `kubectl logs`.
     Logs(LogsArgs),
@@ -72,7 +72,7 @@ pub struct ApplyArgs {
 pub struct GetArgs {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// pods, events, services, configmaps, secrets, namespaces, nodes (or TYPE/NAME).
+    /// pods, events, services, endpoints, endpointslices, configmaps, secrets, namespaces, nodes (or TYPE/NAME).
     pub resource: String,
     /// Names of the objects (all when none).
     pub names: Vec<String>,
@@ -94,9 +94,9 @@ pub struct GetArgs {
 pub struct DescribeArgs {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// `pod` (or `pod/NAME`).
+    /// `pod` or `service` (or `TYPE/NAME`).
     pub resource: String,
-    /// The pod's name.
+    /// The object's name.
     pub name: Option<String>,
 }
 
