@@ -57,6 +57,22 @@ pub enum ClientCommand {
     Events(EventsArgs),
     /// Wait for a condition or a deletion, like `kubectl wait`.
     Wait(WaitArgs),
+    /// Forward local ports to a pod (or a service's pod), like `kubectl port-forward`.
+    PortForward(PortForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// `pod/NAME`, `service/NAME` (`svc/NAME`) or a pod's `NAME`.
+    pub target: String,
+    /// `LOCAL:REMOTE`, `PORT` (same both sides) or `:REMOTE` (any local port).
+    #[arg(required = true)]
+    pub ports: Vec<String>,
+    /// Local addresses to listen on (comma-separated).
+    #[arg(long, default_value = "localhost")]
+    pub address: String,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +244,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Delete(a) => cmd::delete::run(&a).await,
             ClientCommand::Events(a) => cmd::events::run(&a).await,
             ClientCommand::Wait(a) => cmd::wait::run(&a).await,
+            ClientCommand::PortForward(a) => cmd::portforward::run(&a).await,
         }
     });
     // A blocked stdin read (exec) must not keep the process alive.

@@ -12,6 +12,7 @@
 //! connect function, so node mode's kubelet server (`/portForward` on
 //! :10250) reuses it unchanged.
 
+pub mod client;
 pub mod dict;
 pub mod route;
 pub mod spdy;

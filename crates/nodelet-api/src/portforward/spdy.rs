@@ -16,13 +16,13 @@ use tokio::sync::mpsc;
 
 use super::dict::dictionary;
 
-const TYPE_SYN_STREAM: u16 = 1;
-const TYPE_SYN_REPLY: u16 = 2;
-const TYPE_RST_STREAM: u16 = 3;
-const TYPE_PING: u16 = 6;
-const TYPE_GOAWAY: u16 = 7;
+pub(crate) const TYPE_SYN_STREAM: u16 = 1;
+pub(crate) const TYPE_SYN_REPLY: u16 = 2;
+pub(crate) const TYPE_RST_STREAM: u16 = 3;
+pub(crate) const TYPE_PING: u16 = 6;
+pub(crate) const TYPE_GOAWAY: u16 = 7;
 const TYPE_HEADERS: u16 = 8;
-const FLAG_FIN: u8 = 0x01;
+pub(crate) const FLAG_FIN: u8 = 0x01;
 /// Largest frame accepted (the 24-bit length field's limit).
 const MAX_FRAME: usize = (1 << 24) - 1;
 /// Chunks written to a stream are cut to this size.
@@ -284,11 +284,11 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<Out
     let _ = wr.shutdown().await;
 }
 
-fn len_field(flags: u8, len: usize) -> [u8; 4] {
+pub(crate) fn len_field(flags: u8, len: usize) -> [u8; 4] {
     [flags, (len >> 16) as u8, (len >> 8) as u8, len as u8]
 }
 
-fn control(buf: &mut BytesMut, ty: u16, flags: u8, len: usize) {
+pub(crate) fn control(buf: &mut BytesMut, ty: u16, flags: u8, len: usize) {
     buf.extend_from_slice(&[0x80, 0x03]);
     buf.extend_from_slice(&ty.to_be_bytes());
     buf.extend_from_slice(&len_field(flags, len));

@@ -11,6 +11,7 @@ pub(crate) mod get;
 mod image;
 mod kubeconfig;
 pub(crate) mod logs;
+pub(crate) mod portforward;
 pub mod render;
 mod run;
 mod serve;
