@@ -52,8 +52,7 @@ async fn connects_to_the_pods_loopback() {
 
     let err = portforward::connect(Some(&pin), &sb.id, 8081)
         .await
-        .err()
-        .expect("nothing listens on 8081");
+        .expect_err("nothing listens on 8081");
     let msg = err.to_string();
     assert!(
         msg.contains(&format!(

@@ -237,12 +237,10 @@ fn http_get(addr: (Ipv4Addr, u16), path: &str) -> Vec<u8> {
     write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
     let mut out = Vec::new();
     s.read_to_end(&mut out).unwrap();
-    let body = out
-        .windows(4)
+    out.windows(4)
         .position(|w| w == b"\r\n\r\n")
         .map(|i| out[i + 4..].to_vec())
-        .unwrap_or_default();
-    body
+        .unwrap_or_default()
 }
 
 /// One DNS question over TCP; the A answers.

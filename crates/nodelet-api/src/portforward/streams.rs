@@ -25,12 +25,13 @@ const DRAIN: Duration = Duration::from_secs(1);
 pub trait PodConn: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> PodConn for T {}
 
+/// A connection attempt in flight.
+pub type Connecting =
+    std::pin::Pin<Box<dyn Future<Output = Result<Box<dyn PodConn>, String>> + Send>>;
+
 /// Connects to a port of the pod; `Err` is the runtime's message.
 pub trait Connect: Send + Sync + 'static {
-    fn connect(
-        &self,
-        port: u16,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Box<dyn PodConn>, String>> + Send>>;
+    fn connect(&self, port: u16) -> Connecting;
 }
 
 impl<F, Fut> Connect for F
@@ -38,10 +39,7 @@ where
     F: Fn(u16) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Box<dyn PodConn>, String>> + Send + 'static,
 {
-    fn connect(
-        &self,
-        port: u16,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Box<dyn PodConn>, String>> + Send>> {
+    fn connect(&self, port: u16) -> Connecting {
         Box::pin(self(port))
     }
 }

@@ -39,7 +39,7 @@ pub enum Lookup {
     Answer(Vec<Record>),
     /// A CNAME whose target lies outside the cluster: answer with it and
     /// the upstream's records for the target.
-    Chase(Record, String),
+    Chase(Box<Record>, String),
     /// The name exists, not with this type.
     NoData,
     /// No such name in the zone.
@@ -217,7 +217,9 @@ impl DnsIndex {
                     rs.insert(0, cname);
                     Lookup::Answer(rs)
                 }
-                Lookup::Forward | Lookup::Chase(..) => Lookup::Chase(cname, target.clone()),
+                Lookup::Forward | Lookup::Chase(..) => {
+                    Lookup::Chase(Box::new(cname), target.clone())
+                }
                 Lookup::NoData | Lookup::NxDomain => Lookup::Answer(vec![cname]),
             };
         }

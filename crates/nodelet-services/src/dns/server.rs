@@ -129,7 +129,7 @@ impl Handler {
             Lookup::NoData => local(ResponseCode::NoError, Vec::new(), vec![ix.soa()]),
             Lookup::NxDomain => local(ResponseCode::NXDomain, Vec::new(), vec![ix.soa()]),
             Lookup::Chase(cname, target) => {
-                let mut answers = vec![cname];
+                let mut answers = vec![*cname];
                 let q = query_bytes(request.metadata.id, &target, qtype);
                 if let Some(resp) = self.forward(&q).await {
                     answers.extend(resp.answers);
