@@ -46,9 +46,14 @@ impl Default for Nft {
 }
 
 impl Nft {
-    /// libnftables if it loads, else the `nft` binary.
+    /// libnftables if it loads, else the `nft` binary
+    /// (`NODELET_NFT_CLI=1` forces the binary, for comparison).
     pub fn open() -> Nft {
-        let lib = load_lib();
+        let lib = if std::env::var_os("NODELET_NFT_CLI").is_some() {
+            None
+        } else {
+            load_lib()
+        };
         if lib.is_none() {
             tracing::info!("libnftables.so.1 not loadable; running `nft -f -` per update");
         }
