@@ -6,14 +6,24 @@
 #     the cluster DNS (a cluster name), vs the host resolver (the same tool);
 #  3. throughput of a 200 MB download from the host through a cluster IP vs
 #     the pod IP directly (5 interleaved runs each, median ratio).
-# Release build; root; runs under the shared real-test lock.
+# Release build (BENCH_PROFILE=debug reuses the test build); root; takes
+# the shared real-test lock itself (it programs nftables and runs pods).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 N=${SERVICES:-100}
-cargo build --release -p nodelet -p nodelet-monitor >&2
-cargo build --release -p nodelet-services --example bench_dataplane --example bench_dns >&2
-BIN=$REPO/target/release
+PROFILE=${BENCH_PROFILE:-release}
+case $PROFILE in
+    release) FLAG=--release; BIN=$REPO/target/release ;;
+    debug) FLAG=; BIN=$REPO/target/debug ;;
+    *) echo "BENCH_PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+cargo build $FLAG -p nodelet -p nodelet-monitor >&2
+cargo build $FLAG -p nodelet-services --example bench_dataplane --example bench_dns >&2
+if [ -z "${NODELET_BENCH_LOCKED:-}" ]; then
+    NODELET_BENCH_LOCKED=1 exec flock /tmp/nodelet-real-tests.lock "$0" "$@"
+fi
+echo "== profile $PROFILE"
 echo "== readiness change -> data plane ($N services)"
 "$BIN/examples/bench_dataplane" "$N" 400
 

@@ -105,6 +105,22 @@ pub fn ranges(cfg: &ServicesConfig) -> nodelet_api::service_alloc::ServiceRanges
     }
 }
 
+/// The names pods reach the API by, for its serving certificate:
+/// kube-apiserver's `kubernetes`, `kubernetes.default`,
+/// `kubernetes.default.svc`, `kubernetes.default.svc.<domain>`, the
+/// service's cluster IP, and the bridge address behind it.
+pub fn api_server_names(cfg: &ServicesConfig) -> nodelet_api::pki::ServerNames {
+    nodelet_api::pki::ServerNames {
+        dns: vec![
+            "kubernetes".into(),
+            "kubernetes.default".into(),
+            "kubernetes.default.svc".into(),
+            format!("kubernetes.default.svc.{}", cfg.cluster_domain),
+        ],
+        ips: vec![cfg.kubernetes_ip().into(), cfg.gateway.into()],
+    }
+}
+
 /// Whether bridged pod-to-pod traffic passes the IPv4 netfilter hooks
 /// (br_netfilter, `net.bridge.bridge-nf-call-iptables`); tries to turn it
 /// on. Without it a reply from a pod on the same bridge would bypass the

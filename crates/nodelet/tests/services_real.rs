@@ -295,7 +295,7 @@ fn services_by_ip_name_environment_readiness_headless_dns_and_node_port() {
     let (a, b) = c.service_net();
     c.apply(&format!(
         "{}---\n{}---\n{}",
-        web_pod("web-a", "app: web"),
+        web_pod("web-a", "app: web, who: a"),
         web_pod("web-b", "app: web"),
         r#"apiVersion: v1
 kind: Service
@@ -310,6 +310,21 @@ metadata: {name: fooservice, labels: {name: fooservice}}
 spec:
   selector: {app: web}
   ports: [{port: 8765, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: self-a}
+spec:
+  selector: {who: a}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: sticky}
+spec:
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  ports: [{port: 80, targetPort: 8080}]
 ---
 apiVersion: v1
 kind: Service
@@ -454,6 +469,24 @@ spec:
         BTreeSet::from(["web-a".to_owned(), "web-b".to_owned()])
     );
 
+    // Hairpin: a pod reaches itself through a service that selects only it.
+    let out = c.exec("web-a", &http_sh("self-a", 3));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["web-a", "web-a", "web-a"],
+        "hairpin: {out}"
+    );
+    // sessionAffinity ClientIP: one client sticks to one backend.
+    let out = c.exec("client", &http_sh("sticky", 20));
+    let sticky: BTreeSet<&str> = out.lines().collect();
+    assert_eq!(sticky.len(), 1, "ClientIP affinity: {out}");
+    assert_eq!(out.lines().count(), 20, "{out}");
+    let rules = c.nft().unwrap();
+    assert!(
+        rules.contains("aff-default/sticky/tcp/80__") && rules.contains("timeout 3h"),
+        "{rules}"
+    );
+
     // Readiness: an unready backend gets no traffic within one probe period.
     c.exec("web-a", "rm /tmp/ready");
     c.k(&[
@@ -547,6 +580,19 @@ spec:
         &format!("nc -w 3 {ka}.{kb}.0.1 443 </dev/null && echo open"),
     );
     assert!(out.contains("open"), "kubernetes service: {out}");
+    // … under the names kube-apiserver's certificate carries: kubectl
+    // verifies the serving certificate against the kubeconfig's CA.
+    let kip = format!("https://{ka}.{kb}.0.1:443");
+    c.k(&["--server", &kip, "get", "ns", "default"]);
+    c.k(&[
+        "--server",
+        &kip,
+        "--tls-server-name",
+        "kubernetes.default.svc.cluster.local",
+        "get",
+        "ns",
+        "default",
+    ]);
 
     // NodePort from the host.
     let np: u16 = c
@@ -748,9 +794,28 @@ fn churn_of_100_services_and_pods_leaves_no_rule_record_or_flow() {
             "-o",
             "jsonpath={.spec.clusterIP}",
         ]);
+        // UDP from the host (busybox's nc has no -u), TCP from the pod.
+        let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        u.send_to(b"x", (ip.parse::<Ipv4Addr>().unwrap(), 53))
+            .unwrap();
         c.exec(
             &format!("churn-{i}"),
-            &format!("echo x | nc -u -w 1 {ip} 53; nc -w 1 {ip} 80 </dev/null; true"),
+            &format!("nc -w 1 {ip} 80 </dev/null; true"),
+        );
+    }
+    let ct = std::fs::read_to_string("/proc/net/nf_conntrack").unwrap_or_default();
+    for i in [0, 50, 99] {
+        let ip = c.k(&[
+            "get",
+            "svc",
+            &format!("churn-{i}"),
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        assert!(
+            ct.lines()
+                .any(|l| l.contains("udp") && l.contains(&format!("dst={ip} "))),
+            "no UDP flow to churn-{i} ({ip}) to clean up"
         );
     }
     c.k(&["delete", "svc", "-l", "!component"]);

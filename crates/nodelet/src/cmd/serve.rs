@@ -57,6 +57,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Vec::new()
         }
     };
+    // The serving certificate names the `kubernetes` service as
+    // kube-apiserver's does, so in-pod clients can verify it.
+    nodelet_api::pki::ensure_with(
+        &opts.node.root,
+        &crate::services_opts::api_server_names(&agent.services),
+    )
+    .map_err(|e| anyhow::anyhow!("the API's serving certificate: {e}"))?;
     let cfg = ServeConfig {
         root: opts.node.root.clone(),
         listen: Some(args.listen),
