@@ -92,6 +92,7 @@ cleanup() {
         umount -l "$m" 2>/dev/null
     done
     ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
+    nft delete table ip "nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null
     if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT

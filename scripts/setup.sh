@@ -3,7 +3,8 @@
 # when everything is present). Sourced by demo.sh and test.sh.
 #   - runc (default OCI runtime), crun (alternative), conmon (measured
 #     against our monitor in bench/), busybox-static (test/demo images),
-#     containernetworking-plugins + iptables (CNI pod networking),
+#     containernetworking-plugins + iptables (CNI pod networking), nftables +
+#     conntrack (the Service data plane and its stale-flow cleanup),
 #     util-linux/iproute2 (namespaces, veth checks); skopeo, umoci, podman
 #     (image interop tests: archives made by real tools load).
 #     hyperfine for bench/ is installed by the bench scripts.
@@ -19,7 +20,7 @@ need_root() {
   fi
 }
 
-apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables iproute2 util-linux procps tmux
+apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables nftables conntrack iproute2 util-linux procps tmux
   skopeo umoci podman docker-registry apache2-utils mmdebstrap curl)
 
 install_packages() {

@@ -126,4 +126,23 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The node object for this machine (see [`crate::node::this_node`]).
     fn node(&self) -> Node;
+
+    /// `pods/portforward`: how to connect to a port of the pod, and the
+    /// name error messages give it (the sandbox id, as containerd's).
+    async fn port_forward(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<
+        (
+            std::sync::Arc<dyn crate::portforward::streams::Connect>,
+            String,
+        ),
+        ApiError,
+    > {
+        let _ = ns;
+        Err(ApiError::bad_request(format!(
+            "port forwarding to pod {pod} is not supported by this server"
+        )))
+    }
 }

@@ -44,6 +44,7 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
             ("attach", &["create", "get"]),
             ("exec", &["create", "get"]),
             ("log", &["get"]),
+            ("portforward", &["create", "get"]),
             ("resize", &["get", "patch", "update"]),
             ("status", &["get", "patch", "update"]),
         ],
@@ -51,8 +52,9 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
     }
 }
 
-const CORE_KINDS: [Kind; 7] = [
+const CORE_KINDS: [Kind; 8] = [
     Kind::ConfigMap,
+    Kind::Endpoints,
     Kind::Event,
     Kind::Namespace,
     Kind::Node,
@@ -60,6 +62,15 @@ const CORE_KINDS: [Kind; 7] = [
     Kind::Secret,
     Kind::Service,
 ];
+
+/// The kind a subresource answers with.
+fn sub_kind(kind: Kind, sub: &str) -> &'static str {
+    match sub {
+        "exec" | "attach" => "PodExecOptions",
+        "portforward" => "PodPortForwardOptions",
+        _ => kind.name(),
+    }
+}
 
 fn legacy_resource(kind: Kind) -> Value {
     json!({
@@ -82,7 +93,7 @@ pub fn api_v1_resources() -> Value {
                 "name": format!("{}/{sub}", k.plural()),
                 "singularName": "",
                 "namespaced": k.namespaced(),
-                "kind": if *sub == "exec" || *sub == "attach" { "PodExecOptions".to_string() } else { k.name().to_string() },
+                "kind": sub_kind(k, sub).to_string(),
                 "verbs": verbs,
             }));
         }
@@ -118,8 +129,36 @@ pub fn api_versions() -> Value {
     })
 }
 
+fn discovery_group() -> Value {
+    json!({
+        "name": "discovery.k8s.io",
+        "versions": [{"groupVersion": "discovery.k8s.io/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "discovery.k8s.io/v1", "version": "v1"},
+    })
+}
+
+pub fn discovery_group_doc() -> Value {
+    let mut g = discovery_group();
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    g
+}
+
+pub fn discovery_v1_resources() -> Value {
+    let k = Kind::EndpointSlice;
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "discovery.k8s.io/v1",
+        "resources": [{
+            "name": k.plural(), "singularName": k.singular(), "namespaced": true, "kind": k.name(),
+            "verbs": k.verbs(),
+        }],
+    })
+}
+
 pub fn api_groups() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [events_group()]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [discovery_group(), events_group()]})
 }
 
 pub fn events_group_doc() -> Value {
@@ -135,7 +174,7 @@ fn aggregated_resource(kind: Kind, group: &str) -> Value {
         .map(|(s, verbs)| {
             json!({
                 "subresource": s,
-                "responseKind": {"group": "", "version": "v1", "kind": if *s == "exec" || *s == "attach" { "PodExecOptions" } else { kind.name() }},
+                "responseKind": {"group": "", "version": "v1", "kind": sub_kind(kind, s)},
                 "verbs": verbs,
             })
         })
@@ -205,14 +244,24 @@ pub fn apis(headers: &HeaderMap) -> Response {
     if !wants_aggregated(headers) {
         return plain(api_groups());
     }
-    aggregated(vec![json!({
-        "metadata": {"name": "events.k8s.io", "creationTimestamp": null},
-        "versions": [{
-            "version": "v1",
-            "resources": [aggregated_resource(Kind::Event, "events.k8s.io")],
-            "freshness": "Current",
-        }],
-    })])
+    aggregated(vec![
+        json!({
+            "metadata": {"name": "discovery.k8s.io", "creationTimestamp": null},
+            "versions": [{
+                "version": "v1",
+                "resources": [aggregated_resource(Kind::EndpointSlice, "discovery.k8s.io")],
+                "freshness": "Current",
+            }],
+        }),
+        json!({
+            "metadata": {"name": "events.k8s.io", "creationTimestamp": null},
+            "versions": [{
+                "version": "v1",
+                "resources": [aggregated_resource(Kind::Event, "events.k8s.io")],
+                "freshness": "Current",
+            }],
+        }),
+    ])
 }
 
 #[cfg(test)]

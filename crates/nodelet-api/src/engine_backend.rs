@@ -37,6 +37,13 @@ pub struct EngineBackend {
     max_pods: u32,
     /// Woken after this adapter's own writes, so watches see them at once.
     wake: Arc<tokio::sync::Notify>,
+    /// Cluster IP and node port ranges; `None`: Services get none.
+    service_ranges: Option<crate::service_alloc::ServiceRanges>,
+    /// Serialises allocation with the write that records it.
+    service_lock: tokio::sync::Mutex<()>,
+    /// Told (one permit) after every Service write: the services
+    /// controller's wake-up.
+    services_changed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl EngineBackend {
@@ -55,6 +62,59 @@ impl EngineBackend {
             runtime_version: runtime_version.into(),
             max_pods: 110,
             wake: Arc::new(tokio::sync::Notify::new()),
+            service_ranges: None,
+            service_lock: tokio::sync::Mutex::new(()),
+            services_changed: None,
+        }
+    }
+
+    /// Allocates cluster IPs and node ports from `ranges` for Services
+    /// written through this backend, and notifies `changed` after every
+    /// Service write.
+    pub fn with_services(
+        mut self,
+        ranges: crate::service_alloc::ServiceRanges,
+        changed: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        self.service_ranges = Some(ranges);
+        self.services_changed = Some(changed);
+        self
+    }
+
+    /// Notify this to make API watches look at the store at once (for
+    /// writers that bypass the engine, such as the services controller).
+    pub fn watch_waker(&self) -> Arc<tokio::sync::Notify> {
+        self.wake.clone()
+    }
+
+    /// Cluster IP and node ports for a Service about to be written.
+    fn allocate(&self, obj: &mut Object, old: Option<&Value>) -> Result<(), ApiError> {
+        let (Some(ranges), Object::Service(svc)) = (&self.service_ranges, obj) else {
+            return Ok(());
+        };
+        let existing: Vec<k8s_openapi::api::core::v1::Service> = self
+            .store
+            .list_objects("Service", None)
+            .map_err(store_err)?
+            .into_iter()
+            .filter_map(|(v, _)| serde_json::from_value(v).ok())
+            .collect();
+        let old: Option<k8s_openapi::api::core::v1::Service> =
+            old.and_then(|v| serde_json::from_value(v.clone()).ok());
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        crate::service_alloc::allocate(svc, old.as_ref(), &existing, ranges, || {
+            u64::from_le_bytes(
+                uuid::Uuid::new_v4().as_bytes()[..8]
+                    .try_into()
+                    .unwrap_or([0; 8]),
+            )
+        })
+        .map_err(|errs| ApiError::invalid("Service", &name, &errs))
+    }
+
+    fn services_written(&self) {
+        if let Some(n) = &self.services_changed {
+            n.notify_one();
         }
     }
 }
@@ -210,6 +270,21 @@ impl Backend for EngineBackend {
         if m.creation_timestamp.is_none() {
             m.creation_timestamp = Some(Time(Timestamp::now()));
         }
+        if kind == Kind::Service {
+            let _held = self.service_lock.lock().await;
+            if self
+                .store
+                .get_object("Service", &ns, &name)
+                .map_err(store_err)?
+                .is_some()
+            {
+                return Err(ApiError::already_exists(kind.plural(), &name));
+            }
+            self.allocate(&mut obj, None)?;
+            self.apply(obj, kind, &name)?;
+            self.services_written();
+            return self.read_back(kind, &ns, &name);
+        }
         self.apply(obj, kind, &name)?;
         self.read_back(kind, &ns, &name)
     }
@@ -239,6 +314,13 @@ impl Backend for EngineBackend {
         if m.creation_timestamp.is_none() {
             m.creation_timestamp =
                 serde_json::from_value(cur["metadata"]["creationTimestamp"].clone()).ok();
+        }
+        if kind == Kind::Service {
+            let _held = self.service_lock.lock().await;
+            self.allocate(&mut obj, Some(&cur))?;
+            self.apply(obj, kind, &name)?;
+            self.services_written();
+            return self.read_back(kind, &ns, &name);
         }
         self.apply(obj, kind, &name)?;
         self.read_back(kind, &ns, &name)
@@ -411,6 +493,9 @@ impl Backend for EngineBackend {
             .delete_object(kind.name(), ns, name)
             .map_err(store_err)?;
         self.wake.notify_waiters();
+        if kind == Kind::Service {
+            self.services_written();
+        }
         Ok(cur)
     }
 
@@ -495,5 +580,30 @@ impl Backend for EngineBackend {
 
     fn node(&self) -> Node {
         crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
+    }
+
+    async fn port_forward(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<(Arc<dyn crate::portforward::streams::Connect>, String), ApiError> {
+        self.pod_value(ns, pod)?;
+        let sandbox = self.engine.sandbox_id(ns, pod).ok_or_else(|| {
+            ApiError::bad_request(format!("pod {pod} has no sandbox yet: it is not running"))
+        })?;
+        let runtime = self.runtime.clone();
+        let id = sandbox.clone();
+        let connect = move |port: u16| {
+            let runtime = runtime.clone();
+            let id = id.clone();
+            async move {
+                runtime
+                    .port_forward(&id, port)
+                    .await
+                    .map(|s| Box::new(s) as Box<dyn crate::portforward::streams::PodConn>)
+                    .map_err(|e| e.to_string())
+            }
+        };
+        Ok((Arc::new(connect), sandbox))
     }
 }

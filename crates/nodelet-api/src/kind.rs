@@ -10,10 +10,14 @@ pub enum Kind {
     Namespace,
     Event,
     Node,
+    /// Kept by nodelet's services controller (read-only through the API).
+    Endpoints,
+    /// `discovery.k8s.io/v1`, kept by nodelet's services controller.
+    EndpointSlice,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
@@ -21,6 +25,8 @@ impl Kind {
         Kind::Namespace,
         Kind::Event,
         Kind::Node,
+        Kind::Endpoints,
+        Kind::EndpointSlice,
     ];
 
     /// `Pod`
@@ -33,6 +39,8 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::Event => "Event",
             Kind::Node => "Node",
+            Kind::Endpoints => "Endpoints",
+            Kind::EndpointSlice => "EndpointSlice",
         }
     }
 
@@ -46,6 +54,8 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::Event => "events",
             Kind::Node => "nodes",
+            Kind::Endpoints => "endpoints",
+            Kind::EndpointSlice => "endpointslices",
         }
     }
 
@@ -58,6 +68,8 @@ impl Kind {
             Kind::Namespace => "namespace",
             Kind::Event => "event",
             Kind::Node => "node",
+            Kind::Endpoints => "endpoints",
+            Kind::EndpointSlice => "endpointslice",
         }
     }
 
@@ -70,6 +82,8 @@ impl Kind {
             Kind::Namespace => &["ns"],
             Kind::Event => &["ev"],
             Kind::Node => &["no"],
+            Kind::Endpoints => &["ep"],
+            Kind::EndpointSlice => &[],
         }
     }
 
@@ -77,8 +91,27 @@ impl Kind {
         !matches!(self, Kind::Namespace | Kind::Node)
     }
 
+    /// A kind of the core group (`/api/v1`) by its plural.
     pub fn from_plural(p: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.plural() == p)
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.plural() == p && k.group().is_empty())
+    }
+
+    /// The API group (`""` for core).
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io",
+            _ => "",
+        }
+    }
+
+    /// `v1` or `<group>/v1`.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::EndpointSlice => "discovery.k8s.io/v1",
+            _ => "v1",
+        }
     }
 
     pub fn from_name(n: &str) -> Option<Kind> {
@@ -94,6 +127,7 @@ impl Kind {
             Kind::Namespace => &["get", "list", "watch"],
             Kind::Event => &["get", "list", "watch"],
             Kind::Node => &["get", "list", "watch"],
+            Kind::Endpoints | Kind::EndpointSlice => &["get", "list", "watch"],
         }
     }
 

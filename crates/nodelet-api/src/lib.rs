@@ -24,14 +24,17 @@ mod patch;
 pub mod pki;
 mod pod_update;
 mod podstatus;
+pub mod portforward;
 mod protobuf;
 mod query;
 mod resize;
 mod routes;
 pub mod selectors;
 pub mod serve;
+pub mod service_alloc;
 mod status_write;
 mod table;
+mod table_endpoints;
 mod watch;
 
 pub use auth::ConnAuth;

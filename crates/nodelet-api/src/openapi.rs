@@ -4,7 +4,10 @@
 
 use std::sync::OnceLock;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
+};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -23,12 +26,16 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
     g.subschema_for::<Namespace>();
     g.subschema_for::<Event>();
     g.subschema_for::<Node>();
+    g.subschema_for::<Endpoints>();
+    g.subschema_for::<EndpointSlice>();
     g.subschema_for::<k8s_openapi::api::events::v1::Event>();
     let mut defs = g.take_definitions(true);
     for k in Kind::ALL {
-        let name = format!("io.k8s.api.core.v1.{}", k.name());
-        if let Some(Value::Object(s)) = defs.get_mut(&name) {
-            s.insert("x-kubernetes-group-version-kind".into(), gvk("", k.name()));
+        if let Some(Value::Object(s)) = defs.get_mut(&schema_name(k)) {
+            s.insert(
+                "x-kubernetes-group-version-kind".into(),
+                gvk(k.group(), k.name()),
+            );
         }
     }
     if let Some(Value::Object(s)) = defs.get_mut("io.k8s.api.events.v1.Event") {
@@ -38,6 +45,18 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
         );
     }
     defs
+}
+
+/// The definition name of a kind's schema.
+fn schema_name(kind: Kind) -> String {
+    match kind.group() {
+        "" => format!("io.k8s.api.core.v1.{}", kind.name()),
+        g => format!(
+            "io.k8s.api.{}.v1.{}",
+            g.trim_end_matches(".k8s.io"),
+            kind.name()
+        ),
+    }
 }
 
 fn query_params() -> Value {
@@ -52,9 +71,9 @@ fn query_params() -> Value {
 /// Paths for one kind (writes advertise the PATCH parameters).
 fn kind_paths(kind: Kind, group: &str, prefix: &str, paths: &mut Map<String, Value>, v3: bool) {
     let schema_ref = if v3 {
-        format!("#/components/schemas/io.k8s.api.core.v1.{}", kind.name())
+        format!("#/components/schemas/{}", schema_name(kind))
     } else {
-        format!("#/definitions/io.k8s.api.core.v1.{}", kind.name())
+        format!("#/definitions/{}", schema_name(kind))
     };
     let writable = kind.verbs().contains(&"patch");
     let op = |action: &str| {
@@ -95,20 +114,36 @@ fn kind_paths(kind: Kind, group: &str, prefix: &str, paths: &mut Map<String, Val
     paths.insert(coll, Value::Object(ops));
 }
 
-fn v3_doc(core: bool) -> Value {
+/// Which `/openapi/v3` group-version document.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Doc {
+    Core,
+    Events,
+    Discovery,
+}
+
+fn v3_doc(doc: Doc) -> Value {
     let mut paths = Map::new();
-    if core {
-        for k in Kind::ALL {
-            kind_paths(k, "", "/api/v1", &mut paths, true);
+    match doc {
+        Doc::Core => {
+            for k in Kind::ALL.into_iter().filter(|k| k.group().is_empty()) {
+                kind_paths(k, "", "/api/v1", &mut paths, true);
+            }
         }
-    } else {
-        kind_paths(
+        Doc::Events => kind_paths(
             Kind::Event,
             "events.k8s.io",
             "/apis/events.k8s.io/v1",
             &mut paths,
             true,
-        );
+        ),
+        Doc::Discovery => kind_paths(
+            Kind::EndpointSlice,
+            "discovery.k8s.io",
+            "/apis/discovery.k8s.io/v1",
+            &mut paths,
+            true,
+        ),
     }
     json!({
         "openapi": "3.0.0",
@@ -132,6 +167,7 @@ fn hash(v: &Value) -> String {
 struct Docs {
     core: String,
     events: String,
+    discovery: String,
     index: String,
     v2: String,
 }
@@ -139,15 +175,20 @@ struct Docs {
 fn docs() -> &'static Docs {
     static D: OnceLock<Docs> = OnceLock::new();
     D.get_or_init(|| {
-        let core = v3_doc(true);
-        let events = v3_doc(false);
+        let core = v3_doc(Doc::Core);
+        let events = v3_doc(Doc::Events);
+        let discovery = v3_doc(Doc::Discovery);
         let index = json!({"paths": {
             "api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", hash(&core))},
             "apis/events.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/events.k8s.io/v1?hash={}", hash(&events))},
+            "apis/discovery.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/discovery.k8s.io/v1?hash={}", hash(&discovery))},
         }});
         let mut paths = Map::new();
         for k in Kind::ALL {
-            kind_paths(k, "", "/api/v1", &mut paths, false);
+            match k.group() {
+                "" => kind_paths(k, "", "/api/v1", &mut paths, false),
+                g => kind_paths(k, g, &format!("/apis/{g}/v1"), &mut paths, false),
+            }
         }
         let settings = SchemaSettings::draft07().with(|s| {
             s.definitions_path = "/definitions".into();
@@ -161,6 +202,7 @@ fn docs() -> &'static Docs {
         Docs {
             core: core.to_string(),
             events: events.to_string(),
+            discovery: discovery.to_string(),
             index: index.to_string(),
             v2: v2.to_string(),
         }
@@ -178,6 +220,10 @@ pub fn v3_core() -> &'static str {
 /// `/openapi/v3/apis/events.k8s.io/v1`
 pub fn v3_events() -> &'static str {
     &docs().events
+}
+/// `/openapi/v3/apis/discovery.k8s.io/v1`
+pub fn v3_discovery() -> &'static str {
+    &docs().discovery
 }
 /// `/openapi/v2` (JSON only)
 pub fn v2() -> &'static str {

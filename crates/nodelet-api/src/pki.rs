@@ -1,7 +1,9 @@
 //! The certificates and token of the API: a self-signed CA, a serving
-//! certificate for the local names, an admin client certificate
-//! (`CN=nodelet-admin, O=system:masters`) and a bearer token, created on
-//! first start under `<root>/pki/` and reused afterwards.
+//! certificate for the local names (and, in standalone mode, the names
+//! pods use: `kubernetes.default.svc…` and the service's IP, as
+//! kube-apiserver's serving certificate carries them), an admin client
+//! certificate (`CN=nodelet-admin, O=system:masters`) and a bearer token,
+//! created on first start under `<root>/pki/` and reused afterwards.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -58,6 +60,30 @@ pub fn pki_dir(root: &Path) -> PathBuf {
     root.join("pki")
 }
 
+/// Names the serving certificate carries beyond the local ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerNames {
+    pub dns: Vec<String>,
+    pub ips: Vec<std::net::IpAddr>,
+}
+
+impl ServerNames {
+    /// One line per name, as `<root>/pki/server-names` records what the
+    /// current serving certificate was issued for.
+    fn render(&self) -> String {
+        let mut s = String::new();
+        for d in &self.dns {
+            s.push_str(d);
+            s.push('\n');
+        }
+        for ip in &self.ips {
+            s.push_str(&ip.to_string());
+            s.push('\n');
+        }
+        s
+    }
+}
+
 const FILES: [&str; 6] = [
     "ca.crt",
     "server.crt",
@@ -82,8 +108,10 @@ fn random_token() -> String {
     )
 }
 
-fn generate() -> Result<(Pki, String), ApiError> {
-    let ca_key = KeyPair::generate().map_err(cert_err)?;
+/// The CA's parameters: the same every time, so a serving certificate
+/// issued later with the stored CA key chains to the stored CA
+/// certificate (issuer name and key identifier match).
+fn ca_params() -> Result<CertificateParams, ApiError> {
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "nodelet-ca");
@@ -95,24 +123,42 @@ fn generate() -> Result<(Pki, String), ApiError> {
         KeyUsagePurpose::DigitalSignature,
     ];
     ca.not_after = rcgen::date_time_ymd(2099, 1, 1);
-    let ca_cert = ca.self_signed(&ca_key).map_err(cert_err)?;
-    let issuer = Issuer::new(ca, &ca_key);
+    Ok(ca)
+}
 
+/// A serving certificate (PEM) and its key for the local names and `extra`.
+fn server_cert(
+    issuer: &Issuer<'_, &KeyPair>,
+    extra: &ServerNames,
+) -> Result<(String, String), ApiError> {
     let mut names = vec!["localhost".to_string()];
     if let Some(h) = hostname() {
         names.push(h);
     }
+    names.extend(extra.dns.iter().cloned());
     let server_key = KeyPair::generate().map_err(cert_err)?;
     let mut sp = CertificateParams::new(names).map_err(cert_err)?;
     sp.subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
     sp.subject_alt_names
         .push(SanType::IpAddress(std::net::Ipv6Addr::LOCALHOST.into()));
+    for ip in &extra.ips {
+        sp.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
     sp.distinguished_name
         .push(DnType::CommonName, "nodelet-apiserver");
     sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     sp.not_after = rcgen::date_time_ymd(2099, 1, 1);
-    let server_cert = sp.signed_by(&server_key, &issuer).map_err(cert_err)?;
+    let cert = sp.signed_by(&server_key, issuer).map_err(cert_err)?;
+    Ok((cert.pem(), server_key.serialize_pem()))
+}
+
+fn generate(extra: &ServerNames) -> Result<(Pki, String), ApiError> {
+    let ca_key = KeyPair::generate().map_err(cert_err)?;
+    let ca = ca_params()?;
+    let ca_cert = ca.self_signed(&ca_key).map_err(cert_err)?;
+    let issuer = Issuer::new(ca, &ca_key);
+    let (server_cert_pem, server_key_pem) = server_cert(&issuer, extra)?;
 
     let admin_key = KeyPair::generate().map_err(cert_err)?;
     let mut ap = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
@@ -127,8 +173,8 @@ fn generate() -> Result<(Pki, String), ApiError> {
     Ok((
         Pki {
             ca_cert_pem: ca_cert.pem(),
-            server_cert_pem: server_cert.pem(),
-            server_key_pem: server_key.serialize_pem(),
+            server_cert_pem,
+            server_key_pem,
             admin_cert_pem: admin_cert.pem(),
             admin_key_pem: admin_key.serialize_pem(),
             token: random_token(),
@@ -138,20 +184,56 @@ fn generate() -> Result<(Pki, String), ApiError> {
 }
 
 /// Loads the PKI under `<root>/pki`, creating all of it when any piece is
-/// missing (a partial set cannot be trusted to belong together).
+/// missing (a partial set cannot be trusted to belong together). An
+/// existing serving certificate is kept whatever names it carries.
 pub fn ensure(root: &Path) -> Result<Pki, ApiError> {
     let dir = pki_dir(root);
     if FILES.iter().all(|f| dir.join(f).exists()) {
         return load(root);
     }
+    ensure_with(root, &ServerNames::default())
+}
+
+/// [`ensure`], with a serving certificate that also names `extra`; an
+/// existing one issued for other names is re-issued by the same CA (the
+/// kubeconfig and clients that trust the CA stay valid). `serve` calls it
+/// before the API starts, which then [`ensure`]s what is on disk.
+pub fn ensure_with(root: &Path, extra: &ServerNames) -> Result<Pki, ApiError> {
+    let dir = pki_dir(root);
+    let names_file = dir.join("server-names");
+    if FILES.iter().all(|f| dir.join(f).exists()) {
+        let mut pki = load(root)?;
+        let issued = std::fs::read_to_string(&names_file).unwrap_or_default();
+        let ca_key_file = dir.join("ca.key");
+        if issued == extra.render() || !ca_key_file.exists() {
+            return Ok(pki);
+        }
+        let ca_key = KeyPair::from_pem(&read(&ca_key_file)?).map_err(cert_err)?;
+        let issuer = Issuer::new(ca_params()?, &ca_key);
+        let (cert, key) = server_cert(&issuer, extra)?;
+        write_private(&dir.join("server.key.new"), &key)?;
+        write_private(&dir.join("server.crt.new"), &cert)?;
+        // The names file goes first and comes back last: a crash in
+        // between leaves no record, so the next start issues again.
+        let _ = std::fs::remove_file(&names_file);
+        std::fs::rename(dir.join("server.key.new"), dir.join("server.key"))
+            .map_err(|e| io_err("renaming", &dir.join("server.key"), e))?;
+        std::fs::rename(dir.join("server.crt.new"), dir.join("server.crt"))
+            .map_err(|e| io_err("renaming", &dir.join("server.crt"), e))?;
+        write_private(&names_file, &extra.render())?;
+        pki.server_cert_pem = cert;
+        pki.server_key_pem = key;
+        return Ok(pki);
+    }
     std::fs::create_dir_all(&dir).map_err(|e| io_err("creating", &dir, e))?;
-    let (pki, ca_key) = generate()?;
+    let (pki, ca_key) = generate(extra)?;
     write_private(&dir.join("ca.key"), &ca_key)?;
     write_private(&dir.join("server.key"), &pki.server_key_pem)?;
     write_private(&dir.join("admin.key"), &pki.admin_key_pem)?;
     write_private(&dir.join("token"), &format!("{}\n", pki.token))?;
     write_private(&dir.join("server.crt"), &pki.server_cert_pem)?;
     write_private(&dir.join("admin.crt"), &pki.admin_cert_pem)?;
+    write_private(&names_file, &extra.render())?;
     // The CA certificate last: its presence marks a complete set.
     write_private(&dir.join("ca.crt"), &pki.ca_cert_pem)?;
     Ok(pki)
@@ -189,5 +271,57 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
         assert!(a.admin_cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
+    }
+
+    /// Whether `pki`'s serving certificate is valid for `name` under its CA.
+    fn verifies(pki: &Pki, name: &str) -> bool {
+        use rustls::client::danger::ServerCertVerifier;
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca_cert_pem.as_bytes()).unwrap())
+            .unwrap();
+        let v = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            std::sync::Arc::new(roots),
+            provider,
+        )
+        .build()
+        .unwrap();
+        let cert = CertificateDer::from_pem_slice(pki.server_cert_pem.as_bytes()).unwrap();
+        v.verify_server_cert(
+            &cert,
+            &[],
+            &ServerName::try_from(name.to_owned()).unwrap(),
+            &[],
+            UnixTime::now(),
+        )
+        .is_ok()
+    }
+
+    #[test]
+    fn serving_certificate_reissued_for_new_names_under_the_same_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = ensure(dir.path()).unwrap();
+        assert!(verifies(&a, "localhost"));
+        assert!(!verifies(&a, "kubernetes.default.svc"));
+        let names = ServerNames {
+            dns: vec!["kubernetes.default.svc".into()],
+            ips: vec!["10.96.0.1".parse().unwrap()],
+        };
+        let b = ensure_with(dir.path(), &names).unwrap();
+        assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
+        assert_eq!(a.admin_cert_pem, b.admin_cert_pem);
+        assert_eq!(a.token, b.token);
+        assert_ne!(a.server_cert_pem, b.server_cert_pem);
+        for n in ["localhost", "kubernetes.default.svc", "10.96.0.1"] {
+            assert!(verifies(&b, n), "{n}");
+        }
+        assert!(!verifies(&b, "10.96.0.2"));
+        // Same names: reused as is; what is on disk is what was returned.
+        let c = ensure_with(dir.path(), &names).unwrap();
+        assert_eq!(b.server_cert_pem, c.server_cert_pem);
+        assert_eq!(load(dir.path()).unwrap().server_key_pem, b.server_key_pem);
     }
 }

@@ -39,6 +39,8 @@ pub struct AppState {
 enum Group {
     Core,
     Events,
+    /// `discovery.k8s.io` (EndpointSlices).
+    Discovery,
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -101,6 +103,34 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/attach",
             any(attach_route),
+        )
+        .route(
+            "/apis/discovery.k8s.io",
+            get(|| async { ok(&discovery::discovery_group_doc()) }),
+        )
+        .route(
+            "/apis/discovery.k8s.io/v1",
+            get(|| async { ok(&discovery::discovery_v1_resources()) }),
+        )
+        .route(
+            "/openapi/v3/apis/discovery.k8s.io/v1",
+            get(|| async { raw_json(openapi::v3_discovery()) }),
+        )
+        .route(
+            "/apis/discovery.k8s.io/v1/endpointslices",
+            any(discovery_route),
+        )
+        .route(
+            "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices",
+            any(discovery_route),
+        )
+        .route(
+            "/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices/{name}",
+            any(discovery_route),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            any(portforward_route),
         )
         .route("/apis/events.k8s.io/v1/events", any(events_group))
         .route(
@@ -256,6 +286,38 @@ async fn events_group(
     .unwrap_or_else(IntoResponse::into_response)
 }
 
+async fn discovery_route(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    resource(
+        &st,
+        Group::Discovery,
+        Kind::EndpointSlice,
+        p.get("ns").cloned(),
+        p.get("name").cloned(),
+        None,
+        ctx,
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn portforward_route(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    req: Request,
+) -> Response {
+    let ns = p.get("ns").cloned().unwrap_or_default();
+    let name = p.get("name").cloned().unwrap_or_default();
+    crate::portforward::route::handle(st.backend, ns, name, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
 async fn exec_route(
     State(st): State<AppState>,
     Path(p): Path<HashMap<String, String>>,
@@ -306,7 +368,7 @@ fn typed(kind: Kind, group: Group, mut v: Value) -> Value {
         return events_v1::from_core(&v);
     }
     if let Some(o) = v.as_object_mut() {
-        o.insert("apiVersion".into(), json!("v1"));
+        o.insert("apiVersion".into(), json!(kind.api_version()));
         o.insert("kind".into(), json!(kind.name()));
     }
     v
@@ -436,7 +498,7 @@ async fn resource(
             let items: Vec<Value> = items.into_iter().map(|o| typed(kind, group, o)).collect();
             Ok(ok(&json!({
                 "kind": format!("{}List", kind.name()),
-                "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { "v1" },
+                "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { kind.api_version() },
                 "metadata": {"resourceVersion": rv.to_string()},
                 "items": items,
             })))

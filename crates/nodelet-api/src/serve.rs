@@ -23,12 +23,15 @@ use crate::error::ApiError;
 use crate::{kubeconfig, pki, routes};
 
 /// Where and how to serve.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ServeConfig {
     /// State directory: `<root>/pki/`, `<root>/kubeconfig` live here.
     pub root: PathBuf,
     /// HTTPS address; `None` serves the unix socket only.
     pub listen: Option<SocketAddr>,
+    /// More HTTPS listeners, already bound (the pod bridge's address, where
+    /// pods reach the `kubernetes` service). Not written to the kubeconfig.
+    pub also_listen: Vec<std::net::TcpListener>,
     /// Unix socket path (mode 0600, no TLS); `None` for none.
     pub unix_socket: Option<PathBuf>,
     /// Cancel to stop accepting and return.
@@ -42,6 +45,7 @@ impl ServeConfig {
             unix_socket: Some(root.join("api.sock")),
             root,
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 6443))),
+            also_listen: Vec::new(),
             shutdown: CancellationToken::new(),
         }
     }
@@ -109,6 +113,8 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
     let router = routes::router(backend, &p.token);
     let mut tasks = tokio::task::JoinSet::new();
 
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&p)?));
+    let mut listeners = Vec::new();
     if let Some(addr) = cfg.listen {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -121,7 +127,15 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
             &format!("https://{local}\n"),
         )?;
         kubeconfig::write_kubeconfig(&cfg.root)?;
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&p)?));
+        listeners.push(listener);
+    }
+    for l in cfg.also_listen {
+        let l = tokio::net::TcpListener::from_std(l)
+            .map_err(|e| ApiError::internal(format!("listening: {e}")))?;
+        listeners.push(l);
+    }
+    for listener in listeners {
+        let acceptor = acceptor.clone();
         let router = router.clone();
         let stop = cfg.shutdown.clone();
         tasks.spawn(async move {

@@ -216,6 +216,18 @@ pub fn columns(kind: Kind) -> Vec<Value> {
                 "ContainerRuntime Version reported by the node through runtime remote API (e.g. containerd://1.4.2).",
             ),
         ],
+        Kind::Endpoints => [
+            vec![name],
+            crate::table_endpoints::endpoints_columns(),
+            vec![age],
+        ]
+        .concat(),
+        Kind::EndpointSlice => [
+            vec![name],
+            crate::table_endpoints::slice_columns(),
+            vec![age],
+        ]
+        .concat(),
         Kind::Event => vec![
             col(
                 "Last Seen",
@@ -405,7 +417,9 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
                 .flatten()
                 .filter_map(|v| v.as_str().map(str::to_string))
                 .collect();
-            let ext = if !ext.is_empty() {
+            let ext = if ty == "ExternalName" {
+                st(obj, "/spec/externalName").to_string()
+            } else if !ext.is_empty() {
                 ext.join(",")
             } else if ty == "LoadBalancer" {
                 "<pending>".into()
@@ -423,6 +437,18 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
                 json!(or_none(&sel)),
             ]
         }
+        Kind::Endpoints => vec![
+            json!(name),
+            json!(crate::table_endpoints::format_endpoints(obj)),
+            json!(age),
+        ],
+        Kind::EndpointSlice => vec![
+            json!(name),
+            json!(st(obj, "/addressType")),
+            json!(crate::table_endpoints::format_slice_ports(obj)),
+            json!(crate::table_endpoints::format_slice_endpoints(obj)),
+            json!(age),
+        ],
         Kind::ConfigMap => vec![
             json!(name),
             json!(count(&obj["data"]) + count(&obj["binaryData"])),

@@ -98,7 +98,7 @@ fn bookmark(kind: Kind, rv: u64, initial_end: bool) -> Bytes {
         meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
     }
     line(
-        &json!({"type": "BOOKMARK", "object": {"kind": kind.name(), "apiVersion": "v1", "metadata": meta}}),
+        &json!({"type": "BOOKMARK", "object": {"kind": kind.name(), "apiVersion": kind.api_version(), "metadata": meta}}),
     )
 }
 

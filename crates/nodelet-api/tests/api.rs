@@ -453,7 +453,18 @@ async fn discovery_and_openapi() {
         "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
     );
     let (_, v) = t.get("/apis").await;
-    assert_eq!(v["groups"][0]["name"], "events.k8s.io");
+    assert_eq!(v["groups"][0]["name"], "discovery.k8s.io");
+    assert_eq!(v["groups"][1]["name"], "events.k8s.io");
+    let (code, v) = t.get("/apis/discovery.k8s.io/v1").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["resources"][0]["name"], "endpointslices");
+    let (code, v) = t.get("/openapi/v3/apis/discovery.k8s.io/v1").await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(
+        v["components"]["schemas"]["io.k8s.api.discovery.v1.EndpointSlice"]["x-kubernetes-group-version-kind"]
+            [0]["group"],
+        "discovery.k8s.io"
+    );
     let (code, v) = t.get("/openapi/v3/api/v1").await;
     assert_eq!(code, StatusCode::OK);
     assert!(v["components"]["schemas"]["io.k8s.api.core.v1.Pod"].is_object());

@@ -16,6 +16,11 @@ pub struct EngineConfig {
     /// The node's allocatable cpu and memory (`status.allocatable`), which
     /// in-place resizes must fit in. `None`: not known, every resize fits.
     pub allocatable: Option<crate::allocations::Requests>,
+    /// The node's DNS settings (`--cluster-dns`, `--cluster-domain`, the
+    /// host's resolv.conf): each pod's resolv.conf and hosts file are
+    /// computed from them as the kubelet does. `None`: pods get a copy of
+    /// the host's resolv.conf (no cluster DNS at all).
+    pub dns: Option<nodelet_spec::dns::ClusterDns>,
 }
 
 impl EngineConfig {
@@ -26,6 +31,7 @@ impl EngineConfig {
             event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
             hooks: crate::hooks::HookOptions::default(),
             allocatable: None,
+            dns: None,
         }
     }
 }

@@ -247,6 +247,15 @@ impl Engine {
         }
     }
 
+    /// The runtime id of the pod's sandbox once it exists (port forwarding
+    /// goes to it directly).
+    pub fn sandbox_id(&self, namespace: &str, pod: &str) -> Option<String> {
+        let pods = self.lock();
+        let h = pods.get(&PodKey::new(namespace, pod))?;
+        let rec = h.shared.lock();
+        rec.sandbox.as_ref().map(|s| s.id.clone())
+    }
+
     /// The runtime the engine drives (exec, logs, stats go to it directly).
     pub fn runtime(&self) -> Arc<dyn Runtime> {
         self.ctx.runtime.clone()

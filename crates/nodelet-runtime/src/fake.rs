@@ -916,6 +916,24 @@ impl Runtime for FakeRuntime {
         PathBuf::from(format!("/fake/{id}.log"))
     }
 
+    /// Every port of a fake sandbox echoes what it is sent.
+    async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortStream> {
+        if !self.lock().sandboxes.contains_key(sandbox_id) {
+            return Err(RuntimeError::SandboxNotFound(sandbox_id.to_owned()));
+        }
+        if port == 0 {
+            return Err(RuntimeError::Other(format!(
+                "failed to connect to localhost:0 inside namespace \"{sandbox_id}\""
+            )));
+        }
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let (mut r, mut w) = tokio::io::split(theirs);
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+        Ok(Box::new(ours))
+    }
+
     async fn stats(&self, id: &str) -> Result<ContainerStats> {
         let st = self.lock();
         match st.containers.get(id) {

@@ -116,6 +116,10 @@ pub trait Runtime: Send + Sync + 'static {
     /// Where the container's CRI-format log is written.
     fn log_path(&self, id: &str) -> PathBuf;
 
+    /// A TCP connection to `localhost:port` inside the sandbox's network
+    /// namespace (CRI `PortForward`): what `kubectl port-forward` reaches.
+    async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortStream>;
+
     async fn stats(&self, id: &str) -> Result<ContainerStats>;
 
     /// Changes the CPU and memory limits of a running container in place

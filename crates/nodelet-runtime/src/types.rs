@@ -146,18 +146,33 @@ pub struct SandboxConfig {
     pub host_pid: bool,
     pub host_ipc: bool,
     pub port_mappings: Vec<PortMapping>,
-    /// Extra lines of `/etc/hosts` and the DNS config come later; the field
-    /// exists so adding them does not change the trait.
+    /// The pod's resolver files (`/etc/resolv.conf`, `/etc/hosts` extras),
+    /// as the kubelet computes them (`nodelet_spec::dns`). `None`: the
+    /// host's resolv.conf is copied and hosts has only the pod's own line.
     pub dns: Option<DnsConfig>,
     pub labels: BTreeMap<String, String>,
 }
 
+/// CRI `DNSConfig` (resolv.conf lines) plus what the kubelet adds to the
+/// pod's managed `/etc/hosts`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct DnsConfig {
     pub servers: Vec<String>,
     pub searches: Vec<String>,
     pub options: Vec<String>,
+    /// `<subdomain>.<namespace>.svc.<cluster-domain>` for a pod with a
+    /// `subdomain`: its hosts line is `<ip> <hostname>.<domain> <hostname>`.
+    #[serde(default)]
+    pub hosts_domain: Option<String>,
+    /// `hostAliases`: (ip, hostnames) lines after the managed entries.
+    #[serde(default)]
+    pub host_aliases: Vec<(String, Vec<String>)>,
 }
+
+/// Both directions of a port-forward connection into a pod.
+pub trait PortIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> PortIo for T {}
+pub type PortStream = Box<dyn PortIo>;
 
 /// A sandbox that exists.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,8 +6,8 @@
 //! exactly as on a real API server.
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, EnvVar, EphemeralContainer, HTTPGetAction, Lifecycle, Pod, PodSpec,
-    Probe, Secret, Service, Volume,
+    ClientIPConfig, ConfigMap, Container, EnvVar, EphemeralContainer, HTTPGetAction, Lifecycle,
+    Pod, PodSpec, Probe, Secret, Service, SessionAffinityConfig, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -16,6 +16,8 @@ use crate::Object;
 
 pub const DEFAULT_NAMESPACE: &str = "default";
 pub const DEFAULT_GRACE_SECONDS: i64 = 30;
+/// `v1.DefaultClientIPServiceAffinitySeconds` (3 hours).
+pub const DEFAULT_AFFINITY_SECONDS: i32 = 10800;
 pub const TERMINATION_MESSAGE_PATH: &str = "/dev/termination-log";
 /// `0644`, the API's default file mode for projected files.
 const DEFAULT_FILE_MODE: i32 = 0o644;
@@ -197,6 +199,37 @@ pub fn default_service(svc: &mut Service) {
         Some("ClusterIP" | "NodePort" | "LoadBalancer")
     ) {
         set_if_empty(&mut spec.internal_traffic_policy, "Cluster");
+    }
+    if spec.session_affinity.as_deref() == Some("ClientIP")
+        && spec
+            .session_affinity_config
+            .as_ref()
+            .and_then(|c| c.client_ip.as_ref())
+            .and_then(|c| c.timeout_seconds)
+            .is_none()
+    {
+        spec.session_affinity_config = Some(SessionAffinityConfig {
+            client_ip: Some(ClientIPConfig {
+                timeout_seconds: Some(DEFAULT_AFFINITY_SECONDS),
+            }),
+        });
+    }
+    if crate::validate::externally_accessible(spec) {
+        set_if_empty(&mut spec.external_traffic_policy, "Cluster");
+    }
+    if spec.type_.as_deref() == Some("LoadBalancer") {
+        spec.allocate_load_balancer_node_ports.get_or_insert(true);
+    }
+    // The strategy's normalizeClusterIPs: `clusterIP` and `clusterIPs[0]`
+    // name the same address; whichever the user set fills the other.
+    let ip = spec.cluster_ip.clone().unwrap_or_default();
+    let ips_empty = spec.cluster_ips.as_ref().is_none_or(|v| v.is_empty());
+    if !ip.is_empty() && ips_empty {
+        spec.cluster_ips = Some(vec![ip]);
+    } else if ip.is_empty()
+        && let Some(first) = spec.cluster_ips.as_ref().and_then(|v| v.first())
+    {
+        spec.cluster_ip = Some(first.clone());
     }
     for p in spec.ports.iter_mut().flatten() {
         set_if_empty(&mut p.protocol, "TCP");

@@ -184,6 +184,15 @@ impl ValueRepr for &String {
         format!("{self:?}")
     }
 }
+/// A value already formatted as the API server prints it (Go's `%#v` of
+/// a slice or struct).
+#[derive(Debug, Clone)]
+pub struct Raw(pub String);
+impl ValueRepr for Raw {
+    fn repr(&self) -> String {
+        self.0.clone()
+    }
+}
 macro_rules! bare_repr {
     ($($t:ty),*) => {$(
         impl ValueRepr for $t {

@@ -8,6 +8,7 @@
 //! or reads the exact paths it is given), no processes.
 
 pub mod defaults;
+pub mod dns;
 pub mod env;
 pub mod field_error;
 pub mod grace;

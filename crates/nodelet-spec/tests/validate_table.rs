@@ -437,9 +437,9 @@ fn table() {
                 format!("spec.ports[0].targetPort: Invalid value: 0: {RANGE}"),
                 "spec.ports[1].targetPort: Invalid value: \"Bad_Name\": must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".into(),
                 "spec.ports[2].name: Duplicate value: \"a\"".into(),
-                "spec.type: Unsupported value: \"Magic\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"".into(),
                 "spec.sessionAffinity: Unsupported value: \"Sticky\": supported values: \"ClientIP\", \"None\"".into(),
-                "spec.clusterIP: Invalid value: \"10.0.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into(),
+                "spec.clusterIPs[0]: Invalid value: \"10.0.0.300\": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into(),
+                "spec.type: Unsupported value: \"Magic\": supported values: \"ClusterIP\", \"ExternalName\", \"LoadBalancer\", \"NodePort\"".into(),
             ],
         ),
         (
@@ -447,6 +447,34 @@ fn table() {
             "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {}\n".into(),
             vec!["spec.ports: Required value".into()],
         ),
+        (
+            "service: nodePort on ClusterIP, duplicate ports, affinity timeout",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 90000}}, ports: [{name: a, port: 80, nodePort: 30001}, {name: b, port: 80}]}\n".into(),
+            vec![
+                "spec.sessionAffinityConfig.clientIP.timeoutSeconds: Invalid value: 90000: must be greater than 0 and less than 86400".into(),
+                "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP'".into(),
+                "spec.ports[1]: Duplicate value: core.ServicePort{Name:\"\", Protocol:\"TCP\", AppProtocol:(*string)(nil), Port:80, TargetPort:intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}, NodePort:0}".into(),
+            ],
+        ),
+        (
+            "service: headless NodePort, ExternalName without a name",
+            "apiVersion: v1\nkind: List\nitems: [{apiVersion: v1, kind: Service, metadata: {name: s}, spec: {type: NodePort, clusterIP: None, ports: [{port: 80}]}}]\n".into(),
+            vec!["spec.clusterIPs[0]: Invalid value: \"None\": may not be set to 'None' for NodePort services".into()],
+        ),
+        (
+            "service: ExternalName",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: ExternalName, externalName: \"Bad_Host.\", clusterIP: 10.96.0.5}\n".into(),
+            vec![
+                "spec.clusterIPs: Forbidden: may not be set for ExternalName services".into(),
+                format!("spec.externalName: Invalid value: \"Bad_Host\": {SUBDOMAIN}"),
+            ],
+        ),
+        (
+            "service: clusterIPs must match clusterIP",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: 10.96.0.5, clusterIPs: [10.96.0.6], ports: [{port: 80}]}\n".into(),
+            vec!["spec.clusterIPs: Invalid value: []string{\"10.96.0.6\"}: first value must match `clusterIP`".into()],
+        ),
+        ("service: ExternalName needs no ports", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: ExternalName, externalName: example.com.}\n".into(), vec![]),
         ("headless service without ports", "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {clusterIP: None}\n".into(), vec![]),
         (
             "configmap keys",

@@ -25,6 +25,8 @@ pub struct Agent {
     pub store: Arc<Store>,
     /// `<runtime name>://<version>`, as the node object reports it.
     pub runtime_version: String,
+    /// Where Services live (the controller starts once the API is up).
+    pub services: nodelet_services::ServicesConfig,
 }
 
 /// The unix socket the local API is served on (the client commands'
@@ -111,7 +113,9 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
             opts.node.root.display()
         )
     })?);
+    let services = services_config(opts)?;
     let config = EngineConfig {
+        dns: Some(crate::services_opts::cluster_dns(&opts.services, &services)),
         host_ips: host_ip().into_iter().collect(),
         event_ttl: opts.event_ttl,
         hooks: HookOptions {
@@ -138,6 +142,7 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         runtime,
         store,
         runtime_version,
+        services,
     })
 }
 
@@ -174,6 +179,18 @@ fn spawn_image_gc(images: Arc<ImageStore>, policy: GcPolicy) {
             }
         }
     });
+}
+
+/// The Services configuration of this agent's pod network.
+pub fn services_config(opts: &AgentOpts) -> anyhow::Result<nodelet_services::ServicesConfig> {
+    let cni = oci_config(opts).cni;
+    crate::services_opts::config(
+        &opts.services,
+        &cni.subnet,
+        &cni.bridge,
+        opts.cni_bridge.is_some(),
+        &opts.node_name,
+    )
 }
 
 /// Non-fatal host facts (a low nofile limit) are worth a line, not a stop.

@@ -107,6 +107,8 @@ pub struct AgentOpts {
     /// kubelet's --minimum-image-ttl-duration), e.g. `2m`.
     #[arg(long, env = "NODELET_MINIMUM_IMAGE_TTL_DURATION", default_value = "2m", value_parser = parse_ttl)]
     pub minimum_image_ttl_duration: std::time::Duration,
+    #[command(flatten)]
+    pub services: crate::services_opts::ServicesOpts,
 }
 
 /// A positive duration in the friendly format (`1h`, `1h30m`, `90s`).
@@ -154,6 +156,11 @@ pub struct ServeArgs {
     /// HTTPS address of the Kubernetes API.
     #[arg(long, env = "NODELET_LISTEN", default_value = "127.0.0.1:6443")]
     pub listen: std::net::SocketAddr,
+    /// On SIGTERM/Ctrl-C, delete every pod gracefully and remove the
+    /// Service rules before exiting (for uninstalling), instead of leaving
+    /// containers running for the next `serve`.
+    #[arg(long)]
+    pub drain: bool,
     #[command(flatten)]
     pub agent: AgentOpts,
 }

@@ -43,7 +43,7 @@ pub enum ClientCommand {
     Apply(ApplyArgs),
     /// List objects or show some, like `kubectl get`.
     Get(GetArgs),
-    /// Show a pod in detail with its events, like `kubectl describe pod`.
+    /// Show a pod or service in detail with its events, like `kubectl describe`.
     Describe(DescribeArgs),
     /// Print a container's log, like `kubectl logs`.
     Logs(LogsArgs),
@@ -57,6 +57,22 @@ pub enum ClientCommand {
     Events(EventsArgs),
     /// Wait for a condition or a deletion, like `kubectl wait`.
     Wait(WaitArgs),
+    /// Forward local ports to a pod (or a service's pod), like `kubectl port-forward`.
+    PortForward(PortForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// `pod/NAME`, `service/NAME` (`svc/NAME`) or a pod's `NAME`.
+    pub target: String,
+    /// `LOCAL:REMOTE`, `PORT` (same both sides) or `:REMOTE` (any local port).
+    #[arg(required = true)]
+    pub ports: Vec<String>,
+    /// Local addresses to listen on (comma-separated).
+    #[arg(long, default_value = "localhost")]
+    pub address: String,
 }
 
 #[derive(Debug, Args)]
@@ -72,7 +88,7 @@ pub struct ApplyArgs {
 pub struct GetArgs {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// pods, events, services, configmaps, secrets, namespaces, nodes (or TYPE/NAME).
+    /// pods, events, services, endpoints, endpointslices, configmaps, secrets, namespaces, nodes (or TYPE/NAME).
     pub resource: String,
     /// Names of the objects (all when none).
     pub names: Vec<String>,
@@ -94,9 +110,9 @@ pub struct GetArgs {
 pub struct DescribeArgs {
     #[command(flatten)]
     pub conn: ConnOpts,
-    /// `pod` (or `pod/NAME`).
+    /// `pod` or `service` (or `TYPE/NAME`).
     pub resource: String,
-    /// The pod's name.
+    /// The object's name.
     pub name: Option<String>,
 }
 
@@ -228,6 +244,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Delete(a) => cmd::delete::run(&a).await,
             ClientCommand::Events(a) => cmd::events::run(&a).await,
             ClientCommand::Wait(a) => cmd::wait::run(&a).await,
+            ClientCommand::PortForward(a) => cmd::portforward::run(&a).await,
         }
     });
     // A blocked stdin read (exec) must not keep the process alive.

@@ -11,6 +11,7 @@ mod client;
 mod cmd;
 mod describe;
 mod manifests;
+mod services_opts;
 
 use std::process::ExitCode;
 

@@ -154,6 +154,11 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
+        // `serve` without --drain leaves its Service rules with the containers.
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &format!("nodelet-{}", self.bridge)])
+            .stderr(Stdio::null())
+            .status();
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())

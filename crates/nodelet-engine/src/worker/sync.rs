@@ -33,6 +33,27 @@ pub fn should_restart(policy: &str, kind: SlotKind, term: Option<&TermInfo>) -> 
     }
 }
 
+/// The pod's resolver files as the kubelet computes them (`GetPodDNS`
+/// and the managed hosts file); the warnings it would record go to
+/// `events`.
+fn dns_config(
+    pod: &k8s_openapi::api::core::v1::Pod,
+    node: Option<&nodelet_spec::dns::ClusterDns>,
+    events: &mut Vec<nodelet_spec::dns::DnsEvent>,
+) -> Option<nodelet_runtime::DnsConfig> {
+    let node = node?;
+    let (dns, warnings) = nodelet_spec::dns::pod_dns(pod, node);
+    events.extend(warnings);
+    let (_, domain) = nodelet_spec::hostname::pod_hostname_and_domain(pod, &node.domain);
+    Some(nodelet_runtime::DnsConfig {
+        servers: dns.servers,
+        searches: dns.searches,
+        options: dns.options,
+        hosts_domain: domain,
+        host_aliases: nodelet_spec::dns::host_aliases(pod),
+    })
+}
+
 /// What the walk over containers does after one slot.
 enum Step {
     Next,
@@ -72,6 +93,7 @@ impl Worker {
 
     async fn create_sandbox(&mut self) -> bool {
         let shared = self.shared.clone();
+        let mut dns_events = Vec::new();
         let config = {
             let rec = shared.lock();
             let spec = rec.pod.spec.clone().unwrap_or_default();
@@ -104,10 +126,17 @@ impl Worker {
                 host_pid: spec.host_pid.unwrap_or(false),
                 host_ipc: spec.host_ipc.unwrap_or(false),
                 port_mappings,
-                dns: None,
+                dns: dns_config(
+                    &rec.pod,
+                    self.shared.ctx.config.dns.as_ref(),
+                    &mut dns_events,
+                ),
                 labels: rec.pod.metadata.labels.clone().unwrap_or_default(),
             }
         };
+        for e in dns_events {
+            shared.event(None, EventType::Warning, e.reason, &e.message);
+        }
         match shared.ctx.runtime.create_sandbox(&config).await {
             Ok(sb) => {
                 shared.lock().sandbox = Some(sb);

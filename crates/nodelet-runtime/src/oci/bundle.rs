@@ -5,7 +5,6 @@
 //! `/etc/hosts`, explicit cgroupfs `cgroupsPath`.
 
 use std::collections::HashSet;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
@@ -241,17 +240,6 @@ fn to_caps(names: &[String]) -> Result<HashSet<Capability>> {
                 .map_err(|_| RuntimeError::Other(format!("unknown capability {n:?}")))
         })
         .collect()
-}
-
-/// The `/etc/hosts` kubelet writes for a pod with its own network.
-pub fn hosts_file(ip: Option<IpAddr>, hostname: &str) -> String {
-    let mut s = String::from(
-        "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
-    );
-    if let Some(ip) = ip {
-        s.push_str(&format!("{ip}\t{hostname}\n"));
-    }
-    s
 }
 
 fn bind(dest: &str, src: &Path, ro: bool) -> Mount {
@@ -622,12 +610,5 @@ mod tests {
         assert_eq!(effective_capabilities(true, &[], &[], &mine), mine);
         assert!(to_caps(&s(&["BOGUS"])).is_err());
         assert!(to_caps(&s(ALL_CAPS)).is_ok());
-    }
-
-    #[test]
-    fn hosts_file_has_pod_line() {
-        let h = hosts_file(Some("10.244.0.7".parse().unwrap()), "web");
-        assert!(h.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
-        assert!(h.ends_with("10.244.0.7\tweb\n"));
     }
 }

@@ -360,29 +360,32 @@ impl OciRuntime {
             &etc.hostname,
             format!("{}\n", pod.config.hostname).as_bytes(),
         )?;
-        if sandbox.namespaces.net.is_some() {
-            let hosts = bundle::hosts_file(sandbox.ips.first().copied(), &pod.config.hostname);
-            write(&etc.hosts, hosts.as_bytes())?;
+        let dns = pod.config.dns.clone().unwrap_or_default();
+        let aliases = &dns.host_aliases;
+        let hosts = if sandbox.namespaces.net.is_some() {
+            let ips: Vec<String> = sandbox.ips.iter().map(|ip| ip.to_string()).collect();
+            nodelet_spec::dns::managed_hosts_file(
+                &ips,
+                &pod.config.hostname,
+                dns.hosts_domain.as_deref(),
+                aliases,
+            )
         } else {
             // hostNetwork pods see the node's hosts file, as with kubelet.
-            let h = std::fs::read("/etc/hosts").unwrap_or_default();
-            write(&etc.hosts, &h)?;
-        }
+            let h = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+            nodelet_spec::dns::node_hosts_file(&h, aliases)
+        };
+        write(&etc.hosts, hosts.as_bytes())?;
+        // containerd writes the CRI DNSConfig it is given; without one it
+        // copies the host's file.
         let resolv = match &pod.config.dns {
-            Some(d) if !d.servers.is_empty() => {
-                let mut s = String::new();
-                if !d.searches.is_empty() {
-                    s.push_str(&format!("search {}\n", d.searches.join(" ")));
-                }
-                for n in &d.servers {
-                    s.push_str(&format!("nameserver {n}\n"));
-                }
-                if !d.options.is_empty() {
-                    s.push_str(&format!("options {}\n", d.options.join(" ")));
-                }
-                s.into_bytes()
-            }
-            _ => std::fs::read("/etc/resolv.conf").unwrap_or_default(),
+            Some(d) => nodelet_spec::dns::resolv_conf_content(&nodelet_spec::dns::PodDns {
+                servers: d.servers.clone(),
+                searches: d.searches.clone(),
+                options: d.options.clone(),
+            })
+            .into_bytes(),
+            None => std::fs::read("/etc/resolv.conf").unwrap_or_default(),
         };
         write(&etc.resolv_conf, &resolv)?;
         Ok(etc)
@@ -800,6 +803,14 @@ impl Runtime for OciRuntime {
 
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
         self.sandboxes.list().await
+    }
+
+    async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortStream> {
+        let info = self.sandboxes.get(sandbox_id).await?;
+        let stream =
+            crate::sandbox::portforward::connect(info.namespaces.net.as_deref(), sandbox_id, port)
+                .await?;
+        Ok(Box::new(stream))
     }
 
     fn log_path(&self, id: &str) -> PathBuf {

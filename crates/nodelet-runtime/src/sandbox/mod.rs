@@ -9,6 +9,7 @@
 pub mod cni;
 pub mod host;
 pub mod namespaces;
+pub mod portforward;
 pub mod state;
 
 use std::collections::HashMap;

@@ -16,13 +16,15 @@ mod ports;
 mod probe;
 mod resources;
 mod service;
+mod service_ips;
 pub mod update;
 mod volumes;
 mod warnings;
 
 pub use config::{validate_config_map, validate_secret};
 pub use pod::validate_pod;
-pub use service::validate_service;
+pub use service::{externally_accessible, is_headless, validate_service};
+pub use service_ips::go_string_slice;
 pub use warnings::pod_warnings;
 
 use crate::field_error::ValueRepr;

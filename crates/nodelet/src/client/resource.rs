@@ -7,15 +7,18 @@ pub struct Resource {
     pub plural: &'static str,
     pub kind: &'static str,
     pub namespaced: bool,
+    /// API group; `""` for core.
+    pub group: &'static str,
 }
 
-const ALL: [(&[&str], Resource); 7] = [
+const ALL: [(&[&str], Resource); 9] = [
     (
         &["pods", "pod", "po"],
         Resource {
             plural: "pods",
             kind: "Pod",
             namespaced: true,
+            group: "",
         },
     ),
     (
@@ -24,6 +27,7 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "events",
             kind: "Event",
             namespaced: true,
+            group: "",
         },
     ),
     (
@@ -32,6 +36,7 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "services",
             kind: "Service",
             namespaced: true,
+            group: "",
         },
     ),
     (
@@ -40,6 +45,7 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "configmaps",
             kind: "ConfigMap",
             namespaced: true,
+            group: "",
         },
     ),
     (
@@ -48,6 +54,7 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "secrets",
             kind: "Secret",
             namespaced: true,
+            group: "",
         },
     ),
     (
@@ -56,6 +63,7 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "namespaces",
             kind: "Namespace",
             namespaced: false,
+            group: "",
         },
     ),
     (
@@ -64,6 +72,29 @@ const ALL: [(&[&str], Resource); 7] = [
             plural: "nodes",
             kind: "Node",
             namespaced: false,
+            group: "",
+        },
+    ),
+    (
+        &["endpoints", "ep"],
+        Resource {
+            plural: "endpoints",
+            kind: "Endpoints",
+            namespaced: true,
+            group: "",
+        },
+    ),
+    (
+        &[
+            "endpointslices",
+            "endpointslice",
+            "endpointslices.discovery.k8s.io",
+        ],
+        Resource {
+            plural: "endpointslices",
+            kind: "EndpointSlice",
+            namespaced: true,
+            group: "discovery.k8s.io",
         },
     ),
 ];
@@ -88,9 +119,13 @@ impl Resource {
     /// The collection: `/api/v1/namespaces/ns/pods`, or across namespaces
     /// (`ns` = `None`) `/api/v1/pods`.
     pub fn collection(&self, ns: Option<&str>) -> String {
+        let prefix = match self.group {
+            "" => "/api/v1".to_owned(),
+            g => format!("/apis/{g}/v1"),
+        };
         match ns {
-            Some(ns) if self.namespaced => format!("/api/v1/namespaces/{ns}/{}", self.plural),
-            _ => format!("/api/v1/{}", self.plural),
+            Some(ns) if self.namespaced => format!("{prefix}/namespaces/{ns}/{}", self.plural),
+            _ => format!("{prefix}/{}", self.plural),
         }
     }
 

@@ -19,8 +19,12 @@ pub async fn run(a: &DescribeArgs) -> anyhow::Result<ExitCode> {
     let ns = a.conn.namespace.as_str();
     let mut first = true;
     for (res, name) in targets {
+        if res.kind == "Service" {
+            first = describe_services(&client, ns, name, first).await?;
+            continue;
+        }
         if res.kind != "Pod" {
-            anyhow::bail!("describe supports pods only, not {}", res.plural);
+            anyhow::bail!("describe supports pods and services, not {}", res.plural);
         }
         let pods: Vec<Value> = match name {
             Some(n) => vec![client.get(&res.item(ns, &n)).await?],
@@ -41,6 +45,66 @@ pub async fn run(a: &DescribeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `describe service`: each service with its EndpointSlices and events.
+async fn describe_services(
+    client: &crate::client::Client,
+    ns: &str,
+    name: Option<String>,
+    mut first: bool,
+) -> anyhow::Result<bool> {
+    let res = crate::client::resource::Resource::parse("services")
+        .ok_or_else(|| anyhow::anyhow!("services are not served"))?;
+    let items: Vec<Value> = match name {
+        Some(n) => vec![client.get(&res.item(ns, &n)).await?],
+        None => client.get(&res.collection(Some(ns))).await?["items"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
+    };
+    for v in items {
+        let svc: k8s_openapi::api::core::v1::Service =
+            serde_json::from_value(v).context("decoding the service")?;
+        let name = svc.metadata.name.clone().unwrap_or_default();
+        let slices_path = with_query(
+            &format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices"),
+            &[(
+                "labelSelector",
+                format!("kubernetes.io/service-name={name}"),
+            )],
+        );
+        let slices: Vec<k8s_openapi::api::discovery::v1::EndpointSlice> =
+            client.get(&slices_path).await?["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|s| serde_json::from_value(s.clone()).ok())
+                .collect();
+        let sel = format!(
+            "involvedObject.name={name},involvedObject.namespace={ns},involvedObject.kind=Service"
+        );
+        let ev_path = with_query(
+            &format!("/api/v1/namespaces/{ns}/events"),
+            &[("fieldSelector", sel)],
+        );
+        let events: Vec<Event> = client.get(&ev_path).await?["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| serde_json::from_value(e.clone()).ok())
+            .collect();
+        if !first {
+            println!();
+            println!();
+        }
+        first = false;
+        print!(
+            "{}",
+            crate::describe::service::describe_service(&svc, &slices, &events, &Ctx::local_now())
+        );
+    }
+    Ok(first)
 }
 
 /// The events whose involved object is this pod (by name, namespace, uid).

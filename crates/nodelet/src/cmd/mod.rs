@@ -12,6 +12,7 @@ mod image;
 mod image_pull;
 mod kubeconfig;
 pub(crate) mod logs;
+pub(crate) mod portforward;
 pub mod render;
 mod run;
 mod serve;

@@ -63,7 +63,33 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
     let mut rx = agent.engine.subscribe();
     let api_stop = CancellationToken::new();
     let socket = agent::socket_path(&args.agent.node.run_root);
-    let api = serve_api(&agent, &args, api_stop.clone());
+    let services_changed = Arc::new(tokio::sync::Notify::new());
+    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
+    let backend = EngineBackend::new(
+        agent.engine.clone(),
+        agent.store.clone(),
+        runtime,
+        agent.runtime_version.clone(),
+    )
+    .with_services(
+        crate::services_opts::ranges(&agent.services),
+        services_changed.clone(),
+    );
+    let services = crate::services_opts::start(
+        &agent,
+        agent.services.clone(),
+        services_changed.clone(),
+        backend.watch_waker(),
+    )
+    .await?;
+    let api = serve_api(Arc::new(backend), &args, api_stop.clone());
+    let mut objects = objects;
+    if let Err(e) = allocate_services(&agent, &mut objects) {
+        eprintln!("error: {e}");
+        let _ = services.stop_and_remove_rules().await;
+        agent.engine.shutdown().await;
+        return Ok(ExitCode::FAILURE);
+    }
 
     let wanted: BTreeSet<PodId> = objects
         .iter()
@@ -87,7 +113,9 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         }
     }
     let mut failed_apply = false;
-    match agent.engine.apply(objects) {
+    let applied = agent.engine.apply(objects);
+    services_changed.notify_one();
+    match applied {
         Ok(applied) => {
             for a in applied {
                 let verb = match a.action {
@@ -141,28 +169,58 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
     if let Some(api) = api {
         let _ = api.await;
     }
+    // `run` owns its pods, and so their Services' rules.
+    if let Err(e) = services.stop_and_remove_rules().await {
+        eprintln!("warning: removing the Service rules: {e}");
+    }
     agent.engine.shutdown().await;
     let _ = std::fs::remove_file(&socket);
     Ok(code)
 }
 
+/// Cluster IPs and node ports for the manifests' Services, as the API
+/// would allocate them on create.
+fn allocate_services(agent: &Agent, objects: &mut [Object]) -> anyhow::Result<()> {
+    let ranges = crate::services_opts::ranges(&agent.services);
+    let mut existing: Vec<k8s_openapi::api::core::v1::Service> = agent
+        .store
+        .list_objects("Service", None)?
+        .into_iter()
+        .filter_map(|(v, _)| serde_json::from_value(v).ok())
+        .collect();
+    for o in objects.iter_mut() {
+        let Object::Service(svc) = o else { continue };
+        let key = (svc.metadata.namespace.clone(), svc.metadata.name.clone());
+        let old = existing
+            .iter()
+            .find(|s| (s.metadata.namespace.clone(), s.metadata.name.clone()) == key)
+            .cloned();
+        nodelet_api::service_alloc::allocate(svc, old.as_ref(), &existing, &ranges, || {
+            u64::from(std::process::id()) ^ jiff::Timestamp::now().as_nanosecond() as u64
+        })
+        .map_err(|errs| {
+            anyhow::anyhow!(
+                "The Service {:?} is invalid: {errs}",
+                svc.metadata.name.clone().unwrap_or_default()
+            )
+        })?;
+        existing.retain(|s| (s.metadata.namespace.clone(), s.metadata.name.clone()) != key);
+        existing.push((**svc).clone());
+    }
+    Ok(())
+}
+
 /// Serves the local API on the unix socket so the client commands work
 /// while `run` is up; a failure there is a warning, not a stop.
 fn serve_api(
-    agent: &Agent,
+    backend: Arc<EngineBackend>,
     args: &RunArgs,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
-    let backend = Arc::new(EngineBackend::new(
-        agent.engine.clone(),
-        agent.store.clone(),
-        runtime,
-        agent.runtime_version.clone(),
-    ));
     let cfg = ServeConfig {
         root: args.agent.node.root.clone(),
         listen: None,
+        also_listen: Vec::new(),
         unix_socket: Some(agent::socket_path(&args.agent.node.run_root)),
         shutdown: stop,
     };

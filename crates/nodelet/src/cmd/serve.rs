@@ -28,15 +28,46 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let socket = agent::socket_path(&opts.node.run_root);
     let stop = CancellationToken::new();
     let runtime: Arc<dyn Runtime> = agent.runtime.clone();
-    let backend = Arc::new(EngineBackend::new(
+    let services_changed = Arc::new(tokio::sync::Notify::new());
+    let backend = EngineBackend::new(
         agent.engine.clone(),
         agent.store.clone(),
         runtime,
         agent.runtime_version.clone(),
-    ));
+    )
+    .with_services(
+        crate::services_opts::ranges(&agent.services),
+        services_changed.clone(),
+    );
+    let services = crate::services_opts::start(
+        &agent,
+        agent.services.clone(),
+        services_changed,
+        backend.watch_waker(),
+    )
+    .await?;
+    let backend = Arc::new(backend);
+    // Pods reach the API at the `kubernetes` service's endpoint: the pod
+    // bridge's address, on the API's port. Outside clients keep `--listen`.
+    let pod_api = std::net::SocketAddr::from((agent.services.gateway, agent.services.api_port));
+    let also_listen = match crate::services_opts::freebind_listener(pod_api) {
+        Ok(l) => vec![l],
+        Err(e) => {
+            eprintln!("warning: pods cannot reach the API: listening on {pod_api}: {e}");
+            Vec::new()
+        }
+    };
+    // The serving certificate names the `kubernetes` service as
+    // kube-apiserver's does, so in-pod clients can verify it.
+    nodelet_api::pki::ensure_with(
+        &opts.node.root,
+        &crate::services_opts::api_server_names(&agent.services),
+    )
+    .map_err(|e| anyhow::anyhow!("the API's serving certificate: {e}"))?;
     let cfg = ServeConfig {
         root: opts.node.root.clone(),
         listen: Some(args.listen),
+        also_listen,
         unix_socket: Some(socket.clone()),
         shutdown: stop.clone(),
     };
@@ -55,7 +86,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         _ = sigint.recv() => None,
         r = &mut server => Some(r),
     };
+    if args.drain && served.is_none() {
+        eprintln!("nodelet draining: deleting every pod");
+        for p in agent.engine.list_pods() {
+            let ns = p.metadata.namespace.clone().unwrap_or_default();
+            let name = p.metadata.name.clone().unwrap_or_default();
+            let _ = agent.engine.delete_pod(&ns, &name, None);
+        }
+        for p in agent.engine.list_pods() {
+            let ns = p.metadata.namespace.clone().unwrap_or_default();
+            let name = p.metadata.name.clone().unwrap_or_default();
+            agent.engine.wait_pod_gone(&ns, &name).await;
+        }
+    }
     stop.cancel();
+    if args.drain {
+        if let Err(e) = services.stop_and_remove_rules().await {
+            eprintln!("warning: removing the Service rules: {e}");
+        }
+    } else {
+        // The rules stay: the containers (and their Services) keep running.
+        services.stop().await;
+    }
     // Pod workers stop; containers keep running under their monitors.
     agent.engine.shutdown().await;
     let _ = std::fs::remove_file(&socket);

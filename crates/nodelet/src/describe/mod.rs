@@ -6,6 +6,7 @@ pub mod duration;
 pub mod events;
 pub mod pod;
 pub mod podrow;
+pub mod service;
 pub mod tabwriter;
 
 pub use pod::{Ctx, describe_pod};

@@ -172,7 +172,12 @@ pub fn describe_pod(pod: &Pod, events: &[Event], ctx: &Ctx) -> String {
 }
 
 /// `Labels:  a=b` with further entries under the first value; `<none>` if empty.
-fn write_map(w: &mut TabWriter, title: &str, map: Option<&BTreeMap<String, String>>, sep: &str) {
+pub(crate) fn write_map(
+    w: &mut TabWriter,
+    title: &str,
+    map: Option<&BTreeMap<String, String>>,
+    sep: &str,
+) {
     w.write(&format!("{title}:\t"));
     let Some(map) = map.filter(|m| !m.is_empty()) else {
         w.write("<none>\n");

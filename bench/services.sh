@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Services benchmark (figures, not a test):
+#  1. readiness change -> data plane updated, 100 services (real nftables,
+#     engine over the fake runtime), libnftables vs `nft -f -`;
+#  2. DNS queries/s and p99 from inside a pod's network namespace against
+#     the cluster DNS (a cluster name), vs the host resolver (the same tool);
+#  3. throughput of a 200 MB download from the host through a cluster IP vs
+#     the pod IP directly (5 interleaved runs each, median ratio).
+# Release build (BENCH_PROFILE=debug reuses the test build); root; takes
+# the shared real-test lock itself (it programs nftables and runs pods).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO"
+N=${SERVICES:-100}
+PROFILE=${BENCH_PROFILE:-release}
+case $PROFILE in
+    release) FLAG=--release; BIN=$REPO/target/release ;;
+    debug) FLAG=; BIN=$REPO/target/debug ;;
+    *) echo "BENCH_PROFILE must be release or debug, not $PROFILE" >&2; exit 2 ;;
+esac
+cargo build $FLAG -p nodelet -p nodelet-monitor >&2
+cargo build $FLAG -p nodelet-services --example bench_dataplane --example bench_dns >&2
+if [ -z "${NODELET_BENCH_LOCKED:-}" ]; then
+    NODELET_BENCH_LOCKED=1 exec flock /tmp/nodelet-real-tests.lock "$0" "$@"
+fi
+echo "== profile $PROFILE"
+echo "== readiness change -> data plane ($N services)"
+"$BIN/examples/bench_dataplane" "$N" 400
+
+IMAGES=${NODELET_TEST_IMAGES:-$REPO/target/test-images}
+[ -f "$IMAGES/busybox.tar" ] || bash scripts/build-test-images.sh "$IMAGES" >&2
+tmp=$(mktemp -d)
+export NODELET_ROOT=$tmp/root NODELET_RUN_ROOT=$tmp/run NODELET_CNI_SUBNET=10.253.9.0/24 \
+       NODELET_CNI_BRIDGE=nlbench9 NODELET_SERVICE_CIDR=10.130.0.0/16
+serve_pid=
+cleanup() {
+    [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
+    "$BIN/nodelet" serve --drain --listen 127.0.0.1:0 >/dev/null 2>&1 & p=$!; sleep 3; kill $p; wait $p 2>/dev/null || true
+    ip link del nlbench9 2>/dev/null || true
+    nft delete table ip nodelet-nlbench9 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+"$BIN/nodelet" image load -i "$IMAGES/busybox.tar" >/dev/null
+"$BIN/nodelet" serve --listen 127.0.0.1:0 >"$tmp/serve.log" 2>&1 & serve_pid=$!
+for _ in $(seq 100); do [ -f "$tmp/root/kubeconfig" ] && break; sleep 0.2; done
+export KUBECONFIG=$tmp/root/kubeconfig
+cat > "$tmp/objs.yaml" <<'Y'
+apiVersion: v1
+kind: Service
+metadata: {name: big}
+spec:
+  selector: {app: big}
+  ports: [{port: 80, targetPort: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: big, labels: {app: big}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: nodelet.local/busybox
+    command: [sh, -c, "mkdir -p /www && dd if=/dev/zero of=/www/big bs=1048576 count=200 2>/dev/null && exec httpd -f -p 8080 -h /www"]
+    readinessProbe: {tcpSocket: {port: 8080}, periodSeconds: 1}
+Y
+for _ in $(seq 50); do kubectl get ns >/dev/null 2>&1 && break; sleep 0.2; done
+kubectl apply -f "$tmp/objs.yaml" >/dev/null
+kubectl wait --for=condition=Ready pod/big --timeout=120s >/dev/null
+cip=$(kubectl get svc big -o jsonpath='{.spec.clusterIP}')
+pip=$(kubectl get pod big -o jsonpath='{.status.podIP}')
+
+echo "== DNS from inside the pod's network namespace"
+pin=$(ls -d "$tmp"/run/ns/*/net | head -1)
+nsenter --net="$pin" "$BIN/examples/bench_dns" 10.130.0.10 big.default.svc.cluster.local. 20000 8
+host_ns=$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)
+host_name=${HOST_DNS_NAME:-$(hostname -f 2>/dev/null || hostname).}
+echo "-- host resolver $host_ns ($host_name), same tool:"
+"$BIN/examples/bench_dns" "$host_ns" "$host_name" 2000 8 || true
+
+echo "== throughput from the host: cluster IP $cip vs pod IP $pip (200 MB, 5 runs each)"
+ratios=()
+for i in 1 2 3 4 5; do
+    via=$(curl -s -o /dev/null -w '%{speed_download}' "http://$cip/big")
+    direct=$(curl -s -o /dev/null -w '%{speed_download}' "http://$pip:8080/big")
+    r=$(awk -v a="$via" -v b="$direct" 'BEGIN {printf "%.3f", a / b}')
+    ratios+=("$r")
+    printf 'run %d: cluster IP %.0f MB/s, pod IP %.0f MB/s, ratio %s\n' "$i" "$(awk -v a="$via" 'BEGIN{print a/1048576}')" "$(awk -v a="$direct" 'BEGIN{print a/1048576}')" "$r"
+done
+printf '%s\n' "${ratios[@]}" | sort -n | awk '{a[NR]=$1} END {print "median ratio (cluster IP / pod IP):", a[int((NR+1)/2)]}'

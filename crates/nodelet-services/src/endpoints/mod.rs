@@ -1,0 +1,3 @@
+//! Endpoints and EndpointSlices kept from selectors and pod readiness.
+
+pub mod compute;
