@@ -30,6 +30,8 @@ pub struct ContainerView<'a> {
     pub readiness_probe: Option<&'a Probe>,
     pub startup_probe: Option<&'a Probe>,
     pub restart_policy: Option<&'a str>,
+    /// `securityContext.privileged` (Bidirectional mount propagation).
+    pub privileged: bool,
 }
 
 macro_rules! view_of {
@@ -48,6 +50,11 @@ macro_rules! view_of {
             readiness_probe: $c.readiness_probe.as_ref(),
             startup_probe: $c.startup_probe.as_ref(),
             restart_policy: $c.restart_policy.as_deref(),
+            privileged: $c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.privileged)
+                .unwrap_or(false),
         }
     };
 }
@@ -100,9 +107,10 @@ pub fn validate_common(
     errs.extend(validate_ports(c.ports, &path.child("ports")));
     errs.extend(validate_env(c.env, &path.child("env")));
     errs.extend(validate_env_from(c.env_from, &path.child("envFrom")));
-    errs.extend(validate_mounts(
+    errs.extend(super::volume_mounts::validate_mounts(
         c.volume_mounts,
-        ctx,
+        &ctx.volumes,
+        c.privileged,
         &path.child("volumeMounts"),
     ));
     errs.extend(one_of(
@@ -120,31 +128,6 @@ pub fn one_of(value: &str, supported: &[&str], path: &FieldPath) -> FieldErrors 
         errs.push(FieldError::required(path.clone(), ""));
     } else if !supported.contains(&value) {
         errs.push(FieldError::not_supported(path.clone(), value, supported));
-    }
-    errs
-}
-
-fn validate_mounts(mounts: &[VolumeMount], ctx: &PodContext<'_>, path: &FieldPath) -> FieldErrors {
-    let mut errs = FieldErrors::default();
-    let mut mount_paths = HashSet::new();
-    for (i, m) in mounts.iter().enumerate() {
-        let p = path.index(i);
-        if m.name.is_empty() {
-            errs.push(FieldError::required(p.child("name"), ""));
-        }
-        if !ctx.volumes.contains(m.name.as_str()) {
-            errs.push(FieldError::not_found(p.child("name"), m.name.as_str()));
-        }
-        if m.mount_path.is_empty() {
-            errs.push(FieldError::required(p.child("mountPath"), ""));
-        }
-        if !mount_paths.insert(m.mount_path.as_str()) {
-            errs.push(FieldError::invalid(
-                p.child("mountPath"),
-                m.mount_path.as_str(),
-                "must be unique",
-            ));
-        }
     }
     errs
 }

@@ -15,10 +15,15 @@ mod pod;
 mod ports;
 mod probe;
 mod service;
+mod volume_mounts;
+mod volume_sources;
 mod volumes;
 mod warnings;
 
-pub use config::{validate_config_map, validate_secret};
+pub use config::{
+    MAX_DATA_SIZE, validate_config_map, validate_config_map_update, validate_secret,
+    validate_secret_update,
+};
 pub use pod::validate_pod;
 pub use service::validate_service;
 pub use warnings::pod_warnings;
@@ -33,6 +38,9 @@ pub fn validate_object(obj: &Object) -> FieldErrors {
         Object::Service(s) => validate_service(s),
         Object::ConfigMap(c) => validate_config_map(c),
         Object::Secret(s) => validate_secret(s),
+        Object::ServiceAccount(s) => {
+            meta::validate_meta(&s.metadata, names::dns1123_subdomain, true)
+        }
     }
 }
 
