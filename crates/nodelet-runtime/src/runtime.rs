@@ -113,6 +113,11 @@ pub trait Runtime: Send + Sync + 'static {
     fn log_path(&self, id: &str) -> PathBuf;
 
     async fn stats(&self, id: &str) -> Result<ContainerStats>;
+
+    /// The node side of pod volumes (directories, tmpfs, hostPath checks,
+    /// safe subPaths), which the runtime owns like the kubelet's volume
+    /// host: containers mount what it prepares.
+    fn volumes(&self) -> std::sync::Arc<dyn crate::volume::VolumeHost>;
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod process;
 pub mod record;
 pub mod runc;
 pub mod shm;
+pub mod volume_mounts;
 pub mod wait;
 
 use std::collections::HashMap;
@@ -87,6 +88,7 @@ pub struct OciRuntime {
     all_caps: Vec<String>,
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
+    volumes: Arc<crate::volume::HostVolumes>,
 }
 
 /// 2·n hex characters from the kernel's CSPRNG (container ids are 64).
@@ -141,6 +143,10 @@ impl OciRuntime {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
         }
         let images = Arc::new(ImageStore::open(&cfg.root.join("images"))?);
+        let volumes = Arc::new(
+            crate::volume::HostVolumes::new(&cfg.root)
+                .map_err(|e| RuntimeError::Host(format!("pod volumes: {e}")))?,
+        );
         let sandboxes = SandboxManager::new(
             &cfg.root.join("sandboxes"),
             &cfg.run_root.join("ns"),
@@ -161,6 +167,7 @@ impl OciRuntime {
             nofile_hard,
             all_caps: bundle::current_capabilities(),
             cache: Mutex::new(HashMap::new()),
+            volumes,
             cfg,
         };
         rt.load_records();
@@ -380,6 +387,7 @@ impl OciRuntime {
             working_dir: ic.working_dir.as_deref(),
             user: ic.user.as_deref(),
         };
+        volume_mounts::check_sources(&config.mounts)?;
         let mut plan = process::plan(config, &defaults, &rootfs)?;
         // With the host's UTS namespace (hostNetwork) the hostname is the node's.
         let hostname = match sandbox.namespaces.uts {
@@ -786,6 +794,10 @@ impl Runtime for OciRuntime {
 
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
         self.sandboxes.list().await
+    }
+
+    fn volumes(&self) -> Arc<dyn crate::volume::VolumeHost> {
+        self.volumes.clone()
     }
 
     fn log_path(&self, id: &str) -> PathBuf {
