@@ -162,6 +162,7 @@ impl Engine {
                 Object::Service(o) => self.apply_plain(kind, &o.metadata, &*o)?,
                 Object::ConfigMap(o) => self.apply_plain(kind, &o.metadata, &*o)?,
                 Object::Secret(o) => self.apply_plain(kind, &o.metadata, &*o)?,
+                Object::ServiceAccount(o) => self.apply_plain(kind, &o.metadata, &*o)?,
             };
             out.push(applied);
         }
@@ -172,12 +173,10 @@ impl Engine {
     /// must not exist yet (`AlreadyExists`), as a REST create.
     pub fn create(&self, object: Object) -> Result<Applied> {
         let kind = object.kind();
-        let (namespace, name) = match &object {
-            Object::Pod(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::Service(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::ConfigMap(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::Secret(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-        };
+        let (namespace, name) = (
+            namespace_of(object.metadata()),
+            object.metadata().name.clone(),
+        );
         let name = name.unwrap_or_default();
         let exists = match &object {
             Object::Pod(_) => self.get_pod(&namespace, &name).is_some(),
@@ -397,6 +396,54 @@ impl Engine {
         }
         shared.publish();
         shared.deleting.cancel();
+        shared.pod().ok_or_else(|| EngineError::NotFound {
+            kind: "Pod",
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The hook for pod updates: after the record of pod `namespace/name`
+    /// got new labels or annotations, its downward API volume files are
+    /// rewritten (see `worker::volumes`). The pod-update path calls it.
+    pub fn pod_metadata_changed(&self, namespace: &str, name: &str) {
+        let pods = self.lock();
+        if let Some(h) = pods.get(&PodKey::new(namespace, name)) {
+            h.shared.volumes.metadata_changed();
+        }
+    }
+
+    /// Replaces the labels and annotations of pod `namespace/name` (the one
+    /// part of a pod's metadata that may change), publishes it and rewrites
+    /// its downward API files. The API's pod-update path is being built
+    /// separately; this is the engine side it calls.
+    pub fn set_pod_metadata(
+        &self,
+        namespace: &str,
+        name: &str,
+        labels: Option<std::collections::BTreeMap<String, String>>,
+        annotations: Option<std::collections::BTreeMap<String, String>>,
+    ) -> Result<Pod> {
+        let shared = {
+            let pods = self.lock();
+            match pods.get(&PodKey::new(namespace, name)) {
+                Some(h) if !*h.gone.borrow() => h.shared.clone(),
+                _ => {
+                    return Err(EngineError::NotFound {
+                        kind: "Pod",
+                        namespace: namespace.to_owned(),
+                        name: name.to_owned(),
+                    });
+                }
+            }
+        };
+        {
+            let mut rec = shared.lock();
+            rec.pod.metadata.labels = labels;
+            rec.pod.metadata.annotations = annotations;
+        }
+        shared.publish();
+        shared.volumes.metadata_changed();
         shared.pod().ok_or_else(|| EngineError::NotFound {
             kind: "Pod",
             namespace: namespace.to_owned(),

@@ -296,6 +296,16 @@ impl FakeRuntime {
         self.lock().failing_sandboxes = n;
     }
 
+    /// The mounts the latest container named `name` was created with.
+    pub fn container_mounts(&self, name: &str) -> Option<Vec<MountSpec>> {
+        let st = self.lock();
+        st.containers
+            .values()
+            .filter(|c| c.config.name == name)
+            .max_by_key(|c| c.config.attempt)
+            .map(|c| c.config.mounts.clone())
+    }
+
     /// The in-memory volume host [`Runtime::volumes`] hands out.
     pub fn fake_volumes(&self) -> crate::fake_volumes::FakeVolumes {
         self.lock().volumes.clone()

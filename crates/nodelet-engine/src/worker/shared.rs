@@ -29,6 +29,8 @@ pub struct Shared {
     pub grace_shrunk: watch::Sender<u64>,
     /// Set when cleanup starts: nothing may write the pod back afterwards.
     removed: AtomicBool,
+    /// The pod's volumes (see [`super::volumes`]).
+    pub volumes: super::volumes::VolumeShared,
 }
 
 impl Shared {
@@ -41,6 +43,7 @@ impl Shared {
             notify,
             grace_shrunk: watch::channel(0).0,
             removed: AtomicBool::new(false),
+            volumes: Default::default(),
         }
     }
 

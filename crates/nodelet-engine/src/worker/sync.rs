@@ -39,6 +39,9 @@ impl Worker {
         if self.shared.lock().sandbox.is_none() && !self.create_sandbox().await {
             return;
         }
+        if !self.volumes_ready().await {
+            return;
+        }
         let n = self.shared.lock().slots.len();
         let mut checked_init = false;
         for i in 0..n {

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, KeyToPath, ProjectedVolumeSource, Volume};
 
 use crate::env::Nanos;
-use crate::volume::{VolumeKind, volume_kind};
+use crate::volume::{VolumeKind, unsupported_detail, volume_kind};
 use crate::{FieldError, FieldErrors, FieldPath};
 
 const FILE_MODE_MSG: &str = "must be a number between 0 and 0777 (octal), both inclusive";
@@ -350,22 +350,4 @@ pub fn validate_source(v: &Volume, path: &FieldPath) -> FieldErrors {
         ));
     }
     errs
-}
-
-/// Why nodelet refuses a source, in one sentence naming what it needs.
-pub fn unsupported_detail(field: &str) -> String {
-    let needs = match field {
-        "persistentVolumeClaim" | "ephemeral" => {
-            "a cluster (a control plane that binds claims to PersistentVolumes and a storage provisioner)"
-        }
-        "csi" => "a cluster with a CSI driver installed on the node",
-        "image" => "image volumes, which nodelet does not mount yet",
-        "gitRepo" => {
-            "git on the node (the source is deprecated upstream: clone in an init container into an emptyDir instead)"
-        }
-        _ => "a cluster with that storage system (in-tree storage drivers are not part of nodelet)",
-    };
-    format!(
-        "{field} volumes need {needs}; on a single node nodelet supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes"
-    )
 }

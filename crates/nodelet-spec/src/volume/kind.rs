@@ -107,3 +107,21 @@ pub fn volume_kind(v: &Volume) -> VolumeKind {
         .find(|(set, _)| *set)
         .map_or(VolumeKind::None, |(_, f)| VolumeKind::Unsupported(f))
 }
+
+/// Why nodelet refuses a source, in one sentence naming what it needs.
+pub fn unsupported_detail(field: &str) -> String {
+    let needs = match field {
+        "persistentVolumeClaim" | "ephemeral" => {
+            "a cluster (a control plane that binds claims to PersistentVolumes and a storage provisioner)"
+        }
+        "csi" => "a cluster with a CSI driver installed on the node",
+        "image" => "image volumes, which nodelet does not mount yet",
+        "gitRepo" => {
+            "git on the node (the source is deprecated upstream: clone in an init container into an emptyDir instead)"
+        }
+        _ => "a cluster with that storage system (in-tree storage drivers are not part of nodelet)",
+    };
+    format!(
+        "{field} volumes need {needs}; on a single node nodelet supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes"
+    )
+}
