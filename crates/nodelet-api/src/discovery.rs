@@ -46,11 +46,12 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
             ("log", &["get"]),
             ("status", &["get", "patch", "update"]),
         ],
+        Kind::ServiceAccount => &[("token", &["create"])],
         _ => &[],
     }
 }
 
-const CORE_KINDS: [Kind; 7] = [
+const CORE_KINDS: [Kind; 8] = [
     Kind::ConfigMap,
     Kind::Event,
     Kind::Namespace,
@@ -58,6 +59,7 @@ const CORE_KINDS: [Kind; 7] = [
     Kind::Pod,
     Kind::Secret,
     Kind::Service,
+    Kind::ServiceAccount,
 ];
 
 fn legacy_resource(kind: Kind) -> Value {
@@ -77,13 +79,19 @@ pub fn api_v1_resources() -> Value {
     for k in CORE_KINDS {
         res.push(legacy_resource(k));
         for (sub, verbs) in subresources(k) {
-            res.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{sub}", k.plural()),
                 "singularName": "",
                 "namespaced": k.namespaced(),
                 "kind": if *sub == "exec" || *sub == "attach" { "PodExecOptions".to_string() } else { k.name().to_string() },
                 "verbs": verbs,
-            }));
+            });
+            if *sub == "token" {
+                r["group"] = json!("authentication.k8s.io");
+                r["version"] = json!("v1");
+                r["kind"] = json!("TokenRequest");
+            }
+            res.push(r);
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": res})
@@ -134,7 +142,11 @@ fn aggregated_resource(kind: Kind, group: &str) -> Value {
         .map(|(s, verbs)| {
             json!({
                 "subresource": s,
-                "responseKind": {"group": "", "version": "v1", "kind": if *s == "exec" || *s == "attach" { "PodExecOptions" } else { kind.name() }},
+                "responseKind": match *s {
+                    "exec" | "attach" => json!({"group": "", "version": "v1", "kind": "PodExecOptions"}),
+                    "token" => json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}),
+                    _ => json!({"group": "", "version": "v1", "kind": kind.name()}),
+                },
                 "verbs": verbs,
             })
         })

@@ -37,6 +37,9 @@ pub struct EngineBackend {
     max_pods: u32,
     /// Woken after this adapter's own writes, so watches see them at once.
     wake: Arc<tokio::sync::Notify>,
+    /// The `default` ServiceAccount and `kube-root-ca.crt` of every
+    /// namespace, when the API issues tokens.
+    defaults: Option<crate::namespace_defaults::NamespaceDefaults>,
 }
 
 impl EngineBackend {
@@ -55,6 +58,36 @@ impl EngineBackend {
             runtime_version: runtime_version.into(),
             max_pods: 110,
             wake: Arc::new(tokio::sync::Notify::new()),
+            defaults: None,
+        }
+    }
+
+    /// Every namespace gets its `default` ServiceAccount and the
+    /// `kube-root-ca.crt` ConfigMap holding `ca_pem`, as a cluster's
+    /// controllers make them.
+    pub fn with_namespace_defaults(mut self, ca_pem: String) -> Self {
+        let d = crate::namespace_defaults::NamespaceDefaults::new(ca_pem);
+        for ns in FIXED_NAMESPACES {
+            if let Err(e) = d.ensure(&self.store, ns) {
+                tracing::warn!(namespace = ns, error = %e.message, "could not create namespace defaults");
+            }
+        }
+        self.defaults = Some(d);
+        self
+    }
+
+    fn ensure_defaults(&self, ns: Option<&str>) -> Result<(), ApiError> {
+        let Some(d) = &self.defaults else {
+            return Ok(());
+        };
+        match ns {
+            Some(ns) => d.ensure(&self.store, ns),
+            None => {
+                for ns in self.namespaces()? {
+                    d.ensure(&self.store, &ns)?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -103,6 +136,7 @@ fn names(obj: &mut Object) -> (Kind, String, String) {
         Object::Service(_) => Kind::Service,
         Object::ConfigMap(_) => Kind::ConfigMap,
         Object::Secret(_) => Kind::Secret,
+        Object::ServiceAccount(_) => Kind::ServiceAccount,
     };
     (kind, ns, name)
 }
@@ -157,7 +191,12 @@ impl EngineBackend {
                 out.push(ns);
             }
         }
-        for kind in [Kind::Service, Kind::ConfigMap, Kind::Secret] {
+        for kind in [
+            Kind::Service,
+            Kind::ConfigMap,
+            Kind::Secret,
+            Kind::ServiceAccount,
+        ] {
             for (v, _) in self
                 .store
                 .list_objects(kind.name(), None)
@@ -205,6 +244,7 @@ impl Backend for EngineBackend {
         if exists {
             return Err(ApiError::already_exists(kind.plural(), &name));
         }
+        self.ensure_defaults(Some(&ns))?;
         let m = crate::objects::meta(&mut obj);
         if m.creation_timestamp.is_none() {
             m.creation_timestamp = Some(Time(Timestamp::now()));
@@ -294,11 +334,18 @@ impl Backend for EngineBackend {
                 }
             }
             Kind::Node => Ok((encode(&self.node())?, 1)),
+            Kind::ServiceAccount | Kind::ConfigMap => {
+                self.ensure_defaults(Some(ns))?;
+                self.stored(kind, ns, name)
+            }
             _ => self.stored(kind, ns, name),
         }
     }
 
     async fn list(&self, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError> {
+        if matches!(kind, Kind::ServiceAccount | Kind::ConfigMap) {
+            self.ensure_defaults(ns)?;
+        }
         let rv = self.store.current_resource_version().map_err(store_err)?;
         let items = match kind {
             Kind::Pod => self

@@ -7,17 +7,19 @@ pub enum Kind {
     Service,
     ConfigMap,
     Secret,
+    ServiceAccount,
     Namespace,
     Event,
     Node,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
         Kind::Secret,
+        Kind::ServiceAccount,
         Kind::Namespace,
         Kind::Event,
         Kind::Node,
@@ -30,6 +32,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::ServiceAccount => "ServiceAccount",
             Kind::Namespace => "Namespace",
             Kind::Event => "Event",
             Kind::Node => "Node",
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
+            Kind::ServiceAccount => "serviceaccounts",
             Kind::Namespace => "namespaces",
             Kind::Event => "events",
             Kind::Node => "nodes",
@@ -55,6 +59,7 @@ impl Kind {
             Kind::Service => "service",
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
+            Kind::ServiceAccount => "serviceaccount",
             Kind::Namespace => "namespace",
             Kind::Event => "event",
             Kind::Node => "node",
@@ -67,6 +72,7 @@ impl Kind {
             Kind::Service => &["svc"],
             Kind::ConfigMap => &["cm"],
             Kind::Secret => &[],
+            Kind::ServiceAccount => &["sa"],
             Kind::Namespace => &["ns"],
             Kind::Event => &["ev"],
             Kind::Node => &["no"],
@@ -88,7 +94,7 @@ impl Kind {
     /// Verbs advertised in discovery (what the handlers implement).
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
-            Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret => &[
+            Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount => &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ],
             Kind::Namespace => &["get", "list", "watch"],

@@ -50,25 +50,15 @@ fn strict_message(msg: &str) -> String {
 }
 
 pub fn meta(obj: &mut Object) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-    match obj {
-        Object::Pod(p) => &mut p.metadata,
-        Object::Service(s) => &mut s.metadata,
-        Object::ConfigMap(c) => &mut c.metadata,
-        Object::Secret(s) => &mut s.metadata,
-    }
+    obj.metadata_mut()
 }
 
 fn to_value(obj: &Object) -> Result<Value, ApiError> {
-    let r = match obj {
-        Object::Pod(p) => serde_json::to_value(p),
-        Object::Service(s) => serde_json::to_value(s),
-        Object::ConfigMap(c) => serde_json::to_value(c),
-        Object::Secret(s) => serde_json::to_value(s),
-    };
-    r.map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+    obj.to_value()
+        .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     // Same alphabet as the API server's generateName (no vowels, no 0/1/3).
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4()
@@ -128,6 +118,7 @@ fn default_and_validate(obj: &mut Object) -> Result<(), ApiError> {
 }
 
 /// POST: returns the created object (or, with dryRun, what would be).
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     backend: &dyn Backend,
     kind: Kind,
@@ -135,10 +126,11 @@ pub async fn create(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
+    admit: bool,
 ) -> Result<Value, ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "create is not supported on resource {}",
@@ -149,6 +141,10 @@ pub async fn create(
     place(&mut obj, ns, None)?;
     if let Some(fm) = field_manager {
         record_manager(meta(&mut obj), fm, "Update");
+    }
+    nodelet_spec::defaults::default_object(&mut obj);
+    if admit {
+        crate::admission::admit(backend, &mut obj).await?;
     }
     default_and_validate(&mut obj)?;
     if dry_run {
@@ -313,10 +309,11 @@ pub async fn patch(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
+    admit: bool,
 ) -> Result<(Value, bool), ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "patch is not supported on resource {}",
@@ -338,6 +335,10 @@ pub async fn patch(
             place(&mut obj, ns, Some(name))?;
             record_manager(meta(&mut obj), field_manager.unwrap_or(""), "Apply");
             bytes.clear();
+            nodelet_spec::defaults::default_object(&mut obj);
+            if admit {
+                crate::admission::admit(backend, &mut obj).await?;
+            }
             default_and_validate(&mut obj)?;
             if dry_run {
                 return Ok((to_value(&obj)?, true));
@@ -444,7 +445,7 @@ pub async fn delete(
 ) -> Result<Value, ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "delete is not supported on resource {}",

@@ -4,7 +4,9 @@
 
 use std::sync::OnceLock;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
+};
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 
@@ -20,6 +22,7 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
     g.subschema_for::<Service>();
     g.subschema_for::<ConfigMap>();
     g.subschema_for::<Secret>();
+    g.subschema_for::<ServiceAccount>();
     g.subschema_for::<Namespace>();
     g.subschema_for::<Event>();
     g.subschema_for::<Node>();

@@ -250,7 +250,10 @@ pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
             (Kind::Service, 2, Field::Bytes(x)) => {
                 obj.insert("spec".into(), service_spec(x)?);
             }
-            (Kind::ConfigMap | Kind::Secret | Kind::Service, _, _) => {}
+            (Kind::ServiceAccount, 4, Field::Varint(v)) => {
+                obj.insert("automountServiceAccountToken".into(), json!(v != 0));
+            }
+            (Kind::ConfigMap | Kind::Secret | Kind::Service | Kind::ServiceAccount, _, _) => {}
             _ => {
                 return Err(ApiError::unsupported_media(format!(
                     "protobuf is not supported for {}; send application/json",

@@ -32,6 +32,9 @@ use crate::{discovery, events_v1, openapi, openapi_pb, status_write};
 #[derive(Clone)]
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
+    /// Service account tokens (issuing, `TokenRequest`, pod admission);
+    /// `None` serves without them.
+    pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
 }
 
 /// Which API group a URL addressed (changes how events are rendered).
@@ -50,7 +53,21 @@ fn ok(v: &Value) -> Response {
 }
 
 pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
-    let state = AppState { backend };
+    router_with_tokens(backend, token, None)
+}
+
+/// [`router`] with service account tokens: the ServiceAccount admission of
+/// pods, the `serviceaccounts/<name>/token` subresource, and bearer tokens
+/// the authority issued accepted.
+pub fn router_with_tokens(
+    backend: Arc<dyn Backend>,
+    token: &str,
+    tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+) -> Router {
+    let state = AppState {
+        backend,
+        tokens: tokens.clone(),
+    };
     let api = Router::new()
         .route("/version", get(|| async { ok(&discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
@@ -120,7 +137,10 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         })
         .with_state(state);
     api.layer(axum::middleware::from_fn_with_state(
-        Token(Arc::from(token)),
+        Token {
+            static_token: Arc::from(token),
+            service_accounts: tokens,
+        },
         require_auth,
     ))
 }
@@ -454,6 +474,7 @@ async fn resource(
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
+                st.tokens.is_some(),
             )
             .await?;
             Ok(created(typed(kind, group, v), true))
@@ -487,6 +508,7 @@ async fn resource(
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
+                st.tokens.is_some(),
             )
             .await?;
             Ok(created(typed(kind, group, v), was_created))
@@ -526,6 +548,17 @@ async fn resource(
         (Some(_), Some("status"), m) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
             format!("the server does not allow this method on the requested resource ({m})"),
         )),
+        (Some(n), Some("token"), &Method::POST) if kind == Kind::ServiceAccount => {
+            let Some(auth) = st.tokens.as_deref() else {
+                return Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ));
+            };
+            let v = crate::tokens::request::create(auth, &*st.backend, nsr, n, &body).await?;
+            Ok(created(v, true))
+        }
         (Some(n), Some("log"), &Method::GET) if kind == Kind::Pod => {
             let opts = LogOpts::from_query(q)?;
             logs::logs(st.backend.clone(), nsr.to_string(), n.to_string(), opts).await

@@ -33,6 +33,8 @@ pub struct ServeConfig {
     pub unix_socket: Option<PathBuf>,
     /// Cancel to stop accepting and return.
     pub shutdown: CancellationToken,
+    /// Service account tokens (issued and accepted); `None` for none.
+    pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
 }
 
 impl ServeConfig {
@@ -43,6 +45,7 @@ impl ServeConfig {
             root,
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 6443))),
             shutdown: CancellationToken::new(),
+            tokens: None,
         }
     }
 }
@@ -106,7 +109,7 @@ where
 pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), ApiError> {
     install_crypto_provider();
     let p = pki::ensure(&cfg.root)?;
-    let router = routes::router(backend, &p.token);
+    let router = routes::router_with_tokens(backend, &p.token, cfg.tokens.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
     if let Some(addr) = cfg.listen {

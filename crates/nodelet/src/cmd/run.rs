@@ -25,10 +25,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use nodelet_api::{EngineBackend, ServeConfig};
+use nodelet_api::ServeConfig;
 use nodelet_engine::status::container_id_url;
 use nodelet_engine::{ApplyAction, Engine, EngineEvent};
-use nodelet_runtime::Runtime;
 use nodelet_spec::Object;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
@@ -153,18 +152,13 @@ fn serve_api(
     args: &RunArgs,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
-    let backend = Arc::new(EngineBackend::new(
-        agent.engine.clone(),
-        agent.store.clone(),
-        runtime,
-        agent.runtime_version.clone(),
-    ));
+    let backend = Arc::new(agent.backend());
     let cfg = ServeConfig {
         root: args.agent.node.root.clone(),
         listen: None,
         unix_socket: Some(agent::socket_path(&args.agent.node.run_root)),
         shutdown: stop,
+        tokens: Some(agent.tokens.clone()),
     };
     Some(tokio::spawn(async move {
         if let Err(e) = nodelet_api::serve(backend, cfg).await {

@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use nodelet_api::{EngineBackend, ServeConfig};
-use nodelet_runtime::Runtime;
+use nodelet_api::ServeConfig;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -27,18 +26,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agent = agent::start(opts).await?;
     let socket = agent::socket_path(&opts.node.run_root);
     let stop = CancellationToken::new();
-    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
-    let backend = Arc::new(EngineBackend::new(
-        agent.engine.clone(),
-        agent.store.clone(),
-        runtime,
-        agent.runtime_version.clone(),
-    ));
+    let backend = Arc::new(agent.backend());
     let cfg = ServeConfig {
         root: opts.node.root.clone(),
         listen: Some(args.listen),
         unix_socket: Some(socket.clone()),
         shutdown: stop.clone(),
+        tokens: Some(agent.tokens.clone()),
     };
     let mut server = tokio::spawn(nodelet_api::serve(backend, cfg));
     let pods = agent.engine.list_pods().len();
