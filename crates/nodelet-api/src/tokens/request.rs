@@ -22,8 +22,12 @@ pub async fn create(
     name: &str,
     body: &[u8],
 ) -> Result<Value, ApiError> {
-    let tr: ApiTokenRequest = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("decoding TokenRequest: {e}")))?;
+    let tr: ApiTokenRequest = if crate::protobuf::is_protobuf(body) {
+        serde_json::from_value(crate::protobuf::token_request_to_json(body)?)
+    } else {
+        serde_json::from_slice(body)
+    }
+    .map_err(|e| ApiError::bad_request(format!("decoding TokenRequest: {e}")))?;
     let spec = tr.spec.unwrap_or_default();
     let exp = spec.expiration_seconds.unwrap_or(DEFAULT_EXPIRATION);
     let mut errs = FieldErrors::default();

@@ -191,6 +191,14 @@ impl OciRuntime {
         &self.cfg
     }
 
+    /// What an agent stopping does for pod volumes (see
+    /// [`crate::volume::HostVolumes::release_if_idle`]).
+    pub fn release_volumes_if_idle(&self) {
+        if let Err(e) = self.volumes.release_if_idle() {
+            tracing::warn!(error = %e, "could not release the volumes root");
+        }
+    }
+
     /// The runtime CLI in use (for diagnostics and benchmarks).
     pub fn cli(&self) -> &OciCli {
         &self.cli

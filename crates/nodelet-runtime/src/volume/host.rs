@@ -38,6 +38,19 @@ impl HostVolumes {
     pub fn root(&self) -> &Path {
         &self.root
     }
+
+    /// Undoes the shared bind of `<root>/volumes` when no pod has volumes
+    /// any more (an agent stopping with nothing to adopt leaves no mount).
+    pub fn release_if_idle(&self) -> VolumeResult<()> {
+        let dir = layout::volumes_root(&self.root);
+        let busy = std::fs::read_dir(&dir)
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(false);
+        if busy {
+            return Ok(());
+        }
+        mounts::unmount_all_under(&dir)
+    }
 }
 
 #[async_trait]

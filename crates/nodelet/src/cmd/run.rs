@@ -141,6 +141,7 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         let _ = api.await;
     }
     agent.engine.shutdown().await;
+    agent.runtime.release_volumes_if_idle();
     let _ = std::fs::remove_file(&socket);
     Ok(code)
 }

@@ -52,6 +52,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     stop.cancel();
     // Pod workers stop; containers keep running under their monitors.
     agent.engine.shutdown().await;
+    agent.runtime.release_volumes_if_idle();
     let _ = std::fs::remove_file(&socket);
     match served {
         None => {
