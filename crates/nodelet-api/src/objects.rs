@@ -264,10 +264,32 @@ async fn store_update(
     let mut obj = decode(kind, &bytes)?;
     place(&mut obj, ns, Some(name))?;
     default_and_validate(&mut obj)?;
+    check_immutable(&obj, old, name)?;
     if dry_run {
         return to_value(&obj);
     }
     backend.replace(obj, expected_rv).await
+}
+
+/// `ValidateConfigMapUpdate` / `ValidateSecretUpdate`: `immutable` data and
+/// a Secret's type never change.
+fn check_immutable(new: &Object, old: &Value, name: &str) -> Result<(), ApiError> {
+    let errs = match new {
+        Object::ConfigMap(n) => {
+            let o = serde_json::from_value(old.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+            nodelet_spec::validate::validate_config_map_update(n, &o)
+        }
+        Object::Secret(n) => {
+            let o = serde_json::from_value(old.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+            nodelet_spec::validate::validate_secret_update(n, &o)
+        }
+        _ => return Ok(()),
+    };
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(new.kind(), name, &errs))
+    }
 }
 
 /// A whole object from a PUT body (JSON, YAML or protobuf), not yet checked.
