@@ -16,6 +16,7 @@
 #  11 refused at admission: cluster storage, immutable ConfigMap changes, 1 MiB objects
 #  12 100 pods deleted: no mount, tmpfs or directory of theirs remains
 #  13 agent kill -9 during teardown, restart: nothing left
+#  14 a disk emptyDir past its sizeLimit evicts the pod
 # Needs root, runc, busybox-static, the CNI plugins, python3 (pip), curl.
 # Env: CARGO_TARGET_DIR, KEEP=1 keeps the temp dir, PODS=N for check 12.
 set -uo pipefail
@@ -556,4 +557,30 @@ stop_server
 left=$(awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)
 [[ -z "$left" ]] && good "no mount under the temp roots after stop" || bad "mounts left after stop" "$left"
 
-summary 1 2 3 4 5 6 7 8 9 10 11 12 13
+# --- 14 ------------------------------------------------------------------------
+section 14 "a disk emptyDir past its sizeLimit evicts the pod"
+start_server
+cat >"$tmp/evict.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: evictme}
+spec:
+  containers:
+  - name: c
+    image: nodelet.local/busybox
+    command: [sh, -c, "dd if=/dev/urandom of=/scratch/f bs=1M count=2 2>/dev/null; sleep 3600"]
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes: [{name: scratch, emptyDir: {sizeLimit: 1Mi}}]
+YAML
+"$K" apply -f "$tmp/evict.yaml" >/dev/null
+msg='Usage of EmptyDir volume "scratch" exceeds the limit "1Mi".'
+eventually 60 "Evicted event with the kubelet's message" "Warning +Evicted +$msg" \
+    -- "$K" get events --field-selector involvedObject.name=evictme -o custom-columns=T:.type,R:.reason,M:.message
+eventually 30 "phase Failed, reason Evicted" '^Failed Evicted Usage of EmptyDir volume "scratch" exceeds the limit "1Mi"\. $' \
+    -- "$K" get pod evictme -o jsonpath='{.status.phase} {.status.reason} {.status.message}'
+eventually 30 "its container was killed" '^[0-9]+$' \
+    -- "$K" get pod evictme -o jsonpath='{.status.containerStatuses[0].state.terminated.exitCode}'
+"$K" delete pod evictme --grace-period=0 --force >/dev/null 2>&1
+stop_server
+
+summary 1 2 3 4 5 6 7 8 9 10 11 12 13 14

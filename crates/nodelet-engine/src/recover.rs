@@ -51,6 +51,16 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
         if let Some(conds) = pod.status.as_ref().and_then(|s| s.conditions.as_deref()) {
             rec.external_conditions = crate::pod_conditions::external(conds);
         }
+        // A pod the agent ended (evicted) stays ended.
+        if let Some(st) = pod.status.as_ref()
+            && st.phase.as_deref() == Some("Failed")
+            && st.reason.as_deref() == Some(crate::worker::volumes::eviction::REASON)
+        {
+            rec.terminal = Some((
+                crate::worker::volumes::eviction::REASON.to_owned(),
+                st.message.clone().unwrap_or_default(),
+            ));
+        }
         rec.sandbox = sandboxes.iter().find(|s| s.pod_uid == uid).cloned();
         let mine: Vec<&ContainerRecord> = containers.iter().filter(|c| c.pod_uid == uid).collect();
         rec.created_ids = mine.iter().map(|c| c.id.clone()).collect();

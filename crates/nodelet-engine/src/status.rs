@@ -47,8 +47,12 @@ fn slot_started(s: &Slot) -> bool {
     }
 }
 
-/// Upstream `getPhase`.
+/// Upstream `getPhase` (after `ShouldEvict`: a pod the agent ended is
+/// `Failed`).
 pub fn phase(rec: &PodRecord) -> &'static str {
+    if rec.terminal.is_some() {
+        return "Failed";
+    }
     if init_failed(rec) {
         return "Failed";
     }
@@ -277,6 +281,8 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
     };
     pod.status = Some(PodStatus {
         phase: Some(phase(rec).to_owned()),
+        reason: rec.terminal.as_ref().map(|(r, _)| r.clone()),
+        message: rec.terminal.as_ref().map(|(_, m)| m.clone()),
         conditions: Some(
             rec.conditions
                 .iter()

@@ -172,6 +172,9 @@ pub struct PodRecord {
     pub host_ips: Vec<String>,
     /// Conditions written by others through `pods/status` (readiness gates).
     pub external_conditions: Vec<k8s_openapi::api::core::v1::PodCondition>,
+    /// Set when the agent itself ended the pod (an emptyDir over its
+    /// `sizeLimit`): phase `Failed` with this reason and message.
+    pub terminal: Option<(String, String)>,
 }
 
 impl PodRecord {
@@ -201,6 +204,7 @@ impl PodRecord {
             deletion_grace: None,
             host_ips,
             external_conditions: Vec::new(),
+            terminal: None,
         }
     }
 

@@ -36,6 +36,9 @@ enum Step {
 
 impl Worker {
     pub(crate) async fn sync(&mut self) {
+        if self.enforce_eviction().await {
+            return;
+        }
         if self.shared.lock().sandbox.is_none() && !self.create_sandbox().await {
             return;
         }

@@ -81,7 +81,7 @@ impl Worker {
 
     /// Kills the containers of `slots` in parallel with `grace_secs` each,
     /// sidecars ordered after the others, and records how they ended.
-    async fn kill_slots(&mut self, slots: &[usize], grace_secs: i64) {
+    pub(crate) async fn kill_slots(&mut self, slots: &[usize], grace_secs: i64) {
         let shared = self.shared.clone();
         let (regular, sidecars) = {
             let rec = shared.lock();

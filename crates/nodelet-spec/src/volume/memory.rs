@@ -47,16 +47,22 @@ pub fn pod_memory_limit(pod: &Pod) -> Option<i64> {
     Some(sum.saturating_add(sidecars).max(init_max))
 }
 
-/// The tmpfs size for a `medium: Memory` emptyDir, `None` for tmpfs'
-/// default.
-pub fn emptydir_memory_size(source: &EmptyDirVolumeSource, pod: &Pod) -> Option<i64> {
-    let pod_limit = pod_memory_limit(pod);
-    let size_limit = source
+/// An emptyDir's `sizeLimit` in bytes, `None` when unset or not positive
+/// (the kubelet ignores those: `size.Sign() == 1`).
+pub fn emptydir_size_limit(source: &EmptyDirVolumeSource) -> Option<i64> {
+    source
         .size_limit
         .as_ref()
         .and_then(|q| Nanos::parse(&q.0).ok())
         .and_then(|n| i64::try_from(n.value()).ok())
-        .filter(|v| *v > 0);
+        .filter(|v| *v > 0)
+}
+
+/// The tmpfs size for a `medium: Memory` emptyDir, `None` for tmpfs'
+/// default.
+pub fn emptydir_memory_size(source: &EmptyDirVolumeSource, pod: &Pod) -> Option<i64> {
+    let pod_limit = pod_memory_limit(pod);
+    let size_limit = emptydir_size_limit(source);
     match (size_limit, pod_limit) {
         (Some(s), Some(p)) => Some(s.min(p)),
         (Some(s), None) => Some(s),
@@ -109,5 +115,7 @@ mod tests {
             emptydir_memory_size(&src(Some("2Mi")), &unlimited),
             Some(2 << 20)
         );
+        assert_eq!(emptydir_size_limit(&src(Some("0"))), None);
+        assert_eq!(emptydir_size_limit(&src(Some("1M"))), Some(1_000_000));
     }
 }

@@ -20,7 +20,7 @@ mod subpath;
 pub use config_map::config_map_payload;
 pub use downward_api::downward_api_payload;
 pub use kind::{VolumeKind, unsupported_detail, volume_kind};
-pub use memory::{emptydir_memory_size, pod_memory_limit};
+pub use memory::{emptydir_memory_size, emptydir_size_limit, pod_memory_limit};
 pub use payload::{FileDefaults, FileProjection, Payload, PayloadError};
 pub use projected::{ProjectionInputs, TokenProjection, projected_payload, projected_tokens};
 pub use secret::secret_payload;

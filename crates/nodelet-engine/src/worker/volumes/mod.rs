@@ -15,8 +15,10 @@
 //!   the pod's labels and annotations ([`VolumeShared::metadata_changed`],
 //!   the hook the pod-update path calls), and token rotation at 80% of a
 //!   token's lifetime.
+//! - A disk emptyDir over its `sizeLimit` evicts the pod ([`eviction`]).
 //! - Removal belongs to the pod's teardown ([`crate::teardown`]).
 
+pub mod eviction;
 pub mod messages;
 pub mod mounts;
 pub mod payload;
@@ -74,6 +76,9 @@ pub struct VolumeShared {
     pub metadata: watch::Sender<u64>,
     /// Tokens by (volume, source index).
     pub tokens: Mutex<HashMap<(String, usize), CachedToken>>,
+    /// The eviction message once an emptyDir went over its `sizeLimit`
+    /// ([`eviction`]); the worker takes it and ends the pod.
+    pub evict: Mutex<Option<String>>,
 }
 
 impl Default for VolumeShared {
@@ -84,6 +89,7 @@ impl Default for VolumeShared {
             retry_now: AtomicBool::new(false),
             metadata: watch::channel(0).0,
             tokens: Mutex::default(),
+            evict: Mutex::default(),
         }
     }
 }
@@ -110,7 +116,7 @@ pub struct VolumeRetry {
     next: BTreeMap<String, (Instant, Duration)>,
     /// Since when the pod waits for volumes (the timeout event).
     waiting_since: Option<Instant>,
-    /// The updater task runs.
+    /// The updater and eviction monitor tasks run.
     pub(crate) updater: bool,
 }
 
@@ -170,6 +176,9 @@ impl Worker {
         if !self.volume_retry.updater {
             self.volume_retry.updater = true;
             if let Some(h) = updates::spawn(self.shared.clone()) {
+                self.waiters.push(h);
+            }
+            if let Some(h) = eviction::spawn(self.shared.clone()) {
                 self.waiters.push(h);
             }
         }
