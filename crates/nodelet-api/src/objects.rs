@@ -276,11 +276,13 @@ async fn store_update(
 fn check_immutable(new: &Object, old: &Value, name: &str) -> Result<(), ApiError> {
     let errs = match new {
         Object::ConfigMap(n) => {
-            let o = serde_json::from_value(old.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let o = serde_json::from_value(old.clone())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             nodelet_spec::validate::validate_config_map_update(n, &o)
         }
         Object::Secret(n) => {
-            let o = serde_json::from_value(old.clone()).map_err(|e| ApiError::internal(e.to_string()))?;
+            let o = serde_json::from_value(old.clone())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             nodelet_spec::validate::validate_secret_update(n, &o)
         }
         _ => return Ok(()),

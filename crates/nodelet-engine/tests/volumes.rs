@@ -297,14 +297,14 @@ async fn projected_tokens_rotate_at_eighty_percent() {
 async fn disk_empty_dir_over_its_size_limit_evicts_the_pod() {
     let h = setup().await;
     h.apply(json!({"metadata": {"name": "p"}, "spec": {
-        "containers": [ctr("c", json!({"volumeMounts": [
-            {"name": "scratch", "mountPath": "/s"},
-            {"name": "mem", "mountPath": "/m"}
-        ]}))],
-        "volumes": [
-            {"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}},
-            {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
-        ]}}));
+    "containers": [ctr("c", json!({"volumeMounts": [
+        {"name": "scratch", "mountPath": "/s"},
+        {"name": "mem", "mountPath": "/m"}
+    ]}))],
+    "volumes": [
+        {"name": "scratch", "emptyDir": {"sizeLimit": "1Mi"}},
+        {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}
+    ]}}));
     h.until(2, |h| h.fake.containers().len() == 1).await;
     let uid = h.get("p").unwrap().metadata.uid.unwrap();
     // At the limit is not over it; a memory emptyDir is never measured.
@@ -312,15 +312,17 @@ async fn disk_empty_dir_over_its_size_limit_evicts_the_pod() {
     h.fake.fake_volumes().set_usage(&uid, "mem", 2 << 20);
     tokio::time::sleep(Duration::from_secs(25)).await;
     assert_eq!(h.phase("p"), "Running");
-    h.fake.fake_volumes().set_usage(&uid, "scratch", (1 << 20) + 1);
+    h.fake
+        .fake_volumes()
+        .set_usage(&uid, "scratch", (1 << 20) + 1);
     let t = h.now();
     let msg = "Usage of EmptyDir volume \"scratch\" exceeds the limit \"1Mi\". ";
     h.until(11, |h| h.has_event("Evicted", msg)).await;
     assert!(h.now() - t <= 10.5, "noticed after {} s", h.now() - t);
     assert!(
-        h.events()
-            .iter()
-            .any(|e| e.reason.as_deref() == Some("Evicted") && e.type_.as_deref() == Some("Warning"))
+        h.events().iter().any(
+            |e| e.reason.as_deref() == Some("Evicted") && e.type_.as_deref() == Some("Warning")
+        )
     );
     h.until(5, |h| {
         h.cstatus("p", "c")

@@ -17,9 +17,9 @@ use k8s_openapi::api::core::v1::Pod;
 use nodelet_spec::volume::emptydir_size_limit;
 use tokio::task::JoinHandle;
 
+use crate::events::EventType;
 use crate::worker::Worker;
 use crate::worker::shared::Shared;
-use crate::events::EventType;
 
 pub const REASON: &str = "Evicted";
 /// `evictionMonitoringPeriod`.
