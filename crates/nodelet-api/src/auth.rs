@@ -1,6 +1,9 @@
 //! Authentication: a verified client certificate (checked by TLS against
-//! our CA), the bearer token, or the local unix socket (its 0600 mode is the
-//! check). Everything else is answered 401 like the API server does.
+//! our CA), the bearer token, a service account token the API issued
+//! (`system:serviceaccount:<ns>:<name>`), or the local unix socket (its
+//! 0600 mode is the check). Everything else is answered 401 like the API
+//! server does. There is no authorization: every authenticated identity
+//! may do everything (see the README's differences).
 
 use std::sync::Arc;
 
@@ -21,9 +24,14 @@ pub enum ConnAuth {
     None,
 }
 
-/// The expected bearer token.
+/// What a bearer token is checked against.
 #[derive(Clone)]
-pub struct Token(pub Arc<str>);
+pub struct Token {
+    /// The admin token of `<root>/pki/token`.
+    pub static_token: Arc<str>,
+    /// Service account tokens, when the API issues them.
+    pub service_accounts: Option<Arc<crate::tokens::TokenAuthority>>,
+}
 
 /// Compares without an early exit, so timing does not leak the token.
 fn same(a: &[u8], b: &[u8]) -> bool {
@@ -41,12 +49,33 @@ pub async fn require_auth(State(token): State<Token>, req: Request, next: Next) 
         .unwrap_or(ConnAuth::None);
     let ok = match conn {
         ConnAuth::ClientCert | ConnAuth::Local => true,
-        ConnAuth::None => req
-            .headers()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|t| same(t.trim().as_bytes(), token.0.as_bytes())),
+        ConnAuth::None => {
+            let bearer = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            match bearer {
+                None => false,
+                Some(t) if same(t.as_bytes(), token.static_token.as_bytes()) => true,
+                Some(t) => match token
+                    .service_accounts
+                    .as_ref()
+                    .and_then(|a| a.authenticate_at(t, jiff::Timestamp::now()))
+                {
+                    Some(Ok(user)) => {
+                        tracing::debug!(user = %user.username(), "service account request");
+                        true
+                    }
+                    Some(Err(why)) => {
+                        tracing::debug!("service account token refused: {why}");
+                        false
+                    }
+                    None => false,
+                },
+            }
+        }
     };
     if ok {
         next.run(req).await

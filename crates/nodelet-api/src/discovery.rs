@@ -48,11 +48,12 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
             ("resize", &["get", "patch", "update"]),
             ("status", &["get", "patch", "update"]),
         ],
+        Kind::ServiceAccount => &[("token", &["create"])],
         _ => &[],
     }
 }
 
-const CORE_KINDS: [Kind; 8] = [
+const CORE_KINDS: [Kind; 9] = [
     Kind::ConfigMap,
     Kind::Endpoints,
     Kind::Event,
@@ -61,6 +62,7 @@ const CORE_KINDS: [Kind; 8] = [
     Kind::Pod,
     Kind::Secret,
     Kind::Service,
+    Kind::ServiceAccount,
 ];
 
 /// The kind a subresource answers with.
@@ -89,13 +91,19 @@ pub fn api_v1_resources() -> Value {
     for k in CORE_KINDS {
         res.push(legacy_resource(k));
         for (sub, verbs) in subresources(k) {
-            res.push(json!({
+            let mut r = json!({
                 "name": format!("{}/{sub}", k.plural()),
                 "singularName": "",
                 "namespaced": k.namespaced(),
                 "kind": sub_kind(k, sub).to_string(),
                 "verbs": verbs,
-            }));
+            });
+            if *sub == "token" {
+                r["group"] = json!("authentication.k8s.io");
+                r["version"] = json!("v1");
+                r["kind"] = json!("TokenRequest");
+            }
+            res.push(r);
         }
     }
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "v1", "resources": res})
@@ -174,7 +182,10 @@ fn aggregated_resource(kind: Kind, group: &str) -> Value {
         .map(|(s, verbs)| {
             json!({
                 "subresource": s,
-                "responseKind": {"group": "", "version": "v1", "kind": sub_kind(kind, s)},
+                "responseKind": match *s {
+                    "token" => json!({"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"}),
+                    _ => json!({"group": "", "version": "v1", "kind": sub_kind(kind, s)}),
+                },
                 "verbs": verbs,
             })
         })

@@ -44,6 +44,9 @@ pub struct EngineBackend {
     /// Told (one permit) after every Service write: the services
     /// controller's wake-up.
     services_changed: Option<Arc<tokio::sync::Notify>>,
+    /// The `default` ServiceAccount and `kube-root-ca.crt` of every
+    /// namespace, when the API issues tokens.
+    defaults: Option<crate::namespace_defaults::NamespaceDefaults>,
 }
 
 impl EngineBackend {
@@ -65,6 +68,7 @@ impl EngineBackend {
             service_ranges: None,
             service_lock: tokio::sync::Mutex::new(()),
             services_changed: None,
+            defaults: None,
         }
     }
 
@@ -117,6 +121,35 @@ impl EngineBackend {
             n.notify_one();
         }
     }
+
+    /// Every namespace gets its `default` ServiceAccount and the
+    /// `kube-root-ca.crt` ConfigMap holding `ca_pem`, as a cluster's
+    /// controllers make them.
+    pub fn with_namespace_defaults(mut self, ca_pem: String) -> Self {
+        let d = crate::namespace_defaults::NamespaceDefaults::new(ca_pem);
+        for ns in FIXED_NAMESPACES {
+            if let Err(e) = d.ensure(&self.store, ns) {
+                tracing::warn!(namespace = ns, error = %e.message, "could not create namespace defaults");
+            }
+        }
+        self.defaults = Some(d);
+        self
+    }
+
+    fn ensure_defaults(&self, ns: Option<&str>) -> Result<(), ApiError> {
+        let Some(d) = &self.defaults else {
+            return Ok(());
+        };
+        match ns {
+            Some(ns) => d.ensure(&self.store, ns),
+            None => {
+                for ns in self.namespaces()? {
+                    d.ensure(&self.store, &ns)?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 fn store_err(e: StoreError) -> ApiError {
@@ -164,6 +197,7 @@ fn names(obj: &mut Object) -> (Kind, String, String) {
         Object::Service(_) => Kind::Service,
         Object::ConfigMap(_) => Kind::ConfigMap,
         Object::Secret(_) => Kind::Secret,
+        Object::ServiceAccount(_) => Kind::ServiceAccount,
     };
     (kind, ns, name)
 }
@@ -218,7 +252,12 @@ impl EngineBackend {
                 out.push(ns);
             }
         }
-        for kind in [Kind::Service, Kind::ConfigMap, Kind::Secret] {
+        for kind in [
+            Kind::Service,
+            Kind::ConfigMap,
+            Kind::Secret,
+            Kind::ServiceAccount,
+        ] {
             for (v, _) in self
                 .store
                 .list_objects(kind.name(), None)
@@ -266,6 +305,7 @@ impl Backend for EngineBackend {
         if exists {
             return Err(ApiError::already_exists(kind.plural(), &name));
         }
+        self.ensure_defaults(Some(&ns))?;
         let m = crate::objects::meta(&mut obj);
         if m.creation_timestamp.is_none() {
             m.creation_timestamp = Some(Time(Timestamp::now()));
@@ -366,11 +406,18 @@ impl Backend for EngineBackend {
                 }
             }
             Kind::Node => Ok((encode(&self.node())?, 1)),
+            Kind::ServiceAccount | Kind::ConfigMap => {
+                self.ensure_defaults(Some(ns))?;
+                self.stored(kind, ns, name)
+            }
             _ => self.stored(kind, ns, name),
         }
     }
 
     async fn list(&self, kind: Kind, ns: Option<&str>) -> Result<(Vec<Value>, u64), ApiError> {
+        if matches!(kind, Kind::ServiceAccount | Kind::ConfigMap) {
+            self.ensure_defaults(ns)?;
+        }
         let rv = self.store.current_resource_version().map_err(store_err)?;
         let items = match kind {
             Kind::Pod => self

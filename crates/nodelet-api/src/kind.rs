@@ -7,6 +7,7 @@ pub enum Kind {
     Service,
     ConfigMap,
     Secret,
+    ServiceAccount,
     Namespace,
     Event,
     Node,
@@ -17,11 +18,12 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
         Kind::Secret,
+        Kind::ServiceAccount,
         Kind::Namespace,
         Kind::Event,
         Kind::Node,
@@ -36,6 +38,7 @@ impl Kind {
             Kind::Service => "Service",
             Kind::ConfigMap => "ConfigMap",
             Kind::Secret => "Secret",
+            Kind::ServiceAccount => "ServiceAccount",
             Kind::Namespace => "Namespace",
             Kind::Event => "Event",
             Kind::Node => "Node",
@@ -51,6 +54,7 @@ impl Kind {
             Kind::Service => "services",
             Kind::ConfigMap => "configmaps",
             Kind::Secret => "secrets",
+            Kind::ServiceAccount => "serviceaccounts",
             Kind::Namespace => "namespaces",
             Kind::Event => "events",
             Kind::Node => "nodes",
@@ -65,6 +69,7 @@ impl Kind {
             Kind::Service => "service",
             Kind::ConfigMap => "configmap",
             Kind::Secret => "secret",
+            Kind::ServiceAccount => "serviceaccount",
             Kind::Namespace => "namespace",
             Kind::Event => "event",
             Kind::Node => "node",
@@ -79,6 +84,7 @@ impl Kind {
             Kind::Service => &["svc"],
             Kind::ConfigMap => &["cm"],
             Kind::Secret => &[],
+            Kind::ServiceAccount => &["sa"],
             Kind::Namespace => &["ns"],
             Kind::Event => &["ev"],
             Kind::Node => &["no"],
@@ -121,7 +127,7 @@ impl Kind {
     /// Verbs advertised in discovery (what the handlers implement).
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
-            Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret => &[
+            Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount => &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ],
             Kind::Namespace => &["get", "list", "watch"],

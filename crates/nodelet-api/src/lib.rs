@@ -5,6 +5,7 @@
 //! framing, logs, exec streams, errors) lives here; objects come from a
 //! [`Backend`] (the lifecycle engine in `nodelet serve`).
 
+pub mod admission;
 pub mod age;
 mod auth;
 pub mod backend;
@@ -16,6 +17,7 @@ mod exec;
 pub mod kind;
 pub mod kubeconfig;
 mod logs;
+pub mod namespace_defaults;
 pub mod node;
 mod objects;
 mod openapi;
@@ -35,6 +37,7 @@ pub mod service_alloc;
 mod status_write;
 mod table;
 mod table_endpoints;
+pub mod tokens;
 mod watch;
 
 pub use auth::ConnAuth;
@@ -43,5 +46,5 @@ pub use engine_backend::EngineBackend;
 pub use error::ApiError;
 pub use kind::Kind;
 pub use kubeconfig::{kubeconfig, write_kubeconfig};
-pub use routes::router;
+pub use routes::{router, router_with_tokens};
 pub use serve::{ServeConfig, install_crypto_provider, serve};

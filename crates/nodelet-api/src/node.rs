@@ -52,7 +52,7 @@ fn internal_ip() -> String {
 }
 
 /// A uid that stays the same for the same node name across restarts.
-fn stable_uid(name: &str) -> String {
+pub fn stable_uid(name: &str) -> String {
     let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
     for b in name.bytes() {
         h ^= u128::from(b);

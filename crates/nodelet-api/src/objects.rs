@@ -68,25 +68,15 @@ fn strict_message(msg: &str) -> String {
 }
 
 pub fn meta(obj: &mut Object) -> &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-    match obj {
-        Object::Pod(p) => &mut p.metadata,
-        Object::Service(s) => &mut s.metadata,
-        Object::ConfigMap(c) => &mut c.metadata,
-        Object::Secret(s) => &mut s.metadata,
-    }
+    obj.metadata_mut()
 }
 
 fn to_value(obj: &Object) -> Result<Value, ApiError> {
-    let r = match obj {
-        Object::Pod(p) => serde_json::to_value(p),
-        Object::Service(s) => serde_json::to_value(s),
-        Object::ConfigMap(c) => serde_json::to_value(c),
-        Object::Secret(s) => serde_json::to_value(s),
-    };
-    r.map_err(|e| ApiError::internal(format!("encoding object: {e}")))
+    obj.to_value()
+        .map_err(|e| ApiError::internal(format!("encoding object: {e}")))
 }
 
-fn random_suffix() -> String {
+pub fn random_suffix() -> String {
     // Same alphabet as the API server's generateName (no vowels, no 0/1/3).
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4()
@@ -146,6 +136,7 @@ fn default_and_validate(obj: &mut Object) -> Result<(), ApiError> {
 }
 
 /// POST: returns the created object (or, with dryRun, what would be).
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     backend: &dyn Backend,
     kind: Kind,
@@ -153,10 +144,11 @@ pub async fn create(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
+    admit: bool,
 ) -> Result<Value, ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "create is not supported on resource {}",
@@ -168,6 +160,10 @@ pub async fn create(
     crate::pod_update::prepare_create(&mut obj);
     if let Some(fm) = field_manager {
         record_manager(meta(&mut obj), fm, "Update");
+    }
+    nodelet_spec::defaults::default_object(&mut obj);
+    if admit {
+        crate::admission::admit(backend, &mut obj).await?;
     }
     default_and_validate(&mut obj)?;
     if dry_run {
@@ -264,10 +260,34 @@ async fn store_update(
     let mut obj = decode(kind, &bytes)?;
     place(&mut obj, ns, Some(name))?;
     default_and_validate(&mut obj)?;
+    check_immutable(&obj, old, name)?;
     if dry_run {
         return to_value(&obj);
     }
     backend.replace(obj, expected_rv).await
+}
+
+/// `ValidateConfigMapUpdate` / `ValidateSecretUpdate`: `immutable` data and
+/// a Secret's type never change.
+fn check_immutable(new: &Object, old: &Value, name: &str) -> Result<(), ApiError> {
+    let errs = match new {
+        Object::ConfigMap(n) => {
+            let o = serde_json::from_value(old.clone())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            nodelet_spec::validate::validate_config_map_update(n, &o)
+        }
+        Object::Secret(n) => {
+            let o = serde_json::from_value(old.clone())
+                .map_err(|e| ApiError::internal(e.to_string()))?;
+            nodelet_spec::validate::validate_secret_update(n, &o)
+        }
+        _ => return Ok(()),
+    };
+    if errs.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(new.kind(), name, &errs))
+    }
 }
 
 /// A whole object from a PUT body (JSON, YAML or protobuf), not yet checked.
@@ -309,10 +329,11 @@ pub async fn patch(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
+    admit: bool,
 ) -> Result<(Value, bool), ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "patch is not supported on resource {}",
@@ -335,6 +356,10 @@ pub async fn patch(
             crate::pod_update::prepare_create(&mut obj);
             record_manager(meta(&mut obj), field_manager.unwrap_or(""), "Apply");
             bytes.clear();
+            nodelet_spec::defaults::default_object(&mut obj);
+            if admit {
+                crate::admission::admit(backend, &mut obj).await?;
+            }
             default_and_validate(&mut obj)?;
             if dry_run {
                 return Ok((to_value(&obj)?, true));
@@ -441,7 +466,7 @@ pub async fn delete(
 ) -> Result<Value, ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret
+        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "delete is not supported on resource {}",

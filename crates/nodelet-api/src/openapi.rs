@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service,
+    ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use schemars::generate::SchemaSettings;
@@ -23,6 +23,7 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
     g.subschema_for::<Service>();
     g.subschema_for::<ConfigMap>();
     g.subschema_for::<Secret>();
+    g.subschema_for::<ServiceAccount>();
     g.subschema_for::<Namespace>();
     g.subschema_for::<Event>();
     g.subschema_for::<Node>();

@@ -219,6 +219,52 @@ fn service_spec(b: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Decodes a protobuf request body of `kind` into the object's JSON.
+/// An authentication.k8s.io/v1 `TokenRequest` (what `kubectl create
+/// token` sends) as JSON: spec audiences (1), boundObjectRef (3: kind 1,
+/// apiVersion 2, name 3, uid 4), expirationSeconds (4).
+pub fn token_request_to_json(body: &[u8]) -> Result<Value, ApiError> {
+    let inner = body
+        .strip_prefix(MAGIC)
+        .ok_or_else(|| bad("missing k8s envelope"))?;
+    let mut raw: &[u8] = &[];
+    for (n, f) in fields(inner)? {
+        if let (2, Field::Bytes(x)) = (n, f) {
+            raw = x;
+        }
+    }
+    let mut spec = Map::new();
+    for (n, f) in fields(raw)? {
+        if let (2, Field::Bytes(s)) = (n, f) {
+            for (n, f) in fields(s)? {
+                match (n, f) {
+                    (1, Field::Bytes(a)) => push(&mut spec, "audiences", json!(string(a)?)),
+                    (4, Field::Varint(v)) => {
+                        spec.insert("expirationSeconds".into(), json!(v as i64));
+                    }
+                    (3, Field::Bytes(r)) => {
+                        let mut b = Map::new();
+                        for (n, f) in fields(r)? {
+                            let key = match n {
+                                1 => "kind",
+                                2 => "apiVersion",
+                                3 => "name",
+                                4 => "uid",
+                                _ => continue,
+                            };
+                            if let Field::Bytes(x) = f {
+                                b.insert(key.into(), json!(string(x)?));
+                            }
+                        }
+                        spec.insert("boundObjectRef".into(), Value::Object(b));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}))
+}
+
 pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
     let inner = body
         .strip_prefix(MAGIC)
@@ -250,7 +296,10 @@ pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
             (Kind::Service, 2, Field::Bytes(x)) => {
                 obj.insert("spec".into(), service_spec(x)?);
             }
-            (Kind::ConfigMap | Kind::Secret | Kind::Service, _, _) => {}
+            (Kind::ServiceAccount, 4, Field::Varint(v)) => {
+                obj.insert("automountServiceAccountToken".into(), json!(v != 0));
+            }
+            (Kind::ConfigMap | Kind::Secret | Kind::Service | Kind::ServiceAccount, _, _) => {}
             _ => {
                 return Err(ApiError::unsupported_media(format!(
                     "protobuf is not supported for {}; send application/json",

@@ -32,6 +32,9 @@ use crate::{discovery, events_v1, openapi, openapi_pb, resize, status_write};
 #[derive(Clone)]
 pub struct AppState {
     pub backend: Arc<dyn Backend>,
+    /// Service account tokens (issuing, `TokenRequest`, pod admission);
+    /// `None` serves without them.
+    pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
 }
 
 /// Which API group a URL addressed (changes how events are rendered).
@@ -52,7 +55,21 @@ fn ok(v: &Value) -> Response {
 }
 
 pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
-    let state = AppState { backend };
+    router_with_tokens(backend, token, None)
+}
+
+/// [`router`] with service account tokens: the ServiceAccount admission of
+/// pods, the `serviceaccounts/<name>/token` subresource, and bearer tokens
+/// the authority issued accepted.
+pub fn router_with_tokens(
+    backend: Arc<dyn Backend>,
+    token: &str,
+    tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+) -> Router {
+    let state = AppState {
+        backend,
+        tokens: tokens.clone(),
+    };
     let api = Router::new()
         .route("/version", get(|| async { ok(&discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
@@ -150,7 +167,10 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         })
         .with_state(state);
     api.layer(axum::middleware::from_fn_with_state(
-        Token(Arc::from(token)),
+        Token {
+            static_token: Arc::from(token),
+            service_accounts: tokens,
+        },
         require_auth,
     ))
 }
@@ -516,6 +536,7 @@ async fn resource(
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
+                st.tokens.is_some(),
             )
             .await?;
             Ok(created(typed(kind, group, v), true))
@@ -549,6 +570,7 @@ async fn resource(
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
+                st.tokens.is_some(),
             )
             .await?;
             Ok(created(typed(kind, group, v), was_created))
@@ -600,6 +622,17 @@ async fn resource(
             let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
             let v = resize::patch(&*st.backend, nsr, n, pt, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(n), Some("token"), &Method::POST) if kind == Kind::ServiceAccount => {
+            let Some(auth) = st.tokens.as_deref() else {
+                return Err(ApiError::new(
+                    404,
+                    "NotFound",
+                    "the server could not find the requested resource",
+                ));
+            };
+            let v = crate::tokens::request::create(auth, &*st.backend, nsr, n, &body).await?;
+            Ok(created(v, true))
         }
         (Some(n), Some("log"), &Method::GET) if kind == Kind::Pod => {
             let opts = LogOpts::from_query(q)?;

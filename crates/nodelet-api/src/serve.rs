@@ -36,6 +36,8 @@ pub struct ServeConfig {
     pub unix_socket: Option<PathBuf>,
     /// Cancel to stop accepting and return.
     pub shutdown: CancellationToken,
+    /// Service account tokens (issued and accepted); `None` for none.
+    pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
 }
 
 impl ServeConfig {
@@ -47,6 +49,7 @@ impl ServeConfig {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 6443))),
             also_listen: Vec::new(),
             shutdown: CancellationToken::new(),
+            tokens: None,
         }
     }
 }
@@ -110,7 +113,7 @@ where
 pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), ApiError> {
     install_crypto_provider();
     let p = pki::ensure(&cfg.root)?;
-    let router = routes::router(backend, &p.token);
+    let router = routes::router_with_tokens(backend, &p.token, cfg.tokens.clone());
     let mut tasks = tokio::task::JoinSet::new();
 
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&p)?));

@@ -163,6 +163,17 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             col("Data", "string", "", 0, "Data contains the secret data."),
             age,
         ],
+        Kind::ServiceAccount => vec![
+            name,
+            col(
+                "Secrets",
+                "string",
+                "",
+                0,
+                "Secrets is a list of the secrets in the same namespace that pods running using this ServiceAccount are allowed to use.",
+            ),
+            age,
+        ],
         Kind::Namespace => vec![
             name,
             col("Status", "string", "", 0, "The status of the namespace"),
@@ -460,6 +471,7 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
             json!(count(&obj["data"])),
             json!(age),
         ],
+        Kind::ServiceAccount => vec![json!(name), json!(count(&obj["secrets"])), json!(age)],
         Kind::Namespace => vec![json!(name), json!(st(obj, "/status/phase")), json!(age)],
         Kind::Node => {
             let ready = obj["status"]["conditions"]

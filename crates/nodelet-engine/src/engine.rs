@@ -164,6 +164,7 @@ impl Engine {
                 Object::Service(o) => self.apply_plain(kind, &o.metadata, &*o)?,
                 Object::ConfigMap(o) => self.apply_plain(kind, &o.metadata, &*o)?,
                 Object::Secret(o) => self.apply_plain(kind, &o.metadata, &*o)?,
+                Object::ServiceAccount(o) => self.apply_plain(kind, &o.metadata, &*o)?,
             };
             out.push(applied);
         }
@@ -174,12 +175,10 @@ impl Engine {
     /// must not exist yet (`AlreadyExists`), as a REST create.
     pub fn create(&self, object: Object) -> Result<Applied> {
         let kind = object.kind();
-        let (namespace, name) = match &object {
-            Object::Pod(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::Service(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::ConfigMap(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-            Object::Secret(o) => (namespace_of(&o.metadata), o.metadata.name.clone()),
-        };
+        let (namespace, name) = (
+            namespace_of(object.metadata()),
+            object.metadata().name.clone(),
+        );
         let name = name.unwrap_or_default();
         let exists = match &object {
             Object::Pod(_) => self.get_pod(&namespace, &name).is_some(),

@@ -51,15 +51,15 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Vec<usize>, bool
         if let Some(conds) = pod.status.as_ref().and_then(|s| s.conditions.as_deref()) {
             rec.external_conditions = crate::pod_conditions::external(conds);
         }
-        // A pod the agent ended (activeDeadlineSeconds) stays ended.
+        // A pod the agent ended (activeDeadlineSeconds, eviction) stays ended.
         if let Some(st) = pod.status.as_ref()
             && st.phase.as_deref() == Some("Failed")
-            && st.reason.as_deref() == Some(crate::worker::deadline::REASON)
+            && let Some(reason) = st.reason.as_deref().filter(|r| {
+                *r == crate::worker::deadline::REASON
+                    || *r == crate::worker::volumes::eviction::REASON
+            })
         {
-            rec.terminal = Some((
-                crate::worker::deadline::REASON.to_owned(),
-                st.message.clone().unwrap_or_default(),
-            ));
+            rec.terminal = Some((reason.to_owned(), st.message.clone().unwrap_or_default()));
         }
         let statuses: Vec<k8s_openapi::api::core::v1::ContainerStatus> = pod
             .status

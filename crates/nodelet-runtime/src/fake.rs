@@ -183,6 +183,7 @@ struct FakeContainer {
 }
 
 struct State {
+    volumes: crate::fake_volumes::FakeVolumes,
     /// Tokio instant and wall time that correspond (see [`wall_now`]).
     origin: (Instant, Timestamp),
     next_id: u64,
@@ -264,6 +265,7 @@ impl FakeRuntime {
     pub fn with_wall_origin(origin: Timestamp) -> Self {
         FakeRuntime {
             state: Arc::new(Mutex::new(State {
+                volumes: Default::default(),
                 origin: (Instant::now(), origin),
                 next_id: 0,
                 scripts: Vec::new(),
@@ -349,6 +351,21 @@ impl FakeRuntime {
     /// Makes the next `n` `create_sandbox` calls fail (network setup).
     pub fn fail_sandboxes(&self, n: usize) {
         self.lock().failing_sandboxes = n;
+    }
+
+    /// The mounts the latest container named `name` was created with.
+    pub fn container_mounts(&self, name: &str) -> Option<Vec<MountSpec>> {
+        let st = self.lock();
+        st.containers
+            .values()
+            .filter(|c| c.config.name == name)
+            .max_by_key(|c| c.config.attempt)
+            .map(|c| c.config.mounts.clone())
+    }
+
+    /// The in-memory volume host [`Runtime::volumes`] hands out.
+    pub fn fake_volumes(&self) -> crate::fake_volumes::FakeVolumes {
+        self.lock().volumes.clone()
     }
 
     /// Every call so far, in order.
@@ -910,6 +927,10 @@ impl Runtime for FakeRuntime {
 
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
         Ok(self.lock().sandboxes.values().cloned().collect())
+    }
+
+    fn volumes(&self) -> Arc<dyn crate::volume::VolumeHost> {
+        Arc::new(self.lock().volumes.clone())
     }
 
     fn log_path(&self, id: &str) -> PathBuf {

@@ -17,6 +17,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
 pub mod types;
+pub mod volume;
 
 pub use error::RuntimeError;
 pub use runtime::{CreateStartError, Runtime};
@@ -24,3 +25,5 @@ pub use types::*;
 
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake_volumes;

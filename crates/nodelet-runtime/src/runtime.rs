@@ -127,6 +127,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// `resizePolicy: NotRequired` needs). Fields that are `None` are left
     /// as they are.
     async fn update_container_resources(&self, id: &str, resources: &Resources) -> Result<()>;
+
+    /// The node side of pod volumes (directories, tmpfs, hostPath checks,
+    /// safe subPaths), which the runtime owns like the kubelet's volume
+    /// host: containers mount what it prepares.
+    fn volumes(&self) -> std::sync::Arc<dyn crate::volume::VolumeHost>;
 }
 
 #[cfg(test)]

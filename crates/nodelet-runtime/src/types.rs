@@ -209,12 +209,30 @@ pub struct Resources {
     pub cpu_request_millis: Option<i64>,
 }
 
-/// A bind mount into the container (volumes come later through this).
+/// A bind mount into the container (a pod volume, or a subPath of one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountSpec {
     pub host_path: PathBuf,
     pub container_path: String,
     pub read_only: bool,
+    /// `volumeMounts[].mountPropagation`.
+    #[serde(default)]
+    pub propagation: MountPropagation,
+    /// Extra bind options (`nosuid`, `nodev`, `noexec`).
+    #[serde(default)]
+    pub options: Vec<String>,
+}
+
+/// CRI's mount propagation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum MountPropagation {
+    /// `None`: no mount events cross in either direction (`rprivate`).
+    #[default]
+    Private,
+    /// Mounts made on the host later appear in the container (`rslave`).
+    HostToContainer,
+    /// Both ways (`rshared`); privileged containers only.
+    Bidirectional,
 }
 
 /// Security settings of one container (`securityContext`).

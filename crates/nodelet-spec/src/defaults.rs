@@ -28,6 +28,7 @@ pub fn default_object(obj: &mut Object) {
         Object::Service(s) => default_service(s),
         Object::ConfigMap(c) => default_config_map(c),
         Object::Secret(s) => default_secret(s),
+        Object::ServiceAccount(s) => default_metadata(&mut s.metadata),
     }
 }
 
@@ -175,6 +176,41 @@ fn default_env_var(e: &mut EnvVar) {
 }
 
 fn default_volume(v: &mut Volume) {
+    // `SetDefaults_Volume`: a volume without a source is an emptyDir.
+    if crate::volume::volume_kind(v) == crate::volume::VolumeKind::None {
+        v.empty_dir = Some(Default::default());
+    }
+    if let Some(h) = v.host_path.as_mut() {
+        h.type_.get_or_insert_with(String::new);
+    }
+    for f in v
+        .downward_api
+        .iter_mut()
+        .flat_map(|d| d.items.iter_mut().flatten())
+    {
+        if let Some(r) = f.field_ref.as_mut() {
+            set_if_empty(&mut r.api_version, "v1");
+        }
+    }
+    for s in v
+        .projected
+        .iter_mut()
+        .flat_map(|p| p.sources.iter_mut().flatten())
+    {
+        if let Some(t) = s.service_account_token.as_mut() {
+            // `SetDefaults_ServiceAccountTokenProjection`: one hour.
+            t.expiration_seconds.get_or_insert(3600);
+        }
+        for f in s
+            .downward_api
+            .iter_mut()
+            .flat_map(|d| d.items.iter_mut().flatten())
+        {
+            if let Some(r) = f.field_ref.as_mut() {
+                set_if_empty(&mut r.api_version, "v1");
+            }
+        }
+    }
     if let Some(s) = v.secret.as_mut() {
         s.default_mode.get_or_insert(DEFAULT_FILE_MODE);
     }

@@ -7,6 +7,7 @@
 //! No tokio, no files opened behind the caller's back (loading takes bytes
 //! or reads the exact paths it is given), no processes.
 
+pub mod admission;
 pub mod defaults;
 pub mod dns;
 pub mod env;
@@ -18,6 +19,7 @@ pub mod object;
 pub mod resources;
 pub mod signal;
 pub mod validate;
+pub mod volume;
 
 pub use field_error::{ErrorType, FieldError, FieldErrors, FieldPath};
 pub use object::{Manifest, Object};

@@ -16,7 +16,7 @@ fn unknown_kind_names_file_document_and_kind() {
     let e = err("multi.yaml", text);
     assert_eq!(
         e,
-        "multi.yaml: document 1 (Deployment \"d\"): unknown kind \"Deployment\" (apiVersion \"apps/v1\"); supported kinds: Pod, Service, ConfigMap, Secret (apiVersion \"v1\") and their lists"
+        "multi.yaml: document 1 (Deployment \"d\"): unknown kind \"Deployment\" (apiVersion \"apps/v1\"); supported kinds: Pod, Service, ConfigMap, Secret, ServiceAccount (apiVersion \"v1\") and their lists"
     );
 }
 

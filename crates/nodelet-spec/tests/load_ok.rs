@@ -9,12 +9,7 @@ fn names(text: &str) -> Vec<(usize, &'static str, String)> {
         .into_iter()
         .map(|m| {
             assert_eq!(m.source, "t.yaml");
-            let name = match &m.object {
-                Object::Pod(p) => p.metadata.name.clone(),
-                Object::Service(s) => s.metadata.name.clone(),
-                Object::ConfigMap(c) => c.metadata.name.clone(),
-                Object::Secret(s) => s.metadata.name.clone(),
-            };
+            let name = m.object.metadata().name.clone();
             (m.index, m.object.kind(), name.unwrap_or_default())
         })
         .collect()

@@ -256,10 +256,53 @@ fn table() {
         (
             "volume name and type",
             pod("containers: [{name: c, image: i}], volumes: [{name: Data}, {name: a, emptyDir: {}, hostPath: {path: /x}}]"),
+            // A volume without a source is defaulted to an emptyDir
+            // (`SetDefaults_Volume`), so only its name is wrong.
             vec![
-                "spec.volumes[0]: Required value: must specify a volume type".into(),
                 format!("spec.volumes[0].name: Invalid value: \"Data\": {LABEL}"),
                 "spec.volumes[1].hostPath: Forbidden: may not specify more than 1 volume type".into(),
+            ],
+        ),
+        (
+            "volume sources",
+            pod("containers: [{name: c, image: i}], volumes: [{name: h, hostPath: {path: /a/../b, type: Dir}}, {name: c, configMap: {defaultMode: 1000, items: [{key: \"\", path: /abs}, {key: k, path: ..x}]}}, {name: s, secret: {}}, {name: d, downwardAPI: {items: [{path: p, fieldRef: {fieldPath: spec.nodeName}}, {path: q}]}}]"),
+            vec![
+                "spec.volumes[0].hostPath.path: Invalid value: \"/a/../b\": must not contain '..'".into(),
+                "spec.volumes[0].hostPath.type: Unsupported value: \"Dir\": supported values: \"\", \"BlockDevice\", \"CharDevice\", \"Directory\", \"DirectoryOrCreate\", \"File\", \"FileOrCreate\", \"Socket\"".into(),
+                "spec.volumes[1].configMap.name: Required value".into(),
+                "spec.volumes[1].configMap.defaultMode: Invalid value: 1000: must be a number between 0 and 0777 (octal), both inclusive".into(),
+                "spec.volumes[1].configMap.items[0].key: Required value".into(),
+                "spec.volumes[1].configMap.items[0].path: Invalid value: \"/abs\": must be a relative path".into(),
+                "spec.volumes[1].configMap.items[1].path: Invalid value: \"..x\": must not start with '..'".into(),
+                "spec.volumes[2].secret.secretName: Required value".into(),
+                "spec.volumes[3].downwardAPI.items[0].fieldRef.fieldPath: Unsupported value: \"spec.nodeName\": supported values: \"metadata.annotations\", \"metadata.labels\", \"metadata.name\", \"metadata.namespace\", \"metadata.uid\"".into(),
+                "spec.volumes[3].downwardAPI.items[1]: Required value: one of fieldRef and resourceFieldRef is required".into(),
+            ],
+        ),
+        (
+            "cluster storage is refused",
+            pod("containers: [{name: c, image: i}], volumes: [{name: data, persistentVolumeClaim: {claimName: pvc}}]"),
+            vec!["spec.volumes[0].persistentVolumeClaim: Forbidden: persistentVolumeClaim volumes need a cluster (a control plane that binds claims to PersistentVolumes and a storage provisioner); on a single node nodelet supports emptyDir, hostPath, configMap, secret, downwardAPI and projected volumes".into()],
+        ),
+        (
+            "projected sources",
+            pod("containers: [{name: c, image: i}], volumes: [{name: p, projected: {sources: [{serviceAccountToken: {path: t, expirationSeconds: 60}}, {configMap: {name: a, items: [{key: k, path: t2}]}, secret: {name: b, items: [{key: k, path: t2}]}}, {clusterTrustBundle: {path: b, signerName: x}}]}}]"),
+            vec![
+                "spec.volumes[0].projected.sources[0].serviceAccountToken.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes".into(),
+                "spec.volumes[0].projected.sources[1].configMap.items[0].path: Invalid value: \"t2\": conflicting duplicate paths".into(),
+                "spec.volumes[0].projected.sources[1]: Forbidden: may not specify more than 1 volume type per source".into(),
+                "spec.volumes[0].projected.sources[2].clusterTrustBundle: Forbidden: clusterTrustBundle projections need a cluster's ClusterTrustBundle objects; nodelet does not support them".into(),
+            ],
+        ),
+        (
+            "volume mount paths and propagation",
+            pod("containers: [{name: c, image: i, volumeMounts: [{name: v, mountPath: /a, subPath: ../x}, {name: v, mountPath: /b, subPath: x, subPathExpr: $(Y)}, {name: v, mountPath: /c, mountPropagation: Bidirectional}, {name: v, mountPath: /d, mountPropagation: Shared}, {name: v, mountPath: /e, recursiveReadOnly: Enabled}]}], volumes: [{name: v, emptyDir: {}}]"),
+            vec![
+                "spec.containers[0].volumeMounts[0].subPath: Invalid value: \"../x\": must not contain '..'".into(),
+                "spec.containers[0].volumeMounts[1].subPathExpr: Invalid value: \"$(Y)\": subPathExpr and subPath are mutually exclusive".into(),
+                "spec.containers[0].volumeMounts[2].mountPropagation: Forbidden: Bidirectional mount propagation is available only to privileged containers".into(),
+                "spec.containers[0].volumeMounts[3].mountPropagation: Unsupported value: \"Shared\": supported values: \"Bidirectional\", \"HostToContainer\", \"None\"".into(),
+                "spec.containers[0].volumeMounts[4].recursiveReadOnly: Forbidden: may only be specified when readOnly is true".into(),
             ],
         ),
         (

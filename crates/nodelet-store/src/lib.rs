@@ -25,6 +25,7 @@ mod containers;
 mod error;
 mod journal;
 mod objects;
+mod observe;
 mod tables;
 mod writer;
 
@@ -37,6 +38,7 @@ use serde_json::Value;
 pub use error::{Result, StoreError};
 pub use journal::{HookKey, HookOutcome, JournalEntry};
 pub use objects::{CHANGE_LOG_CAPACITY, Change, ChangeType};
+pub use observe::{ObjectRef, Observer};
 
 use tables::{
     CHANGES, CONTAINERS, JOURNAL, META, META_COMPACTED, META_RV, OBJECTS, object_prefix, prefix_end,
@@ -53,6 +55,7 @@ pub struct Store {
     writes: Option<writer::Queue>,
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<writer::Counters>,
+    observers: observe::Observers,
 }
 
 impl Drop for Store {
@@ -108,6 +111,7 @@ impl Store {
             path: path.to_path_buf(),
             writes: Some(writes),
             writer: Some(writer),
+            observers: Default::default(),
         })
     }
 
@@ -168,7 +172,21 @@ impl Store {
     ) -> Result<u64> {
         let (kind, namespace, name) = (kind.to_owned(), namespace.to_owned(), name.to_owned());
         let value = value.clone();
-        self.write(move |txn| objects::put(txn, &kind, &namespace, &name, &value))
+        let refs = (kind.clone(), namespace.clone(), name.clone());
+        let rv = self.write(move |txn| objects::put(txn, &kind, &namespace, &name, &value))?;
+        self.observers.notify(ObjectRef {
+            kind: refs.0,
+            namespace: refs.1,
+            name: refs.2,
+            deleted: false,
+        });
+        Ok(rv)
+    }
+
+    /// Calls `f` after every committed object write or deletion (not for
+    /// batches, which carry events and records).
+    pub fn observe(&self, f: Observer) {
+        self.observers.add(f);
     }
 
     /// The object and its resourceVersion.
@@ -204,7 +222,17 @@ impl Store {
     /// `None` if there was no such object (nothing is written then).
     pub fn delete_object(&self, kind: &str, namespace: &str, name: &str) -> Result<Option<u64>> {
         let (kind, namespace, name) = (kind.to_owned(), namespace.to_owned(), name.to_owned());
-        self.write(move |txn| objects::delete(txn, &kind, &namespace, &name))
+        let refs = (kind.clone(), namespace.clone(), name.clone());
+        let rv = self.write(move |txn| objects::delete(txn, &kind, &namespace, &name))?;
+        if rv.is_some() {
+            self.observers.notify(ObjectRef {
+                kind: refs.0,
+                namespace: refs.1,
+                name: refs.2,
+                deleted: true,
+            });
+        }
+        Ok(rv)
     }
 
     /// The last resourceVersion handed out (0 for a new store).

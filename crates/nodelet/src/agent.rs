@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use nodelet_api::tokens::TokenAuthority;
 use nodelet_engine::clock::SystemClock;
 use nodelet_engine::hooks::HookOptions;
+use nodelet_engine::sources::StoreSources;
 use nodelet_engine::{Engine, EngineConfig};
 use nodelet_runtime::image::ImageStore;
 use nodelet_runtime::image::gc::{GcPolicy, ImageGc};
@@ -27,6 +29,24 @@ pub struct Agent {
     pub runtime_version: String,
     /// Where Services live (the controller starts once the API is up).
     pub services: nodelet_services::ServicesConfig,
+    /// Issues and accepts service account tokens (the API serves it, the
+    /// engine requests tokens from it through its Sources seam).
+    pub tokens: Arc<TokenAuthority>,
+}
+
+impl Agent {
+    /// The API backend over this agent, with the per-namespace defaults
+    /// (`default` ServiceAccount, `kube-root-ca.crt`).
+    pub fn backend(&self) -> nodelet_api::EngineBackend {
+        let runtime: Arc<dyn Runtime> = self.runtime.clone();
+        nodelet_api::EngineBackend::new(
+            self.engine.clone(),
+            self.store.clone(),
+            runtime,
+            self.runtime_version.clone(),
+        )
+        .with_namespace_defaults(self.tokens.ca_pem.clone())
+    }
 }
 
 /// The unix socket the local API is served on (the client commands'
@@ -131,10 +151,23 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         },
         ..EngineConfig::new(opts.node_name.clone())
     };
+    // The API side issues tokens; the engine asks through its seam.
+    nodelet_api::install_crypto_provider();
+    let tokens = Arc::new(
+        TokenAuthority::open(&opts.node.root, store.clone(), &opts.node_name)
+            .map_err(|e| anyhow::anyhow!("service account tokens: {}", e.message))?,
+    );
+    let sources = StoreSources::new(store.clone()).with_token_issuer(tokens.clone());
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();
-    let engine = Engine::new(dyn_rt, store.clone(), Arc::new(SystemClock), config)
-        .await
-        .context("starting the lifecycle engine")?;
+    let engine = Engine::with_sources(
+        dyn_rt,
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(sources),
+        config,
+    )
+    .await
+    .context("starting the lifecycle engine")?;
     let runtime_version = runtime_version(&runtime.cli().binary).await;
     spawn_image_gc(runtime.images_arc(), gc_policy);
     Ok(Agent {
@@ -143,6 +176,7 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         store,
         runtime_version,
         services,
+        tokens,
     })
 }
 

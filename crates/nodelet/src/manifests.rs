@@ -80,10 +80,5 @@ pub fn object_namespace(obj: &Object) -> String {
 }
 
 fn meta(obj: &Object) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-    match obj {
-        Object::Pod(p) => &p.metadata,
-        Object::Service(s) => &s.metadata,
-        Object::ConfigMap(c) => &c.metadata,
-        Object::Secret(s) => &s.metadata,
-    }
+    obj.metadata()
 }

@@ -146,6 +146,7 @@ impl MemBackend {
             Object::Service(s) => (Kind::Service, serde_json::to_value(s).unwrap()),
             Object::ConfigMap(c) => (Kind::ConfigMap, serde_json::to_value(c).unwrap()),
             Object::Secret(s) => (Kind::Secret, serde_json::to_value(s).unwrap()),
+            Object::ServiceAccount(s) => (Kind::ServiceAccount, serde_json::to_value(s).unwrap()),
         }
     }
 

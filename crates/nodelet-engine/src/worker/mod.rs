@@ -22,6 +22,7 @@ pub mod start;
 pub mod state;
 pub mod sync;
 pub mod terminate;
+pub mod volumes;
 pub mod waiter;
 
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub struct Worker {
     pub(crate) sandbox_retry: Option<tokio::time::Instant>,
     /// The regular containers finished for good: sidecars are not restarted.
     pub(crate) completed: bool,
+    /// Retry state of volumes still being set up.
+    pub(crate) volume_retry: volumes::VolumeRetry,
     notified: mpsc::UnboundedReceiver<()>,
     waiters: Vec<JoinHandle<()>>,
     gone: watch::Sender<bool>,
@@ -76,6 +79,7 @@ impl Worker {
             images: Default::default(),
             sandbox_retry: None,
             completed: false,
+            volume_retry: Default::default(),
             notified,
             waiters: Vec::new(),
             gone: gone_tx,
@@ -206,6 +210,7 @@ impl Worker {
             })
             .chain(self.sandbox_retry.filter(|_| rec.sandbox.is_none()))
             .chain(deadline)
+            .chain(self.volume_retry.next_retry())
             .min()
     }
 }

@@ -39,6 +39,8 @@ pub struct Shared {
     pub metadata: watch::Sender<ObjectMeta>,
     /// Set when cleanup starts: nothing may write the pod back afterwards.
     removed: AtomicBool,
+    /// The pod's volumes (see [`super::volumes`]).
+    pub volumes: super::volumes::VolumeShared,
 }
 
 impl Shared {
@@ -53,6 +55,7 @@ impl Shared {
             notify,
             grace_shrunk: watch::channel(0).0,
             removed: AtomicBool::new(false),
+            volumes: Default::default(),
         }
     }
 

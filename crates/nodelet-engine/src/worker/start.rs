@@ -166,6 +166,14 @@ impl Worker {
             }
         };
         let (command, args) = expand_command(&spec, &env);
+        let env: Vec<(String, String)> = env.into_iter().map(|v| (v.name, v.value)).collect();
+        let mounts = match self.container_mounts(&spec, &env).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.fail(i, "CreateContainerConfigError", e);
+                return;
+            }
+        };
         let mut labels = BTreeMap::new();
         labels.insert(
             "io.kubernetes.pod.name".to_owned(),
@@ -184,11 +192,11 @@ impl Worker {
             image: image.clone(),
             command,
             args,
-            env: env.into_iter().map(|v| (v.name, v.value)).collect(),
+            env,
             working_dir: spec.working_dir.clone(),
             security: super::settings::security(pod.spec.as_ref(), &spec),
             resources: super::settings::resources(&spec),
-            mounts: Vec::new(),
+            mounts,
             stdin: spec.stdin.unwrap_or(false),
             stdin_once: spec.stdin_once.unwrap_or(false),
             tty: spec.tty.unwrap_or(false),

@@ -189,7 +189,8 @@ pub struct PodRecord {
     pub host_ips: Vec<String>,
     /// Conditions written by others through `pods/status` (readiness gates).
     pub external_conditions: Vec<k8s_openapi::api::core::v1::PodCondition>,
-    /// Set when the agent itself ended the pod (`activeDeadlineSeconds`):
+    /// Set when the agent itself ended the pod (`activeDeadlineSeconds`, an emptyDir over
+    /// its `sizeLimit`):
     /// phase `Failed` with this reason and message.
     pub terminal: Option<(String, String)>,
     /// In-place resize progress (`PodResizePending` / `PodResizeInProgress`).

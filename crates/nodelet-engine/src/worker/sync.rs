@@ -63,10 +63,13 @@ enum Step {
 
 impl Worker {
     pub(crate) async fn sync(&mut self) {
-        if !self.react_to_changes().await {
+        if self.enforce_eviction().await || !self.react_to_changes().await {
             return;
         }
         if self.shared.lock().sandbox.is_none() && !self.create_sandbox().await {
+            return;
+        }
+        if !self.volumes_ready().await {
             return;
         }
         let n = self.shared.lock().slots.len();

@@ -171,6 +171,7 @@ impl Worker {
             pod: shared.pod_desc(),
             containers: ids,
             sandboxes: sandbox.into_iter().collect(),
+            volumes_of: Some(uid.clone()),
         });
         ctx.recorder.forget_pod(&uid);
         ctx.allocations.release(&uid);

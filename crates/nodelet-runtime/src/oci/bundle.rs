@@ -333,9 +333,7 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     }
     mounts.push(bind("/etc/hosts", &inp.etc.hosts, false));
     mounts.push(bind("/etc/resolv.conf", &inp.etc.resolv_conf, false));
-    for m in &cfg.mounts {
-        mounts.push(bind(&m.container_path, &m.host_path, m.read_only));
-    }
+    mounts.extend(super::volume_mounts::ordered(&cfg.mounts).map(super::volume_mounts::oci_mount));
     spec.set_mounts(Some(mounts));
 
     // Linux: namespaces, cgroups, resources, masked paths.
@@ -366,6 +364,9 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     }
     linux.set_namespaces(Some(namespaces));
     linux.set_cgroups_path(Some(PathBuf::from(inp.cgroups_path)));
+    if let Some(p) = super::volume_mounts::rootfs_propagation(&cfg.mounts) {
+        linux.set_rootfs_propagation(Some(p.to_string()));
+    }
 
     let (mem, shares, quota) = cgroups::limits(&cfg.resources);
     let mut res = LinuxResources::default();

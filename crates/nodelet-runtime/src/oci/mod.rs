@@ -19,6 +19,7 @@ pub mod record;
 pub mod runc;
 pub mod shm;
 pub mod update;
+pub mod volume_mounts;
 pub mod wait;
 
 use std::collections::HashMap;
@@ -94,6 +95,7 @@ pub struct OciRuntime {
     all_caps: Vec<String>,
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
+    volumes: Arc<crate::volume::HostVolumes>,
 }
 
 /// 2·n hex characters from the kernel's CSPRNG (container ids are 64).
@@ -153,6 +155,10 @@ impl OciRuntime {
             RegistryConfig::new(&cfg.registry_config_dir),
             cfg.root.clone(),
         ));
+        let volumes = Arc::new(
+            crate::volume::HostVolumes::new(&cfg.root)
+                .map_err(|e| RuntimeError::Host(format!("pod volumes: {e}")))?,
+        );
         let sandboxes = SandboxManager::new(
             &cfg.root.join("sandboxes"),
             &cfg.run_root.join("ns"),
@@ -174,6 +180,7 @@ impl OciRuntime {
             nofile_hard,
             all_caps: bundle::current_capabilities(),
             cache: Mutex::new(HashMap::new()),
+            volumes,
             cfg,
         };
         rt.load_records();
@@ -200,6 +207,14 @@ impl OciRuntime {
 
     pub fn config(&self) -> &OciConfig {
         &self.cfg
+    }
+
+    /// What an agent stopping does for pod volumes (see
+    /// [`crate::volume::HostVolumes::release_if_idle`]).
+    pub fn release_volumes_if_idle(&self) {
+        if let Err(e) = self.volumes.release_if_idle() {
+            tracing::warn!(error = %e, "could not release the volumes root");
+        }
     }
 
     /// The runtime CLI in use (for diagnostics and benchmarks).
@@ -419,6 +434,7 @@ impl OciRuntime {
             working_dir: ic.working_dir.as_deref(),
             user: ic.user.as_deref(),
         };
+        volume_mounts::check_sources(&config.mounts)?;
         let mut plan = process::plan(config, &defaults, &rootfs)?;
         // With the host's UTS namespace (hostNetwork) the hostname is the node's.
         let hostname = match sandbox.namespaces.uts {
@@ -811,6 +827,10 @@ impl Runtime for OciRuntime {
             crate::sandbox::portforward::connect(info.namespaces.net.as_deref(), sandbox_id, port)
                 .await?;
         Ok(Box::new(stream))
+    }
+
+    fn volumes(&self) -> Arc<dyn crate::volume::VolumeHost> {
+        self.volumes.clone()
     }
 
     fn log_path(&self, id: &str) -> PathBuf {

@@ -79,7 +79,7 @@ pub enum DocumentProblem {
     #[error("field \"{field}\" must be a string")]
     NotAString { field: &'static str },
     #[error(
-        "unknown kind {kind:?} (apiVersion {api_version:?}); supported kinds: Pod, Service, ConfigMap, Secret (apiVersion \"v1\") and their lists"
+        "unknown kind {kind:?} (apiVersion {api_version:?}); supported kinds: Pod, Service, ConfigMap, Secret, ServiceAccount (apiVersion \"v1\") and their lists"
     )]
     UnknownKind { api_version: String, kind: String },
     #[error("apiVersion {api_version:?} is not supported for kind {kind:?}: expected \"v1\"")]

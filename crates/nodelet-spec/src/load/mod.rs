@@ -1,7 +1,7 @@
 //! Manifest loading: bytes or a file to typed objects.
 //!
 //! Accepts YAML (multi-document) or JSON, `kind: List` and typed lists,
-//! and the kinds nodelet runs (Pod, Service, ConfigMap, Secret, all
+//! and the kinds nodelet runs (Pod, Service, ConfigMap, Secret, ServiceAccount, all
 //! `apiVersion: v1`). Strict like `kubectl --validate=strict`: unknown
 //! fields are errors with their full path. Never panics on any input; every
 //! error names the source and, when known, the document.

@@ -4,7 +4,7 @@
 //! k8s-openapi type with the path of any bad value, then looks for unknown
 //! fields by diffing against the round trip.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -42,7 +42,10 @@ pub fn parse_document(doc: &Value) -> Result<Parsed, Vec<DocumentProblem>> {
     }
     let api_version = string_field(doc, "apiVersion")?;
     let kind = string_field(doc, "kind")?;
-    let known = matches!(kind, "Pod" | "Service" | "ConfigMap" | "Secret") || is_list_kind(kind);
+    let known = matches!(
+        kind,
+        "Pod" | "Service" | "ConfigMap" | "Secret" | "ServiceAccount"
+    ) || is_list_kind(kind);
     if !known {
         return Err(vec![DocumentProblem::UnknownKind {
             api_version: api_version.to_string(),
@@ -60,6 +63,7 @@ pub fn parse_document(doc: &Value) -> Result<Parsed, Vec<DocumentProblem>> {
         "Service" => Object::Service(Box::new(typed::<Service>(doc)?)),
         "ConfigMap" => Object::ConfigMap(Box::new(typed::<ConfigMap>(doc)?)),
         "Secret" => Object::Secret(Box::new(typed::<Secret>(doc)?)),
+        "ServiceAccount" => Object::ServiceAccount(Box::new(typed::<ServiceAccount>(doc)?)),
         _ => return list_items(doc).map(Parsed::List),
     };
     Ok(Parsed::One(object))
@@ -68,7 +72,7 @@ pub fn parse_document(doc: &Value) -> Result<Parsed, Vec<DocumentProblem>> {
 fn is_list_kind(kind: &str) -> bool {
     matches!(
         kind,
-        "List" | "PodList" | "ServiceList" | "ConfigMapList" | "SecretList"
+        "List" | "PodList" | "ServiceList" | "ConfigMapList" | "SecretList" | "ServiceAccountList"
     )
 }
 

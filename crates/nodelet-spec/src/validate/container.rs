@@ -33,6 +33,8 @@ pub struct ContainerView<'a> {
     pub restart_policy: Option<&'a str>,
     pub resources: Option<&'a ResourceRequirements>,
     pub resize_policy: &'a [ContainerResizePolicy],
+    /// `securityContext.privileged` (Bidirectional mount propagation).
+    pub privileged: bool,
 }
 
 macro_rules! view_of {
@@ -53,6 +55,11 @@ macro_rules! view_of {
             restart_policy: $c.restart_policy.as_deref(),
             resources: $c.resources.as_ref(),
             resize_policy: $c.resize_policy.as_deref().unwrap_or(&[]),
+            privileged: $c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.privileged)
+                .unwrap_or(false),
         }
     };
 }
@@ -107,9 +114,10 @@ pub fn validate_common(
     errs.extend(validate_ports(c.ports, &path.child("ports")));
     errs.extend(validate_env(c.env, &path.child("env")));
     errs.extend(validate_env_from(c.env_from, &path.child("envFrom")));
-    errs.extend(validate_mounts(
+    errs.extend(super::volume_mounts::validate_mounts(
         c.volume_mounts,
-        ctx,
+        &ctx.volumes,
+        c.privileged,
         &path.child("volumeMounts"),
     ));
     errs.extend(one_of(
@@ -133,31 +141,6 @@ pub fn one_of(value: &str, supported: &[&str], path: &FieldPath) -> FieldErrors 
         errs.push(FieldError::required(path.clone(), ""));
     } else if !supported.contains(&value) {
         errs.push(FieldError::not_supported(path.clone(), value, supported));
-    }
-    errs
-}
-
-fn validate_mounts(mounts: &[VolumeMount], ctx: &PodContext<'_>, path: &FieldPath) -> FieldErrors {
-    let mut errs = FieldErrors::default();
-    let mut mount_paths = HashSet::new();
-    for (i, m) in mounts.iter().enumerate() {
-        let p = path.index(i);
-        if m.name.is_empty() {
-            errs.push(FieldError::required(p.child("name"), ""));
-        }
-        if !ctx.volumes.contains(m.name.as_str()) {
-            errs.push(FieldError::not_found(p.child("name"), m.name.as_str()));
-        }
-        if m.mount_path.is_empty() {
-            errs.push(FieldError::required(p.child("mountPath"), ""));
-        }
-        if !mount_paths.insert(m.mount_path.as_str()) {
-            errs.push(FieldError::invalid(
-                p.child("mountPath"),
-                m.mount_path.as_str(),
-                "must be unique",
-            ));
-        }
     }
     errs
 }

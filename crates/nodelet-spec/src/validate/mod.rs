@@ -18,10 +18,15 @@ mod resources;
 mod service;
 mod service_ips;
 pub mod update;
+mod volume_mounts;
+mod volume_sources;
 mod volumes;
 mod warnings;
 
-pub use config::{validate_config_map, validate_secret};
+pub use config::{
+    MAX_DATA_SIZE, validate_config_map, validate_config_map_update, validate_secret,
+    validate_secret_update,
+};
 pub use pod::validate_pod;
 pub use service::{externally_accessible, is_headless, validate_service};
 pub use service_ips::go_string_slice;
@@ -37,6 +42,9 @@ pub fn validate_object(obj: &Object) -> FieldErrors {
         Object::Service(s) => validate_service(s),
         Object::ConfigMap(c) => validate_config_map(c),
         Object::Secret(s) => validate_secret(s),
+        Object::ServiceAccount(s) => {
+            meta::validate_meta(&s.metadata, names::dns1123_subdomain, true)
+        }
     }
 }
 

@@ -19,6 +19,9 @@ pub fn validate_volumes<'a>(
     for (i, vol) in volumes.iter().enumerate() {
         let p = path.index(i);
         let mut e = validate_source(vol, &p);
+        if e.is_empty() {
+            e.extend(super::volume_sources::validate_source(vol, &p));
+        }
         if vol.name.is_empty() {
             e.push(FieldError::required(p.child("name"), ""));
         } else {

@@ -193,11 +193,5 @@ fn rv(v: &Value) -> Option<&str> {
 }
 
 fn object_json(o: &Object) -> anyhow::Result<Value> {
-    let v = match o {
-        Object::Pod(p) => serde_json::to_value(p),
-        Object::Service(s) => serde_json::to_value(s),
-        Object::ConfigMap(c) => serde_json::to_value(c),
-        Object::Secret(s) => serde_json::to_value(s),
-    };
-    v.context("encoding the object")
+    o.to_value().context("encoding the object")
 }

@@ -25,10 +25,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
-use nodelet_api::{EngineBackend, ServeConfig};
+use nodelet_api::ServeConfig;
 use nodelet_engine::status::container_id_url;
 use nodelet_engine::{ApplyAction, Engine, EngineEvent};
-use nodelet_runtime::Runtime;
 use nodelet_spec::Object;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::broadcast::error::RecvError;
@@ -64,14 +63,7 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
     let api_stop = CancellationToken::new();
     let socket = agent::socket_path(&args.agent.node.run_root);
     let services_changed = Arc::new(tokio::sync::Notify::new());
-    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
-    let backend = EngineBackend::new(
-        agent.engine.clone(),
-        agent.store.clone(),
-        runtime,
-        agent.runtime_version.clone(),
-    )
-    .with_services(
+    let backend = agent.backend().with_services(
         crate::services_opts::ranges(&agent.services),
         services_changed.clone(),
     );
@@ -82,7 +74,12 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         backend.watch_waker(),
     )
     .await?;
-    let api = serve_api(Arc::new(backend), &args, api_stop.clone());
+    let api = serve_api(
+        Arc::new(backend),
+        &args,
+        agent.tokens.clone(),
+        api_stop.clone(),
+    );
     let mut objects = objects;
     if let Err(e) = allocate_services(&agent, &mut objects) {
         eprintln!("error: {e}");
@@ -174,6 +171,7 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         eprintln!("warning: removing the Service rules: {e}");
     }
     agent.engine.shutdown().await;
+    agent.runtime.release_volumes_if_idle();
     let _ = std::fs::remove_file(&socket);
     Ok(code)
 }
@@ -213,8 +211,9 @@ fn allocate_services(agent: &Agent, objects: &mut [Object]) -> anyhow::Result<()
 /// Serves the local API on the unix socket so the client commands work
 /// while `run` is up; a failure there is a warning, not a stop.
 fn serve_api(
-    backend: Arc<EngineBackend>,
+    backend: Arc<nodelet_api::EngineBackend>,
     args: &RunArgs,
+    tokens: Arc<nodelet_api::tokens::TokenAuthority>,
     stop: CancellationToken,
 ) -> Option<tokio::task::JoinHandle<()>> {
     let cfg = ServeConfig {
@@ -223,6 +222,7 @@ fn serve_api(
         also_listen: Vec::new(),
         unix_socket: Some(agent::socket_path(&args.agent.node.run_root)),
         shutdown: stop,
+        tokens: Some(tokens),
     };
     Some(tokio::spawn(async move {
         if let Err(e) = nodelet_api::serve(backend, cfg).await {

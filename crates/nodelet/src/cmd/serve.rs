@@ -7,8 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use nodelet_api::{EngineBackend, ServeConfig};
-use nodelet_runtime::Runtime;
+use nodelet_api::ServeConfig;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 
@@ -27,15 +26,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agent = agent::start(opts).await?;
     let socket = agent::socket_path(&opts.node.run_root);
     let stop = CancellationToken::new();
-    let runtime: Arc<dyn Runtime> = agent.runtime.clone();
     let services_changed = Arc::new(tokio::sync::Notify::new());
-    let backend = EngineBackend::new(
-        agent.engine.clone(),
-        agent.store.clone(),
-        runtime,
-        agent.runtime_version.clone(),
-    )
-    .with_services(
+    let backend = agent.backend().with_services(
         crate::services_opts::ranges(&agent.services),
         services_changed.clone(),
     );
@@ -70,6 +62,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         also_listen,
         unix_socket: Some(socket.clone()),
         shutdown: stop.clone(),
+        tokens: Some(agent.tokens.clone()),
     };
     let mut server = tokio::spawn(nodelet_api::serve(backend, cfg));
     let pods = agent.engine.list_pods().len();
@@ -110,6 +103,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // Pod workers stop; containers keep running under their monitors.
     agent.engine.shutdown().await;
+    agent.runtime.release_volumes_if_idle();
     let _ = std::fs::remove_file(&socket);
     match served {
         None => {

@@ -44,7 +44,7 @@ impl World {
                 Object::Service(s) => w.services.push((**s).clone()),
                 Object::ConfigMap(c) => w.config_maps.push((**c).clone()),
                 Object::Secret(s) => w.secrets.push((**s).clone()),
-                Object::Pod(_) => {}
+                Object::Pod(_) | Object::ServiceAccount(_) => {}
             }
         }
         w
@@ -114,12 +114,7 @@ fn print_text(manifests: &[Manifest], world: &World, node_name: &str) {
 fn print_json(manifests: &[Manifest], world: &World, node_name: &str) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for m in manifests {
-        let object = match &m.object {
-            Object::Pod(p) => serde_json::to_value(p)?,
-            Object::Service(s) => serde_json::to_value(s)?,
-            Object::ConfigMap(c) => serde_json::to_value(c)?,
-            Object::Secret(s) => serde_json::to_value(s)?,
-        };
+        let object = m.object.to_value()?;
         let mut containers = Vec::new();
         if let Object::Pod(pod) = &m.object {
             let ctx = world.context(pod, node_name);

@@ -571,6 +571,11 @@ fn quantity(s: &str) -> Option<f64> {
     s.parse::<f64>().ok()
 }
 
+/// A Go `*bool` printed with `%v` (kubectl's projected source lines).
+fn go_optional(b: Option<bool>) -> String {
+    b.map_or_else(|| "<nil>".to_owned(), |b| b.to_string())
+}
+
 fn write_volumes(w: &mut TabWriter, volumes: &[Volume]) {
     if volumes.is_empty() {
         w.write("Volumes:\t<none>\n");
@@ -611,19 +616,21 @@ fn write_volumes(w: &mut TabWriter, volumes: &[Volume]) {
         } else if let Some(p) = &v.projected {
             w.write("    Type:\tProjected (a volume that contains injected data from multiple sources)\n");
             for src in p.sources.iter().flatten() {
+                // kubectl prints these `Optional` fields with `%v` of a
+                // `*bool`: `<nil>` when unset.
                 if let Some(s) = &src.secret {
                     w.write(&format!(
-                        "    SecretName:\t{}\n    Optional:\t{}\n",
+                        "    SecretName:\t{}\n    SecretOptionalName:\t{}\n",
                         s.name,
-                        s.optional.unwrap_or(false)
+                        go_optional(s.optional)
                     ));
                 } else if src.downward_api.is_some() {
                     w.write("    DownwardAPI:\ttrue\n");
                 } else if let Some(c) = &src.config_map {
                     w.write(&format!(
-                        "    ConfigMapName:\t{}\n    Optional:\t{}\n",
+                        "    ConfigMapName:\t{}\n    ConfigMapOptional:\t{}\n",
                         c.name,
-                        c.optional.unwrap_or(false)
+                        go_optional(c.optional)
                     ));
                 } else if let Some(t) = &src.service_account_token {
                     w.write(&format!(

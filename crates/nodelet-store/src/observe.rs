@@ -1,0 +1,34 @@
+//! Change observers: code above the store (the engine's lookup seam) is
+//! told, right after an object write committed, which object changed, so
+//! it can react to changes instead of polling the change log.
+
+use std::sync::{Arc, Mutex};
+
+/// Which object a committed write touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    /// The write removed it.
+    pub deleted: bool,
+}
+
+pub type Observer = Arc<dyn Fn(&ObjectRef) + Send + Sync>;
+
+#[derive(Default)]
+pub(crate) struct Observers(Mutex<Vec<Observer>>);
+
+impl Observers {
+    pub(crate) fn add(&self, f: Observer) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+    }
+
+    pub(crate) fn notify(&self, r: ObjectRef) {
+        // Observers are cheap (they send on a channel); calling them under
+        // the lock keeps the list simple.
+        for f in self.0.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            f(&r);
+        }
+    }
+}

