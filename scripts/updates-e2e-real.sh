@@ -4,8 +4,7 @@
 # client against the real `nodelet serve` (engine, runc, CNI, store) on a
 # temporary root, a private CNI bridge/subnet and a free port:
 #   1 kubectl label / annotate / merge patch of labels: visible, the pod
-#     untouched (downward API labels file: NODELET_E2E_DOWNWARD_API=1, see
-#     below)
+#     untouched, the downwardAPI labels file follows
 #   2 a forbidden change (command) -> 422 with the API server's message,
 #     nothing changed
 #   3 kubectl set image: preStop ran (its line in the previous log), the
@@ -29,9 +28,7 @@
 # Env: CARGO_TARGET_DIR (default <repo>/target; the test images are cached
 # under it), KEEP=1 keeps the temp dir.
 #
-# NODELET_E2E_DOWNWARD_API=1 also checks that a downwardAPI `labels` volume
-# file follows a label change (needs the volumes work; enable it when that
-# branch is merged).
+# NODELET_E2E_DOWNWARD_API=0 leaves out the downwardAPI labels file check.
 set -uo pipefail
 
 started=$SECONDS
@@ -190,7 +187,7 @@ spec:
     - name: MY_LABELS_AT_START
       valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
 YAML
-if [[ -n "${NODELET_E2E_DOWNWARD_API:-}" ]]; then
+if [[ "${NODELET_E2E_DOWNWARD_API:-1}" == 1 ]]; then
     cat >>"$tmp/meta.yaml" <<'YAML'
     volumeMounts:
     - {name: podinfo, mountPath: /etc/podinfo}
@@ -214,11 +211,11 @@ expect "label removal" '^pod/meta unlabeled$' "$K" label pod meta tier-
 expect "generation unchanged (metadata only)" '^1$' jp meta '{.metadata.generation}'
 [[ $(cid meta) == "$id0" ]] && good "same container" || bad "the container changed"
 expect "env is not redone (as upstream)" '^meta$' "$K" exec meta -- sh -c 'echo $MY_LABELS_AT_START'
-if [[ -n "${NODELET_E2E_DOWNWARD_API:-}" ]]; then
+if [[ "${NODELET_E2E_DOWNWARD_API:-1}" == 1 ]]; then
     eventually 30 "the downwardAPI labels file follows the change" 'app="meta2"' -- \
         "$K" exec meta -- cat /etc/podinfo/labels
 else
-    echo "# (downwardAPI labels file check off: NODELET_E2E_DOWNWARD_API=1 once volumes are merged)"
+    echo "# (downwardAPI labels file check off: NODELET_E2E_DOWNWARD_API=0)"
 fi
 
 # --- 2. forbidden change -------------------------------------------------------------
