@@ -7,9 +7,11 @@
 //! No tokio, no files opened behind the caller's back (loading takes bytes
 //! or reads the exact paths it is given), no processes.
 
+pub mod annotations;
 pub mod defaults;
 pub mod env;
 pub mod field_error;
+pub mod godur;
 pub mod grace;
 pub mod hostname;
 pub mod load;
