@@ -300,10 +300,7 @@ fn a_full_disk_refuses_writes_keeps_data_and_recovers_when_space_returns() {
             .unwrap_err()
             .is_unavailable()
     );
-    assert_eq!(
-        s.list_objects("ConfigMap", Some("ns")).unwrap().len() >= 20,
-        true
-    );
+    assert!(s.list_objects("ConfigMap", Some("ns")).unwrap().len() >= 20);
     // Still full: recovery says so and changes nothing.
     assert!(s.recover().unwrap_err().is_unavailable());
     disk.free();
