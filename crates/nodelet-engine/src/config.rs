@@ -13,6 +13,12 @@ pub struct EngineConfig {
     /// Opt-in departures from the kubelet's hook behaviour (all off by
     /// default).
     pub hooks: crate::hooks::HookOptions,
+    /// `--hook-timeout-default`: a limit for hooks of pods without a
+    /// timeout annotation. `None` (the default) is the kubelet's: no limit.
+    pub hook_timeout_default: Option<std::time::Duration>,
+    /// `--crashloop-backoff-max` (the kubelet's `maxContainerRestartPeriod`,
+    /// 1 s–300 s, default 300 s).
+    pub crashloop_backoff_max: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -22,6 +28,8 @@ impl EngineConfig {
             host_ips: Vec::new(),
             event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
             hooks: crate::hooks::HookOptions::default(),
+            hook_timeout_default: None,
+            crashloop_backoff_max: crate::backoff::MAX,
         }
     }
 }

@@ -27,4 +27,8 @@ pub struct EngineCtx {
     pub tx: broadcast::Sender<EngineEvent>,
     /// Releases deleted pods' containers and sandboxes in the background.
     pub teardown: Arc<Teardown>,
+    /// Prometheus metrics (see [`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
+    /// Whether the store takes writes (see [`crate::storage`]).
+    pub storage: crate::storage::Storage,
 }

@@ -10,6 +10,7 @@
 //! waits for its postStart hook, which is what gates the next container.
 
 pub mod ctx;
+pub mod resume;
 pub mod hook;
 pub mod kill;
 pub mod ordering;
@@ -38,6 +39,9 @@ pub struct Worker {
     pub(crate) sandbox_retry: Option<tokio::time::Instant>,
     /// The regular containers finished for good: sidecars are not restarted.
     pub(crate) completed: bool,
+    /// What an agent restart left to finish (re-deliveries, kills), done
+    /// first thing.
+    pub(crate) resume: Vec<crate::recover::Resume>,
     notified: mpsc::UnboundedReceiver<()>,
     waiters: Vec<JoinHandle<()>>,
     gone: watch::Sender<bool>,
@@ -51,21 +55,34 @@ pub struct WorkerHandle {
 }
 
 impl Worker {
-    /// Spawns the worker of the pod in `rec`. `adopted` lists containers
-    /// already running (recovery) that need a waiter.
+    /// Spawns the worker of the pod in `rec`. `resume` lists containers
+    /// already running (recovery) that need a waiter, and what else the
+    /// restart left to do.
     pub fn spawn(
         ctx: Arc<ctx::EngineCtx>,
         rec: state::PodRecord,
         shutdown: CancellationToken,
-        adopted: Vec<usize>,
+        resume: crate::recover::Recovered,
     ) -> WorkerHandle {
+        let adopted = resume.adopted.clone();
         let (notify, notified) = mpsc::unbounded_channel();
+        // The node's maximum, lowered by the pod's annotation if it asks.
+        let max = nodelet_spec::annotations::settings(&rec.pod)
+            .crashloop_backoff_max
+            .map_or(ctx.config.crashloop_backoff_max, |m| {
+                m.min(ctx.config.crashloop_backoff_max)
+            });
+        let mut backoff = Backoff::with_max(max);
+        for (name, entry) in &resume.backoff {
+            backoff.restore(name, *entry);
+        }
         let shared = Arc::new(Shared::new(ctx, rec, notify));
         let (gone_tx, gone) = watch::channel(false);
         let mut worker = Worker {
             shared: shared.clone(),
             shutdown,
-            backoff: Backoff::new(),
+            backoff,
+            resume: resume.actions,
             sandbox_retry: None,
             completed: false,
             notified,
@@ -75,6 +92,9 @@ impl Worker {
         for i in adopted {
             worker.watch_container(i);
             worker.start_probes(i);
+        }
+        for i in resume.watch_only {
+            worker.watch_container(i);
         }
         let task = tokio::spawn(worker.run());
         WorkerHandle { shared, gone, task }
@@ -101,10 +121,23 @@ impl Worker {
         {
             let mut rec = self.shared.lock();
             if rec.start_time.is_none() {
-                rec.start_time = Some(self.shared.ctx.clock.now());
+                let now = self.shared.ctx.clock.now();
+                rec.start_time = Some(now);
+                rec.mark(nodelet_timeline::Mark::new(
+                    nodelet_timeline::MarkKind::PodCreated,
+                    now,
+                ));
             }
         }
         self.shared.publish();
+        if !self.resume.is_empty() {
+            let shutdown = self.shutdown.clone();
+            tokio::select! {
+                () = self.resume_all() => {}
+                () = shutdown.cancelled() => {}
+            }
+            self.shared.publish();
+        }
         let mut quick_rounds = 0;
         loop {
             if self.interrupted() {
