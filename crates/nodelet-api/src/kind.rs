@@ -1,5 +1,8 @@
 //! The resource kinds this API serves, with the names discovery and URLs use.
 
+/// nodelet's API group.
+pub const NODELET_GROUP: &str = "nodelet.dev";
+
 /// A served kind. `Node` is this machine only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -10,10 +13,16 @@ pub enum Kind {
     Namespace,
     Event,
     Node,
+    /// `hookdeliveries.nodelet.dev/v1`: one lifecycle hook delivery, as
+    /// the engine records it with its journal (read-only).
+    HookDelivery,
+    /// `podtimelines.nodelet.dev/v1`: a pod's lifecycle marks (what
+    /// `nodelet timeline` draws; read-only).
+    PodTimeline,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
@@ -21,6 +30,8 @@ impl Kind {
         Kind::Namespace,
         Kind::Event,
         Kind::Node,
+        Kind::HookDelivery,
+        Kind::PodTimeline,
     ];
 
     /// `Pod`
@@ -33,6 +44,8 @@ impl Kind {
             Kind::Namespace => "Namespace",
             Kind::Event => "Event",
             Kind::Node => "Node",
+            Kind::HookDelivery => "HookDelivery",
+            Kind::PodTimeline => "PodTimeline",
         }
     }
 
@@ -46,6 +59,8 @@ impl Kind {
             Kind::Namespace => "namespaces",
             Kind::Event => "events",
             Kind::Node => "nodes",
+            Kind::HookDelivery => "hookdeliveries",
+            Kind::PodTimeline => "podtimelines",
         }
     }
 
@@ -58,6 +73,8 @@ impl Kind {
             Kind::Namespace => "namespace",
             Kind::Event => "event",
             Kind::Node => "node",
+            Kind::HookDelivery => "hookdelivery",
+            Kind::PodTimeline => "podtimeline",
         }
     }
 
@@ -70,11 +87,32 @@ impl Kind {
             Kind::Namespace => &["ns"],
             Kind::Event => &["ev"],
             Kind::Node => &["no"],
+            Kind::HookDelivery => &["hd"],
+            Kind::PodTimeline => &["ptl"],
         }
     }
 
     pub fn namespaced(self) -> bool {
         !matches!(self, Kind::Namespace | Kind::Node)
+    }
+
+    /// The API group (`""` = core). nodelet's own kinds are in
+    /// `nodelet.dev`.
+    pub fn group(self) -> &'static str {
+        match self {
+            Kind::HookDelivery => NODELET_GROUP,
+            Kind::PodTimeline => NODELET_GROUP,
+            _ => "",
+        }
+    }
+
+    /// `v1`, `nodelet.dev/v1`.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            Kind::HookDelivery => "nodelet.dev/v1",
+            Kind::PodTimeline => "nodelet.dev/v1",
+            _ => "v1",
+        }
     }
 
     pub fn from_plural(p: &str) -> Option<Kind> {
@@ -94,6 +132,8 @@ impl Kind {
             Kind::Namespace => &["get", "list", "watch"],
             Kind::Event => &["get", "list", "watch"],
             Kind::Node => &["get", "list", "watch"],
+            Kind::HookDelivery => &["get", "list", "watch"],
+            Kind::PodTimeline => &["get", "list", "watch"],
         }
     }
 

@@ -30,6 +30,7 @@ pub mod selectors;
 pub mod serve;
 mod status_write;
 mod table;
+mod ui;
 mod watch;
 
 pub use auth::ConnAuth;

@@ -25,7 +25,7 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
     g.subschema_for::<Node>();
     g.subschema_for::<k8s_openapi::api::events::v1::Event>();
     let mut defs = g.take_definitions(true);
-    for k in Kind::ALL {
+    for k in Kind::ALL.into_iter().filter(|k| k.group().is_empty()) {
         let name = format!("io.k8s.api.core.v1.{}", k.name());
         if let Some(Value::Object(s)) = defs.get_mut(&name) {
             s.insert("x-kubernetes-group-version-kind".into(), gvk("", k.name()));
@@ -98,7 +98,7 @@ fn kind_paths(kind: Kind, group: &str, prefix: &str, paths: &mut Map<String, Val
 fn v3_doc(core: bool) -> Value {
     let mut paths = Map::new();
     if core {
-        for k in Kind::ALL {
+        for k in Kind::ALL.into_iter().filter(|k| k.group().is_empty()) {
             kind_paths(k, "", "/api/v1", &mut paths, true);
         }
     } else {
@@ -146,7 +146,7 @@ fn docs() -> &'static Docs {
             "apis/events.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/events.k8s.io/v1?hash={}", hash(&events))},
         }});
         let mut paths = Map::new();
-        for k in Kind::ALL {
+        for k in Kind::ALL.into_iter().filter(|k| k.group().is_empty()) {
             kind_paths(k, "", "/api/v1", &mut paths, false);
         }
         let settings = SchemaSettings::draft07().with(|s| {

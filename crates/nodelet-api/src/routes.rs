@@ -39,6 +39,8 @@ pub struct AppState {
 enum Group {
     Core,
     Events,
+    /// `nodelet.dev/v1` (HookDelivery).
+    Nodelet,
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -54,6 +56,13 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
     let api = Router::new()
         .route("/version", get(|| async { ok(&discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+        )
+        .route("/ui/", get(crate::ui::index))
+        .route("/ui/pods/{ns}/{name}", get(crate::ui::pod))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route(
@@ -75,6 +84,23 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         .route(
             "/apis/events.k8s.io/v1",
             get(|| async { ok(&discovery::events_v1_resources()) }),
+        )
+        .route(
+            "/apis/nodelet.dev",
+            get(|| async { ok(&discovery::nodelet_group_doc()) }),
+        )
+        .route(
+            "/apis/nodelet.dev/v1",
+            get(|| async { ok(&discovery::nodelet_v1_resources()) }),
+        )
+        .route("/apis/nodelet.dev/v1/{plural}", any(nodelet_group))
+        .route(
+            "/apis/nodelet.dev/v1/namespaces/{ns}/{plural}",
+            any(nodelet_group),
+        )
+        .route(
+            "/apis/nodelet.dev/v1/namespaces/{ns}/{plural}/{name}",
+            any(nodelet_group),
         )
         .route(
             "/openapi/v3",
@@ -123,6 +149,19 @@ pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
         Token(Arc::from(token)),
         require_auth,
     ))
+}
+
+/// `/metrics`: the agent's Prometheus metrics (behind authentication like
+/// every other path, as the kubelet's `/metrics`).
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.backend.metrics(),
+    )
+        .into_response()
 }
 
 fn raw_json(s: &'static str) -> Response {
@@ -179,7 +218,11 @@ async fn core_cluster(
     ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_plural(k))
+        .filter(|k| k.group().is_empty())
+    else {
         return not_served();
     };
     let r = if kind.namespaced() {
@@ -218,7 +261,7 @@ async fn core_ns(
     let Some(kind) = p
         .get("plural")
         .and_then(|k| Kind::from_plural(k))
-        .filter(|k| k.namespaced())
+        .filter(|k| k.namespaced() && k.group().is_empty())
     else {
         return not_served();
     };
@@ -246,6 +289,34 @@ async fn events_group(
         &st,
         Group::Events,
         Kind::Event,
+        p.get("ns").cloned(),
+        p.get("name").cloned(),
+        None,
+        ctx,
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/apis/nodelet.dev/v1/...`: nodelet's own kinds (read-only).
+async fn nodelet_group(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_plural(k))
+        .filter(|k| k.group() == crate::kind::NODELET_GROUP)
+    else {
+        return not_served();
+    };
+    resource(
+        &st,
+        Group::Nodelet,
+        kind,
         p.get("ns").cloned(),
         p.get("name").cloned(),
         None,
@@ -306,7 +377,7 @@ fn typed(kind: Kind, group: Group, mut v: Value) -> Value {
         return events_v1::from_core(&v);
     }
     if let Some(o) = v.as_object_mut() {
-        o.insert("apiVersion".into(), json!("v1"));
+        o.insert("apiVersion".into(), json!(kind.api_version()));
         o.insert("kind".into(), json!(kind.name()));
     }
     v
@@ -436,12 +507,17 @@ async fn resource(
             let items: Vec<Value> = items.into_iter().map(|o| typed(kind, group, o)).collect();
             Ok(ok(&json!({
                 "kind": format!("{}List", kind.name()),
-                "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { "v1" },
+                "apiVersion": if group == Group::Events { "events.k8s.io/v1" } else { kind.api_version() },
                 "metadata": {"resourceVersion": rv.to_string()},
                 "items": items,
             })))
         }
         (None, None, &Method::POST) => {
+            if kind.group() == crate::kind::NODELET_GROUP {
+                return Err(ApiError::method_not_allowed(
+                    "nodelet.dev objects are recorded by the node agent",
+                ));
+            }
             if group == Group::Events {
                 return Err(ApiError::method_not_allowed(
                     "events are recorded by the node agent",
@@ -463,6 +539,11 @@ async fn resource(
             kind.plural()
         ))),
         // Single objects.
+        (Some(_), None, m) if kind.group() == crate::kind::NODELET_GROUP && m != Method::GET => {
+            Err(ApiError::method_not_allowed(
+                "nodelet.dev objects are recorded by the node agent",
+            ))
+        }
         (Some(n), None, &Method::GET) => {
             if q.flag("watch") {
                 return Err(ApiError::bad_request(

@@ -166,12 +166,8 @@ impl Engine {
         }
         for (rec, took, deleting) in recovered {
             let key = rec.key.clone();
-            let handle = Worker::spawn(
-                engine.ctx.clone(),
-                rec,
-                engine.shutdown.child_token(),
-                took,
-            );
+            let handle =
+                Worker::spawn(engine.ctx.clone(), rec, engine.shutdown.child_token(), took);
             if deleting {
                 handle.shared.deleting.cancel();
             }
@@ -534,7 +530,11 @@ impl Engine {
             }
         }
         m.running_pods.set(pods);
-        for (state, n) in [("running", running), ("exited", exited), ("created", created)] {
+        for (state, n) in [
+            ("running", running),
+            ("exited", exited),
+            ("created", created),
+        ] {
             m.running_containers
                 .get_or_create(&crate::metrics::StateLabel {
                     container_state: state.to_owned(),

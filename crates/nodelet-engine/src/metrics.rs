@@ -125,9 +125,8 @@ impl Metrics {
             "Running containers by their effective stop signal (KEP-4960 name).",
             stop_signals.clone(),
         );
-        let hook_duration = Family::<HookLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(HOOK_BUCKETS)
-        });
+        let hook_duration =
+            Family::<HookLabels, Histogram>::new_with_constructor(|| Histogram::new(HOOK_BUCKETS));
         r.register(
             "nodelet_hook_delivery_duration_seconds",
             "Lifecycle hook deliveries by hook, handler and result, and how long they took.",

@@ -197,9 +197,8 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
                     });
                     let post = entry(&journal, "PostStart");
                     let kill = entry(&journal, "Kill").and_then(|e| e.intent.kill.clone());
-                    let post_done = post.is_some_and(|e| {
-                        matches!(e.outcome, Some(HookOutcome::Succeeded))
-                    });
+                    let post_done =
+                        post.is_some_and(|e| matches!(e.outcome, Some(HookOutcome::Succeeded)));
                     let running = !has_post_start || post_done;
                     slot.phase = if running {
                         SlotPhase::Running {
@@ -266,8 +265,7 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
                         SlotPhase::Exited {
                             term: Some(term),
                             finished,
-                            waiting: post_failed
-                                .map(|msg| ("PostStartHookError".to_owned(), msg)),
+                            waiting: post_failed.map(|msg| ("PostStartHookError".to_owned(), msg)),
                             restart_at: None,
                         }
                     };
@@ -278,8 +276,8 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
                 ContainerState::Created | ContainerState::Unknown => {
                     // Never ran: the next start takes its attempt number.
                     slot.attempts = latest.attempt;
-                    slot.restart_count = i32::try_from(latest.attempt.saturating_sub(1))
-                        .unwrap_or(i32::MAX);
+                    slot.restart_count =
+                        i32::try_from(latest.attempt.saturating_sub(1)).unwrap_or(i32::MAX);
                     if let Err(e) = ctx.runtime.remove_container(&latest.id).await {
                         tracing::warn!(container = %latest.id, error = %e, "could not remove half-created container");
                     } else {

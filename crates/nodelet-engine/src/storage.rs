@@ -57,7 +57,9 @@ impl Storage {
                 detail: detail.clone(),
             });
         }
-        let msg = format!("{e}; new pods are refused until it takes writes again, running pods keep running");
+        let msg = format!(
+            "{e}; new pods are refused until it takes writes again, running pods keep running"
+        );
         tracing::error!("{msg}");
         node_event(ctx, "Warning", "NodeStorageUnavailable", &msg);
         let ctx = ctx.clone();

@@ -94,7 +94,9 @@ pub fn parse(s: &str) -> Result<Duration, GoDurationError> {
         }
         rest = after;
     }
-    Ok(Duration::from_nanos(u64::try_from(total).map_err(|_| invalid())?))
+    Ok(Duration::from_nanos(
+        u64::try_from(total).map_err(|_| invalid())?,
+    ))
 }
 
 #[cfg(test)]

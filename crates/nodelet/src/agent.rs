@@ -106,6 +106,8 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         hooks: HookOptions {
             strict_http_status: opts.hook_http_strict_status,
         },
+        hook_timeout_default: opts.hook_timeout_default,
+        crashloop_backoff_max: opts.crashloop_backoff_max,
         ..EngineConfig::new(opts.node_name.clone())
     };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();

@@ -57,6 +57,22 @@ pub enum ClientCommand {
     Events(EventsArgs),
     /// Wait for a condition or a deletion, like `kubectl wait`.
     Wait(WaitArgs),
+    /// Draw a pod's lifecycle timeline (`timeline pod NAME -o svg|html`).
+    Timeline(TimelineArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// `pod` (the only kind with a timeline).
+    #[arg(value_parser = ["pod", "pods", "po"])]
+    pub kind: String,
+    /// The pod's name.
+    pub name: String,
+    /// Output: an SVG picture or a self-contained HTML page.
+    #[arg(short = 'o', long, value_parser = ["svg", "html"], default_value = "svg")]
+    pub output: String,
 }
 
 #[derive(Debug, Args)]
@@ -228,6 +244,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Delete(a) => cmd::delete::run(&a).await,
             ClientCommand::Events(a) => cmd::events::run(&a).await,
             ClientCommand::Wait(a) => cmd::wait::run(&a).await,
+            ClientCommand::Timeline(a) => cmd::timeline::run(&a).await,
         }
     });
     // A blocked stdin read (exec) must not keep the process alive.

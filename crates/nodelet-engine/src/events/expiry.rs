@@ -61,9 +61,13 @@ pub fn expire(store: &Store, now: Timestamp, ttl: Duration) -> nodelet_store::Re
 
 /// When a HookDelivery record last changed.
 fn delivery_last_seen(v: &Value) -> Option<Timestamp> {
-    ["/status/completionTime", "/status/startTime", "/metadata/creationTimestamp"]
-        .iter()
-        .find_map(|p| v.pointer(p)?.as_str()?.parse().ok())
+    [
+        "/status/completionTime",
+        "/status/startTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p)?.as_str()?.parse().ok())
 }
 
 /// When a PodTimeline got its last mark.
@@ -79,7 +83,11 @@ fn timeline_last_seen(v: &Value) -> Option<Timestamp> {
 
 /// HookDelivery records expire like events (`--event-ttl` after their last
 /// change); PodTimelines too, but only once their pod is gone.
-pub fn expire_records(store: &Store, now: Timestamp, ttl: Duration) -> nodelet_store::Result<usize> {
+pub fn expire_records(
+    store: &Store,
+    now: Timestamp,
+    ttl: Duration,
+) -> nodelet_store::Result<usize> {
     let ttl = jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX);
     let Some(cutoff) = now.checked_sub(ttl).ok() else {
         return Ok(0);
@@ -104,7 +112,10 @@ pub fn expire_records(store: &Store, now: Timestamp, ttl: Duration) -> nodelet_s
         }
     }
     for (v, _) in store.list_objects(nodelet_timeline::model::KIND, None)? {
-        let pod_uid = v.pointer("/spec/podUID").and_then(|u| u.as_str()).unwrap_or("");
+        let pod_uid = v
+            .pointer("/spec/podUID")
+            .and_then(|u| u.as_str())
+            .unwrap_or("");
         if !live.contains(pod_uid)
             && timeline_last_seen(&v).is_some_and(|t| t <= cutoff)
             && let Some((ns, n)) = name_of(&v)

@@ -107,7 +107,11 @@ pub fn render(entry: &JournalEntry, facts: &Facts, ended: Option<&Ended>) -> Obj
         }
         match &e.outcome {
             HookOutcome::Failed { message } => {
-                status["reason"] = json!(if e.detail.timed_out { "TimedOut" } else { "Error" });
+                status["reason"] = json!(if e.detail.timed_out {
+                    "TimedOut"
+                } else {
+                    "Error"
+                });
                 status["message"] = json!(message);
             }
             HookOutcome::Cancelled => {

@@ -41,7 +41,12 @@ pub struct Journalled {
     pub kill: Option<KillIntent>,
 }
 
-fn hook_timeout(shared: &Shared, kind: HookKind, container: &str, pod: &k8s_openapi::api::core::v1::Pod) -> Option<Duration> {
+fn hook_timeout(
+    shared: &Shared,
+    kind: HookKind,
+    container: &str,
+    pod: &k8s_openapi::api::core::v1::Pod,
+) -> Option<Duration> {
     let s = annotations::settings(pod);
     let t = match kind {
         HookKind::PostStart => &s.post_start_timeout,
@@ -139,7 +144,9 @@ pub async fn deliver(
                 intent: intent.clone(),
                 at: started_at,
             },
-            Some(Box::new(move |e| Some(record::render(e, &view_facts, None)))),
+            Some(Box::new(move |e| {
+                Some(record::render(e, &view_facts, None))
+            })),
         )
     });
     let entry = match journalled {
@@ -186,7 +193,10 @@ pub async fn deliver(
         container_id: id,
         pod_ip,
     };
-    let result = ctx.hooks.run_with(kind, handler, &target, cancel, &opts).await;
+    let result = ctx
+        .hooks
+        .run_with(kind, handler, &target, cancel, &opts)
+        .await;
     // The log writer ends once every copy of its sink is gone.
     drop(opts);
     crate::failpoints::point("hook-before-outcome");
@@ -225,7 +235,9 @@ pub async fn deliver(
                     outcome: outcome.clone(),
                     at: ended_at,
                 },
-                Some(Box::new(move |e| Some(record::render(e, &facts, Some(&ended))))),
+                Some(Box::new(move |e| {
+                    Some(record::render(e, &facts, Some(&ended)))
+                })),
             )
         });
         if let Err(e) = written {

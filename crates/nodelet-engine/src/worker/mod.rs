@@ -10,10 +10,10 @@
 //! waits for its postStart hook, which is what gates the next container.
 
 pub mod ctx;
-pub mod resume;
 pub mod hook;
 pub mod kill;
 pub mod ordering;
+pub mod resume;
 pub mod settings;
 pub mod shared;
 pub mod start;

@@ -20,7 +20,13 @@ impl Worker {
                     attempt,
                     started_at,
                 } => {
-                    let died = match self.shared.lock().slots.get(slot).and_then(|s| s.current.clone()) {
+                    let died = match self
+                        .shared
+                        .lock()
+                        .slots
+                        .get(slot)
+                        .and_then(|s| s.current.clone())
+                    {
                         Some(c) if c.id == id => c.died,
                         _ => continue,
                     };

@@ -179,8 +179,9 @@ impl Shared {
                 }
                 // Kept in memory and shown; written once the store recovers.
                 self.unpersisted.store(true, Ordering::SeqCst);
-                pod.metadata.resource_version =
-                    last.as_ref().and_then(|p| p.metadata.resource_version.clone());
+                pod.metadata.resource_version = last
+                    .as_ref()
+                    .and_then(|p| p.metadata.resource_version.clone());
             }
         }
         if unchanged {

@@ -257,7 +257,8 @@ impl Worker {
             "Created",
             &format!("Created container: {}", spec.name),
         );
-        let mut m = nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Created, ctx.clock.now());
+        let mut m =
+            nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Created, ctx.clock.now());
         m.container_id = Some(id.clone());
         m.attempt = Some(attempt);
         shared.mark(Some(i), m);
@@ -333,10 +334,7 @@ impl Worker {
             }
         }
         crate::failpoints::point("after-poststart-before-running");
-        let started = nodelet_runtime::StartedContainer {
-            pid: 0,
-            started_at,
-        };
+        let started = nodelet_runtime::StartedContainer { pid: 0, started_at };
         let mut rec = shared.lock();
         if let Some(slot) = rec.slots.get_mut(i) {
             let same = slot.current.as_ref().is_some_and(|c| c.id == id);

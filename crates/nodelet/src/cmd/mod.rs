@@ -14,6 +14,7 @@ pub(crate) mod logs;
 pub mod render;
 mod run;
 mod serve;
+pub(crate) mod timeline;
 mod validate;
 pub(crate) mod wait;
 
