@@ -124,6 +124,10 @@ pub trait Backend: Send + Sync + 'static {
         previous: bool,
     ) -> Result<PathBuf, ApiError>;
 
+    /// The agent's metrics as Prometheus (OpenMetrics) text, for
+    /// `/metrics`.
+    fn metrics(&self) -> String;
+
     /// The node object for this machine (see [`crate::node::this_node`]).
     fn node(&self) -> Node;
 

@@ -1,5 +1,5 @@
 //! Discovery: `/version`, `/api`, `/api/v1`, `/apis`, the events.k8s.io
-//! group, and aggregated discovery (apidiscovery.k8s.io/v2) when the client
+//! and nodelet.dev groups, and aggregated discovery (apidiscovery.k8s.io/v2) when the client
 //! asks for it in `Accept`, as kubectl does first.
 
 use axum::http::HeaderMap;
@@ -166,7 +166,32 @@ pub fn discovery_v1_resources() -> Value {
 }
 
 pub fn api_groups() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [discovery_group(), events_group()]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [discovery_group(), events_group(), nodelet_group()]})
+}
+
+/// nodelet's own group (`nodelet.dev/v1`: hookdeliveries).
+fn nodelet_group() -> Value {
+    json!({
+        "name": crate::kind::NODELET_GROUP,
+        "versions": [{"groupVersion": "nodelet.dev/v1", "version": "v1"}],
+        "preferredVersion": {"groupVersion": "nodelet.dev/v1", "version": "v1"},
+    })
+}
+
+pub fn nodelet_group_doc() -> Value {
+    let mut g = nodelet_group();
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    g
+}
+
+pub fn nodelet_v1_resources() -> Value {
+    json!({
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": "nodelet.dev/v1",
+        "resources": [legacy_resource(Kind::HookDelivery), legacy_resource(Kind::PodTimeline)],
+    })
 }
 
 pub fn events_group_doc() -> Value {
@@ -269,6 +294,17 @@ pub fn apis(headers: &HeaderMap) -> Response {
             "versions": [{
                 "version": "v1",
                 "resources": [aggregated_resource(Kind::Event, "events.k8s.io")],
+                "freshness": "Current",
+            }],
+        }),
+        json!({
+            "metadata": {"name": crate::kind::NODELET_GROUP, "creationTimestamp": null},
+            "versions": [{
+                "version": "v1",
+                "resources": [
+                    aggregated_resource(Kind::HookDelivery, crate::kind::NODELET_GROUP),
+                    aggregated_resource(Kind::PodTimeline, crate::kind::NODELET_GROUP),
+                ],
                 "freshness": "Current",
             }],
         }),

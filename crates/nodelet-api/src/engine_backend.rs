@@ -625,6 +625,10 @@ impl Backend for EngineBackend {
         Ok(self.runtime.log_path(runtime_id(id)))
     }
 
+    fn metrics(&self) -> String {
+        self.engine.metrics_text()
+    }
+
     fn node(&self) -> Node {
         crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
     }

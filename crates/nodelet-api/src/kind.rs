@@ -1,5 +1,8 @@
 //! The resource kinds this API serves, with the names discovery and URLs use.
 
+/// nodelet's API group.
+pub const NODELET_GROUP: &str = "nodelet.dev";
+
 /// A served kind. `Node` is this machine only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -15,10 +18,16 @@ pub enum Kind {
     Endpoints,
     /// `discovery.k8s.io/v1`, kept by nodelet's services controller.
     EndpointSlice,
+    /// `hookdeliveries.nodelet.dev/v1`: one lifecycle hook delivery, as
+    /// the engine records it with its journal (read-only).
+    HookDelivery,
+    /// `podtimelines.nodelet.dev/v1`: a pod's lifecycle marks (what
+    /// `nodelet timeline` draws; read-only).
+    PodTimeline,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
@@ -29,6 +38,8 @@ impl Kind {
         Kind::Node,
         Kind::Endpoints,
         Kind::EndpointSlice,
+        Kind::HookDelivery,
+        Kind::PodTimeline,
     ];
 
     /// `Pod`
@@ -44,6 +55,8 @@ impl Kind {
             Kind::Node => "Node",
             Kind::Endpoints => "Endpoints",
             Kind::EndpointSlice => "EndpointSlice",
+            Kind::HookDelivery => "HookDelivery",
+            Kind::PodTimeline => "PodTimeline",
         }
     }
 
@@ -60,6 +73,8 @@ impl Kind {
             Kind::Node => "nodes",
             Kind::Endpoints => "endpoints",
             Kind::EndpointSlice => "endpointslices",
+            Kind::HookDelivery => "hookdeliveries",
+            Kind::PodTimeline => "podtimelines",
         }
     }
 
@@ -75,6 +90,8 @@ impl Kind {
             Kind::Node => "node",
             Kind::Endpoints => "endpoints",
             Kind::EndpointSlice => "endpointslice",
+            Kind::HookDelivery => "hookdelivery",
+            Kind::PodTimeline => "podtimeline",
         }
     }
 
@@ -90,6 +107,8 @@ impl Kind {
             Kind::Node => &["no"],
             Kind::Endpoints => &["ep"],
             Kind::EndpointSlice => &[],
+            Kind::HookDelivery => &["hd"],
+            Kind::PodTimeline => &["ptl"],
         }
     }
 
@@ -108,6 +127,7 @@ impl Kind {
     pub fn group(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io",
+            Kind::HookDelivery | Kind::PodTimeline => NODELET_GROUP,
             _ => "",
         }
     }
@@ -116,6 +136,7 @@ impl Kind {
     pub fn api_version(self) -> &'static str {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
+            Kind::HookDelivery | Kind::PodTimeline => "nodelet.dev/v1",
             _ => "v1",
         }
     }
@@ -134,6 +155,8 @@ impl Kind {
             Kind::Event => &["get", "list", "watch"],
             Kind::Node => &["get", "list", "watch"],
             Kind::Endpoints | Kind::EndpointSlice => &["get", "list", "watch"],
+            Kind::HookDelivery => &["get", "list", "watch"],
+            Kind::PodTimeline => &["get", "list", "watch"],
         }
     }
 

@@ -38,6 +38,7 @@ mod status_write;
 mod table;
 mod table_endpoints;
 pub mod tokens;
+mod ui;
 mod watch;
 
 pub use auth::ConnAuth;

@@ -185,7 +185,10 @@ fn docs() -> &'static Docs {
             "apis/discovery.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/discovery.k8s.io/v1?hash={}", hash(&discovery))},
         }});
         let mut paths = Map::new();
-        for k in Kind::ALL {
+        for k in Kind::ALL
+            .into_iter()
+            .filter(|k| k.group() != crate::kind::NODELET_GROUP)
+        {
             match k.group() {
                 "" => kind_paths(k, "", "/api/v1", &mut paths, false),
                 g => kind_paths(k, g, &format!("/apis/{g}/v1"), &mut paths, false),

@@ -44,6 +44,8 @@ enum Group {
     Events,
     /// `discovery.k8s.io` (EndpointSlices).
     Discovery,
+    /// `nodelet.dev/v1` (HookDelivery).
+    Nodelet,
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -73,6 +75,13 @@ pub fn router_with_tokens(
     let api = Router::new()
         .route("/version", get(|| async { ok(&discovery::version()) }))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
+        .route(
+            "/ui",
+            get(|| async { axum::response::Redirect::permanent("/ui/") }),
+        )
+        .route("/ui/", get(crate::ui::index))
+        .route("/ui/pods/{ns}/{name}", get(crate::ui::pod))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
         .route(
@@ -94,6 +103,23 @@ pub fn router_with_tokens(
         .route(
             "/apis/events.k8s.io/v1",
             get(|| async { ok(&discovery::events_v1_resources()) }),
+        )
+        .route(
+            "/apis/nodelet.dev",
+            get(|| async { ok(&discovery::nodelet_group_doc()) }),
+        )
+        .route(
+            "/apis/nodelet.dev/v1",
+            get(|| async { ok(&discovery::nodelet_v1_resources()) }),
+        )
+        .route("/apis/nodelet.dev/v1/{plural}", any(nodelet_group))
+        .route(
+            "/apis/nodelet.dev/v1/namespaces/{ns}/{plural}",
+            any(nodelet_group),
+        )
+        .route(
+            "/apis/nodelet.dev/v1/namespaces/{ns}/{plural}/{name}",
+            any(nodelet_group),
         )
         .route(
             "/openapi/v3",
@@ -175,6 +201,19 @@ pub fn router_with_tokens(
     ))
 }
 
+/// `/metrics`: the agent's Prometheus metrics (behind authentication like
+/// every other path, as the kubelet's `/metrics`).
+async fn metrics(State(st): State<AppState>) -> Response {
+    (
+        [(
+            "content-type",
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.backend.metrics(),
+    )
+        .into_response()
+}
+
 fn raw_json(s: &'static str) -> Response {
     ([("content-type", "application/json")], s).into_response()
 }
@@ -229,7 +268,11 @@ async fn core_cluster(
     ctx: Ctx,
     body: Bytes,
 ) -> Response {
-    let Some(kind) = p.get("plural").and_then(|k| Kind::from_plural(k)) else {
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_plural(k))
+        .filter(|k| k.group().is_empty())
+    else {
         return not_served();
     };
     let r = if kind.namespaced() {
@@ -268,7 +311,7 @@ async fn core_ns(
     let Some(kind) = p
         .get("plural")
         .and_then(|k| Kind::from_plural(k))
-        .filter(|k| k.namespaced())
+        .filter(|k| k.namespaced() && k.group().is_empty())
     else {
         return not_served();
     };
@@ -316,6 +359,34 @@ async fn discovery_route(
         &st,
         Group::Discovery,
         Kind::EndpointSlice,
+        p.get("ns").cloned(),
+        p.get("name").cloned(),
+        None,
+        ctx,
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/apis/nodelet.dev/v1/...`: nodelet's own kinds (read-only).
+async fn nodelet_group(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_plural(k))
+        .filter(|k| k.group() == crate::kind::NODELET_GROUP)
+    else {
+        return not_served();
+    };
+    resource(
+        &st,
+        Group::Nodelet,
+        kind,
         p.get("ns").cloned(),
         p.get("name").cloned(),
         None,
@@ -524,6 +595,11 @@ async fn resource(
             })))
         }
         (None, None, &Method::POST) => {
+            if kind.group() == crate::kind::NODELET_GROUP {
+                return Err(ApiError::method_not_allowed(
+                    "nodelet.dev objects are recorded by the node agent",
+                ));
+            }
             if group == Group::Events {
                 return Err(ApiError::method_not_allowed(
                     "events are recorded by the node agent",
@@ -546,6 +622,11 @@ async fn resource(
             kind.plural()
         ))),
         // Single objects.
+        (Some(_), None, m) if kind.group() == crate::kind::NODELET_GROUP && m != Method::GET => {
+            Err(ApiError::method_not_allowed(
+                "nodelet.dev objects are recorded by the node agent",
+            ))
+        }
         (Some(n), None, &Method::GET) => {
             if q.flag("watch") {
                 return Err(ApiError::bad_request(

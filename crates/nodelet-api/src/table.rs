@@ -239,6 +239,78 @@ pub fn columns(kind: Kind) -> Vec<Value> {
             vec![age],
         ]
         .concat(),
+        Kind::PodTimeline => vec![
+            name,
+            col(
+                "Marks",
+                "integer",
+                "",
+                0,
+                "Lifecycle marks recorded for the pod.",
+            ),
+            age,
+        ],
+        Kind::HookDelivery => vec![
+            name,
+            col(
+                "Pod",
+                "string",
+                "",
+                0,
+                "The pod whose container the hook ran for.",
+            ),
+            col(
+                "Container",
+                "string",
+                "",
+                0,
+                "The container the hook ran for.",
+            ),
+            col("Hook", "string", "", 0, "PostStart or PreStop."),
+            col(
+                "Handler",
+                "string",
+                "",
+                0,
+                "Exec, HTTPGet, Sleep or TCPSocket.",
+            ),
+            col(
+                "Attempt",
+                "integer",
+                "",
+                0,
+                "Deliveries of this hook so far (more than 1 after an agent restart interrupted one).",
+            ),
+            col(
+                "Result",
+                "string",
+                "",
+                0,
+                "Running, Succeeded, Failed, TimedOut or Cancelled.",
+            ),
+            col(
+                "Duration",
+                "string",
+                "",
+                0,
+                "How long the latest attempt ran.",
+            ),
+            col(
+                "Exit",
+                "string",
+                "",
+                1,
+                "Exit code (exec) or HTTP status (httpGet).",
+            ),
+            col(
+                "Restart",
+                "integer",
+                "",
+                1,
+                "The container's restart count when the hook ran.",
+            ),
+            age,
+        ],
         Kind::Event => vec![
             col(
                 "Last Seen",
@@ -521,6 +593,35 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
                 json!(st(obj, "/status/nodeInfo/osImage")),
                 json!(st(obj, "/status/nodeInfo/kernelVersion")),
                 json!(st(obj, "/status/nodeInfo/containerRuntimeVersion")),
+            ]
+        }
+        Kind::PodTimeline => vec![
+            json!(name),
+            json!(obj["marks"].as_array().map_or(0, Vec::len)),
+            json!(age),
+        ],
+        Kind::HookDelivery => {
+            let status = &obj["status"];
+            let duration = status["durationSeconds"]
+                .as_f64()
+                .map_or_else(|| "<none>".to_string(), |d| format!("{d:.3}s"));
+            let exit = match (status["exitCode"].as_i64(), status["httpStatus"].as_i64()) {
+                (Some(c), _) => c.to_string(),
+                (None, Some(h)) => format!("HTTP {h}"),
+                _ => "<none>".to_string(),
+            };
+            vec![
+                json!(name),
+                json!(st(obj, "/spec/podName")),
+                json!(st(obj, "/spec/containerName")),
+                json!(st(obj, "/spec/hook")),
+                json!(st(obj, "/spec/handler/type")),
+                json!(status["attempt"].as_i64().unwrap_or(1)),
+                json!(st(obj, "/status/phase")),
+                json!(duration),
+                json!(exit),
+                json!(obj["spec"]["restartCount"].as_i64().unwrap_or(0)),
+                json!(age),
             ]
         }
         Kind::Event => {

@@ -21,6 +21,12 @@ pub struct EngineConfig {
     /// computed from them as the kubelet does. `None`: pods get a copy of
     /// the host's resolv.conf (no cluster DNS at all).
     pub dns: Option<nodelet_spec::dns::ClusterDns>,
+    /// `--hook-timeout-default`: a limit for hooks of pods without a
+    /// timeout annotation. `None` (the default) is the kubelet's: no limit.
+    pub hook_timeout_default: Option<std::time::Duration>,
+    /// `--crashloop-backoff-max` (the kubelet's `maxContainerRestartPeriod`,
+    /// 1 s–300 s, default 300 s).
+    pub crashloop_backoff_max: std::time::Duration,
 }
 
 impl EngineConfig {
@@ -32,6 +38,8 @@ impl EngineConfig {
             hooks: crate::hooks::HookOptions::default(),
             allocatable: None,
             dns: None,
+            hook_timeout_default: None,
+            crashloop_backoff_max: crate::backoff::MAX,
         }
     }
 }

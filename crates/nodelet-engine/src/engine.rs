@@ -54,7 +54,7 @@ pub struct EventFilter {
 
 pub struct Engine {
     ctx: Arc<EngineCtx>,
-    pods: Mutex<HashMap<PodKey, WorkerHandle>>,
+    pods: Arc<Mutex<HashMap<PodKey, WorkerHandle>>>,
     shutdown: CancellationToken,
 }
 
@@ -95,9 +95,19 @@ impl Engine {
             tx.clone(),
             config.node_name.clone(),
         );
+        crate::failpoints::setup();
+        // A store grown sparse (many pods come and gone) is rewritten once
+        // here, while nothing else uses it.
+        match store.compact_if_sparse(32 << 20) {
+            Ok(true) => tracing::info!(path = %store.path().display(), "state store compacted"),
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not compact the state store"),
+        }
         let ctx = Arc::new(EngineCtx {
             hooks: HookRunner::with_options(runtime.clone(), clock.clone(), config.hooks),
             teardown: crate::teardown::Teardown::new(runtime.clone(), store.clone()),
+            metrics: crate::metrics::Metrics::new(),
+            storage: crate::storage::Storage::default(),
             runtime,
             store,
             clock,
@@ -109,9 +119,32 @@ impl Engine {
         });
         let engine = Engine {
             ctx,
-            pods: Mutex::new(HashMap::new()),
+            pods: Arc::new(Mutex::new(HashMap::new())),
             shutdown: CancellationToken::new(),
         };
+        // Once a failed store recovers, every pod writes its status again.
+        {
+            let mut recovered = engine.ctx.storage.recovered();
+            let pods = engine.pods.clone();
+            let stop = engine.shutdown.child_token();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        r = recovered.changed() => if r.is_err() { return },
+                        () = stop.cancelled() => return,
+                    }
+                    let shared: Vec<_> = pods
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .values()
+                        .map(|h| h.shared.clone())
+                        .collect();
+                    for s in shared {
+                        s.publish();
+                    }
+                }
+            });
+        }
         tokio::spawn(crate::events::expiry::run(
             engine.ctx.store.clone(),
             engine.ctx.clock.clone(),
@@ -124,18 +157,19 @@ impl Engine {
             .iter()
             .map(|(rec, _, _)| rec.uid.clone())
             .collect();
+        let names: std::collections::HashSet<(String, String)> = recovered
+            .iter()
+            .map(|(rec, _, _)| (rec.key.namespace.clone(), rec.key.name.clone()))
+            .collect();
+        let _ = names;
         for job in engine.ctx.teardown.orphans(&live).await {
             tracing::info!(pod = %job.pod, "releasing what a deleted pod left");
             engine.ctx.teardown.enqueue(job);
         }
-        for (rec, adopted, deleting) in recovered {
+        for (rec, took, deleting) in recovered {
             let key = rec.key.clone();
-            let handle = Worker::spawn(
-                engine.ctx.clone(),
-                rec,
-                engine.shutdown.child_token(),
-                adopted,
-            );
+            let handle =
+                Worker::spawn(engine.ctx.clone(), rec, engine.shutdown.child_token(), took);
             if deleting {
                 handle.shared.deleting.cancel();
             }
@@ -302,6 +336,14 @@ impl Engine {
     }
 
     fn apply_pod(&self, mut pod: Pod) -> Result<Applied> {
+        if let Some(u) = self.ctx.storage.unavailable() {
+            return Err(EngineError::StorageUnavailable(format!(
+                "the state store {} is {} ({})",
+                self.ctx.store.path().display(),
+                u.kind.describe(),
+                u.detail
+            )));
+        }
         let namespace = namespace_of(&pod.metadata);
         pod.metadata.namespace = Some(namespace.clone());
         // Admitted pods are bound to this node, as the scheduler would bind
@@ -347,7 +389,7 @@ impl Engine {
             self.ctx.clone(),
             rec,
             self.shutdown.child_token(),
-            Vec::new(),
+            crate::recover::Recovered::default(),
         );
         // Visible to readers at once, before the worker's first publish.
         handle.shared.publish();
@@ -401,9 +443,13 @@ impl Engine {
             };
             rec.deletion_grace = Some(grace);
             rec.pod.metadata.deletion_grace_period_seconds = Some(grace);
+            let now = self.ctx.clock.now();
             if rec.pod.metadata.deletion_timestamp.is_none() {
-                rec.pod.metadata.deletion_timestamp = Some(Time(self.ctx.clock.now()));
+                rec.pod.metadata.deletion_timestamp = Some(Time(now));
             }
+            let mut m = nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::PodDeleted, now);
+            m.grace_seconds = Some(grace);
+            rec.mark(m);
         }
         shared.publish();
         shared.deleting.cancel();
@@ -463,6 +509,68 @@ impl Engine {
             ka.cmp(&kb)
         });
         Ok(events)
+    }
+
+    /// The Prometheus text of the engine's metrics (for `/metrics` of
+    /// `nodelet serve` and of node mode's kubelet server), with the gauges
+    /// (running pods and containers, stop signals) taken now.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.ctx.metrics;
+        let shared: Vec<_> = self.lock().values().map(|h| h.shared.clone()).collect();
+        let (mut pods, mut running, mut exited, mut created) = (0i64, 0i64, 0i64, 0i64);
+        let mut signals: std::collections::BTreeMap<String, i64> = Default::default();
+        for s in shared {
+            let rec = s.lock();
+            if rec.sandbox.is_some() {
+                pods += 1;
+            }
+            for slot in &rec.slots {
+                match &slot.phase {
+                    crate::worker::state::SlotPhase::Running { .. } => {
+                        running += 1;
+                        if let Some(c) = &slot.current {
+                            *signals.entry(c.stop_signal.to_string()).or_default() += 1;
+                        }
+                    }
+                    crate::worker::state::SlotPhase::Starting { .. } => created += 1,
+                    crate::worker::state::SlotPhase::Exited { term: Some(_), .. }
+                    | crate::worker::state::SlotPhase::Done { .. } => exited += 1,
+                    _ => {}
+                }
+            }
+        }
+        m.running_pods.set(pods);
+        for (state, n) in [
+            ("running", running),
+            ("exited", exited),
+            ("created", created),
+        ] {
+            m.running_containers
+                .get_or_create(&crate::metrics::StateLabel {
+                    container_state: state.to_owned(),
+                })
+                .set(n);
+        }
+        m.stop_signals.clear();
+        for (signal, n) in signals {
+            m.stop_signals
+                .get_or_create(&crate::metrics::SignalLabel { signal })
+                .set(n);
+        }
+        m.encode()
+    }
+
+    /// Why new pods are refused now, if they are (the state store cannot
+    /// take writes).
+    pub fn storage_unavailable(&self) -> Option<String> {
+        self.ctx.storage.unavailable().map(|u| {
+            format!(
+                "the state store {} is {} ({})",
+                self.ctx.store.path().display(),
+                u.kind.describe(),
+                u.detail
+            )
+        })
     }
 
     /// Pod changes, removals and events as they happen.

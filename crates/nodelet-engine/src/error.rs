@@ -38,6 +38,10 @@ pub enum EngineError {
     Invalid { what: String, reason: String },
     #[error("the engine is shut down")]
     ShutDown,
+    /// The state store cannot take writes: new work is refused (running
+    /// pods keep running) until it recovers.
+    #[error("{0}; new pods are refused until it takes writes again")]
+    StorageUnavailable(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -28,6 +28,12 @@
 //!   declares "this client attached with stdin" (see stdinOnce below).
 //! - `3` STDIN_EOF: the client's stdin ended.
 //! - `4` RESIZE: 4 bytes, columns then rows, each u16 big-endian (TTY only).
+//! - `7` LOG: one byte of stream (`1` stdout, `2` stderr), then text for the
+//!   container's CRI log, one record per line. The agent writes lifecycle
+//!   hook output this way (`hooks.nodelet.dev/output: logs`): the monitor
+//!   is the only writer of the log file, so records stay whole and in order
+//!   with the container's own lines. At most [`MAX_LOG_LINES`] lines per
+//!   frame, each cut to the log's line limit as partial records are.
 //!
 //! Unknown kinds are ignored; a frame longer than [`MAX_IN_FRAME`] ends the
 //! connection. `stdinOnce: true` (kubelet semantics): when the first client
@@ -64,6 +70,10 @@ pub const STDIN_EOF: u8 = 3;
 pub const RESIZE: u8 = 4;
 pub const EXIT: u8 = 5;
 pub const HELLO: u8 = 6;
+pub const LOG: u8 = 7;
+
+/// Lines one LOG frame may carry (hook output is bounded by the agent too).
+pub const MAX_LOG_LINES: usize = 1024;
 
 pub const HELLO_STDIN: u8 = 1;
 pub const HELLO_TTY: u8 = 2;
@@ -136,6 +146,8 @@ pub struct Attach {
     closing: bool,
     /// A dup of the pty master, for TIOCSWINSZ.
     tty: Option<File>,
+    /// LOG frames' lines waiting for the log writer: (stream id, text).
+    log_lines: Vec<(u8, Vec<u8>)>,
 }
 
 /// Binds a unix socket at `path` whatever its length: sun_path holds 108
@@ -177,7 +189,14 @@ impl Attach {
             pending: VecDeque::new(),
             closing: false,
             tty,
+            log_lines: Vec::new(),
         })
+    }
+
+    /// Lines clients asked to be logged since the last call, in arrival
+    /// order (the supervise loop writes them).
+    pub fn take_log_lines(&mut self) -> Vec<(u8, Vec<u8>)> {
+        std::mem::take(&mut self.log_lines)
     }
 
     /// What to poll, in a fixed layout that [`Attach::handle`] relies on:
@@ -365,6 +384,13 @@ impl Attach {
                 self.clients[i].used_stdin = true;
                 if self.stdin_once {
                     self.closing = true;
+                }
+            }
+            LOG if !payload.is_empty() && (payload[0] == STDOUT || payload[0] == STDERR) => {
+                let stream = payload[0];
+                let text = payload[1..].strip_suffix(b"\n").unwrap_or(&payload[1..]);
+                for line in text.split(|&b| b == b'\n').take(MAX_LOG_LINES) {
+                    self.log_lines.push((stream, line.to_vec()));
                 }
             }
             RESIZE if payload.len() == 4 => {
@@ -574,6 +600,26 @@ mod tests {
         assert!(a.clients[0].dead);
         turn(&mut a);
         assert!(a.clients.is_empty());
+    }
+
+    #[test]
+    fn log_frames_queue_lines_for_the_log() {
+        let (_d, mut a, _stdin) = server(false);
+        let mut c = connect(&a);
+        turns_until(&mut a, |a| a.clients.len() == 1);
+        let mut p = vec![STDERR];
+        p.extend_from_slice(b"[hook] one\n[hook] two\n");
+        send(&mut c, LOG, &p);
+        send(&mut c, LOG, &[9, b'x']); // unknown stream: ignored
+        turns_until(&mut a, |a| a.log_lines.len() == 2);
+        assert_eq!(
+            a.take_log_lines(),
+            vec![
+                (STDERR, b"[hook] one".to_vec()),
+                (STDERR, b"[hook] two".to_vec())
+            ]
+        );
+        assert!(a.take_log_lines().is_empty());
     }
 
     #[test]

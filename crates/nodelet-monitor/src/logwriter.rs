@@ -77,6 +77,19 @@ impl LogWriter {
         Ok(())
     }
 
+    /// Writes one whole line from outside the container's streams (hook
+    /// output): full records, longer text as partial records first.
+    pub fn line(&mut self, stream: Stream, text: &[u8]) -> io::Result<()> {
+        let mut chunks = text.chunks(MAX_LINE).peekable();
+        if chunks.peek().is_none() {
+            return self.record(stream, false, b"");
+        }
+        while let Some(c) = chunks.next() {
+            self.record(stream, chunks.peek().is_some(), c)?;
+        }
+        Ok(())
+    }
+
     fn numbered(&self, n: u32) -> PathBuf {
         let mut s = self.path.clone().into_os_string();
         s.push(format!(".{n}"));

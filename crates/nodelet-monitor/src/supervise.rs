@@ -113,6 +113,14 @@ pub fn supervise(
         }
         if let Some(a) = attach.as_deref_mut() {
             a.handle(&attach_ev);
+            for (stream, line) in a.take_log_lines() {
+                let stream = if stream == crate::attach::STDERR {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                };
+                note(&mut log_err, log.line(stream, &line));
+            }
         }
         if ready[0] {
             while let Ok(Some(_)) = sigfd.read_signal() {}

@@ -108,6 +108,9 @@ impl ExecScript {
     }
 }
 
+/// An exec's command and the extra environment it was given.
+pub type ExecEnv = (Vec<String>, Vec<(String, String)>);
+
 /// One recorded runtime call or simulated happening.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
@@ -150,6 +153,12 @@ pub enum Op {
         command: Vec<String>,
         exit_code: i32,
     },
+    /// Text appended to a container's log ([`Runtime::append_log`]).
+    Log {
+        name: String,
+        stream: LogStream,
+        text: String,
+    },
     Exited {
         name: String,
         id: String,
@@ -189,6 +198,8 @@ struct State {
     next_id: u64,
     scripts: Vec<(Match, Script)>,
     execs: HashMap<Vec<String>, ExecScript>,
+    /// The extra environment of every exec, in order.
+    exec_envs: Vec<ExecEnv>,
     image_stop_signals: HashMap<String, String>,
     failing_images: HashMap<String, String>,
     /// Images not on the node (every other image is present).
@@ -270,6 +281,7 @@ impl FakeRuntime {
                 next_id: 0,
                 scripts: Vec::new(),
                 execs: HashMap::new(),
+                exec_envs: Vec::new(),
                 image_stop_signals: HashMap::new(),
                 failing_images: HashMap::new(),
                 absent_images: Default::default(),
@@ -286,6 +298,11 @@ impl FakeRuntime {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panicking test thread poisons the lock; the data is still fine.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// (command, extra environment) of every exec so far.
+    pub fn exec_envs(&self) -> Vec<ExecEnv> {
+        self.lock().exec_envs.clone()
     }
 
     /// Scripts the containers selected by `m`.
@@ -767,6 +784,7 @@ impl Runtime for FakeRuntime {
                 .get(&req.command)
                 .cloned()
                 .unwrap_or_else(|| ExecScript::ok_after(Duration::ZERO));
+            st.exec_envs.push((req.command.clone(), req.env.clone()));
             Self::record(
                 &mut st,
                 Op::ExecStart {
@@ -812,6 +830,26 @@ impl Runtime for FakeRuntime {
             },
         );
         result
+    }
+
+    async fn append_log(&self, id: &str, stream: LogStream, text: &[u8]) -> Result<()> {
+        let mut st = self.lock();
+        let name = st
+            .containers
+            .get(id)
+            .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?
+            .config
+            .name
+            .clone();
+        Self::record(
+            &mut st,
+            Op::Log {
+                name,
+                stream,
+                text: String::from_utf8_lossy(text).into_owned(),
+            },
+        );
+        Ok(())
     }
 
     async fn exec_interactive(

@@ -80,8 +80,33 @@ pub trait Runtime: Send + Sync + 'static {
     async fn signal(&self, id: &str, signal: Signal) -> Result<()>;
 
     /// Runs a command inside the container's namespaces and cgroup,
-    /// capturing output. Honours `req.timeout` (killing the process).
+    /// capturing output. Honours `req.timeout` by killing the process and
+    /// every process it started.
     async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecOutput>;
+
+    /// [`Self::exec`], also handing output to `sink` as it is produced (the
+    /// full output is still returned). Runtimes that cannot stream hand it
+    /// over when the command ends, which is what this default does.
+    async fn exec_streaming(
+        &self,
+        id: &str,
+        req: &ExecRequest,
+        sink: OutputSink,
+    ) -> Result<ExecOutput> {
+        let out = self.exec(id, req).await?;
+        if !out.stdout.is_empty() {
+            sink(LogStream::Stdout, &out.stdout);
+        }
+        if !out.stderr.is_empty() {
+            sink(LogStream::Stderr, &out.stderr);
+        }
+        Ok(out)
+    }
+
+    /// Appends lines to the container's log (what `kubectl logs` shows),
+    /// in order with its own output: lifecycle hook output, when a pod
+    /// asks for it. `text` is one or more `\n`-separated lines.
+    async fn append_log(&self, id: &str, stream: LogStream, text: &[u8]) -> Result<()>;
 
     /// Runs a command inside the container with streams, optionally on a TTY.
     async fn exec_interactive(

@@ -342,6 +342,17 @@ pub struct ExecRequest {
     pub timeout: Option<Duration>,
 }
 
+/// Which of a container's output streams (CRI log `stdout`/`stderr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+}
+
+/// Receives an exec's output as it is produced (see
+/// [`crate::Runtime::exec_streaming`]).
+pub type OutputSink = std::sync::Arc<dyn Fn(LogStream, &[u8]) + Send + Sync>;
+
 /// What an exec produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExecOutput {

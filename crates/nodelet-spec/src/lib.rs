@@ -8,10 +8,12 @@
 //! or reads the exact paths it is given), no processes.
 
 pub mod admission;
+pub mod annotations;
 pub mod defaults;
 pub mod dns;
 pub mod env;
 pub mod field_error;
+pub mod godur;
 pub mod grace;
 pub mod hostname;
 pub mod load;

@@ -61,6 +61,43 @@ pub enum StoreError {
     /// recorded: a bug in the caller, not something to paper over.
     #[error("store: hook outcome for {0} without a recorded intent")]
     NoIntent(String),
+    /// The disk under the store cannot take writes (full, read-only, I/O
+    /// errors). Writes fail until [`crate::Store::recover`] succeeds;
+    /// everything committed before is intact.
+    #[error("the state store {path} is {}: {detail}", kind.describe())]
+    Unavailable {
+        path: PathBuf,
+        kind: crate::Unavailability,
+        detail: String,
+    },
+    /// The file is a database, but not a nodelet store (other tables), or
+    /// its tables have other types. Never reset: the user decides.
+    #[error("{path} is not a nodelet state store ({reason}); move it away or pick another --root")]
+    Foreign { path: PathBuf, reason: String },
+    /// Written by a newer nodelet: this one does not know its layout.
+    #[error(
+        "the state store {path} has schema version {found}, newer than this nodelet understands ({supported}); run a newer nodelet or move it away"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: u64,
+        supported: u64,
+    },
+    /// Upgrading an older schema failed; the file is unchanged.
+    #[error("migrating the state store {path} from schema {from} to {to}: {reason}")]
+    Migration {
+        path: PathBuf,
+        from: u64,
+        to: u64,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Whether the disk failed (not the caller's write).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable { .. })
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -20,25 +20,42 @@
 //! see consistent snapshots and never block the writer (MVCC). Calls block on
 //! disk I/O: async callers with latency concerns wrap them in
 //! `spawn_blocking`.
+//!
+//! # The file over time
+//! The file carries a schema version; older layouts are migrated on open,
+//! newer ones and files that are not nodelet stores are refused with an
+//! error naming the file, never reset ([`schema`]). A disk that fills up
+//! or goes read-only makes writes fail with [`StoreError::Unavailable`]
+//! while reads and everything committed stay; [`Store::recover`] reopens
+//! the file once the directory takes writes again ([`health`]).
 
 mod containers;
 mod error;
+mod health;
 mod journal;
 mod objects;
 mod observe;
+mod schema;
 mod tables;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
-use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{
+    Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata,
+    WriteTransaction,
+};
 use serde_json::Value;
 
 pub use error::{Result, StoreError};
-pub use journal::{HookKey, HookOutcome, JournalEntry};
+pub use health::{Unavailability, Unavailable};
+pub use journal::{
+    HookKey, HookOutcome, Intent, JournalChange, JournalEntry, KillIntent, ObjectPut, View,
+};
 pub use objects::{CHANGE_LOG_CAPACITY, Change, ChangeType};
 pub use observe::{ObjectRef, Observer};
+pub use schema::SCHEMA_VERSION;
 
 use tables::{
     CHANGES, CONTAINERS, JOURNAL, META, META_COMPACTED, META_RV, OBJECTS, object_prefix, prefix_end,
@@ -47,10 +64,31 @@ use tables::{
 /// The file name [`Store::open_dir`] uses inside the state directory.
 pub const FILE_NAME: &str = "state.redb";
 
+/// What the store and its writer thread share.
+pub(crate) struct Inner {
+    /// `None` only while a reopen after a disk failure has not succeeded.
+    pub(crate) db: RwLock<Option<Database>>,
+    pub(crate) path: PathBuf,
+    pub(crate) health: health::Health,
+}
+
+impl Inner {
+    pub(crate) fn unavailable(&self, u: Unavailable) -> StoreError {
+        StoreError::Unavailable {
+            path: self.path.clone(),
+            kind: u.kind,
+            detail: u.detail,
+        }
+    }
+
+    fn db(&self) -> RwLockReadGuard<'_, Option<Database>> {
+        self.db.read().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// The node's durable state. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
-    db: Arc<Database>,
-    path: PathBuf,
+    inner: Arc<Inner>,
     /// Queue of the writer thread; `None` only while dropping.
     writes: Option<writer::Queue>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -72,43 +110,40 @@ impl Drop for Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish()
     }
 }
 
 impl Store {
-    /// Opens (creating if missing) the store file at `path` and its tables.
-    /// A file that is not a redb database, or is held by another process,
-    /// gives [`StoreError::Open`] naming the path.
+    /// Opens (creating if missing) the store file at `path`, checking its
+    /// schema and migrating an older one (see [`schema`]). Every failure
+    /// names the file: one that is not a redb database or is corrupted
+    /// ([`StoreError::Open`]), held by another process, not a nodelet store
+    /// ([`StoreError::Foreign`]) or from a newer nodelet
+    /// ([`StoreError::TooNew`]). Nothing is ever reset.
     pub fn open(path: &Path) -> Result<Store> {
         let open_err = |source: redb::Error| StoreError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let db = Arc::new(Database::create(path).map_err(|e| open_err(e.into()))?);
-        // Creating the tables up front lets readers open them without a
-        // "table does not exist" case.
-        let create = || -> Result<()> {
-            let txn = db.begin_write()?;
-            txn.open_table(META)?;
-            txn.open_table(OBJECTS)?;
-            txn.open_table(CONTAINERS)?;
-            txn.open_table(JOURNAL)?;
-            txn.open_table(CHANGES)?;
-            txn.commit()?;
-            Ok(())
-        };
-        create().map_err(|e| match e {
+        let db = Database::create(path).map_err(|e| open_err(e.into()))?;
+        schema::prepare(&db, path).map_err(|e| match e {
             StoreError::Db(source) => open_err(source),
             other => other,
         })?;
+        let inner = Arc::new(Inner {
+            db: RwLock::new(Some(db)),
+            path: path.to_path_buf(),
+            health: health::Health::default(),
+        });
         let counters = Arc::new(writer::Counters::default());
         let (writes, writer) =
-            writer::spawn(db.clone(), counters.clone()).map_err(StoreError::SpawnWriter)?;
+            writer::spawn(inner.clone(), counters.clone()).map_err(StoreError::SpawnWriter)?;
         Ok(Store {
-            db,
+            inner,
             counters,
-            path: path.to_path_buf(),
             writes: Some(writes),
             writer: Some(writer),
             observers: Default::default(),
@@ -142,7 +177,94 @@ impl Store {
 
     /// The file this store lives in.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
+    }
+
+    /// Size of the file in bytes.
+    pub fn file_size(&self) -> u64 {
+        std::fs::metadata(&self.inner.path)
+            .map(|m| m.len())
+            .unwrap_or(0)
+    }
+
+    /// Why writes fail now, if they do (see [`Store::recover`]).
+    pub fn unavailable(&self) -> Option<Unavailable> {
+        self.inner.health.get()
+    }
+
+    /// After a disk failure: when a probe write in the store's directory
+    /// succeeds again, reopens the file and checks a real commit. Returns
+    /// `Ok(())` when the store takes writes (at once if it never stopped),
+    /// else the reason it still cannot.
+    pub fn recover(&self) -> Result<()> {
+        let Some(_) = self.inner.health.get() else {
+            return Ok(());
+        };
+        health_probe(&self.inner.path)
+            .map_err(|e| self.inner.unavailable(health::classify_io(&e)))?;
+        {
+            let mut g = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+            // The old handle must be closed (its file lock released) first.
+            *g = None;
+            let db = Database::create(&self.inner.path).map_err(|e| {
+                let e: redb::Error = e.into();
+                match health::classify(&e) {
+                    Some(u) => self.inner.unavailable(u),
+                    None => StoreError::Open {
+                        path: self.inner.path.clone(),
+                        source: e,
+                    },
+                }
+            })?;
+            *g = Some(db);
+        }
+        self.inner.health.set(None);
+        // A real durable commit proves it; a failure marks it again.
+        self.write(|txn| {
+            let mut meta = txn.open_table(META)?;
+            let n = meta.get("recoveries")?.map(|g| g.value()).unwrap_or(0);
+            meta.insert("recoveries", n + 1)?;
+            Ok(())
+        })
+    }
+
+    /// Rewrites the file without its free pages (redb's compaction) when
+    /// more than half of it is free and it is larger than `min_bytes`.
+    /// Takes the store exclusively for the time it runs (readers and
+    /// writers wait). Returns whether it compacted.
+    pub fn compact_if_sparse(&self, min_bytes: u64) -> Result<bool> {
+        if self.file_size() < min_bytes {
+            return Ok(false);
+        }
+        let mut g = self.inner.db.write().unwrap_or_else(|e| e.into_inner());
+        let Some(db) = g.as_mut() else {
+            return Ok(false);
+        };
+        let stats = {
+            let txn = db.begin_write()?;
+            let s = txn.stats()?;
+            txn.abort()?;
+            s
+        };
+        let used = stats.stored_bytes() + stats.metadata_bytes();
+        if used.saturating_mul(2) >= self.file_size() {
+            return Ok(false);
+        }
+        db.compact().map_err(|e| StoreError::Db(e.into()))
+    }
+
+    /// Runs `f` on a read transaction (consistent snapshot).
+    fn read<T>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T>) -> Result<T> {
+        let g = self.inner.db();
+        let db = g.as_ref().ok_or_else(|| {
+            self.inner
+                .unavailable(self.inner.health.get().unwrap_or(Unavailable {
+                    kind: Unavailability::Io,
+                    detail: "the database is being reopened".into(),
+                }))
+        })?;
+        let txn = db.begin_read()?;
+        f(&txn)
     }
 
     /// Has the writer run `f` in a write transaction (possibly shared with
@@ -197,10 +319,11 @@ impl Store {
         name: &str,
     ) -> Result<Option<(Value, u64)>> {
         let key = tables::object_key(kind, namespace, name)?;
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(OBJECTS)?;
-        let got = table.get(key.as_str())?;
-        got.map(|g| objects::decode(&key, g.value())).transpose()
+        self.read(|txn| {
+            let table = txn.open_table(OBJECTS)?;
+            let got = table.get(key.as_str())?;
+            got.map(|g| objects::decode(&key, g.value())).transpose()
+        })
     }
 
     /// Every object of `kind` (in `namespace` if given), ordered by
@@ -208,14 +331,30 @@ impl Store {
     pub fn list_objects(&self, kind: &str, namespace: Option<&str>) -> Result<Vec<(Value, u64)>> {
         let prefix = object_prefix(kind, namespace)?;
         let end = prefix_end(&prefix);
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(OBJECTS)?;
-        let mut out = Vec::new();
-        for row in table.range(prefix.as_str()..end.as_str())? {
-            let (k, v) = row?;
-            out.push(objects::decode(k.value(), v.value())?);
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(OBJECTS)?;
+            let mut out = Vec::new();
+            for row in table.range(prefix.as_str()..end.as_str())? {
+                let (k, v) = row?;
+                out.push(objects::decode(k.value(), v.value())?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// How many objects of `kind` are stored (any namespace).
+    pub fn count_objects(&self, kind: &str) -> Result<usize> {
+        let prefix = object_prefix(kind, None)?;
+        let end = prefix_end(&prefix);
+        self.read(|txn| {
+            let table = txn.open_table(OBJECTS)?;
+            let mut n = 0;
+            for row in table.range(prefix.as_str()..end.as_str())? {
+                row?;
+                n += 1;
+            }
+            Ok(n)
+        })
     }
 
     /// Deletes an object; returns the resourceVersion of the deletion, or
@@ -237,9 +376,10 @@ impl Store {
 
     /// The last resourceVersion handed out (0 for a new store).
     pub fn current_resource_version(&self) -> Result<u64> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        Ok(meta.get(META_RV)?.map(|g| g.value()).unwrap_or(0))
+        self.read(|txn| {
+            let meta = txn.open_table(META)?;
+            Ok(meta.get(META_RV)?.map(|g| g.value()).unwrap_or(0))
+        })
     }
 
     /// Changes after resourceVersion `rv`, oldest first (empty if `rv` is
@@ -247,11 +387,12 @@ impl Store {
     /// changes: an older `rv` is [`StoreError::Gone`], which a watch answers
     /// with 410 Gone so the client re-lists.
     pub fn changes_since(&self, rv: u64) -> Result<Vec<Change>> {
-        let txn = self.db.begin_read()?;
-        let meta = txn.open_table(META)?;
-        let compacted = meta.get(META_COMPACTED)?.map(|g| g.value()).unwrap_or(0);
-        let changes = txn.open_table(CHANGES)?;
-        objects::changes_since(&changes, compacted, rv)
+        self.read(|txn| {
+            let meta = txn.open_table(META)?;
+            let compacted = meta.get(META_COMPACTED)?.map(|g| g.value()).unwrap_or(0);
+            let changes = txn.open_table(CHANGES)?;
+            objects::changes_since(&changes, compacted, rv)
+        })
     }
 
     // ---- containers ----
@@ -263,25 +404,27 @@ impl Store {
     }
 
     pub fn get_container(&self, id: &str) -> Result<Option<Value>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(CONTAINERS)?;
-        let got = table.get(id)?;
-        got.map(|g| containers::decode(id, g.value())).transpose()
+        self.read(|txn| {
+            let table = txn.open_table(CONTAINERS)?;
+            let got = table.get(id)?;
+            got.map(|g| containers::decode(id, g.value())).transpose()
+        })
     }
 
     /// Every container record as (id, record), ordered by id.
     pub fn list_containers(&self) -> Result<Vec<(String, Value)>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(CONTAINERS)?;
-        let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
-        for row in table.iter()? {
-            let (k, v) = row?;
-            out.push((
-                k.value().to_string(),
-                containers::decode(k.value(), v.value())?,
-            ));
-        }
-        Ok(out)
+        self.read(|txn| {
+            let table = txn.open_table(CONTAINERS)?;
+            let mut out = Vec::with_capacity(usize::try_from(table.len()?).unwrap_or(0));
+            for row in table.iter()? {
+                let (k, v) = row?;
+                out.push((
+                    k.value().to_string(),
+                    containers::decode(k.value(), v.value())?,
+                ));
+            }
+            Ok(out)
+        })
     }
 
     /// Removes a container record; false if there was none.
@@ -292,35 +435,81 @@ impl Store {
 
     // ---- hook journal ----
 
-    /// Records that a delivery of `key` is about to start (again).
-    pub fn journal_intent(&self, key: &HookKey) -> Result<()> {
+    /// Applies one journal change and, in the same transaction, writes the
+    /// object `view` renders from the resulting entry (the HookDelivery
+    /// record). Returns the entry and the object's resourceVersion.
+    pub fn journal_record(
+        &self,
+        key: &HookKey,
+        change: JournalChange,
+        view: Option<View>,
+    ) -> Result<(JournalEntry, Option<u64>)> {
         let key = key.clone();
-        self.write(move |txn| journal::intent(txn, &key))
+        let mut view = view;
+        self.write(move |txn| {
+            let entry = journal::apply(txn, &key, &change)?;
+            let rv = match view.as_mut().and_then(|v| v(&entry)) {
+                Some(o) => Some(objects::put(txn, &o.kind, &o.namespace, &o.name, &o.value)?),
+                None => None,
+            };
+            Ok((entry, rv))
+        })
     }
 
-    /// Records how the delivery of `key` ended.
-    pub fn journal_outcome(&self, key: &HookKey, outcome: &HookOutcome) -> Result<()> {
-        let (key, outcome) = (key.clone(), outcome.clone());
-        self.write(move |txn| journal::outcome(txn, &key, &outcome))
+    /// Records that a delivery of `key` starts (again) at `at`.
+    pub fn journal_intent(
+        &self,
+        key: &HookKey,
+        intent: &Intent,
+        at: jiff::Timestamp,
+    ) -> Result<JournalEntry> {
+        let change = JournalChange::Intent {
+            intent: intent.clone(),
+            at,
+        };
+        Ok(self.journal_record(key, change, None)?.0)
     }
 
-    /// Deliveries whose intent has no outcome: interrupted by a restart.
-    pub fn journal_pending(&self) -> Result<Vec<HookKey>> {
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(JOURNAL)?;
-        Ok(journal::all(&table)?
+    /// Records how the latest delivery of `key` ended.
+    pub fn journal_outcome(
+        &self,
+        key: &HookKey,
+        outcome: &HookOutcome,
+        at: jiff::Timestamp,
+    ) -> Result<JournalEntry> {
+        let change = JournalChange::Outcome {
+            outcome: outcome.clone(),
+            at,
+        };
+        Ok(self.journal_record(key, change, None)?.0)
+    }
+
+    /// Deliveries whose latest attempt has no outcome: interrupted.
+    pub fn journal_pending(&self) -> Result<Vec<JournalEntry>> {
+        Ok(self
+            .journal_all()?
             .into_iter()
-            .filter(|e| e.outcome.is_none())
-            .map(|e| e.key)
+            .filter(JournalEntry::pending)
             .collect())
+    }
+
+    /// Every journal entry, in key order.
+    pub fn journal_all(&self) -> Result<Vec<JournalEntry>> {
+        self.read(|txn| journal::all(&txn.open_table(JOURNAL)?))
+    }
+
+    /// The entries of one container.
+    pub fn journal_of(&self, container_id: &str) -> Result<Vec<JournalEntry>> {
+        self.read(|txn| journal::of_container(&txn.open_table(JOURNAL)?, container_id))
     }
 
     pub fn journal_get(&self, key: &HookKey) -> Result<Option<JournalEntry>> {
         tables::check_id("container id", &key.container_id)?;
-        let txn = self.db.begin_read()?;
-        let table = txn.open_table(JOURNAL)?;
-        let got = table.get((key.container_id.as_str(), key.hook.as_str(), key.attempt))?;
-        got.map(|g| journal::decode(g.value())).transpose()
+        self.read(|txn| {
+            let table = txn.open_table(JOURNAL)?;
+            let got = table.get((key.container_id.as_str(), key.hook.as_str()))?;
+            got.map(|g| journal::decode(g.value())).transpose()
+        })
     }
 
     /// Drops every journal entry of a container removed for good; returns
@@ -345,6 +534,22 @@ impl Store {
             Ok(meta.get(META_RV)?.map(|g| g.value()).unwrap_or(0))
         })
     }
+}
+
+/// Writes, syncs and removes a small file next to the store: whether the
+/// directory takes writes again.
+fn health_probe(store: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = store.parent().unwrap_or(Path::new("."));
+    let probe = dir.join(".nodelet-store-probe");
+    let r = (|| {
+        let mut f = std::fs::File::create(&probe)?;
+        // A commit needs room for a few pages; prove there is some.
+        f.write_all(&vec![0u8; 256 * 1024])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    r
 }
 
 /// Counters of the store's writer thread ([`Store::writer_stats`]).
@@ -385,8 +590,7 @@ enum Op {
     DeleteContainer {
         id: String,
     },
-    JournalIntent(HookKey),
-    JournalOutcome(HookKey, HookOutcome),
+    Journal(HookKey, JournalChange),
 }
 
 impl Op {
@@ -405,8 +609,7 @@ impl Op {
             } => objects::delete(txn, kind, namespace, name).map(drop),
             Op::PutContainer { id, record } => containers::put(txn, id, record),
             Op::DeleteContainer { id } => containers::delete(txn, id).map(drop),
-            Op::JournalIntent(key) => journal::intent(txn, key),
-            Op::JournalOutcome(key, outcome) => journal::outcome(txn, key, outcome),
+            Op::Journal(key, change) => journal::apply(txn, key, change).map(drop),
         }
     }
 }
@@ -446,13 +649,8 @@ impl Batch {
         self.ops.push(Op::DeleteContainer { id: id.into() });
         self
     }
-    pub fn journal_intent(&mut self, key: &HookKey) -> &mut Self {
-        self.ops.push(Op::JournalIntent(key.clone()));
-        self
-    }
-    pub fn journal_outcome(&mut self, key: &HookKey, outcome: &HookOutcome) -> &mut Self {
-        self.ops
-            .push(Op::JournalOutcome(key.clone(), outcome.clone()));
+    pub fn journal(&mut self, key: &HookKey, change: JournalChange) -> &mut Self {
+        self.ops.push(Op::Journal(key.clone(), change));
         self
     }
 }

@@ -9,8 +9,10 @@ use redb::TableDefinition;
 
 use crate::error::{Result, StoreError};
 
-/// Store-wide counters: [`META_RV`] and [`META_COMPACTED`].
+/// Store-wide counters: [`META_RV`], [`META_COMPACTED`], [`META_SCHEMA`].
 pub(crate) const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The schema version of the file (absent in v1 files).
+pub(crate) const META_SCHEMA: &str = "schema_version";
 /// The last resourceVersion handed out.
 pub(crate) const META_RV: &str = "resource_version";
 /// The highest resourceVersion dropped from the change log (0: none).
@@ -20,9 +22,24 @@ pub(crate) const META_COMPACTED: &str = "changes_compacted_through";
 pub(crate) const OBJECTS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("objects");
 /// container id → JSON bytes of the engine's record.
 pub(crate) const CONTAINERS: TableDefinition<&str, &[u8]> = TableDefinition::new("containers");
-/// (container id, hook, attempt) → JSON bytes of a `JournalEntry`.
-pub(crate) const JOURNAL: TableDefinition<(&str, &str, u32), &[u8]> =
+/// (container id, hook) → JSON bytes of a `JournalEntry` (schema v2).
+pub(crate) const JOURNAL: TableDefinition<(&str, &str), &[u8]> =
+    TableDefinition::new("hook_journal_v2");
+/// Schema v1's journal: (container id, hook, container attempt) → JSON.
+/// Only read by the v1 → v2 migration, which deletes it.
+pub(crate) const JOURNAL_V1: TableDefinition<(&str, &str, u32), &[u8]> =
     TableDefinition::new("hook_journal");
+
+/// Every table name a nodelet store may hold (any schema version): a file
+/// with other tables is not ours.
+pub(crate) const KNOWN_TABLES: [&str; 6] = [
+    "meta",
+    "objects",
+    "containers",
+    "hook_journal",
+    "hook_journal_v2",
+    "changes",
+];
 /// resourceVersion → JSON bytes of a `Change`.
 pub(crate) const CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("changes");
 

@@ -16,6 +16,13 @@
 //! may or may not be there, as before. Writes are applied in arrival order,
 //! so resourceVersions stay ordered as callers observe them.
 //!
+//! # A failing disk
+//! A commit that fails because the disk did (full, read-only, I/O error)
+//! fails the whole group with [`StoreError::Unavailable`] (retrying each
+//! write alone would only hit the same disk again) and marks the store
+//! unavailable: later writes fail at once until
+//! [`crate::Store::recover`] reopens the file.
+//!
 //! # Failures stay per caller
 //! If any write of a group fails (a bad key, a hook outcome without an
 //! intent) or the group's commit fails, the group's transaction is aborted
@@ -28,6 +35,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, sync_channel};
 
 use redb::{Database, WriteTransaction};
 
+use crate::Inner;
 use crate::error::{Result, StoreError};
 
 /// At most this many writes share one transaction (bounds the time a
@@ -103,17 +111,17 @@ pub(crate) struct Counters {
 }
 
 pub(crate) fn spawn(
-    db: Arc<Database>,
+    inner: Arc<Inner>,
     counters: Arc<Counters>,
 ) -> std::io::Result<(Queue, std::thread::JoinHandle<()>)> {
     let (tx, rx) = std::sync::mpsc::channel::<Box<dyn Job>>();
     let handle = std::thread::Builder::new()
         .name("nodelet-store-writer".into())
-        .spawn(move || run(&db, &rx, &counters))?;
+        .spawn(move || run(&inner, &rx, &counters))?;
     Ok((tx, handle))
 }
 
-fn run(db: &Database, rx: &Receiver<Box<dyn Job>>, counters: &Counters) {
+fn run(inner: &Inner, rx: &Receiver<Box<dyn Job>>, counters: &Counters) {
     while let Ok(first) = rx.recv() {
         let t = std::time::Instant::now();
         let mut group = vec![first];
@@ -126,14 +134,43 @@ fn run(db: &Database, rx: &Receiver<Box<dyn Job>>, counters: &Counters) {
         counters
             .writes
             .fetch_add(group.len() as u64, Ordering::Relaxed);
-        commit_group(db, group, &counters.commits);
+        if let Some(u) = inner.health.get() {
+            fail_all(inner, group, &u);
+        } else {
+            let g = inner.db.read().unwrap_or_else(|e| e.into_inner());
+            match g.as_ref() {
+                Some(db) => commit_group(inner, db, group, &counters.commits),
+                None => fail_all(
+                    inner,
+                    group,
+                    &crate::Unavailable {
+                        kind: crate::Unavailability::Io,
+                        detail: "the database is being reopened".into(),
+                    },
+                ),
+            }
+        }
         let busy = u64::try_from(t.elapsed().as_micros()).unwrap_or(u64::MAX);
         counters.busy_micros.fetch_add(busy, Ordering::Relaxed);
     }
 }
 
+fn fail_all(inner: &Inner, group: Vec<Box<dyn Job>>, u: &crate::Unavailable) {
+    for job in group {
+        job.finish(Some(inner.unavailable(u.clone())));
+    }
+}
+
+/// The disk condition behind a failed commit, if the disk failed.
+fn disk_failure(e: &StoreError) -> Option<crate::Unavailable> {
+    match e {
+        StoreError::Db(e) => crate::health::classify(e),
+        _ => None,
+    }
+}
+
 /// Commits `group` as one transaction, or each job alone if that fails.
-fn commit_group(db: &Database, mut group: Vec<Box<dyn Job>>, commits: &AtomicU64) {
+fn commit_group(inner: &Inner, db: &Database, mut group: Vec<Box<dyn Job>>, commits: &AtomicU64) {
     let try_commit = |jobs: &mut [Box<dyn Job>]| {
         let r = try_commit(db, jobs);
         if r.is_ok() {
@@ -141,18 +178,34 @@ fn commit_group(db: &Database, mut group: Vec<Box<dyn Job>>, commits: &AtomicU64
         }
         r
     };
+    let remember = |e: &StoreError| {
+        let u = disk_failure(e)?;
+        inner.health.set(Some(u.clone()));
+        Some(u)
+    };
     match try_commit(&mut group) {
         Ok(()) => group.into_iter().for_each(|j| j.finish(None)),
-        Err(e) if group.len() == 1 => {
-            if let Some(job) = group.pop() {
-                job.finish(Some(e));
+        Err(e) => {
+            if let Some(u) = remember(&e) {
+                return fail_all(inner, group, &u);
             }
-        }
-        Err(_) => {
-            for mut job in group {
+            if group.len() == 1 {
+                if let Some(job) = group.pop() {
+                    job.finish(Some(e));
+                }
+                return;
+            }
+            let mut jobs = group.into_iter();
+            while let Some(mut job) = jobs.next() {
                 match try_commit(std::slice::from_mut(&mut job)) {
                     Ok(()) => job.finish(None),
-                    Err(e) => job.finish(Some(e)),
+                    Err(e) => match remember(&e) {
+                        Some(u) => {
+                            job.finish(Some(inner.unavailable(u.clone())));
+                            return fail_all(inner, jobs.collect(), &u);
+                        }
+                        None => job.finish(Some(e)),
+                    },
                 }
             }
         }

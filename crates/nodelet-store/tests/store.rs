@@ -2,7 +2,10 @@
 
 use std::sync::Arc;
 
-use nodelet_store::{CHANGE_LOG_CAPACITY, ChangeType, HookKey, HookOutcome, Store, StoreError};
+use nodelet_store::{
+    CHANGE_LOG_CAPACITY, ChangeType, HookKey, HookOutcome, Intent, JournalChange, JournalEntry,
+    Store, StoreError,
+};
 use serde_json::json;
 
 fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -126,61 +129,80 @@ fn containers_round_trip() {
     );
 }
 
+fn intent(id: &str) -> Intent {
+    Intent {
+        delivery_id: id.into(),
+        pod_uid: "u1".into(),
+        pod_namespace: "default".into(),
+        pod_name: "p".into(),
+        container_name: "c".into(),
+        container_attempt: 0,
+        handler: "Exec".into(),
+        kill: None,
+    }
+}
+
+fn at(s: u64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_700_000_000 + s as i64).unwrap()
+}
+
 #[test]
 fn journal_intent_pending_outcome_survives_reopen() {
     let (_d, path) = tmp();
-    let post = HookKey {
-        container_id: "c1".into(),
-        hook: "PostStart".into(),
-        attempt: 0,
-    };
-    let pre = HookKey {
-        container_id: "c1".into(),
-        hook: "PreStop".into(),
-        attempt: 0,
-    };
+    let post = HookKey::new("c1", "PostStart");
+    let pre = HookKey::new("c1", "PreStop");
     {
         let s = Store::open(&path).unwrap();
         assert!(s.journal_pending().unwrap().is_empty());
-        s.journal_intent(&post).unwrap();
-        s.journal_intent(&pre).unwrap();
+        let e = s.journal_intent(&post, &intent("d-post"), at(1)).unwrap();
+        assert_eq!((e.attempt, e.intent.delivery_id.as_str()), (1, "d-post"));
+        s.journal_intent(&pre, &intent("d-pre"), at(2)).unwrap();
+        let keys = |v: Vec<JournalEntry>| v.into_iter().map(|e| e.key).collect::<Vec<_>>();
         assert_eq!(
-            s.journal_pending().unwrap(),
+            keys(s.journal_pending().unwrap()),
             vec![post.clone(), pre.clone()]
         );
-        s.journal_outcome(&post, &HookOutcome::Succeeded).unwrap();
-        assert_eq!(s.journal_pending().unwrap(), vec![pre.clone()]);
+        s.journal_outcome(&post, &HookOutcome::Succeeded, at(3))
+            .unwrap();
+        assert_eq!(keys(s.journal_pending().unwrap()), vec![pre.clone()]);
     }
-    // "restart": the interrupted preStop is still pending, and re-delivered.
+    // "restart": the interrupted preStop is still pending, and re-delivered
+    // as attempt 2 of the same delivery (the id of the first intent stays).
     let s = Store::open(&path).unwrap();
-    assert_eq!(s.journal_pending().unwrap(), vec![pre.clone()]);
-    s.journal_intent(&pre).unwrap();
+    assert_eq!(s.journal_pending().unwrap().len(), 1);
+    let e = s
+        .journal_intent(&pre, &intent("another-id"), at(10))
+        .unwrap();
+    assert_eq!((e.attempt, e.intent.delivery_id.as_str()), (2, "d-pre"));
+    assert_eq!((e.first_intent_at, e.intent_at), (at(2), at(10)));
     s.journal_outcome(
         &pre,
         &HookOutcome::Failed {
             message: "boom".into(),
         },
+        at(11),
     )
     .unwrap();
     assert!(s.journal_pending().unwrap().is_empty());
     let e = s.journal_get(&pre).unwrap().unwrap();
-    assert_eq!(e.deliveries, 2);
+    assert_eq!(e.attempt, 2);
     assert_eq!(
         e.outcome,
         Some(HookOutcome::Failed {
             message: "boom".into()
         })
     );
-    assert!(e.outcome_at.unwrap() >= e.intent_at);
-    assert_eq!(s.journal_get(&post).unwrap().unwrap().deliveries, 1);
+    assert_eq!(e.outcome_at, Some(at(11)));
+    assert_eq!(s.journal_get(&post).unwrap().unwrap().attempt, 1);
+    assert_eq!(s.journal_of("c1").unwrap().len(), 2);
+    assert!(
+        s.journal_of("c").unwrap().is_empty(),
+        "prefix is not a match"
+    );
 
-    let orphan = HookKey {
-        container_id: "c9".into(),
-        hook: "PreStop".into(),
-        attempt: 3,
-    };
+    let orphan = HookKey::new("c9", "PreStop");
     assert!(matches!(
-        s.journal_outcome(&orphan, &HookOutcome::Cancelled),
+        s.journal_outcome(&orphan, &HookOutcome::Cancelled, at(12)),
         Err(StoreError::NoIntent(_))
     ));
     assert_eq!(s.journal_forget("c1").unwrap(), 2);
@@ -188,35 +210,87 @@ fn journal_intent_pending_outcome_survives_reopen() {
 }
 
 #[test]
+fn journal_change_and_its_view_commit_together() {
+    let (_d, path) = tmp();
+    let s = Store::open(&path).unwrap();
+    let key = HookKey::new("c1", "PostStart");
+    let view: nodelet_store::View = Box::new(|e: &JournalEntry| {
+        Some(nodelet_store::ObjectPut {
+            kind: "HookDelivery".into(),
+            namespace: "default".into(),
+            name: format!("p-{}", e.intent.delivery_id),
+            value: json!({"attempt": e.attempt, "pending": e.pending()}),
+        })
+    });
+    let change = JournalChange::Intent {
+        intent: intent("d1"),
+        at: at(1),
+    };
+    let (entry, rv) = s.journal_record(&key, change, Some(view)).unwrap();
+    assert_eq!(entry.attempt, 1);
+    let (obj, obj_rv) = s
+        .get_object("HookDelivery", "default", "p-d1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(obj, json!({"attempt": 1, "pending": true}));
+    assert_eq!(rv, Some(obj_rv));
+    // A failing change writes no view either.
+    let bad: nodelet_store::View = Box::new(|_| {
+        Some(nodelet_store::ObjectPut {
+            kind: "HookDelivery".into(),
+            namespace: "default".into(),
+            name: "never".into(),
+            value: json!({}),
+        })
+    });
+    let change = JournalChange::Outcome {
+        outcome: HookOutcome::Succeeded,
+        at: at(2),
+    };
+    assert!(
+        s.journal_record(&HookKey::new("nope", "PreStop"), change, Some(bad))
+            .is_err()
+    );
+    assert_eq!(
+        s.get_object("HookDelivery", "default", "never").unwrap(),
+        None
+    );
+}
+
+#[test]
 fn batch_is_atomic() {
     let (_d, path) = tmp();
     let s = Store::open(&path).unwrap();
-    let key = HookKey {
-        container_id: "c1".into(),
-        hook: "PreStop".into(),
-        attempt: 0,
-    };
+    let key = HookKey::new("c1", "PreStop");
     let rv = s
         .batch(|b| {
             b.put_object("Pod", "ns", "a", &json!(1))
                 .put_object("Pod", "ns", "b", &json!(2))
                 .put_container("c1", &json!({}))
-                .journal_intent(&key);
+                .journal(
+                    &key,
+                    JournalChange::Intent {
+                        intent: intent("d"),
+                        at: at(1),
+                    },
+                );
         })
         .unwrap();
     assert_eq!(rv, 2);
-    assert_eq!(s.journal_pending().unwrap(), vec![key.clone()]);
+    assert_eq!(s.journal_pending().unwrap().len(), 1);
     // A failing op (outcome without intent) aborts everything queued with it.
-    let bad = HookKey {
-        container_id: "nope".into(),
-        hook: "PreStop".into(),
-        attempt: 0,
-    };
+    let bad = HookKey::new("nope", "PreStop");
     let err = s
         .batch(|b| {
             b.put_object("Pod", "ns", "c", &json!(3))
                 .delete_container("c1")
-                .journal_outcome(&bad, &HookOutcome::Succeeded);
+                .journal(
+                    &bad,
+                    JournalChange::Outcome {
+                        outcome: HookOutcome::Succeeded,
+                        at: at(2),
+                    },
+                );
         })
         .unwrap_err();
     assert!(matches!(err, StoreError::NoIntent(_)), "{err}");
@@ -390,12 +464,8 @@ fn concurrent_writes_are_group_committed_with_per_caller_results() {
                 for i in 0..per {
                     if i == per / 2 && t % 4 == 0 {
                         // No intent recorded: this write alone must fail.
-                        let key = HookKey {
-                            container_id: format!("c{t}"),
-                            hook: "PreStop".into(),
-                            attempt: 0,
-                        };
-                        let r = s.journal_outcome(&key, &HookOutcome::Succeeded);
+                        let key = HookKey::new(format!("c{t}"), "PreStop");
+                        let r = s.journal_outcome(&key, &HookOutcome::Succeeded, at(0));
                         assert!(matches!(r, Err(StoreError::NoIntent(_))), "{r:?}");
                     }
                     rvs.push(

@@ -149,6 +149,8 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
                 memory_bytes,
             })
         },
+        hook_timeout_default: opts.hook_timeout_default,
+        crashloop_backoff_max: opts.crashloop_backoff_max,
         ..EngineConfig::new(opts.node_name.clone())
     };
     // The API side issues tokens; the engine asks through its seam.

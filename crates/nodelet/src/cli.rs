@@ -109,6 +109,35 @@ pub struct AgentOpts {
     pub minimum_image_ttl_duration: std::time::Duration,
     #[command(flatten)]
     pub services: crate::services_opts::ServicesOpts,
+    /// Fail postStart/preStop hooks that run longer than this (Go duration,
+    /// e.g. `30s`) in pods without a `hooks.nodelet.dev/*-timeout`
+    /// annotation. Unset (the default) is the kubelet's: no limit.
+    #[arg(long, env = "NODELET_HOOK_TIMEOUT_DEFAULT", value_parser = parse_go_duration)]
+    pub hook_timeout_default: Option<std::time::Duration>,
+    /// The longest crash-loop back-off between restarts (the kubelet's
+    /// crashLoopBackOff.maxContainerRestartPeriod, 1s to 300s).
+    #[arg(long, env = "NODELET_CRASHLOOP_BACKOFF_MAX", default_value = "300s",
+          value_parser = parse_backoff_max)]
+    pub crashloop_backoff_max: std::time::Duration,
+}
+
+/// A positive Go duration (`30s`, `1m30s`, `500ms`).
+fn parse_go_duration(s: &str) -> Result<std::time::Duration, String> {
+    match nodelet_spec::godur::parse(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("must be greater than zero".to_string()),
+        Err(e) => Err(format!("not a Go duration like 30s or 1m30s: {e}")),
+    }
+}
+
+/// A Go duration from 1s to 300s, as the kubelet accepts for
+/// maxContainerRestartPeriod.
+fn parse_backoff_max(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_go_duration(s)?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(300) {
+        return Err("must be between 1s and 300s".to_string());
+    }
+    Ok(d)
 }
 
 /// A positive duration in the friendly format (`1h`, `1h30m`, `90s`).
@@ -267,6 +296,43 @@ mod tests {
             std::path::PathBuf::from("/var/lib/nodelet")
         );
         assert!(super::absolute_path("").is_err());
+    }
+
+    #[test]
+    fn hook_timeout_and_backoff_max_parse_and_are_bounded() {
+        use super::{Cli, Command};
+        use clap::Parser;
+        let args = Cli::try_parse_from([
+            "nodelet",
+            "serve",
+            "--hook-timeout-default",
+            "1m30s",
+            "--crashloop-backoff-max",
+            "20s",
+        ])
+        .unwrap();
+        let Command::Serve(a) = args.command else {
+            panic!("serve")
+        };
+        assert_eq!(a.agent.hook_timeout_default.unwrap().as_secs(), 90);
+        assert_eq!(a.agent.crashloop_backoff_max.as_secs(), 20);
+        let Command::Serve(a) = Cli::try_parse_from(["nodelet", "serve"]).unwrap().command else {
+            panic!("serve")
+        };
+        assert_eq!(a.agent.hook_timeout_default, None);
+        assert_eq!(a.agent.crashloop_backoff_max.as_secs(), 300);
+        for bad in [
+            "--crashloop-backoff-max=301s",
+            "--crashloop-backoff-max=500ms",
+            "--hook-timeout-default=0s",
+            "--hook-timeout-default=soon",
+        ] {
+            let err = Cli::try_parse_from(["nodelet", "serve", bad])
+                .unwrap_err()
+                .to_string();
+            let flag = bad.split('=').next().unwrap();
+            assert!(err.contains(flag), "{bad}: {err}");
+        }
     }
 
     #[test]

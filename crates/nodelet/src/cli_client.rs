@@ -59,6 +59,8 @@ pub enum ClientCommand {
     Wait(WaitArgs),
     /// Forward local ports to a pod (or a service's pod), like `kubectl port-forward`.
     PortForward(PortForwardArgs),
+    /// Draw a pod's lifecycle timeline (`timeline pod NAME -o svg|html`).
+    Timeline(TimelineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +75,20 @@ pub struct PortForwardArgs {
     /// Local addresses to listen on (comma-separated).
     #[arg(long, default_value = "localhost")]
     pub address: String,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub conn: ConnOpts,
+    /// `pod` (the only kind with a timeline).
+    #[arg(value_parser = ["pod", "pods", "po"])]
+    pub kind: String,
+    /// The pod's name.
+    pub name: String,
+    /// Output: an SVG picture or a self-contained HTML page.
+    #[arg(short = 'o', long, value_parser = ["svg", "html"], default_value = "svg")]
+    pub output: String,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +261,7 @@ pub fn run(cmd: ClientCommand) -> anyhow::Result<ExitCode> {
             ClientCommand::Events(a) => cmd::events::run(&a).await,
             ClientCommand::Wait(a) => cmd::wait::run(&a).await,
             ClientCommand::PortForward(a) => cmd::portforward::run(&a).await,
+            ClientCommand::Timeline(a) => cmd::timeline::run(&a).await,
         }
     });
     // A blocked stdin read (exec) must not keep the process alive.

@@ -460,6 +460,11 @@ impl Backend for Mem {
         Ok(self.0.log_file(ns, pod, container))
     }
 
+    fn metrics(&self) -> String {
+        // No agent behind this backend: an empty exposition.
+        "# EOF\n".to_string()
+    }
+
     fn node(&self) -> Node {
         let mut n = nodelet_api::node::this_node(self.0.started, "fake://mem", 110);
         n.metadata.name = Some("mem".into());

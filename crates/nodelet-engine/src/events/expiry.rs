@@ -59,6 +59,81 @@ pub fn expire(store: &Store, now: Timestamp, ttl: Duration) -> nodelet_store::Re
     Ok(expired.len())
 }
 
+/// When a HookDelivery record last changed.
+fn delivery_last_seen(v: &Value) -> Option<Timestamp> {
+    [
+        "/status/completionTime",
+        "/status/startTime",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p)?.as_str()?.parse().ok())
+}
+
+/// When a PodTimeline got its last mark.
+fn timeline_last_seen(v: &Value) -> Option<Timestamp> {
+    v.pointer("/marks")?
+        .as_array()?
+        .last()?
+        .get("time")?
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+/// HookDelivery records expire like events (`--event-ttl` after their last
+/// change); PodTimelines too, but only once their pod is gone.
+pub fn expire_records(
+    store: &Store,
+    now: Timestamp,
+    ttl: Duration,
+) -> nodelet_store::Result<usize> {
+    let ttl = jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::MAX);
+    let Some(cutoff) = now.checked_sub(ttl).ok() else {
+        return Ok(0);
+    };
+    let live: std::collections::HashSet<String> = store
+        .list_objects("Pod", None)?
+        .into_iter()
+        .filter_map(|(p, _)| p.pointer("/metadata/uid")?.as_str().map(str::to_owned))
+        .collect();
+    let mut expired: Vec<(&'static str, String, String)> = Vec::new();
+    let name_of = |v: &Value| -> Option<(String, String)> {
+        Some((
+            v.pointer("/metadata/namespace")?.as_str()?.to_owned(),
+            v.pointer("/metadata/name")?.as_str()?.to_owned(),
+        ))
+    };
+    for (v, _) in store.list_objects(crate::hooks::record::KIND, None)? {
+        if delivery_last_seen(&v).is_some_and(|t| t <= cutoff)
+            && let Some((ns, n)) = name_of(&v)
+        {
+            expired.push((crate::hooks::record::KIND, ns, n));
+        }
+    }
+    for (v, _) in store.list_objects(nodelet_timeline::model::KIND, None)? {
+        let pod_uid = v
+            .pointer("/spec/podUID")
+            .and_then(|u| u.as_str())
+            .unwrap_or("");
+        if !live.contains(pod_uid)
+            && timeline_last_seen(&v).is_some_and(|t| t <= cutoff)
+            && let Some((ns, n)) = name_of(&v)
+        {
+            expired.push((nodelet_timeline::model::KIND, ns, n));
+        }
+    }
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    store.batch(|b| {
+        for (kind, ns, name) in &expired {
+            b.delete_object(kind, ns, name);
+        }
+    })?;
+    Ok(expired.len())
+}
+
 /// How often expired events are looked for: a tenth of the TTL, between
 /// 1 s and 1 min (an event lives at most that much past its TTL).
 pub fn sweep_interval(ttl: Duration) -> Duration {
@@ -77,6 +152,11 @@ pub async fn run(store: Arc<Store>, clock: Arc<dyn Clock>, ttl: Duration, stop: 
             Ok(0) => {}
             Ok(n) => tracing::debug!(expired = n, "expired events deleted"),
             Err(e) => tracing::warn!(error = %e, "could not expire events"),
+        }
+        match crate::store_io::durable(|| expire_records(&store, clock.now(), ttl)) {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(expired = n, "expired hook deliveries and timelines deleted"),
+            Err(e) => tracing::warn!(error = %e, "could not expire hook deliveries and timelines"),
         }
     }
 }

@@ -27,7 +27,17 @@ pub(super) struct HttpOutcome {
     /// `host:port` when an HTTPS request got a plain HTTP answer and the
     /// retry over HTTP succeeded (a Warning event must be emitted).
     pub fell_back_to_http: Option<String>,
+    /// The answer's status, when there was one.
+    pub status: Option<u16>,
+    /// The start and end of the answer's body (for the record only).
+    pub body: super::capture::Capture,
 }
+
+/// Most body bytes read for the record; the kubelet reads none, and the
+/// outcome never depends on it.
+const BODY_READ_MAX: usize = 1 << 20;
+/// How long reading the body may add to a delivery.
+const BODY_READ_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The shared client: unverified TLS, kubelet's redirect rule, no proxy
 /// (hooks target pod IPs; an agent-wide HTTP_PROXY must not capture them).
@@ -169,10 +179,13 @@ pub(super) async fn run(
     pod_ip: Option<IpAddr>,
     pod_desc: &str,
     strict_status: bool,
+    tag: Option<&super::DeliveryTag>,
 ) -> HttpOutcome {
     let fail = |e: String| HttpOutcome {
         result: Err(e),
         fell_back_to_http: None,
+        status: None,
+        body: Default::default(),
     };
     let host = match action.host.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => h.to_string(),
@@ -197,10 +210,17 @@ pub(super) async fn run(
     };
     let path = action.path.as_deref().unwrap_or("");
     let url = request_url(&scheme, &host, port, path);
-    let headers = match request_headers(action) {
+    let mut headers = match request_headers(action) {
         Ok(h) => h,
         Err(e) => return fail(e),
     };
+    if let Some(tag) = tag {
+        use nodelet_spec::annotations::{ATTEMPT_HEADER, DELIVERY_ID_HEADER};
+        if let Ok(v) = HeaderValue::from_str(&tag.id) {
+            headers.insert(DELIVERY_ID_HEADER, v);
+        }
+        headers.insert(ATTEMPT_HEADER, HeaderValue::from(tag.attempt));
+    }
 
     match get(client, &url, headers.clone(), strict_status).await {
         Err(GetError::Transport(e)) if scheme == "https" && is_http_answer_to_tls(&e) => {
@@ -209,9 +229,11 @@ pub(super) async fn run(
             let mut headers = headers;
             headers.remove(AUTHORIZATION);
             match get(client, &http_url, headers, strict_status).await {
-                Ok(()) => HttpOutcome {
+                Ok((status, body)) => HttpOutcome {
                     result: Ok(()),
                     fell_back_to_http: Some(host_port(&host, port)),
+                    status: Some(status),
+                    body,
                 },
                 // The retry failed: the kubelet reports the original error,
                 // which Go words as below.
@@ -221,10 +243,19 @@ pub(super) async fn run(
                 )),
             }
         }
-        Err(e) => fail(e.message(&url)),
-        Ok(()) => HttpOutcome {
+        Err(e) => {
+            let mut out = fail(e.message(&url));
+            if let GetError::Status(code, body) = e {
+                out.status = Some(code);
+                out.body = body;
+            }
+            out
+        }
+        Ok((status, body)) => HttpOutcome {
             result: Ok(()),
             fell_back_to_http: None,
+            status: Some(status),
+            body,
         },
     }
 }
@@ -239,14 +270,14 @@ pub(crate) fn host_port(host: &str, port: u16) -> String {
 
 enum GetError {
     Transport(reqwest::Error),
-    Status(u16),
+    Status(u16, super::capture::Capture),
 }
 
 impl GetError {
     fn message(&self, url: &str) -> String {
         match self {
             GetError::Transport(e) => go_url_error(url, e),
-            GetError::Status(code) => {
+            GetError::Status(code, _) => {
                 format!(
                     "HTTP status {code} is not 2xx or 3xx (strict HTTP status checks are enabled)"
                 )
@@ -260,20 +291,30 @@ async fn get(
     url: &str,
     headers: HeaderMap,
     strict_status: bool,
-) -> Result<(), GetError> {
-    let resp = client
+) -> Result<(u16, super::capture::Capture), GetError> {
+    let mut resp = client
         .get(url)
         .headers(headers)
         .send()
         .await
         .map_err(GetError::Transport)?;
     let status = resp.status().as_u16();
-    // The body is not read: like the kubelet, the answer alone matters.
-    drop(resp);
+    // Like the kubelet, the answer alone decides; the body is read (bounded
+    // in size and time) only for the delivery record.
+    let mut body = super::capture::Capture::default();
+    let read = async {
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            body.push(&chunk);
+            if body.total() as usize >= BODY_READ_MAX {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(BODY_READ_TIME, read).await;
     if strict_status && !(200..400).contains(&status) {
-        return Err(GetError::Status(status));
+        return Err(GetError::Status(status, body));
     }
-    Ok(())
+    Ok((status, body))
 }
 
 /// Whether a TLS handshake failed because the server answered in plain HTTP:

@@ -14,6 +14,12 @@ pub const SLEEP_CANCELLED: &str = "container terminated before sleep hook finish
 /// context was cancelled (container died, pod force-deleted).
 pub const CONTEXT_CANCELED: &str = "context canceled";
 
+/// The error of a hook stopped by its nodelet timeout (an opt-in: the
+/// kubelet has no hook timeout), in the `%v` place of the kubelet's message.
+pub fn timed_out(limit: std::time::Duration) -> String {
+    format!("timed out after {}", crate::godur::go_duration(limit))
+}
+
 /// Reason of the Warning event for an HTTPS hook answered over plain HTTP.
 pub const HTTP_FALLBACK_REASON: &str = "LifecycleHTTPFallback";
 

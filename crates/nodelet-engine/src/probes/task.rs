@@ -22,7 +22,7 @@ use super::state::ProbeResults;
 use super::threshold::Threshold;
 use super::timing::Timing;
 use crate::worker::hook::either;
-use crate::worker::kill::kill_container;
+use crate::worker::kill::{KillFrom, kill_container};
 use crate::worker::shared::Shared;
 use crate::worker::state::SlotKind;
 
@@ -98,8 +98,16 @@ impl ProbeTask {
                     let _ = self.shared.notify.send(());
                     return false;
                 }
-                (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => return true,
-                (ProbeKind::Readiness, Some(ok)) => self.record(|r, id| r.set_ready(id, ok)),
+                (ProbeKind::Startup | ProbeKind::Liveness, Some(false)) => {
+                    self.mark_failed();
+                    return true;
+                }
+                (ProbeKind::Readiness, Some(ok)) => {
+                    if !ok {
+                        self.mark_failed();
+                    }
+                    self.record(|r, id| r.set_ready(id, ok))
+                }
                 _ => {}
             }
             let next = began + timing.period;
@@ -107,6 +115,24 @@ impl ProbeTask {
                 .sleep(next.saturating_duration_since(clock.instant()))
                 .await;
         }
+    }
+
+    /// A timeline mark: this probe crossed its failure threshold.
+    fn mark_failed(&self) {
+        let mut m = nodelet_timeline::Mark::new(
+            nodelet_timeline::MarkKind::ProbeFailed,
+            self.shared.ctx.clock.now(),
+        );
+        m.container_id = Some(self.container_id.clone());
+        m.probe = Some(
+            match self.kind {
+                ProbeKind::Startup => "startup",
+                ProbeKind::Liveness => "liveness",
+                ProbeKind::Readiness => "readiness",
+            }
+            .to_owned(),
+        );
+        self.shared.mark(Some(self.slot), m);
     }
 
     /// Applies a result to the slot if it still runs our container, and
@@ -167,8 +193,14 @@ impl ProbeTask {
             self.probe.termination_grace_period_seconds,
             spec_grace,
         );
+        crate::failpoints::point("probe-kill-started");
+        let cause = if self.kind == ProbeKind::Startup {
+            "startup"
+        } else {
+            "liveness"
+        };
         tokio::select! {
-            _ = kill_container(self.shared.clone(), self.slot, grace_secs, message, None) => {}
+            _ = kill_container(self.shared.clone(), self.slot, grace_secs, message, None, KillFrom::Start(cause)) => {}
             // Deletion takes over with the pod's grace.
             () = self.shared.deleting.cancelled() => {}
         }

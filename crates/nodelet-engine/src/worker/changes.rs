@@ -75,7 +75,7 @@ impl Worker {
         let Some(id) = id else { return };
         let deleting = shared.deleting.clone();
         let exit = tokio::select! {
-            e = kill_container(shared.clone(), i, grace_secs, message, None) => e,
+            e = kill_container(shared.clone(), i, grace_secs, message, None, super::kill::KillFrom::Start("definitionChanged")) => e,
             () = deleting.cancelled() => return,
         };
         let finished = shared.ctx.clock.instant();

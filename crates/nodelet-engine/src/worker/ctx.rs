@@ -29,4 +29,8 @@ pub struct EngineCtx {
     pub teardown: Arc<Teardown>,
     /// The cpu/memory each active pod was allocated (resize feasibility).
     pub allocations: crate::allocations::Allocations,
+    /// Prometheus metrics (see [`crate::metrics`]).
+    pub metrics: crate::metrics::Metrics,
+    /// Whether the store takes writes (see [`crate::storage`]).
+    pub storage: crate::storage::Storage,
 }

@@ -66,7 +66,7 @@ impl Worker {
         if !alive.is_empty() {
             let deleting = shared.deleting.clone();
             tokio::select! {
-                () = self.kill_slots(&alive, grace_secs) => {}
+                () = self.kill_slots(&alive, grace_secs, super::kill::KillFrom::Start("activeDeadline")) => {}
                 // Deletion takes over with its own grace.
                 () = deleting.cancelled() => {}
             }

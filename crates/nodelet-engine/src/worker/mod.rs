@@ -16,6 +16,7 @@ pub mod hook;
 pub mod kill;
 pub mod ordering;
 pub mod resize;
+pub mod resume;
 pub mod settings;
 pub mod shared;
 pub mod start;
@@ -46,6 +47,9 @@ pub struct Worker {
     pub(crate) completed: bool,
     /// Retry state of volumes still being set up.
     pub(crate) volume_retry: volumes::VolumeRetry,
+    /// What an agent restart left to finish (re-deliveries, kills), done
+    /// first thing.
+    pub(crate) resume: Vec<crate::recover::Resume>,
     notified: mpsc::UnboundedReceiver<()>,
     waiters: Vec<JoinHandle<()>>,
     gone: watch::Sender<bool>,
@@ -61,22 +65,35 @@ pub struct WorkerHandle {
 }
 
 impl Worker {
-    /// Spawns the worker of the pod in `rec`. `adopted` lists containers
-    /// already running (recovery) that need a waiter.
+    /// Spawns the worker of the pod in `rec`. `resume` lists containers
+    /// already running (recovery) that need a waiter, and what else the
+    /// restart left to do.
     pub fn spawn(
         ctx: Arc<ctx::EngineCtx>,
         rec: state::PodRecord,
         shutdown: CancellationToken,
-        adopted: Vec<usize>,
+        resume: crate::recover::Recovered,
     ) -> WorkerHandle {
+        let adopted = resume.adopted.clone();
         let (notify, notified) = mpsc::unbounded_channel();
+        // The node's maximum, lowered by the pod's annotation if it asks.
+        let max = nodelet_spec::annotations::settings(&rec.pod)
+            .crashloop_backoff_max
+            .map_or(ctx.config.crashloop_backoff_max, |m| {
+                m.min(ctx.config.crashloop_backoff_max)
+            });
+        let mut backoff = Backoff::with_max(max);
+        for (name, entry) in &resume.backoff {
+            backoff.restore(name, *entry);
+        }
         let shared = Arc::new(Shared::new(ctx, rec, notify));
         let (gone_tx, gone) = watch::channel(false);
         let mut worker = Worker {
             shared: shared.clone(),
             shutdown,
-            backoff: Backoff::new(),
+            backoff,
             images: Default::default(),
+            resume: resume.actions,
             sandbox_retry: None,
             completed: false,
             volume_retry: Default::default(),
@@ -88,6 +105,9 @@ impl Worker {
         for i in adopted {
             worker.watch_container(i);
             worker.start_probes(i);
+        }
+        for i in resume.watch_only {
+            worker.watch_container(i);
         }
         let task = tokio::spawn(worker.run());
         WorkerHandle { shared, gone, task }
@@ -114,11 +134,24 @@ impl Worker {
         {
             let mut rec = self.shared.lock();
             if rec.start_time.is_none() {
-                rec.start_time = Some(self.shared.ctx.clock.now());
+                let now = self.shared.ctx.clock.now();
+                rec.start_time = Some(now);
+                rec.mark(nodelet_timeline::Mark::new(
+                    nodelet_timeline::MarkKind::PodCreated,
+                    now,
+                ));
             }
         }
         self.register_allocation();
         self.shared.publish();
+        if !self.resume.is_empty() {
+            let shutdown = self.shutdown.clone();
+            tokio::select! {
+                () = self.resume_all() => {}
+                () = shutdown.cancelled() => {}
+            }
+            self.shared.publish();
+        }
         let mut quick_rounds = 0;
         loop {
             if self.interrupted() {

@@ -41,6 +41,9 @@ pub struct Shared {
     removed: AtomicBool,
     /// The pod's volumes (see [`super::volumes`]).
     pub volumes: super::volumes::VolumeShared,
+    /// The last status could not be written (store unavailable): write it
+    /// on the next publish even if nothing changed.
+    unpersisted: AtomicBool,
 }
 
 impl Shared {
@@ -56,6 +59,7 @@ impl Shared {
             grace_shrunk: watch::channel(0).0,
             removed: AtomicBool::new(false),
             volumes: Default::default(),
+            unpersisted: AtomicBool::new(false),
         }
     }
 
@@ -100,17 +104,42 @@ impl Shared {
         self.removed.store(true, Ordering::SeqCst);
     }
 
-    /// Recomputes status; when the pod changed, persists and broadcasts it.
+    /// Adds a timeline mark for slot `i`'s container (or the pod).
+    pub fn mark(&self, slot: Option<usize>, mut mark: nodelet_timeline::Mark) {
+        let mut rec = self.lock();
+        if let Some(s) = slot.and_then(|i| rec.slots.get(i)) {
+            mark.container = Some(s.spec.name.clone());
+            if mark.container_id.is_none() {
+                mark.container_id = s.current.as_ref().map(|c| c.id.clone());
+            }
+        }
+        rec.mark(mark);
+    }
+
+    /// Recomputes status; when the pod changed, persists and broadcasts it
+    /// (with the timeline's new marks, in the same transaction).
     pub fn publish(&self) {
         if self.removed.load(Ordering::SeqCst) {
             return;
         }
-        let (pod, terminal, uid) = {
+        let (pod, timeline, terminal, uid) = {
             let mut rec = self.lock();
             let now = self.ctx.clock.now();
             status::refresh_conditions(&mut rec, now);
+            let pod = status::pod_with_status(&rec);
+            if !rec.start_observed
+                && pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            {
+                rec.start_observed = true;
+                if let Some(t) = rec.start_time {
+                    let secs = now.duration_since(t).as_secs_f64().max(0.0);
+                    self.ctx.metrics.pod_start.observe(secs);
+                }
+            }
+            let timeline = rec.timeline_dirty.then(|| rec.timeline.clone());
+            rec.timeline_dirty = false;
             let terminal = status::is_terminal(status::phase(&rec));
-            (status::pod_with_status(&rec), terminal, rec.uid.clone())
+            (pod, timeline, terminal, rec.uid.clone())
         };
         if terminal {
             // A finished pod holds no resources any more.
@@ -125,21 +154,58 @@ impl Shared {
             prev.metadata.resource_version = None;
             prev == pod
         });
-        if unchanged {
+        let unchanged = unchanged && !self.unpersisted.load(Ordering::SeqCst);
+        if unchanged && timeline.is_none() {
             return;
         }
         let mut pod = pod;
         let ns = pod.metadata.namespace.clone().unwrap_or_default();
         let name = pod.metadata.name.clone().unwrap_or_default();
-        match serde_json::to_value(&pod) {
-            Ok(v) => {
-                match crate::store_io::durable(|| self.ctx.store.put_object("Pod", &ns, &name, &v))
-                {
-                    Ok(rv) => pod.metadata.resource_version = Some(rv.to_string()),
-                    Err(e) => tracing::warn!(pod = %name, error = %e, "could not persist pod"),
+        let pod_value = if unchanged {
+            None
+        } else {
+            match serde_json::to_value(&pod) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    tracing::warn!(pod = %name, error = %e, "could not encode pod");
+                    None
                 }
             }
-            Err(e) => tracing::warn!(pod = %name, error = %e, "could not encode pod"),
+        };
+        let tl_value = timeline.as_ref().and_then(|t| serde_json::to_value(t).ok());
+        let written = crate::store_io::durable(|| {
+            self.ctx.store.batch(|b| {
+                if let Some(t) = &tl_value {
+                    b.put_object(nodelet_timeline::model::KIND, &ns, &name, t);
+                }
+                // Last, so the batch's resourceVersion is the pod's.
+                if let Some(v) = &pod_value {
+                    b.put_object("Pod", &ns, &name, v);
+                }
+            })
+        });
+        match written {
+            Ok(rv) => {
+                self.unpersisted.store(false, Ordering::SeqCst);
+                if pod_value.is_some() {
+                    pod.metadata.resource_version = Some(rv.to_string());
+                }
+            }
+            Err(e) => {
+                tracing::warn!(pod = %name, error = %e, "could not persist pod");
+                self.ctx.storage.failed(&self.ctx, &e);
+                if timeline.is_some() {
+                    self.lock().timeline_dirty = true;
+                }
+                // Kept in memory and shown; written once the store recovers.
+                self.unpersisted.store(true, Ordering::SeqCst);
+                pod.metadata.resource_version = last
+                    .as_ref()
+                    .and_then(|p| p.metadata.resource_version.clone());
+            }
+        }
+        if unchanged {
+            return;
         }
         *last = Some(pod.clone());
         drop(last);

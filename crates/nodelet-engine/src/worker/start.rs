@@ -135,6 +135,7 @@ impl Worker {
                 return;
             }
         };
+        crate::failpoints::point("after-image-before-create");
 
         let namespace = pod.metadata.namespace.clone().unwrap_or_default();
         let (services, config_maps, secrets) = match self.env_objects(&namespace, &spec).await {
@@ -217,12 +218,25 @@ impl Worker {
             }
             Err(CreateStartError::Start { id, error }) => (id, Err(error)),
         };
+        crate::failpoints::point("after-create-before-journal");
+        // The back-off in force when this container was made: restored
+        // after an agent restart (see recover.rs).
+        let backoff = self.backoff.entry(&spec.name).map(|e| {
+            let age = ctx.clock.instant().saturating_duration_since(e.last_update);
+            let updated = ctx
+                .clock
+                .now()
+                .checked_sub(jiff::SignedDuration::try_from(age).unwrap_or_default())
+                .unwrap_or_else(|_| ctx.clock.now());
+            serde_json::json!({"seconds": e.backoff.as_secs_f64(), "lastUpdate": updated.to_string()})
+        });
         let record = serde_json::json!({
             "id": id, "podUid": uid, "namespace": pod.metadata.namespace, "pod": pod.metadata.name,
-            "name": spec.name, "attempt": attempt, "sandboxId": sandbox.id,
+            "name": spec.name, "attempt": attempt, "sandboxId": sandbox.id, "backoff": backoff,
         });
-        if let Err(e) = ctx.store.put_container(&id, &record) {
+        if let Err(e) = crate::store_io::durable(|| ctx.store.put_container(&id, &record)) {
             tracing::warn!(container = %id, error = %e, "could not record container");
+            ctx.storage.failed(&ctx, &e);
         }
         let signal = stop_signal(&spec, Some(&info));
         let died = CancellationToken::new();
@@ -249,6 +263,11 @@ impl Worker {
             "Created",
             &format!("Created container: {}", spec.name),
         );
+        let mut m =
+            nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Created, ctx.clock.now());
+        m.container_id = Some(id.clone());
+        m.attempt = Some(attempt);
+        shared.mark(Some(i), m);
 
         let started = match started {
             Ok(s) => s,
@@ -263,6 +282,10 @@ impl Worker {
             "Started",
             &format!("Started container {}", spec.name),
         );
+        shared.mark(
+            Some(i),
+            nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Started, started.started_at),
+        );
         if let Some(slot) = shared.lock().slots.get_mut(i) {
             slot.phase = SlotPhase::Starting {
                 started_at: started.started_at,
@@ -271,29 +294,53 @@ impl Worker {
         self.watch_container(i);
         shared.publish();
 
+        self.post_start_then_running(i, &id, attempt, &died, started.started_at)
+            .await;
+    }
+
+    /// Delivers slot `i`'s postStart (if any) and, once it succeeded, makes
+    /// the container Running. Also what a restarted agent runs for a
+    /// container whose postStart was interrupted (re-delivery).
+    pub(crate) async fn post_start_then_running(
+        &mut self,
+        i: usize,
+        id: &str,
+        attempt: u32,
+        died: &CancellationToken,
+        started_at: jiff::Timestamp,
+    ) {
+        let shared = self.shared.clone();
+        let spec = match shared.lock().slots.get(i) {
+            Some(s) => s.spec.clone(),
+            None => return,
+        };
         let post_start = spec.lifecycle.as_ref().and_then(|l| l.post_start.clone());
         if let Some(handler) = post_start {
-            let cancel = hook::either(&died, &shared.deleting);
-            let result = hook::deliver(
+            let cancel = hook::either(died, &shared.deleting);
+            let delivered = hook::deliver(
                 &shared,
                 HookKind::PostStart,
                 &handler,
                 i,
-                &id,
+                id,
                 attempt,
                 &cancel,
+                hook::Journalled { kill: None },
             )
             .await;
             cancel.cancel();
-            if let Err(message) = result.outcome {
+            if let Err(message) = delivered.result.outcome {
                 if shared.deleting.is_cancelled() {
                     // Deletion interrupted the hook: termination takes over.
                     return;
                 }
-                self.post_start_failed(i, &id, message).await;
+                self.post_start_failed(i, id, message, &delivered.failure_event)
+                    .await;
                 return;
             }
         }
+        crate::failpoints::point("after-poststart-before-running");
+        let started = nodelet_runtime::StartedContainer { pid: 0, started_at };
         let mut rec = shared.lock();
         if let Some(slot) = rec.slots.get_mut(i) {
             let same = slot.current.as_ref().is_some_and(|c| c.id == id);
@@ -304,6 +351,13 @@ impl Worker {
                 slot.ever_running = true;
             }
         }
+        let now = shared.ctx.clock.now();
+        let mut m = nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Running, now);
+        m.container_id = Some(id.to_owned());
+        if let Some(slot) = rec.slots.get(i) {
+            m.container = Some(slot.spec.name.clone());
+        }
+        rec.mark(m);
         drop(rec);
         self.start_probes(i);
         // Running as soon as the hook returned, before the next container
@@ -313,13 +367,19 @@ impl Worker {
 
     /// postStart failed: FailedPostStartHook, kill (preStop still runs),
     /// Waiting PostStartHookError with the handler's message.
-    async fn post_start_failed(&mut self, i: usize, id: &str, message: String) {
+    pub(crate) async fn post_start_failed(
+        &mut self,
+        i: usize,
+        id: &str,
+        message: String,
+        event_message: &str,
+    ) {
         let shared = self.shared.clone();
         shared.event(
             Some(i),
             EventType::Warning,
             "FailedPostStartHook",
-            "PostStartHook failed",
+            event_message,
         );
         let (deletion, spec_grace) = {
             let rec = shared.lock();
@@ -332,8 +392,21 @@ impl Worker {
             grace_secs,
             "FailedPostStartHook".to_owned(),
             None,
+            super::kill::KillFrom::Start("postStartFailed"),
         )
         .await;
+        self.post_start_killed(i, id, message, exit);
+    }
+
+    /// After a failed postStart's kill: Waiting PostStartHookError.
+    pub(crate) fn post_start_killed(
+        &mut self,
+        i: usize,
+        id: &str,
+        message: String,
+        exit: Option<nodelet_runtime::ExitStatus>,
+    ) {
+        let shared = self.shared.clone();
         let finished = shared.ctx.clock.instant();
         let now = shared.ctx.clock.now();
         let mut rec = shared.lock();

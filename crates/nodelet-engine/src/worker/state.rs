@@ -195,6 +195,15 @@ pub struct PodRecord {
     pub terminal: Option<(String, String)>,
     /// In-place resize progress (`PodResizePending` / `PodResizeInProgress`).
     pub resize: crate::worker::resize::ResizeState,
+    /// What happened when (persisted as the PodTimeline object).
+    pub timeline: nodelet_timeline::PodTimeline,
+    /// Marks added since the timeline was last persisted.
+    pub timeline_dirty: bool,
+    /// `kubelet_pod_start_duration_seconds` was observed for this pod.
+    pub start_observed: bool,
+    /// Seconds of the deletion grace already gone when an agent restart
+    /// resumed the termination (counted from `deletionTimestamp`).
+    pub deletion_grace_used: i64,
 }
 
 impl PodRecord {
@@ -212,6 +221,25 @@ impl PodRecord {
         for c in spec.containers {
             slots.push(Slot::new(SlotKind::Regular, c));
         }
+        let timeline = nodelet_timeline::PodTimeline::new(
+            &key.namespace,
+            &key.name,
+            nodelet_timeline::TimelineSpec {
+                pod_uid: uid.clone(),
+                containers: slots
+                    .iter()
+                    .map(|s| nodelet_timeline::ContainerRef {
+                        name: s.spec.name.clone(),
+                        kind: match s.kind {
+                            SlotKind::Init => "init",
+                            SlotKind::Sidecar => "sidecar",
+                            SlotKind::Regular => "regular",
+                        }
+                        .to_owned(),
+                    })
+                    .collect(),
+            },
+        );
         PodRecord {
             key,
             uid,
@@ -226,7 +254,17 @@ impl PodRecord {
             external_conditions: Vec::new(),
             terminal: None,
             resize: Default::default(),
+            timeline,
+            timeline_dirty: false,
+            start_observed: false,
+            deletion_grace_used: 0,
         }
+    }
+
+    /// Adds a mark to the pod's timeline (persisted with the next publish).
+    pub fn mark(&mut self, mark: nodelet_timeline::Mark) {
+        self.timeline.push(mark);
+        self.timeline_dirty = true;
     }
 
     pub fn restart_policy(&self) -> &str {

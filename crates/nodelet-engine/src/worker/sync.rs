@@ -312,6 +312,17 @@ impl Worker {
         } else {
             waiting
         };
+        let clock = &self.shared.ctx.clock;
+        let wall_until = clock
+            .now()
+            .checked_add(
+                jiff::SignedDuration::try_from(until.saturating_duration_since(clock.instant()))
+                    .unwrap_or_default(),
+            )
+            .unwrap_or_else(|_| clock.now());
+        let mut m = nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::BackOff, clock.now());
+        m.until = Some(wall_until);
+        m.message = shown.as_ref().map(|(_, msg)| msg.clone());
         let mut rec = self.shared.lock();
         if let Some(slot) = rec.slots.get_mut(i)
             && let SlotPhase::Exited {
@@ -322,6 +333,10 @@ impl Worker {
         {
             *waiting = shown;
             *restart_at = Some(until);
+            m.container = Some(slot.spec.name.clone());
+            rec.mark(m);
         }
+        drop(rec);
+        crate::failpoints::point("backoff-entered");
     }
 }

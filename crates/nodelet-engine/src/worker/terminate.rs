@@ -10,7 +10,7 @@ use futures::future::join_all;
 use nodelet_spec::grace;
 
 use super::Worker;
-use super::kill::kill_container;
+use super::kill::{KillFrom, kill_container};
 use super::ordering::TermOrdering;
 use super::state::{SlotKind, SlotPhase, TermInfo};
 use crate::broadcast::EngineEvent;
@@ -30,12 +30,18 @@ impl Worker {
                     .collect();
                 (pod_grace, alive)
             };
-            let grace_secs = grace::kill_grace(Some(pod_grace), None, None);
+            let mut grace_secs = grace::kill_grace(Some(pod_grace), None, None);
+            // After an agent restart, what is left of the grace since the
+            // deletion recorded in the store (the kubelet starts over).
+            let used = std::mem::take(&mut self.shared.lock().deletion_grace_used);
+            if used > 0 {
+                grace_secs = grace_secs.saturating_sub(used).max(0);
+            }
             // A shorter grace from a second delete restarts the kill, as the
             // kubelet cancels its in-flight termination and starts again
             // (preStop may be delivered again: at least once).
             let finished = tokio::select! {
-                () = self.kill_slots(&alive, grace_secs) => true,
+                () = self.kill_slots(&alive, grace_secs, KillFrom::Deletion) => true,
                 _ = shrunk.changed() => false,
             };
             if finished {
@@ -76,12 +82,13 @@ impl Worker {
         if alive.is_empty() {
             return;
         }
-        self.kill_slots(&alive, grace_secs).await;
+        self.kill_slots(&alive, grace_secs, KillFrom::Start("sidecarStop"))
+            .await;
     }
 
     /// Kills the containers of `slots` in parallel with `grace_secs` each,
     /// sidecars ordered after the others, and records how they ended.
-    pub(crate) async fn kill_slots(&mut self, slots: &[usize], grace_secs: i64) {
+    pub(crate) async fn kill_slots(&mut self, slots: &[usize], grace_secs: i64, from: KillFrom) {
         let shared = self.shared.clone();
         let (regular, sidecars) = {
             let rec = shared.lock();
@@ -107,6 +114,7 @@ impl Worker {
                 grace_secs,
                 format!("Stopping container {name}"),
                 Some(ordering.clone()),
+                from.clone(),
             );
             async move { (i, exit.await) }
         });
@@ -161,11 +169,30 @@ impl Worker {
                 tracing::warn!(container = %id, error = %e, "could not remove container");
             }
         }
+        // The timeline outlives the pod (expiring like events): its last
+        // marks go in the same transaction that removes the pod.
+        let timeline = {
+            let mut rec = shared.lock();
+            let now = ctx.clock.now();
+            rec.mark(nodelet_timeline::Mark::new(
+                nodelet_timeline::MarkKind::PodGone,
+                now,
+            ));
+            rec.timeline_dirty = false;
+            serde_json::to_value(&rec.timeline).ok()
+        };
         shared.mark_removed();
-        if let Err(e) =
-            crate::store_io::durable(|| ctx.store.delete_object("Pod", &key.namespace, &key.name))
-        {
+        crate::failpoints::point("teardown-between-containers");
+        if let Err(e) = crate::store_io::durable(|| {
+            ctx.store.batch(|b| {
+                if let Some(t) = &timeline {
+                    b.put_object(nodelet_timeline::model::KIND, &key.namespace, &key.name, t);
+                }
+                b.delete_object("Pod", &key.namespace, &key.name);
+            })
+        }) {
             tracing::warn!(pod = %key, error = %e, "could not delete pod from the store");
+            ctx.storage.failed(&ctx, &e);
         }
         ctx.teardown.enqueue(Job {
             pod: shared.pod_desc(),

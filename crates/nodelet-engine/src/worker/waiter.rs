@@ -59,6 +59,28 @@ pub fn spawn(shared: Arc<Shared>, i: usize) -> Option<JoinHandle<()>> {
                 }
             }
         }
+        {
+            let now = shared.ctx.clock.now();
+            let mut rec = shared.lock();
+            let term = rec.slots.get(i).and_then(|s| match &s.phase {
+                SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t }
+                    if t.container_id == current.id =>
+                {
+                    Some(t.clone())
+                }
+                _ => None,
+            });
+            let name = rec.slots.get(i).map(|s| s.spec.name.clone());
+            let mut m = nodelet_timeline::Mark::new(
+                nodelet_timeline::MarkKind::Exited,
+                term.as_ref().map_or(now, |t| t.finished_at),
+            );
+            m.container = name;
+            m.container_id = Some(current.id.clone());
+            m.exit_code = term.as_ref().map(|t| t.exit_code);
+            m.reason = term.as_ref().map(|t| t.reason.clone());
+            rec.mark(m);
+        }
         current.died.cancel();
         shared.publish();
         let _ = shared.notify.send(());

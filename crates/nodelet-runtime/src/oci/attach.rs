@@ -17,7 +17,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, RuntimeError};
-use crate::types::{AttachRequest, InteractiveExec};
+use crate::types::{AttachRequest, InteractiveExec, LogStream};
 
 const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
@@ -26,6 +26,9 @@ const STDIN_EOF: u8 = 3;
 const RESIZE: u8 = 4;
 const EXIT: u8 = 5;
 const HELLO: u8 = 6;
+const LOG: u8 = 7;
+/// The monitor's bound on lines per LOG frame.
+const MAX_LOG_LINES: usize = 1024;
 const HELLO_STDIN: u8 = 1;
 const HELLO_TTY: u8 = 2;
 
@@ -161,6 +164,52 @@ pub async fn attach(
         resize: resize_tx,
         exit: exit_rx,
     })
+}
+
+/// Has the container's monitor write `text` (lines) into the container's
+/// log, as LOG frames (see the monitor's protocol): the monitor owns the
+/// log file, so hook output lands whole and in order with the app's lines.
+pub async fn append_log(
+    container_dir: &Path,
+    name: &str,
+    stream: LogStream,
+    text: &[u8],
+) -> Result<()> {
+    let sock = connect(container_dir).await.map_err(|e| {
+        RuntimeError::Other(format!(
+            "writing to the log of container {name}: its monitor is not reachable ({e})"
+        ))
+    })?;
+    let (mut rd, mut wr) = sock.into_split();
+    match tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut rd)).await {
+        Ok(Ok(Some((HELLO, _)))) => {}
+        _ => {
+            return Err(RuntimeError::Other(format!(
+                "writing to the log of container {name}: the monitor did not answer"
+            )));
+        }
+    }
+    let stream_id = match stream {
+        LogStream::Stdout => STDOUT,
+        LogStream::Stderr => STDERR,
+    };
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    let lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+    for chunk in lines.chunks(MAX_LOG_LINES) {
+        let mut payload = vec![stream_id];
+        for (i, l) in chunk.iter().enumerate() {
+            if i > 0 {
+                payload.push(b'\n');
+            }
+            payload.extend_from_slice(l);
+        }
+        write_frame(&mut wr, LOG, &payload)
+            .await
+            .map_err(|e| RuntimeError::io(container_dir.join(SOCKET), e))?;
+    }
+    // Close our side; the monitor reads what we sent before the EOF.
+    let _ = wr.shutdown().await;
+    Ok(())
 }
 
 /// Moves bytes both ways until the monitor closes (the container exited)

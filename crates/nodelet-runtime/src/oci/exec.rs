@@ -13,7 +13,9 @@ use tokio::net::unix::pipe;
 
 use crate::error::{Result, RuntimeError};
 use crate::oci::runc::OciCli;
-use crate::types::{ExecOutput, ExecRequest, InteractiveExec, InteractiveExecRequest};
+use crate::types::{
+    ExecOutput, ExecRequest, InteractiveExec, InteractiveExecRequest, LogStream, OutputSink,
+};
 
 /// Exit code the way shells and runtimes report it (128+signal).
 pub fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -32,13 +34,37 @@ impl Drop for TempPath {
     }
 }
 
-/// Runs `req` in container `id`, capturing output; `scratch` is a
-/// directory for the pid file.
+/// Reads a pipe to its end, handing each chunk to `sink` as it arrives.
+async fn drain<R: tokio::io::AsyncRead + Unpin>(
+    r: Option<&mut R>,
+    stream: LogStream,
+    sink: Option<&OutputSink>,
+) -> Vec<u8> {
+    let mut all = Vec::new();
+    let Some(r) = r else { return all };
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return all,
+            Ok(n) => {
+                if let Some(s) = sink {
+                    s(stream, &buf[..n]);
+                }
+                all.extend_from_slice(&buf[..n]);
+            }
+        }
+    }
+}
+
+/// Runs `req` in container `id`, capturing output (and streaming it to
+/// `sink` when given); `scratch` is a directory for the pid file. On
+/// timeout the exec'd process and every process it started are killed.
 pub async fn exec_captured(
     cli: &OciCli,
     id: &str,
     req: &ExecRequest,
     scratch: &Path,
+    sink: Option<OutputSink>,
 ) -> Result<ExecOutput> {
     if req.command.is_empty() {
         return Err(RuntimeError::Other("exec: empty command".into()));
@@ -61,20 +87,8 @@ pub async fn exec_captured(
         .map_err(|e| RuntimeError::io(&cli.binary, e))?;
     let mut out = child.stdout.take();
     let mut err = child.stderr.take();
-    let read_out = async {
-        let mut b = Vec::new();
-        if let Some(o) = out.as_mut() {
-            let _ = o.read_to_end(&mut b).await;
-        }
-        b
-    };
-    let read_err = async {
-        let mut b = Vec::new();
-        if let Some(e) = err.as_mut() {
-            let _ = e.read_to_end(&mut b).await;
-        }
-        b
-    };
+    let read_out = drain(out.as_mut(), LogStream::Stdout, sink.as_ref());
+    let read_err = drain(err.as_mut(), LogStream::Stderr, sink.as_ref());
     let run = async {
         let (o, e, s) = tokio::join!(read_out, read_err, child.wait());
         (o, e, s)
@@ -115,8 +129,8 @@ fn kill_from_pid_file(p: &Path) {
     let pid = std::fs::read_to_string(p)
         .ok()
         .and_then(|s| s.trim().parse::<i32>().ok());
-    if let Some(pid) = pid.and_then(rustix::process::Pid::from_raw) {
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    if let Some(pid) = pid.filter(|&p| p > 0) {
+        super::killtree::kill_tree(pid);
     }
 }
 

@@ -14,6 +14,7 @@ pub mod cgroups;
 pub mod direct_kill;
 pub mod exec;
 pub mod host_check;
+pub mod killtree;
 pub mod process;
 pub mod record;
 pub mod runc;
@@ -742,7 +743,22 @@ impl Runtime for OciRuntime {
 
     async fn exec(&self, id: &str, req: &ExecRequest) -> Result<ExecOutput> {
         self.meta(id)?;
-        exec::exec_captured(&self.cli, id, req, &self.container_dir(id)).await
+        exec::exec_captured(&self.cli, id, req, &self.container_dir(id), None).await
+    }
+
+    async fn exec_streaming(
+        &self,
+        id: &str,
+        req: &ExecRequest,
+        sink: OutputSink,
+    ) -> Result<ExecOutput> {
+        self.meta(id)?;
+        exec::exec_captured(&self.cli, id, req, &self.container_dir(id), Some(sink)).await
+    }
+
+    async fn append_log(&self, id: &str, stream: LogStream, text: &[u8]) -> Result<()> {
+        let m = self.meta(id)?;
+        attach::append_log(&self.container_dir(id), &m.name, stream, text).await
     }
 
     async fn exec_interactive(

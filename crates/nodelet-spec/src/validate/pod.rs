@@ -22,6 +22,8 @@ pub fn validate_pod(pod: &Pod) -> FieldErrors {
         Some(spec) => errs.extend(validate_spec(spec, &path)),
         None => errs.push(FieldError::required(path.child("containers"), "")),
     }
+    // nodelet's own annotations (hooks.nodelet.dev/*): refused when wrong.
+    errs.extend(crate::annotations::parse(pod).1);
     errs
 }
 

@@ -41,7 +41,12 @@ pub async fn run(a: &DescribeArgs) -> anyhow::Result<ExitCode> {
                 println!();
             }
             first = false;
-            print!("{}", describe_pod(&pod, &events, &Ctx::local_now()));
+            let ctx = Ctx::local_now();
+            print!("{}", describe_pod(&pod, &events, &ctx));
+            let hooks = pod_hooks(&client, &pod).await?;
+            let mut w = crate::describe::tabwriter::TabWriter::describe();
+            crate::describe::hooks::write_hooks_block(&mut w, &hooks, ctx.now);
+            print!("{}", w.take());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -105,6 +110,25 @@ async fn describe_services(
         );
     }
     Ok(first)
+}
+
+/// The pod's HookDelivery records (`hookdeliveries.nodelet.dev/v1`), by
+/// its uid so a deleted namesake's records are not shown.
+pub async fn pod_hooks(client: &crate::client::Client, pod: &Pod) -> anyhow::Result<Vec<Value>> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let mut sel = format!(
+        "spec.podName={}",
+        pod.metadata.name.as_deref().unwrap_or("")
+    );
+    if let Some(uid) = pod.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
+        sel.push_str(&format!(",spec.podUID={uid}"));
+    }
+    let path = with_query(
+        &format!("/apis/nodelet.dev/v1/namespaces/{ns}/hookdeliveries"),
+        &[("fieldSelector", sel)],
+    );
+    let list = client.get(&path).await?;
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
 
 /// The events whose involved object is this pod (by name, namespace, uid).

@@ -16,6 +16,7 @@ pub(crate) mod portforward;
 pub mod render;
 mod run;
 mod serve;
+pub(crate) mod timeline;
 mod validate;
 pub(crate) mod wait;
 

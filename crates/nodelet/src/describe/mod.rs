@@ -4,6 +4,7 @@
 
 pub mod duration;
 pub mod events;
+pub mod hooks;
 pub mod pod;
 pub mod podrow;
 pub mod service;

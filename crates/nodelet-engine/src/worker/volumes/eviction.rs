@@ -119,7 +119,7 @@ impl Worker {
         if !alive.is_empty() {
             let deleting = shared.deleting.clone();
             tokio::select! {
-                () = self.kill_slots(&alive, GRACE_SECS) => {}
+                () = self.kill_slots(&alive, GRACE_SECS, crate::worker::kill::KillFrom::Start("evicted")) => {}
                 () = deleting.cancelled() => {}
             }
         }
