@@ -94,7 +94,11 @@ async fn main() -> anyhow_free::Result {
         let (mut total, mut inner) = (Vec::new(), Vec::new());
         for k in 0..flips {
             let i = k % n;
-            let status = if (k / n) % 2 == 0 { "False" } else { "True" };
+            let status = if (k / n).is_multiple_of(2) {
+                "False"
+            } else {
+                "True"
+            };
             let t0 = Instant::now();
             engine.set_external_conditions("default", &format!("p{i}"), &[gate(status)])?;
             let a = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await??;

@@ -266,6 +266,9 @@ pub fn secrets_keyring(creds: &PullCredentials) -> Result<Keyring> {
     Ok(k)
 }
 
+/// A parser of one docker credentials file format.
+type ConfigParser = fn(&[u8]) -> std::result::Result<DockerConfig, String>;
+
 /// The node's credentials: `<root>/config.json`, else `<root>/.dockercfg`
 /// (the kubelet reads the same files from its root directory). No file
 /// is no credentials.
@@ -273,10 +276,7 @@ pub fn node_keyring(root: &Path) -> Result<Keyring> {
     let mut k = Keyring::default();
     let json: PathBuf = root.join("config.json");
     let cfg: PathBuf = root.join(".dockercfg");
-    let (path, parse): (
-        &Path,
-        fn(&[u8]) -> std::result::Result<DockerConfig, String>,
-    ) = if json.is_file() {
+    let (path, parse): (&Path, ConfigParser) = if json.is_file() {
         (&json, parse_config_json)
     } else if cfg.is_file() {
         (&cfg, parse_dockercfg)

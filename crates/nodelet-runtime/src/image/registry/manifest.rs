@@ -32,8 +32,8 @@ const CONFIG_TYPES: &[&str] = &[
 
 /// A parsed manifest-ish document.
 pub enum Document {
-    Manifest(ImageManifest),
-    Index(ImageIndex),
+    Manifest(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 #[derive(Deserialize)]
@@ -61,11 +61,11 @@ pub fn parse(bytes: &[u8]) -> Result<Document, String> {
         || (media.is_empty() && probe.manifests.is_some() && probe.layers.is_none());
     if is_index {
         ImageIndex::from_reader(bytes)
-            .map(Document::Index)
+            .map(|i| Document::Index(Box::new(i)))
             .map_err(|e| format!("malformed image index: {e}"))
     } else if media.is_empty() || media == OCI_MANIFEST || media == DOCKER_MANIFEST {
         ImageManifest::from_reader(bytes)
-            .map(Document::Manifest)
+            .map(|m| Document::Manifest(Box::new(m)))
             .map_err(|e| format!("malformed image manifest: {e}"))
     } else {
         Err(format!("unsupported manifest media type {media:?}"))
