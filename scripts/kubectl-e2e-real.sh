@@ -181,8 +181,9 @@ out=$(pty_exec "sh -c 'tty; echo hi'" 2>&1)
 grep -Eq '^/dev/pts/[0-9]+'$'\r''?$' <<<"$out" && good "tty inside is a /dev/pts device" || bad "no /dev/pts/N line" "$out"
 grep -Eq '^hi'$'\r''?$' <<<"$out" && good "the command's output comes back through the pty" || bad "no 'hi' line" "$out"
 # The first resize races the process start (as with kubelet, whose CRI exec
-# has no initial size): ask again until the size has arrived.
-out=$(pty_exec "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10; do busybox stty size 2>/dev/null && exit; sleep 0.2; done'" 2>&1)
+# has no initial size; busybox reads an unset size as 24 80): ask again
+# until the size has arrived, then print it.
+out=$(pty_exec "sh -c 'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25; do s=\$(busybox stty size 2>/dev/null); [ \"\$s\" = \"37 101\" ] && break; sleep 0.2; done; echo \$s'" 2>&1)
 grep -Eq '^37 101' <<<"$out" && good "the terminal size reached the container (37 101)" || bad "stty size in the container" "$out"
 expect "without -t stdin is not a terminal" '^no-tty$' \
     "$K" exec lifecycle-demo -- sh -c 'test -t 0 && echo tty || echo no-tty'
