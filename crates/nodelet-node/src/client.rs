@@ -4,6 +4,7 @@
 //! bootstrap kubeconfig is given (the kubelet's `--bootstrap-kubeconfig`).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
@@ -23,13 +24,19 @@ pub async fn load(path: &Path) -> Result<kube::Config> {
 }
 
 /// A client with the node's credentials: `cfg.kubeconfig` when it holds a
-/// valid certificate, else the TLS bootstrap's result.
-pub async fn connect(cfg: &NodeConfig) -> Result<kube::Client> {
+/// valid certificate, else the TLS bootstrap's result. Its requests are
+/// counted in `counts`.
+pub async fn connect(
+    cfg: &NodeConfig,
+    counts: Arc<crate::client_metrics::RequestCounts>,
+) -> Result<kube::Client> {
     if let Some(bootstrap) = &cfg.bootstrap_kubeconfig
         && !crate::bootstrap::kubeconfig_usable(&cfg.kubeconfig)
     {
         crate::bootstrap::bootstrap_client_cert(cfg, bootstrap).await?;
     }
     let conf = load(&cfg.kubeconfig).await?;
-    kube::Client::try_from(conf).map_err(NodeError::Api)
+    Ok(kube::client::ClientBuilder::try_from(conf)?
+        .with_layer(&crate::client_metrics::CountLayer(counts))
+        .build())
 }

@@ -12,6 +12,7 @@
 
 pub mod bootstrap;
 pub mod client;
+pub mod client_metrics;
 pub mod config;
 pub mod error;
 pub mod events;

@@ -34,6 +34,8 @@ pub struct NodeMode {
     pub facts: Arc<dyn NodeFacts>,
     /// Where the kubelet port's TLS configuration comes from.
     pub tls: ServingTls,
+    /// The client's request counts (see [`crate::client::connect`]).
+    pub requests: Arc<crate::client_metrics::RequestCounts>,
 }
 
 /// The kubelet port's serving certificate.
@@ -56,7 +58,10 @@ impl NodeMode {
         let (events, events_rx) = EventSink::new(&node);
         let (uid_tx, uid_rx) = watch::channel::<Option<String>>(None);
         let view = ApiPods::default();
-        let metrics = Arc::new(NodeMetrics::default());
+        let metrics = Arc::new(NodeMetrics {
+            requests: self.requests.clone(),
+            ..Default::default()
+        });
 
         let state = ServerState {
             node: node.clone(),

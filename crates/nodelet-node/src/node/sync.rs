@@ -84,6 +84,7 @@ impl NodeSync {
         let mut tick = tokio::time::interval(self.cfg.status_update_frequency);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut registered = false;
+        let mut last_rv = 0u64;
         loop {
             if !registered {
                 match self.register(&stop).await {
@@ -96,7 +97,18 @@ impl NodeSync {
                     None => return,
                 }
             }
-            self.sync_status(&mut last, &mut reported_at).await;
+            // The server's copy, when the watch has one at least as new as
+            // what we last wrote, is what the status is compared with (the
+            // kubelet's node lister): someone else's change (the node
+            // lifecycle controller's Ready=Unknown) is then corrected at once.
+            if let NodeView::Present(n) = &*view.borrow()
+                && rv(n) >= last_rv
+            {
+                last = n.status.clone();
+            }
+            if let Some(v) = self.sync_status(&mut last, &mut reported_at).await {
+                last_rv = v;
+            }
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
@@ -189,16 +201,17 @@ impl NodeSync {
     }
 
     /// One `tryUpdateNodeStatus`: compute, and PATCH when changed or due.
+    /// Returns the resourceVersion the patch produced.
     async fn sync_status(
         &self,
         last: &mut Option<NodeStatus>,
         reported_at: &mut Option<tokio::time::Instant>,
-    ) {
+    ) -> Option<u64> {
         let (status, events) = node_status(&self.inputs(), last.as_ref());
         let changed = last.as_ref().is_none_or(|old| status_changed(old, &status));
         let due = reported_at.is_none_or(|t| t.elapsed() >= self.cfg.status_report_frequency);
         if !changed && !due {
-            return;
+            return None;
         }
         let name = &self.cfg.node_name;
         let patch = Patch::Strategic(json!({ "status": status }));
@@ -208,6 +221,7 @@ impl NodeSync {
             .await
         {
             Ok(node) => {
+                let v = rv(&node);
                 *last = node.status.or(Some(status));
                 *reported_at = Some(tokio::time::Instant::now());
                 let uid = self.uid.borrow().clone();
@@ -215,10 +229,23 @@ impl NodeSync {
                     self.events
                         .node_event(name, uid.as_deref(), e.0, &status_message(name, e.0));
                 }
+                Some(v)
             }
-            Err(e) => tracing::warn!(node = %name, error = %e, "updating node status"),
+            Err(e) => {
+                tracing::warn!(node = %name, error = %e, "updating node status");
+                None
+            }
         }
     }
+}
+
+/// The resourceVersion as a number (etcd's revision; 0 if not one).
+fn rv(n: &Node) -> u64 {
+    n.metadata
+        .resource_version
+        .as_deref()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// `Node <name> status is now: <event>` (`recordNodeStatusEvent`).

@@ -20,6 +20,8 @@ const TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub struct NodeMetrics {
     /// Lease renewals that succeeded (shared with the lease controller).
     pub lease_renewals: Arc<AtomicU64>,
+    /// Requests to the API server (shared with the client's layer).
+    pub requests: Arc<crate::client_metrics::RequestCounts>,
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -113,6 +115,21 @@ pub async fn metrics(State(st): State<ServerState>) -> Response {
         "nodelet_node_lease_renewals_total {}",
         st.metrics.lease_renewals.load(Ordering::Relaxed)
     );
+    family(
+        &mut out,
+        "rest_client_requests_total",
+        "counter",
+        "[ALPHA] Number of HTTP requests, partitioned by status code, method, and host.",
+    );
+    for ((code, host, method), n) in st.metrics.requests.snapshot() {
+        let _ = writeln!(
+            out,
+            "rest_client_requests_total{{code=\"{}\",host=\"{}\",method=\"{}\"}} {n}",
+            esc(&code),
+            esc(&host),
+            esc(&method)
+        );
+    }
     family(
         &mut out,
         "process_start_time_seconds",

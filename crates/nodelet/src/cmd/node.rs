@@ -112,7 +112,8 @@ async fn node(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
             client_ca: cfg.client_ca.clone(),
         },
     };
-    let client = nodelet_node::client::connect(&cfg)
+    let requests = Arc::new(nodelet_node::client_metrics::RequestCounts::default());
+    let client = nodelet_node::client::connect(&cfg, requests.clone())
         .await
         .context("connecting to the API server")?;
     let sources = NodeSources::new(client.clone());
@@ -136,6 +137,7 @@ async fn node(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
         sources,
         facts: Arc::new(RuntimeFacts(agent.runtime.clone())),
         tls,
+        requests,
     };
     let stop = CancellationToken::new();
     let adopted = agent.engine.list_pods().len();
