@@ -5,9 +5,12 @@
 //! with `metadata.name=<name>` in its namespace, which is what the Node
 //! authorizer lets a node read: only objects its pods reference), from the
 //! moment the pod is registered until the last pod referring to it is
-//! gone. Lookups are then answered from the watch's cache. Services (for
-//! the service-link variables) come from one watch of every Service, as
-//! the kubelet's service lister.
+//! gone. Lookups are then answered from the watch's cache, and each change
+//! a watch sees is announced on [`Sources::changes`] so mounted files follow
+//! it. Services (for the service-link variables) come from one watch of
+//! every Service, as the kubelet's service lister. Service account tokens
+//! are the API server's: a TokenRequest (`serviceaccounts/<name>/token`,
+//! bound to the pod), as the kubelet's token manager asks for them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,11 +18,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
-use kube::api::Api;
+use k8s_openapi::api::authentication::v1 as authn;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use kube::api::{Api, PostParams};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
-use nodelet_engine::sources::{SourceError, Sources, env_references};
+use nodelet_engine::sources::{
+    ObjectChange, SourceError, Sources, TokenGrant, TokenRequest, env_references,
+};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::is_not_found;
@@ -97,15 +104,47 @@ pub struct NodeSources {
     secrets: Mutex<HashMap<Key, Watched<Secret>>>,
     pods: Mutex<HashMap<String, Refs>>,
     services: Store<Service>,
+    changes: broadcast::Sender<ObjectChange>,
     stop: CancellationToken,
+}
+
+/// How many changes a slow subscriber may fall behind before it re-reads.
+const CHANGES_CAPACITY: usize = 1024;
+
+/// Where a watch announces what it sees: the kind's name and the channel.
+type Announce = Option<(&'static str, broadcast::Sender<ObjectChange>)>;
+
+/// The change a watch event is, if it is one (an object listed, added,
+/// modified or deleted; list boundaries are not).
+fn change_of<K: kube::Resource>(
+    kind: &'static str,
+    ev: &watcher::Event<K>,
+) -> Option<ObjectChange> {
+    match ev {
+        watcher::Event::Apply(o) | watcher::Event::Delete(o) | watcher::Event::InitApply(o) => {
+            let m = o.meta();
+            Some(ObjectChange {
+                kind,
+                namespace: m.namespace.clone().unwrap_or_default(),
+                name: m.name.clone().unwrap_or_default(),
+            })
+        }
+        watcher::Event::Init | watcher::Event::InitDone => None,
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts a reflector of `api` narrowed by `cfg`; it runs until `stop`.
-fn spawn_reflector<K>(api: Api<K>, cfg: watcher::Config, stop: CancellationToken) -> Store<K>
+/// Starts a reflector of `api` narrowed by `cfg`; it runs until `stop`,
+/// announcing each object it sees on `announce`.
+fn spawn_reflector<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    stop: CancellationToken,
+    announce: Announce,
+) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -125,7 +164,14 @@ where
                 ev = stream.next() => match ev {
                     None => return,
                     Some(Err(e)) => tracing::debug!(error = %e, "lookup watch"),
-                    Some(Ok(_)) => {}
+                    Some(Ok(ev)) => {
+                        if let Some((kind, tx)) = &announce
+                            && let Some(c) = change_of(kind, &ev)
+                        {
+                            // No subscriber yet is fine: nothing to follow.
+                            let _ = tx.send(c);
+                        }
+                    }
                 },
             }
         }
@@ -141,13 +187,16 @@ impl NodeSources {
             Api::<Service>::all(client.clone()),
             watcher::Config::default(),
             stop.child_token(),
+            None,
         );
+        let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
         Arc::new(NodeSources {
             client,
             config_maps: Mutex::new(HashMap::new()),
             secrets: Mutex::new(HashMap::new()),
             pods: Mutex::new(HashMap::new()),
             services,
+            changes,
             stop,
         })
     }
@@ -188,6 +237,7 @@ impl NodeSources {
                         Api::<ConfigMap>::namespaced(self.client.clone(), ns),
                         watcher::Config::default().fields(&format!("metadata.name={name}")),
                         stop.clone(),
+                        Some(("ConfigMap", self.changes.clone())),
                     ),
                     stop,
                     refs: 0,
@@ -207,6 +257,7 @@ impl NodeSources {
                             Api::<Secret>::namespaced(self.client.clone(), ns),
                             watcher::Config::default().fields(&format!("metadata.name={name}")),
                             stop.clone(),
+                            Some(("Secret", self.changes.clone())),
                         ),
                         stop,
                         refs: 0,
@@ -316,6 +367,73 @@ impl Sources for NodeSources {
             )),
         }
     }
+
+    async fn service_account_token(&self, req: &TokenRequest) -> Result<TokenGrant, SourceError> {
+        let api: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &req.namespace);
+        let tr: authn::TokenRequest = api
+            .create_subresource(
+                "token",
+                &req.service_account,
+                &PostParams::default(),
+                &token_request(req),
+            )
+            .await
+            .map_err(|e| {
+                SourceError(format!(
+                    "failed to fetch token: serviceaccounts \"{}\" token in namespace {}: {e}",
+                    req.service_account, req.namespace
+                ))
+            })?;
+        grant_of(tr).map_err(|m| {
+            SourceError(format!(
+                "failed to fetch token for service account {}/{}: {m}",
+                req.namespace, req.service_account
+            ))
+        })
+    }
+
+    fn changes(&self) -> broadcast::Receiver<ObjectChange> {
+        self.changes.subscribe()
+    }
+}
+
+/// The TokenRequest body the kubelet's token manager sends: audiences (none:
+/// the API server's), the lifetime, and the pod it is bound to (the Node
+/// authorizer lets a node ask only for tokens bound to its own pods).
+fn token_request(req: &TokenRequest) -> authn::TokenRequest {
+    authn::TokenRequest {
+        metadata: Default::default(),
+        spec: Some(authn::TokenRequestSpec {
+            audiences: Some(req.audiences.clone()),
+            expiration_seconds: Some(req.expiration_seconds),
+            bound_object_ref: req.bound_pod.as_ref().map(|p| authn::BoundObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Pod".into()),
+                name: Some(p.name.clone()),
+                uid: Some(p.uid.clone()),
+            }),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The token and its expiry from the API server's answer.
+fn grant_of(tr: authn::TokenRequest) -> Result<TokenGrant, String> {
+    let status = tr
+        .status
+        .ok_or("the API server's TokenRequest has no status")?;
+    let token = status
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or("the API server returned no token")?;
+    let expiration = status
+        .expiration_timestamp
+        .ok_or("the API server's TokenRequest has no expirationTimestamp")?;
+    Ok(TokenGrant {
+        token,
+        expiration: expiration.0,
+    })
 }
 
 #[cfg(test)]
@@ -351,5 +469,86 @@ mod tests {
         assert_eq!(names(&r.config_maps), ["cm1", "cm2", "kube-root-ca.crt"]);
         assert_eq!(names(&r.secrets), ["pull", "s1", "s2"]);
         assert!(r.config_maps.iter().all(|(ns, _)| ns == "ns"));
+    }
+
+    #[test]
+    fn token_request_is_bound_to_the_pod() {
+        let req = TokenRequest {
+            namespace: "ns".into(),
+            service_account: "default".into(),
+            audiences: vec!["vault".into()],
+            expiration_seconds: 3607,
+            bound_pod: Some(nodelet_engine::sources::BoundPod {
+                name: "p".into(),
+                uid: "u-1".into(),
+            }),
+        };
+        let body = serde_json::to_value(token_request(&req)).unwrap();
+        assert_eq!(
+            body["spec"],
+            serde_json::json!({
+                "audiences": ["vault"],
+                "expirationSeconds": 3607,
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u-1"}
+            })
+        );
+        // No audience asked: the API server's own (an empty list).
+        let own = TokenRequest {
+            audiences: vec![],
+            bound_pod: None,
+            ..req
+        };
+        let body = serde_json::to_value(token_request(&own)).unwrap();
+        assert_eq!(body["spec"]["audiences"], serde_json::json!([]));
+        assert!(body["spec"].get("boundObjectRef").is_none());
+    }
+
+    #[test]
+    fn grant_takes_the_token_and_its_expiry() {
+        let tr: authn::TokenRequest = serde_json::from_value(serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": []},
+            "status": {"token": "t0k", "expirationTimestamp": "2026-12-03T10:00:00Z"}
+        }))
+        .unwrap();
+        let g = grant_of(tr).unwrap();
+        assert_eq!(g.token, "t0k");
+        assert_eq!(g.expiration.to_string(), "2026-12-03T10:00:00Z");
+        let empty: authn::TokenRequest = serde_json::from_value(serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"audiences": []}
+        }))
+        .unwrap();
+        assert!(grant_of(empty).unwrap_err().contains("no status"));
+    }
+
+    #[test]
+    fn watch_events_are_changes_list_boundaries_are_not() {
+        let cm: ConfigMap = serde_json::from_value(
+            serde_json::json!({"metadata": {"name": "cm", "namespace": "ns"}}),
+        )
+        .unwrap();
+        let want = Some(ObjectChange {
+            kind: "ConfigMap",
+            namespace: "ns".into(),
+            name: "cm".into(),
+        });
+        assert_eq!(
+            change_of("ConfigMap", &watcher::Event::Apply(cm.clone())),
+            want
+        );
+        assert_eq!(
+            change_of("ConfigMap", &watcher::Event::Delete(cm.clone())),
+            want
+        );
+        assert_eq!(change_of("ConfigMap", &watcher::Event::InitApply(cm)), want);
+        assert_eq!(
+            change_of::<ConfigMap>("ConfigMap", &watcher::Event::Init),
+            None
+        );
+        assert_eq!(
+            change_of::<ConfigMap>("ConfigMap", &watcher::Event::InitDone),
+            None
+        );
     }
 }

@@ -185,8 +185,14 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
         None => Arc::new(StoreSources::new(store.clone()).with_token_issuer(tokens.clone())),
     };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();
-    let engine = Engine::with_sources(dyn_rt, store.clone(), Arc::new(SystemClock), sources, config)
-        .await
+    let engine = Engine::with_sources(
+        dyn_rt,
+        store.clone(),
+        Arc::new(SystemClock),
+        sources,
+        config,
+    )
+    .await
     .context("starting the lifecycle engine")?;
     let runtime_version = runtime_version(&runtime.cli().binary).await;
     spawn_image_gc(runtime.images_arc(), gc_policy);

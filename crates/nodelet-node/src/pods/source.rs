@@ -180,7 +180,7 @@ impl PodSource {
             let meta_changed = have.metadata.labels != pod.metadata.labels
                 || have.metadata.annotations != pod.metadata.annotations;
             if spec_changed || meta_changed {
-                self.update_pod(&have, pod.clone(), spec_changed);
+                self.update_pod(pod.clone());
             }
             let ext = external(&pod);
             let have_ext = external(&have);
@@ -215,43 +215,22 @@ impl PodSource {
     }
 
     /// The one path for changes of a pod the engine runs (labels,
-    /// annotations, an image or activeDeadlineSeconds change).
-    ///
-    /// UPDATES-SEAM: the engine's shared update path is being added on
-    /// branch `updates` (`Engine::update_pod`); once it lands this calls it
-    /// with `pod`, and nothing else changes here. Until then the engine
-    /// cannot apply a change to a running pod: a spec change is reported
-    /// (log and a Warning event), a metadata change only logged.
-    fn update_pod(&self, running: &Pod, pod: Pod, spec_changed: bool) {
+    /// annotations, an image, activeDeadlineSeconds, container resources):
+    /// `Engine::update_pod`, the same path the embedded API's pod updates
+    /// take (the kubelet's `HandlePodUpdates`). The API server validated
+    /// the change; the engine records it and the pod worker reacts.
+    fn update_pod(&self, mut pod: Pod) {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        if spec_changed {
-            tracing::warn!(pod = %name, "the pod's spec changed in the API server; nodelet cannot apply changes to a running pod yet");
-            let mut e = k8s_openapi::api::core::v1::Event {
-                involved_object: k8s_openapi::api::core::v1::ObjectReference {
-                    api_version: Some("v1".into()),
-                    kind: Some("Pod".into()),
-                    name: Some(name.clone()),
-                    namespace: pod.metadata.namespace.clone(),
-                    uid: running.metadata.uid.clone(),
-                    ..Default::default()
-                },
-                type_: Some("Warning".into()),
-                reason: Some("UpdateNotApplied".into()),
-                message: Some(
-                    "the pod's spec changed; this node cannot apply changes to a running pod yet"
-                        .into(),
-                ),
-                count: Some(1),
-                ..Default::default()
-            };
-            let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-            e.metadata.name = Some(format!("{name}.{:x}", now.0.as_nanosecond()));
-            e.metadata.namespace = pod.metadata.namespace.clone();
-            e.first_timestamp = Some(now.clone());
-            e.last_timestamp = Some(now);
-            self.events.engine_event(e);
-        } else {
-            tracing::debug!(pod = %name, "the pod's labels or annotations changed");
+        self.sources.register_pod(&pod);
+        pod.metadata.managed_fields = None;
+        pod.status = None;
+        match self.engine.update_pod(pod, None) {
+            Ok(_) | Err(EngineError::ShutDown) => {}
+            // Gone meanwhile: the watch's delete follows.
+            Err(EngineError::NotFound { .. }) => {
+                tracing::debug!(pod = %name, "updated pod is gone");
+            }
+            Err(e) => tracing::warn!(pod = %name, error = %e, "applying the pod's update"),
         }
     }
 

@@ -2,7 +2,8 @@
 //! kubelet's URL shape into the embedded API's stream handlers
 //! (`nodelet_api::streams`): the container comes from the path, and the
 //! API server's stream flags `input`/`output`/`error`/`tty` (its
-//! `streamParams`) become `stdin`/`stdout`/`stderr`/`tty`.
+//! `streamParams`) become `stdin`/`stdout`/`stderr`/`tty`. Port-forward
+//! is the embedded API's SPDY handler as it is.
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -25,6 +26,8 @@ pub fn router(state: ServerState) -> Router {
         .route("/exec/{ns}/{pod}/{uid}/{container}", any(exec_uid))
         .route("/attach/{ns}/{pod}/{container}", any(attach))
         .route("/attach/{ns}/{pod}/{uid}/{container}", any(attach_uid))
+        .route("/portForward/{ns}/{pod}", any(port_forward))
+        .route("/portForward/{ns}/{pod}/{uid}", any(port_forward_uid))
         .route("/metrics", get(super::metrics::metrics))
         .route("/metrics/resource", get(super::metrics::resource))
         .route("/stats/summary", get(super::stats::summary))
@@ -131,6 +134,33 @@ async fn attach_uid(
         return r;
     }
     stream(st, Mode::Attach, ns, pod, container, req).await
+}
+
+/// `/portForward`: the embedded API's port-forward handler unchanged (a
+/// SPDY/3.1 session, plain or tunnelled in a WebSocket as kubectl 1.31+
+/// and an API server passing WebSockets through speak it), each stream
+/// pair connected into the pod's network namespace by the runtime.
+async fn port_forward(
+    State(st): State<ServerState>,
+    Path((ns, pod)): Path<(String, String)>,
+    req: Request,
+) -> Response {
+    streams::port_forward(st.streams.clone(), ns, pod, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn port_forward_uid(
+    State(st): State<ServerState>,
+    Path((ns, pod, uid)): Path<(String, String, String)>,
+    req: Request,
+) -> Response {
+    if let Some(r) = check_uid(&st, &ns, &pod, &uid) {
+        return r;
+    }
+    streams::port_forward(st.streams.clone(), ns, pod, req)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
 }
 
 /// The log query the embedded API's handler reads: the kubelet's legacy
