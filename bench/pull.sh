@@ -88,7 +88,7 @@ for image in "${images[@]}"; do
     podman --root "$tmp/podman/root" --runroot "$tmp/podman/run" --storage-driver overlay system reset -f >/dev/null 2>&1 || true
   done
   n=$(median <"$tmp/n"); s=$(median <"$tmp/s"); p=$(median <"$tmp/p"); i=$(median <"$tmp/i")
-  size=$(skopeo inspect --tls-verify=false "docker://$image" | python3 -c 'import json,sys; print(sum(l["Size"] for l in json.load(sys.stdin)["LayersData"]))')
+  size=$(skopeo inspect --raw --tls-verify=false "docker://$image" | python3 -c 'import json,sys; print(sum(l["size"] for l in json.load(sys.stdin)["layers"]))')
   printf '== %s (%s MB compressed, N=%s, load %s)\n' "$image" "$((size / 1000000))" "$N" "$(cut -d' ' -f1 /proc/loadavg)"
   printf '  nodelet image pull %6.2fs   skopeo copy %6.2fs   podman pull %6.2fs\n' "$n" "$s" "$p"
   printf '  nodelet / skopeo %.2fx (target <= 1.0x)   nodelet / podman %.2fx\n' \

@@ -32,6 +32,15 @@ fn stdout(a: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&a.get_output().stdout).into_owned()
 }
 
+/// `image ls` prints IMAGE and TAG in their own columns (as `crictl
+/// images`): a row for `repo` with `tag`.
+fn has_row(listed: &str, repo: &str, tag: &str) -> bool {
+    listed.lines().any(|l| {
+        let mut cols = l.split_whitespace();
+        cols.next() == Some(repo) && cols.next() == Some(tag)
+    })
+}
+
 fn ls(root: &Path) -> String {
     stdout(&nodelet(root, &["ls"]).success())
 }
@@ -73,8 +82,14 @@ fn load_ls_inspect_rm_docker_archive_and_corrupt_input() {
         listed.contains("IMAGE") && listed.contains("IMAGE ID"),
         "{listed}"
     );
-    assert!(listed.contains("nodelet.local/busybox:latest"), "{listed}");
-    assert!(listed.contains("nodelet.local/testbin:latest"), "{listed}");
+    assert!(
+        has_row(&listed, "nodelet.local/busybox", "latest"),
+        "{listed}"
+    );
+    assert!(
+        has_row(&listed, "nodelet.local/testbin", "latest"),
+        "{listed}"
+    );
 
     let json: serde_json::Value = serde_json::from_str(&stdout(
         &nodelet(&root, &["inspect", "nodelet.local/testbin"]).success(),
@@ -97,7 +112,10 @@ fn load_ls_inspect_rm_docker_archive_and_corrupt_input() {
         ));
     let listed = ls(&root);
     assert!(!listed.contains("testbin"), "{listed}");
-    assert!(listed.contains("nodelet.local/busybox:latest"), "{listed}");
+    assert!(
+        has_row(&listed, "nodelet.local/busybox", "latest"),
+        "{listed}"
+    );
     nodelet(&root, &["inspect", "nodelet.local/testbin"]).failure();
     nodelet(&root, &["rm", "nodelet.local/testbin"]).failure();
 
@@ -115,7 +133,11 @@ fn load_ls_inspect_rm_docker_archive_and_corrupt_input() {
     assert!(st.success());
     let out = stdout(&nodelet(&root, &["load", "-i", docker.to_str().unwrap()]).success());
     assert!(out.contains("nodelet.local/busybox-docker:v1"), "{out}");
-    assert!(ls(&root).contains("nodelet.local/busybox-docker:v1"));
+    let listed = ls(&root);
+    assert!(
+        has_row(&listed, "nodelet.local/busybox-docker", "v1"),
+        "{listed}"
+    );
 
     // A truncated archive: an error naming the file; the store unchanged.
     let before = ls(&root);

@@ -110,7 +110,10 @@ impl LayerStore {
                 Ok(true)
             }
             Err(e) => {
+                // Nothing of a refused layer stays, its lock file neither
+                // (removed while held, as `remove_if_idle` does).
                 let _ = remove_tree(&top);
+                let _ = fs::remove_file(self.dir.join(format!("{hex}.lock")));
                 Err(e)
             }
         }
@@ -166,8 +169,13 @@ impl LayerStore {
         Ok(out)
     }
 
+    /// Removes a layer and its lock file (a rolled-back load leaves no
+    /// trace of the layers it added).
     pub fn remove(&self, diff_id: &str) -> Result<()> {
-        remove_tree(&self.dir.join(hex_of(diff_id)?))
+        let hex = hex_of(diff_id)?;
+        remove_tree(&self.dir.join(hex))?;
+        let _ = fs::remove_file(self.dir.join(format!("{hex}.lock")));
+        Ok(())
     }
 
     /// Removes an unreferenced layer unless an unpack holds it; returns
