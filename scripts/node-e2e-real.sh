@@ -64,7 +64,7 @@ kubectl_bin() {
 }
 KUBECTL=$(kubectl_bin) || exit 2
 
-(cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
+(cd "$ws" && "${CARGO:-cargo}" build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
 NODELET=$CARGO_TARGET_DIR/debug/nodelet
 images=$CARGO_TARGET_DIR/nodelet-test-images
 if [[ ! -s $images/busybox.tar ]]; then

@@ -132,11 +132,13 @@ impl NodeMode {
         // /metrics reads the counter the lease controller bumps.
         lease.renewals = metrics.lease_renewals.clone();
         tasks.spawn(lease.run(stop.child_token()));
+        let (mirror_seen_tx, mirror_seen_rx) = mpsc::unbounded_channel();
         tasks.spawn(
             StatusReporter {
                 client: self.client.clone(),
                 engine: self.engine.clone(),
                 view: view.clone(),
+                mirror_seen: mirror_seen_rx,
             }
             .run(stop.child_token()),
         );
@@ -150,6 +152,7 @@ impl NodeMode {
                 sources: self.sources.clone(),
                 events: events.clone(),
                 mirror_gone: mirror_tx,
+                mirror_seen: mirror_seen_tx,
             }
             .run(stop.child_token()),
         );

@@ -49,6 +49,8 @@ pub struct PodSource {
     /// Told when a mirror pod disappears or is being deleted (static pods
     /// create it again).
     pub mirror_gone: mpsc::UnboundedSender<Key>,
+    /// Told when a mirror pod appears (the status reporter fills it in).
+    pub mirror_seen: mpsc::UnboundedSender<Key>,
 }
 
 pub fn is_mirror(pod: &Pod) -> bool {
@@ -135,8 +137,13 @@ impl PodSource {
         waiting: &mut HashMap<Key, Pod>,
         gone: &mpsc::UnboundedSender<Key>,
     ) {
-        self.view.set(&pod);
+        let fresh = self.view.set(&pod);
         if is_mirror(&pod) {
+            if fresh {
+                // A new mirror has no status yet: the reporter sends the
+                // static pod's (it only hears of engine changes otherwise).
+                let _ = self.mirror_seen.send(key_of(&pod));
+            }
             // The static pod runs from its manifest; the mirror is only
             // its reflection in the API (see crate::static_pods). A mirror
             // being deleted (gracefully) is replaced, as the kubelet's

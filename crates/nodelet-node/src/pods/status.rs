@@ -25,6 +25,7 @@ use nodelet_engine::pod_conditions::OWNED;
 use nodelet_engine::{Engine, EngineEvent};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -140,6 +141,9 @@ pub struct StatusReporter {
     pub client: kube::Client,
     pub engine: Arc<Engine>,
     pub view: ApiPods,
+    /// Mirror pods that appeared in the API server (new uid): their static
+    /// pod's status is reported on them.
+    pub mirror_seen: mpsc::UnboundedReceiver<Key>,
 }
 
 /// The result of one pod's round.
@@ -154,7 +158,7 @@ struct Outcome {
 }
 
 impl StatusReporter {
-    pub async fn run(self, stop: CancellationToken) {
+    pub async fn run(mut self, stop: CancellationToken) {
         let mut events = self.engine.subscribe();
         let mut pods: HashMap<Key, PodState> = HashMap::new();
         let mut sent: HashMap<String, Value> = HashMap::new();
@@ -248,6 +252,11 @@ impl StatusReporter {
                     }
                     if again.remove(&out.key) {
                         mark(&mut dirty, &mut queued, out.key);
+                    }
+                }
+                Some(key) = self.mirror_seen.recv() => {
+                    if pods.contains_key(&key) {
+                        mark(&mut dirty, &mut queued, key);
                     }
                 }
                 _ = retry_tick.tick() => {

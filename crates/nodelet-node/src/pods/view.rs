@@ -50,13 +50,18 @@ impl ApiPods {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn set(&self, pod: &Pod) {
+    /// Records the pod; true when it is a new API object for its key (none
+    /// before, or another uid).
+    pub fn set(&self, pod: &Pod) -> bool {
         let v = ApiPod {
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             deleting: pod.metadata.deletion_timestamp.is_some(),
             status: pod.status.clone(),
         };
-        self.lock().insert(key_of(pod), v);
+        let uid = v.uid.clone();
+        self.lock()
+            .insert(key_of(pod), v)
+            .is_none_or(|old| old.uid != uid)
     }
 
     pub fn get(&self, key: &Key) -> Option<ApiPod> {
