@@ -73,6 +73,8 @@ e2e_start() {
     done
     export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
     K=$(kubectl_bin) || exit 2
+    export NODELET_KUBECTL_REAL=$K
+    K=$ws/scripts/kubectl-bounded
     (cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
     N=$CARGO_TARGET_DIR/debug/nodelet
     images=$CARGO_TARGET_DIR/nodelet-test-images

@@ -47,6 +47,8 @@ kubectl_bin() {
     echo "$bin"
 }
 K=$(kubectl_bin) || exit 2
+export NODELET_KUBECTL_REAL=$K
+K=$ws/scripts/kubectl-bounded
 
 # --- nodelet + its monitor (debug), the test images (cached) ---------------
 (cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"

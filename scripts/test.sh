@@ -8,18 +8,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
+# Each phase starts with the seconds elapsed so far: CI's time budget can
+# be read from its log.
+phase() { echo "== [${SECONDS}s] $*"; }
 
-echo "== cargo fmt --check"
+phase "cargo fmt --check"
 cargo fmt --all -- --check
 
-echo "== cargo clippy"
+phase "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
-echo "== cargo test"
+phase "cargo test"
 cargo test --workspace --no-fail-fast
 
-echo "== test images: reproducible, accepted by skopeo/umoci, runnable"
+phase "test images: reproducible, accepted by skopeo/umoci, runnable"
 bash scripts/test-build-test-images.sh
 
-echo "== fuzz: build and a short run of the manifest loader"
+phase "fuzz: build and a short run of the manifest loader"
 bash fuzz/run.sh "${NODELET_FUZZ_SECONDS:-20}"
+phase "done"

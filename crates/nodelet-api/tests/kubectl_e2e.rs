@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
+
+use nodelet_testsupport::run_bounded;
 
 #[test]
 fn kubectl_against_the_api() {
@@ -34,14 +37,13 @@ fn kubectl_against_the_api() {
         serve_mem.display()
     );
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/kubectl-e2e.sh");
-    let status = Command::new("bash")
-        .arg(&script)
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
         .env(
             "NODELET_SERVE_CMD",
             format!("{} {{root}} {{addr}}", serve_mem.display()),
         )
-        .env("NODELET_E2E_MEM", "1")
-        .status()
-        .unwrap();
+        .env("NODELET_E2E_MEM", "1");
+    let status = run_bounded(&script.display().to_string(), cmd, Duration::from_secs(600));
     assert!(status.success(), "{} failed", script.display());
 }

@@ -10,9 +10,11 @@
 //! runtime's `host_check`) are passed in with [`Needs::problems`].
 
 mod artefacts;
+mod bounded;
 mod host;
 pub mod registry;
 
 pub use artefacts::{monitor_binary, target_dir, test_images};
+pub use bounded::run_bounded;
 pub use host::{Needs, skipped, which};
 pub use registry::{RegistryOptions, TestRegistry};

@@ -10,8 +10,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use nodelet_testsupport::Needs;
+use nodelet_testsupport::{Needs, run_bounded};
 
 #[test]
 fn kubectl_against_the_real_agent() {
@@ -33,12 +34,11 @@ fn kubectl_against_the_real_agent() {
         .to_path_buf();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = repo.join("scripts/kubectl-e2e-real.sh");
-    let status = Command::new("bash")
-        .arg(&script)
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
         .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO", env!("CARGO"))
-        .status()
-        .unwrap();
+        .env("CARGO", env!("CARGO"));
+    let status = run_bounded(&script.display().to_string(), cmd, Duration::from_secs(900));
     assert!(
         status.success(),
         "{} failed (its summary above lists the failing checks)",

@@ -13,8 +13,9 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
-use nodelet_testsupport::Needs;
+use nodelet_testsupport::{Needs, run_bounded};
 
 #[test]
 fn volumes_against_the_real_agent() {
@@ -35,12 +36,11 @@ fn volumes_against_the_real_agent() {
         .to_path_buf();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = repo.join("scripts/volumes-e2e-real.sh");
-    let status = Command::new("bash")
-        .arg(&script)
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
         .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO", env!("CARGO"))
-        .status()
-        .expect("bash runs");
+        .env("CARGO", env!("CARGO"));
+    let status = run_bounded(&script.display().to_string(), cmd, Duration::from_secs(900));
     assert!(
         status.success(),
         "{} failed (its summary above lists the failing checks)",

@@ -1,0 +1,68 @@
+//! End-to-end scripts run with a deadline. A script that hangs (a kubectl
+//! waiting forever on a deletion, a server that never answers) must fail
+//! its one test with a clear message, not stall the whole suite until CI
+//! kills it without a word. The script runs in its own process group so
+//! the whole tree — kubectl, the agent it started, their children — gets
+//! SIGTERM first (the script's cleanup trap runs), then SIGKILL.
+
+use std::process::{Command, ExitStatus};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// How long a process group has to run its cleanup after SIGTERM.
+const GRACE: Duration = Duration::from_secs(30);
+
+/// Runs `cmd` to completion or until `limit` has passed; panics naming
+/// `what` and the limit when the deadline is hit (after killing the group).
+pub fn run_bounded(what: &str, mut cmd: Command, limit: Duration) -> ExitStatus {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0);
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    let pgid = Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let waited = match rx.recv_timeout(limit) {
+        Ok(r) => return r.unwrap_or_else(|e| panic!("{what}: wait failed: {e}")),
+        Err(_) => {
+            let _ = killpg(pgid, Signal::SIGTERM);
+            let r = rx.recv_timeout(GRACE);
+            let _ = killpg(pgid, Signal::SIGKILL);
+            r
+        }
+    };
+    let _ = waited;
+    panic!(
+        "{what} did not finish within {} s: its process group was killed (the output above shows the last check that ran)",
+        limit.as_secs()
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_quick_command_returns_its_status() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "exit 3"]);
+        let st = run_bounded("exit 3", cmd, Duration::from_secs(10));
+        assert_eq!(st.code(), Some(3));
+    }
+
+    #[test]
+    #[should_panic(expected = "did not finish within 1 s")]
+    fn a_hanging_tree_is_killed_and_fails() {
+        // The grandchild sleeps too: the whole group must go, or the wait
+        // on the script would still return only after 60 s.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 60 & sleep 60"]);
+        run_bounded("sleeper", cmd, Duration::from_secs(1));
+    }
+}
