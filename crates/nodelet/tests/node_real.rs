@@ -43,7 +43,11 @@ fn nodelet_as_the_node_of_a_real_cluster() {
         "nodelet-monitor must be beside nodelet"
     );
     // target/<profile>/nodelet → target (the script caches test images there)
-    let target = nodelet.parent().and_then(Path::parent).unwrap().to_path_buf();
+    let target = nodelet
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let script = repo.join("scripts/node-e2e-real.sh");
     let mut cmd = Command::new("bash");
