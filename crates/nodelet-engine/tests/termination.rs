@@ -340,3 +340,26 @@ async fn a_second_delete_with_shorter_grace_restarts_the_kill() {
         "preStop delivered again (at least once)"
     );
 }
+
+/// A SIGKILL that never reaches the process (the runtime said it sent it)
+/// does not leave the deletion hanging: the kill is sent again until the
+/// exit shows.
+#[tokio::test(start_paused = true)]
+async fn a_lost_sigkill_is_sent_again() {
+    let h = setup().await;
+    ignore_term(&h, "c1");
+    h.fake.lose_kills("c1", 1);
+    let del = run_then_delete(
+        &h,
+        json!({"metadata": {"name": "p"}, "spec": {
+        "terminationGracePeriodSeconds": 2,
+        "containers": [ctr("c1", json!({}))]}}),
+        None,
+    )
+    .await;
+    h.gone("p").await;
+    let kills = h.times(is_signal("c1", 9));
+    assert_eq!(kills.len(), 2, "SIGKILLs at {kills:?}");
+    assert!(near(kills[0], del + 2.0), "first SIGKILL at {}", kills[0]);
+    assert!(near(kills[1], del + 12.0), "second SIGKILL at {}", kills[1]);
+}

@@ -213,6 +213,9 @@ struct State {
     calls: Vec<Call>,
     /// Memory usage `stats` reports, by container name.
     memory_usage: HashMap<String, u64>,
+    /// How many of the next SIGKILLs to a container of this name are
+    /// recorded but never reach its process.
+    lost_kills: HashMap<String, u32>,
 }
 
 /// A minimal pod sandbox config (pod `default/p`, uid `u`) for tests that
@@ -291,6 +294,7 @@ impl FakeRuntime {
                 containers: BTreeMap::new(),
                 calls: Vec::new(),
                 memory_usage: HashMap::new(),
+                lost_kills: HashMap::new(),
             })),
         }
     }
@@ -308,6 +312,14 @@ impl FakeRuntime {
     /// Scripts the containers selected by `m`.
     pub fn script(&self, m: Match, script: Script) {
         self.lock().scripts.push((m, script));
+    }
+
+    /// The next `n` SIGKILLs sent to containers named `name` are lost: the
+    /// call succeeds and is recorded, the process never gets the signal
+    /// (a kill that did not reach its target, as a stale pid check can make
+    /// happen with a real runtime).
+    pub fn lose_kills(&self, name: &str, n: u32) {
+        self.lock().lost_kills.insert(name.to_owned(), n);
     }
 
     /// Scripts what `exec` of exactly `command` does (default: exit 0 at once).
@@ -750,7 +762,14 @@ impl Runtime for FakeRuntime {
             .get(id)
             .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
         let name = c.config.name.clone();
-        if let Some(tx) = &c.signals {
+        let signals = c.signals.clone();
+        let lost = signal == Signal::SIGKILL
+            && st.lost_kills.get_mut(&name).is_some_and(|n| {
+                let lose = *n > 0;
+                *n = n.saturating_sub(1);
+                lose
+            });
+        if let Some(tx) = signals.filter(|_| !lost) {
             // The process task may have just ended; then the signal is moot.
             let _ = tx.send(signal);
         }

@@ -172,7 +172,12 @@ pub async fn kill_container(
     exit
 }
 
-/// The runtime's StopContainer: stop signal, wait up to `grace` s, SIGKILL.
+/// How long an exit may take to show after SIGKILL before the kill is
+/// sent again.
+const KILL_RETRY: Duration = Duration::from_secs(10);
+
+/// The runtime's StopContainer: stop signal, wait up to `grace` s, SIGKILL
+/// (again every [`KILL_RETRY`] until the exit is observed).
 async fn stop(
     shared: &Shared,
     i: usize,
@@ -204,7 +209,21 @@ async fn stop(
             if let Err(e) = runtime.signal(id, Signal::SIGKILL).await {
                 tracing::debug!(container = id, error = %e, "SIGKILL not delivered");
             }
-            runtime.wait(id).await
+            // SIGKILL cannot be caught, so a process still there after
+            // KILL_RETRY never got it: send it again rather than wait
+            // forever on a deletion that can no longer finish (the kubelet
+            // bounds StopContainer and retries on its next sync).
+            loop {
+                tokio::select! {
+                    r = runtime.wait(id) => break r,
+                    () = clock.sleep(KILL_RETRY) => {
+                        tracing::warn!(container = id, "no exit {} s after SIGKILL: sending it again", KILL_RETRY.as_secs());
+                        if let Err(e) = runtime.signal(id, Signal::SIGKILL).await {
+                            tracing::debug!(container = id, error = %e, "SIGKILL not delivered");
+                        }
+                    }
+                }
+            }
         }
     };
     match result {

@@ -181,8 +181,13 @@ impl H {
         self.engine.delete_pod("default", name, grace).unwrap();
     }
 
+    /// Waits for the pod's removal; a pod that never goes fails the test
+    /// (an hour of paused-clock time passes in no real time).
     pub async fn gone(&self, name: &str) {
-        self.engine.wait_pod_gone("default", name).await;
+        let gone = self.engine.wait_pod_gone("default", name);
+        if tokio::time::timeout(Duration::from_secs(3600), gone).await.is_err() {
+            panic!("pod {name} was not gone within an hour (paused clock)");
+        }
     }
 }
 

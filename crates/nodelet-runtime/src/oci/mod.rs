@@ -734,8 +734,13 @@ impl Runtime for OciRuntime {
         if self.container_dir(id).join("exit").exists() {
             return Ok(());
         }
-        // What `runc kill` does for the init, without spawning runc.
-        if direct_kill::signal_init(&self.cli.root.join(id), signal.0).is_some() {
+        // What `runc kill` does for the init, without spawning runc. Only a
+        // delivered signal is trusted: "not running" without an exit file
+        // is rare and is left to runc to confirm, so a wrong pid check can
+        // never swallow a kill.
+        if direct_kill::signal_init(&self.cli.root.join(id), signal.0)
+            == Some(direct_kill::Direct::Sent)
+        {
             return Ok(());
         }
         self.cli.kill(id, signal.0).await
