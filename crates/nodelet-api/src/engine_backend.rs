@@ -1,6 +1,7 @@
 //! The real Backend: `nodelet_engine::Engine` for pods (status, deletion
 //! with grace), the engine's store for everything else and for the change
-//! log watches are served from, the runtime for exec and log files.
+//! log watches are served from, [`EngineStreams`] (the runtime) for exec,
+//! attach and log files.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use serde_json::{Value, json};
 use crate::backend::{Backend, WatchEvent, WatchEventType};
 use crate::error::ApiError;
 use crate::kind::Kind;
+use crate::streams::{EngineStreams, PodStreams};
 
 /// Namespaces that always exist (there is no namespace controller).
 const FIXED_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -31,7 +33,7 @@ const WATCH_RECHECK: Duration = Duration::from_secs(1);
 pub struct EngineBackend {
     engine: Arc<Engine>,
     store: Arc<Store>,
-    runtime: Arc<dyn Runtime>,
+    streams: EngineStreams,
     started: Timestamp,
     runtime_version: String,
     max_pods: u32,
@@ -58,9 +60,9 @@ impl EngineBackend {
         runtime_version: impl Into<String>,
     ) -> Self {
         EngineBackend {
+            streams: EngineStreams::new(engine.clone(), runtime),
             engine,
             store,
-            runtime,
             started: Timestamp::now(),
             runtime_version: runtime_version.into(),
             max_pods: 110,
@@ -209,22 +211,6 @@ fn namespace_object(name: &str, created: Timestamp) -> Value {
         "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
 }
 
-/// The runtime id of a container from `nodelet://<id>`.
-fn runtime_id(url: &str) -> &str {
-    url.split_once("://").map_or(url, |(_, id)| id)
-}
-
-fn container_status<'a>(pod: &'a Value, container: &str) -> Option<&'a Value> {
-    [
-        "containerStatuses",
-        "initContainerStatuses",
-        "ephemeralContainerStatuses",
-    ]
-    .iter()
-    .flat_map(|l| pod["status"][*l].as_array().into_iter().flatten())
-    .find(|c| c["name"].as_str() == Some(container))
-}
-
 impl EngineBackend {
     fn pod_value(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
         let pod = self
@@ -287,6 +273,51 @@ impl EngineBackend {
         } else {
             Ok(self.stored(kind, ns, name)?.0)
         }
+    }
+}
+
+#[async_trait]
+impl PodStreams for EngineBackend {
+    async fn pod(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
+        self.streams.pod(ns, name).await
+    }
+
+    async fn exec(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: InteractiveExecRequest,
+    ) -> Result<InteractiveExec, ApiError> {
+        self.streams.exec(ns, pod, container, req).await
+    }
+
+    async fn attach(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        req: AttachRequest,
+    ) -> Result<InteractiveExec, ApiError> {
+        self.streams.attach(ns, pod, container, req).await
+    }
+
+    async fn log_path(
+        &self,
+        ns: &str,
+        pod: &str,
+        container: &str,
+        previous: bool,
+    ) -> Result<PathBuf, ApiError> {
+        self.streams.log_path(ns, pod, container, previous).await
+    }
+
+    async fn port_forward(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<(Arc<dyn crate::portforward::streams::Connect>, String), ApiError> {
+        self.streams.port_forward(ns, pod).await
     }
 }
 
@@ -546,115 +577,11 @@ impl Backend for EngineBackend {
         Ok(cur)
     }
 
-    async fn exec(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        req: InteractiveExecRequest,
-    ) -> Result<InteractiveExec, ApiError> {
-        let p = self.pod_value(ns, pod)?;
-        let id = container_status(&p, container)
-            .filter(|c| c["state"]["running"].is_object())
-            .and_then(|c| c["containerID"].as_str())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("container {container} is not running in pod {pod}"))
-            })?;
-        self.runtime
-            .exec_interactive(runtime_id(id), &req)
-            .await
-            .map_err(|e| ApiError::internal(format!("exec in {pod}/{container}: {e}")))
-    }
-
-    async fn attach(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        req: AttachRequest,
-    ) -> Result<InteractiveExec, ApiError> {
-        let p = self.pod_value(ns, pod)?;
-        let id = container_status(&p, container)
-            .filter(|c| c["state"]["running"].is_object())
-            .and_then(|c| c["containerID"].as_str())
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("container {container} is not running in pod {pod}"))
-            })?;
-        let spec_stdin = ["containers", "initContainers"]
-            .iter()
-            .flat_map(|l| p["spec"][*l].as_array().into_iter().flatten())
-            .find(|c| c["name"].as_str() == Some(container))
-            .is_some_and(|c| c["stdin"].as_bool() == Some(true));
-        if req.stdin && !spec_stdin {
-            return Err(ApiError::bad_request(format!(
-                "container {container} in pod {pod} does not accept stdin: set stdin: true in its spec to attach with -i"
-            )));
-        }
-        self.runtime
-            .attach(runtime_id(id), &req)
-            .await
-            .map_err(|e| ApiError::internal(format!("attach to {pod}/{container}: {e}")))
-    }
-
-    async fn log_path(
-        &self,
-        ns: &str,
-        pod: &str,
-        container: &str,
-        previous: bool,
-    ) -> Result<PathBuf, ApiError> {
-        let p = self.pod_value(ns, pod)?;
-        let st = container_status(&p, container);
-        let last = st.and_then(|c| c["lastState"]["terminated"]["containerID"].as_str());
-        let id = if previous {
-            last.ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "previous terminated container \"{container}\" in pod \"{pod}\" not found"
-                ))
-            })?
-        } else {
-            // A waiting container (back-off) shows its last run, as kubelet does.
-            st.and_then(|c| c["containerID"].as_str())
-                .or(last)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "container \"{container}\" in pod \"{pod}\" is waiting to start: ContainerCreating"
-                    ))
-                })?
-        };
-        Ok(self.runtime.log_path(runtime_id(id)))
-    }
-
     fn metrics(&self) -> String {
         self.engine.metrics_text()
     }
 
     fn node(&self) -> Node {
         crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
-    }
-
-    async fn port_forward(
-        &self,
-        ns: &str,
-        pod: &str,
-    ) -> Result<(Arc<dyn crate::portforward::streams::Connect>, String), ApiError> {
-        self.pod_value(ns, pod)?;
-        let sandbox = self.engine.sandbox_id(ns, pod).ok_or_else(|| {
-            ApiError::bad_request(format!("pod {pod} has no sandbox yet: it is not running"))
-        })?;
-        let runtime = self.runtime.clone();
-        let id = sandbox.clone();
-        let connect = move |port: u16| {
-            let runtime = runtime.clone();
-            let id = id.clone();
-            async move {
-                runtime
-                    .port_forward(&id, port)
-                    .await
-                    .map(|s| Box::new(s) as Box<dyn crate::portforward::streams::PodConn>)
-                    .map_err(|e| e.to_string())
-            }
-        };
-        Ok((Arc::new(connect), sandbox))
     }
 }

@@ -14,11 +14,10 @@ use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::kind::Kind;
 use crate::logs::pick_container;
 use crate::query::Query;
+use crate::streams::PodStreams;
 
 pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
@@ -67,7 +66,7 @@ struct Size {
 }
 
 pub async fn handle(
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn PodStreams>,
     mode: Mode,
     ns: String,
     pod_name: String,
@@ -79,7 +78,7 @@ pub async fn handle(
             "Upgrade request required: use a WebSocket client (subprotocol v5.channel.k8s.io)",
         ));
     };
-    let (pod, _) = backend.get(Kind::Pod, &ns, &pod_name).await?;
+    let pod = backend.pod(&ns, &pod_name).await?;
     let container = pick_container(&pod, q.get("container").filter(|c| !c.is_empty()))?;
     let command = q.all("command");
     if mode == Mode::Exec && command.is_empty() {

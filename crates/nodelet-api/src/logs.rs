@@ -16,10 +16,9 @@ use jiff::Timestamp;
 use notify::Watcher;
 use serde_json::Value;
 
-use crate::backend::Backend;
 use crate::error::ApiError;
-use crate::kind::Kind;
 use crate::query::Query;
+use crate::streams::PodStreams;
 
 #[derive(Debug, Clone, Default)]
 pub struct LogOpts {
@@ -201,12 +200,12 @@ fn limit(out: &mut Vec<u8>, left: &mut Option<i64>) -> bool {
 
 /// Serves `pods/log`.
 pub async fn logs(
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn PodStreams>,
     ns: String,
     pod_name: String,
     opts: LogOpts,
 ) -> Result<Response, ApiError> {
-    let (pod, _) = backend.get(Kind::Pod, &ns, &pod_name).await?;
+    let pod = backend.pod(&ns, &pod_name).await?;
     let container = pick_container(&pod, opts.container.as_deref())?;
     let path = backend
         .log_path(&ns, &pod_name, &container, opts.previous)
@@ -261,7 +260,7 @@ const RUNNING_CHECK: Duration = Duration::from_secs(1);
 
 #[allow(clippy::too_many_arguments)]
 async fn follow_file(
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn PodStreams>,
     ns: String,
     pod_name: String,
     container: String,
@@ -334,8 +333,8 @@ async fn follow_file(
             _ = tx.closed() => return,
             _ = wrx.recv() => {}
             _ = running_check.tick() => {
-                let running = match backend.get(Kind::Pod, &ns, &pod_name).await {
-                    Ok((pod, _)) => container_running(&pod, &container),
+                let running = match backend.pod(&ns, &pod_name).await {
+                    Ok(pod) => container_running(&pod, &container),
                     Err(_) => false,
                 };
                 // One more read after the container stopped, for its last words.

@@ -382,7 +382,11 @@ impl Engine {
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         pod.metadata.uid = Some(uid.clone());
-        pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
+        // Pods that come from an API server already carry their creation
+        // time; only pods admitted here get one now.
+        if pod.metadata.creation_timestamp.is_none() {
+            pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
+        }
         pod.status = None;
         let rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
         let handle = Worker::spawn(

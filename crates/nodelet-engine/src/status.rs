@@ -48,11 +48,43 @@ fn slot_started(s: &Slot) -> bool {
 }
 
 /// Upstream `getPhase` (after `ShouldEvict`: a pod the agent ended is
-/// `Failed`).
+/// `Failed`); once a deleted pod's termination finished
+/// (`podIsTerminal`), a terminal phase as `getPhase` with `podIsTerminal`
+/// and the status manager's `TerminatePod` give it: Succeeded when every
+/// regular container exited 0, else Failed. Static pods (from a manifest
+/// file) keep their phase, as upstream (kubernetes#116484).
 pub fn phase(rec: &PodRecord) -> &'static str {
     if rec.terminal.is_some() {
         return "Failed";
     }
+    let live = live_phase(rec);
+    if !rec.terminated || is_terminal(live) || is_static(&rec.pod) {
+        return live;
+    }
+    let mut regular = rec.slots.iter().filter(|s| s.kind == SlotKind::Regular);
+    let succeeded = |s: &Slot| match &s.phase {
+        SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t } => t.exit_code == 0,
+        _ => false,
+    };
+    if regular.all(succeeded) {
+        "Succeeded"
+    } else {
+        "Failed"
+    }
+}
+
+/// A pod from a manifest file or URL rather than an API (the kubelet's
+/// `IsStaticPod`: `kubernetes.io/config.source` other than `api`).
+pub fn is_static(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("kubernetes.io/config.source"))
+        .is_some_and(|s| s != "api")
+}
+
+/// The phase from the containers' states (`getPhase` without `podIsTerminal`).
+fn live_phase(rec: &PodRecord) -> &'static str {
     if init_failed(rec) {
         return "Failed";
     }
@@ -312,9 +344,13 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
         .iter()
         .flat_map(|s| s.ips.iter().map(|ip| ip.to_string()))
         .collect();
+    // The node's addresses as configured (a node of a cluster reports its
+    // InternalIP, as the kubelet's hostIP); the sandbox's own view of the
+    // host only when none is configured.
     let host_ips: Vec<String> = match rec.sandbox.as_ref().and_then(|s| s.host_ip) {
+        _ if !rec.host_ips.is_empty() => rec.host_ips.clone(),
         Some(ip) => vec![ip.to_string()],
-        None => rec.host_ips.clone(),
+        None => Vec::new(),
     };
     let statuses = |kinds: &[SlotKind]| -> Option<Vec<ContainerStatus>> {
         let v: Vec<ContainerStatus> = rec

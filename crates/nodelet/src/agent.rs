@@ -99,6 +99,21 @@ fn monitor_binary() -> PathBuf {
 /// the pods and containers recorded under `--root`). Must run inside a
 /// tokio runtime.
 pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
+    start_with(opts, None).await
+}
+
+/// What node mode wires differently: the engine's lookups in the API
+/// server (ConfigMaps, Secrets, tokens through TokenRequest) instead of
+/// the local store, the node's addresses, and the kubelet's
+/// `--cluster-dns` instead of nodelet's own DNS service.
+pub struct NodeWiring {
+    pub sources: Arc<dyn nodelet_engine::sources::Sources>,
+    pub host_ips: Vec<String>,
+    pub dns: nodelet_spec::dns::ClusterDns,
+}
+
+/// [`start`], or with node mode's [`NodeWiring`].
+pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::Result<Agent> {
     let gc_policy = GcPolicy {
         high_threshold: opts.image_gc_high_threshold,
         low_threshold: opts.image_gc_low_threshold,
@@ -135,8 +150,14 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
     })?);
     let services = services_config(opts)?;
     let config = EngineConfig {
-        dns: Some(crate::services_opts::cluster_dns(&opts.services, &services)),
-        host_ips: host_ip().into_iter().collect(),
+        dns: Some(match &node {
+            Some(n) => n.dns.clone(),
+            None => crate::services_opts::cluster_dns(&opts.services, &services),
+        }),
+        host_ips: match &node {
+            Some(n) => n.host_ips.clone(),
+            None => host_ip().into_iter().collect(),
+        },
         event_ttl: opts.event_ttl,
         hooks: HookOptions {
             strict_http_status: opts.hook_http_strict_status,
@@ -159,13 +180,16 @@ pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
         TokenAuthority::open(&opts.node.root, store.clone(), &opts.node_name)
             .map_err(|e| anyhow::anyhow!("service account tokens: {}", e.message))?,
     );
-    let sources = StoreSources::new(store.clone()).with_token_issuer(tokens.clone());
+    let sources: Arc<dyn nodelet_engine::sources::Sources> = match node {
+        Some(n) => n.sources,
+        None => Arc::new(StoreSources::new(store.clone()).with_token_issuer(tokens.clone())),
+    };
     let dyn_rt: Arc<dyn Runtime> = runtime.clone();
     let engine = Engine::with_sources(
         dyn_rt,
         store.clone(),
         Arc::new(SystemClock),
-        Arc::new(sources),
+        sources,
         config,
     )
     .await
@@ -272,7 +296,7 @@ fn host_hint(runtime: &Path, msg: &str) -> String {
 
 /// The node's primary address: the source address of the default route (a
 /// UDP connect sends nothing).
-fn host_ip() -> Option<String> {
+pub fn host_ip() -> Option<String> {
     let sock = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
     sock.connect("192.0.2.1:9").ok()?;
     Some(sock.local_addr().ok()?.ip().to_string())

@@ -53,6 +53,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the admin kubeconfig `nodelet serve` wrote.
     Kubeconfig(KubeconfigArgs),
+    /// Run as a node of a Kubernetes cluster, as its kubelet (see --help).
+    Node(Box<crate::cli_node::NodeArgs>),
     #[command(flatten)]
     Client(crate::cli_client::ClientCommand),
 }

@@ -7,6 +7,7 @@
 mod agent;
 mod cli;
 mod cli_client;
+mod cli_node;
 mod client;
 mod cmd;
 mod describe;

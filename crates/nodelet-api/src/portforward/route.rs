@@ -13,8 +13,8 @@ use hyper_util::rt::TokioIo;
 
 use super::streams::{Connect, Forwarder};
 use super::{PROTOCOL_V1, WS_TUNNEL_PROTOCOL, spdy, ws};
-use crate::backend::Backend;
 use crate::error::ApiError;
+use crate::streams::PodStreams;
 
 fn header_values<'a>(h: &'a HeaderMap, name: &str) -> impl Iterator<Item = String> + 'a {
     h.get_all(name)
@@ -27,7 +27,7 @@ fn header_values<'a>(h: &'a HeaderMap, name: &str) -> impl Iterator<Item = Strin
 }
 
 pub async fn handle(
-    backend: Arc<dyn Backend>,
+    backend: Arc<dyn PodStreams>,
     ns: String,
     name: String,
     req: Request,

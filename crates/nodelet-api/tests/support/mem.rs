@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use k8s_openapi::api::core::v1::Node;
-use nodelet_api::{ApiError, Backend, Kind, WatchEvent, WatchEventType};
+use nodelet_api::{ApiError, Backend, Kind, PodStreams, WatchEvent, WatchEventType};
 use nodelet_runtime::{AttachRequest, InteractiveExec, InteractiveExecRequest};
 use nodelet_spec::Object;
 use serde_json::{Value, json};
@@ -378,6 +378,24 @@ impl Backend for Mem {
         Ok(cur)
     }
 
+    fn metrics(&self) -> String {
+        // No agent behind this backend: an empty exposition.
+        "# EOF\n".to_string()
+    }
+
+    fn node(&self) -> Node {
+        let mut n = nodelet_api::node::this_node(self.0.started, "fake://mem", 110);
+        n.metadata.name = Some("mem".into());
+        n
+    }
+}
+
+#[async_trait]
+impl PodStreams for Mem {
+    async fn pod(&self, ns: &str, name: &str) -> Result<Value, ApiError> {
+        Ok(self.get(Kind::Pod, ns, name).await?.0)
+    }
+
     async fn exec(
         &self,
         ns: &str,
@@ -385,7 +403,7 @@ impl Backend for Mem {
         _container: &str,
         req: InteractiveExecRequest,
     ) -> Result<InteractiveExec, ApiError> {
-        self.get(Kind::Pod, ns, pod).await?;
+        self.pod(ns, pod).await?;
         let Some((cmd, args)) = req.command.split_first() else {
             return Err(ApiError::bad_request("no command"));
         };
@@ -451,23 +469,12 @@ impl Backend for Mem {
         container: &str,
         previous: bool,
     ) -> Result<PathBuf, ApiError> {
-        self.get(Kind::Pod, ns, pod).await?;
+        self.pod(ns, pod).await?;
         if previous {
             return Err(ApiError::bad_request(format!(
                 "previous terminated container \"{container}\" in pod \"{pod}\" not found"
             )));
         }
         Ok(self.0.log_file(ns, pod, container))
-    }
-
-    fn metrics(&self) -> String {
-        // No agent behind this backend: an empty exposition.
-        "# EOF\n".to_string()
-    }
-
-    fn node(&self) -> Node {
-        let mut n = nodelet_api::node::this_node(self.0.started, "fake://mem", 110);
-        n.metadata.name = Some("mem".into());
-        n
     }
 }

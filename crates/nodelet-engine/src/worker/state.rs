@@ -185,7 +185,8 @@ pub struct PodRecord {
     pub created_ids: Vec<String>,
     /// Set by the facade on deletion: the normalised grace seconds.
     pub deletion_grace: Option<i64>,
-    /// Host IPs from the engine config (fallback when the sandbox has none).
+    /// Host IPs from the engine config (the node's addresses; the
+    /// sandbox's view of the host is the fallback when none are configured).
     pub host_ips: Vec<String>,
     /// Conditions written by others through `pods/status` (readiness gates).
     pub external_conditions: Vec<k8s_openapi::api::core::v1::PodCondition>,
@@ -204,6 +205,9 @@ pub struct PodRecord {
     /// Seconds of the deletion grace already gone when an agent restart
     /// resumed the termination (counted from `deletionTimestamp`).
     pub deletion_grace_used: i64,
+    /// Termination of a deleted pod finished (every container stopped):
+    /// the kubelet's `podIsTerminal`, which makes the phase terminal.
+    pub terminated: bool,
 }
 
 impl PodRecord {
@@ -258,6 +262,7 @@ impl PodRecord {
             timeline_dirty: false,
             start_observed: false,
             deletion_grace_used: 0,
+            terminated: false,
         }
     }
 

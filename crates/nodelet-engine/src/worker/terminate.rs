@@ -48,6 +48,9 @@ impl Worker {
                 break;
             }
         }
+        // The final status shows a terminal phase, as the kubelet's
+        // (node mode deletes the pod from the API server only then).
+        self.shared.lock().terminated = true;
         self.shared.publish();
         self.cleanup().await;
     }

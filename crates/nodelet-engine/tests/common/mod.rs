@@ -185,7 +185,10 @@ impl H {
     /// (an hour of paused-clock time passes in no real time).
     pub async fn gone(&self, name: &str) {
         let gone = self.engine.wait_pod_gone("default", name);
-        if tokio::time::timeout(Duration::from_secs(3600), gone).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(3600), gone)
+            .await
+            .is_err()
+        {
             panic!("pod {name} was not gone within an hour (paused clock)");
         }
     }

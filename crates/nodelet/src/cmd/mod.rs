@@ -12,6 +12,7 @@ mod image;
 mod image_pull;
 mod kubeconfig;
 pub(crate) mod logs;
+mod node;
 pub(crate) mod portforward;
 pub mod render;
 mod run;
@@ -32,6 +33,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Kubeconfig(args) => kubeconfig::run(&args),
+        Command::Node(args) => node::run(*args),
         Command::Client(cmd) => crate::cli_client::run(cmd),
     }
 }

@@ -1,0 +1,393 @@
+//! Pod status to the API server, as the kubelet's status manager
+//! (`pkg/kubelet/status/status_manager.go`) sends it: the engine publishes
+//! every change ([`nodelet_engine::EngineEvent::PodUpdated`]); changes of
+//! one pod are coalesced into its latest status, which is PATCHed to
+//! `pods/status` only when it differs from what the server has. The patch
+//! is a strategic merge patch carrying `metadata.uid` as a precondition
+//! (`statusutil.PatchPodStatus`): no resourceVersion, so it never
+//! conflicts with other writers, and it cannot land on a pod recreated
+//! under the same name. Only the conditions the kubelet owns are sent, so
+//! conditions others write (readiness gates) stay.
+//!
+//! When the engine removes a pod the API server is deleting (its
+//! containers stopped; the final status, with a terminal phase, was sent
+//! first), the pod is deleted with grace 0 and a UID precondition
+//! (`syncPod` → `canBeDeleted`). Failed requests are retried every 2 s;
+//! after an API-server outage the pods' statuses catch up that way.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use nodelet_engine::pod_conditions::OWNED;
+use nodelet_engine::{Engine, EngineEvent};
+use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::view::{ApiPods, Key, key_of};
+use crate::error::api_code;
+
+/// Status writes in flight at once (the kubelet sends one at a time; a
+/// few in parallel keep a burst of new pods from queueing behind each
+/// other's round trips).
+const IN_FLIGHT: usize = 8;
+const RETRY: Duration = Duration::from_secs(2);
+
+/// The part of an engine pod's status node mode reports.
+pub fn reported_status(pod: &Pod) -> Value {
+    let Some(st) = pod.status.as_ref() else {
+        return json!({});
+    };
+    let mut v = serde_json::to_value(st).unwrap_or_else(|_| json!({}));
+    if let Some(obj) = v.as_object_mut() {
+        // Others' conditions are theirs; the server keeps qosClass,
+        // nominatedNodeName, resize and the like.
+        obj.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "phase"
+                    | "conditions"
+                    | "hostIP"
+                    | "hostIPs"
+                    | "podIP"
+                    | "podIPs"
+                    | "startTime"
+                    | "containerStatuses"
+                    | "initContainerStatuses"
+                    | "ephemeralContainerStatuses"
+                    | "reason"
+                    | "message"
+                    | "observedGeneration"
+            )
+        });
+        if let Some(conds) = obj.get_mut("conditions").and_then(|c| c.as_array_mut()) {
+            conds.retain(|c| c["type"].as_str().is_some_and(|t| OWNED.contains(&t)));
+        }
+    }
+    v
+}
+
+/// Whether the server's status already shows everything in `reported`.
+fn already_there(server: &Value, reported: &Value) -> bool {
+    let Some(fields) = reported.as_object() else {
+        return true;
+    };
+    fields.iter().all(|(k, v)| match k.as_str() {
+        "conditions" => v.as_array().into_iter().flatten().all(|c| {
+            server["conditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s == c)
+        }),
+        _ => &server[k] == v,
+    })
+}
+
+/// PATCHes `pods/status` with a uid precondition.
+pub async fn patch_status(
+    api: &Api<Pod>,
+    name: &str,
+    uid: &str,
+    status: &Value,
+) -> Result<(), kube::Error> {
+    let mut status = status.clone();
+    // IP lists merge by `ip` in a strategic merge patch: an IP that
+    // changed would be added next to the old one, so they are replaced.
+    for list in ["hostIPs", "podIPs"] {
+        if let Some(items) = status.get_mut(list).and_then(|v| v.as_array_mut()) {
+            items.insert(0, json!({"$patch": "replace"}));
+        }
+    }
+    let body = json!({"metadata": {"uid": uid}, "status": status});
+    api.patch_status(name, &PatchParams::default(), &Patch::Strategic(&body))
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the pod object for good: grace 0, only if it is still `uid`.
+pub async fn final_delete(api: &Api<Pod>, name: &str, uid: &str) -> Result<(), kube::Error> {
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => Ok(()),
+        // Gone already, or another pod by now: nothing of ours to delete.
+        Err(e) if matches!(api_code(&e), Some(404) | Some(409)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What one pod needs from the reporter.
+#[derive(Default)]
+struct PodState {
+    /// Latest engine pod.
+    latest: Option<Pod>,
+    /// The engine removed it (uid of the engine's pod).
+    removed: Option<String>,
+}
+
+pub struct StatusReporter {
+    pub client: kube::Client,
+    pub engine: Arc<Engine>,
+    pub view: ApiPods,
+    /// Mirror pods that appeared in the API server (new uid): their static
+    /// pod's status is reported on them.
+    pub mirror_seen: mpsc::UnboundedReceiver<Key>,
+}
+
+/// The result of one pod's round.
+struct Outcome {
+    key: Key,
+    /// The status that is now on the server (by API uid), when one was sent.
+    sent: Option<(String, Value)>,
+    /// Whether to try again later.
+    retry: bool,
+    /// The pod was finally deleted or needs nothing more.
+    done: bool,
+}
+
+impl StatusReporter {
+    pub async fn run(mut self, stop: CancellationToken) {
+        let mut events = self.engine.subscribe();
+        let mut pods: HashMap<Key, PodState> = HashMap::new();
+        let mut sent: HashMap<String, Value> = HashMap::new();
+        let mut dirty: VecDeque<Key> = VecDeque::new();
+        let mut queued: HashSet<Key> = HashSet::new();
+        let mut inflight: HashSet<Key> = HashSet::new();
+        let mut again: HashSet<Key> = HashSet::new();
+        let mut retry: HashSet<Key> = HashSet::new();
+        let mut tasks: JoinSet<Outcome> = JoinSet::new();
+        let mut retry_tick = tokio::time::interval(RETRY);
+        retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Pods adopted at start-up are reported once too.
+        for p in self.engine.list_pods() {
+            let key = key_of(&p);
+            pods.entry(key.clone()).or_default().latest = Some(p);
+            mark(&mut dirty, &mut queued, key);
+        }
+        loop {
+            while inflight.len() < IN_FLIGHT {
+                let Some(key) = dirty.pop_front() else { break };
+                queued.remove(&key);
+                if inflight.contains(&key) {
+                    again.insert(key);
+                    continue;
+                }
+                let Some(state) = pods.get(&key) else {
+                    continue;
+                };
+                let job = self.job(&key, state, &sent);
+                inflight.insert(key);
+                tasks.spawn(job);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                ev = events.recv() => match ev {
+                    Ok(EngineEvent::PodUpdated(p)) => {
+                        let key = key_of(&p);
+                        let st = pods.entry(key.clone()).or_default();
+                        st.latest = Some(*p);
+                        st.removed = None;
+                        mark(&mut dirty, &mut queued, key);
+                    }
+                    Ok(EngineEvent::PodDeleted { namespace, name, uid }) => {
+                        let key = (namespace, name);
+                        pods.entry(key.clone()).or_default().removed = Some(uid);
+                        mark(&mut dirty, &mut queued, key);
+                    }
+                    Ok(EngineEvent::Event(_)) => {}
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "status reporter lagged; re-reading every pod");
+                        let live: HashMap<Key, Pod> =
+                            self.engine.list_pods().into_iter().map(|p| (key_of(&p), p)).collect();
+                        for (key, st) in pods.iter_mut() {
+                            if !live.contains_key(key) && st.removed.is_none() {
+                                st.removed = st.latest.as_ref().and_then(|p| p.metadata.uid.clone());
+                            }
+                        }
+                        for (key, p) in live {
+                            let st = pods.entry(key).or_default();
+                            st.latest = Some(p);
+                            st.removed = None;
+                        }
+                        for key in pods.keys().cloned().collect::<Vec<_>>() {
+                            mark(&mut dirty, &mut queued, key);
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    let Ok(out) = done else { continue };
+                    inflight.remove(&out.key);
+                    if let Some((uid, status)) = out.sent {
+                        sent.insert(uid, status);
+                    }
+                    if out.retry {
+                        retry.insert(out.key.clone());
+                    } else if out.done
+                        && pods.get(&out.key).is_some_and(|s| s.removed.is_some())
+                        && let Some(st) = pods.remove(&out.key)
+                        && let Some(uid) = st.removed
+                    {
+                        {
+                            sent.remove(&uid);
+                            if let Some(api) = self.view.get(&out.key)
+                                && api.uid != uid
+                            {
+                                // A static pod's mirror.
+                                sent.remove(&api.uid);
+                            }
+                        }
+                    }
+                    if again.remove(&out.key) {
+                        mark(&mut dirty, &mut queued, out.key);
+                    }
+                }
+                Some(key) = self.mirror_seen.recv() => {
+                    if pods.contains_key(&key) {
+                        mark(&mut dirty, &mut queued, key);
+                    }
+                }
+                _ = retry_tick.tick() => {
+                    for key in retry.drain() {
+                        mark(&mut dirty, &mut queued, key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The work for one pod: send its latest status if the server does not
+    /// have it; delete it for good when the engine removed it and the
+    /// server is deleting it.
+    fn job(
+        &self,
+        key: &Key,
+        state: &PodState,
+        sent: &HashMap<String, Value>,
+    ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+        let key = key.clone();
+        let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
+        let server = self.view.get(&key);
+        let synced = self.view.synced();
+        let latest = state.latest.clone();
+        let removed = state.removed.clone();
+        let engine_uid = latest
+            .as_ref()
+            .and_then(|p| p.metadata.uid.clone())
+            .or_else(|| removed.clone())
+            .unwrap_or_default();
+        let is_static = latest
+            .as_ref()
+            .is_some_and(nodelet_engine::status::is_static);
+        let reported = latest.as_ref().map(reported_status);
+        let previously = server.as_ref().and_then(|s| sent.get(&s.uid).cloned());
+        async move {
+            let mut out = Outcome {
+                key: key.clone(),
+                sent: None,
+                retry: false,
+                done: true,
+            };
+            let Some(server) = server else {
+                // Not (or no longer) in the API server: nothing to report;
+                // unless the pod watch has not listed yet.
+                out.retry = !synced;
+                return out;
+            };
+            // A regular pod's API object has the engine's uid; a static
+            // pod's is its mirror, with a uid of its own.
+            if server.uid != engine_uid && !is_static {
+                return out;
+            }
+            if let Some(status) = reported {
+                let have = previously.or_else(|| {
+                    server
+                        .status
+                        .as_ref()
+                        .and_then(|s| serde_json::to_value(s).ok())
+                });
+                let needed = have.as_ref().is_none_or(|h| !already_there(h, &status));
+                if needed {
+                    match patch_status(&api, &key.1, &server.uid, &status).await {
+                        Ok(()) => out.sent = Some((server.uid.clone(), status)),
+                        Err(e) if matches!(api_code(&e), Some(404) | Some(409)) => return out,
+                        Err(e) => {
+                            tracing::debug!(pod = %key.1, error = %e, "patching pod status");
+                            out.retry = true;
+                            return out;
+                        }
+                    }
+                }
+            }
+            if removed.is_some()
+                && server.deleting
+                && !is_static
+                && let Err(e) = final_delete(&api, &key.1, &server.uid).await
+            {
+                tracing::debug!(pod = %key.1, error = %e, "deleting the terminated pod");
+                out.retry = true;
+            }
+            out
+        }
+    }
+}
+
+fn mark(dirty: &mut VecDeque<Key>, queued: &mut HashSet<Key>, key: Key) {
+    if queued.insert(key.clone()) {
+        dirty.push_back(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kubelet_owned_conditions_and_fields_are_reported() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "status": {
+                "phase": "Running",
+                "qosClass": "BestEffort",
+                "conditions": [
+                    {"type": "Ready", "status": "True"},
+                    {"type": "example.com/gate", "status": "True"}
+                ],
+                "podIP": "10.0.0.2"
+            }
+        }))
+        .unwrap();
+        let r = reported_status(&pod);
+        assert_eq!(r["phase"], "Running");
+        assert!(r.get("qosClass").is_none());
+        assert_eq!(r["conditions"].as_array().unwrap().len(), 1);
+        assert_eq!(r["conditions"][0]["type"], "Ready");
+    }
+
+    #[test]
+    fn a_status_the_server_shows_is_not_sent_again() {
+        let server = json!({
+            "phase": "Running",
+            "qosClass": "BestEffort",
+            "conditions": [{"type": "Ready", "status": "True"}, {"type": "x", "status": "True"}]
+        });
+        let same = json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]});
+        assert!(already_there(&server, &same));
+        let changed =
+            json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]});
+        assert!(!already_there(&server, &changed));
+        assert!(!already_there(&server, &json!({"phase": "Succeeded"})));
+    }
+}
