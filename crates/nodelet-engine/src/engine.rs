@@ -358,7 +358,7 @@ impl Engine {
         let key = PodKey::of(&pod);
         let mut pods = self.lock();
         if let Some(h) = pods.get(&key)
-            && !*h.gone.borrow()
+            && h.live()
         {
             let same = h.shared.lock().pod.spec == pod.spec;
             if same {
@@ -420,7 +420,7 @@ impl Engine {
         let shared = {
             let pods = self.lock();
             match pods.get(&key) {
-                Some(h) if !*h.gone.borrow() => h.shared.clone(),
+                Some(h) if h.live() => h.shared.clone(),
                 _ => {
                     return Err(EngineError::NotFound {
                         kind: "Pod",
@@ -468,7 +468,7 @@ impl Engine {
     pub fn get_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
         let pods = self.lock();
         let h = pods.get(&PodKey::new(namespace, name))?;
-        if *h.gone.borrow() {
+        if !h.live() {
             return None;
         }
         h.shared.pod()
@@ -481,7 +481,7 @@ impl Engine {
         keys.sort();
         keys.into_iter()
             .filter_map(|k| pods.get(k))
-            .filter(|h| !*h.gone.borrow())
+            .filter(|h| h.live())
             .filter_map(|h| h.shared.pod())
             .collect()
     }

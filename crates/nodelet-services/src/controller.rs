@@ -275,9 +275,18 @@ impl Controller {
                 self.affected_by(Some(&self.pods[&key].clone()), affected);
             }
             EngineEvent::PodDeleted {
-                namespace, name, ..
+                namespace,
+                name,
+                uid,
             } => {
-                if let Some(old) = self.pods.remove(&(namespace, name)) {
+                // A pod of the same name may already have been created
+                // again: only the deleted one (by uid) goes.
+                let key = (namespace, name);
+                let same = self
+                    .pods
+                    .get(&key)
+                    .is_some_and(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
+                if let Some(old) = same.then(|| self.pods.remove(&key)).flatten() {
                     if let Some(ip) = pod_ip(&old) {
                         gone.insert(ip);
                     }

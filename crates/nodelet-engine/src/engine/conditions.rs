@@ -29,7 +29,7 @@ impl Engine {
         let shared = {
             let pods = self.lock();
             match pods.get(&PodKey::new(namespace, name)) {
-                Some(h) if !*h.gone.borrow() => h.shared.clone(),
+                Some(h) if h.live() => h.shared.clone(),
                 _ => return Err(not_found()),
             }
         };

@@ -43,7 +43,7 @@ impl Engine {
         let shared = {
             let pods = self.lock();
             match pods.get(&PodKey::new(&namespace, &name)) {
-                Some(h) if !*h.gone.borrow() => h.shared.clone(),
+                Some(h) if h.live() => h.shared.clone(),
                 _ => return Err(not_found()),
             }
         };
@@ -117,6 +117,6 @@ impl Engine {
     ) -> Option<watch::Receiver<ObjectMeta>> {
         let pods = self.lock();
         let h = pods.get(&PodKey::new(namespace, name))?;
-        (!*h.gone.borrow()).then(|| h.shared.metadata.subscribe())
+        h.live().then(|| h.shared.metadata.subscribe())
     }
 }

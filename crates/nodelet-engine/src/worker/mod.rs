@@ -64,6 +64,17 @@ pub struct WorkerHandle {
     pub task: JoinHandle<()>,
 }
 
+impl WorkerHandle {
+    /// Whether the pod still exists for the API. A pod leaves the store
+    /// (and its watchers get DELETED) before its worker ends; from that
+    /// moment it must not show in a list or a get either, or a client that
+    /// lists at a resourceVersion past the deletion (kubectl's wait for a
+    /// delete) would see a pod whose DELETED event it can never receive.
+    pub fn live(&self) -> bool {
+        !*self.gone.borrow() && !self.shared.is_removed()
+    }
+}
+
 impl Worker {
     /// Spawns the worker of the pod in `rec`. `resume` lists containers
     /// already running (recovery) that need a waiter, and what else the

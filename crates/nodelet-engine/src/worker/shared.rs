@@ -97,6 +97,11 @@ impl Shared {
         format!("{}_{}({})", rec.key.name, rec.key.namespace, rec.uid)
     }
 
+    /// Whether [`Shared::mark_removed`] was called.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::SeqCst)
+    }
+
     /// Marks the pod removed; later [`Shared::publish`] calls do nothing.
     pub fn mark_removed(&self) {
         // Taken under `last` so a publish in flight finishes first.

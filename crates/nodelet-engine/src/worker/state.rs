@@ -272,6 +272,34 @@ impl PodRecord {
         self.timeline_dirty = true;
     }
 
+    /// Puts container `id`'s exit on the timeline, once. Both the
+    /// container's waiter and a deletion's kill see the exit, in either
+    /// order; the deletion may finish (and write the pod's last timeline)
+    /// before the waiter runs, so whichever comes first records it.
+    pub fn mark_exit(
+        &mut self,
+        container: &str,
+        id: &str,
+        term: Option<&TermInfo>,
+        now: Timestamp,
+    ) {
+        let already = self.timeline.marks.iter().any(|x| {
+            x.kind == nodelet_timeline::MarkKind::Exited && x.container_id.as_deref() == Some(id)
+        });
+        if already {
+            return;
+        }
+        let mut m = nodelet_timeline::Mark::new(
+            nodelet_timeline::MarkKind::Exited,
+            term.map_or(now, |t| t.finished_at),
+        );
+        m.container = Some(container.to_owned());
+        m.container_id = Some(id.to_owned());
+        m.exit_code = term.map(|t| t.exit_code);
+        m.reason = term.map(|t| t.reason.clone());
+        self.mark(m);
+    }
+
     pub fn restart_policy(&self) -> &str {
         self.pod
             .spec

@@ -138,7 +138,10 @@ impl Worker {
                 (None, _) => None,
             };
             if let Some(term) = term {
-                slot.phase = SlotPhase::Done { term };
+                slot.phase = SlotPhase::Done { term: term.clone() };
+                let name = slot.spec.name.clone();
+                let now = shared.ctx.clock.now();
+                rec.mark_exit(&name, &id, Some(&term), now);
             }
         }
     }

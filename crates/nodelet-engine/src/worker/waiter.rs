@@ -70,16 +70,12 @@ pub fn spawn(shared: Arc<Shared>, i: usize) -> Option<JoinHandle<()>> {
                 }
                 _ => None,
             });
-            let name = rec.slots.get(i).map(|s| s.spec.name.clone());
-            let mut m = nodelet_timeline::Mark::new(
-                nodelet_timeline::MarkKind::Exited,
-                term.as_ref().map_or(now, |t| t.finished_at),
-            );
-            m.container = name;
-            m.container_id = Some(current.id.clone());
-            m.exit_code = term.as_ref().map(|t| t.exit_code);
-            m.reason = term.as_ref().map(|t| t.reason.clone());
-            rec.mark(m);
+            let name = rec
+                .slots
+                .get(i)
+                .map(|s| s.spec.name.clone())
+                .unwrap_or_default();
+            rec.mark_exit(&name, &current.id, term.as_ref(), now);
         }
         current.died.cancel();
         shared.publish();
