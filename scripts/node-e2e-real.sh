@@ -619,8 +619,8 @@ check_13() {
         --eviction-hard 'nodefs.available<0%,imagefs.available<0%' >"$tmp/n2.log" 2>&1 &
     node2=$!
     exec {inherited}>&-
-    wait_until 90 ready_is True node-2 || { cat "$tmp/n2.log"; fail "node-2 not Ready"; }
-    cat <<EOF | K apply -f - || fail "a pod for node-2"
+    wait_until 90 ready_is True node-2 || { cat "$tmp/n2.log"; fail "node-2 not Ready"; return 1; }
+    cat <<EOF | K apply -f - || { fail "a pod for node-2"; return 1; }
 apiVersion: v1
 kind: Pod
 metadata: {name: on-node-2}
@@ -629,7 +629,7 @@ spec:
   terminationGracePeriodSeconds: 1
   containers: [{name: c, image: nodelet.local/busybox:latest, command: [sleep, "3600"]}]
 EOF
-    wait_until 60 pod_ready on-node-2 || { K describe pod on-node-2; fail "node-2's pod not Ready"; }
+    wait_until 60 pod_ready on-node-2 || { K describe pod on-node-2; fail "node-2's pod not Ready"; return 1; }
     local monitors m
     find "/proc/$node2/fd" -lname "$tmp/inherited-fd" | grep -q . || fail "node-2 did not inherit the descriptor: the check below proves nothing"
     monitors=$(pgrep -f "nodelet-monitor .*$tmp/n2/")
