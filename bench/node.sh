@@ -128,7 +128,9 @@ k, n, out, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[
 p = subprocess.Popen([k, "get", "pods", "-w", "--no-headers", "-l", "app=bench",
                       "-o", "custom-columns=N:.metadata.name,P:.status.phase"],
                      stdout=subprocess.PIPE, text=True)
-threading.Timer(timeout, p.kill).start()
+timer = threading.Timer(timeout, p.kill)
+timer.daemon = True  # exit as soon as every pod is Running
+timer.start()
 added, running = {}, {}
 for line in p.stdout:
     t = time.time()
@@ -164,8 +166,16 @@ json.dump(r, open(dst, "w"))
 print(f"{name:10s} {r['running']}/{n} Running; ADDED → Running per pod: p50 {r['p50']:.3f} s, p99 {r['p99']:.3f} s; "
       f"kubectl apply {r['apply']:.2f} s; apply → all Running {r['all']:.2f} s")
 EOF
-    bounded 300 "$K" delete pods -l app=bench --wait=true >/dev/null 2>&1 ||
-        echo "$name: the pods were not all deleted within 300 s"
+    # Deleted, then polled until gone: `kubectl delete --wait` on
+    # `nodelet serve` once waited out its timeout for 10 pods that were
+    # already gone (a watch that missed the final DELETED).
+    bounded 120 "$K" delete pods -l app=bench --wait=false >/dev/null 2>&1
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [[ -z $(bounded 20 "$K" get pods -l app=bench -o name 2>/dev/null) ]] && return 0
+        sleep 1
+    done
+    echo "$name: the pods were not all deleted within 300 s"
 }
 
 echo "bench/node.sh: $N pods, nodelet $profile build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
