@@ -107,7 +107,10 @@ mod tests {
             let f = std::fs::File::open(tmp.path()).unwrap();
             let fd = f.as_raw_fd();
             clear_cloexec(fd);
-            assert!(child_sees(fd), "an inherited descriptor {fd} reaches a child");
+            assert!(
+                child_sees(fd),
+                "an inherited descriptor {fd} reaches a child"
+            );
             mark().unwrap();
             assert!(!child_sees(fd), "descriptor {fd} still reaches a child");
             // Still open in this process.
