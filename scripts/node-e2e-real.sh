@@ -640,8 +640,12 @@ EOF
     done
     echo "node-2 holds the inherited descriptor, its monitors ($(echo $monitors)) do not"
     K delete pod on-node-2 --grace-period=1 || fail "delete node-2's pod"
-    openssl x509 -noout -subject -in "$tmp/n2/root/pki/kubelet-client-current.pem" | tee /dev/stderr |
-        grep -q 'O *= *system:nodes, CN *= *system:node:node-2' || fail "certificate subject"
+    # (Not `tee /dev/stderr`: opening /dev/stderr, this check's log file,
+    # again would truncate it.)
+    local subject
+    subject=$(openssl x509 -noout -subject -in "$tmp/n2/root/pki/kubelet-client-current.pem")
+    echo "$subject"
+    grep -q 'O *= *system:nodes, CN *= *system:node:node-2' <<<"$subject" || fail "certificate subject"
     grep -q 'kubelet-client-current.pem' "$tmp/n2/kubeconfig" || fail "kubeconfig does not use the issued certificate"
     K get csr -o json | json "
 c=[c for c in d['items'] if c['spec']['signerName']=='kubernetes.io/kube-apiserver-client-kubelet' and c['status'].get('certificate')]
