@@ -560,7 +560,9 @@ spec:
   containers: [{name: c, image: nodelet.local/busybox:latest, command: [sleep, "3600"]}]
 EOF
     wait_until 60 pod_ready after-restart || fail "new pod not Ready"
-    K delete pod lifecycle-demo after-restart --grace-period=5 || fail "delete"
+    # 60 s: under a load of 10 on two cores the two deletions (preStop,
+    # grace 5) once took longer than kubectl's usual 30 s bound here.
+    KT=60 K delete pod lifecycle-demo after-restart --grace-period=5 || fail "delete"
     gone pod lifecycle-demo && gone pod after-restart || fail "not gone"
 }
 
