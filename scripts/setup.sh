@@ -11,6 +11,8 @@
 #   - docker-registry (a local registry: the docker.io mirror of the demo,
 #     registry pull tests), apache2-utils (htpasswd for its auth),
 #     mmdebstrap (the nginx image built from Debian's packages), curl.
+#   - chromium (headless: the /ui/ page test of scripts/hooks-e2e-real.sh).
+#   apt runs under flock /tmp/apt.lock: parallel setups share the machine.
 set -euo pipefail
 
 need_root() {
@@ -21,7 +23,7 @@ need_root() {
 }
 
 apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables nftables conntrack iproute2 util-linux procps tmux
-  skopeo umoci podman docker-registry apache2-utils mmdebstrap curl)
+  skopeo umoci podman docker-registry apache2-utils mmdebstrap curl chromium)
 
 install_packages() {
   local missing=()
@@ -30,8 +32,8 @@ install_packages() {
   done
   if [ ${#missing[@]} -gt 0 ]; then
     echo "nodelet setup: installing ${missing[*]}" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    flock /tmp/apt.lock apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive flock /tmp/apt.lock apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
 

@@ -16,13 +16,17 @@ phase() { echo "== [${SECONDS}s] $*"; }
 # The node-mode test needs the Go control plane (kube-apiserver, etcd, ...).
 # Cold, its build is ~19 minutes of CPU: it starts now at idle priority and
 # uses what the Rust phases leave (the real-container tests mostly wait),
-# cached in /var/cache/nodelet so a warm run finds it in seconds. setsid:
-# its own process group, so an early exit stops the whole build.
+# cached in /var/cache/nodelet so a warm run finds it in seconds. It gets
+# a process group of its own (set -m), so an early exit stops the whole
+# build, but stays in this session: with the kernel's autogroup scheduling
+# a new session (setsid) would compete as an equal, whatever its nice.
 gobuild_log=$(mktemp /tmp/nodelet-go-build.XXXXXX)
 gobuild=""
 if [[ -z "${NODELET_SKIP_REAL:-}" ]] && command -v go >/dev/null; then
-    setsid nice -n 19 bash scripts/go-build.sh control-plane >"$gobuild_log" 2>&1 &
+    set -m
+    nice -n 19 bash scripts/go-build.sh control-plane >"$gobuild_log" 2>&1 &
     gobuild=$!
+    set +m
 fi
 trap '[[ -n $gobuild ]] && kill -- "-$gobuild" 2>/dev/null; rm -f "$gobuild_log"' EXIT
 

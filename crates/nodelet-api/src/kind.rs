@@ -118,9 +118,14 @@ impl Kind {
 
     /// A kind of the core group (`/api/v1`) by its plural.
     pub fn from_plural(p: &str) -> Option<Kind> {
+        Kind::from_group_plural("", p)
+    }
+
+    /// The kind of `group` (`""` for core) whose plural is `p`.
+    pub fn from_group_plural(group: &str, p: &str) -> Option<Kind> {
         Kind::ALL
             .into_iter()
-            .find(|k| k.plural() == p && k.group().is_empty())
+            .find(|k| k.plural() == p && k.group() == group)
     }
 
     /// The API group (`""` for core).

@@ -378,8 +378,7 @@ async fn nodelet_group(
 ) -> Response {
     let Some(kind) = p
         .get("plural")
-        .and_then(|k| Kind::from_plural(k))
-        .filter(|k| k.group() == crate::kind::NODELET_GROUP)
+        .and_then(|k| Kind::from_group_plural(crate::kind::NODELET_GROUP, k))
     else {
         return not_served();
     };

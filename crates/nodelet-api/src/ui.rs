@@ -14,10 +14,12 @@ use crate::error::ApiError;
 use crate::kind::Kind;
 use crate::routes::AppState;
 
-/// Reloads the page at the first change a watch from `rv` reports.
+/// Reloads the page at the first change a watch from `rv` reports. A
+/// watch the server refuses (an error status) marks the page not live
+/// instead: reloading on its error body would reload forever.
 fn live_script(watch_path: &str, rv: u64) -> String {
     format!(
-        "<script>(async()=>{{try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});const rd=r.body.getReader();const x=await rd.read();if(!x.done)location.reload();}}catch(e){{document.body.dataset.live='off';}}}})();</script>",
+        "<script>(async()=>{{try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});if(!r.ok)throw new Error(r.status);const rd=r.body.getReader();const x=await rd.read();if(!x.done)location.reload();}}catch(e){{document.body.dataset.live='off';}}}})();</script>",
         sep = if watch_path.contains('?') { '&' } else { '?' },
     )
 }

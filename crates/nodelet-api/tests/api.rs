@@ -500,6 +500,41 @@ async fn discovery_and_openapi() {
     assert_eq!(resp.status(), StatusCode::NOT_ACCEPTABLE);
 }
 
+/// The `nodelet.dev/v1` kinds are served under their group (a lookup of
+/// core plurals only once made every one of these a route-level 404).
+#[tokio::test]
+async fn nodelet_group_kinds_are_served() {
+    let t = setup();
+    for (path, list) in [
+        (
+            "/apis/nodelet.dev/v1/namespaces/default/hookdeliveries",
+            "HookDeliveryList",
+        ),
+        ("/apis/nodelet.dev/v1/hookdeliveries", "HookDeliveryList"),
+        (
+            "/apis/nodelet.dev/v1/namespaces/default/podtimelines",
+            "PodTimelineList",
+        ),
+        ("/apis/nodelet.dev/v1/podtimelines", "PodTimelineList"),
+    ] {
+        let (code, v) = t.get(path).await;
+        assert_eq!(code, StatusCode::OK, "{path}: {v}");
+        assert_eq!(v["kind"], list, "{path}");
+        assert_eq!(v["apiVersion"], "nodelet.dev/v1", "{path}");
+    }
+    let (code, v) = t
+        .get("/apis/nodelet.dev/v1/namespaces/default/podtimelines/nope")
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("nope"),
+        "a missing object names itself, not the route: {v}"
+    );
+    // Core kinds are not served under the nodelet group.
+    let (code, _) = t.get("/apis/nodelet.dev/v1/namespaces/default/pods").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn logs_strip_cri_prefix() {
     let t = setup();

@@ -82,11 +82,12 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        // Help texts without a final period: the encoder appends one.
         let mut r = Registry::default();
         let http_fallbacks = Counter::default();
         r.register(
             "kubelet_lifecycle_handler_http_fallbacks",
-            "The number of times lifecycle handlers successfully fell back to http from https.",
+            "The number of times lifecycle handlers successfully fell back to http from https",
             http_fallbacks.clone(),
         );
         let sleep_terminated = Counter::default();
@@ -98,7 +99,7 @@ impl Metrics {
         let grace_exceeded = Counter::default();
         r.register(
             "kubelet_pod_termination_grace_period_exceeded",
-            "Containers killed (SIGKILL) because they did not stop within their termination grace period (KEP-4960 name).",
+            "Containers killed (SIGKILL) because they did not stop within their termination grace period (KEP-4960 name)",
             grace_exceeded.clone(),
         );
         let pod_start = Histogram::new(POD_START_BUCKETS);
@@ -122,26 +123,26 @@ impl Metrics {
         let stop_signals = Family::<SignalLabel, Gauge>::default();
         r.register(
             "kubelet_pod_stop_signals_count",
-            "Running containers by their effective stop signal (KEP-4960 name).",
+            "Running containers by their effective stop signal (KEP-4960 name)",
             stop_signals.clone(),
         );
         let hook_duration =
             Family::<HookLabels, Histogram>::new_with_constructor(|| Histogram::new(HOOK_BUCKETS));
         r.register(
             "nodelet_hook_delivery_duration_seconds",
-            "Lifecycle hook deliveries by hook, handler and result, and how long they took.",
+            "Lifecycle hook deliveries by hook, handler and result, and how long they took",
             hook_duration.clone(),
         );
         let redeliveries = Family::<HookOnly, Counter>::default();
         r.register(
             "nodelet_hook_redeliveries",
-            "Hook deliveries sent again (attempt > 1): interrupted by an agent stop, or a preStop restarted by a shorter grace.",
+            "Hook deliveries sent again (attempt > 1): interrupted by an agent stop, or a preStop restarted by a shorter grace",
             redeliveries.clone(),
         );
         let image_pull = Histogram::new(PULL_BUCKETS);
         r.register(
             "nodelet_image_pull_duration_seconds",
-            "Image pulls and how long they took.",
+            "Image pulls and how long they took",
             image_pull.clone(),
         );
         Metrics {

@@ -49,6 +49,10 @@ impl Drop for TestRegistry {
     }
 }
 
+/// The path part of the marker requests [`TestRegistry::sync`] sends.
+const SYNC_MARK: &str = "nodelet-log-sync";
+static SYNC_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn free_port() -> u16 {
     TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
@@ -246,19 +250,58 @@ impl TestRegistry {
         );
     }
 
-    /// The access log so far.
+    /// The access log so far: every request answered before this call.
     pub fn requests(&self) -> Vec<Request> {
+        self.sync();
         self.log
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter_map(|l| parse_access_line(l))
+            .filter(|r| !r.path.contains(SYNC_MARK))
             .collect()
     }
 
     /// Forgets the access log so far (e.g. after the pushes).
     pub fn clear_log(&self) {
+        self.sync();
         self.log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// Waits until the log holds every request answered so far. The
+    /// registry writes a request's line after answering it and a thread of
+    /// ours reads it later, so a test reading the log right after a pull
+    /// could miss the pull's last requests: a marker request is sent and
+    /// its line waited for (lines come in the order of the answers).
+    fn sync(&self) {
+        let n = SYNC_SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let path = format!("/v2/{SYNC_MARK}-{n}/tags/list");
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "--max-time", "10", "--cacert"])
+            .arg(self.ca_path())
+            .arg(format!("https://{}{path}", self.host()))
+            .status();
+        assert!(
+            out.is_ok(),
+            "curl (Debian package curl) is needed to read the registry log"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if self
+                .log
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .any(|l| l.contains(&path))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the registry did not log {path} within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Raw log lines (for failure messages).
