@@ -11,6 +11,7 @@ mod cli_node;
 mod client;
 mod cmd;
 mod describe;
+mod fds;
 mod manifests;
 mod services_opts;
 
@@ -19,8 +20,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // First, while nodelet has one thread: what a caller left open must
+    // not reach the monitors and containers (see fds.rs).
+    let inherited = fds::cloexec_inherited();
     let cli = cli::Cli::parse();
     init_tracing(cli.verbose);
+    if let Err(e) = inherited {
+        tracing::warn!("could not mark inherited descriptors close-on-exec: {e}");
+    }
     match cmd::dispatch(cli) {
         Ok(code) => code,
         Err(err) => {

