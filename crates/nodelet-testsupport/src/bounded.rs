@@ -5,6 +5,8 @@
 //! the whole tree — kubectl, the agent it started, their children — gets
 //! SIGTERM first (the script's cleanup trap runs), then SIGKILL.
 
+use std::ffi::OsStr;
+use std::path::Path;
 use std::process::{Command, ExitStatus};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -41,6 +43,33 @@ pub fn run_bounded(what: &str, mut cmd: Command, limit: Duration) -> ExitStatus 
     panic!(
         "{what} did not finish within {} s: its process group was killed (the output above shows the last check that ran)",
         limit.as_secs()
+    );
+}
+
+/// Runs the repository's end-to-end script `scripts/<name>` with `bash`
+/// against the test's own `nodelet` binary (its target dir is the script's
+/// CARGO_TARGET_DIR, where the test images are cached), with `env` added,
+/// bounded by `limit`; fails the test if the script fails (its summary,
+/// printed above, lists the failing checks).
+pub fn run_e2e_script(name: &str, nodelet: &Path, env: &[(&str, &OsStr)], limit: Duration) {
+    // target/<profile>/nodelet → target
+    let target = nodelet
+        .parent()
+        .and_then(Path::parent)
+        .expect("the nodelet binary sits in target/<profile>/");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(name);
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .env("CARGO_TARGET_DIR", target)
+        .env("CARGO", env!("CARGO"))
+        .envs(env.iter().copied());
+    let status = run_bounded(&script.display().to_string(), cmd, limit);
+    assert!(
+        status.success(),
+        "{} failed (its summary above lists the failing checks)",
+        script.display()
     );
 }
 

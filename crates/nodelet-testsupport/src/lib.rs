@@ -15,6 +15,6 @@ mod host;
 pub mod registry;
 
 pub use artefacts::{monitor_binary, target_dir, test_images};
-pub use bounded::run_bounded;
+pub use bounded::{run_bounded, run_e2e_script};
 pub use host::{Needs, skipped, which};
 pub use registry::{RegistryOptions, TestRegistry};

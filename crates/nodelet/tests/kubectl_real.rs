@@ -9,10 +9,9 @@
 //! unless NODELET_SKIP_REAL=1.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use nodelet_testsupport::{Needs, run_bounded};
+use nodelet_testsupport::{Needs, run_e2e_script};
 
 #[test]
 fn kubectl_against_the_real_agent() {
@@ -26,22 +25,10 @@ fn kubectl_against_the_real_agent() {
     if !ready {
         return;
     }
-    // target/<profile>/nodelet → target
-    let target = Path::new(env!("CARGO_BIN_EXE_nodelet"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = repo.join("scripts/kubectl-e2e-real.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO", env!("CARGO"));
-    let status = run_bounded(&script.display().to_string(), cmd, Duration::from_secs(900));
-    assert!(
-        status.success(),
-        "{} failed (its summary above lists the failing checks)",
-        script.display()
+    run_e2e_script(
+        "kubectl-e2e-real.sh",
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        &[],
+        Duration::from_secs(900),
     );
 }

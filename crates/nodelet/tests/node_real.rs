@@ -16,10 +16,9 @@
 //! of real tests (`flock /tmp/nodelet-real-tests.lock`).
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use nodelet_testsupport::{Needs, monitor_binary, run_bounded};
+use nodelet_testsupport::{Needs, monitor_binary, run_e2e_script};
 
 #[test]
 fn nodelet_as_the_node_of_a_real_cluster() {
@@ -42,28 +41,11 @@ fn nodelet_as_the_node_of_a_real_cluster() {
         nodelet.parent(),
         "nodelet-monitor must be beside nodelet"
     );
-    // target/<profile>/nodelet → target (the script caches test images there)
-    let target = nodelet
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = repo.join("scripts/node-e2e-real.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("NODELET_E2E_BIN", nodelet)
-        .env("CARGO", env!("CARGO"));
     // About 3 minutes warm; a cold Go build of the control plane adds ~17.
-    let status = run_bounded(
-        &script.display().to_string(),
-        cmd,
+    run_e2e_script(
+        "node-e2e-real.sh",
+        nodelet,
+        &[("NODELET_E2E_BIN", nodelet.as_os_str())],
         Duration::from_secs(1800),
-    );
-    assert!(
-        status.success(),
-        "{} failed (its summary above lists the failing checks)",
-        script.display()
     );
 }

@@ -12,10 +12,9 @@
 //! NODELET_SKIP_REAL=1.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use nodelet_testsupport::{Needs, run_bounded};
+use nodelet_testsupport::{Needs, run_e2e_script};
 
 #[test]
 fn volumes_against_the_real_agent() {
@@ -28,22 +27,10 @@ fn volumes_against_the_real_agent() {
     if !ready {
         return;
     }
-    // target/<profile>/nodelet → target
-    let target = Path::new(env!("CARGO_BIN_EXE_nodelet"))
-        .parent()
-        .and_then(Path::parent)
-        .expect("the nodelet binary sits in target/<profile>/")
-        .to_path_buf();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = repo.join("scripts/volumes-e2e-real.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script)
-        .env("CARGO_TARGET_DIR", &target)
-        .env("CARGO", env!("CARGO"));
-    let status = run_bounded(&script.display().to_string(), cmd, Duration::from_secs(900));
-    assert!(
-        status.success(),
-        "{} failed (its summary above lists the failing checks)",
-        script.display()
+    run_e2e_script(
+        "volumes-e2e-real.sh",
+        Path::new(env!("CARGO_BIN_EXE_nodelet")),
+        &[],
+        Duration::from_secs(900),
     );
 }
