@@ -9,9 +9,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export CARGO_TERM_COLOR=never
-# Each phase starts with the seconds elapsed so far: CI's time budget can
-# be read from its log.
-phase() { echo "== [${SECONDS}s] $*"; }
+# A suite run builds everything once: incremental state (gigabytes under
+# target/debug/incremental) would only be reused by a second run of the
+# same tree, and CI's disk is shared with the Go build cache and the tests'
+# own agents.
+export CARGO_INCREMENTAL=0
+# Each phase starts with the seconds elapsed so far and the disk left where
+# the build writes: CI's time and space budgets can be read from its log.
+phase() { echo "== [${SECONDS}s, $(df -h --output=avail . | tail -1 | tr -d ' ') free] $*"; }
 
 # The node-mode test needs the Go control plane (kube-apiserver, etcd, ...).
 # Cold, its build is ~19 minutes of CPU: it starts now at idle priority and

@@ -7,7 +7,7 @@
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -19,12 +19,24 @@ const GRACE: Duration = Duration::from_secs(30);
 
 /// Runs `cmd` to completion or until `limit` has passed; panics naming
 /// `what` and the limit when the deadline is hit (after killing the group).
-pub fn run_bounded(what: &str, mut cmd: Command, limit: Duration) -> ExitStatus {
+pub fn run_bounded(what: &str, cmd: Command, limit: Duration) -> ExitStatus {
+    run_bounded_with(what, cmd, limit, |_| {})
+}
+
+/// [`run_bounded`], with `started` given the child before the wait begins
+/// (to take its pipes).
+fn run_bounded_with(
+    what: &str,
+    mut cmd: Command,
+    limit: Duration,
+    started: impl FnOnce(&mut Child),
+) -> ExitStatus {
     use std::os::unix::process::CommandExt;
     cmd.process_group(0);
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    started(&mut child);
     let pgid = Pid::from_raw(child.id() as i32);
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -65,12 +77,50 @@ pub fn run_e2e_script(name: &str, nodelet: &Path, env: &[(&str, &OsStr)], limit:
         .env("CARGO_TARGET_DIR", target)
         .env("CARGO", env!("CARGO"))
         .envs(env.iter().copied());
-    let status = run_bounded(&script.display().to_string(), cmd, limit);
+    let (status, failed) = run_bounded_echoing(&script.display().to_string(), cmd, limit);
     assert!(
         status.success(),
-        "{} failed (its summary above lists the failing checks)",
-        script.display()
+        "{} failed; its failing checks:\n{}",
+        script.display(),
+        if failed.is_empty() {
+            "(none printed: see the output above)".to_string()
+        } else {
+            failed.join("\n")
+        }
     );
+}
+
+/// Runs `cmd` (its stdout piped) bounded as [`run_bounded`], passing each
+/// line through to this process's stdout as it comes and keeping the
+/// scripts' `not ok` lines: a failure then names its checks in the test's
+/// own panic message, which a CI log excerpt keeps when the interleaved
+/// output of the agents around it is cut.
+fn run_bounded_echoing(what: &str, mut cmd: Command, limit: Duration) -> (ExitStatus, Vec<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    cmd.stdout(Stdio::piped());
+    let (tx, rx) = mpsc::channel();
+    let status = run_bounded_with(what, cmd, limit, move |child| {
+        let Some(out) = child.stdout.take() else {
+            return;
+        };
+        std::thread::spawn(move || {
+            let mut failed = Vec::new();
+            // Raw stdout, not print!: the test harness would hold it back
+            // until the end, and a long script's progress is worth seeing.
+            let mut stdout = std::io::stdout();
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = writeln!(stdout, "{line}");
+                if line.starts_with("not ok") {
+                    failed.push(line);
+                }
+            }
+            let _ = tx.send(failed);
+        });
+    });
+    // The reader ends when the group's last writer is gone; a stray
+    // background child keeping the pipe open must not hold the test.
+    let failed = rx.recv_timeout(GRACE).unwrap_or_default();
+    (status, failed)
 }
 
 #[cfg(test)]
@@ -83,6 +133,18 @@ mod tests {
         cmd.args(["-c", "exit 3"]);
         let st = run_bounded("exit 3", cmd, Duration::from_secs(10));
         assert_eq!(st.code(), Some(3));
+    }
+
+    #[test]
+    fn failing_checks_are_kept_for_the_message() {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "echo 'ok - one'; echo 'not ok - two'; echo 'not ok - three'; exit 1",
+        ]);
+        let (st, failed) = run_bounded_echoing("checks", cmd, Duration::from_secs(10));
+        assert_eq!(st.code(), Some(1));
+        assert_eq!(failed, ["not ok - two", "not ok - three"]);
     }
 
     #[test]
