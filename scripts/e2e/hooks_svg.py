@@ -18,6 +18,10 @@ gives them (crates/nodelet-timeline/src/render/svg.rs).
              at least two restarts, three exits with their code, back-off
              marks (or bars) after an exit, each in time order.
 
+In both, the lane's state bars follow one another in time and in a
+container's lifecycle order (created, starting, running, terminating,
+exited, back-off, created again ...).
+
 Prints `ok <what>` per check; exit 1 at the first failure with what was
 found.
 """
@@ -79,6 +83,24 @@ def main():
         if not a <= b:
             fail(f"hook bar {h} ends before it starts: {a} .. {b}")
     print(f"# states: {[s for s, _, _ in segs]}")
+    # The lane's states follow a container's lifecycle: a created
+    # container's entrypoint starts (or it fails), nothing runs again
+    # before a new container is created.
+    follows = {
+        "waiting": {"created"},
+        "created": {"starting", "exited", "terminating"},
+        "starting": {"running", "terminating", "exited"},
+        "running": {"terminating", "exited"},
+        "terminating": {"exited"},
+        "exited": {"backoff", "created", "waiting"},
+        "backoff": {"created", "waiting"},
+    }
+    for (sa, a0, a1), (sb, b0, _b1) in zip(segs, segs[1:]):
+        if sb not in follows.get(sa, set()):
+            fail(f"state {sb} at {b0.isoformat()} follows {sa} at {a0.isoformat()}: {[x for x, _, _ in segs]}")
+        if not a0 <= a1 <= b0:
+            fail(f"state bars overlap or go back: {sa} {a0.isoformat()} .. {a1.isoformat()}, then {sb} at {b0.isoformat()}")
+    ok("states in lifecycle order, one after the other")
     print(f"# hooks: {[(h, r) for h, r, _, _ in hooks]}")
     print(f"# marks: {[k for k, _, _ in marks]} pod marks: {[k for k, _ in pod_marks]}")
 

@@ -90,38 +90,77 @@ pub fn run_e2e_script(name: &str, nodelet: &Path, env: &[(&str, &OsStr)], limit:
     );
 }
 
-/// Runs `cmd` (its stdout piped) bounded as [`run_bounded`], passing each
-/// line through to this process's stdout as it comes and keeping the
-/// scripts' `not ok` lines: a failure then names its checks in the test's
-/// own panic message, which a CI log excerpt keeps when the interleaved
-/// output of the agents around it is cut.
+/// Runs `cmd` (its stdout and stderr piped) bounded as [`run_bounded`],
+/// passing each line through to this process's stdout or stderr as it
+/// comes and keeping the scripts' `not ok` lines (with up to
+/// [`DETAIL_LINES`] of their `    | ` detail): a failure then names its
+/// checks in the test's own panic message, which a CI log excerpt keeps
+/// when the interleaved output of the agents around it is cut.
 fn run_bounded_echoing(what: &str, mut cmd: Command, limit: Duration) -> (ExitStatus, Vec<String>) {
-    use std::io::{BufRead, BufReader, Write};
-    cmd.stdout(Stdio::piped());
-    let (tx, rx) = mpsc::channel();
-    let status = run_bounded_with(what, cmd, limit, move |child| {
-        let Some(out) = child.stdout.take() else {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let failed = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel::<()>();
+    // Raw stdout/stderr, not print!: the test harness would hold it back
+    // until the end, and a long script's progress is worth seeing.
+    fn pass_through<R: Read + Send + 'static, W: Write + Send + 'static>(
+        from: Option<R>,
+        mut to: W,
+        failed: Arc<Mutex<Vec<String>>>,
+        done: mpsc::Sender<()>,
+    ) {
+        let Some(from) = from else {
             return;
         };
         std::thread::spawn(move || {
-            let mut failed = Vec::new();
-            // Raw stdout, not print!: the test harness would hold it back
-            // until the end, and a long script's progress is worth seeing.
-            let mut stdout = std::io::stdout();
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = writeln!(stdout, "{line}");
+            let mut detail = 0;
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                let _ = writeln!(to, "{line}");
+                let mut f = failed.lock().unwrap_or_else(|p| p.into_inner());
                 if line.starts_with("not ok") {
-                    failed.push(line);
+                    f.push(line);
+                    detail = DETAIL_LINES;
+                } else if detail > 0 && line.starts_with("    | ") {
+                    f.push(line);
+                    detail -= 1;
+                } else {
+                    detail = 0;
                 }
             }
-            let _ = tx.send(failed);
+            let _ = done.send(());
         });
+    }
+    let status = run_bounded_with(what, cmd, limit, |child| {
+        pass_through(
+            child.stdout.take(),
+            std::io::stdout(),
+            failed.clone(),
+            tx.clone(),
+        );
+        pass_through(
+            child.stderr.take(),
+            std::io::stderr(),
+            failed.clone(),
+            tx.clone(),
+        );
     });
-    // The reader ends when the group's last writer is gone; a stray
-    // background child keeping the pipe open must not hold the test.
-    let failed = rx.recv_timeout(GRACE).unwrap_or_default();
+    drop(tx);
+    // The readers end when the group's last writer is gone; a stray
+    // background child keeping a pipe open must not hold the test.
+    let deadline = std::time::Instant::now() + GRACE;
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+    let failed = failed.lock().unwrap_or_else(|p| p.into_inner()).clone();
     (status, failed)
 }
+
+/// Detail lines kept under each failing check.
+const DETAIL_LINES: usize = 12;
 
 #[cfg(test)]
 mod tests {
@@ -140,11 +179,26 @@ mod tests {
         let mut cmd = Command::new("sh");
         cmd.args([
             "-c",
-            "echo 'ok - one'; echo 'not ok - two'; echo 'not ok - three'; exit 1",
+            "echo 'ok - one'; echo 'not ok - two' >&2; echo '    | why' >&2; echo 'ok - x'; \
+             echo 'not ok - three' >&2; echo '    | because' >&2; echo 'done' >&2; \
+             echo '    | not a detail' >&2; echo 'not ok - on stdout'; exit 1",
         ]);
-        let (st, failed) = run_bounded_echoing("checks", cmd, Duration::from_secs(10));
+        let (st, mut failed) = run_bounded_echoing("checks", cmd, Duration::from_secs(10));
         assert_eq!(st.code(), Some(1));
-        assert_eq!(failed, ["not ok - two", "not ok - three"]);
+        // Lines of one stream keep their order; the two streams interleave
+        // as the threads read them.
+        let pos = failed.iter().position(|l| l == "not ok - on stdout");
+        assert!(pos.is_some(), "{failed:?}");
+        failed.retain(|l| l != "not ok - on stdout");
+        assert_eq!(
+            failed,
+            [
+                "not ok - two",
+                "    | why",
+                "not ok - three",
+                "    | because"
+            ]
+        );
     }
 
     #[test]

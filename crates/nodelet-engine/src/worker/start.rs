@@ -205,7 +205,10 @@ impl Worker {
         };
         // One runtime call for both (an OCI runtime then needs no separate
         // `start` process); the events and states are still those of a
-        // create followed by a start.
+        // create followed by a start. The timeline's Created mark is when
+        // the runtime began making it: taken after the call (and the
+        // journal's fsync), it would fall after the entrypoint's start.
+        let creating = ctx.clock.now();
         let (id, started) = match ctx
             .runtime
             .create_and_start_container(&sandbox, &config)
@@ -263,8 +266,7 @@ impl Worker {
             "Created",
             &format!("Created container: {}", spec.name),
         );
-        let mut m =
-            nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Created, ctx.clock.now());
+        let mut m = nodelet_timeline::Mark::new(nodelet_timeline::MarkKind::Created, creating);
         m.container_id = Some(id.clone());
         m.attempt = Some(attempt);
         shared.mark(Some(i), m);

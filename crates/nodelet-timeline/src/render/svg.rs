@@ -18,7 +18,13 @@ use super::{esc, stamp};
 use crate::layout::{Layout, State};
 use crate::model::MarkKind;
 
+/// The label column's width: at least this, wider for long container
+/// names up to [`LEFT_MAX`], past which a name is cut with "…" (the whole
+/// name stays in its tooltip).
 const LEFT: f64 = 170.0;
+const LEFT_MAX: f64 = 360.0;
+/// A bold 12 px DejaVu Sans character, generously.
+const LABEL_CHAR_W: f64 = 8.0;
 const PLOT: f64 = 880.0;
 const RIGHT: f64 = 40.0;
 const TOP: f64 = 58.0;
@@ -55,7 +61,9 @@ fn result_symbol(r: &str) -> &'static str {
     match r {
         "Succeeded" => "✓",
         "Failed" => "✗",
-        "TimedOut" => "⏱",
+        // A clock face in DejaVu Sans (the web page's and the renderer's
+        // font; ⏱ is not in it and was drawn as an empty box).
+        "TimedOut" => "◷",
         "Cancelled" => "⊘",
         "Interrupted" => "↻",
         _ => "…",
@@ -103,23 +111,59 @@ fn dur(secs: f64) -> String {
 
 struct Scale<'a> {
     l: &'a Layout,
+    /// Where the plot begins (the label column's width).
+    left: f64,
 }
 
 impl Scale<'_> {
     fn x(&self, t: Timestamp) -> f64 {
         let f = (self.l.secs(t) / self.l.span_secs()).clamp(0.0, 1.0);
-        LEFT + f * PLOT
+        self.left + f * PLOT
+    }
+}
+
+/// A lane's label: the container's name and its kind.
+fn lane_label(container: &str, kind: &str) -> String {
+    let kind = match kind {
+        "init" => " (init)",
+        "sidecar" => " (sidecar)",
+        _ => "",
+    };
+    format!("{container}{kind}")
+}
+
+/// The label column's width for these lanes.
+fn left_margin(l: &Layout) -> f64 {
+    let longest = l
+        .lanes
+        .iter()
+        .map(|lane| lane_label(&lane.container, &lane.kind).chars().count())
+        .max()
+        .unwrap_or(0);
+    (12.0 + LABEL_CHAR_W * longest as f64 + 12.0).clamp(LEFT, LEFT_MAX)
+}
+
+/// `label` cut to fit the label column, with "…" when cut.
+fn fit_label(label: &str, left: f64) -> String {
+    let room = ((left - 24.0) / LABEL_CHAR_W).floor().max(1.0) as usize;
+    if label.chars().count() <= room {
+        label.to_owned()
+    } else {
+        let mut cut: String = label.chars().take(room.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
     }
 }
 
 /// Renders the layout as a standalone SVG document.
 pub fn svg(l: &Layout) -> String {
-    let sc = Scale { l };
+    let left = left_margin(l);
+    let sc = Scale { l, left };
     let lanes_h = LANE * l.lanes.len().max(1) as f64;
     let axis_y = TOP + lanes_h + 8.0;
     let legend_y = axis_y + 40.0;
     let height = legend_y + 58.0;
-    let width = LEFT + PLOT + RIGHT;
+    let width = left + PLOT + RIGHT;
     let mut o = String::with_capacity(16 * 1024);
     let _ = write!(
         o,
@@ -145,7 +189,7 @@ pub fn svg(l: &Layout) -> String {
     let mut k = 0.0;
     let _ = write!(o, r#"<g class="axis" data-step="{step}">"#);
     while k <= l.span_secs() + 1e-9 {
-        let x = LEFT + k / l.span_secs() * PLOT;
+        let x = left + k / l.span_secs() * PLOT;
         let _ = write!(
             o,
             r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{axis_y}" stroke="#eeeeee"/><line x1="{x:.1}" y1="{axis_y}" x2="{x:.1}" y2="{:.1}" stroke="#444"/><text class="tick" x="{x:.1}" y="{:.1}" text-anchor="middle" fill="#444">{}</text>"##,
@@ -157,8 +201,8 @@ pub fn svg(l: &Layout) -> String {
     }
     let _ = write!(
         o,
-        r##"<line x1="{LEFT}" y1="{axis_y}" x2="{:.1}" y2="{axis_y}" stroke="#444"/></g>"##,
-        LEFT + PLOT
+        r##"<line x1="{left}" y1="{axis_y}" x2="{:.1}" y2="{axis_y}" stroke="#444"/></g>"##,
+        left + PLOT
     );
     for (i, lane) in l.lanes.iter().enumerate() {
         let y = TOP + LANE * i as f64;
@@ -169,17 +213,13 @@ pub fn svg(l: &Layout) -> String {
             esc(&lane.kind),
             lane.restarts
         );
-        let kind = match lane.kind.as_str() {
-            "init" => " (init)",
-            "sidecar" => " (sidecar)",
-            _ => "",
-        };
+        let label = lane_label(&lane.container, &lane.kind);
         let _ = write!(
             o,
-            r##"<text class="lane-label" x="12" y="{:.1}" font-weight="bold">{}{}</text><text x="12" y="{:.1}" fill="#666" font-size="11">restarts: {}</text>"##,
+            r##"<text class="lane-label" x="12" y="{:.1}" font-weight="bold">{}<title>{}</title></text><text x="12" y="{:.1}" fill="#666" font-size="11">restarts: {}</text>"##,
             y + BAR_Y + 15.0,
-            esc(&lane.container),
-            kind,
+            esc(&fit_label(&label, left)),
+            esc(&label),
             y + BAR_Y + 30.0,
             lane.restarts
         );
@@ -361,13 +401,13 @@ pub fn svg(l: &Layout) -> String {
             stamp(p.t)
         );
     }
-    legend(&mut o, legend_y);
+    legend(&mut o, left, legend_y);
     o.push_str("</svg>");
     o
 }
 
-fn legend(o: &mut String, y: f64) {
-    let _ = write!(o, r#"<g class="legend" transform="translate({LEFT},{y})">"#);
+fn legend(o: &mut String, left: f64, y: f64) {
+    let _ = write!(o, r#"<g class="legend" transform="translate({left},{y})">"#);
     let states = [
         State::Waiting,
         State::Created,
@@ -432,5 +472,41 @@ mod tests {
         assert_eq!(rel(0.5), "+0.5s");
         assert_eq!(rel(300.0), "+5m");
         assert_eq!(dur(0.25), "250ms");
+    }
+
+    #[test]
+    fn long_container_names_widen_the_label_column_then_are_cut() {
+        let layout = |name: &str| Layout {
+            namespace: "default".into(),
+            name: "p".into(),
+            t0: Timestamp::UNIX_EPOCH,
+            t1: Timestamp::UNIX_EPOCH,
+            lanes: vec![crate::layout::Lane {
+                container: name.into(),
+                kind: "regular".into(),
+                segments: vec![],
+                hooks: vec![],
+                graces: vec![],
+                points: vec![],
+                restarts: 0,
+            }],
+            pod_points: vec![],
+        };
+        assert_eq!(left_margin(&layout("app")), LEFT);
+        let name = "lifecycle-demo-container";
+        let left = left_margin(&layout(name));
+        assert!(left > LEFT, "a 24-character name needs more than {LEFT} px");
+        assert_eq!(fit_label(name, left), name);
+        let long = "a".repeat(63);
+        let left = left_margin(&layout(&long));
+        assert_eq!(left, LEFT_MAX);
+        let cut = fit_label(&long, left);
+        assert!(cut.ends_with('…') && cut.chars().count() < 63, "{cut}");
+        assert!(24.0 + LABEL_CHAR_W * cut.chars().count() as f64 <= LEFT_MAX);
+        let svg = svg(&layout(&long));
+        assert!(
+            svg.contains(&format!("<title>{long}</title>")),
+            "the whole name is in the tooltip"
+        );
     }
 }
