@@ -5,7 +5,9 @@
 # The caller sets `ws` (the repository) and `E2E_NAME` (and optionally
 # `E2E_SUBNET`, the first two octets of its pod subnets, and `E2E_BRIDGE`,
 # its bridge name prefix, to stay apart from the other scripts), then calls
-# e2e_start; `K` is kubectl, `N` nodelet, `tmp`/`root`/`run` the dirs.
+# e2e_start; `K` is kubectl, `N` nodelet, `tmp`/`root`/`run` the dirs. A
+# function `e2e_prepare`, when defined, runs before the images are loaded
+# and may add image paths to the array `e2e_images`.
 
 die() { echo "$E2E_NAME: $*" >&2; exit 2; }
 
@@ -93,8 +95,15 @@ e2e_start() {
     addr=127.0.0.1:$port
     server=""
     trap e2e_cleanup EXIT
-    "$N" image load --root "$root" --run-root "$run" -i "$images/busybox.tar" >"$tmp/load.log" 2>&1 ||
-        { cat "$tmp/load.log" >&2; die "nodelet image load failed"; }
+    # A script may name more images to load (set in e2e_images by its
+    # e2e_prepare, which runs once the temp dir exists).
+    e2e_images=("$images/busybox.tar")
+    if declare -F e2e_prepare >/dev/null; then e2e_prepare; fi
+    local img
+    for img in "${e2e_images[@]}"; do
+        "$N" image load --root "$root" --run-root "$run" -i "$img" >>"$tmp/load.log" 2>&1 ||
+            { cat "$tmp/load.log" >&2; die "nodelet image load $img failed"; }
+    done
     export KUBECONFIG=$root/kubeconfig
     start_server
     echo "# nodelet serve on https://$addr, root $root, bridge $NODELET_CNI_BRIDGE ($NODELET_CNI_SUBNET)"

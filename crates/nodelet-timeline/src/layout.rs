@@ -133,8 +133,8 @@ fn secs_text(d: SignedDuration) -> String {
 /// Lays out `tl`; `now` ends what is still going on (a running container,
 /// a hook in flight) unless the pod is gone.
 pub fn layout(tl: &PodTimeline, now: Timestamp) -> Layout {
-    let mut marks: Vec<&Mark> = tl.marks.iter().collect();
-    marks.sort_by_key(|m| m.time);
+    let causal = in_causal_order(&tl.marks);
+    let marks: Vec<&Mark> = causal.iter().collect();
     let t0 = marks.first().map_or(now, |m| m.time);
     let gone = marks
         .iter()
@@ -211,6 +211,50 @@ pub fn layout(tl: &PodTimeline, now: Timestamp) -> Layout {
         t1,
         lanes,
         pod_points,
+    }
+}
+
+/// The marks by time, with a container's exit never before its own
+/// creation, start or Running mark. Those are stamped by different clocks
+/// at different moments: a process that exits at once (`exit 7`) has
+/// finished, by the runtime's exit time, a few milliseconds before the
+/// runtime's start handshake returned and before the agent marked it
+/// Running; drawn by raw times the lane would go exited → running.
+fn in_causal_order(marks: &[Mark]) -> Vec<Mark> {
+    use std::collections::HashMap;
+    let mut latest: HashMap<&str, Timestamp> = HashMap::new();
+    for m in marks {
+        if let (MarkKind::Created | MarkKind::Started | MarkKind::Running, Some(id)) =
+            (m.kind, m.container_id.as_deref())
+        {
+            let t = latest.entry(id).or_insert(m.time);
+            *t = (*t).max(m.time);
+        }
+    }
+    let mut out: Vec<Mark> = marks.to_vec();
+    for m in &mut out {
+        if m.kind == MarkKind::Exited
+            && let Some(t) = m.container_id.as_deref().and_then(|id| latest.get(id))
+        {
+            m.time = m.time.max(*t);
+        }
+    }
+    // Within one moment, a container's life in its order (the clamped exit
+    // shares its time with the Running mark that was recorded after it);
+    // otherwise, stable, the order they were recorded in.
+    out.sort_by_key(|m| (m.time, same_moment_rank(m.kind)));
+    out
+}
+
+fn same_moment_rank(kind: MarkKind) -> u8 {
+    match kind {
+        MarkKind::Created => 0,
+        MarkKind::Started => 1,
+        MarkKind::Running => 2,
+        MarkKind::Exited => 4,
+        MarkKind::BackOff => 5,
+        MarkKind::PodGone => 6,
+        _ => 3,
     }
 }
 
@@ -538,6 +582,38 @@ mod tests {
     }
 
     #[test]
+    fn an_exit_stamped_before_its_start_handshake_follows_it() {
+        // `exit 7`: the runtime saw the exit 3 ms before its start
+        // handshake returned, and the agent marked Running after that.
+        // The waiter recorded the exit before the Running mark.
+        let mut ex = m(MarkKind::Exited, 1.097);
+        ex.exit_code = Some(7);
+        let marks = vec![
+            m(MarkKind::Created, 1.0),
+            m(MarkKind::Started, 1.1),
+            ex,
+            m(MarkKind::Running, 1.101),
+        ];
+        let l = layout(&timeline(marks), t(2.0));
+        let states: Vec<State> = l.lanes[0].segments.iter().map(|s| s.state).collect();
+        assert_eq!(
+            states,
+            [
+                State::Waiting,
+                State::Created,
+                State::Starting,
+                State::Running,
+                State::Exited
+            ]
+        );
+        let exit = l.lanes[0]
+            .points
+            .iter()
+            .find(|p| p.kind == MarkKind::Exited);
+        assert_eq!(exit.map(|p| p.t), Some(t(1.101)));
+    }
+
+    #[test]
     fn a_crash_loop_shows_back_off_gaps_and_restarts() {
         let mut marks = Vec::new();
         let mut at = 1.0;
@@ -545,8 +621,11 @@ mod tests {
             let mut c = m(MarkKind::Created, at);
             c.container_id = Some(format!("id{i}"));
             marks.push(c);
-            marks.push(m(MarkKind::Started, at + 0.1));
-            marks.push(m(MarkKind::Running, at + 0.1));
+            for kind in [MarkKind::Started, MarkKind::Running] {
+                let mut s = m(kind, at + 0.1);
+                s.container_id = Some(format!("id{i}"));
+                marks.push(s);
+            }
             let mut ex = m(MarkKind::Exited, at + 1.0);
             ex.exit_code = Some(1);
             ex.container_id = Some(format!("id{i}"));
