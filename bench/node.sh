@@ -12,7 +12,9 @@
 #      Running; nodelet as node-1 of the real Kubernetes v1.37.2 control
 #      plane (scripts/cluster.sh: the watch goes through kube-apiserver, and
 #      kube-scheduler binds the pods) vs `nodelet serve` (standalone, its
-#      own API) with the same binary, and the ratio node/standalone.
+#      own API) with the same binary, and the ratio node/standalone; with
+#      where the CPU went meanwhile (the machine, each process by name, the
+#      short-lived runc/CNI/hook processes).
 #
 # Usage: bench/node.sh   (run it under the lock of the real tests:
 #   flock /tmp/nodelet-real-tests.lock bench/node.sh)
@@ -117,6 +119,44 @@ items = [{"apiVersion": "v1", "kind": "Pod",
 print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
 EOF
 
+# cpu_snapshot FILE: the machine's busy CPU time and each process's (by
+# command name), to say where a burst's CPU went.
+cpu_snapshot() {
+    python3 - "$1" <<'EOF'
+import json, os, sys
+hz = os.sysconf("SC_CLK_TCK")
+f = open("/proc/stat").readline().split()[1:]
+busy = (sum(map(int, f)) - int(f[3]) - int(f[4])) / hz  # minus idle, iowait
+procs = {}
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        st = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    comm = st[st.index("(") + 1:st.rindex(")")]
+    rest = st[st.rindex(")") + 2:].split()
+    procs[pid] = [comm, (int(rest[11]) + int(rest[12])) / hz]
+json.dump({"busy": busy, "procs": procs}, open(sys.argv[1], "w"))
+EOF
+}
+
+# cpu_report BEFORE AFTER SECONDS: the CPU seconds between two snapshots.
+cpu_report() {
+    python3 - "$@" <<'EOF'
+import json, os, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+secs = float(sys.argv[3])
+by = {}
+for pid, (comm, t) in b["procs"].items():
+    by[comm] = by.get(comm, 0.0) + t - a["procs"].get(pid, [comm, 0.0])[1]
+busy = b["busy"] - a["busy"]
+top = sorted(by.items(), key=lambda kv: -kv[1])[:6]
+print(f"           CPU over those {secs:.1f} s: {busy:.1f} s busy of {secs * os.cpu_count():.1f}; "
+      + ", ".join(f"{c} {t:.1f} s" for c, t in top if t >= 0.05)
+      + f"; processes that ended meanwhile (runc, CNI, hooks, kubectl) {max(0.0, busy - sum(by.values())):.1f} s")
+EOF
+}
+
 # measure NAME: the N pods applied, each one's ADDED → Running in a watch
 # (KUBECONFIG names the server); prints the figures, keeps them in
 # $tmp/NAME.json; deletes the pods again.
@@ -147,11 +187,13 @@ json.dump({"added": added, "running": running}, open(out, "w"))
 EOF
     local watcher=$!
     sleep 2 # the watch's initial (empty) list is done
+    cpu_snapshot "$tmp/$name.cpu0"
     t0=$(date +%s.%N)
     bounded 300 "$K" apply -f "$tmp/pods.yaml" >/dev/null || echo "$name: kubectl apply failed"
     local t_applied
     t_applied=$(date +%s.%N)
     wait "$watcher"
+    cpu_snapshot "$tmp/$name.cpu1"
     python3 - "$name" "$N" "$t0" "$t_applied" "$tmp/$name.watch.json" "$tmp/$name.json" <<'EOF'
 import json, sys
 name, n, t0, t_applied, src, dst = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
@@ -166,6 +208,7 @@ json.dump(r, open(dst, "w"))
 print(f"{name:10s} {r['running']}/{n} Running; ADDED → Running per pod: p50 {r['p50']:.3f} s, p99 {r['p99']:.3f} s; "
       f"kubectl apply {r['apply']:.2f} s; apply → all Running {r['all']:.2f} s")
 EOF
+    cpu_report "$tmp/$name.cpu0" "$tmp/$name.cpu1" "$(python3 -c "print($(date +%s.%N) - $t0)")"
     # Deleted, then polled until gone: `kubectl delete --wait` on
     # `nodelet serve` once waited out its timeout for 10 pods that were
     # already gone (a watch that missed the final DELETED).
