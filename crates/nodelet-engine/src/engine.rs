@@ -95,7 +95,7 @@ impl Engine {
             tx.clone(),
             config.node_name.clone(),
         );
-        crate::failpoints::setup();
+        crate::failpoints::setup()?;
         // A store grown sparse (many pods come and gone) is rewritten once
         // here, while nothing else uses it.
         match store.compact_if_sparse(32 << 20) {
