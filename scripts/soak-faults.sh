@@ -124,7 +124,10 @@ while ((cycle < CYCLES)); do
         echo "# cycle $cycle: agent killed while the batch started"
         start_server
     fi
-    all_running 60 || { bad "batch at cycle $cycle not Running in 60 s" "$("$K" get pods 2>&1)"; slow=$((slow + 1)); }
+    all_running 60 || {
+        bad "batch at cycle $cycle not Running in 60 s" "$("$K" get pods 2>&1; "$K" get events --field-selector type=Warning -o custom-columns=OBJ:.involvedObject.name,R:.reason,M:.message 2>&1 | tail -20)"
+        slow=$((slow + 1))
+    }
     "$K" delete pods -l soak=1 --grace-period=2 --wait=false >/dev/null 2>&1
     if [[ $during == delete ]]; then
         sleep 0.3

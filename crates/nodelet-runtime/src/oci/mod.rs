@@ -97,6 +97,10 @@ pub struct OciRuntime {
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
     volumes: Arc<crate::volume::HostVolumes>,
+    /// Held shared by every sandbox creation, exclusively by
+    /// [`Runtime::list_sandboxes`]: with no creation in flight, a sandbox
+    /// without its pod record was left by an agent that died making it.
+    creating: tokio::sync::RwLock<()>,
 }
 
 /// 2·n hex characters from the kernel's CSPRNG (container ids are 64).
@@ -182,6 +186,7 @@ impl OciRuntime {
             all_caps: bundle::current_capabilities(),
             cache: Mutex::new(HashMap::new()),
             volumes,
+            creating: tokio::sync::RwLock::new(()),
             cfg,
         };
         rt.load_records();
@@ -304,11 +309,16 @@ impl OciRuntime {
     }
 
     fn monitor_pid(&self, id: &str) -> Option<i32> {
-        std::fs::read_to_string(self.container_dir(id).join("monitor.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let p = self.container_dir(id).join("monitor.pid");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            return s.trim().parse().ok();
+        }
+        // An agent killed between the monitor's spawn and its handshake
+        // never wrote the pid, though the monitor (and the container) run:
+        // found by its command line, and remembered.
+        let pid = wait::find_monitor(id)?;
+        let _ = std::fs::write(&p, pid.to_string());
+        Some(pid)
     }
 
     /// The exit status once known, remembering the OOM verdict so it
@@ -343,9 +353,12 @@ impl OciRuntime {
     /// report the exit as unknown with code 255, as containerd does.
     async fn exit_without_monitor(&self, id: &str, m: &ContainerMeta) -> Result<wait::ExitFile> {
         tracing::warn!(container = %id, "monitor gone without an exit file; exit code unknown");
-        if let (Some(pid), Some(state)) = (m.pid, self.cli.state(id).await?)
+        // The init's pid is in the record unless the agent died before the
+        // handshake: then runc's state is all there is.
+        if let Some(state) = self.cli.state(id).await?
             && (state.status == "running" || state.status == "paused")
-            && i64::from(pid) == state.pid
+            && m.pid.is_none_or(|pid| i64::from(pid) == state.pid)
+            && let Ok(pid) = i32::try_from(state.pid)
         {
             wait::pid_exited(pid).await?;
         }
@@ -632,6 +645,7 @@ impl Runtime for OciRuntime {
     }
 
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
+        let _creating = self.creating.read().await;
         let info = self.sandboxes.create(config).await?;
         let meta = PodMeta {
             config: config.clone(),
@@ -838,8 +852,28 @@ impl Runtime for OciRuntime {
         Ok(out)
     }
 
+    /// Complete sandboxes only: one whose pod record (written last by
+    /// [`Runtime::create_sandbox`]) is missing was being made when an agent
+    /// died; its containers could never be created ("sandbox not found"),
+    /// so it is torn down here (network, pins, shm, pod cgroup) and the
+    /// pod gets a new one.
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
-        self.sandboxes.list().await
+        let _quiet = self.creating.write().await;
+        let mut complete = Vec::new();
+        for info in self.sandboxes.list().await? {
+            if self.pod_meta_path(&info.id).exists() {
+                complete.push(info);
+                continue;
+            }
+            tracing::warn!(sandbox = %info.id, pod_uid = %info.pod_uid, "removing a sandbox whose creation was interrupted");
+            if let Err(e) = self.sandboxes.remove(&info.id).await {
+                tracing::warn!(sandbox = %info.id, error = %e, "could not remove the interrupted sandbox");
+                continue;
+            }
+            let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &info.id));
+            let _ = self.cgroups.remove(&info.cgroup_parent);
+        }
+        Ok(complete)
     }
 
     async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortStream> {
