@@ -360,9 +360,9 @@ for i in $(seq 40); do
     out=$("$K" create configmap "big-$i" --from-file=big="$tmp/big.txt" -v=6 2>&1) || break
     out=""
 done
-grep -Eq 'POST https://[^ ]+/configmaps 507 Insufficient Storage' <<<"$out" &&
+grep -Eq 'verb="POST" url="[^"]+/configmaps[?"].* status="507 Insufficient Storage"' <<<"$out" &&
     grep -q "$root/state.redb is out of space" <<<"$out" &&
-    good "a write refused: 507, $(grep -o 'the state store [^"]*out of space[^"]*' <<<"$out" | head -1)" ||
+    good "a write refused: 507, $(grep -o 'the state store [^"]*out of space' <<<"$out" | head -1)" ||
     bad "no 507 naming the store when the disk filled" "$out"
 pod refused >"$tmp/refused.json"
 expect "a new pod refused with 507 and the reason" 'InsufficientStorage.*out of space.*new pods are refused' \

@@ -104,6 +104,8 @@ all_running 60 || bad "warm-up batch not Running"
 all_gone 60 || bad "warm-up batch not gone"
 settle
 before=$(figures)
+leftovers() { awk '{print $5, $9}' /proc/self/mountinfo | sort >"$1.mounts"; find /sys/fs/cgroup/nodelet /sys/fs/cgroup/*/nodelet -mindepth 1 -type d 2>/dev/null | sort >"$1.cgroups"; }
+leftovers "$tmp/before"
 echo "# before: $(tr '\n' ' ' <<<"$before")"
 fds_first=$(value agent-fds "$before")
 kills=0 slow=0
@@ -145,6 +147,7 @@ took=$((SECONDS - t0))
 ((cycle == CYCLES)) && good "$cycle cycles in ${took}s with $kills kill -9" || bad "stopped after $cycle cycles"
 settle
 after=$(figures)
+leftovers "$tmp/after"
 echo "# after:  $(tr '\n' ' ' <<<"$after")"
 
 section 2 "nothing leaked, every hook delivered, the store bounded"
@@ -154,7 +157,11 @@ while read -r k v; do
 done <<<"$before"
 for k in cgroups mounts netns veths container-processes monitors; do
     b=$(value "$k" "$before") a=$(value "$k" "$after")
-    ((a <= b)) && good "$k: $a after, $b before" || bad "$k leaked: $a after, $b before"
+    ((a <= b)) && good "$k: $a after, $b before" || bad "$k leaked: $a after, $b before" "$(
+        case $k in
+            mounts) comm -13 "$tmp/before.mounts" "$tmp/after.mounts" ;;
+            cgroups) comm -13 "$tmp/before.cgroups" "$tmp/after.cgroups" ;;
+        esac | head -20)"
 done
 # The agent alive now is not the one measured before (killed since): its
 # fds are compared with the first's, with a little room for a connection.

@@ -620,6 +620,11 @@ mod tests {
             "c",
         );
         assert_eq!(e.code, 507);
-        assert!(e.message.contains("/r/state.redb is on a read-only filesystem"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("/r/state.redb is on a read-only filesystem"),
+            "{}",
+            e.message
+        );
     }
 }

@@ -48,15 +48,11 @@ pub fn parse(value: &str) -> Result<Armed> {
     };
     let (name, at) = match value.split_once('@') {
         Some((name, n)) => {
-            let at = n
-                .parse::<u64>()
-                .ok()
-                .filter(|&n| n >= 1)
-                .ok_or_else(|| {
-                    invalid(format!(
-                        "\"{value}\": the hit count after '@' must be a whole number ≥ 1"
-                    ))
-                })?;
+            let at = n.parse::<u64>().ok().filter(|&n| n >= 1).ok_or_else(|| {
+                invalid(format!(
+                    "\"{value}\": the hit count after '@' must be a whole number ≥ 1"
+                ))
+            })?;
             (name, at)
         }
         None => (value, 1),
@@ -154,7 +150,10 @@ mod tests {
     fn an_unknown_point_is_refused_listing_the_known_ones() {
         let e = parse("hook-after-intnet").unwrap_err().to_string();
         assert!(e.contains("NODELET_CRASH_AT"), "{e}");
-        assert!(e.contains("unknown crash point \"hook-after-intnet\""), "{e}");
+        assert!(
+            e.contains("unknown crash point \"hook-after-intnet\""),
+            "{e}"
+        );
         for p in POINTS {
             assert!(e.contains(p), "{p} not listed in: {e}");
         }

@@ -142,9 +142,7 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
                 .iter()
                 .filter(|m| m.kind == nodelet_timeline::MarkKind::PodDeleted)
                 .map(|m| m.time)
-                .find(|t| {
-                    *t >= at && t.duration_since(at) < jiff::SignedDuration::from_secs(1)
-                })
+                .find(|t| *t >= at && t.duration_since(at) < jiff::SignedDuration::from_secs(1))
                 .unwrap_or(at);
             rec.deletion_grace_used = now_wall.duration_since(at).as_secs().max(0);
             let grace = Duration::from_secs(u64::try_from(deletion.unwrap_or(0)).unwrap_or(0));

@@ -82,9 +82,8 @@ impl Storage {
             );
             tracing::warn!("{msg}");
             if let Some((name, v)) = &unstored {
-                let _ = crate::store_io::durable(|| {
-                    ctx.store.put_object("Event", "default", name, v)
-                });
+                let _ =
+                    crate::store_io::durable(|| ctx.store.put_object("Event", "default", name, v));
             }
             node_event(&ctx, "Normal", "NodeStorageRecovered", &msg);
             ctx.storage.recovered.send_modify(|n| *n += 1);
@@ -133,7 +132,8 @@ fn node_event(
     let mut unstored = None;
     if let Ok(v) = serde_json::to_value(&event) {
         let name = event.metadata.name.clone().unwrap_or_default();
-        if crate::store_io::durable(|| ctx.store.put_object("Event", "default", &name, &v)).is_err() {
+        if crate::store_io::durable(|| ctx.store.put_object("Event", "default", &name, &v)).is_err()
+        {
             unstored = Some((name, v));
         }
     }

@@ -206,9 +206,8 @@ async fn stop(
     // to more than the grace (still never under the 2 s minimum).
     if let Some(deadline) = shared.lock().deletion_deadline {
         let left = deadline.saturating_duration_since(clock.instant());
-        let floor = Duration::from_secs(
-            u64::try_from(grace::MINIMUM_GRACE_PERIOD_SECONDS).unwrap_or(2),
-        );
+        let floor =
+            Duration::from_secs(u64::try_from(grace::MINIMUM_GRACE_PERIOD_SECONDS).unwrap_or(2));
         limit = limit.min(left.max(floor));
     }
     let exited = tokio::select! {
