@@ -97,9 +97,10 @@ pub struct OciRuntime {
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
     volumes: Arc<crate::volume::HostVolumes>,
-    /// Held shared by every sandbox creation, exclusively by
+    /// Held shared by every sandbox and container creation, exclusively by
     /// [`Runtime::list_sandboxes`]: with no creation in flight, a sandbox
-    /// without its pod record was left by an agent that died making it.
+    /// without its pod record or a container directory without its record
+    /// was left by an agent that died making it.
     creating: tokio::sync::RwLock<()>,
 }
 
@@ -552,6 +553,7 @@ impl OciRuntime {
         config: &ContainerConfig,
         start: bool,
     ) -> Result<(String, Option<StartedContainer>)> {
+        let _creating = self.creating.read().await;
         let id = random_hex(32);
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
@@ -571,6 +573,58 @@ impl OciRuntime {
         self.pod_log_dir(pod)
             .join(container)
             .join(format!("{attempt}.log"))
+    }
+
+    /// What an agent killed midway left besides half-made sandboxes (see
+    /// [`Runtime::list_sandboxes`], which calls this with no creation in
+    /// flight): a container directory without its record (creation
+    /// interrupted before it: rootfs mounted, image pinned) and a pod record
+    /// whose sandbox is gone (removal interrupted after the network
+    /// teardown: shm, the pod cgroup and logs remained).
+    async fn finish_interrupted(&self, live: &[SandboxInfo]) {
+        if let Ok(dir) = std::fs::read_dir(self.cfg.root.join("containers")) {
+            for e in dir.flatten() {
+                let path = e.path();
+                let Some(id) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if path.join("record.json").exists() || !path.is_dir() {
+                    continue;
+                }
+                tracing::warn!(container = %id, "removing a container whose creation was interrupted");
+                let p = path.clone();
+                let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&p)).await;
+                let _ = std::fs::remove_dir_all(&path);
+                let _ = self.images.pins().unpin(&id);
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir(self.cfg.root.join("pods")) {
+            for e in dir.flatten() {
+                let path = e.path();
+                let Some(id) = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .map(str::to_owned)
+                else {
+                    continue;
+                };
+                if path.extension().is_none_or(|x| x != "json") || live.iter().any(|s| s.id == id)
+                {
+                    continue;
+                }
+                let Ok(Some(meta)) = record::read_json::<PodMeta>(&path) else {
+                    continue;
+                };
+                tracing::warn!(sandbox = %id, "finishing the removal of a sandbox interrupted midway");
+                let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &id));
+                // The pod may have a sandbox again: its cgroup and logs stay.
+                if !live.iter().any(|s| s.pod_uid == meta.info.pod_uid) {
+                    let _ = self.cgroups.remove(&meta.info.cgroup_parent);
+                    let _ = std::fs::remove_dir_all(self.pod_log_dir(&meta.config));
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     fn pod_log_dir(&self, pod: &SandboxConfig) -> PathBuf {
@@ -873,6 +927,7 @@ impl Runtime for OciRuntime {
             let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &info.id));
             let _ = self.cgroups.remove(&info.cgroup_parent);
         }
+        self.finish_interrupted(&complete).await;
         Ok(complete)
     }
 
