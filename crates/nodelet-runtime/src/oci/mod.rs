@@ -593,7 +593,8 @@ impl OciRuntime {
                 }
                 tracing::warn!(container = %id, "removing a container whose creation was interrupted");
                 let p = path.clone();
-                let _ = tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&p)).await;
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&p)).await;
                 let _ = std::fs::remove_dir_all(&path);
                 let _ = self.images.pins().unpin(&id);
             }
@@ -601,15 +602,10 @@ impl OciRuntime {
         if let Ok(dir) = std::fs::read_dir(self.cfg.root.join("pods")) {
             for e in dir.flatten() {
                 let path = e.path();
-                let Some(id) = path
-                    .file_stem()
-                    .and_then(|s| s.to_str())
-                    .map(str::to_owned)
-                else {
+                let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
                     continue;
                 };
-                if path.extension().is_none_or(|x| x != "json") || live.iter().any(|s| s.id == id)
-                {
+                if path.extension().is_none_or(|x| x != "json") || live.iter().any(|s| s.id == id) {
                     continue;
                 }
                 let Ok(Some(meta)) = record::read_json::<PodMeta>(&path) else {
