@@ -154,9 +154,16 @@ impl EngineBackend {
     }
 }
 
+/// 507 Insufficient Storage: the state store cannot take writes (full,
+/// read-only, I/O errors); the message says which and where.
+fn insufficient_storage(message: String) -> ApiError {
+    ApiError::new(507, "InsufficientStorage", message)
+}
+
 fn store_err(e: StoreError) -> ApiError {
     match e {
         StoreError::Gone { .. } => ApiError::gone(e.to_string()),
+        StoreError::Unavailable { .. } => insufficient_storage(e.to_string()),
         e => ApiError::internal(e.to_string()),
     }
 }
@@ -170,6 +177,7 @@ fn engine_err(e: EngineError, kind: Kind, name: &str) -> ApiError {
             ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down")
         }
         EngineError::Store(s) => store_err(s),
+        e @ EngineError::StorageUnavailable(_) => insufficient_storage(e.to_string()),
         e => ApiError::internal(e.to_string()),
     }
 }
@@ -583,5 +591,40 @@ impl Backend for EngineBackend {
 
     fn node(&self) -> Node {
         crate::node::this_node(self.started, &self.runtime_version, self.max_pods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_cannot_write_is_507_with_the_reason() {
+        let e = engine_err(
+            EngineError::StorageUnavailable(
+                "the state store /r/state.redb is out of space (No space left on device)".into(),
+            ),
+            Kind::Pod,
+            "p",
+        );
+        assert_eq!((e.code, e.reason.as_str()), (507, "InsufficientStorage"));
+        assert!(e.message.contains("out of space"), "{}", e.message);
+        assert!(e.message.contains("new pods are refused"), "{}", e.message);
+        let e = engine_err(
+            EngineError::Store(StoreError::Unavailable {
+                path: "/r/state.redb".into(),
+                kind: nodelet_store::Unavailability::ReadOnly,
+                detail: "Read-only file system".into(),
+            }),
+            Kind::ConfigMap,
+            "c",
+        );
+        assert_eq!(e.code, 507);
+        assert!(
+            e.message
+                .contains("/r/state.redb is on a read-only filesystem"),
+            "{}",
+            e.message
+        );
     }
 }

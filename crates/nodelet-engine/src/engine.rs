@@ -95,7 +95,7 @@ impl Engine {
             tx.clone(),
             config.node_name.clone(),
         );
-        crate::failpoints::setup();
+        crate::failpoints::setup()?;
         // A store grown sparse (many pods come and gone) is rewritten once
         // here, while nothing else uses it.
         match store.compact_if_sparse(32 << 20) {
@@ -325,7 +325,12 @@ impl Engine {
                 value["metadata"]["uid"] =
                     serde_json::Value::String(uuid::Uuid::new_v4().to_string());
             }
-            self.ctx.store.put_object(kind, &namespace, &name, &value)?;
+            if let Err(e) = self.ctx.store.put_object(kind, &namespace, &name, &value) {
+                // A full or failing disk is the node's problem, not this
+                // object's: reported, new pods refused until it recovers.
+                self.ctx.storage.failed(&self.ctx, &e);
+                return Err(e.into());
+            }
         }
         Ok(Applied {
             kind,
@@ -336,6 +341,18 @@ impl Engine {
     }
 
     fn apply_pod(&self, mut pod: Pod) -> Result<Applied> {
+        // The store may have failed a write the engine did not make (the
+        // API's own objects): the same degraded state.
+        if self.ctx.storage.unavailable().is_none()
+            && let Some(u) = self.ctx.store.unavailable()
+        {
+            let e = nodelet_store::StoreError::Unavailable {
+                path: self.ctx.store.path().to_path_buf(),
+                kind: u.kind,
+                detail: u.detail,
+            };
+            self.ctx.storage.failed(&self.ctx, &e);
+        }
         if let Some(u) = self.ctx.storage.unavailable() {
             return Err(EngineError::StorageUnavailable(format!(
                 "the state store {} is {} ({})",

@@ -123,9 +123,6 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
         rec.start_time = start_time;
         rec.deletion_grace = deletion;
         let now_wall = ctx.clock.now();
-        if let Some(at) = deleted_at {
-            rec.deletion_grace_used = now_wall.duration_since(at).as_secs().max(0);
-        }
         // The timeline goes on where it was.
         if let Ok(Some((tl, _))) = ctx.store.get_object(
             nodelet_timeline::model::KIND,
@@ -135,6 +132,21 @@ pub async fn recover(ctx: &EngineCtx) -> Result<Vec<(PodRecord, Recovered, bool)
             && tl.spec.pod_uid == uid
         {
             rec.timeline.marks = tl.marks;
+        }
+        if let Some(at) = deleted_at {
+            // `deletionTimestamp` is kept in whole seconds; the timeline's
+            // PodDeleted mark, within that second, is the instant itself.
+            let at = rec
+                .timeline
+                .marks
+                .iter()
+                .filter(|m| m.kind == nodelet_timeline::MarkKind::PodDeleted)
+                .map(|m| m.time)
+                .find(|t| *t >= at && t.duration_since(at) < jiff::SignedDuration::from_secs(1))
+                .unwrap_or(at);
+            rec.deletion_grace_used = now_wall.duration_since(at).as_secs().max(0);
+            let grace = Duration::from_secs(u64::try_from(deletion.unwrap_or(0)).unwrap_or(0));
+            rec.deletion_deadline = Some(instant_of(ctx, at) + grace);
         }
         rec.mark(nodelet_timeline::Mark::new(
             nodelet_timeline::MarkKind::AgentRestarted,

@@ -61,7 +61,9 @@ impl Storage {
             "{e}; new pods are refused until it takes writes again, running pods keep running"
         );
         tracing::error!("{msg}");
-        node_event(ctx, "Warning", "NodeStorageUnavailable", &msg);
+        // Rarely storable now (the disk that failed holds the events too):
+        // then written once the store recovers, so a list shows it.
+        let unstored = node_event(ctx, "Warning", "NodeStorageUnavailable", &msg);
         let ctx = ctx.clone();
         tokio::spawn(async move {
             loop {
@@ -79,14 +81,24 @@ impl Storage {
                 ctx.store.path().display()
             );
             tracing::warn!("{msg}");
+            if let Some((name, v)) = &unstored {
+                let _ =
+                    crate::store_io::durable(|| ctx.store.put_object("Event", "default", name, v));
+            }
             node_event(&ctx, "Normal", "NodeStorageRecovered", &msg);
             ctx.storage.recovered.send_modify(|n| *n += 1);
         });
     }
 }
 
-/// An event about the node, broadcast (and stored when the store can).
-fn node_event(ctx: &EngineCtx, type_: &str, reason: &str, message: &str) {
+/// An event about the node, broadcast (and stored when the store can);
+/// returns its name and value when it could not be stored.
+fn node_event(
+    ctx: &EngineCtx,
+    type_: &str,
+    reason: &str,
+    message: &str,
+) -> Option<(String, serde_json::Value)> {
     let now = ctx.clock.now();
     let node = ctx.config.node_name.clone();
     let event = Event {
@@ -117,9 +129,14 @@ fn node_event(ctx: &EngineCtx, type_: &str, reason: &str, message: &str) {
         reporting_instance: Some(node),
         ..Default::default()
     };
+    let mut unstored = None;
     if let Ok(v) = serde_json::to_value(&event) {
         let name = event.metadata.name.clone().unwrap_or_default();
-        let _ = crate::store_io::durable(|| ctx.store.put_object("Event", "default", &name, &v));
+        if crate::store_io::durable(|| ctx.store.put_object("Event", "default", &name, &v)).is_err()
+        {
+            unstored = Some((name, v));
+        }
     }
     let _ = ctx.tx.send(EngineEvent::Event(Box::new(event)));
+    unstored
 }

@@ -386,6 +386,71 @@ async fn termination_interrupted_by_an_agent_restart_resumes_with_full_grace() {
     assert!(h.store.get_object("Pod", "default", "p").unwrap().is_none());
 }
 
+/// nodelet resumes an interrupted termination with the grace left since
+/// the deletion recorded in the store (the kubelet starts the full grace
+/// again), and the SIGKILL lands at deletion + grace although the time
+/// before the restart and the re-delivered preStop each took a fraction
+/// of a second more than the whole seconds the kill counts in.
+#[tokio::test(start_paused = true)]
+async fn termination_resumed_after_a_restart_ends_at_the_deletion_plus_its_grace() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Ignore,
+        },
+    );
+    // The first delivery never ends (the agent dies during it); the
+    // second takes 1.6 s.
+    h.fake
+        .exec_script(&["pre"], nodelet_runtime::fake::ExecScript::hang());
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"terminationGracePeriodSeconds": 10, "containers": [
+        ctr("c1", json!({"lifecycle": {"preStop": exec_hook(&["pre"])}})),
+    ]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.delete("p", None).await;
+    let deleted = h.now();
+    // The agent stops while the preStop runs and is down for 1.7 s.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    h.engine.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    h.fake.exec_script(
+        &["pre"],
+        nodelet_runtime::fake::ExecScript::ok_after(Duration::from_millis(1600)),
+    );
+    let restart = h.now();
+    let wall = ORIGIN
+        .parse::<jiff::Timestamp>()
+        .unwrap()
+        .checked_add(jiff::SignedDuration::from_secs_f64(restart))
+        .unwrap();
+    let engine = Engine::new(
+        Arc::new(h.fake.clone()),
+        h.store.clone(),
+        Arc::new(TokioClock::new(wall)),
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    engine.wait_pod_gone("default", "p").await;
+    let pre = h.times(is_exec("c1", "pre"));
+    assert_eq!(pre.len(), 2, "preStop delivered again: {pre:?}");
+    let term = h.first(is_signal("c1", 15));
+    let kill = h.first(is_signal("c1", 9));
+    assert!(
+        (term - (restart + 1.6)).abs() < 0.05,
+        "SIGTERM at {term}: after the re-delivered preStop (restart {restart})"
+    );
+    assert!(
+        (kill - (deleted + 10.0)).abs() < 0.05,
+        "SIGKILL at {kill}: want deletion ({deleted}) + 10 s, not the full grace again"
+    );
+    engine.resources_released().await;
+    assert!(h.fake.containers().is_empty());
+}
+
 /// Events expire after the event TTL (kube-apiserver's `--event-ttl`,
 /// default 1 h) since they were last written; the pod itself stays.
 #[tokio::test(start_paused = true)]

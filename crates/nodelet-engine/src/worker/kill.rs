@@ -7,7 +7,10 @@
 //! journalled (`Kill`: grace, start, message), and a preStop's intent and
 //! outcome are; a restarted agent resumes the kill with the grace that
 //! remains since it started, re-delivers a preStop that had not finished
-//! and skips one that had (see [`crate::recover`]).
+//! and skips one that had (see [`crate::recover`]). A resumed deletion's
+//! stop ends at the recorded deletion time plus its grace, so the
+//! fractions of the whole seconds counted before and after the restart do
+//! not add up past it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -196,7 +199,17 @@ async fn stop(
     }
     shared.publish();
     crate::failpoints::point("kill-after-stop-signal");
-    let limit = Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+    let mut limit = Duration::from_secs(u64::try_from(grace).unwrap_or(0));
+    // A termination resumed after an agent restart ends when the deletion's
+    // grace does: the seconds counted before the restart, the preStop's
+    // and this wait's are each whole, and their fractions must not add up
+    // to more than the grace (still never under the 2 s minimum).
+    if let Some(deadline) = shared.lock().deletion_deadline {
+        let left = deadline.saturating_duration_since(clock.instant());
+        let floor =
+            Duration::from_secs(u64::try_from(grace::MINIMUM_GRACE_PERIOD_SECONDS).unwrap_or(2));
+        limit = limit.min(left.max(floor));
+    }
     let exited = tokio::select! {
         r = runtime.wait(id) => Some(r),
         () = clock.sleep(limit) => None,

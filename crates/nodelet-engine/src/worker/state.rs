@@ -205,6 +205,11 @@ pub struct PodRecord {
     /// Seconds of the deletion grace already gone when an agent restart
     /// resumed the termination (counted from `deletionTimestamp`).
     pub deletion_grace_used: i64,
+    /// When that resumed termination's grace runs out (the deletion time
+    /// plus its grace, on the engine's clock): a stop's wait for the exit
+    /// ends there (never under the 2 s minimum), so the whole seconds the
+    /// kill counts in do not add up past the grace the deletion gave.
+    pub deletion_deadline: Option<tokio::time::Instant>,
     /// Termination of a deleted pod finished (every container stopped):
     /// the kubelet's `podIsTerminal`, which makes the phase terminal.
     pub terminated: bool,
@@ -262,6 +267,7 @@ impl PodRecord {
             timeline_dirty: false,
             start_observed: false,
             deletion_grace_used: 0,
+            deletion_deadline: None,
             terminated: false,
         }
     }

@@ -97,6 +97,11 @@ pub struct OciRuntime {
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
     volumes: Arc<crate::volume::HostVolumes>,
+    /// Held shared by every sandbox and container creation, exclusively by
+    /// [`Runtime::list_sandboxes`]: with no creation in flight, a sandbox
+    /// without its pod record or a container directory without its record
+    /// was left by an agent that died making it.
+    creating: tokio::sync::RwLock<()>,
 }
 
 /// 2·n hex characters from the kernel's CSPRNG (container ids are 64).
@@ -182,6 +187,7 @@ impl OciRuntime {
             all_caps: bundle::current_capabilities(),
             cache: Mutex::new(HashMap::new()),
             volumes,
+            creating: tokio::sync::RwLock::new(()),
             cfg,
         };
         rt.load_records();
@@ -304,11 +310,16 @@ impl OciRuntime {
     }
 
     fn monitor_pid(&self, id: &str) -> Option<i32> {
-        std::fs::read_to_string(self.container_dir(id).join("monitor.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        let p = self.container_dir(id).join("monitor.pid");
+        if let Ok(s) = std::fs::read_to_string(&p) {
+            return s.trim().parse().ok();
+        }
+        // An agent killed between the monitor's spawn and its handshake
+        // never wrote the pid, though the monitor (and the container) run:
+        // found by its command line, and remembered.
+        let pid = wait::find_monitor(id)?;
+        let _ = std::fs::write(&p, pid.to_string());
+        Some(pid)
     }
 
     /// The exit status once known, remembering the OOM verdict so it
@@ -343,9 +354,12 @@ impl OciRuntime {
     /// report the exit as unknown with code 255, as containerd does.
     async fn exit_without_monitor(&self, id: &str, m: &ContainerMeta) -> Result<wait::ExitFile> {
         tracing::warn!(container = %id, "monitor gone without an exit file; exit code unknown");
-        if let (Some(pid), Some(state)) = (m.pid, self.cli.state(id).await?)
+        // The init's pid is in the record unless the agent died before the
+        // handshake: then runc's state is all there is.
+        if let Some(state) = self.cli.state(id).await?
             && (state.status == "running" || state.status == "paused")
-            && i64::from(pid) == state.pid
+            && m.pid.is_none_or(|pid| i64::from(pid) == state.pid)
+            && let Ok(pid) = i32::try_from(state.pid)
         {
             wait::pid_exited(pid).await?;
         }
@@ -539,6 +553,7 @@ impl OciRuntime {
         config: &ContainerConfig,
         start: bool,
     ) -> Result<(String, Option<StartedContainer>)> {
+        let _creating = self.creating.read().await;
         let id = random_hex(32);
         let dir = self.container_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| RuntimeError::io(&dir, e))?;
@@ -558,6 +573,54 @@ impl OciRuntime {
         self.pod_log_dir(pod)
             .join(container)
             .join(format!("{attempt}.log"))
+    }
+
+    /// What an agent killed midway left besides half-made sandboxes (see
+    /// [`Runtime::list_sandboxes`], which calls this with no creation in
+    /// flight): a container directory without its record (creation
+    /// interrupted before it: rootfs mounted, image pinned) and a pod record
+    /// whose sandbox is gone (removal interrupted after the network
+    /// teardown: shm, the pod cgroup and logs remained).
+    async fn finish_interrupted(&self, live: &[SandboxInfo]) {
+        if let Ok(dir) = std::fs::read_dir(self.cfg.root.join("containers")) {
+            for e in dir.flatten() {
+                let path = e.path();
+                let Some(id) = e.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if path.join("record.json").exists() || !path.is_dir() {
+                    continue;
+                }
+                tracing::warn!(container = %id, "removing a container whose creation was interrupted");
+                let p = path.clone();
+                let _ =
+                    tokio::task::spawn_blocking(move || crate::rootfs::unmount_rootfs(&p)).await;
+                let _ = std::fs::remove_dir_all(&path);
+                let _ = self.images.pins().unpin(&id);
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir(self.cfg.root.join("pods")) {
+            for e in dir.flatten() {
+                let path = e.path();
+                let Some(id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned) else {
+                    continue;
+                };
+                if path.extension().is_none_or(|x| x != "json") || live.iter().any(|s| s.id == id) {
+                    continue;
+                }
+                let Ok(Some(meta)) = record::read_json::<PodMeta>(&path) else {
+                    continue;
+                };
+                tracing::warn!(sandbox = %id, "finishing the removal of a sandbox interrupted midway");
+                let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &id));
+                // The pod may have a sandbox again: its cgroup and logs stay.
+                if !live.iter().any(|s| s.pod_uid == meta.info.pod_uid) {
+                    let _ = self.cgroups.remove(&meta.info.cgroup_parent);
+                    let _ = std::fs::remove_dir_all(self.pod_log_dir(&meta.config));
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     fn pod_log_dir(&self, pod: &SandboxConfig) -> PathBuf {
@@ -632,6 +695,7 @@ impl Runtime for OciRuntime {
     }
 
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
+        let _creating = self.creating.read().await;
         let info = self.sandboxes.create(config).await?;
         let meta = PodMeta {
             config: config.clone(),
@@ -838,8 +902,29 @@ impl Runtime for OciRuntime {
         Ok(out)
     }
 
+    /// Complete sandboxes only: one whose pod record (written last by
+    /// [`Runtime::create_sandbox`]) is missing was being made when an agent
+    /// died; its containers could never be created ("sandbox not found"),
+    /// so it is torn down here (network, pins, shm, pod cgroup) and the
+    /// pod gets a new one.
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
-        self.sandboxes.list().await
+        let _quiet = self.creating.write().await;
+        let mut complete = Vec::new();
+        for info in self.sandboxes.list().await? {
+            if self.pod_meta_path(&info.id).exists() {
+                complete.push(info);
+                continue;
+            }
+            tracing::warn!(sandbox = %info.id, pod_uid = %info.pod_uid, "removing a sandbox whose creation was interrupted");
+            if let Err(e) = self.sandboxes.remove(&info.id).await {
+                tracing::warn!(sandbox = %info.id, error = %e, "could not remove the interrupted sandbox");
+                continue;
+            }
+            let _ = shm::teardown(&shm::shm_dir(&self.cfg.run_root, &info.id));
+            let _ = self.cgroups.remove(&info.cgroup_parent);
+        }
+        self.finish_interrupted(&complete).await;
+        Ok(complete)
     }
 
     async fn port_forward(&self, sandbox_id: &str, port: u16) -> Result<PortStream> {

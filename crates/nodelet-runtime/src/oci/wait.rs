@@ -72,6 +72,15 @@ pub fn is_our_monitor(pid: i32, id: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The running monitor of container `id`, looked up by command line (for
+/// when its pid was never recorded).
+pub fn find_monitor(id: &str) -> Option<i32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .find(|&pid| is_our_monitor(pid, id))
+}
+
 /// Opens a pidfd on the monitor, if it still runs and is ours.
 pub fn open_monitor(pid: i32, id: &str) -> Option<OwnedFd> {
     let p = rustix::process::Pid::from_raw(pid)?;
