@@ -27,6 +27,11 @@
 #      mirror, scripts/nginx-mirror.sh): Pulling from kubelet, Ready,
 #      exec -it /bin/bash reads postStart's message, delete runs preStop
 #      (nginx -s quit) well within the grace period, Killing event
+#   8c pod updates through the API server (the engine's one update path):
+#      a label reaches a downwardAPI file, an in-place resize changes the
+#      running container's cgroup (same container, ResizeCompleted), `set
+#      image` runs preStop and restarts it with postStart again, and
+#      activeDeadlineSeconds ends a pod Failed/DeadlineExceeded with preStop
 #    9 kill -9 of nodelet: containers keep running, the node goes NotReady
 #      when its lease expires, then Ready again with the pod re-adopted
 #   10 kill -9 of kube-apiserver and a restart: nothing lost, the node is
@@ -518,6 +523,96 @@ check_8b() {
     gone pod lifecycle-demo || fail "still there"
 }
 
+# Pod updates arrive through the watch and take the engine's one update
+# path (issue 18's item 3): the same reactions as under `nodelet serve`.
+check_8c() {
+    local v id0 cg
+    mkdir -p "$tmp/busybox2"
+    tar -C "$tmp/busybox2" -xf "$images/busybox.tar"
+    sed -i 's#nodelet.local/busybox:latest#nodelet.local/busybox2:latest#g' "$tmp/busybox2/index.json"
+    bounded 60 "$NODELET" image load --root "$DIR/node/root" -i "$tmp/busybox2" >/dev/null || fail "image load busybox2" || return 1
+    cat <<'EOF' | K apply -f - || return 1
+apiVersion: v1
+kind: Pod
+metadata: {name: upd, labels: {tier: one}}
+spec:
+  terminationGracePeriodSeconds: 10
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "echo started; trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+    resources:
+      requests: {cpu: 100m, memory: 64Mi}
+      limits: {cpu: 200m, memory: 96Mi}
+    volumeMounts: [{name: info, mountPath: /info}]
+    lifecycle:
+      postStart:
+        exec: {command: ["sh", "-c", "echo poststart-ran > /proc/1/fd/1"]}
+      preStop:
+        exec: {command: ["sh", "-c", "echo prestop-ran > /proc/1/fd/1; sleep 1"]}
+  volumes:
+  - name: info
+    downwardAPI: {items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: deadline}
+spec:
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.2; done"]
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "echo prestop-ran > /proc/1/fd/1"]}
+EOF
+    wait_until 60 pod_ready upd || { K describe pod upd; fail "upd not Ready"; return 1; }
+    wait_until 60 pod_ready deadline || fail "deadline not Ready"
+
+    # Labels: the downward API file follows (as the kubelet's volume sync).
+    K label pod upd tier=two --overwrite || fail "label"
+    labels_file_is_two() { K exec upd -- cat /info/labels | grep -q '^tier="two"$'; }
+    wait_until 90 labels_file_is_two && echo "labels file: $(K exec upd -- cat /info/labels)" || fail "the downwardAPI labels file did not follow: $(K exec upd -- cat /info/labels)"
+
+    # In-place resize (NotRequired): the running container's cgroup, no restart.
+    id0=$(cid upd)
+    K patch pod upd --subresource resize -p \
+        '{"spec":{"containers":[{"name":"c","resources":{"limits":{"memory":"160Mi"}}}]}}' || fail "resize patch"
+    resized() { [[ "$(K get pod upd -o 'jsonpath={.status.containerStatuses[0].resources.limits.memory}')" == 160Mi ]]; }
+    wait_until 30 resized || fail "status resources not 160Mi: $(K get pod upd -o 'jsonpath={.status.containerStatuses[0].resources}')"
+    cg=$(K exec upd -- sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max')
+    [[ $cg == 167772160 ]] || fail "the container's memory limit after the resize: $cg"
+    [[ "$(cid upd)" == "$id0" ]] || fail "the resize replaced the container"
+    echo "resized in place: limit $cg, container ${id0#*://}"
+    K get events --field-selector involvedObject.name=upd,reason=ResizeCompleted -o 'jsonpath={.items[*].message}' |
+        grep -q '"memory":"160Mi"' || fail "no ResizeCompleted event"
+
+    # A new image: preStop in the old container, restarted, postStart again.
+    K set image pod/upd c=nodelet.local/busybox2:latest || fail "set image"
+    restarted_with_new_image() {
+        [[ "$(K get pod upd -o 'jsonpath={.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].image} {.status.containerStatuses[0].ready}')" == "1 nodelet.local/busybox2:latest true" ]]
+    }
+    wait_until 40 restarted_with_new_image || fail "not restarted with the new image: $(K get pod upd -o 'jsonpath={.status.containerStatuses[0]}')"
+    [[ "$(cid upd)" != "$id0" ]] || fail "same container id after set image"
+    echo "set image: $(K get pod upd -o 'jsonpath={.status.containerStatuses[0].image} restartCount={.status.containerStatuses[0].restartCount}')"
+    K logs upd --previous | grep -q prestop-ran || fail "preStop did not run in the old container"
+    poststart_again() { K logs upd | grep -q poststart-ran; }
+    wait_until 10 poststart_again || fail "postStart did not run in the new container"
+    K get events --field-selector involvedObject.name=upd,reason=Killing -o 'jsonpath={.items[*].message}' |
+        grep -q 'Container c definition changed, will be restarted' || fail "no Killing: definition changed"
+
+    # activeDeadlineSeconds set on a running pod: Failed, DeadlineExceeded.
+    K patch pod deadline -p '{"spec":{"activeDeadlineSeconds":5}}' || fail "set activeDeadlineSeconds"
+    deadline_exceeded() { [[ "$(K get pod deadline -o 'jsonpath={.status.phase} {.status.reason}')" == "Failed DeadlineExceeded" ]]; }
+    wait_until 30 deadline_exceeded || fail "not Failed/DeadlineExceeded: $(K get pod deadline -o 'jsonpath={.status.phase} {.status.reason} {.status.message}')"
+    preStop_ran() { K logs deadline | grep -q prestop-ran; }
+    wait_until 20 preStop_ran || fail "the deadline's kill did not run preStop"
+    v=$(K get pod deadline -o 'jsonpath={.status.message}')
+    [[ $v == 'Pod was active on the node longer than the specified deadline' ]] || fail "message: $v"
+    echo "deadline: $(K get pod deadline -o 'jsonpath={.status.phase} {.status.reason}'): $v"
+    K delete pod upd deadline --grace-period=1 || fail "delete"
+}
+
 check_9() {
     K apply -f "$ws/examples/lifecycle-events-busybox.yaml" >/dev/null || return 1
     wait_until 120 pod_ready lifecycle-demo || fail "not Ready"
@@ -679,6 +774,7 @@ check 6 "describe shows the kubelet's events"
 check 7 "the kubelet port: authentication, authorisation, endpoints"
 check 8 "delete --grace-period runs preStop"
 check 8b "the tutorial verbatim: nginx from a docker.io mirror"
+check 8c "pod updates: labels, resize in place, set image, activeDeadlineSeconds"
 check 9 "kill -9 of nodelet: NotReady, then re-adopted"
 check 10 "kill -9 of the API server: nothing lost"
 check 11 "a deleted Node is registered again"
