@@ -4,7 +4,8 @@
 # client against the real `nodelet serve` (engine, runc, CNI, store) on a
 # temporary root, a private CNI bridge/subnet and a free port:
 #   1 kubectl label / annotate / merge patch of labels: visible, the pod
-#     untouched, the downwardAPI labels file follows
+#     untouched, the downwardAPI labels file follows, a Service selecting
+#     the new label has the pod in its endpoints until the label goes
 #   2 a forbidden change (command) -> 422 with the API server's message,
 #     nothing changed
 #   3 kubectl set image: preStop ran (its line in the previous log), the
@@ -119,7 +120,24 @@ expect "merge patch of labels" '^pod/meta patched$' "$K" patch pod meta --type=m
 expect "get --show-labels" 'app=meta2,tier=web' "$K" get pod meta --show-labels
 expect "label selector finds it" '^meta ' "$K" get pods -l tier=web --no-headers
 expect "annotation visible" '^hello$' jp meta '{.metadata.annotations.note}'
+# A Service selecting tier=web: the relabelled pod is in its endpoints,
+# and out again once the label goes (endpoints re-evaluated on a change).
+cat >"$tmp/tier-svc.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: tier-web}
+spec:
+  selector: {tier: web}
+  ports: [{port: 80}]
+YAML
+expect "a Service selecting tier=web" '^service/tier-web created$' "$K" apply -f "$tmp/tier-svc.yaml"
+pod_ip=$(jp meta '{.status.podIP}')
+eventually 10 "the relabelled pod is in the Service's endpoints" "^${pod_ip//./[.]}\$" -- \
+    "$K" get endpointslices -l kubernetes.io/service-name=tier-web -o 'jsonpath={.items[*].endpoints[*].addresses[*]}'
 expect "label removal" '^pod/meta unlabeled$' "$K" label pod meta tier-
+eventually 10 "without the label, out of the endpoints" '^$' -- \
+    "$K" get endpointslices -l kubernetes.io/service-name=tier-web -o 'jsonpath={.items[*].endpoints[*].addresses[*]}'
+expect "delete the Service" 'deleted' "$K" delete service tier-web
 expect "generation unchanged (metadata only)" '^1$' jp meta '{.metadata.generation}'
 [[ $(cid meta) == "$id0" ]] && good "same container" || bad "the container changed"
 expect "env is not redone (as upstream)" '^meta$' "$K" exec meta -- sh -c 'echo $MY_LABELS_AT_START'
