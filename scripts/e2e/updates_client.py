@@ -148,6 +148,31 @@ def patch_types_and_errors(v1, name):
         fail("a PUT with a stale resourceVersion succeeded")
     except ApiException as e:
         check(e.status == 409 and "the object has been modified" in e.body, "stale resourceVersion: 409 Conflict", e.body)
+    # A resourceVersion in a patch is a precondition, as for a PUT, in all
+    # four patch types (server-side apply included).
+    rv = stale.metadata.resource_version
+    preconditioned = [
+        ("strategic", {"metadata": {"resourceVersion": rv, "labels": {"late": "x"}}}, {}),
+        ("merge", {"metadata": {"resourceVersion": rv, "labels": {"late": "x"}}},
+         {"_content_type": "application/merge-patch+json"}),
+        ("JSON", [{"op": "replace", "path": "/metadata/resourceVersion", "value": rv},
+                  {"op": "add", "path": "/metadata/labels/late", "value": "x"}], {}),
+        ("apply", {"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": name, "resourceVersion": rv, "labels": {"late": "x"}}},
+         {"_content_type": "application/apply-patch+yaml", "field_manager": "e2e"}),
+    ]
+    for kind, body, kw in preconditioned:
+        try:
+            v1.patch_namespaced_pod(name, NS, body, **kw)
+            fail(f"a {kind} patch with a stale resourceVersion succeeded")
+        except ApiException as e:
+            check(e.status == 409, f"{kind} patch with a stale resourceVersion: 409 Conflict", e.body)
+    check("late" not in (v1.read_namespaced_pod(name, NS).metadata.labels or {}), "no preconditioned patch applied")
+    v1.patch_namespaced_pod(
+        name, NS, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"ssa": "yes"}}},
+        _content_type="application/apply-patch+yaml", field_manager="e2e",
+    )
+    check(v1.read_namespaced_pod(name, NS).metadata.labels.get("ssa") == "yes", "server-side apply of a label")
     try:
         v1.patch_namespaced_pod(name, NS, {"spec": {"containers": [{"name": "c", "command": ["sh"]}]}})
         fail("a change of command was accepted")
