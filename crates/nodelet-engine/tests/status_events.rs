@@ -110,6 +110,46 @@ async fn events_carry_kubelet_fields() {
     );
 }
 
+/// e2e "InitContainer should invoke init containers on a RestartAlways
+/// pod": a completed init container is `ready` in the Running pod's
+/// `initContainerStatuses` (the kubelet's prober manager sets it); one
+/// that failed is not.
+#[tokio::test(start_paused = true)]
+async fn a_completed_init_container_is_ready() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+        "initContainers": [ctr("i1", json!({}))],
+        "containers": [ctr("c1", json!({}))]}}));
+    h.fake.script(
+        Match::Name("i1".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.until(5, |h| h.phase("p") == "Running").await;
+    let i1 = h.cstatus("p", "i1");
+    assert!(i1.ready, "completed init container not ready: {i1:?}");
+    assert_eq!(i1.state.unwrap().terminated.unwrap().exit_code, 0);
+
+    h.apply(json!({"metadata": {"name": "q"}, "spec": {
+        "restartPolicy": "Never",
+        "initContainers": [ctr("i2", json!({}))],
+        "containers": [ctr("c2", json!({}))]}}));
+    h.fake.script(
+        Match::Name("i2".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 1),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.until(5, |h| h.phase("q") == "Failed").await;
+    assert!(
+        !h.cstatus("q", "i2").ready,
+        "a failed init container is ready"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn status_reports_phase_conditions_ips_and_container_fields() {
     let h = setup().await;

@@ -334,3 +334,46 @@ async fn disk_empty_dir_over_its_size_limit_evicts_the_pod() {
     h.delete("p", Some(0)).await;
     h.gone("p").await;
 }
+
+/// e2e "Pods Extended … evicted pods should be terminal": a container
+/// writing past its `ephemeral-storage` limit gets the pod evicted (the
+/// pod's total is checked first, as in the kubelet); a second container's
+/// own limit is checked on its own.
+#[tokio::test(start_paused = true)]
+async fn ephemeral_storage_over_the_limit_evicts_the_pod() {
+    let h = setup().await;
+    let limited = |l: &str| json!({"resources": {"limits": {"ephemeral-storage": l}}});
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+        "restartPolicy": "OnFailure",
+        "containers": [ctr("bar", limited("5Mi"))]}}));
+    h.until(2, |h| h.phase("p") == "Running").await;
+    h.fake.set_disk_usage("bar", 5 << 20);
+    tokio::time::sleep(Duration::from_secs(25)).await;
+    assert_eq!(h.phase("p"), "Running", "evicted at its limit");
+    h.fake.set_disk_usage("bar", 10 << 20);
+    let t = h.now();
+    let msg = "Pod ephemeral local storage usage exceeds the total limit of containers 5Mi. ";
+    h.until(11, |h| h.has_event("Evicted", msg)).await;
+    assert!(h.now() - t <= 10.5, "noticed after {} s", h.now() - t);
+    h.until(5, |h| h.phase("p") == "Failed").await;
+    let status = h.get("p").unwrap().status.unwrap();
+    assert_eq!(status.reason.as_deref(), Some("Evicted"));
+    assert_eq!(status.message.as_deref(), Some(msg));
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(
+        h.times(is_create("bar")).len(),
+        1,
+        "restarted after the eviction"
+    );
+    h.delete("p", Some(0)).await;
+    h.gone("p").await;
+
+    // Within the pod's total (1Mi + 1Gi), but one container over its own.
+    h.apply(json!({"metadata": {"name": "q"}, "spec": {
+        "containers": [ctr("small", limited("1Mi")), ctr("big", limited("1Gi"))]}}));
+    h.until(2, |h| h.phase("q") == "Running").await;
+    h.fake.set_disk_usage("small", 2 << 20);
+    let msg = "Container small exceeded its local ephemeral storage limit \"1Mi\". ";
+    h.until(11, |h| h.has_event("Evicted", msg)).await;
+    h.until(5, |h| h.phase("q") == "Failed").await;
+}

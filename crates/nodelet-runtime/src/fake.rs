@@ -213,6 +213,8 @@ struct State {
     calls: Vec<Call>,
     /// Memory usage `stats` reports, by container name.
     memory_usage: HashMap<String, u64>,
+    /// Per container name: what `disk_usage` reports (eviction tests).
+    disk_usage: HashMap<String, u64>,
     /// How many of the next SIGKILLs to a container of this name are
     /// recorded but never reach its process.
     lost_kills: HashMap<String, u32>,
@@ -294,6 +296,7 @@ impl FakeRuntime {
                 containers: BTreeMap::new(),
                 calls: Vec::new(),
                 memory_usage: HashMap::new(),
+                disk_usage: HashMap::new(),
                 lost_kills: HashMap::new(),
             })),
         }
@@ -369,6 +372,11 @@ impl FakeRuntime {
     /// `name` (what the kubelet checks before lowering a memory limit).
     pub fn set_memory_usage(&self, name: &str, bytes: u64) {
         self.lock().memory_usage.insert(name.to_owned(), bytes);
+    }
+
+    /// What `disk_usage` reports for the containers named `name`.
+    pub fn set_disk_usage(&self, name: &str, bytes: u64) {
+        self.lock().disk_usage.insert(name.to_owned(), bytes);
     }
 
     /// The resources container `id` runs with now (created with, then as
@@ -1010,6 +1018,14 @@ impl Runtime for FakeRuntime {
             let _ = tokio::io::copy(&mut r, &mut w).await;
         });
         Ok(Box::new(ours))
+    }
+
+    async fn disk_usage(&self, id: &str) -> Result<u64> {
+        let st = self.lock();
+        match st.containers.get(id) {
+            Some(c) => Ok(st.disk_usage.get(&c.config.name).copied().unwrap_or(0)),
+            None => Err(RuntimeError::ContainerNotFound(id.to_owned())),
+        }
     }
 
     async fn stats(&self, id: &str) -> Result<ContainerStats> {

@@ -147,6 +147,12 @@ pub trait Runtime: Send + Sync + 'static {
 
     async fn stats(&self, id: &str) -> Result<ContainerStats>;
 
+    /// Bytes the container has written to the node's local storage: its
+    /// writable layer and its log files — what the kubelet's eviction
+    /// manager counts against an `ephemeral-storage` limit. A walk of the
+    /// files (like `du`), so callers measure periodically, not per event.
+    async fn disk_usage(&self, id: &str) -> Result<u64>;
+
     /// Changes the CPU and memory limits of a running container in place
     /// (CRI `UpdateContainerResources`, what an in-place resize with
     /// `resizePolicy: NotRequired` needs). Fields that are `None` are left

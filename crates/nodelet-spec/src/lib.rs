@@ -17,6 +17,7 @@ pub mod godur;
 pub mod grace;
 pub mod hostname;
 pub mod load;
+pub mod local_storage;
 pub mod object;
 pub mod resources;
 pub mod signal;

@@ -4,7 +4,7 @@
 //! success (or no readiness probe). Results belong to one container id, so
 //! a new container starts from "no result yet" without a reset race.
 
-use crate::worker::state::{Slot, SlotPhase};
+use crate::worker::state::{Slot, SlotKind, SlotPhase};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProbeResults {
@@ -76,6 +76,12 @@ pub fn sidecar_started(slot: &Slot) -> bool {
 /// `containerStatuses[].ready`, which the pod's Ready and ContainersReady
 /// conditions are made of.
 pub fn container_ready(slot: &Slot) -> bool {
+    // A regular init container is ready once it completed (exit 0), as
+    // the kubelet's prober manager reports it; e2e's InitContainer specs
+    // check `initContainerStatuses[].ready` of a Running pod.
+    if slot.kind == SlotKind::Init {
+        return matches!(&slot.phase, SlotPhase::Done { term } if term.exit_code == 0);
+    }
     if !container_started(slot) {
         return false;
     }

@@ -12,6 +12,7 @@ pub mod attach;
 pub mod bundle;
 pub mod cgroups;
 pub mod direct_kill;
+pub mod disk;
 pub mod exec;
 pub mod host_check;
 pub mod killtree;
@@ -958,5 +959,13 @@ impl Runtime for OciRuntime {
 
     async fn update_container_resources(&self, id: &str, resources: &Resources) -> Result<()> {
         self.update_resources(id, resources).await
+    }
+
+    async fn disk_usage(&self, id: &str) -> Result<u64> {
+        let m = self.meta(id)?;
+        let upper = self.container_dir(id).join("upper");
+        tokio::task::spawn_blocking(move || disk::container_bytes(&upper, &m.log_path))
+            .await
+            .map_err(|e| RuntimeError::Other(format!("measuring disk usage of {id}: {e}")))?
     }
 }
