@@ -44,6 +44,13 @@ fail() {
   exit 1
 }
 
+# The suite's node does not act on how full the host's disk is: on a machine
+# whose disk is shared with builds and caches, the kubelet's default image GC
+# (from 85 % full) deletes the images loaded under the suite's names while no
+# pod uses them, and DiskPressure (imagefs under 15 % free) taints the node so
+# nothing schedules. A pod's own limits (ephemeral-storage, emptyDir
+# sizeLimit) are still enforced. Set NODELET_NODE_ARGS to choose otherwise.
+export NODELET_NODE_ARGS=${NODELET_NODE_ARGS-"--image-gc-high-threshold 100 --image-gc-low-threshold 99 --eviction-hard nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%,imagefs.inodesFree<0%"}
 # --- 1. the cluster ---------------------------------------------------------------
 env_lines=$("$REPO/scripts/cluster.sh" up) || fail "scripts/cluster.sh up failed (logs in $DIR/logs)"
 eval "$env_lines"   # KUBECONFIG, NODELET_ROOT

@@ -222,7 +222,7 @@ fn terminated(t: &TermInfo) -> ContainerState {
             started_at: t.started_at.map(Time),
             finished_at: Some(Time(t.finished_at)),
             container_id: Some(container_id_url(&t.container_id)),
-            message: None,
+            message: t.message.clone(),
         }),
         ..Default::default()
     }

@@ -56,6 +56,7 @@ async fn setup() -> H {
                 stdin_once: false,
                 tty: false,
                 labels: BTreeMap::new(),
+                termination_message: None,
             },
         )
         .await

@@ -150,6 +150,28 @@ async fn a_completed_init_container_is_ready() {
     );
 }
 
+/// `state.terminated.message` carries what the runtime read from the
+/// container's termination message file (the spec's path is defaulted to
+/// `/dev/termination-log`, so every container has one).
+#[tokio::test(start_paused = true)]
+async fn the_termination_message_is_in_the_terminated_state() {
+    let h = setup().await;
+    h.fake.set_termination_message("c", "DONE");
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+        "restartPolicy": "Never",
+        "containers": [ctr("c", json!({}))]}}));
+    h.fake.script(
+        Match::Name("c".into()),
+        Script {
+            run: Run::ExitAfter(Duration::from_secs(1), 0),
+            on_stop: OnStop::Die,
+        },
+    );
+    h.until(5, |h| h.phase("p") == "Succeeded").await;
+    let t = h.cstatus("p", "c").state.unwrap().terminated.unwrap();
+    assert_eq!(t.message.as_deref(), Some("DONE"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn status_reports_phase_conditions_ips_and_container_fields() {
     let h = setup().await;

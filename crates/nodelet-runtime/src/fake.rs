@@ -215,6 +215,9 @@ struct State {
     memory_usage: HashMap<String, u64>,
     /// Per container name: what `disk_usage` reports (eviction tests).
     disk_usage: HashMap<String, u64>,
+    /// Per container name: what a container with a termination message
+    /// path "wrote" there, reported when it exits.
+    termination_messages: HashMap<String, String>,
     /// How many of the next SIGKILLs to a container of this name are
     /// recorded but never reach its process.
     lost_kills: HashMap<String, u32>,
@@ -256,6 +259,7 @@ pub fn container_config(name: &str) -> ContainerConfig {
         stdin_once: false,
         tty: false,
         labels: Default::default(),
+        termination_message: None,
     }
 }
 
@@ -297,6 +301,7 @@ impl FakeRuntime {
                 calls: Vec::new(),
                 memory_usage: HashMap::new(),
                 disk_usage: HashMap::new(),
+                termination_messages: HashMap::new(),
                 lost_kills: HashMap::new(),
             })),
         }
@@ -372,6 +377,14 @@ impl FakeRuntime {
     /// `name` (what the kubelet checks before lowering a memory limit).
     pub fn set_memory_usage(&self, name: &str, bytes: u64) {
         self.lock().memory_usage.insert(name.to_owned(), bytes);
+    }
+
+    /// The termination message the containers named `name` leave when
+    /// they exit (if their config has a termination message path).
+    pub fn set_termination_message(&self, name: &str, message: &str) {
+        self.lock()
+            .termination_messages
+            .insert(name.to_owned(), message.to_owned());
     }
 
     /// What `disk_usage` reports for the containers named `name`.
@@ -483,6 +496,7 @@ fn wall_now(st: &State) -> Timestamp {
 /// Marks a running container exited (once) and wakes its waiters.
 fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool) {
     let now = wall_now(st);
+    let messages = &st.termination_messages;
     let Some(c) = st.containers.get_mut(id) else {
         return;
     };
@@ -496,6 +510,11 @@ fn finish(st: &mut State, id: &str, code: i32, signal: Option<Signal>, oom: bool
         oom_killed: oom,
         started_at,
         finished_at: now,
+        message: c
+            .config
+            .termination_message
+            .as_ref()
+            .and_then(|_| messages.get(&c.config.name).cloned()),
     };
     c.state = ContainerState::Exited(status.clone());
     c.signals = None;

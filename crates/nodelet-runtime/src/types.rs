@@ -276,6 +276,19 @@ pub struct ContainerConfig {
     pub stdin_once: bool,
     pub tty: bool,
     pub labels: BTreeMap<String, String>,
+    /// `terminationMessagePath` / `terminationMessagePolicy`: a file the
+    /// container may write its last words to, read when it exits.
+    #[serde(default)]
+    pub termination_message: Option<TerminationMessage>,
+}
+
+/// Where a container writes its termination message, and whether its
+/// log's tail stands in when it wrote none and failed
+/// (`FallbackToLogsOnError`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminationMessage {
+    pub path: String,
+    pub fallback_to_logs: bool,
 }
 
 /// Result of starting a container.
@@ -294,6 +307,10 @@ pub struct ExitStatus {
     pub oom_killed: bool,
     pub started_at: Option<Timestamp>,
     pub finished_at: Timestamp,
+    /// `state.terminated.message`: what the container wrote to its
+    /// termination message file (or its log's tail, per its policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl ExitStatus {

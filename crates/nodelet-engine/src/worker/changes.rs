@@ -92,6 +92,7 @@ impl Worker {
                 started_at: None,
                 finished_at: now,
                 container_id: id,
+                message: None,
             }),
         };
         slot.phase = SlotPhase::Exited {

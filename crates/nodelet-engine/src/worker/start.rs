@@ -202,6 +202,15 @@ impl Worker {
             stdin_once: spec.stdin_once.unwrap_or(false),
             tty: spec.tty.unwrap_or(false),
             labels,
+            termination_message: spec
+                .termination_message_path
+                .as_ref()
+                .filter(|p| !p.is_empty())
+                .map(|path| nodelet_runtime::TerminationMessage {
+                    path: path.clone(),
+                    fallback_to_logs: spec.termination_message_policy.as_deref()
+                        == Some("FallbackToLogsOnError"),
+                }),
         };
         // One runtime call for both (an OCI runtime then needs no separate
         // `start` process); the events and states are still those of a
@@ -423,6 +432,7 @@ impl Worker {
                     started_at: None,
                     finished_at: now,
                     container_id: id.to_owned(),
+                    message: None,
                 }),
             };
             slot.phase = SlotPhase::Exited {

@@ -37,6 +37,8 @@ pub struct TermInfo {
     pub started_at: Option<Timestamp>,
     pub finished_at: Timestamp,
     pub container_id: String,
+    /// `state.terminated.message` (the termination message).
+    pub message: Option<String>,
 }
 
 impl TermInfo {
@@ -48,6 +50,7 @@ impl TermInfo {
             started_at: exit.started_at,
             finished_at: exit.finished_at,
             container_id: container_id.to_owned(),
+            message: exit.message.clone(),
         }
     }
 }

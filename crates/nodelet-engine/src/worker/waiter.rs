@@ -50,6 +50,7 @@ pub fn spawn(shared: Arc<Shared>, i: usize) -> Option<JoinHandle<()>> {
                                 started_at: None,
                                 finished_at: now,
                                 container_id: current.id.clone(),
+                                message: None,
                             }),
                             finished,
                             waiting: None,

@@ -439,6 +439,7 @@ mod tests {
             stdin_once: false,
             tty: false,
             labels: Default::default(),
+            termination_message: None,
         }
     }
 

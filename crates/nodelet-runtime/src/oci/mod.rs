@@ -20,6 +20,7 @@ pub mod process;
 pub mod record;
 pub mod runc;
 pub mod shm;
+pub mod termination;
 pub mod update;
 pub mod volume_mounts;
 pub mod wait;
@@ -344,6 +345,9 @@ impl OciRuntime {
             oom_killed: oom,
             started_at: e.started_at.or(m.started_at),
             finished_at: e.finished_at,
+            message: m.termination_message.as_ref().and_then(|t| {
+                termination::read(&dir, &m.log_path, t.fallback_to_logs, e.exit_code)
+            }),
         };
         // Best effort: concurrent waiters may race to write the same file.
         let _ = record::write_json(&final_path, &status);
@@ -450,6 +454,17 @@ impl OciRuntime {
             working_dir: ic.working_dir.as_deref(),
             user: ic.user.as_deref(),
         };
+        // The termination message file joins the container's mounts.
+        let with_message;
+        let config = match &config.termination_message {
+            Some(t) => {
+                let mut c = config.clone();
+                c.mounts.push(termination::prepare(dir, t)?);
+                with_message = c;
+                &with_message
+            }
+            None => config,
+        };
         volume_mounts::check_sources(&config.mounts)?;
         let mut plan = process::plan(config, &defaults, &rootfs)?;
         // With the host's UTS namespace (hostNetwork) the hostname is the node's.
@@ -509,6 +524,7 @@ impl OciRuntime {
             created_at: Timestamp::now(),
             started_at: None,
             pid: None,
+            termination_message: config.termination_message.clone(),
         };
         // Recorded before the container exists so a crash in between
         // leaves something recovery can find and remove.

@@ -31,6 +31,9 @@ pub struct ContainerMeta {
     pub started_at: Option<Timestamp>,
     /// Host pid of the container's init.
     pub pid: Option<i32>,
+    /// Read when the container exits (absent in older records: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_message: Option<crate::types::TerminationMessage>,
 }
 
 /// `pods/<sandbox-id>.json`: the sandbox's config, which containers need

@@ -234,6 +234,7 @@ impl Harness {
             stdin_once: false,
             tty: false,
             labels: BTreeMap::new(),
+            termination_message: None,
         }
     }
 
