@@ -6,7 +6,8 @@
 #   agnhost.tar  $AGNHOST_REFS agnhost (k8s.io/kubernetes/test/images/agnhost, static)
 #                              at /agnhost (+ /agnhost-2), ENTRYPOINT ["/agnhost"],
 #                              CMD ["pause"], on the busybox layer (a shell for
-#                              exec'd commands; upstream's base is alpine)
+#                              exec'd commands; upstream's base is alpine) with
+#                              Debian's bash-static as /bin/bash (upstream installs bash)
 #   pause.tar    $PAUSE_REFS   our static pause (cluster/cmd/pause), ENTRYPOINT
 #                              ["/pause"], USER 65535:65535 as upstream
 #   busybox.tar  $BUSYBOX_REFS Debian's busybox-static, every applet linked in /bin
@@ -43,10 +44,15 @@ umask 022
 log() { echo "build-e2e-images: $*" >&2; }
 
 # --- inputs ---------------------------------------------------------------------
-if ! dpkg -s busybox-static >/dev/null 2>&1; then
-  apt-get install -y busybox-static >&2 || { apt-get update >&2 && apt-get install -y busybox-static >&2; }
-fi
+# bash for agnhost: upstream's image (alpine) has it, and specs run
+# `/bin/bash -c` in agnhost containers (Probing container's terminating pod).
+for pkg in busybox-static bash-static; do
+  if ! dpkg -s "$pkg" >/dev/null 2>&1; then
+    apt-get install -y "$pkg" >&2 || { apt-get update >&2 && apt-get install -y "$pkg" >&2; }
+  fi
+done
 BUSYBOX=/bin/busybox
+BASH_STATIC=/bin/bash-static
 bins=$("$REPO/scripts/go-build.sh" agnhost pause nonewprivs) || { log "building agnhost/pause/nonewprivs failed"; exit 1; }
 AGNHOST=$(grep '/agnhost$' <<<"$bins")
 PAUSE=$(grep '/pause$' <<<"$bins")
@@ -55,12 +61,12 @@ require_static() {
   command -v file >/dev/null || return 0
   file -L "$1" | grep -Eq "statically linked|static-pie linked" || { log "$1 is not static"; exit 1; }
 }
-for b in "$BUSYBOX" "$AGNHOST" "$PAUSE" "$NNP"; do require_static "$b"; done
+for b in "$BUSYBOX" "$BASH_STATIC" "$AGNHOST" "$PAUSE" "$NNP"; do require_static "$b"; done
 PORTER=$(cd "$REPO/cluster" && GOMODCACHE=$NODELET_CACHE/go-mod GOFLAGS=-mod=readonly \
   go list -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost)/porter
 
 KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS|$NGINX_REFS|$NONROOT_REFS|$NONEWPRIVS_REFS"
-  sha256sum "$BUSYBOX" "$AGNHOST" "$PAUSE" "$NNP" \
+  sha256sum "$BUSYBOX" "$BASH_STATIC" "$AGNHOST" "$PAUSE" "$NNP" \
   "$PORTER/localhost.crt" "$PORTER/localhost.key" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 OUTDIR=$NODELET_CACHE/images/e2e-$KEY
 if [[ -s $OUTDIR/images.txt ]]; then echo "$OUTDIR"; exit 0; fi
@@ -140,6 +146,9 @@ mkdir -p "$AG/etc" "$AG/uploads"   # user-defined-in-image (1000) in group-defin
 cp "$AGNHOST" "$AG/agnhost"
 chmod 0755 "$AG/agnhost"
 ln -s agnhost "$AG/agnhost-2"
+mkdir -p "$AG/bin"
+cp "$BASH_STATIC" "$AG/bin/bash"
+chmod 0755 "$AG/bin/bash"
 cp "$PORTER/localhost.crt" "$PORTER/localhost.key" "$AG/"
 chmod 0644 "$AG/localhost.crt" "$AG/localhost.key"
 { cat "$BB/etc/passwd"; echo 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh'; } > "$AG/etc/passwd"

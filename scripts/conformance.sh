@@ -21,6 +21,8 @@
 #      [Feature:...], [Alpha] and the tests that pull from a registry),
 #      E2E_REPORT_DIR (default $NODELET_CLUSTER_DIR/e2e-report/<time>),
 #      E2E_TIMEOUT (ginkgo's suite timeout, default 2h), E2E_ARGS (extra flags),
+#      E2E_PROCS (parallel suite processes through the ginkgo runner, default
+#      4; 1 runs e2e.test alone),
 #      NODELET_BIN, NODELET_CLUSTER_DIR as for scripts/cluster.sh.
 set -uo pipefail
 
@@ -71,6 +73,11 @@ nodes=$("$K" get nodes --no-headers 2>/dev/null | wc -l)
 
 # --- 3. binaries and images --------------------------------------------------------------
 E2E=$("$REPO/scripts/go-build.sh" e2e.test) || fail "building e2e.test failed"
+PROCS=${E2E_PROCS:-4}
+[[ $PROCS =~ ^[1-9][0-9]*$ ]] || fail "E2E_PROCS=$PROCS: a positive number of parallel suite processes"
+if ((PROCS > 1)); then
+  GINKGO=$("$REPO/scripts/go-build.sh" ginkgo) || fail "building the ginkgo runner failed"
+fi
 images=$("$E2E" --list-images 2>/dev/null) || fail "e2e.test --list-images failed"
 # Every tag the suite names of each image we build (--list-images names two
 # agnhost, busybox and nginx tags); one image carries them all.
@@ -97,10 +104,22 @@ mkdir -p "$REPORT"
 say "focus: $FOCUS"
 say "skip:  $SKIP"
 say "report: $REPORT (junit_01.xml, e2e.log)"
-# shellcheck disable=SC2086 # E2E_ARGS is a word list
-"$E2E" --kubeconfig="$KUBECONFIG" --provider=skeleton --report-dir="$REPORT" \
-  -ginkgo.focus="$FOCUS" -ginkgo.skip="$SKIP" -ginkgo.no-color -ginkgo.v \
-  -ginkgo.timeout="${E2E_TIMEOUT:-2h}" ${E2E_ARGS:-} 2>&1 | tee "$REPORT/e2e.log"
+say "parallel processes: $PROCS (E2E_PROCS)"
+# Parallel as upstream's conformance runs are (ginkgo --procs; [Serial]
+# specs are skipped): most specs wait on probes, grace periods and
+# back-off, not on CPU. The framework's ReportAfterSuite writes one JUnit
+# report for all processes.
+if ((PROCS > 1)); then
+  # shellcheck disable=SC2086 # E2E_ARGS is a word list
+  "$GINKGO" --procs="$PROCS" --focus="$FOCUS" --skip="$SKIP" --no-color -v \
+    --timeout="${E2E_TIMEOUT:-2h}" "$E2E" -- \
+    --kubeconfig="$KUBECONFIG" --provider=skeleton --report-dir="$REPORT" ${E2E_ARGS:-} 2>&1 | tee "$REPORT/e2e.log"
+else
+  # shellcheck disable=SC2086 # E2E_ARGS is a word list
+  "$E2E" --kubeconfig="$KUBECONFIG" --provider=skeleton --report-dir="$REPORT" \
+    -ginkgo.focus="$FOCUS" -ginkgo.skip="$SKIP" -ginkgo.no-color -ginkgo.v \
+    -ginkgo.timeout="${E2E_TIMEOUT:-2h}" ${E2E_ARGS:-} 2>&1 | tee "$REPORT/e2e.log"
+fi
 rc=${PIPESTATUS[0]}
 
 # --- 5. summary --------------------------------------------------------------------------

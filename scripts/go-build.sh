@@ -6,6 +6,7 @@
 #   agnhost                                                 (k8s.io/kubernetes/test/images/agnhost)
 #   nonewprivs                                              (k8s.io/kubernetes/test/images/nonewprivs: nnp)
 #   e2e.test                                                (cluster/e2e: upstream e2e suite, go test -c)
+#   ginkgo                                                  (github.com/onsi/ginkgo/v2/ginkgo: runs e2e.test in parallel)
 #   etcd                                                    (cluster/etcd/go.mod: go.etcd.io/etcd/server/v3)
 #   pause                                                   (cluster/cmd/pause: our pause image's program)
 #
@@ -94,6 +95,8 @@ build_target() {
       build "$1" "$K8S_DIR" "$REPO/cluster" gobuild "k8s.io/kubernetes/cmd/$1" ;;
     agnhost | nonewprivs)
       build "$1" "$K8S_DIR" "$REPO/cluster" gobuild "k8s.io/kubernetes/test/images/$1" ;;
+    ginkgo)
+      build ginkgo "$K8S_DIR" "$REPO/cluster" gobuild github.com/onsi/ginkgo/v2/ginkgo ;;
     pause)
       build pause "$PAUSE_DIR" "$REPO/cluster" gobuild ./cmd/pause ;;
     e2e.test)
@@ -103,8 +106,8 @@ build_target() {
     control-plane)
       for t in etcd kube-apiserver kube-controller-manager kube-scheduler; do build_target "$t"; done ;;
     all)
-      for t in control-plane agnhost nonewprivs pause e2e.test; do build_target "$t"; done ;;
-    *) log "unknown target $1 (kube-apiserver kube-controller-manager kube-scheduler etcd agnhost nonewprivs pause e2e.test control-plane all)"; exit 2 ;;
+      for t in control-plane agnhost nonewprivs pause e2e.test ginkgo; do build_target "$t"; done ;;
+    *) log "unknown target $1 (kube-apiserver kube-controller-manager kube-scheduler etcd agnhost nonewprivs pause e2e.test ginkgo control-plane all)"; exit 2 ;;
   esac
 }
 

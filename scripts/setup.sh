@@ -22,7 +22,7 @@ need_root() {
   fi
 }
 
-apt_packages=(runc crun conmon busybox-static containernetworking-plugins iptables nftables conntrack iproute2 util-linux procps tmux
+apt_packages=(runc crun conmon busybox-static bash-static containernetworking-plugins iptables nftables conntrack iproute2 util-linux procps tmux
   skopeo umoci podman docker-registry apache2-utils mmdebstrap curl chromium)
 
 install_packages() {

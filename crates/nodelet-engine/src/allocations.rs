@@ -19,6 +19,18 @@ pub struct Requests {
 }
 
 impl Requests {
+    /// As resource quantities (`cpu` in millicores, `memory` in bytes),
+    /// the shape of a Node's `status.allocatable`.
+    pub fn as_quantities(&self) -> nodelet_spec::env::Allocatable {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        [
+            ("cpu".to_owned(), Quantity(format!("{}m", self.cpu_millis))),
+            ("memory".to_owned(), Quantity(self.memory_bytes.to_string())),
+        ]
+        .into_iter()
+        .collect()
+    }
+
     /// The pod-level requests of a spec (`PodRequests`).
     pub fn of(spec: &k8s_openapi::api::core::v1::PodSpec) -> Requests {
         let to_i64 = |n: i128| i64::try_from(n).unwrap_or(i64::MAX);

@@ -352,6 +352,26 @@ fn small_node() -> EngineConfig {
     c
 }
 
+/// e2e "Downward API should provide default limits.cpu/memory from node
+/// allocatable": a container without limits reads the node's allocatable.
+#[tokio::test(start_paused = true)]
+async fn unset_limits_read_as_the_node_allocatable() {
+    let h = setup_config(
+        FakeRuntime::with_wall_origin(ORIGIN.parse().unwrap()),
+        small_node(),
+    )
+    .await;
+    let env = |name: &str, resource: &str| json!({"name": name, "valueFrom": {"resourceFieldRef": {"resource": resource}}});
+    h.apply(json!({"metadata": {"name": "d"}, "spec": {"containers": [{
+        "name": "c", "image": "img",
+        "env": [env("CPU_LIMIT", "limits.cpu"), env("MEMORY_LIMIT", "limits.memory")]}]}}));
+    h.until(5, |h| h.phase("d") == "Running").await;
+    let got = h.fake.container_env("c").unwrap();
+    let var = |n: &str| got.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+    assert_eq!(var("CPU_LIMIT").as_deref(), Some("2"));
+    assert_eq!(var("MEMORY_LIMIT").as_deref(), Some("4294967296"));
+}
+
 #[tokio::test(start_paused = true)]
 async fn resize_beyond_the_node_is_infeasible() {
     let h = setup_config(

@@ -413,6 +413,16 @@ impl FakeRuntime {
             .map(|c| c.config.mounts.clone())
     }
 
+    /// The environment the latest container named `name` was created with.
+    pub fn container_env(&self, name: &str) -> Option<Vec<(String, String)>> {
+        let st = self.lock();
+        st.containers
+            .values()
+            .filter(|c| c.config.name == name)
+            .max_by_key(|c| c.config.attempt)
+            .map(|c| c.config.env.clone())
+    }
+
     /// The in-memory volume host [`Runtime::volumes`] hands out.
     pub fn fake_volumes(&self) -> crate::fake_volumes::FakeVolumes {
         self.lock().volumes.clone()

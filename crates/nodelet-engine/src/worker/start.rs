@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
 use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, Signal};
-use nodelet_spec::env::{EnvContext, container_env, expand_command};
+use nodelet_spec::env::{EnvContext, container_env_report, expand_command};
 use nodelet_spec::grace;
 use tokio_util::sync::CancellationToken;
 
@@ -159,8 +159,11 @@ impl Worker {
             host_ips: &host_ips,
             pod_ips: &pod_ips,
         };
-        let env = match container_env(&env_ctx, &spec) {
-            Ok(env) => env,
+        // Unset limits read as the node's allocatable, as the kubelet's
+        // `defaultPodLimitsForDownwardAPI` gives them.
+        let allocatable = ctx.config.allocatable.map(|a| a.as_quantities());
+        let env = match container_env_report(&env_ctx, &spec, allocatable.as_ref()) {
+            Ok(report) => report.env,
             Err(e) => {
                 self.fail(i, "CreateContainerConfigError", e.to_string());
                 return;
