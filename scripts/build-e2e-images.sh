@@ -7,7 +7,8 @@
 #                              at /agnhost (+ /agnhost-2), ENTRYPOINT ["/agnhost"],
 #                              CMD ["pause"], on the busybox layer (a shell for
 #                              exec'd commands; upstream's base is alpine) with
-#                              Debian's bash-static as /bin/bash (upstream installs bash)
+#                              Debian's bash-static as /bin/bash and curl (with the
+#                              libraries it loads) as upstream installs them
 #   pause.tar    $PAUSE_REFS   our static pause (cluster/cmd/pause), ENTRYPOINT
 #                              ["/pause"], USER 65535:65535 as upstream
 #   busybox.tar  $BUSYBOX_REFS Debian's busybox-static, every applet linked in /bin
@@ -53,6 +54,12 @@ for pkg in busybox-static bash-static; do
 done
 BUSYBOX=/bin/busybox
 BASH_STATIC=/bin/bash-static
+# curl for agnhost (upstream installs it; hook and probe specs exec `curl`
+# in agnhost containers): Debian's, with the shared libraries it loads.
+command -v curl >/dev/null || apt-get install -y curl >&2
+CURL=$(command -v curl)
+mapfile -t CURL_LIBS < <(ldd "$CURL" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | sort -u)
+((${#CURL_LIBS[@]} > 0)) || { log "ldd $CURL listed no libraries"; exit 1; }
 bins=$("$REPO/scripts/go-build.sh" agnhost pause nonewprivs) || { log "building agnhost/pause/nonewprivs failed"; exit 1; }
 AGNHOST=$(grep '/agnhost$' <<<"$bins")
 PAUSE=$(grep '/pause$' <<<"$bins")
@@ -66,7 +73,7 @@ PORTER=$(cd "$REPO/cluster" && GOMODCACHE=$NODELET_CACHE/go-mod GOFLAGS=-mod=rea
   go list -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost)/porter
 
 KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS|$NGINX_REFS|$NONROOT_REFS|$NONEWPRIVS_REFS"
-  sha256sum "$BUSYBOX" "$BASH_STATIC" "$AGNHOST" "$PAUSE" "$NNP" \
+  sha256sum "$BUSYBOX" "$BASH_STATIC" "$CURL" "${CURL_LIBS[@]}" "$AGNHOST" "$PAUSE" "$NNP" \
   "$PORTER/localhost.crt" "$PORTER/localhost.key" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 OUTDIR=$NODELET_CACHE/images/e2e-$KEY
 if [[ -s $OUTDIR/images.txt ]]; then echo "$OUTDIR"; exit 0; fi
@@ -149,6 +156,14 @@ ln -s agnhost "$AG/agnhost-2"
 mkdir -p "$AG/bin"
 cp "$BASH_STATIC" "$AG/bin/bash"
 chmod 0755 "$AG/bin/bash"
+mkdir -p "$AG/usr/bin"
+cp "$CURL" "$AG/usr/bin/curl"
+chmod 0755 "$AG/usr/bin/curl"
+for lib in "${CURL_LIBS[@]}"; do
+  mkdir -p "$AG$(dirname "$lib")"
+  cp -L "$lib" "$AG$lib"
+  chmod 0755 "$AG$lib"
+done
 cp "$PORTER/localhost.crt" "$PORTER/localhost.key" "$AG/"
 chmod 0644 "$AG/localhost.crt" "$AG/localhost.key"
 { cat "$BB/etc/passwd"; echo 'user-defined-in-image:x:1000:1000::/home/user-defined-in-image:/bin/sh'; } > "$AG/etc/passwd"

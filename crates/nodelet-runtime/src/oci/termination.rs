@@ -100,6 +100,10 @@ fn log_tail(log: &Path) -> Option<String> {
             lines.push(std::mem::take(&mut partial) + "\n");
         }
     }
+    // Output that ended without a newline (`echo -n DONE; exit 1`).
+    if !partial.is_empty() {
+        lines.push(partial);
+    }
     let start = lines.len().saturating_sub(MAX_LOG_LINES);
     let joined: String = lines[start..].concat();
     // Keep the end: the last 2 KiB, cut on a character boundary.
@@ -166,5 +170,7 @@ mod tests {
         assert!(m.ends_with("line 99\npartial\n"), "{m}");
         assert_eq!(m.lines().count(), 80);
         assert!(m.starts_with("line 21\n"), "{m}");
+        std::fs::write(&log, "2026-12-03T10:00:00.000000000Z stdout P DONE\n").unwrap();
+        assert_eq!(read(d.path(), &log, true, 1).as_deref(), Some("DONE"), "no trailing newline");
     }
 }
