@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Services benchmark (figures, not a test):
 #  1. readiness change -> data plane updated, 100 services (real nftables,
-#     engine over the fake runtime), libnftables vs `nft -f -`;
+#     engine over the fake runtime), libnftables vs `nft -f -`; in this
+#     host's network namespace and in a private one (nodelet's table alone);
 #  2. DNS queries/s and p99 from inside a pod's network namespace against
 #     the cluster DNS (a cluster name), vs the host resolver (the same tool);
 #  3. throughput of a 200 MB download from the host through a cluster IP vs
-#     the pod IP directly (5 interleaved runs each, median ratio).
+#     the pod IP directly (THROUGHPUT_RUNS, 9, interleaved runs each; the
+#     median of the per-run ratios).
 # Release build (BENCH_PROFILE=debug reuses the test build); root; takes
 # the shared real-test lock itself (it programs nftables and runs pods).
 set -euo pipefail
@@ -24,8 +26,15 @@ if [ -z "${NODELET_BENCH_LOCKED:-}" ]; then
     NODELET_BENCH_LOCKED=1 exec flock /tmp/nodelet-real-tests.lock "$0" "$@"
 fi
 echo "== profile $PROFILE"
-echo "== readiness change -> data plane ($N services)"
+echo "== readiness change -> data plane ($N services), this host's network namespace"
 "$BIN/examples/bench_dataplane" "$N" 400
+# The same in a private network namespace, where nodelet's table is the
+# only ruleset: libnftables refreshes its cache of the whole namespace's
+# ruleset on every transaction, so other tables (other agents' or
+# iptables-nft's) make each update slower; the two runs side by side say
+# how much of the figure is this host's ruleset.
+echo "== the same in a private network namespace ($(nft list chains 2>/dev/null | grep -c chain) chains in this host's)"
+unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$BIN/examples/bench_dataplane" "$N" 400
 
 IMAGES=${NODELET_TEST_IMAGES:-$REPO/target/test-images}
 [ -f "$IMAGES/busybox.tar" ] || bash scripts/build-test-images.sh "$IMAGES" >&2
@@ -78,9 +87,10 @@ host_name=${HOST_DNS_NAME:-$(hostname -f 2>/dev/null || hostname).}
 echo "-- host resolver $host_ns ($host_name), same tool:"
 "$BIN/examples/bench_dns" "$host_ns" "$host_name" 2000 8 || true
 
-echo "== throughput from the host: cluster IP $cip vs pod IP $pip (200 MB, 5 runs each)"
+RUNS=${THROUGHPUT_RUNS:-9}
+echo "== throughput from the host: cluster IP $cip vs pod IP $pip (200 MB, $RUNS interleaved runs each)"
 ratios=()
-for i in 1 2 3 4 5; do
+for i in $(seq "$RUNS"); do
     via=$(curl -s -o /dev/null -w '%{speed_download}' "http://$cip/big")
     direct=$(curl -s -o /dev/null -w '%{speed_download}' "http://$pip:8080/big")
     r=$(awk -v a="$via" -v b="$direct" 'BEGIN {printf "%.3f", a / b}')

@@ -61,6 +61,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         stdin_once: false,
         tty: false,
         labels: BTreeMap::new(),
+        termination_message: None,
     };
     let id = rt.create_container(&sb, &c).await?;
     rt.start_container(&id).await?;
