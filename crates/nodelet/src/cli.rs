@@ -125,6 +125,18 @@ pub struct AgentOpts {
     #[arg(long, env = "NODELET_HOOK_HOST_POLICY", default_value = "any",
           value_parser = |s: &str| s.parse::<nodelet_engine::hooks::host_policy::HostPolicy>())]
     pub hook_host_policy: nodelet_engine::hooks::host_policy::HostPolicy,
+    /// The PodSecurity level enforced, audited and warned about in
+    /// namespaces without `pod-security.kubernetes.io/*` labels, for pods
+    /// created through nodelet's API: `privileged` (the API server's
+    /// default), `baseline` (nodelet's default: its credentials are root on
+    /// this machine) or `restricted`.
+    #[arg(long, env = "NODELET_POD_SECURITY_DEFAULT", default_value = "baseline",
+          value_parser = parse_pod_security_level)]
+    pub pod_security_default: nodelet_spec::podsecurity::Level,
+}
+
+fn parse_pod_security_level(s: &str) -> Result<nodelet_spec::podsecurity::Level, String> {
+    nodelet_spec::podsecurity::Level::parse(s).map_err(|(_, why)| why)
 }
 
 /// A positive Go duration (`30s`, `1m30s`, `500ms`).

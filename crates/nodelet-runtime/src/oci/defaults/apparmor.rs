@@ -4,8 +4,9 @@
 //! is not loaded). `RuntimeDefault` would be containerd's generated
 //! `cri-containerd.apparmor.d` profile, which nodelet does not generate:
 //! on an AppArmor host it is refused with a clear error rather than run
-//! unconfined. On hosts without AppArmor the engine rejects such pods at
-//! admission as the kubelet does ("Cannot enforce AppArmor: ...").
+//! unconfined. On hosts without AppArmor a confined profile fails the
+//! container's creation with a clear error (the kubelet refuses such pods
+//! at admission).
 
 use std::path::Path;
 
