@@ -112,8 +112,6 @@ pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
     out
 }
 
-}
-
 fn bind(dest: &str, src: &Path, ro: bool) -> Mount {
     let mut m = Mount::default();
     m.set_destination(PathBuf::from(dest));
