@@ -221,3 +221,80 @@ async fn privileged_default_admits_everything() {
     assert_eq!(code, StatusCode::CREATED, "{v}");
     assert!(warnings.is_empty());
 }
+
+/// With service account tokens on, both admission plugins run, in the API
+/// server's order: the mutating ServiceAccount plugin first (a missing
+/// account refuses the pod before PodSecurity looks at it), then
+/// PodSecurity on the admitted pod (whose API access volume, a projected
+/// one, baseline allows).
+#[tokio::test]
+async fn service_account_admission_runs_before_pod_security() {
+    let dir = tempfile::tempdir().unwrap();
+    let mem = MemBackend::new(dir.path().to_path_buf());
+    let store = Arc::new(nodelet_store::Store::open(&dir.path().join("store.redb")).unwrap());
+    let tokens = nodelet_api::tokens::TokenAuthority::open(dir.path(), store, "node-1").unwrap();
+    let t = T {
+        router: nodelet_api::router_with(
+            Arc::new(Mem(mem.clone())),
+            "t",
+            Some(Arc::new(tokens)),
+            PodSecurityConfig::default(),
+        ),
+        mem,
+        _dir: dir,
+    };
+    // No account "ghost": the ServiceAccount plugin refuses first, even
+    // though the pod would violate baseline too.
+    let (code, _, v) = t
+        .create(
+            "default",
+            pod(
+                "early",
+                json!({"serviceAccountName": "ghost", "hostNetwork": true}),
+                json!({}),
+            ),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        v["message"],
+        "pods \"early\" is forbidden: error looking up service account default/ghost: serviceaccount \"ghost\" not found"
+    );
+
+    t.mem.put(
+        Kind::ServiceAccount,
+        "default",
+        "default",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount",
+               "metadata": {"name": "default", "namespace": "default"}}),
+        WatchEventType::Added,
+    );
+    // The account exists: PodSecurity now decides.
+    let (code, _, v) = t
+        .create(
+            "default",
+            pod("hn", json!({"hostNetwork": true}), json!({})),
+        )
+        .await;
+    assert_eq!(code, StatusCode::FORBIDDEN, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains(
+            "violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true)"
+        ),
+        "{v}"
+    );
+    // A plain pod gets the API access volume and passes baseline.
+    let (code, warnings, v) = t
+        .create("default", pod("plain", json!({}), json!({})))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{v}");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let vols = v["spec"]["volumes"].as_array().unwrap();
+    assert!(
+        vols.iter().any(
+            |v| v["name"].as_str().unwrap().starts_with("kube-api-access-")
+                && v.get("projected").is_some()
+        ),
+        "{v}"
+    );
+}
