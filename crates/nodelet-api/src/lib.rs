@@ -48,6 +48,6 @@ pub use engine_backend::EngineBackend;
 pub use error::ApiError;
 pub use kind::Kind;
 pub use kubeconfig::{kubeconfig, write_kubeconfig};
-pub use routes::{router, router_with_tokens};
+pub use routes::{router, router_with};
 pub use serve::{ServeConfig, install_crypto_provider, serve};
 pub use streams::{EngineStreams, PodStreams};

@@ -6,6 +6,7 @@ use jiff::Timestamp;
 use nodelet_spec::{FieldError, FieldErrors, FieldPath, Object};
 use serde_json::{Value, json};
 
+use crate::admission::Admission;
 use crate::backend::Backend;
 use crate::error::ApiError;
 use crate::kind::Kind;
@@ -135,7 +136,10 @@ fn default_and_validate(obj: &mut Object) -> Result<(), ApiError> {
     }
 }
 
-/// POST: returns the created object (or, with dryRun, what would be).
+/// POST: returns the created object (or, with dryRun, what would be)
+/// and the admission warnings. Admission runs as in the API server:
+/// mutating after defaulting, validating after the object's own
+/// validation (dry runs included).
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
     backend: &dyn Backend,
@@ -144,8 +148,8 @@ pub async fn create(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
-    admit: bool,
-) -> Result<Value, ApiError> {
+    admission: Admission<'_>,
+) -> Result<(Value, Vec<String>), ApiError> {
     if !matches!(
         kind,
         Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
@@ -161,15 +165,26 @@ pub async fn create(
     if let Some(fm) = field_manager {
         record_manager(meta(&mut obj), fm, "Update");
     }
+    admit_and_store(backend, ns, obj, dry_run, admission).await
+}
+
+/// Defaulting, mutating admission, validation, validating admission, then
+/// the store (or, with dryRun, the object as it would be stored).
+async fn admit_and_store(
+    backend: &dyn Backend,
+    ns: &str,
+    mut obj: Object,
+    dry_run: bool,
+    admission: Admission<'_>,
+) -> Result<(Value, Vec<String>), ApiError> {
     nodelet_spec::defaults::default_object(&mut obj);
-    if admit {
-        crate::admission::admit(backend, &mut obj).await?;
-    }
+    admission.mutate(backend, &mut obj).await?;
     default_and_validate(&mut obj)?;
+    let warnings = admission.validate(backend, ns, &obj).await?;
     if dry_run {
-        return to_value(&obj);
+        return Ok((to_value(&obj)?, warnings));
     }
-    backend.create(obj).await
+    Ok((backend.create(obj).await?, warnings))
 }
 
 fn record_manager(
@@ -329,8 +344,8 @@ pub async fn patch(
     body: &[u8],
     dry_run: bool,
     field_manager: Option<&str>,
-    admit: bool,
-) -> Result<(Value, bool), ApiError> {
+    admission: Admission<'_>,
+) -> Result<(Value, bool, Vec<String>), ApiError> {
     if !matches!(
         kind,
         Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
@@ -356,15 +371,9 @@ pub async fn patch(
             crate::pod_update::prepare_create(&mut obj);
             record_manager(meta(&mut obj), field_manager.unwrap_or(""), "Apply");
             bytes.clear();
-            nodelet_spec::defaults::default_object(&mut obj);
-            if admit {
-                crate::admission::admit(backend, &mut obj).await?;
-            }
-            default_and_validate(&mut obj)?;
-            if dry_run {
-                return Ok((to_value(&obj)?, true));
-            }
-            return Ok((backend.create(obj).await?, true));
+            // An apply that creates is admitted like a POST.
+            let (v, warnings) = admit_and_store(backend, ns, obj, dry_run, admission).await?;
+            return Ok((v, true, warnings));
         }
         Err(e) => return Err(e),
     };
@@ -399,6 +408,7 @@ pub async fn patch(
     Ok((
         store_update(backend, kind, ns, name, &old, doc, expected, dry_run).await?,
         false,
+        Vec::new(),
     ))
 }
 

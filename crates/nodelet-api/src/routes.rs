@@ -35,6 +35,18 @@ pub struct AppState {
     /// Service account tokens (issuing, `TokenRequest`, pod admission);
     /// `None` serves without them.
     pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+    /// PodSecurity admission settings for pod creation.
+    pub pod_security: Arc<crate::admission::PodSecurityConfig>,
+}
+
+impl AppState {
+    /// The admission plugins this API runs on creation.
+    fn admission(&self) -> crate::admission::Admission<'_> {
+        crate::admission::Admission {
+            service_accounts: self.tokens.is_some(),
+            pod_security: &self.pod_security,
+        }
+    }
 }
 
 /// Which API group a URL addressed (changes how events are rendered).
@@ -56,21 +68,29 @@ fn ok(v: &Value) -> Response {
     json_response(StatusCode::OK, v)
 }
 
+/// The API with the default PodSecurity settings (baseline).
 pub fn router(backend: Arc<dyn Backend>, token: &str) -> Router {
-    router_with_tokens(backend, token, None)
+    router_with(
+        backend,
+        token,
+        None,
+        crate::admission::PodSecurityConfig::default(),
+    )
 }
 
-/// [`router`] with service account tokens: the ServiceAccount admission of
+/// [`router`] with service account tokens (the ServiceAccount admission of
 /// pods, the `serviceaccounts/<name>/token` subresource, and bearer tokens
-/// the authority issued accepted.
-pub fn router_with_tokens(
+/// the authority issued accepted) and explicit PodSecurity settings.
+pub fn router_with(
     backend: Arc<dyn Backend>,
     token: &str,
     tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+    pod_security: crate::admission::PodSecurityConfig,
 ) -> Router {
     let state = AppState {
         backend,
         tokens: tokens.clone(),
+        pod_security: Arc::new(pod_security),
     };
     let api = Router::new()
         .route("/version", get(|| async { ok(&discovery::version()) }))
@@ -604,17 +624,20 @@ async fn resource(
                     "events are recorded by the node agent",
                 ));
             }
-            let v = objects::create(
+            let (v, warnings) = objects::create(
                 &*st.backend,
                 kind,
                 nsr,
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
-                st.tokens.is_some(),
+                st.admission(),
             )
             .await?;
-            Ok(created(typed(kind, group, v), true))
+            Ok(crate::admission::with_warnings(
+                created(typed(kind, group, v), true),
+                &warnings,
+            ))
         }
         (None, None, m) => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({m} {})",
@@ -641,7 +664,7 @@ async fn resource(
         }
         (Some(n), None, &Method::PATCH) => {
             let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
-            let (v, was_created) = objects::patch(
+            let (v, was_created, warnings) = objects::patch(
                 &*st.backend,
                 kind,
                 nsr,
@@ -650,10 +673,13 @@ async fn resource(
                 &body,
                 q.dry_run()?,
                 q.get("fieldManager"),
-                st.tokens.is_some(),
+                st.admission(),
             )
             .await?;
-            Ok(created(typed(kind, group, v), was_created))
+            Ok(crate::admission::with_warnings(
+                created(typed(kind, group, v), was_created),
+                &warnings,
+            ))
         }
         (Some(n), None, &Method::DELETE) => {
             let opts = objects::delete_opts(q, &body)?;

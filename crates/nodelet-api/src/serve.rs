@@ -38,6 +38,8 @@ pub struct ServeConfig {
     pub shutdown: CancellationToken,
     /// Service account tokens (issued and accepted); `None` for none.
     pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+    /// PodSecurity admission defaults (baseline unless told otherwise).
+    pub pod_security: crate::admission::PodSecurityConfig,
 }
 
 impl ServeConfig {
@@ -50,6 +52,7 @@ impl ServeConfig {
             also_listen: Vec::new(),
             shutdown: CancellationToken::new(),
             tokens: None,
+            pod_security: crate::admission::PodSecurityConfig::default(),
         }
     }
 }
@@ -113,7 +116,12 @@ where
 pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), ApiError> {
     install_crypto_provider();
     let p = pki::ensure(&cfg.root)?;
-    let router = routes::router_with_tokens(backend, &p.token, cfg.tokens.clone());
+    let router = routes::router_with(
+        backend,
+        &p.token,
+        cfg.tokens.clone(),
+        cfg.pod_security.clone(),
+    );
     let mut tasks = tokio::task::JoinSet::new();
 
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config(&p)?));

@@ -191,6 +191,7 @@ async fn runc_up_down(r: &Real, n: usize, tag: &str) -> (Duration, Duration) {
             port_mappings: vec![],
             dns: None,
             labels: Default::default(),
+            user_namespace: false,
         })
         .await
         .unwrap();

@@ -311,6 +311,7 @@ async fn status_code_is_not_checked_unless_strict() {
     assert_eq!(r.outcome, Ok(()), "kubelet: any HTTP answer is success");
     let strict = HookOptions {
         strict_http_status: true,
+        ..Default::default()
     };
     let r = run_with(strict, h, &container(json!([])), None).await;
     assert_eq!(
@@ -478,4 +479,49 @@ async fn https_answered_in_http_whose_retry_fails_reports_gos_error() {
         r.events.is_empty(),
         "no fallback event when the retry failed"
     );
+}
+
+#[tokio::test]
+async fn pod_only_host_policy_refuses_other_hosts_without_connecting() {
+    use nodelet_engine::hooks::host_policy::HostPolicy;
+    let s = Server::plain().await;
+    let pod_only = HookOptions {
+        host_policy: HostPolicy::PodOnly,
+        ..Default::default()
+    };
+    let pod_ip: IpAddr = "10.244.0.9".parse().unwrap();
+    // The node itself (or a metadata service) named in `host`: refused,
+    // and nothing was sent.
+    let r = run_with(
+        pod_only,
+        json!({"httpGet": {"host": "127.0.0.1", "port": s.port, "path": "/steal"}}),
+        &container(json!([])),
+        Some(pod_ip),
+    )
+    .await;
+    assert_eq!(
+        r.outcome.unwrap_err(),
+        failed(
+            "/steal",
+            "host \"127.0.0.1\" refused by --hook-host-policy=pod-only: only the pod's own IP (10.244.0.9) may be targeted"
+        )
+    );
+    assert!(s.seen().is_empty(), "the agent connected anyway");
+    // The default (as the kubelet) connects.
+    let r = run(
+        json!({"httpGet": {"host": "127.0.0.1", "port": s.port, "path": "/ok"}}),
+        Some(pod_ip),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    // pod-only with no host: the pod IP, allowed.
+    let r = run_with(
+        pod_only,
+        json!({"httpGet": {"port": s.port, "path": "/own"}}),
+        &container(json!([])),
+        Some(LOCALHOST),
+    )
+    .await;
+    assert_eq!(r.outcome, Ok(()));
+    assert_eq!(s.targets(), vec!["/ok", "/own"]);
 }

@@ -37,6 +37,7 @@ async fn setup() -> H {
             port_mappings: vec![],
             dns: None,
             labels: BTreeMap::new(),
+            user_namespace: false,
         })
         .await
         .unwrap();

@@ -201,6 +201,7 @@ struct State {
     /// The extra environment of every exec, in order.
     exec_envs: Vec<ExecEnv>,
     image_stop_signals: HashMap<String, String>,
+    image_users: HashMap<String, String>,
     failing_images: HashMap<String, String>,
     /// Images not on the node (every other image is present).
     absent_images: std::collections::HashSet<String>,
@@ -237,6 +238,7 @@ pub fn sandbox_config() -> SandboxConfig {
         port_mappings: Vec::new(),
         dns: None,
         labels: Default::default(),
+        user_namespace: false,
     }
 }
 
@@ -292,6 +294,7 @@ impl FakeRuntime {
                 execs: HashMap::new(),
                 exec_envs: Vec::new(),
                 image_stop_signals: HashMap::new(),
+                image_users: HashMap::new(),
                 failing_images: HashMap::new(),
                 absent_images: Default::default(),
                 pull_delays: HashMap::new(),
@@ -341,6 +344,13 @@ impl FakeRuntime {
         self.lock()
             .image_stop_signals
             .insert(image.to_owned(), signal.to_owned());
+    }
+
+    /// Gives `image` a `USER` (reported by `ensure_image`).
+    pub fn image_user(&self, image: &str, user: &str) {
+        self.lock()
+            .image_users
+            .insert(image.to_owned(), user.to_owned());
     }
 
     /// Makes pulls of `image` fail with `message` (and the image absent,
@@ -431,6 +441,11 @@ impl FakeRuntime {
     /// Every call so far, in order.
     pub fn calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// The config a known (not removed) container was created with.
+    pub fn container_config(&self, id: &str) -> Option<ContainerConfig> {
+        self.lock().containers.get(id).map(|c| c.config.clone())
     }
 
     /// Containers currently known (not removed), as (id, name, attempt).
@@ -655,6 +670,7 @@ impl Runtime for FakeRuntime {
             stop_signal: st.image_stop_signals.get(image).cloned(),
             pulled: pull,
             pull_duration: pull.then_some(delay),
+            user: st.image_users.get(image).cloned(),
         })
     }
 
@@ -681,6 +697,7 @@ impl Runtime for FakeRuntime {
             host_ip: Some(std::net::IpAddr::from([192, 168, 1, 10])),
             namespaces: SandboxNamespaces::default(),
             cgroup_parent: format!("nodelet/pod{}", config.pod_uid),
+            id_mapping: None,
         };
         st.sandboxes.insert(info.id.clone(), info.clone());
         Self::record(

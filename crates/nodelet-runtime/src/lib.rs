@@ -14,6 +14,7 @@ pub mod error;
 pub mod image;
 pub mod oci;
 pub mod rootfs;
+pub mod rootfs_idmap;
 pub mod runtime;
 pub mod sandbox;
 pub mod types;

@@ -122,6 +122,10 @@ pub struct ImageInfo {
     pub pulled: bool,
     /// How long a pull took, when `pulled`.
     pub pull_duration: Option<Duration>,
+    /// `USER` of the image config (`uid`, `name`, `uid:gid`...), for the
+    /// kubelet's runAsNonRoot check.
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// A `hostPort` mapping for the pod sandbox.
@@ -151,6 +155,11 @@ pub struct SandboxConfig {
     /// host's resolv.conf is copied and hosts has only the pod's own line.
     pub dns: Option<DnsConfig>,
     pub labels: BTreeMap<String, String>,
+    /// `hostUsers: false`: the pod gets a user namespace of its own (a
+    /// private range of host ids, root inside mapped to an unprivileged id
+    /// outside).
+    #[serde(default)]
+    pub user_namespace: bool,
 }
 
 /// CRI `DNSConfig` (resolv.conf lines) plus what the kubelet adds to the
@@ -189,6 +198,18 @@ pub struct SandboxInfo {
     /// The pod's parent cgroup, relative to the cgroup root
     /// (`nodelet/pod<uid>`); containers get a child of it.
     pub cgroup_parent: String,
+    /// With a user namespace: the host ids the pod's ids 0.. map to.
+    #[serde(default)]
+    pub id_mapping: Option<IdMapping>,
+}
+
+/// A pod's user-namespace mapping: container ids `0..size` are host ids
+/// `host_id..host_id+size`, for users and groups alike (as the kubelet
+/// allocates them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdMapping {
+    pub host_id: u32,
+    pub size: u32,
 }
 
 /// Pinned namespaces of a sandbox; `None` means the host's (hostNetwork,
@@ -198,6 +219,9 @@ pub struct SandboxNamespaces {
     pub net: Option<PathBuf>,
     pub ipc: Option<PathBuf>,
     pub uts: Option<PathBuf>,
+    /// The pod's user namespace (`hostUsers: false`), owner of the others.
+    #[serde(default)]
+    pub user: Option<PathBuf>,
 }
 
 /// Memory and CPU resources of one container.
@@ -250,6 +274,45 @@ pub struct SecurityConfig {
     /// Kubernetes' default is to allow escalation, hence `false` here.
     #[serde(default)]
     pub no_new_privileges: bool,
+    /// `seccompProfile` (the container's over the pod's). Unset means
+    /// Unconfined, as with the kubelet's default `--seccomp-default=false`.
+    #[serde(default)]
+    pub seccomp: SeccompProfile,
+    /// `appArmorProfile` (the container's over the pod's); `None` when unset.
+    #[serde(default)]
+    pub apparmor: Option<AppArmorProfile>,
+    /// `procMount: Unmasked`: no masked or read-only `/proc` paths.
+    #[serde(default)]
+    pub proc_mount_unmasked: bool,
+    /// The pod's `supplementalGroups` followed by its `fsGroup`, as the
+    /// kubelet passes them to the runtime.
+    #[serde(default)]
+    pub supplemental_groups: Vec<i64>,
+    /// `supplementalGroupsPolicy: Strict`: the groups of the image's
+    /// `/etc/group` are not added (Merge, the default, adds them).
+    #[serde(default)]
+    pub supplemental_groups_strict: bool,
+}
+
+/// A seccomp profile choice (`securityContext.seccompProfile`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum SeccompProfile {
+    #[default]
+    Unconfined,
+    /// containerd's default profile.
+    RuntimeDefault,
+    /// A profile file relative to `<root>/seccomp/` (the kubelet's
+    /// `<root-dir>/seccomp/`).
+    Localhost(String),
+}
+
+/// An AppArmor profile choice (`securityContext.appArmorProfile`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AppArmorProfile {
+    Unconfined,
+    RuntimeDefault,
+    /// The name of a profile loaded on the host.
+    Localhost(String),
 }
 
 /// Everything needed to create one container in a sandbox.

@@ -339,6 +339,7 @@ async fn remove_cleans_up_an_interrupted_create() {
                 host_ip: None,
                 namespaces: SandboxNamespaces::default(),
                 cgroup_parent: String::new(),
+                id_mapping: None,
             },
             config: cfg,
             pin_dir: pin_dir.clone(),

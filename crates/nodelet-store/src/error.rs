@@ -25,6 +25,13 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// Restricting the store file to its owner (0600) failed.
+    #[error("cannot make store file {path} owner-only (0600): {source}")]
+    Permissions {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A read or write transaction failed.
     #[error("store: {0}")]
     Db(#[from] redb::Error),

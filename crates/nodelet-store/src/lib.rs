@@ -129,6 +129,16 @@ impl Store {
             source,
         };
         let db = Database::create(path).map_err(|e| open_err(e.into()))?;
+        // The store holds Secrets: owner-only, whatever the umask was.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| StoreError::Permissions {
+                    path: path.to_path_buf(),
+                    source,
+                },
+            )?;
+        }
         schema::prepare(&db, path).map_err(|e| match e {
             StoreError::Db(source) => open_err(source),
             other => other,

@@ -429,6 +429,13 @@ fn open_dir_creates_the_directory() {
     let s = Store::open_dir(&root).unwrap();
     assert_eq!(s.path(), root.join("state.redb"));
     assert!(root.join("state.redb").exists());
+    // It holds Secrets: owner-only even under a permissive umask.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(root.join("state.redb"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 
 mod cmds;
 mod http;
+mod probe;
 mod server;
 
 use std::time::Duration;
@@ -18,7 +19,9 @@ const USAGE: &str = "usage: testbin <command> [args]
   print-env                              print the environment (sorted KEY=VALUE)
   hostname                               print the hostname
   alloc-mem MIB                          allocate and touch MIB MiB, then pause
-  stdout-lines N                         print \"line 1\" .. \"line N\"";
+  stdout-lines N                         print \"line 1\" .. \"line N\"
+  probe [mount|module|raw-socket|userns|mknod|ptrace PID]...
+                                         try each, print \"<what>: ok\" or the error";
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
@@ -103,6 +106,7 @@ fn run(argv: &[String]) -> Result<i32, String> {
         "hostname" => cmds::hostname(),
         "alloc-mem" => cmds::alloc_mem(num("MiB", rest.first())?),
         "stdout-lines" => cmds::stdout_lines(num("line count", rest.first())?),
+        "probe" => probe::run(rest),
         "help" | "--help" | "-h" => {
             println!("{USAGE}");
             Ok(0)

@@ -161,6 +161,7 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
         event_ttl: opts.event_ttl,
         hooks: HookOptions {
             strict_http_status: opts.hook_http_strict_status,
+            host_policy: opts.hook_host_policy,
         },
         // What the Node reports as allocatable bounds in-place resizes.
         allocatable: {

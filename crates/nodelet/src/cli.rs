@@ -121,6 +121,24 @@ pub struct AgentOpts {
     #[arg(long, env = "NODELET_CRASHLOOP_BACKOFF_MAX", default_value = "300s",
           value_parser = parse_backoff_max)]
     pub crashloop_backoff_max: std::time::Duration,
+    /// Where httpGet hooks and httpGet/tcpSocket probes may connect: `any`
+    /// (the kubelet's behaviour) or `pod-only` (only the pod's own IP; a
+    /// `host` naming the node or another machine is refused).
+    #[arg(long, env = "NODELET_HOOK_HOST_POLICY", default_value = "any",
+          value_parser = |s: &str| s.parse::<nodelet_engine::hooks::host_policy::HostPolicy>())]
+    pub hook_host_policy: nodelet_engine::hooks::host_policy::HostPolicy,
+    /// The PodSecurity level enforced, audited and warned about in
+    /// namespaces without `pod-security.kubernetes.io/*` labels, for pods
+    /// created through nodelet's API: `privileged` (the API server's
+    /// default), `baseline` (nodelet's default: its credentials are root on
+    /// this machine) or `restricted`.
+    #[arg(long, env = "NODELET_POD_SECURITY_DEFAULT", default_value = "baseline",
+          value_parser = parse_pod_security_level)]
+    pub pod_security_default: nodelet_spec::podsecurity::Level,
+}
+
+fn parse_pod_security_level(s: &str) -> Result<nodelet_spec::podsecurity::Level, String> {
+    nodelet_spec::podsecurity::Level::parse(s).map_err(|(_, why)| why)
 }
 
 /// A positive Go duration (`30s`, `1m30s`, `500ms`).
@@ -353,6 +371,29 @@ mod tests {
         };
         assert_eq!(args.agent.event_ttl.as_secs(), 5400);
         assert!(args.agent.hook_http_strict_status);
+        assert_eq!(
+            args.agent.hook_host_policy,
+            nodelet_engine::hooks::host_policy::HostPolicy::Any,
+            "the kubelet's behaviour by default"
+        );
+        let cli = super::Cli::try_parse_from([
+            "nodelet",
+            "run",
+            "-f",
+            "x",
+            "--hook-host-policy=pod-only",
+        ])
+        .unwrap();
+        let super::Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        assert_eq!(
+            args.agent.hook_host_policy,
+            nodelet_engine::hooks::host_policy::HostPolicy::PodOnly
+        );
+        assert!(
+            super::Cli::try_parse_from(["nodelet", "serve", "--hook-host-policy=none"]).is_err()
+        );
 
         let cli = super::Cli::try_parse_from(["nodelet", "serve"]).unwrap();
         let super::Command::Serve(args) = cli.command else {

@@ -72,7 +72,7 @@ impl MemBackend {
     }
 
     /// Stores and publishes; returns the stored object.
-    fn put(&self, kind: Kind, ns: &str, name: &str, mut v: Value, ty: WatchEventType) -> Value {
+    pub fn put(&self, kind: Kind, ns: &str, name: &str, mut v: Value, ty: WatchEventType) -> Value {
         let mut g = self.lock();
         g.rv += 1;
         let rv = g.rv;

@@ -17,6 +17,7 @@
 
 pub mod capture;
 pub mod exec;
+pub mod host_policy;
 pub mod http;
 pub mod message;
 pub mod record;
@@ -145,6 +146,9 @@ pub struct HookOptions {
     /// Fail an httpGet hook whose answer is not 2xx/3xx. The kubelet accepts
     /// any HTTP answer (upstream issue #56963), so this is off by default.
     pub strict_http_status: bool,
+    /// Which `host` httpGet hooks and probes may target (`any`, as the
+    /// kubelet, unless `--hook-host-policy=pod-only`).
+    pub host_policy: host_policy::HostPolicy,
 }
 
 /// Delivers lifecycle handlers. Cheap to share: hold it in an `Arc`.
@@ -218,7 +222,13 @@ impl HookRunner {
             r.map_err(|f| message::exec_failed(&command, container, &pod, &f.error, &f.output))
         } else if let Some(action) = &handler.http_get {
             let path = action.path.as_deref().unwrap_or("");
+            let allowed = host_policy::check(
+                self.options.host_policy,
+                action.host.as_deref(),
+                target.pod_ip,
+            );
             let result = match &self.http {
+                _ if allowed.is_err() => allowed,
                 Ok(client) => {
                     let run = http::run(
                         client,

@@ -55,6 +55,14 @@ async fn attempt(
         (slot.spec.clone(), pod_ip)
     };
     let ctx = &shared.ctx;
+    let host = probe
+        .http_get
+        .as_ref()
+        .and_then(|a| a.host.as_deref())
+        .or(probe.tcp_socket.as_ref().and_then(|a| a.host.as_deref()));
+    if let Err(e) = crate::hooks::host_policy::check(ctx.config.hooks.host_policy, host, pod_ip) {
+        return ProbeOutcome::Failure(e);
+    }
     if let Some(action) = &probe.exec {
         let command =
             exec::expand_command(action.command.as_deref().unwrap_or_default(), &container);

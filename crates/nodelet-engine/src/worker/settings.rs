@@ -1,17 +1,47 @@
 //! Translates a container's `securityContext` and `resources` (with the
 //! pod-level security context as fallback, as Kubernetes merges them) into
-//! the runtime's plain settings, so cgroup limits, user/group,
-//! capabilities, privileged and read-only rootfs reach the OCI bundle.
+//! the runtime's plain settings, so cgroup limits, user/group, supplementary
+//! groups, capabilities, privileged, read-only rootfs, seccomp, AppArmor and
+//! procMount reach the OCI bundle.
 
-use k8s_openapi::api::core::v1::{Container, PodSpec};
-use nodelet_runtime::{Resources, SecurityConfig};
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec};
+use nodelet_runtime::{AppArmorProfile, Resources, SeccompProfile, SecurityConfig};
 use nodelet_spec::env::Nanos;
+use nodelet_spec::securitycontext;
 
-pub fn security(pod: Option<&PodSpec>, c: &Container) -> SecurityConfig {
-    let pod_sc = pod.and_then(|p| p.security_context.as_ref());
+pub fn security(pod: &Pod, c: &Container) -> SecurityConfig {
+    let pod_sc = pod
+        .spec
+        .as_ref()
+        .and_then(|p: &PodSpec| p.security_context.as_ref());
     let sc = c.security_context.as_ref();
     let caps = sc.and_then(|s| s.capabilities.as_ref());
+    let seccomp = match securitycontext::seccomp_profile(pod, c) {
+        Some(p) if p.type_ == "RuntimeDefault" => SeccompProfile::RuntimeDefault,
+        Some(p) if p.type_ == "Localhost" => {
+            SeccompProfile::Localhost(p.localhost_profile.clone().unwrap_or_default())
+        }
+        _ => SeccompProfile::Unconfined,
+    };
+    let apparmor = securitycontext::apparmor_profile(pod, c).map(|p| match p.type_.as_str() {
+        "RuntimeDefault" => AppArmorProfile::RuntimeDefault,
+        "Localhost" => AppArmorProfile::Localhost(p.localhost_profile.unwrap_or_default()),
+        _ => AppArmorProfile::Unconfined,
+    });
+    // The kubelet passes supplementalGroups, then fsGroup, to the runtime.
+    let supplemental_groups = pod_sc
+        .and_then(|p| p.supplemental_groups.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .chain(pod_sc.and_then(|p| p.fs_group))
+        .collect();
     SecurityConfig {
+        seccomp,
+        apparmor,
+        proc_mount_unmasked: sc.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked"),
+        supplemental_groups,
+        supplemental_groups_strict: pod_sc.and_then(|p| p.supplemental_groups_policy.as_deref())
+            == Some("Strict"),
         run_as_user: sc
             .and_then(|s| s.run_as_user)
             .or_else(|| pod_sc.and_then(|p| p.run_as_user)),
@@ -89,9 +119,17 @@ mod tests {
 
     #[test]
     fn container_security_context_overrides_the_pod_one() {
-        let pod: PodSpec = serde_json::from_value(serde_json::json!({
-            "containers": [],
-            "securityContext": {"runAsUser": 1000, "runAsGroup": 2000}
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p"},
+            "spec": {
+                "containers": [],
+                "securityContext": {
+                    "runAsUser": 1000, "runAsGroup": 2000,
+                    "supplementalGroups": [4000], "fsGroup": 5000,
+                    "supplementalGroupsPolicy": "Strict",
+                    "seccompProfile": {"type": "RuntimeDefault"}
+                }
+            }
         }))
         .unwrap();
         let c = container(serde_json::json!({
@@ -102,7 +140,12 @@ mod tests {
                 "capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}
             }
         }));
-        let s = security(Some(&pod), &c);
+        let s = security(&pod, &c);
+        assert_eq!(s.supplemental_groups, vec![4000, 5000]);
+        assert!(s.supplemental_groups_strict);
+        assert_eq!(s.seccomp, SeccompProfile::RuntimeDefault);
+        assert_eq!(s.apparmor, None);
+        assert!(!s.proc_mount_unmasked);
         assert_eq!(s.run_as_user, Some(0));
         assert_eq!(s.run_as_group, Some(2000));
         assert!(s.read_only_root_filesystem);

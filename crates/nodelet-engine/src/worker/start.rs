@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret, Service};
 use nodelet_runtime::{ContainerConfig, CreateStartError, ImageInfo, Signal};
 use nodelet_spec::env::{EnvContext, container_env_report, expand_command};
 use nodelet_spec::grace;
+use nodelet_spec::securitycontext;
 use tokio_util::sync::CancellationToken;
 
 use super::Worker;
@@ -169,6 +170,15 @@ impl Worker {
                 return;
             }
         };
+        // The kubelet's verifyRunAsNonRoot, after the environment, with the
+        // image's user as the runtime reports it.
+        let (image_uid, image_username) = securitycontext::image_user(info.user.as_deref());
+        if let Err(message) =
+            securitycontext::verify_run_as_non_root(&pod, &spec, image_uid, &image_username)
+        {
+            self.fail(i, "CreateContainerConfigError", message);
+            return;
+        }
         let (command, args) = expand_command(&spec, &env);
         let env: Vec<(String, String)> = env.into_iter().map(|v| (v.name, v.value)).collect();
         let mounts = match self.container_mounts(&spec, &env).await {
@@ -198,7 +208,7 @@ impl Worker {
             args,
             env,
             working_dir: spec.working_dir.clone(),
-            security: super::settings::security(pod.spec.as_ref(), &spec),
+            security: super::settings::security(&pod, &spec),
             resources: super::settings::resources(&spec),
             mounts,
             stdin: spec.stdin.unwrap_or(false),

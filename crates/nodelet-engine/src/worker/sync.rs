@@ -135,6 +135,7 @@ impl Worker {
                     &mut dns_events,
                 ),
                 labels: rec.pod.metadata.labels.clone().unwrap_or_default(),
+                user_namespace: spec.host_users == Some(false),
             }
         };
         for e in dns_events {

@@ -19,6 +19,7 @@ fn info(image: &str, r: ResolvedImage, pulled: Option<(u64, std::time::Duration)
         stop_signal: r.config.stop_signal.clone(),
         pulled: pulled.is_some(),
         pull_duration: pulled.map(|(_, d)| d),
+        user: r.config.user.clone(),
     }
 }
 

@@ -1,16 +1,16 @@
 //! Generation of the OCI runtime spec (`config.json`) of one container from
 //! the pod-level sandbox, the container config and the image, following
 //! what containerd's CRI plugin produces for Kubernetes: join the pod's
-//! pinned namespaces, default Docker capability set, masked paths, managed
-//! `/etc/hosts`, explicit cgroupfs `cgroupsPath`.
+//! pinned namespaces, managed `/etc/hosts`, explicit cgroupfs
+//! `cgroupsPath`; the security defaults (capabilities, masked paths,
+//! seccomp, AppArmor) come from [`crate::oci::defaults`].
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Capability, LinuxCapabilities, LinuxCpu, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup,
-    LinuxDeviceType, LinuxMemory, LinuxNamespace, LinuxNamespaceType, LinuxResources, Mount,
-    PosixRlimitBuilder, PosixRlimitType, Root, Spec, User,
+    LinuxCpu, LinuxDevice, LinuxDeviceBuilder, LinuxDeviceCgroup, LinuxDeviceType, LinuxMemory,
+    LinuxNamespace, LinuxNamespaceType, LinuxResources, Mount, PosixRlimitBuilder, PosixRlimitType,
+    Root, Spec, User,
 };
 
 use crate::error::{Result, RuntimeError};
@@ -18,92 +18,10 @@ use crate::oci::cgroups;
 use crate::oci::process::ProcessPlan;
 use crate::types::{ContainerConfig, SandboxInfo};
 
-/// The default capability set of Docker/containerd.
-pub const DEFAULT_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "FSETID",
-    "FOWNER",
-    "MKNOD",
-    "NET_RAW",
-    "SETGID",
-    "SETUID",
-    "SETFCAP",
-    "SETPCAP",
-    "NET_BIND_SERVICE",
-    "SYS_CHROOT",
-    "KILL",
-    "AUDIT_WRITE",
-];
-
-/// Every capability Linux defines (for privileged containers and "ALL").
-pub const ALL_CAPS: &[&str] = &[
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
-/// Capability names of a kernel capability mask (bit n = capability n).
-pub fn caps_from_mask(mask: u64) -> Vec<String> {
-    ALL_CAPS
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| mask & (1u64 << i) != 0)
-        .map(|(_, c)| c.to_string())
-        .collect()
-}
-
-/// The agent's own bounding set as names (all known capabilities if
-/// `/proc/self/status` cannot be read).
-pub fn current_capabilities() -> Vec<String> {
-    let mask = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
-    caps_from_mask(mask)
-}
+pub use crate::oci::defaults::capabilities::{
+    ALL_CAPS, DEFAULT_CAPS, caps_from_mask, current_capabilities, effective_capabilities,
+};
+use crate::oci::defaults::{apparmor, capabilities, masked_paths, seccomp, userns};
 
 /// Per-container files bind-mounted over the image's `/etc`.
 #[derive(Debug, Clone)]
@@ -133,6 +51,10 @@ pub struct BundleInputs<'a> {
     /// Bound at `/dev/shm`: the sandbox's shared tmpfs, or the host's
     /// `/dev/shm` with hostIPC (see [`crate::oci::shm`]).
     pub shm: &'a Path,
+    /// The state root: `Localhost` seccomp profiles are under `seccomp/`.
+    pub state_root: &'a Path,
+    /// Whether the host enforces AppArmor ([`apparmor::host_enabled`]).
+    pub apparmor_enabled: bool,
 }
 
 /// Every char/block device node under `dev` (the host's `/dev`), for
@@ -190,58 +112,6 @@ pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
     out
 }
 
-/// The capability set after `add` and `drop` (both may say "ALL"); as
-/// containerd orders it, drops apply to the default set first and adds come
-/// after, so "drop ALL, add X" keeps X.
-///
-/// `all` is what "all capabilities" means here: like containerd, the
-/// capabilities the agent itself holds (see [`caps_from_mask`]), since a
-/// container can never get more than its creator's bounding set.
-pub fn effective_capabilities(
-    privileged: bool,
-    add: &[String],
-    drop: &[String],
-    all: &[String],
-) -> Vec<String> {
-    if privileged {
-        return all.to_vec();
-    }
-    let norm = |s: &String| {
-        let u = s.trim().to_ascii_uppercase();
-        u.strip_prefix("CAP_").map(str::to_string).unwrap_or(u)
-    };
-    let add: Vec<String> = add.iter().map(norm).collect();
-    let drop: Vec<String> = drop.iter().map(norm).collect();
-    if add.iter().any(|c| c == "ALL") {
-        return all.to_vec();
-    }
-    let mut caps: Vec<String> = if drop.iter().any(|c| c == "ALL") {
-        Vec::new()
-    } else {
-        DEFAULT_CAPS
-            .iter()
-            .map(|s| s.to_string())
-            .filter(|c| !drop.contains(c))
-            .collect()
-    };
-    for a in add {
-        if !caps.contains(&a) {
-            caps.push(a);
-        }
-    }
-    caps
-}
-
-fn to_caps(names: &[String]) -> Result<HashSet<Capability>> {
-    names
-        .iter()
-        .map(|n| {
-            n.parse::<Capability>()
-                .map_err(|_| RuntimeError::Other(format!("unknown capability {n:?}")))
-        })
-        .collect()
-}
-
 fn bind(dest: &str, src: &Path, ro: bool) -> Mount {
     let mut m = Mount::default();
     m.set_destination(PathBuf::from(dest));
@@ -281,19 +151,18 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
         user.set_additional_gids(Some(p.additional_gids.clone()));
     }
     process.set_user(user);
-    let caps = to_caps(&effective_capabilities(
+    let cap_names = effective_capabilities(
         sec.privileged,
         &sec.capabilities_add,
         &sec.capabilities_drop,
         inp.all_caps,
-    ))?;
-    let mut lc = LinuxCapabilities::default();
-    lc.set_bounding(Some(caps.clone()));
-    lc.set_effective(Some(caps.clone()));
-    lc.set_permitted(Some(caps));
-    lc.set_inheritable(None);
-    lc.set_ambient(None);
-    process.set_capabilities(Some(lc));
+    );
+    process.set_capabilities(Some(capabilities::linux_capabilities(&cap_names)?));
+    process.set_apparmor_profile(apparmor::process_profile(
+        sec.apparmor.as_ref(),
+        sec.privileged,
+        inp.apparmor_enabled,
+    )?);
     // Kubernetes' allowPrivilegeEscalation defaults to true: only set
     // no_new_privs when the pod asked for `allowPrivilegeEscalation: false`.
     process.set_no_new_privileges(Some(sec.no_new_privileges));
@@ -363,6 +232,7 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
         namespaces.push(ns(LinuxNamespaceType::Uts, Some(p)));
     }
     linux.set_namespaces(Some(namespaces));
+    userns::apply(&mut linux, inp.sandbox);
     linux.set_cgroups_path(Some(PathBuf::from(inp.cgroups_path)));
     if let Some(p) = super::volume_mounts::rootfs_propagation(&cfg.mounts) {
         linux.set_rootfs_propagation(Some(p.to_string()));
@@ -387,9 +257,14 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     }
     res.set_cpu(Some(cpu));
     linux.set_resources(Some(res));
+    masked_paths::apply(&mut linux, sec.privileged, sec.proc_mount_unmasked);
+    linux.set_seccomp(seccomp::for_container(
+        &sec.seccomp,
+        sec.privileged,
+        &cap_names,
+        inp.state_root,
+    )?);
     if sec.privileged {
-        linux.set_masked_paths(None);
-        linux.set_readonly_paths(None);
         linux.set_devices(Some(inp.host_devices.to_vec()));
     }
     spec.set_linux(Some(linux));
@@ -459,8 +334,10 @@ mod tests {
                 net: Some("/run/nodelet/ns/sb/net".into()),
                 ipc: Some("/run/nodelet/ns/sb/ipc".into()),
                 uts: Some("/run/nodelet/ns/sb/uts".into()),
+                user: None,
             },
             cgroup_parent: "nodelet/poduid1".into(),
+            id_mapping: None,
         };
         let p = ProcessPlan {
             args: vec!["sh".into()],
@@ -487,6 +364,8 @@ mod tests {
             host_devices: &devs,
             all_caps: &all(),
             shm: Path::new("/run/nodelet/shm/sb"),
+            state_root: Path::new("/nonexistent-nodelet-root"),
+            apparmor_enabled: false,
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
@@ -586,31 +465,38 @@ mod tests {
     }
 
     #[test]
-    fn capability_add_drop() {
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let c = effective_capabilities(
+    fn seccomp_masks_and_apparmor_follow_the_security_context() {
+        use crate::types::{AppArmorProfile, SeccompProfile};
+        let j = json(SecurityConfig::default(), false);
+        assert!(j["linux"].get("seccomp").is_none(), "Unconfined by default");
+        let masked = j["linux"]["maskedPaths"].as_array().unwrap();
+        assert!(masked.iter().any(|p| p == "/sys/devices/virtual/powercap"));
+        assert!(j["process"].get("apparmorProfile").is_none());
+
+        let rd = SecurityConfig {
+            seccomp: SeccompProfile::RuntimeDefault,
+            apparmor: Some(AppArmorProfile::Unconfined),
+            ..Default::default()
+        };
+        let j = json(rd.clone(), false);
+        assert_eq!(j["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        // Privileged: no filter even when asked for.
+        let j = json(
+            SecurityConfig {
+                privileged: true,
+                ..rd
+            },
             false,
-            &s(&["NET_ADMIN"]),
-            &s(&["CAP_KILL", "chown"]),
-            &all(),
         );
-        assert!(c.contains(&"NET_ADMIN".to_string()));
-        assert!(!c.contains(&"KILL".to_string()) && !c.contains(&"CHOWN".to_string()));
-        assert_eq!(c.len(), DEFAULT_CAPS.len() - 1);
-        assert_eq!(
-            effective_capabilities(false, &s(&["NET_BIND_SERVICE"]), &s(&["ALL"]), &all()),
-            s(&["NET_BIND_SERVICE"])
+        assert!(j["linux"].get("seccomp").is_none());
+        let j = json(
+            SecurityConfig {
+                proc_mount_unmasked: true,
+                ..Default::default()
+            },
+            false,
         );
-        assert_eq!(
-            effective_capabilities(false, &s(&["ALL"]), &[], &all()).len(),
-            ALL_CAPS.len()
-        );
-        // Privileged means the creator's set, not more.
-        let mine = caps_from_mask(0x000001fffeffffff);
-        assert!(!mine.contains(&"SYS_RESOURCE".to_string()));
-        assert_eq!(mine.len(), ALL_CAPS.len() - 1);
-        assert_eq!(effective_capabilities(true, &[], &[], &mine), mine);
-        assert!(to_caps(&s(&["BOGUS"])).is_err());
-        assert!(to_caps(&s(ALL_CAPS)).is_ok());
+        assert!(j["linux"].get("maskedPaths").is_none());
+        assert!(j["linux"].get("readonlyPaths").is_none());
     }
 }

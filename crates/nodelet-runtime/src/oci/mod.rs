@@ -11,6 +11,7 @@
 pub mod attach;
 pub mod bundle;
 pub mod cgroups;
+pub mod defaults;
 pub mod direct_kill;
 pub mod disk;
 pub mod exec;
@@ -96,6 +97,8 @@ pub struct OciRuntime {
     nofile_hard: u64,
     /// The agent's own capabilities: what privileged / "ALL" grants.
     all_caps: Vec<String>,
+    /// Whether the host enforces AppArmor (checked once at start).
+    apparmor: bool,
     /// Container records by id (mirrors `record.json`).
     cache: Mutex<HashMap<String, ContainerMeta>>,
     volumes: Arc<crate::volume::HostVolumes>,
@@ -187,6 +190,7 @@ impl OciRuntime {
             cgroups: cgroups::CgroupFs::host(),
             nofile_hard,
             all_caps: bundle::current_capabilities(),
+            apparmor: defaults::apparmor::host_enabled(),
             cache: Mutex::new(HashMap::new()),
             volumes,
             creating: tokio::sync::RwLock::new(()),
@@ -442,10 +446,13 @@ impl OciRuntime {
             .ok_or_else(|| RuntimeError::ImageNotFound(config.image.clone()))?;
         let layers = image.layers.clone();
         let cdir = dir.to_path_buf();
-        let rootfs =
-            tokio::task::spawn_blocking(move || crate::rootfs::mount_rootfs(&layers, &cdir))
-                .await
-                .map_err(|e| RuntimeError::Other(format!("rootfs task: {e}")))??;
+        let userns = sandbox.namespaces.user.clone().zip(sandbox.id_mapping);
+        let rootfs = tokio::task::spawn_blocking(move || match userns {
+            Some((ns, m)) => crate::rootfs_idmap::mount_rootfs_idmapped(&layers, &cdir, &ns, m),
+            None => crate::rootfs::mount_rootfs(&layers, &cdir),
+        })
+        .await
+        .map_err(|e| RuntimeError::Other(format!("rootfs task: {e}")))??;
         let ic = &image.config;
         let defaults = process::ImageDefaults {
             entrypoint: ic.entrypoint.as_deref(),
@@ -498,6 +505,8 @@ impl OciRuntime {
                 Vec::new()
             },
             shm: &shm,
+            state_root: &self.cfg.root,
+            apparmor_enabled: self.apparmor,
         })?;
         let bundle_dir = dir.join("bundle");
         std::fs::create_dir_all(&bundle_dir).map_err(|e| RuntimeError::io(&bundle_dir, e))?;

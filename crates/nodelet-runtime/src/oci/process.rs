@@ -132,14 +132,46 @@ pub fn plan(
         config.security.run_as_group,
         &db,
     )?;
+    let additional_gids = additional_gids(
+        user.1,
+        &user.2,
+        &config.security.supplemental_groups,
+        config.security.supplemental_groups_strict,
+    )?;
     Ok(ProcessPlan {
         args,
         env,
         cwd,
         uid: user.0,
         gid: user.1,
-        additional_gids: user.2,
+        additional_gids,
     })
+}
+
+/// The process's supplementary groups as containerd sets them: the primary
+/// group first (`ensureAdditionalGids`), then the user's groups from the
+/// image's `/etc/group` (unless `supplementalGroupsPolicy: Strict`), then
+/// the pod's `supplementalGroups` and `fsGroup`; each once.
+pub fn additional_gids(
+    gid: u32,
+    image_groups: &[u32],
+    supplemental: &[i64],
+    strict: bool,
+) -> Result<Vec<u32>> {
+    let mut out = vec![gid];
+    let image = if strict { &[][..] } else { image_groups };
+    for g in image.iter().copied() {
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    for g in supplemental {
+        let g = to_id(*g, "supplementalGroups")?;
+        if !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    Ok(out)
 }
 
 /// `/etc/passwd` and `/etc/group` of a rootfs (empty when absent).
@@ -359,6 +391,22 @@ mod tests {
         );
         assert!(resolve_user(Some("nobody"), None, None, &d).is_err());
         assert!(resolve_user(None, Some(-1), None, &d).is_err());
+    }
+
+    #[test]
+    fn supplementary_groups_as_containerd() {
+        // Primary first, image groups (Merge), then the pod's.
+        assert_eq!(
+            additional_gids(3000, &[50000], &[4000, 3000], false).unwrap(),
+            [3000, 50000, 4000]
+        );
+        // Strict: the image's /etc/group is not consulted.
+        assert_eq!(
+            additional_gids(3000, &[50000], &[4000], true).unwrap(),
+            [3000, 4000]
+        );
+        assert_eq!(additional_gids(0, &[], &[], false).unwrap(), [0]);
+        assert!(additional_gids(0, &[], &[-1], false).is_err());
     }
 
     #[test]

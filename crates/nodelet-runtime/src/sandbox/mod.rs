@@ -11,6 +11,7 @@ pub mod host;
 pub mod namespaces;
 pub mod portforward;
 pub mod state;
+pub mod userns;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -42,6 +43,9 @@ pub struct SandboxManager {
     /// One async lock per sandbox id so a create and a remove (or two
     /// removes) of the same sandbox never interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Serialises user-namespace id allocation with the first save of the
+    /// record holding it, so two pods never get the same block.
+    id_alloc: tokio::sync::Mutex<()>,
 }
 
 impl SandboxManager {
@@ -60,6 +64,7 @@ impl SandboxManager {
             options: cni,
             network,
             locks: Mutex::new(HashMap::new()),
+            id_alloc: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -110,13 +115,26 @@ impl SandboxManager {
                 host_ip: host_ips.first().copied(),
                 namespaces: SandboxNamespaces::default(),
                 cgroup_parent: format!("nodelet/pod{}", cfg.pod_uid),
+                id_mapping: None,
             },
             config: cfg.clone(),
             pin_dir: self.run_dir.join(&id),
             cni,
             created_at: jiff::Timestamp::now(),
         };
-        self.save(&record).await?;
+        if cfg.user_namespace {
+            let _alloc = self.id_alloc.lock().await;
+            let used: Vec<_> = self
+                .list()
+                .await?
+                .iter()
+                .filter_map(|s| s.id_mapping)
+                .collect();
+            record.info.id_mapping = Some(userns::allocate(&used)?);
+            self.save(&record).await?;
+        } else {
+            self.save(&record).await?;
+        }
 
         match self.build(&mut record, &host_ips).await {
             Ok(()) => {
@@ -235,8 +253,14 @@ impl SandboxManager {
             ipc: !cfg.host_ipc,
             uts: !cfg.host_network,
         };
-        record.info.namespaces =
-            namespaces::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone()).await?;
+        record.info.namespaces = match record.info.id_mapping {
+            Some(m) => {
+                userns::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone(), m).await?
+            }
+            None => {
+                namespaces::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone()).await?
+            }
+        };
         self.save(record).await?;
 
         let Some(attachment) = record.cni.as_mut() else {
@@ -410,6 +434,7 @@ mod tests {
             }],
             dns: None,
             labels: BTreeMap::new(),
+            user_namespace: false,
         }
     }
 

@@ -65,8 +65,9 @@ impl NamespaceSet {
     }
 }
 
-/// Names of the pin files inside a sandbox's pin directory.
-const PIN_NAMES: [&str; 3] = ["net", "ipc", "uts"];
+/// Names of the pin files inside a sandbox's pin directory (`user` only
+/// for pods with their own user namespace, see [`super::userns`]).
+const PIN_NAMES: [&str; 4] = ["net", "ipc", "uts", "user"];
 
 /// Creates the namespaces in `set` and pins them as files in `dir`
 /// (`dir/net`, `dir/ipc`, `dir/uts`). With `set.uts`, `hostname` is set

@@ -181,6 +181,7 @@ mod tests {
                 host_ip: None,
                 namespaces: SandboxNamespaces::default(),
                 cgroup_parent: "nodelet/podu".into(),
+                id_mapping: None,
             },
             config: SandboxConfig {
                 pod_uid: "u".into(),
@@ -193,6 +194,7 @@ mod tests {
                 port_mappings: vec![],
                 dns: None,
                 labels: BTreeMap::new(),
+                user_namespace: false,
             },
             pin_dir: PathBuf::from("/run/x"),
             cni: None,

@@ -214,6 +214,7 @@ impl Harness {
             port_mappings: vec![],
             dns: None,
             labels: BTreeMap::new(),
+            user_namespace: false,
         }
     }
 

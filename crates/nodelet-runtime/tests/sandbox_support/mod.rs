@@ -114,6 +114,7 @@ pub fn pod(name: &str, ports: Vec<PortMapping>) -> SandboxConfig {
         port_mappings: ports,
         dns: None,
         labels: BTreeMap::new(),
+        user_namespace: false,
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{
     Container, ContainerPort, ContainerResizePolicy, EnvFromSource, EnvVar, EphemeralContainer,
-    Lifecycle, Probe, ResourceRequirements, VolumeMount,
+    Lifecycle, Probe, ResourceRequirements, SecurityContext, VolumeMount,
 };
 
 use super::envvars::{validate_env, validate_env_from};
@@ -13,6 +13,7 @@ use super::lifecycle::{validate_lifecycle, validate_stop_signal};
 use super::ports::validate_ports;
 use super::probe::{ProbeKind, validate_probe};
 use super::resources::{validate_requirements, validate_resize_policy};
+use super::security::validate_container_security_context;
 use super::{names, push_msgs};
 use crate::{FieldError, FieldErrors, FieldPath};
 
@@ -33,8 +34,9 @@ pub struct ContainerView<'a> {
     pub restart_policy: Option<&'a str>,
     pub resources: Option<&'a ResourceRequirements>,
     pub resize_policy: &'a [ContainerResizePolicy],
-    /// `securityContext.privileged` (Bidirectional mount propagation).
-    pub privileged: bool,
+    /// `securityContext` (its `privileged` also gates Bidirectional mount
+    /// propagation).
+    pub security_context: Option<&'a SecurityContext>,
 }
 
 macro_rules! view_of {
@@ -55,11 +57,7 @@ macro_rules! view_of {
             restart_policy: $c.restart_policy.as_deref(),
             resources: $c.resources.as_ref(),
             resize_policy: $c.resize_policy.as_deref().unwrap_or(&[]),
-            privileged: $c
-                .security_context
-                .as_ref()
-                .and_then(|s| s.privileged)
-                .unwrap_or(false),
+            security_context: $c.security_context.as_ref(),
         }
     };
 }
@@ -84,6 +82,8 @@ pub struct PodContext<'a> {
     pub os: Option<&'a str>,
     /// The pod's `restartPolicy` (resize policies depend on it).
     pub restart_policy: Option<&'a str>,
+    /// `spec.securityContext.hostUsers` (true unless set to false).
+    pub host_users: bool,
 }
 
 /// Checks every container type shares.
@@ -117,7 +117,9 @@ pub fn validate_common(
     errs.extend(super::volume_mounts::validate_mounts(
         c.volume_mounts,
         &ctx.volumes,
-        c.privileged,
+        c.security_context
+            .and_then(|s| s.privileged)
+            .unwrap_or(false),
         &path.child("volumeMounts"),
     ));
     errs.extend(one_of(
@@ -130,6 +132,11 @@ pub fn validate_common(
         c.resize_policy,
         ctx.restart_policy,
         &path.child("resizePolicy"),
+    ));
+    errs.extend(validate_container_security_context(
+        c.security_context,
+        ctx.host_users,
+        &path.child("securityContext"),
     ));
     errs
 }

@@ -11,6 +11,7 @@ use super::container::{
 use super::meta::validate_meta;
 use super::names;
 use super::ports::host_port_conflicts;
+use super::security::validate_pod_security_context;
 use super::volumes::validate_volumes;
 use crate::{FieldError, FieldErrors, FieldPath};
 
@@ -39,6 +40,7 @@ fn validate_spec(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
         grace: Some(spec.termination_grace_period_seconds.unwrap_or(30)),
         os: spec.os.as_ref().map(|os| os.name.as_str()),
         restart_policy: spec.restart_policy.as_deref(),
+        host_users: spec.host_users != Some(false),
     };
     let mut names: HashSet<&str> = HashSet::new();
     errs.extend(containers(spec, &ctx, &mut names, path));
@@ -63,6 +65,7 @@ fn validate_spec(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
             "must be greater than or equal to 0",
         ));
     }
+    errs.extend(validate_pod_security_context(spec, path));
     if let Some(d) = spec.active_deadline_seconds
         && !(1..=i64::from(i32::MAX)).contains(&d)
     {

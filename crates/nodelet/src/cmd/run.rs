@@ -223,6 +223,9 @@ fn serve_api(
         unix_socket: Some(agent::socket_path(&args.agent.node.run_root)),
         shutdown: stop,
         tokens: Some(tokens),
+        pod_security: nodelet_api::admission::PodSecurityConfig::at(
+            args.agent.pod_security_default,
+        ),
     };
     Some(tokio::spawn(async move {
         if let Err(e) = nodelet_api::serve(backend, cfg).await {

@@ -63,6 +63,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         unix_socket: Some(socket.clone()),
         shutdown: stop.clone(),
         tokens: Some(agent.tokens.clone()),
+        pod_security: nodelet_api::admission::PodSecurityConfig::at(opts.pod_security_default),
     };
     let mut server = tokio::spawn(nodelet_api::serve(backend, cfg));
     let pods = agent.engine.list_pods().len();

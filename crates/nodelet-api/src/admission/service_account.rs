@@ -1,6 +1,6 @@
-//! The API server's mutating admission of new objects that nodelet does
-//! (the ServiceAccount plugin for pods), run after defaulting and before
-//! validation, only when the API issues service account tokens.
+//! The ServiceAccount admission plugin for pods (mutating): run after
+//! defaulting and before validation, only when the API issues service
+//! account tokens.
 
 use nodelet_spec::Object;
 use nodelet_spec::admission::service_account::{admit_pod, service_account_name};
