@@ -152,11 +152,19 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
         })
         .map(|s| s.name())
         .collect();
-    let init = if pending_init.is_empty() {
+    // As the kubelet's GeneratePodInitializedCondition: a Succeeded pod is
+    // PodCompleted; a pod whose app containers ran was initialized; else
+    // the init containers not done are named (a Failed pod's too).
+    let app_ran = rec.slots.iter().any(|s| {
+        s.kind == SlotKind::Regular
+            && (s.ever_running
+                || matches!(s.phase, SlotPhase::Running { .. } | SlotPhase::Done { .. }))
+    });
+    let init = if pending_init.is_empty() || app_ran {
         ("Initialized", true, None, None)
-    } else if terminal {
+    } else if phase(rec) == "Succeeded" {
         let (r, m) = completed();
-        ("Initialized", false, r, m)
+        ("Initialized", true, r, m)
     } else {
         (
             "Initialized",

@@ -148,6 +148,27 @@ async fn a_completed_init_container_is_ready() {
         !h.cstatus("q", "i2").ready,
         "a failed init container is ready"
     );
+    // e2e "InitContainer should not start app containers and fail the pod
+    // if init containers fail on a RestartNever pod".
+    let st = h.get("q").unwrap().status.unwrap();
+    let init = st
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Initialized")
+        .unwrap();
+    assert_eq!(
+        (
+            init.status.as_str(),
+            init.reason.as_deref(),
+            init.message.as_deref()
+        ),
+        (
+            "False",
+            Some("ContainersNotInitialized"),
+            Some("containers with incomplete status: [i2]")
+        )
+    );
 }
 
 /// `state.terminated.message` carries what the runtime read from the

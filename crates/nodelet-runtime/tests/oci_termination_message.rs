@@ -68,7 +68,11 @@ async fn the_termination_message_is_read_when_the_container_exits() {
 
     let c = h.container(&sb, "partial", &["sh", "-c", "echo -n DONE; exit 1"]);
     let e = run_to_exit(&h, &sb, &with_message(c, "/dev/termination-log", true)).await;
-    assert_eq!((e.exit_code, e.message.as_deref()), (1, Some("DONE")), "a last line without newline");
+    assert_eq!(
+        (e.exit_code, e.message.as_deref()),
+        (1, Some("DONE")),
+        "a last line without newline"
+    );
 
     let c = h.container(&sb, "succeeds", &["sh", "-c", "echo DONE"]);
     let e = run_to_exit(&h, &sb, &with_message(c, "/dev/termination-log", true)).await;

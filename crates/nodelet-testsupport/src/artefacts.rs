@@ -50,7 +50,13 @@ pub fn test_images() -> PathBuf {
     let target = target_dir();
     let dir = target.join("test-images");
     let _l = lock(&target.join("test-images.lock"));
-    if !(dir.join("busybox.tar").is_file() && dir.join("testbin.tar").is_file()) {
+    // Rebuilt when what makes them changed (the script, testbin's
+    // sources): a cached testbin without a newer command fails tests for
+    // the wrong reason.
+    let stamp = dir.join(".inputs");
+    let inputs = test_image_inputs();
+    let current = std::fs::read_to_string(&stamp).is_ok_and(|s| s == inputs);
+    if !(current && dir.join("busybox.tar").is_file() && dir.join("testbin.tar").is_file()) {
         let script = repo().join("scripts/build-test-images.sh");
         let out = Command::new("bash")
             .arg(&script)
@@ -64,8 +70,41 @@ pub fn test_images() -> PathBuf {
             script.display(),
             String::from_utf8_lossy(&out.stderr)
         );
+        std::fs::write(&stamp, &inputs)
+            .unwrap_or_else(|e| panic!("writing {}: {e}", stamp.display()));
     }
     dir
+}
+
+/// A fingerprint (FNV-1a, hex) of the files the test images are built
+/// from: scripts/build-test-images.sh and crates/nodelet-testbin.
+fn test_image_inputs() -> String {
+    let root = repo();
+    let mut files = vec![root.join("scripts/build-test-images.sh")];
+    let mut stack = vec![root.join("crates/nodelet-testbin")];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        for b in f.to_string_lossy().as_bytes().iter().chain(&bytes) {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
 }
 
 /// The nodelet-monitor binary of the running test's profile

@@ -180,8 +180,13 @@ impl PodSource {
         if pod.metadata.deletion_timestamp.is_some() {
             if running.is_some() {
                 let grace = pod.metadata.deletion_grace_period_seconds;
-                if let Err(e) = self.engine.delete_pod(ns, name, grace) {
-                    tracing::warn!(pod = %name, error = %e, "deleting pod");
+                match self.engine.delete_pod(ns, name, grace) {
+                    Ok(_) => {}
+                    // It left the engine since `get_pod` (its removal was
+                    // under way): finish the API object here, as for a pod
+                    // the engine never had, so the deletion cannot stall.
+                    Err(EngineError::NotFound { .. }) => self.finalize_orphan(&pod).await,
+                    Err(e) => tracing::warn!(pod = %name, error = %e, "deleting pod"),
                 }
             } else {
                 self.finalize_orphan(&pod).await;

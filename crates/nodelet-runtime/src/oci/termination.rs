@@ -171,6 +171,10 @@ mod tests {
         assert_eq!(m.lines().count(), 80);
         assert!(m.starts_with("line 21\n"), "{m}");
         std::fs::write(&log, "2026-12-03T10:00:00.000000000Z stdout P DONE\n").unwrap();
-        assert_eq!(read(d.path(), &log, true, 1).as_deref(), Some("DONE"), "no trailing newline");
+        assert_eq!(
+            read(d.path(), &log, true, 1).as_deref(),
+            Some("DONE"),
+            "no trailing newline"
+        );
     }
 }
