@@ -45,6 +45,8 @@
 #      NODELET_APISERVER_PORT (6443), NODELET_ETCD_PORT (2379; peer port +1),
 #      NODELET_KUBELET_PORT (10250), NODELET_KCM_PORT (10257),
 #      NODELET_SCHEDULER_PORT (10259), NODELET_UP_TIMEOUT (seconds, 120),
+#      NODELET_KUBELET_LISTEN (the node's kubelet address, default
+#      127.0.0.1:$NODELET_KUBELET_PORT; its host is the Node's InternalIP),
 #      NODELET_CNI_BRIDGE (nlcluster0), NODELET_CNI_SUBNET (10.249.0.0/24).
 #      Two clusters side by side need different dirs and ports.
 # Needs root (the node runs containers), openssl, curl, python3 (kubectl 1.37
@@ -75,7 +77,7 @@ SERVER=https://127.0.0.1:$API_PORT
 NODE_CMD=(node --kubeconfig "$DIR/$NODE.kubeconfig" --node-name "$NODE"
   --root "$NODE_ROOT" --run-root "$NODE_RUN"
   --kubelet-cert "$PKI/$NODE-kubelet.crt" --kubelet-key "$PKI/$NODE-kubelet.key"
-  --client-ca "$PKI/ca.crt" --listen "127.0.0.1:$KUBELET_PORT")
+  --client-ca "$PKI/ca.crt" --listen "${NODELET_KUBELET_LISTEN:-127.0.0.1:$KUBELET_PORT}")
 
 log() { echo "cluster: $*" >&2; }
 die() { echo "cluster: ERROR: $*" >&2; exit 1; }

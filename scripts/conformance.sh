@@ -53,6 +53,13 @@ fail() {
 # nothing schedules. A pod's own limits (ephemeral-storage, emptyDir
 # sizeLimit) are still enforced. Set NODELET_NODE_ARGS to choose otherwise.
 export NODELET_NODE_ARGS=${NODELET_NODE_ARGS-"--image-gc-high-threshold 100 --image-gc-low-threshold 99 --eviction-hard nodefs.available<0%,nodefs.inodesFree<0%,imagefs.available<0%,imagefs.inodesFree<0%"}
+# The node on the host's own address rather than loopback: the API server's
+# node proxy (nodes/proxy, which specs use to read the kubelet's /pods)
+# refuses loopback node addresses ("address not allowed").
+if [[ -z ${NODELET_KUBELET_LISTEN:-} ]]; then
+  host=$(hostname -I 2>/dev/null | awk '{print $1}')
+  [[ -n $host && $host != 127.* ]] && export NODELET_KUBELET_LISTEN="$host:${NODELET_KUBELET_PORT:-10250}"
+fi
 # --- 1. the cluster ---------------------------------------------------------------
 env_lines=$("$REPO/scripts/cluster.sh" up) || fail "scripts/cluster.sh up failed (logs in $DIR/logs)"
 eval "$env_lines"   # KUBECONFIG, NODELET_ROOT
