@@ -306,7 +306,12 @@ impl PodSource {
                 let list: Vec<_> = list
                     .into_iter()
                     .map(|mut c| {
-                        if c.state.as_ref().is_none_or(|s| s.terminated.is_none()) {
+                        // As the kubelet: a container that was created and
+                        // is not accounted for ends "unknown"; one that never
+                        // started (still Waiting, no container ID) stays so.
+                        let created = c.container_id.as_deref().is_some_and(|id| !id.is_empty())
+                            || c.state.as_ref().is_some_and(|s| s.running.is_some());
+                        if created && c.state.as_ref().is_none_or(|s| s.terminated.is_none()) {
                             c.state = Some(k8s_openapi::api::core::v1::ContainerState {
                                 terminated: Some(
                                     k8s_openapi::api::core::v1::ContainerStateTerminated {
