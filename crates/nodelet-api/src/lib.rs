@@ -5,6 +5,7 @@
 //! framing, logs, exec streams, errors) lives here; objects come from a
 //! [`Backend`] (the lifecycle engine in `nodelet serve`).
 
+pub mod adopting;
 pub mod admission;
 pub mod age;
 mod auth;
