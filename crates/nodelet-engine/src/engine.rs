@@ -169,6 +169,7 @@ impl Engine {
             engine.ctx.store.clone(),
             engine.ctx.clock.clone(),
             engine.ctx.config.event_ttl,
+            engine.ctx.config.retention,
             engine.shutdown.child_token(),
         ));
         let task = tokio::spawn(adopt(
