@@ -731,6 +731,8 @@ async fn adopt(
         .collect();
     let n = stored.len();
     let mut publishes = tokio::task::JoinSet::new();
+    // Enough concurrent writers for group commit, not a thread per pod.
+    let writers = Arc::new(tokio::sync::Semaphore::new(32));
     for pod in stored {
         if shutdown.is_cancelled() {
             return;
@@ -747,12 +749,16 @@ async fn adopt(
             .insert(key.clone(), handle);
         // Concurrent writes share the store's commits.
         let restoring = restoring.clone();
+        let Ok(permit) = writers.clone().acquire_owned().await else {
+            return;
+        };
         publishes.spawn_blocking(move || {
             shared.publish();
             restoring
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&key);
+            drop(permit);
         });
     }
     while publishes.join_next().await.is_some() {}

@@ -99,9 +99,12 @@ pub struct Snapshot {
 /// the API serves while they are being re-adopted.
 pub fn stored_pods(ctx: &EngineCtx) -> Result<Vec<Pod>> {
     let mut out = Vec::new();
-    for (value, _) in ctx.store.list_objects("Pod", None)? {
+    for (value, rv) in ctx.store.list_objects("Pod", None)? {
         match serde_json::from_value::<Pod>(value) {
-            Ok(p) => out.push(p),
+            Ok(mut p) => {
+                p.metadata.resource_version = Some(rv.to_string());
+                out.push(p);
+            }
             Err(e) => tracing::warn!(error = %e, "skipping unreadable stored pod"),
         }
     }
