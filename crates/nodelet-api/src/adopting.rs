@@ -18,8 +18,7 @@ use crate::backend::Backend;
 const STREAMS: [&str; 4] = ["/exec", "/attach", "/log", "/portforward"];
 
 fn must_wait(method: &Method, path: &str) -> bool {
-    !(method == Method::GET || method == Method::HEAD)
-        || STREAMS.iter().any(|s| path.ends_with(s))
+    !(method == Method::GET || method == Method::HEAD) || STREAMS.iter().any(|s| path.ends_with(s))
 }
 
 pub async fn wait(State(backend): State<Arc<dyn Backend>>, req: Request, next: Next) -> Response {
@@ -40,9 +39,15 @@ mod tests {
         assert!(!must_wait(&Method::HEAD, "/readyz"));
         assert!(must_wait(&Method::POST, "/api/v1/namespaces/d/pods"));
         assert!(must_wait(&Method::DELETE, "/api/v1/namespaces/d/pods/p"));
-        assert!(must_wait(&Method::PATCH, "/api/v1/namespaces/d/pods/p/status"));
+        assert!(must_wait(
+            &Method::PATCH,
+            "/api/v1/namespaces/d/pods/p/status"
+        ));
         assert!(must_wait(&Method::GET, "/api/v1/namespaces/d/pods/p/exec"));
         assert!(must_wait(&Method::GET, "/api/v1/namespaces/d/pods/p/log"));
-        assert!(must_wait(&Method::GET, "/api/v1/namespaces/d/pods/p/portforward"));
+        assert!(must_wait(
+            &Method::GET,
+            "/api/v1/namespaces/d/pods/p/portforward"
+        ));
     }
 }

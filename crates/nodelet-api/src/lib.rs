@@ -5,8 +5,8 @@
 //! framing, logs, exec streams, errors) lives here; objects come from a
 //! [`Backend`] (the lifecycle engine in `nodelet serve`).
 
-pub mod adopting;
 pub mod admission;
+pub mod adopting;
 pub mod age;
 mod auth;
 pub mod backend;

@@ -180,10 +180,7 @@ impl Engine {
             engine.shutdown.clone(),
             adopted_tx,
         ));
-        *engine
-            .adoption
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(task);
+        *engine.adoption.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(engine)
     }
 

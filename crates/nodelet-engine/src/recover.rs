@@ -184,8 +184,7 @@ pub async fn recover_pod(
     if let Some(st) = pod.status.as_ref()
         && st.phase.as_deref() == Some("Failed")
         && let Some(reason) = st.reason.as_deref().filter(|r| {
-            *r == crate::worker::deadline::REASON
-                || *r == crate::worker::volumes::eviction::REASON
+            *r == crate::worker::deadline::REASON || *r == crate::worker::volumes::eviction::REASON
         })
     {
         rec.terminal = Some((reason.to_owned(), st.message.clone().unwrap_or_default()));
@@ -202,7 +201,11 @@ pub async fn recover_pod(
         .cloned()
         .collect();
     rec.sandbox = snap.sandboxes.iter().find(|s| s.pod_uid == uid).cloned();
-    let mine: Vec<&ContainerRecord> = snap.containers.iter().filter(|c| c.pod_uid == uid).collect();
+    let mine: Vec<&ContainerRecord> = snap
+        .containers
+        .iter()
+        .filter(|c| c.pod_uid == uid)
+        .collect();
     rec.created_ids = mine.iter().map(|c| c.id.clone()).collect();
     let mut took = Recovered::default();
     for i in 0..rec.slots.len() {

@@ -579,7 +579,12 @@ async fn stored_pods_are_served_while_they_are_re_adopted() {
     let h = setup().await;
     h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
     h.until(5, |h| h.phase("p") == "Running").await;
-    let stored_rv = h.engine.get_pod("default", "p").unwrap().metadata.resource_version;
+    let stored_rv = h
+        .engine
+        .get_pod("default", "p")
+        .unwrap()
+        .metadata
+        .resource_version;
     h.engine.shutdown().await;
     // The container exits while no agent runs.
     assert!(h.fake.trigger_exit("c1", 3));
@@ -603,7 +608,8 @@ async fn stored_pods_are_served_while_they_are_re_adopted() {
         engine.delete_pod("default", "p", Some(1)),
         Err(EngineError::Adopting)
     ));
-    let other = pod(json!({"metadata": {"name": "q"}, "spec": {"containers": [ctr("c2", json!({}))]}}));
+    let other =
+        pod(json!({"metadata": {"name": "q"}, "spec": {"containers": [ctr("c2", json!({}))]}}));
     assert!(matches!(
         engine.apply(vec![other.clone()]),
         Err(EngineError::Adopting)
@@ -612,8 +618,16 @@ async fn stored_pods_are_served_while_they_are_re_adopted() {
     engine.adopted().await;
     assert!(engine.is_adopted());
     let adopted = engine.get_pod("default", "p").unwrap();
-    assert_ne!(adopted.metadata.resource_version, stored_rv, "published again");
-    let st = adopted.status.unwrap().container_statuses.unwrap().remove(0);
+    assert_ne!(
+        adopted.metadata.resource_version, stored_rv,
+        "published again"
+    );
+    let st = adopted
+        .status
+        .unwrap()
+        .container_statuses
+        .unwrap()
+        .remove(0);
     let exit = st
         .state
         .as_ref()

@@ -185,7 +185,10 @@ pub fn sweep(
     }
     match crate::store_io::durable(|| super::retention::enforce(store, retention)) {
         Ok(0) => {}
-        Ok(n) => tracing::debug!(dropped = n, "events and records over the count bounds deleted"),
+        Ok(n) => tracing::debug!(
+            dropped = n,
+            "events and records over the count bounds deleted"
+        ),
         Err(e) => tracing::warn!(error = %e, "could not apply the event and record bounds"),
     }
     match store.compact_if_sparse(COMPACT_MIN_BYTES) {

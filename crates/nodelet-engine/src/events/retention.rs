@@ -106,7 +106,11 @@ pub fn enforce(store: &Store, r: &Retention) -> nodelet_store::Result<usize> {
         .filter_map(|(v, _)| {
             let t = time_at(
                 &v,
-                &["/lastTimestamp", "/eventTime", "/metadata/creationTimestamp"],
+                &[
+                    "/lastTimestamp",
+                    "/eventTime",
+                    "/metadata/creationTimestamp",
+                ],
             );
             entry(&v, t)
         })

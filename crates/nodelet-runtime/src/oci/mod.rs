@@ -924,9 +924,11 @@ impl Runtime for OciRuntime {
             .collect();
         // Concurrently: an exited container's status may wait for its
         // monitor to finish draining output.
-        let states = futures::future::join_all(metas.iter().map(|m| async move {
-            self.state_of(m).await.unwrap_or(ContainerState::Unknown)
-        }))
+        let states = futures::future::join_all(
+            metas
+                .iter()
+                .map(|m| async move { self.state_of(m).await.unwrap_or(ContainerState::Unknown) }),
+        )
         .await;
         let mut out = Vec::with_capacity(metas.len());
         for (m, state) in metas.into_iter().zip(states) {
