@@ -144,7 +144,12 @@ pub fn sweep_interval(ttl: Duration) -> Duration {
 /// (compaction holds every reader and writer for its duration).
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
 
-/// Sweeps every [`sweep_interval`] until `stop` is cancelled: expiry by
+/// The count bounds are applied at least this often, whatever the TTL:
+/// between two sweeps the store grows by what this much pod churn writes.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
+
+/// Sweeps every [`sweep_interval`] (at most [`RETENTION_EVERY`]) until
+/// `stop` is cancelled: expiry by
 /// TTL, the count bounds of [`retention`](super::retention), then a
 /// compaction when the file is mostly free pages (what was deleted is
 /// given back to the filesystem, not only reused).
@@ -155,7 +160,7 @@ pub async fn run(
     retention: super::retention::Retention,
     stop: CancellationToken,
 ) {
-    let every = sweep_interval(ttl);
+    let every = sweep_interval(ttl).min(RETENTION_EVERY);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
@@ -284,7 +289,7 @@ mod tests {
             stop.clone(),
         ));
         let count = || store.list_objects("Event", None).unwrap().len();
-        tokio::time::sleep(Duration::from_secs(59)).await;
+        tokio::time::sleep(Duration::from_secs(9)).await;
         assert_eq!(count(), 5, "no sweep before the interval");
         // spawn_blocking runs on a real thread: let it finish.
         for _ in 0..200 {
