@@ -17,8 +17,10 @@
 # Sections: 1..10 one per crash point, 11 the seed's case (a postStart
 # appending a line, the agent killed from outside while it runs),
 # 12 everything deleted leaves no container behind, 13 the store's disk
-# (a small tmpfs) filled to the brim and freed.
-# Needs root, runc, busybox-static, the CNI plugins, python3 (pip), curl.
+# (a small tmpfs) filled to the brim and freed, 14 the store's filesystem
+# (a small ext4) forced read-only by an ext4 error, then repaired.
+# Needs root, runc, busybox-static, the CNI plugins, python3 (pip), curl,
+# e2fsprogs and a kernel with ext4's sysfs trigger_fs_error.
 # Env: CARGO_TARGET_DIR, KEEP=1 keeps the temp dir.
 set -uo pipefail
 started=$SECONDS
@@ -385,4 +387,73 @@ running keeper
 clean
 stop_server
 
-summary 1 2 3 4 5 6 7 8 9 10 11 12 13
+# --- 14 ------------------------------------------------------------------------
+section 14 "the state store's filesystem read-only: 507 naming it, event and log, running pods kept, recovery"
+# The store file on its own small ext4 (no journal, errors=remount-ro),
+# linked from a new --root: an ext4 error forces that filesystem read-only
+# under the open database, as a failing disk does (a `remount,ro` cannot:
+# it refuses while a file is open for writing). Writable again = the
+# filesystem checked and mounted afresh at the same place, as an operator
+# repairs it; the old mount goes when the agent reopens the store.
+for tool in mkfs.ext4 e2fsck losetup; do
+    command -v "$tool" >/dev/null || die "$tool is missing (e2fsprogs, util-linux)"
+done
+rofs=$tmp/rofs
+img=$tmp/rofs.img
+mkdir -p "$rofs"
+truncate -s 64M "$img" && mkfs.ext4 -q -F -O ^has_journal "$img" || die "mkfs.ext4 $img failed"
+mount -o loop,errors=remount-ro "$img" "$rofs" || die "cannot mount $img at $rofs"
+rodev=$(basename "$(findmnt -no SOURCE "$rofs")")
+[[ -w /sys/fs/ext4/$rodev/trigger_fs_error ]] || die "no /sys/fs/ext4/$rodev/trigger_fs_error (ext4 sysfs)"
+root=$tmp/root-ro
+mkdir -p "$root"
+ln -s "$rofs/state.redb" "$root/state.redb"
+export KUBECONFIG=$root/kubeconfig
+"$N" image load --root "$root" --run-root "$run" -i "$images/busybox.tar" >"$tmp/load3.log" 2>&1 ||
+    { cat "$tmp/load3.log" >&2; die "nodelet image load with the store on $rofs failed"; }
+log_mark=$(wc -l <"$tmp/server.log")
+start_server
+apply_pod keeper
+running keeper
+"$K" create configmap before --from-literal=k=v >/dev/null
+echo "nodelet faults-e2e" >"/sys/fs/ext4/$rodev/trigger_fs_error"
+# (Newer kernels mark it `emergency_ro` and leave `rw` in the options.)
+out=$(touch "$rofs/probe" 2>&1)
+grep -q 'Read-only file system' <<<"$out" &&
+    good "the store's filesystem forced read-only ($(findmnt -no OPTIONS "$rofs"))" ||
+    bad "the ext4 error did not make $rofs read-only" "$out $(findmnt -no OPTIONS "$rofs")"
+eventually 5 "a write refused: 507 naming the store and why" \
+    'verb="POST" url="[^"]+/configmaps[?"].* status="507 Insufficient Storage"' \
+    "$root/state.redb is on a read-only filesystem" \
+    -- "$K" create configmap after --from-literal=k=v -v=6
+pod refused >"$tmp/refused.json"
+expect "a new pod refused with 507 and the reason" 'InsufficientStorage.*read-only filesystem.*new pods are refused' \
+    "$K" apply -f "$tmp/refused.json"
+expect_not "the refused pod is not there" '^refused ' "$K" get pods --no-headers
+expect "the agent logged it" 'read-only filesystem.*new pods are refused until it takes writes again, running pods keep running' \
+    sh -c "tail -n +$((log_mark + 1)) '$tmp/server.log'"
+expect "keeper still Running, its container still running" '^Running running$' \
+    sh -c "echo \$('$K' get pod keeper -o jsonpath='{.status.phase}') \$(runc --root '$run/runc' list -f json | python3 -c 'import json,sys; print(*[c[\"status\"] for c in json.load(sys.stdin) or []])')"
+# The repair: the broken mount detached (the agent's open file keeps it
+# until the store is reopened), the image checked, mounted afresh on a new
+# loop device (the old one still holds the read-only superblock).
+umount -l "$rofs" || bad "umount -l $rofs"
+e2fsck -fy "$img" >"$tmp/e2fsck.log" 2>&1
+(($? <= 1)) || bad "e2fsck $img" "$(cat "$tmp/e2fsck.log")"
+rodev2=$(losetup -f --show "$img") || die "no free loop device for $img"
+mount -o errors=remount-ro "$rodev2" "$rofs" || die "cannot mount $rodev2 at $rofs"
+losetup -d "$rodev2"
+good "the filesystem checked and mounted read-write again"
+eventually 20 "the agent says the store takes writes again" 'takes writes again; accepting new pods' \
+    -- sh -c "tail -n +$((log_mark + 1)) '$tmp/server.log'"
+eventually 20 "NodeStorageUnavailable and NodeStorageRecovered events listed" 'NodeStorageUnavailable' 'NodeStorageRecovered' \
+    -- "$K" get events -o 'custom-columns=R:.reason'
+expect "the pod refused before is accepted now" 'created' "$K" apply -f "$tmp/refused.json"
+running refused
+expect "nothing recorded before was lost" '^configmap/before$' "$K" get configmap before -o name
+running keeper
+clean
+stop_server
+umount "$rofs" 2>/dev/null || umount -l "$rofs"
+
+summary 1 2 3 4 5 6 7 8 9 10 11 12 13 14

@@ -102,4 +102,10 @@ pub trait Backend: PodStreams {
 
     /// The node object for this machine (see [`crate::node::this_node`]).
     fn node(&self) -> Node;
+
+    /// Resolves once the objects are all under management (after an agent
+    /// restart, once every stored pod is re-adopted). Reads are served
+    /// before; changes, exec, attach, logs and port forwarding wait for it
+    /// (see [`crate::adopting`]).
+    async fn adopted(&self) {}
 }

@@ -176,6 +176,7 @@ fn engine_err(e: EngineError, kind: Kind, name: &str) -> ApiError {
         EngineError::ShutDown => {
             ApiError::new(503, "ServiceUnavailable", "the node agent is shutting down")
         }
+        e @ EngineError::Adopting => ApiError::new(503, "ServiceUnavailable", e.to_string()),
         EngineError::Store(s) => store_err(s),
         e @ EngineError::StorageUnavailable(_) => insufficient_storage(e.to_string()),
         e => ApiError::internal(e.to_string()),
@@ -331,6 +332,10 @@ impl PodStreams for EngineBackend {
 
 #[async_trait]
 impl Backend for EngineBackend {
+    async fn adopted(&self) {
+        self.engine.adopted().await;
+    }
+
     async fn create(&self, mut obj: Object) -> Result<Value, ApiError> {
         let (kind, ns, name) = names(&mut obj);
         let exists = if kind == Kind::Pod {

@@ -178,6 +178,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.status_json().to_string();
+        if code == StatusCode::SERVICE_UNAVAILABLE {
+            // client-go retries a 503 that says when (kubectl included).
+            return (
+                code,
+                [("content-type", "application/json"), ("retry-after", "1")],
+                body,
+            )
+                .into_response();
+        }
         (code, [("content-type", "application/json")], body).into_response()
     }
 }

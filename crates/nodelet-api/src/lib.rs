@@ -6,6 +6,7 @@
 //! [`Backend`] (the lifecycle engine in `nodelet serve`).
 
 pub mod admission;
+pub mod adopting;
 pub mod age;
 mod auth;
 pub mod backend;

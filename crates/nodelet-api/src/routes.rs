@@ -211,7 +211,11 @@ pub fn router_with(
                 "the server could not find the requested resource",
             )
         })
-        .with_state(state);
+        .with_state(state.clone());
+    let api = api.layer(axum::middleware::from_fn_with_state(
+        state.backend,
+        crate::adopting::wait,
+    ));
     api.layer(axum::middleware::from_fn_with_state(
         Token {
             static_token: Arc::from(token),

@@ -10,6 +10,9 @@ pub struct EngineConfig {
     /// Events not updated for this long are deleted (kube-apiserver's
     /// `--event-ttl`; default 1 h).
     pub event_ttl: std::time::Duration,
+    /// Count bounds on events and on the records of deleted pods, which
+    /// keep the store's size bounded (see [`crate::events::retention`]).
+    pub retention: crate::events::retention::Retention,
     /// Opt-in departures from the kubelet's hook behaviour (all off by
     /// default).
     pub hooks: crate::hooks::HookOptions,
@@ -35,6 +38,7 @@ impl EngineConfig {
             node_name: node_name.into(),
             host_ips: Vec::new(),
             event_ttl: crate::events::expiry::DEFAULT_EVENT_TTL,
+            retention: Default::default(),
             hooks: crate::hooks::HookOptions::default(),
             allocatable: None,
             dns: None,

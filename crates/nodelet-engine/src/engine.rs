@@ -56,6 +56,13 @@ pub struct Engine {
     ctx: Arc<EngineCtx>,
     pods: Arc<Mutex<HashMap<PodKey, WorkerHandle>>>,
     shutdown: CancellationToken,
+    /// Stored pods not re-adopted yet after a restart, as last stored:
+    /// served to readers until their worker publishes (see [`adopt`]).
+    restoring: Arc<Mutex<HashMap<PodKey, Pod>>>,
+    /// `true` once every stored pod has its worker again and what deleted
+    /// pods left is queued for release; pod changes wait for it.
+    adopted: tokio::sync::watch::Receiver<bool>,
+    adoption: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -67,8 +74,8 @@ fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMet
 
 impl Engine {
     /// Builds the engine and resumes the pods recorded in the store,
-    /// adopting their running containers (see [`crate::recover`]). Must be
-    /// called inside a tokio runtime.
+    /// adopting their running containers (see [`crate::recover`]); returns
+    /// once every pod is re-adopted. Must be called inside a tokio runtime.
     pub async fn new(
         runtime: Arc<dyn Runtime>,
         store: Arc<Store>,
@@ -76,11 +83,17 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<Engine> {
         let sources = Arc::new(crate::sources::StoreSources::new(store.clone()));
-        Engine::with_sources(runtime, store, clock, sources, config).await
+        let engine = Engine::with_sources(runtime, store, clock, sources, config).await?;
+        engine.adopted().await;
+        Ok(engine)
     }
 
     /// [`Engine::new`] with ConfigMaps, Secrets and Services looked up in
-    /// `sources` rather than the store (node mode: the API server's).
+    /// `sources` rather than the store (node mode: the API server's), and
+    /// returning as soon as the stored pods can be read: re-adoption goes
+    /// on in the background ([`Engine::adopted`]). Until it ends, reads
+    /// serve each pod as stored until its worker publishes it, and pod
+    /// changes are refused with [`EngineError::Adopting`].
     pub async fn with_sources(
         runtime: Arc<dyn Runtime>,
         store: Arc<Store>,
@@ -117,10 +130,17 @@ impl Engine {
             tx,
             allocations: Default::default(),
         });
+        let stored = crate::recover::stored_pods(&ctx)?;
+        let restoring: HashMap<PodKey, Pod> =
+            stored.iter().map(|p| (PodKey::of(p), p.clone())).collect();
+        let (adopted_tx, adopted) = tokio::sync::watch::channel(false);
         let engine = Engine {
             ctx,
             pods: Arc::new(Mutex::new(HashMap::new())),
             shutdown: CancellationToken::new(),
+            restoring: Arc::new(Mutex::new(restoring)),
+            adopted,
+            adoption: Mutex::new(None),
         };
         // Once a failed store recovers, every pod writes its status again.
         {
@@ -149,34 +169,40 @@ impl Engine {
             engine.ctx.store.clone(),
             engine.ctx.clock.clone(),
             engine.ctx.config.event_ttl,
+            engine.ctx.config.retention,
             engine.shutdown.child_token(),
         ));
-        let recovered = crate::recover::recover(&engine.ctx).await?;
-        // Finish the teardown of pods deleted before a stop or crash.
-        let live: std::collections::HashSet<String> = recovered
-            .iter()
-            .map(|(rec, _, _)| rec.uid.clone())
-            .collect();
-        let names: std::collections::HashSet<(String, String)> = recovered
-            .iter()
-            .map(|(rec, _, _)| (rec.key.namespace.clone(), rec.key.name.clone()))
-            .collect();
-        let _ = names;
-        for job in engine.ctx.teardown.orphans(&live).await {
-            tracing::info!(pod = %job.pod, "releasing what a deleted pod left");
-            engine.ctx.teardown.enqueue(job);
-        }
-        for (rec, took, deleting) in recovered {
-            let key = rec.key.clone();
-            let handle =
-                Worker::spawn(engine.ctx.clone(), rec, engine.shutdown.child_token(), took);
-            if deleting {
-                handle.shared.deleting.cancel();
-            }
-            handle.shared.publish();
-            engine.lock().insert(key, handle);
-        }
+        let task = tokio::spawn(adopt(
+            engine.ctx.clone(),
+            engine.pods.clone(),
+            engine.restoring.clone(),
+            stored,
+            engine.shutdown.clone(),
+            adopted_tx,
+        ));
+        *engine.adoption.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(engine)
+    }
+
+    /// Resolves once every stored pod is re-adopted (at once after that).
+    pub async fn adopted(&self) {
+        let mut rx = self.adopted.clone();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
+    /// Whether re-adoption after the restart has ended.
+    pub fn is_adopted(&self) -> bool {
+        *self.adopted.borrow()
+    }
+
+    /// Pod changes wait for re-adoption: a pod not yet re-adopted has no
+    /// worker, and a new one must not be taken for what a deleted pod left.
+    fn check_adopted(&self) -> Result<()> {
+        if self.is_adopted() {
+            Ok(())
+        } else {
+            Err(EngineError::Adopting)
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<PodKey, WorkerHandle>> {
@@ -341,6 +367,7 @@ impl Engine {
     }
 
     fn apply_pod(&self, mut pod: Pod) -> Result<Applied> {
+        self.check_adopted()?;
         // The store may have failed a write the engine did not make (the
         // API's own objects): the same degraded state.
         if self.ctx.storage.unavailable().is_none()
@@ -433,6 +460,7 @@ impl Engine {
         name: &str,
         grace_seconds: Option<i64>,
     ) -> Result<Pod> {
+        self.check_adopted()?;
         let key = PodKey::new(namespace, name);
         let shared = {
             let pods = self.lock();
@@ -483,24 +511,38 @@ impl Engine {
 
     /// The pod with its current status, `None` once it is gone.
     pub fn get_pod(&self, namespace: &str, name: &str) -> Option<Pod> {
-        let pods = self.lock();
-        let h = pods.get(&PodKey::new(namespace, name))?;
-        if !h.live() {
-            return None;
+        let key = PodKey::new(namespace, name);
+        if let Some(h) = self.lock().get(&key) {
+            if !h.live() {
+                return None;
+            }
+            if let Some(p) = h.shared.pod() {
+                return Some(p);
+            }
         }
-        h.shared.pod()
+        self.restoring_lock().get(&key).cloned()
     }
 
     /// Every pod on the node, sorted by namespace and name.
     pub fn list_pods(&self) -> Vec<Pod> {
-        let pods = self.lock();
-        let mut keys: Vec<&PodKey> = pods.keys().collect();
-        keys.sort();
-        keys.into_iter()
-            .filter_map(|k| pods.get(k))
-            .filter(|h| h.live())
-            .filter_map(|h| h.shared.pod())
-            .collect()
+        let mut out: std::collections::BTreeMap<PodKey, Pod> = {
+            let pods = self.lock();
+            pods.iter()
+                .filter(|(_, h)| h.live())
+                .filter_map(|(k, h)| Some((k.clone(), h.shared.pod()?)))
+                .collect()
+        };
+        if !self.is_adopted() {
+            let restoring = self.restoring_lock();
+            for (k, p) in restoring.iter() {
+                out.entry(k.clone()).or_insert_with(|| p.clone());
+            }
+        }
+        out.into_values().collect()
+    }
+
+    fn restoring_lock(&self) -> MutexGuard<'_, HashMap<PodKey, Pod>> {
+        self.restoring.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stored events, oldest first (by first timestamp).
@@ -615,6 +657,14 @@ impl Engine {
     /// the agent and are adopted on the next start).
     pub async fn shutdown(&self) {
         self.shutdown.cancel();
+        let adoption = self
+            .adoption
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(t) = adoption {
+            let _ = t.await;
+        }
         let tasks: Vec<_> = {
             let mut pods = self.lock();
             pods.drain().map(|(_, h)| h.task).collect()
@@ -642,6 +692,88 @@ fn strip_volatile(v: &serde_json::Value) -> serde_json::Value {
         meta.remove("creationTimestamp");
     }
     v
+}
+
+/// Re-adopts the stored pods after a restart (see [`crate::recover`]):
+/// one read of the runtime's containers and sandboxes, then each pod's
+/// worker started and its corrected status published (an exit that
+/// happened while the agent was down with its real code and time), then
+/// what pods deleted before the stop left is queued for release. A failed
+/// read of the runtime is retried: the stored pods stay served meanwhile.
+async fn adopt(
+    ctx: Arc<EngineCtx>,
+    pods: Arc<Mutex<HashMap<PodKey, WorkerHandle>>>,
+    restoring: Arc<Mutex<HashMap<PodKey, Pod>>>,
+    stored: Vec<Pod>,
+    shutdown: CancellationToken,
+    done: tokio::sync::watch::Sender<bool>,
+) {
+    let began = std::time::Instant::now();
+    let snap = loop {
+        match crate::recover::snapshot(&ctx).await {
+            Ok(s) => break s,
+            Err(e) => {
+                tracing::error!(error = %e, "re-adopting pods: cannot list the runtime's containers; retrying");
+                tokio::select! {
+                    () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    () = shutdown.cancelled() => return,
+                }
+            }
+        }
+    };
+    let listed = began.elapsed();
+    let live: std::collections::HashSet<String> = stored
+        .iter()
+        .filter_map(|p| p.metadata.uid.clone())
+        .collect();
+    let n = stored.len();
+    let mut publishes = tokio::task::JoinSet::new();
+    // Enough concurrent writers for group commit, not a thread per pod.
+    let writers = Arc::new(tokio::sync::Semaphore::new(32));
+    for pod in stored {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let (rec, took, deleting) = crate::recover::recover_pod(&ctx, &snap, pod).await;
+        let key = rec.key.clone();
+        let handle = Worker::spawn(ctx.clone(), rec, shutdown.child_token(), took);
+        if deleting {
+            handle.shared.deleting.cancel();
+        }
+        let shared = handle.shared.clone();
+        pods.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.clone(), handle);
+        // Concurrent writes share the store's commits.
+        let restoring = restoring.clone();
+        let Ok(permit) = writers.clone().acquire_owned().await else {
+            return;
+        };
+        publishes.spawn_blocking(move || {
+            shared.publish();
+            restoring
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            drop(permit);
+        });
+    }
+    while publishes.join_next().await.is_some() {}
+    // Finish the teardown of pods deleted before a stop or crash.
+    for job in ctx.teardown.orphans(&live).await {
+        tracing::info!(pod = %job.pod, "releasing what a deleted pod left");
+        ctx.teardown.enqueue(job);
+    }
+    restoring.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    if n > 0 {
+        tracing::info!(
+            pods = n,
+            listed_ms = listed.as_millis() as u64,
+            total_ms = began.elapsed().as_millis() as u64,
+            "re-adopted the stored pods"
+        );
+    }
+    let _ = done.send(true);
 }
 
 // The API shares one engine across request handlers.

@@ -38,6 +38,10 @@ pub enum EngineError {
     Invalid { what: String, reason: String },
     #[error("the engine is shut down")]
     ShutDown,
+    /// The agent restarted and is still re-adopting its pods: pod changes
+    /// wait until it is done (a moment; retry).
+    #[error("the agent is re-adopting its pods after a restart; retry in a moment")]
+    Adopting,
     /// The state store cannot take writes: new work is refused (running
     /// pods keep running) until it recovers.
     #[error("{0}; new pods are refused until it takes writes again")]

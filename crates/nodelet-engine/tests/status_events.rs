@@ -590,3 +590,74 @@ async fn a_restart_finishes_the_teardown_of_deleted_pods() {
     assert!(h.store.list_containers().unwrap().is_empty());
     engine.shutdown().await;
 }
+
+/// After a restart the stored pods are readable at once, as stored, while
+/// re-adoption goes on; pod changes are refused until it ends; then each
+/// pod is the re-adopted one (an exit while the agent was down applied
+/// with its real code).
+#[tokio::test(start_paused = true)]
+async fn stored_pods_are_served_while_they_are_re_adopted() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    let stored_rv = h
+        .engine
+        .get_pod("default", "p")
+        .unwrap()
+        .metadata
+        .resource_version;
+    h.engine.shutdown().await;
+    // The container exits while no agent runs.
+    assert!(h.fake.trigger_exit("c1", 3));
+
+    let engine = Engine::with_sources(
+        Arc::new(h.fake.clone()),
+        h.store.clone(),
+        Arc::new(TokioClock::new(ORIGIN.parse().unwrap())),
+        Arc::new(nodelet_engine::sources::StoreSources::new(h.store.clone())),
+        EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    // Nothing adopted yet (the adoption task has not run): the stored pod.
+    assert!(!engine.is_adopted());
+    let served = engine.get_pod("default", "p").expect("stored pod served");
+    assert_eq!(served.metadata.resource_version, stored_rv);
+    assert_eq!(served.status.unwrap().phase.as_deref(), Some("Running"));
+    assert_eq!(engine.list_pods().len(), 1);
+    assert!(matches!(
+        engine.delete_pod("default", "p", Some(1)),
+        Err(EngineError::Adopting)
+    ));
+    let other =
+        pod(json!({"metadata": {"name": "q"}, "spec": {"containers": [ctr("c2", json!({}))]}}));
+    assert!(matches!(
+        engine.apply(vec![other.clone()]),
+        Err(EngineError::Adopting)
+    ));
+
+    engine.adopted().await;
+    assert!(engine.is_adopted());
+    let adopted = engine.get_pod("default", "p").unwrap();
+    assert_ne!(
+        adopted.metadata.resource_version, stored_rv,
+        "published again"
+    );
+    let st = adopted
+        .status
+        .unwrap()
+        .container_statuses
+        .unwrap()
+        .remove(0);
+    let exit = st
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.clone())
+        .or_else(|| st.last_state.as_ref().and_then(|s| s.terminated.clone()))
+        .expect("the exit while down is applied");
+    assert_eq!(exit.exit_code, 3);
+    engine.apply(vec![other]).unwrap();
+    engine.delete_pod("default", "p", Some(1)).unwrap();
+    engine.wait_pod_gone("default", "p").await;
+    engine.shutdown().await;
+}

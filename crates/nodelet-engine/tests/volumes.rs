@@ -241,6 +241,7 @@ async fn projected_tokens_rotate_at_eighty_percent() {
     )
     .await
     .unwrap();
+    engine.adopted().await;
     let mut cm = ConfigMap::default();
     cm.metadata.name = Some("kube-root-ca.crt".into());
     cm.metadata.namespace = Some("default".into());

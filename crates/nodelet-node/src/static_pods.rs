@@ -159,6 +159,11 @@ pub struct StaticPods {
 
 impl StaticPods {
     pub async fn run(mut self, stop: CancellationToken) {
+        // Pods change only once the engine re-adopted the stored ones.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = self.engine.adopted() => {}
+        }
         let (tx, mut changed) = mpsc::channel::<()>(1);
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
             if res.is_ok_and(|e| !e.kind.is_access()) {

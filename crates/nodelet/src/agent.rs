@@ -159,6 +159,11 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
             None => host_ip().into_iter().collect(),
         },
         event_ttl: opts.event_ttl,
+        retention: nodelet_engine::events::retention::Retention {
+            max_events: opts.max_events as usize,
+            max_events_per_namespace: opts.max_events_per_namespace as usize,
+            max_gone_pod_records: opts.max_deleted_pod_records as usize,
+        },
         hooks: HookOptions {
             strict_http_status: opts.hook_http_strict_status,
             host_policy: opts.hook_host_policy,

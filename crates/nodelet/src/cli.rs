@@ -91,6 +91,19 @@ pub struct AgentOpts {
     /// --event-ttl), e.g. `1h`, `30m`, `90s`.
     #[arg(long, env = "NODELET_EVENT_TTL", default_value = "1h", value_parser = parse_ttl)]
     pub event_ttl: std::time::Duration,
+    /// Events kept in all, at most; the oldest go first (nodelet's bound
+    /// on the store's size; kube-apiserver has the TTL only).
+    #[arg(long, env = "NODELET_MAX_EVENTS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_events: u32,
+    /// Events kept per namespace, at most; the oldest go first.
+    #[arg(long, env = "NODELET_MAX_EVENTS_PER_NAMESPACE", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_events_per_namespace: u32,
+    /// HookDelivery records and PodTimelines of deleted pods kept (of
+    /// each), at most; the oldest go first. Those of existing pods stay.
+    #[arg(long, env = "NODELET_MAX_DELETED_POD_RECORDS", default_value_t = 200)]
+    pub max_deleted_pod_records: u32,
     /// Fail an httpGet hook whose answer is not 2xx/3xx (opt-in; the kubelet
     /// accepts any HTTP answer as success).
     #[arg(long, env = "NODELET_HOOK_HTTP_STRICT_STATUS")]
@@ -407,6 +420,14 @@ mod tests {
         assert!(
             !args.agent.hook_http_strict_status,
             "kubelet's behaviour by default"
+        );
+        assert_eq!(
+            (
+                args.agent.max_events,
+                args.agent.max_events_per_namespace,
+                args.agent.max_deleted_pod_records
+            ),
+            (2000, 1000, 200)
         );
 
         for bad in ["0s", "soon", "-5m"] {

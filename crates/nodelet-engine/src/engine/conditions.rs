@@ -21,6 +21,7 @@ impl Engine {
         name: &str,
         conditions: &[PodCondition],
     ) -> Result<Pod> {
+        self.check_adopted()?;
         let not_found = || EngineError::NotFound {
             kind: "Pod",
             namespace: namespace.to_owned(),

@@ -28,6 +28,7 @@ impl Engine {
     /// `pod` has none). Kept from the engine's record: uid, creation and
     /// deletion timestamps, status.
     pub fn update_pod(&self, pod: Pod, precondition: Option<&str>) -> Result<Pod> {
+        self.check_adopted()?;
         let namespace = namespace_of(&pod.metadata);
         let name = pod.metadata.name.clone().unwrap_or_default();
         let not_found = || EngineError::NotFound {

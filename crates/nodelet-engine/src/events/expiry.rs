@@ -140,24 +140,66 @@ pub fn sweep_interval(ttl: Duration) -> Duration {
     (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// Sweeps every [`sweep_interval`] until `stop` is cancelled.
-pub async fn run(store: Arc<Store>, clock: Arc<dyn Clock>, ttl: Duration, stop: CancellationToken) {
-    let every = sweep_interval(ttl);
+/// A store file below this size is never compacted while the agent runs
+/// (compaction holds every reader and writer for its duration).
+pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
+
+/// The count bounds are applied at least this often, whatever the TTL:
+/// between two sweeps the store grows by what this much pod churn writes.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
+
+/// Sweeps every [`sweep_interval`] (at most [`RETENTION_EVERY`]) until
+/// `stop` is cancelled: expiry by
+/// TTL, the count bounds of [`retention`](super::retention), then a
+/// compaction when the file is mostly free pages (what was deleted is
+/// given back to the filesystem, not only reused).
+pub async fn run(
+    store: Arc<Store>,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    retention: super::retention::Retention,
+    stop: CancellationToken,
+) {
+    let every = sweep_interval(ttl).min(RETENTION_EVERY);
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
             () = clock.sleep(every) => {}
         }
-        match crate::store_io::durable(|| expire(&store, clock.now(), ttl)) {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(expired = n, "expired events deleted"),
-            Err(e) => tracing::warn!(error = %e, "could not expire events"),
-        }
-        match crate::store_io::durable(|| expire_records(&store, clock.now(), ttl)) {
-            Ok(0) => {}
-            Ok(n) => tracing::debug!(expired = n, "expired hook deliveries and timelines deleted"),
-            Err(e) => tracing::warn!(error = %e, "could not expire hook deliveries and timelines"),
-        }
+        let (s, now) = (store.clone(), clock.now());
+        let _ = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await;
+    }
+}
+
+/// One sweep (see [`run`]).
+pub fn sweep(
+    store: &Store,
+    now: Timestamp,
+    ttl: Duration,
+    retention: &super::retention::Retention,
+) {
+    match crate::store_io::durable(|| expire(store, now, ttl)) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(expired = n, "expired events deleted"),
+        Err(e) => tracing::warn!(error = %e, "could not expire events"),
+    }
+    match crate::store_io::durable(|| expire_records(store, now, ttl)) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(expired = n, "expired hook deliveries and timelines deleted"),
+        Err(e) => tracing::warn!(error = %e, "could not expire hook deliveries and timelines"),
+    }
+    match crate::store_io::durable(|| super::retention::enforce(store, retention)) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(
+            dropped = n,
+            "events and records over the count bounds deleted"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not apply the event and record bounds"),
+    }
+    match store.compact_if_sparse(COMPACT_MIN_BYTES) {
+        Ok(true) => tracing::info!(bytes = store.file_size(), "state store compacted"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!(error = %e, "could not compact the state store"),
     }
 }
 
@@ -211,5 +253,54 @@ mod tests {
             sweep_interval(Duration::from_secs(2)),
             Duration::from_secs(1)
         );
+    }
+
+    /// The sweep applies the count bounds on its own, every interval, with
+    /// no event old enough for the TTL.
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_applies_the_count_bounds() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock::new(
+            "2026-01-01T00:00:00Z".parse().unwrap(),
+        ));
+        let now = clock.now();
+        for i in 0..5 {
+            store
+                .put_object(
+                    "Event",
+                    "ns",
+                    &format!("e{i}"),
+                    &json!({"metadata": {"name": format!("e{i}"), "namespace": "ns"},
+                        "lastTimestamp": (now + jiff::SignedDuration::from_secs(i)).to_string()}),
+                )
+                .unwrap();
+        }
+        let retention = crate::events::retention::Retention {
+            max_events: 2,
+            ..Default::default()
+        };
+        let stop = CancellationToken::new();
+        let sweeper = tokio::spawn(run(
+            store.clone(),
+            clock.clone(),
+            DEFAULT_EVENT_TTL,
+            retention,
+            stop.clone(),
+        ));
+        let count = || store.list_objects("Event", None).unwrap().len();
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(count(), 5, "no sweep before the interval");
+        // spawn_blocking runs on a real thread: let it finish.
+        for _ in 0..200 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if count() == 2 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(count(), 2);
+        stop.cancel();
+        sweeper.await.unwrap();
     }
 }

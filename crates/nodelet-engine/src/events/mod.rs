@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod expiry;
 pub mod recorder;
+pub mod retention;
 pub mod types;
 
 pub use recorder::{EventTarget, Recorder};

@@ -83,6 +83,11 @@ fn terminal(pod: &Pod) -> bool {
 
 impl PodSource {
     pub async fn run(self, stop: CancellationToken) {
+        // Pods change only once the engine re-adopted the stored ones.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = self.engine.adopted() => {}
+        }
         let api: Api<Pod> = Api::all(self.client.clone());
         let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", self.node_name));
         let mut stream = watcher(api, cfg).default_backoff().boxed();

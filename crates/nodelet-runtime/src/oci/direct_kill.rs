@@ -63,7 +63,7 @@ pub fn signal_init(state_dir: &Path, signal: i32) -> Option<Direct> {
 /// The state (field 3) and start time (field 22) of a `/proc/<pid>/stat`
 /// line. The command name (field 2) may contain spaces and parentheses:
 /// fields are counted after its last `)`.
-fn parse_stat(stat: &str) -> Option<(char, u64)> {
+pub(crate) fn parse_stat(stat: &str) -> Option<(char, u64)> {
     let rest = &stat[stat.rfind(')')? + 1..];
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;

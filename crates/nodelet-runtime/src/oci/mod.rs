@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod cgroups;
 pub mod defaults;
 pub mod direct_kill;
+pub mod direct_state;
 pub mod disk;
 pub mod exec;
 pub mod host_check;
@@ -697,6 +698,21 @@ impl OciRuntime {
         if dir.join("exit").exists() || dir.join("status.json").exists() {
             return Ok(ContainerState::Exited(self.exit_status(&m.id).await?));
         }
+        // runc's state files first (no process per container); the
+        // runtime binary when they cannot tell.
+        match direct_state::status(&self.cli.root.join(&m.id)) {
+            Some(direct_state::Status::Created { .. }) => return Ok(ContainerState::Created),
+            Some(direct_state::Status::Running { pid }) => {
+                return Ok(ContainerState::Running {
+                    pid: u32::try_from(pid).unwrap_or(0),
+                    started_at: m.started_at.unwrap_or(m.created_at),
+                });
+            }
+            Some(direct_state::Status::Stopped) => {
+                return Ok(ContainerState::Exited(self.exit_status(&m.id).await?));
+            }
+            None => {}
+        }
         match self.cli.state(&m.id).await? {
             Some(s) => Ok(match s.status.as_str() {
                 "created" | "creating" => ContainerState::Created,
@@ -906,9 +922,16 @@ impl Runtime for OciRuntime {
             .values()
             .cloned()
             .collect();
+        // Concurrently: an exited container's status may wait for its
+        // monitor to finish draining output.
+        let states = futures::future::join_all(
+            metas
+                .iter()
+                .map(|m| async move { self.state_of(m).await.unwrap_or(ContainerState::Unknown) }),
+        )
+        .await;
         let mut out = Vec::with_capacity(metas.len());
-        for m in metas {
-            let state = self.state_of(&m).await.unwrap_or(ContainerState::Unknown);
+        for (m, state) in metas.into_iter().zip(states) {
             out.push(ContainerRecord {
                 id: m.id.clone(),
                 sandbox_id: m.sandbox_id.clone(),

@@ -174,6 +174,7 @@ async fn node(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
 /// containers, sandboxes and mounts are released.
 async fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
     let agent = agent::start(&args.agent).await?;
+    agent.engine.adopted().await;
     let pods = agent.engine.list_pods();
     for p in &pods {
         let ns = p.metadata.namespace.clone().unwrap_or_default();

@@ -59,6 +59,8 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let agent = agent::start(&args.agent).await?;
+    // This process owns the node's pods: it acts once they are re-adopted.
+    agent.engine.adopted().await;
     let mut rx = agent.engine.subscribe();
     let api_stop = CancellationToken::new();
     let socket = agent::socket_path(&args.agent.node.run_root);

@@ -68,7 +68,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut server = tokio::spawn(nodelet_api::serve(backend, cfg));
     let pods = agent.engine.list_pods().len();
     eprintln!(
-        "nodelet serving the Kubernetes API on https://{} (kubeconfig: {}), local socket {}; node {}, {} pod(s) adopted",
+        "nodelet serving the Kubernetes API on https://{} (kubeconfig: {}), local socket {}; node {}, {} stored pod(s) being re-adopted",
         args.listen,
         opts.node.root.join("kubeconfig").display(),
         socket.display(),
@@ -82,6 +82,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     if args.drain && served.is_none() {
         eprintln!("nodelet draining: deleting every pod");
+        agent.engine.adopted().await;
         for p in agent.engine.list_pods() {
             let ns = p.metadata.namespace.clone().unwrap_or_default();
             let name = p.metadata.name.clone().unwrap_or_default();
