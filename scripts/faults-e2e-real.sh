@@ -25,6 +25,10 @@
 set -uo pipefail
 started=$SECONDS
 ws=$(cd "$(dirname "$0")/.." && pwd)
+# Its pods mount hostPath (to count hook runs on the host), which the
+# baseline Pod Security level (the agent's default) refuses: the agent it
+# starts enforces `privileged`.
+export NODELET_POD_SECURITY_DEFAULT=privileged
 E2E_NAME=faults-e2e
 E2E_SUBNET=10.251
 E2E_BRIDGE=nlf

@@ -23,6 +23,10 @@ BATCH=${BATCH:-10}
 KILL_EVERY=${KILL_EVERY:-100}
 STORE_MAX=${STORE_MAX:-$((16 << 20))}
 ws=$(cd "$(dirname "$0")/.." && pwd)
+# Its pods mount hostPath (to count hook runs on the host), which the
+# baseline Pod Security level (the agent's default) refuses: the agent it
+# starts enforces `privileged`.
+export NODELET_POD_SECURITY_DEFAULT=privileged
 E2E_NAME=soak-faults
 E2E_SUBNET=10.249
 E2E_BRIDGE=nls
