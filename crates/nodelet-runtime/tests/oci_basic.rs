@@ -263,7 +263,10 @@ async fn security_context_user_readonly_and_tty() {
     assert_eq!(st.exit_code, 0);
     let log = cri_log_text(&h.rt.log_path(&id));
     assert_eq!(
-        log, "uid=65534(nobody) gid=65534(nogroup)\n/tmp\nro\n",
+        // The primary gid is among the supplementary groups, as containerd
+        // sets them.
+        log,
+        "uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)\n/tmp\nro\n",
         "{log}"
     );
     // Privileged: every capability, host devices, no masked /proc paths.

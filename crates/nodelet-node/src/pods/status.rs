@@ -319,7 +319,20 @@ impl StatusReporter {
                         .and_then(|s| serde_json::to_value(s).ok())
                 });
                 let needed = have.as_ref().is_none_or(|h| !already_there(h, &status));
-                if needed {
+                // A pod the server has as terminal never goes back (the
+                // kubelet's status manager keeps a terminal phase): an
+                // older status of ours must not revert one another path
+                // (an orphan's finalization) wrote.
+                let server_terminal = server
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.phase.as_deref())
+                    .is_some_and(|p| p == "Failed" || p == "Succeeded");
+                let ours_terminal = status
+                    .get("phase")
+                    .and_then(|p| p.as_str())
+                    .is_some_and(|p| p == "Failed" || p == "Succeeded");
+                if needed && !(server_terminal && !ours_terminal) {
                     match patch_status(&api, &key.1, &server.uid, &status).await {
                         Ok(()) => out.sent = Some((server.uid.clone(), status)),
                         Err(e) if matches!(api_code(&e), Some(404) | Some(409)) => return out,
