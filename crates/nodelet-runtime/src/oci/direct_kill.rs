@@ -27,15 +27,7 @@ pub enum Direct {
 /// (`<runc root>/<id>`). `None`: could not decide, use the OCI runtime.
 pub fn signal_init(state_dir: &Path, signal: i32) -> Option<Direct> {
     let sig = RSignal::from_named_raw(signal)?;
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).ok()?).ok()?;
-    let pid = i32::try_from(state.get("init_process_pid")?.as_i64()?).ok()?;
-    let want_start = match state.get("init_process_start")? {
-        serde_json::Value::Number(n) => n.as_u64()?,
-        // runc before 1.0 wrote it as a string.
-        serde_json::Value::String(s) => s.parse().ok()?,
-        _ => return None,
-    };
+    let (pid, want_start) = super::direct_state::init_of(state_dir)?;
     let pid = rustix::process::Pid::from_raw(pid)?;
     let fd = match pidfd_open(pid, PidfdFlags::empty()) {
         Ok(fd) => fd,

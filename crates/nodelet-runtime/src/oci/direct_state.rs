@@ -27,18 +27,26 @@ pub enum Status {
     Stopped,
 }
 
-/// The status of the container whose runc state dir is `state_dir`
-/// (`<runc root>/<id>`). `None`: could not decide, ask the runtime.
-pub fn status(state_dir: &Path) -> Option<Status> {
+/// The init's pid and start time (clock ticks after boot, as in
+/// `/proc/<pid>/stat`) from runc's `state.json` in `state_dir`: the pair
+/// that tells the container's init from a process that reused its pid.
+pub fn init_of(state_dir: &Path) -> Option<(i32, u64)> {
     let state: serde_json::Value =
         serde_json::from_slice(&std::fs::read(state_dir.join("state.json")).ok()?).ok()?;
     let pid = i32::try_from(state.get("init_process_pid")?.as_i64()?).ok()?;
-    let want_start = match state.get("init_process_start")? {
+    let start = match state.get("init_process_start")? {
         serde_json::Value::Number(n) => n.as_u64()?,
         // runc before 1.0 wrote it as a string.
         serde_json::Value::String(s) => s.parse().ok()?,
         _ => return None,
     };
+    Some((pid, start))
+}
+
+/// The status of the container whose runc state dir is `state_dir`
+/// (`<runc root>/<id>`). `None`: could not decide, ask the runtime.
+pub fn status(state_dir: &Path) -> Option<Status> {
+    let (pid, want_start) = init_of(state_dir)?;
     if pid <= 0 {
         return None;
     }
