@@ -332,7 +332,8 @@ impl StatusReporter {
                     .get("phase")
                     .and_then(|p| p.as_str())
                     .is_some_and(|p| p == "Failed" || p == "Succeeded");
-                if needed && !(server_terminal && !ours_terminal) {
+                let would_revert = server_terminal && !ours_terminal;
+                if needed && !would_revert {
                     match patch_status(&api, &key.1, &server.uid, &status).await {
                         Ok(()) => out.sent = Some((server.uid.clone(), status)),
                         Err(e) if matches!(api_code(&e), Some(404) | Some(409)) => return out,
