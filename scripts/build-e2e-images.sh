@@ -11,7 +11,8 @@
 #                              libraries it loads) as upstream installs them
 #   pause.tar    $PAUSE_REFS   our static pause (cluster/cmd/pause), ENTRYPOINT
 #                              ["/pause"], USER 65535:65535 as upstream
-#   busybox.tar  $BUSYBOX_REFS Debian's busybox-static, every applet linked in /bin
+#   busybox.tar  $BUSYBOX_REFS busybox from Debian's source package as upstream's behaves
+#                              (scripts/build-busybox.sh says why), every applet in /bin
 #   nonroot.tar  $NONROOT_REFS the busybox layer, USER 1234 (upstream: debian-base, USER 1234)
 #   nonewprivs.tar $NONEWPRIVS_REFS the busybox layer + setuid-root /usr/local/bin/nnp
 #                              (k8s.io/kubernetes/test/images/nonewprivs), CMD ["nnp"]
@@ -47,12 +48,12 @@ log() { echo "build-e2e-images: $*" >&2; }
 # --- inputs ---------------------------------------------------------------------
 # bash for agnhost: upstream's image (alpine) has it, and specs run
 # `/bin/bash -c` in agnhost containers (Probing container's terminating pod).
-for pkg in busybox-static bash-static; do
+for pkg in bash-static; do
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then
     apt-get install -y "$pkg" >&2 || { apt-get update >&2 && apt-get install -y "$pkg" >&2; }
   fi
 done
-BUSYBOX=/bin/busybox
+BUSYBOX=$("$REPO/scripts/build-busybox.sh") || { log "building busybox failed"; exit 1; }
 BASH_STATIC=/bin/bash-static
 # curl for agnhost (upstream installs it; hook and probe specs exec `curl`
 # in agnhost containers): Debian's, with the shared libraries it loads.
@@ -133,7 +134,7 @@ image() {
 }
 
 # --- layers ------------------------------------------------------------------------
-BB="$WORK/busybox"   # busybox-static, every applet in /bin (as the busybox image)
+BB="$WORK/busybox"   # busybox, every applet in /bin (as the busybox image)
 mkdir -p "$BB"/{bin,etc,root,tmp,home,var,usr/bin}
 cp "$BUSYBOX" "$BB/bin/busybox"
 chmod 0755 "$BB/bin/busybox"
