@@ -301,6 +301,10 @@ impl PodSource {
         let key = key_of(pod);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
         let u = uid(pod);
+        // Under the pod's writer lock, marked ended first: a status of the
+        // engine's decided meanwhile must not land after this one.
+        let writer = self.view.status_writer(&u).await;
+        self.view.mark_ended(&u);
         if !terminal(pod) {
             let mut status = serde_json::json!({"phase": "Failed"});
             if let Some(list) = pod
@@ -343,6 +347,7 @@ impl PodSource {
                 tracing::debug!(pod = %key.1, error = %e, "terminal status of an orphaned pod");
             }
         }
+        drop(writer);
         if let Err(e) = final_delete(&api, &key.1, &u).await {
             tracing::warn!(pod = %key.1, error = %e, "deleting a terminated pod");
         }
@@ -354,9 +359,13 @@ impl PodSource {
         tracing::warn!(pod = %key.1, namespace = %key.0, "rejecting pod: {message}");
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
         let status = admit::rejected_status(message);
-        if let Err(e) = patch_status(&api, &key.1, &uid(pod), &status).await {
+        let u = uid(pod);
+        let writer = self.view.status_writer(&u).await;
+        self.view.mark_ended(&u);
+        if let Err(e) = patch_status(&api, &key.1, &u, &status).await {
             tracing::warn!(pod = %key.1, error = %e, "reporting the rejection");
         }
+        drop(writer);
         let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
         let e = k8s_openapi::api::core::v1::Event {
             metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {

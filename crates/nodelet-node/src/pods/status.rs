@@ -89,6 +89,18 @@ fn already_there(server: &Value, reported: &Value) -> bool {
     })
 }
 
+fn is_terminal(phase: &str) -> bool {
+    phase == "Failed" || phase == "Succeeded"
+}
+
+/// Whether a status of ours is sent: when the server lacks it, and never
+/// taking a pod back from a terminal phase (`ended`: the server's, or one
+/// our own paths wrote that the watch does not show yet) — the kubelet's
+/// status manager refuses that transition as well.
+fn may_send(needed: bool, ours_terminal: bool, ended: bool) -> bool {
+    needed && (ours_terminal || !ended)
+}
+
 /// PATCHes `pods/status` with a uid precondition.
 pub async fn patch_status(
     api: &Api<Pod>,
@@ -279,6 +291,7 @@ impl StatusReporter {
     ) -> impl std::future::Future<Output = Outcome> + Send + 'static {
         let key = key.clone();
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
+        let view = self.view.clone();
         let server = self.view.get(&key);
         let synced = self.view.synced();
         let latest = state.latest.clone();
@@ -319,23 +332,27 @@ impl StatusReporter {
                         .and_then(|s| serde_json::to_value(s).ok())
                 });
                 let needed = have.as_ref().is_none_or(|h| !already_there(h, &status));
-                // A pod the server has as terminal never goes back (the
-                // kubelet's status manager keeps a terminal phase): an
-                // older status of ours must not revert one another path
-                // (an orphan's finalization) wrote.
                 let server_terminal = server
                     .status
                     .as_ref()
                     .and_then(|s| s.phase.as_deref())
-                    .is_some_and(|p| p == "Failed" || p == "Succeeded");
+                    .is_some_and(is_terminal);
                 let ours_terminal = status
                     .get("phase")
                     .and_then(|p| p.as_str())
-                    .is_some_and(|p| p == "Failed" || p == "Succeeded");
-                let would_revert = server_terminal && !ours_terminal;
-                if needed && !would_revert {
+                    .is_some_and(is_terminal);
+                // An orphan's finalization may be writing Failed right now,
+                // unseen by the watch yet: decide under the pod's writer lock.
+                let _writer = view.status_writer(&server.uid).await;
+                let ended_here = view.ended(&server.uid);
+                if may_send(needed, ours_terminal, server_terminal || ended_here) {
                     match patch_status(&api, &key.1, &server.uid, &status).await {
-                        Ok(()) => out.sent = Some((server.uid.clone(), status)),
+                        Ok(()) => {
+                            if ours_terminal {
+                                view.mark_ended(&server.uid);
+                            }
+                            out.sent = Some((server.uid.clone(), status));
+                        }
                         Err(e) if matches!(api_code(&e), Some(404) | Some(409)) => return out,
                         Err(e) => {
                             tracing::debug!(pod = %key.1, error = %e, "patching pod status");
@@ -403,5 +420,44 @@ mod tests {
             json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]});
         assert!(!already_there(&server, &changed));
         assert!(!already_there(&server, &json!({"phase": "Succeeded"})));
+    }
+
+    #[test]
+    fn a_terminal_phase_is_never_taken_back() {
+        // needed, ours terminal, already ended
+        assert!(may_send(true, false, false));
+        assert!(!may_send(true, false, true), "Pending over Failed");
+        assert!(
+            may_send(true, true, true),
+            "a terminal status may refine one"
+        );
+        assert!(!may_send(false, true, false));
+    }
+
+    /// An orphan's finalization and a status decision race: the decision
+    /// waits for the pod's writer lock and then sees the pod ended, although
+    /// the watch (the view's status) still shows it Pending.
+    #[tokio::test]
+    async fn a_status_decided_during_an_orphan_finalization_sees_it_ended() {
+        let view = ApiPods::default();
+        let orphan = view.status_writer("u1").await;
+        view.mark_ended("u1");
+        let v = view.clone();
+        let decision = tokio::spawn(async move {
+            let _w = v.status_writer("u1").await;
+            may_send(true, false, v.ended("u1"))
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !decision.is_finished(),
+            "the decision waits for the writer lock"
+        );
+        drop(orphan);
+        assert!(!decision.await.unwrap());
+        // Another pod is not held up by it, and forgetting the pod forgets it.
+        let _other = view.status_writer("u2").await;
+        assert!(!view.ended("u2"));
+        view.remove(&("ns".into(), "p".into()), "u1");
+        assert!(!view.ended("u1"));
     }
 }
