@@ -89,6 +89,31 @@ pub fn router_with(
     tokens: Option<Arc<crate::tokens::TokenAuthority>>,
     pod_security: crate::admission::PodSecurityConfig,
 ) -> Router {
+    router_full(
+        backend,
+        token,
+        tokens,
+        pod_security,
+        ApiOptions::default(),
+    )
+}
+
+/// What bounds and records requests (see [`crate::limits`], [`crate::audit`]).
+#[derive(Default, Clone)]
+pub struct ApiOptions {
+    pub limits: crate::limits::Limits,
+    /// Where mutating requests are recorded; `None` records nothing.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
+}
+
+/// [`router_with`] with explicit limits and an audit log.
+pub fn router_full(
+    backend: Arc<dyn Backend>,
+    token: &str,
+    tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+    pod_security: crate::admission::PodSecurityConfig,
+    opts: ApiOptions,
+) -> Router {
     let state = AppState {
         backend,
         tokens: tokens.clone(),
@@ -259,7 +284,17 @@ pub fn router_with(
         .layer(axum::middleware::from_fn_with_state(
             state.backend,
             crate::authz::authorize,
-        ));
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::limits::LimitState::new(opts.limits)),
+            crate::limits::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            opts.audit,
+            crate::audit::audit,
+        ))
+        // The body limit is ours (3 MiB, the API server's answer).
+        .layer(axum::extract::DefaultBodyLimit::disable());
     api.layer(axum::middleware::from_fn_with_state(
         Token {
             static_token: Arc::from(token),
