@@ -167,8 +167,8 @@ pub fn discovery_v1_resources() -> Value {
 
 pub fn api_groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-        group("authorization.k8s.io"), discovery_group(), events_group(), nodelet_group(),
-        group(crate::kind::RBAC_GROUP),
+        discovery_group(), events_group(), nodelet_group(),
+        group("authorization.k8s.io"), group(crate::kind::RBAC_GROUP),
     ]})
 }
 
