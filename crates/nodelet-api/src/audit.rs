@@ -63,6 +63,7 @@ fn micro(t: Timestamp) -> String {
 }
 
 /// The Event of one request (level Metadata, stage ResponseComplete).
+#[allow(clippy::too_many_arguments)]
 pub fn event(
     a: &Attributes,
     user: &UserInfo,

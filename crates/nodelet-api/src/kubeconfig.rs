@@ -16,7 +16,13 @@ pub(crate) fn address_file(root: &Path) -> std::path::PathBuf {
 
 /// Renders the kubeconfig for an existing PKI and server URL.
 pub fn render(p: &pki::Pki, server: &str) -> String {
-    render_user(p, server, "nodelet-admin", &p.admin_cert_pem, &p.admin_key_pem)
+    render_user(
+        p,
+        server,
+        "nodelet-admin",
+        &p.admin_cert_pem,
+        &p.admin_key_pem,
+    )
 }
 
 /// A kubeconfig with the client certificate `cert`/`key` as `user_name`.

@@ -241,7 +241,11 @@ pub fn ensure_with(root: &Path, extra: &ServerNames) -> Result<Pki, ApiError> {
 
 /// A client certificate (PEM) and key for `user` in `groups` (CN and O,
 /// as the API server reads them), signed by the stored CA.
-pub fn issue_client(root: &Path, user: &str, groups: &[String]) -> Result<(String, String), ApiError> {
+pub fn issue_client(
+    root: &Path,
+    user: &str,
+    groups: &[String],
+) -> Result<(String, String), ApiError> {
     if user.is_empty() {
         return Err(ApiError::bad_request("the user name must not be empty"));
     }

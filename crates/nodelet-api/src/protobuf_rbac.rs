@@ -119,10 +119,7 @@ pub fn review_spec_to_json(body: &[u8], rules_review: bool) -> Result<Value, Api
                         &[],
                     )?
                 }
-                2 => {
-                    spec["nonResourceAttributes"] =
-                        strings(a, &[(1, "path"), (2, "verb")], &[])?
-                }
+                2 => spec["nonResourceAttributes"] = strings(a, &[(1, "path"), (2, "verb")], &[])?,
                 _ => {}
             }
         }
@@ -154,7 +151,12 @@ mod tests {
             json!([{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}])
         );
         let subject = [ld(1, b"User"), ld(3, b"alice")].concat();
-        let role_ref = [ld(1, b"rbac.authorization.k8s.io"), ld(2, b"Role"), ld(3, b"r")].concat();
+        let role_ref = [
+            ld(1, b"rbac.authorization.k8s.io"),
+            ld(2, b"Role"),
+            ld(3, b"r"),
+        ]
+        .concat();
         let rb = [ld(1, &ld(1, b"b")), ld(2, &subject), ld(3, &role_ref)].concat();
         let v = rbac_to_json(Kind::RoleBinding, &envelope(&rb)).unwrap();
         assert_eq!(v["subjects"][0]["name"], "alice");
@@ -172,6 +174,9 @@ mod tests {
             json!({"namespace": "default", "verb": "create", "resource": "pods"})
         );
         let body = envelope(&ld(2, &ld(1, b"ns1")));
-        assert_eq!(review_spec_to_json(&body, true).unwrap()["namespace"], "ns1");
+        assert_eq!(
+            review_spec_to_json(&body, true).unwrap()["namespace"],
+            "ns1"
+        );
     }
 }

@@ -89,13 +89,7 @@ pub fn router_with(
     tokens: Option<Arc<crate::tokens::TokenAuthority>>,
     pod_security: crate::admission::PodSecurityConfig,
 ) -> Router {
-    router_full(
-        backend,
-        token,
-        tokens,
-        pod_security,
-        ApiOptions::default(),
-    )
+    router_full(backend, token, tokens, pod_security, ApiOptions::default())
 }
 
 /// What bounds and records requests (see [`crate::limits`], [`crate::audit`]).
@@ -234,7 +228,10 @@ pub fn router_full(
             "/openapi/v3/apis/rbac.authorization.k8s.io/v1",
             get(|| async { raw_json(openapi::v3_rbac()) }),
         )
-        .route("/apis/rbac.authorization.k8s.io/v1/{plural}", any(rbac_route))
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1/{plural}",
+            any(rbac_route),
+        )
         .route(
             "/apis/rbac.authorization.k8s.io/v1/{plural}/{name}",
             any(rbac_route),

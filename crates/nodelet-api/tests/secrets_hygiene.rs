@@ -36,12 +36,25 @@ impl Write for Captured {
     }
 }
 
-async fn call(router: &axum::Router, method: &str, uri: &str, body: Value, table: bool) -> (StatusCode, String) {
-    let mut b = Request::builder().method(method).uri(uri).header("content-type", "application/json");
+async fn call(
+    router: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Value,
+    table: bool,
+) -> (StatusCode, String) {
+    let mut b = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
     if table {
         b = b.header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io");
     }
-    let body = if body.is_null() { String::new() } else { body.to_string() };
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
     let mut r = b.body(Body::from(body)).unwrap();
     r.extensions_mut().insert(ConnAuth::Local);
     let resp = router.clone().oneshot(r).await.unwrap();
@@ -69,7 +82,10 @@ async fn secret_values_appear_nowhere_after_a_full_lifecycle() {
         "t",
         None,
         nodelet_api::admission::PodSecurityConfig::default(),
-        nodelet_api::ApiOptions { limits: Default::default(), audit: Some(audit) },
+        nodelet_api::ApiOptions {
+            limits: Default::default(),
+            audit: Some(audit),
+        },
     );
     let mut outputs = Vec::new();
     let docker = json!({"auths": {"registry.example": {"username": "u", "password": PULL_PASSWORD,
@@ -80,7 +96,14 @@ async fn secret_values_appear_nowhere_after_a_full_lifecycle() {
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "pull"}, "type": "kubernetes.io/dockerconfigjson",
                "stringData": {".dockerconfigjson": docker.to_string()}}),
     ] {
-        let (code, body) = call(&router, "POST", "/api/v1/namespaces/default/secrets", s, false).await;
+        let (code, body) = call(
+            &router,
+            "POST",
+            "/api/v1/namespaces/default/secrets",
+            s,
+            false,
+        )
+        .await;
         assert_eq!(code, StatusCode::CREATED, "{body}");
     }
     let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
@@ -89,11 +112,25 @@ async fn secret_values_appear_nowhere_after_a_full_lifecycle() {
                      "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app", "key": "token"}}}],
                      "volumeMounts": [{"name": "s", "mountPath": "/etc/s"}]}],
                  "volumes": [{"name": "s", "secret": {"secretName": "app"}}]}});
-    let (code, body) = call(&router, "POST", "/api/v1/namespaces/default/pods", pod, false).await;
+    let (code, body) = call(
+        &router,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        pod,
+        false,
+    )
+    .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
     let mut running = false;
     for _ in 0..100 {
-        let (_, body) = call(&router, "GET", "/api/v1/namespaces/default/pods/p", Value::Null, false).await;
+        let (_, body) = call(
+            &router,
+            "GET",
+            "/api/v1/namespaces/default/pods/p",
+            Value::Null,
+            false,
+        )
+        .await;
         if body.contains("\"phase\":\"Running\"") {
             running = true;
             break;
@@ -108,22 +145,60 @@ async fn secret_values_appear_nowhere_after_a_full_lifecycle() {
         ("/api/v1/namespaces/default/events", true),
         ("/apis/events.k8s.io/v1/namespaces/default/events", false),
         ("/api/v1/namespaces/default/secrets", true),
-        ("/apis/nodelet.dev/v1/namespaces/default/podtimelines", false),
+        (
+            "/apis/nodelet.dev/v1/namespaces/default/podtimelines",
+            false,
+        ),
     ] {
-        outputs.push((uri.to_string(), call(&router, "GET", uri, Value::Null, table).await.1));
+        outputs.push((
+            uri.to_string(),
+            call(&router, "GET", uri, Value::Null, table).await.1,
+        ));
     }
-    let (code, body) = call(&router, "DELETE", "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0", Value::Null, false).await;
+    let (code, body) = call(
+        &router,
+        "DELETE",
+        "/api/v1/namespaces/default/pods/p?gracePeriodSeconds=0",
+        Value::Null,
+        false,
+    )
+    .await;
     assert_eq!(code, StatusCode::OK, "{body}");
     outputs.push(("delete".into(), body));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    outputs.push(("events after delete".into(), call(&router, "GET", "/api/v1/namespaces/default/events", Value::Null, false).await.1));
+    outputs.push((
+        "events after delete".into(),
+        call(
+            &router,
+            "GET",
+            "/api/v1/namespaces/default/events",
+            Value::Null,
+            false,
+        )
+        .await
+        .1,
+    ));
 
-    outputs.push(("audit log".into(), std::fs::read_to_string(&audit_path).unwrap()));
-    outputs.push(("tracing".into(), String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned()));
+    outputs.push((
+        "audit log".into(),
+        std::fs::read_to_string(&audit_path).unwrap(),
+    ));
+    outputs.push((
+        "tracing".into(),
+        String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned(),
+    ));
     // The store's file: the Secrets hold base64 only, so no plain value.
     let raw = std::fs::read(dir.path().join("state.redb")).unwrap();
-    outputs.push(("store file".into(), String::from_utf8_lossy(&raw).into_owned()));
-    assert!(outputs.iter().any(|(w, t)| w == "tracing" && t.contains("DEBUG")), "debug tracing was captured");
+    outputs.push((
+        "store file".into(),
+        String::from_utf8_lossy(&raw).into_owned(),
+    ));
+    assert!(
+        outputs
+            .iter()
+            .any(|(w, t)| w == "tracing" && t.contains("DEBUG")),
+        "debug tracing was captured"
+    );
 
     let encoded = [ENV_VALUE, FILE_VALUE].map(base64_of);
     for (what, text) in &outputs {
@@ -132,7 +207,10 @@ async fn secret_values_appear_nowhere_after_a_full_lifecycle() {
         }
         if what != "store file" {
             for v in &encoded {
-                assert!(!text.contains(v.as_str()), "{v} (base64) found in {what}:\n{text}");
+                assert!(
+                    !text.contains(v.as_str()),
+                    "{v} (base64) found in {what}:\n{text}"
+                );
             }
         }
     }

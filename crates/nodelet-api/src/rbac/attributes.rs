@@ -141,7 +141,11 @@ mod tests {
         assert_eq!(a.verb, "watch");
         let a = of(Method::GET, "/api/v1/namespaces/d/pods/p/log");
         assert_eq!(
-            (a.verb.as_str(), a.name.as_str(), a.resource_with_sub().as_str()),
+            (
+                a.verb.as_str(),
+                a.name.as_str(),
+                a.resource_with_sub().as_str()
+            ),
             ("get", "p", "pods/log")
         );
         let a = of(Method::GET, "/api/v1/namespaces/d/pods/p/exec?command=sh");
@@ -166,7 +170,13 @@ mod tests {
             "/api/v1/namespaces/d/secrets?fieldSelector=metadata.name%3Ds",
         );
         assert_eq!((a.verb.as_str(), a.name.as_str()), ("list", "s"));
-        for p in ["/version", "/api", "/api/v1", "/apis/rbac.authorization.k8s.io/v1", "/metrics"] {
+        for p in [
+            "/version",
+            "/api",
+            "/api/v1",
+            "/apis/rbac.authorization.k8s.io/v1",
+            "/metrics",
+        ] {
             let a = of(Method::GET, p);
             assert!(!a.resource_request, "{p}");
             assert_eq!(a.verb, "get");

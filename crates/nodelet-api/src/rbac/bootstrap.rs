@@ -141,8 +141,17 @@ pub fn cluster_roles() -> Vec<Value> {
             vec![urls(
                 &["get"],
                 &[
-                    "/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi",
-                    "/openapi/*", "/readyz", "/version", "/version/",
+                    "/api",
+                    "/api/*",
+                    "/apis",
+                    "/apis/*",
+                    "/healthz",
+                    "/livez",
+                    "/openapi",
+                    "/openapi/*",
+                    "/readyz",
+                    "/version",
+                    "/version/",
                 ],
             )],
         ),
@@ -199,7 +208,10 @@ pub async fn ensure(backend: &dyn Backend) -> Result<(), ApiError> {
                 .map(|v| (Kind::ClusterRoleBinding, v)),
         );
     for (kind, mut v) in all {
-        let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = v["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         match backend.get(kind, "", &name).await {
             Ok(_) => continue,
             Err(e) if e.code == 404 => {}

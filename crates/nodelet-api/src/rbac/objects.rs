@@ -22,7 +22,10 @@ fn invalid(kind: Kind, name: &str, field: &str, why: &str) -> ApiError {
     ApiError::new(
         422,
         "Invalid",
-        format!("{}.{RBAC_GROUP} {name:?} is invalid: {field}: {why}", kind.name()),
+        format!(
+            "{}.{RBAC_GROUP} {name:?} is invalid: {field}: {why}",
+            kind.name()
+        ),
     )
 }
 
@@ -43,25 +46,50 @@ enum Content {
 fn check_rules(kind: Kind, name: &str, rules: &[PolicyRule]) -> Result<(), ApiError> {
     for (i, r) in rules.iter().enumerate() {
         if r.verbs.is_empty() {
-            return Err(invalid(kind, name, &format!("rules[{i}].verbs"), "Required value: verbs must contain at least one value"));
+            return Err(invalid(
+                kind,
+                name,
+                &format!("rules[{i}].verbs"),
+                "Required value: verbs must contain at least one value",
+            ));
         }
         let urls = r.non_resource_urls.as_deref().unwrap_or_default();
         if !urls.is_empty() {
             if kind == Kind::Role {
-                return Err(invalid(kind, name, &format!("rules[{i}].nonResourceURLs"), "Invalid value: namespaced rules cannot apply to non-resource URLs"));
+                return Err(invalid(
+                    kind,
+                    name,
+                    &format!("rules[{i}].nonResourceURLs"),
+                    "Invalid value: namespaced rules cannot apply to non-resource URLs",
+                ));
             }
             if r.api_groups.as_deref().is_some_and(|g| !g.is_empty())
                 || r.resources.as_deref().is_some_and(|g| !g.is_empty())
             {
-                return Err(invalid(kind, name, &format!("rules[{i}].nonResourceURLs"), "Invalid value: rules cannot apply to both regular resources and non-resource URLs"));
+                return Err(invalid(
+                    kind,
+                    name,
+                    &format!("rules[{i}].nonResourceURLs"),
+                    "Invalid value: rules cannot apply to both regular resources and non-resource URLs",
+                ));
             }
             continue;
         }
         if r.api_groups.as_deref().is_none_or(|g| g.is_empty()) {
-            return Err(invalid(kind, name, &format!("rules[{i}].apiGroups"), "Required value: resource rules must supply at least one api group"));
+            return Err(invalid(
+                kind,
+                name,
+                &format!("rules[{i}].apiGroups"),
+                "Required value: resource rules must supply at least one api group",
+            ));
         }
         if r.resources.as_deref().is_none_or(|g| g.is_empty()) {
-            return Err(invalid(kind, name, &format!("rules[{i}].resources"), "Required value: resource rules must supply at least one resource"));
+            return Err(invalid(
+                kind,
+                name,
+                &format!("rules[{i}].resources"),
+                "Required value: resource rules must supply at least one resource",
+            ));
         }
     }
     Ok(())
@@ -75,7 +103,14 @@ fn check_binding(
 ) -> Result<(), ApiError> {
     let group = role_ref.api_group.as_deref().unwrap_or("");
     if group != RBAC_GROUP {
-        return Err(invalid(kind, name, "roleRef.apiGroup", &format!("Unsupported value: {group:?}: supported values: \"rbac.authorization.k8s.io\"")));
+        return Err(invalid(
+            kind,
+            name,
+            "roleRef.apiGroup",
+            &format!(
+                "Unsupported value: {group:?}: supported values: \"rbac.authorization.k8s.io\""
+            ),
+        ));
     }
     let kinds: &[&str] = if kind == Kind::ClusterRoleBinding {
         &["ClusterRole"]
@@ -84,24 +119,52 @@ fn check_binding(
     };
     if !kinds.contains(&role_ref.kind.as_str()) {
         let supported: Vec<String> = kinds.iter().map(|k| format!("{k:?}")).collect();
-        return Err(invalid(kind, name, "roleRef.kind", &format!("Unsupported value: {:?}: supported values: {}", role_ref.kind, supported.join(", "))));
+        return Err(invalid(
+            kind,
+            name,
+            "roleRef.kind",
+            &format!(
+                "Unsupported value: {:?}: supported values: {}",
+                role_ref.kind,
+                supported.join(", ")
+            ),
+        ));
     }
     if role_ref.name.is_empty() {
         return Err(invalid(kind, name, "roleRef.name", "Required value"));
     }
     for (i, s) in subjects.iter().enumerate() {
         if s.name.is_empty() {
-            return Err(invalid(kind, name, &format!("subjects[{i}].name"), "Required value"));
+            return Err(invalid(
+                kind,
+                name,
+                &format!("subjects[{i}].name"),
+                "Required value",
+            ));
         }
         match s.kind.as_str() {
             "User" | "Group" => {}
             "ServiceAccount" => {
-                if kind == Kind::ClusterRoleBinding && s.namespace.as_deref().unwrap_or("").is_empty() {
-                    return Err(invalid(kind, name, &format!("subjects[{i}].namespace"), "Required value"));
+                if kind == Kind::ClusterRoleBinding
+                    && s.namespace.as_deref().unwrap_or("").is_empty()
+                {
+                    return Err(invalid(
+                        kind,
+                        name,
+                        &format!("subjects[{i}].namespace"),
+                        "Required value",
+                    ));
                 }
             }
             other => {
-                return Err(invalid(kind, name, &format!("subjects[{i}].kind"), &format!("Unsupported value: {other:?}: supported values: \"ServiceAccount\", \"User\", \"Group\"")));
+                return Err(invalid(
+                    kind,
+                    name,
+                    &format!("subjects[{i}].kind"),
+                    &format!(
+                        "Unsupported value: {other:?}: supported values: \"ServiceAccount\", \"User\", \"Group\""
+                    ),
+                ));
             }
         }
     }
@@ -110,9 +173,8 @@ fn check_binding(
 
 /// Decodes and validates `v` as `kind`; returns what it grants.
 fn validate(kind: Kind, name: &str, v: &Value) -> Result<Content, ApiError> {
-    let bad = |e: serde_json::Error| {
-        ApiError::bad_request(format!("decoding {}: {e}", kind.name()))
-    };
+    let bad =
+        |e: serde_json::Error| ApiError::bad_request(format!("decoding {}: {e}", kind.name()));
     match kind {
         Kind::Role => {
             let r: Role = serde_json::from_value(v.clone()).map_err(bad)?;
@@ -123,7 +185,12 @@ fn validate(kind: Kind, name: &str, v: &Value) -> Result<Content, ApiError> {
         Kind::ClusterRole => {
             let r: ClusterRole = serde_json::from_value(v.clone()).map_err(bad)?;
             if r.aggregation_rule.is_some() {
-                return Err(invalid(kind, name, "aggregationRule", "Forbidden: aggregated ClusterRoles are not supported by nodelet"));
+                return Err(invalid(
+                    kind,
+                    name,
+                    "aggregationRule",
+                    "Forbidden: aggregated ClusterRoles are not supported by nodelet",
+                ));
             }
             let rules = r.rules.unwrap_or_default();
             check_rules(kind, name, &rules)?;
@@ -131,15 +198,28 @@ fn validate(kind: Kind, name: &str, v: &Value) -> Result<Content, ApiError> {
         }
         Kind::RoleBinding => {
             let b: RoleBinding = serde_json::from_value(v.clone()).map_err(bad)?;
-            check_binding(kind, name, &b.role_ref, b.subjects.as_deref().unwrap_or_default())?;
+            check_binding(
+                kind,
+                name,
+                &b.role_ref,
+                b.subjects.as_deref().unwrap_or_default(),
+            )?;
             Ok(Content::Binding(b.role_ref))
         }
         Kind::ClusterRoleBinding => {
             let b: ClusterRoleBinding = serde_json::from_value(v.clone()).map_err(bad)?;
-            check_binding(kind, name, &b.role_ref, b.subjects.as_deref().unwrap_or_default())?;
+            check_binding(
+                kind,
+                name,
+                &b.role_ref,
+                b.subjects.as_deref().unwrap_or_default(),
+            )?;
             Ok(Content::Binding(b.role_ref))
         }
-        _ => Err(ApiError::internal(format!("{} is not an RBAC kind", kind.name()))),
+        _ => Err(ApiError::internal(format!(
+            "{} is not an RBAC kind",
+            kind.name()
+        ))),
     }
 }
 
@@ -179,14 +259,22 @@ async fn no_escalation(
             r.clone()
         }
         Content::Binding(role_ref) => {
-            let res = if role_ref.kind == "Role" { "roles" } else { "clusterroles" };
+            let res = if role_ref.kind == "Role" {
+                "roles"
+            } else {
+                "clusterroles"
+            };
             if may("bind", res, &role_ref.name) {
                 return Ok(());
             }
             policy.role_rules(role_ref, ns).unwrap_or_default()
         }
     };
-    let held: Vec<PolicyRule> = policy.grants(user, ns).into_iter().map(|g| g.rule).collect();
+    let held: Vec<PolicyRule> = policy
+        .grants(user, ns)
+        .into_iter()
+        .map(|g| g.rule)
+        .collect();
     let missing = rules::uncovered(&held, &wanted);
     if missing.is_empty() {
         return Ok(());
@@ -208,7 +296,12 @@ async fn no_escalation(
 
 /// Namespace and name from the URL and the object, as the API server
 /// checks them; fills in the type.
-fn identify(kind: Kind, ns: &str, v: &mut Value, url_name: Option<&str>) -> Result<String, ApiError> {
+fn identify(
+    kind: Kind,
+    ns: &str,
+    v: &mut Value,
+    url_name: Option<&str>,
+) -> Result<String, ApiError> {
     if !v.is_object() {
         return Err(ApiError::bad_request("the request body must be an object"));
     }
@@ -241,7 +334,9 @@ fn identify(kind: Kind, ns: &str, v: &mut Value, url_name: Option<&str>) -> Resu
     let mut name = v["metadata"]["name"].as_str().unwrap_or("").to_string();
     if name.is_empty()
         && url_name.is_none()
-        && let Some(g) = v["metadata"]["generateName"].as_str().filter(|g| !g.is_empty())
+        && let Some(g) = v["metadata"]["generateName"]
+            .as_str()
+            .filter(|g| !g.is_empty())
     {
         name = format!("{g}{}", crate::objects::random_suffix());
         v["metadata"]["name"] = json!(name);
@@ -257,10 +352,22 @@ fn identify(kind: Kind, ns: &str, v: &mut Value, url_name: Option<&str>) -> Resu
         }
     }
     if name.is_empty() {
-        return Err(invalid(kind, "", "metadata.name", "Required value: name or generateName is required"));
+        return Err(invalid(
+            kind,
+            "",
+            "metadata.name",
+            "Required value: name or generateName is required",
+        ));
     }
     if name == "." || name == ".." || name.contains('/') || name.contains('%') {
-        return Err(invalid(kind, &name, "metadata.name", &format!("Invalid value: {name:?}: may not be '.' or '..' and may not contain '/' or '%'")));
+        return Err(invalid(
+            kind,
+            &name,
+            "metadata.name",
+            &format!(
+                "Invalid value: {name:?}: may not be '.' or '..' and may not contain '/' or '%'"
+            ),
+        ));
     }
     Ok(name)
 }
@@ -280,7 +387,12 @@ pub async fn create(
     no_escalation(backend, user, kind, ns, &name, &content).await?;
     let m = &mut v["metadata"];
     m["uid"] = json!(uuid::Uuid::new_v4().to_string());
-    m["creationTimestamp"] = json!(jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).to_string());
+    m["creationTimestamp"] = json!(
+        jiff::Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or_else(|_| jiff::Timestamp::now())
+            .to_string()
+    );
     if let Some(o) = m.as_object_mut() {
         o.remove("resourceVersion");
     }
@@ -308,15 +420,21 @@ async fn update(
     if let Content::Binding(new_ref) = &content {
         let old_ref: Option<RoleRef> = serde_json::from_value(old["roleRef"].clone()).ok();
         if old_ref.as_ref() != Some(new_ref) {
-            return Err(invalid(kind, name, "roleRef", "Invalid value: cannot change roleRef"));
+            return Err(invalid(
+                kind,
+                name,
+                "roleRef",
+                "Invalid value: cannot change roleRef",
+            ));
         }
     }
     no_escalation(backend, user, kind, ns, name, &content).await?;
     let expected = match v["metadata"]["resourceVersion"].as_str() {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("invalid resourceVersion {s:?}"))
-        })?),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?,
+        ),
     };
     let m = &mut v["metadata"];
     m["uid"] = old["metadata"]["uid"].clone();
@@ -328,7 +446,9 @@ async fn update(
         return Ok(v);
     }
     let ns_key = if kind.namespaced() { ns } else { "" };
-    backend.put_plain(kind, ns_key, name, v, false, expected).await
+    backend
+        .put_plain(kind, ns_key, name, v, false, expected)
+        .await
 }
 
 /// PUT
@@ -370,7 +490,11 @@ pub async fn patch(
         Err(e) => return Err(e),
     };
     let mut v = old.clone();
-    let pt = if pt == PatchType::Json { PatchType::Json } else { PatchType::Merge };
+    let pt = if pt == PatchType::Json {
+        PatchType::Json
+    } else {
+        PatchType::Merge
+    };
     patch::apply(pt, &mut v, &p)?;
     if pt == PatchType::Merge
         && let Some(m) = v["metadata"].as_object_mut()
@@ -380,5 +504,8 @@ pub async fn patch(
             m.remove("resourceVersion");
         }
     }
-    Ok((update(backend, user, kind, ns, name, &old, v, dry_run).await?, false))
+    Ok((
+        update(backend, user, kind, ns, name, &old, v, dry_run).await?,
+        false,
+    ))
 }

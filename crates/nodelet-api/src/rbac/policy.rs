@@ -205,12 +205,7 @@ pub fn forbidden_message(user: &UserInfo, a: &Attributes) -> String {
 
 /// The 403 the API server answers a denied request with:
 /// `pods "p" is forbidden: <forbiddenMessage>`.
-pub fn forbidden(
-    group: &str,
-    resource: &str,
-    name: &str,
-    detail: &str,
-) -> ApiError {
+pub fn forbidden(group: &str, resource: &str, name: &str, detail: &str) -> ApiError {
     let qualified = if group.is_empty() {
         resource.to_string()
     } else {
@@ -238,5 +233,10 @@ pub fn forbidden(
 
 /// [`forbidden`] for a request whose attributes were denied.
 pub fn forbidden_request(user: &UserInfo, a: &Attributes) -> ApiError {
-    forbidden(&a.api_group, &a.resource, &a.name, &forbidden_message(user, a))
+    forbidden(
+        &a.api_group,
+        &a.resource,
+        &a.name,
+        &forbidden_message(user, a),
+    )
 }

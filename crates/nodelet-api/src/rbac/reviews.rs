@@ -74,19 +74,23 @@ pub async fn access(
 }
 
 /// POST selfsubjectrulesreviews
-pub async fn rules(
-    backend: &dyn Backend,
-    user: &UserInfo,
-    body: &[u8],
-) -> Result<Value, ApiError> {
+pub async fn rules(backend: &dyn Backend, user: &UserInfo, body: &[u8]) -> Result<Value, ApiError> {
     let spec = parse(body, true)?;
     let ns = s(&spec, "namespace");
     let policy = Policy::load(backend, Some(&ns)).await?;
     let mut resource_rules = Vec::new();
     let mut non_resource_rules = Vec::new();
-    let mut rules: Vec<_> = policy.grants(user, &ns).into_iter().map(|g| g.rule).collect();
+    let mut rules: Vec<_> = policy
+        .grants(user, &ns)
+        .into_iter()
+        .map(|g| g.rule)
+        .collect();
     let all = |v: &Option<Vec<String>>| v.as_deref().is_some_and(|v| v.iter().any(|x| x == "*"));
-    if user.is_privileged() && !rules.iter().any(|r| all(&r.resources) && r.verbs.iter().any(|v| v == "*")) {
+    if user.is_privileged()
+        && !rules
+            .iter()
+            .any(|r| all(&r.resources) && r.verbs.iter().any(|v| v == "*"))
+    {
         // system:masters may do everything even without a binding saying so.
         let star = || Some(vec!["*".to_string()]);
         rules.push(k8s_openapi::api::rbac::v1::PolicyRule {
@@ -102,10 +106,15 @@ pub async fn rules(
         });
     }
     for r in rules {
-        if r.non_resource_urls.as_deref().is_some_and(|u| !u.is_empty()) {
-            non_resource_rules.push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
+        if r.non_resource_urls
+            .as_deref()
+            .is_some_and(|u| !u.is_empty())
+        {
+            non_resource_rules
+                .push(json!({"verbs": r.verbs, "nonResourceURLs": r.non_resource_urls}));
         } else {
-            let mut rr = json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
+            let mut rr =
+                json!({"verbs": r.verbs, "apiGroups": r.api_groups, "resources": r.resources});
             if let Some(n) = r.resource_names.filter(|n| !n.is_empty()) {
                 rr["resourceNames"] = json!(n);
             }

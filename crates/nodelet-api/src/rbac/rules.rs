@@ -200,8 +200,14 @@ mod tests {
         assert!(allows(&rule(&["get"], &[""], &["pods/log"], &[]), &get_log));
         assert!(allows(&rule(&["get"], &[""], &["*/log"], &[]), &get_log));
         assert!(allows(&rule(&["*"], &["*"], &["*"], &[]), &get_log));
-        assert!(allows(&rule(&["get"], &[""], &["pods/log"], &["p"]), &get_log));
-        assert!(!allows(&rule(&["get"], &[""], &["pods/log"], &["q"]), &get_log));
+        assert!(allows(
+            &rule(&["get"], &[""], &["pods/log"], &["p"]),
+            &get_log
+        ));
+        assert!(!allows(
+            &rule(&["get"], &[""], &["pods/log"], &["q"]),
+            &get_log
+        ));
         let list = req(Method::GET, "/api/v1/namespaces/d/pods");
         assert!(!allows(&rule(&["list"], &[""], &["pods"], &["p"]), &list));
         assert!(!allows(&rule(&["get"], &["apps"], &["pods"], &[]), &list));
@@ -228,7 +234,13 @@ mod tests {
             r#"{APIGroups:[""], Resources:["pods"], Verbs:["create"]}"#
         );
         // A wildcard is only covered by a wildcard.
-        assert_eq!(uncovered(&owner, &[rule(&["*"], &[""], &["pods"], &[])]).len(), 1);
-        assert_eq!(uncovered(&owner, &[rule(&["update"], &[""], &["configmaps"], &[])]).len(), 1);
+        assert_eq!(
+            uncovered(&owner, &[rule(&["*"], &[""], &["pods"], &[])]).len(),
+            1
+        );
+        assert_eq!(
+            uncovered(&owner, &[rule(&["update"], &[""], &["configmaps"], &[])]).len(),
+            1
+        );
     }
 }
