@@ -2,8 +2,8 @@
 //! our CA), the bearer token, a service account token the API issued
 //! (`system:serviceaccount:<ns>:<name>`), or the local unix socket (its
 //! 0600 mode is the check). Everything else is answered 401 like the API
-//! server does. There is no authorization: every authenticated identity
-//! may do everything (see the README's differences).
+//! server does. The identity established ([`UserInfo`]) goes on the request
+//! for authorization ([`crate::rbac`]), the limits and the audit log.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::rbac::{CertUser, UserInfo};
 
 /// How the connection a request arrived on was authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,14 +42,16 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub async fn require_auth(State(token): State<Token>, req: Request, next: Next) -> Response {
+pub async fn require_auth(State(token): State<Token>, mut req: Request, next: Next) -> Response {
     let conn = req
         .extensions()
         .get::<ConnAuth>()
         .copied()
         .unwrap_or(ConnAuth::None);
-    let ok = match conn {
-        ConnAuth::ClientCert | ConnAuth::Local => true,
+    let user: Option<UserInfo> = match conn {
+        // A verified certificate whose subject names no user is refused.
+        ConnAuth::ClientCert => req.extensions().get::<CertUser>().map(|c| c.0.clone()),
+        ConnAuth::Local => Some(UserInfo::admin()),
         ConnAuth::None => {
             let bearer = req
                 .headers()
@@ -57,8 +60,10 @@ pub async fn require_auth(State(token): State<Token>, req: Request, next: Next) 
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .map(str::trim);
             match bearer {
-                None => false,
-                Some(t) if same(t.as_bytes(), token.static_token.as_bytes()) => true,
+                None => None,
+                Some(t) if same(t.as_bytes(), token.static_token.as_bytes()) => {
+                    Some(UserInfo::admin())
+                }
                 Some(t) => match token
                     .service_accounts
                     .as_ref()
@@ -66,18 +71,19 @@ pub async fn require_auth(State(token): State<Token>, req: Request, next: Next) 
                 {
                     Some(Ok(user)) => {
                         tracing::debug!(user = %user.username(), "service account request");
-                        true
+                        Some(UserInfo::service_account(&user.namespace, &user.name))
                     }
                     Some(Err(why)) => {
                         tracing::debug!("service account token refused: {why}");
-                        false
+                        None
                     }
-                    None => false,
+                    None => None,
                 },
             }
         }
     };
-    if ok {
+    if let Some(user) = user {
+        req.extensions_mut().insert(user);
         next.run(req).await
     } else {
         ApiError::unauthorized().into_response()

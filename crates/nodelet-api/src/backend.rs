@@ -73,6 +73,21 @@ pub trait Backend: PodStreams {
         expected_rv: Option<u64>,
     ) -> Result<Value, ApiError>;
 
+    /// Stores an object of a kind the API validates and keeps as plain JSON
+    /// (the RBAC kinds): `create` fails with `AlreadyExists` when the name
+    /// is taken, otherwise the object must exist (`NotFound`) and, with
+    /// `expected_rv`, still be at that resourceVersion (`Conflict`).
+    /// Returns the stored object with its resourceVersion.
+    async fn put_plain(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        create: bool,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError>;
+
     /// One object (with status) and its resourceVersion.
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError>;
 

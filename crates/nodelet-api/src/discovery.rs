@@ -166,7 +166,64 @@ pub fn discovery_v1_resources() -> Value {
 }
 
 pub fn api_groups() -> Value {
-    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [discovery_group(), events_group(), nodelet_group()]})
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
+        discovery_group(), events_group(), nodelet_group(),
+        group("authorization.k8s.io"), group(crate::kind::RBAC_GROUP),
+    ]})
+}
+
+/// A group served at v1 only.
+fn group(name: &str) -> Value {
+    json!({
+        "name": name,
+        "versions": [{"groupVersion": format!("{name}/v1"), "version": "v1"}],
+        "preferredVersion": {"groupVersion": format!("{name}/v1"), "version": "v1"},
+    })
+}
+
+fn group_doc(name: &str) -> Value {
+    let mut g = group(name);
+    g["kind"] = json!("APIGroup");
+    g["apiVersion"] = json!("v1");
+    g
+}
+
+const RBAC_KINDS: [Kind; 4] = [
+    Kind::ClusterRoleBinding,
+    Kind::ClusterRole,
+    Kind::RoleBinding,
+    Kind::Role,
+];
+
+pub fn rbac_group_doc() -> Value {
+    group_doc(crate::kind::RBAC_GROUP)
+}
+
+pub fn rbac_v1_resources() -> Value {
+    let res: Vec<Value> = RBAC_KINDS.iter().map(|k| legacy_resource(*k)).collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1",
+           "groupVersion": "rbac.authorization.k8s.io/v1", "resources": res})
+}
+
+pub fn authorization_group_doc() -> Value {
+    group_doc("authorization.k8s.io")
+}
+
+/// The access reviews kubectl auth can-i posts (create only).
+const REVIEWS: [(&str, &str); 2] = [
+    ("selfsubjectaccessreviews", "SelfSubjectAccessReview"),
+    ("selfsubjectrulesreviews", "SelfSubjectRulesReview"),
+];
+
+pub fn authorization_v1_resources() -> Value {
+    let res: Vec<Value> = REVIEWS
+        .iter()
+        .map(|(plural, kind)| {
+            json!({"name": plural, "singularName": "", "namespaced": false, "kind": kind, "verbs": ["create"]})
+        })
+        .collect();
+    json!({"kind": "APIResourceList", "apiVersion": "v1",
+           "groupVersion": "authorization.k8s.io/v1", "resources": res})
 }
 
 /// nodelet's own group (`nodelet.dev/v1`: hookdeliveries).
@@ -280,7 +337,26 @@ pub fn apis(headers: &HeaderMap) -> Response {
     if !wants_aggregated(headers) {
         return plain(api_groups());
     }
+    let reviews: Vec<Value> = REVIEWS
+        .iter()
+        .map(|(plural, kind)| {
+            json!({"resource": plural, "responseKind": {"group": "authorization.k8s.io", "version": "v1", "kind": kind},
+                   "scope": "Cluster", "singularResource": plural.trim_end_matches('s'), "verbs": ["create"]})
+        })
+        .collect();
+    let rbac: Vec<Value> = RBAC_KINDS
+        .iter()
+        .map(|k| aggregated_resource(*k, crate::kind::RBAC_GROUP))
+        .collect();
     aggregated(vec![
+        json!({
+            "metadata": {"name": "authorization.k8s.io", "creationTimestamp": null},
+            "versions": [{"version": "v1", "resources": reviews, "freshness": "Current"}],
+        }),
+        json!({
+            "metadata": {"name": crate::kind::RBAC_GROUP, "creationTimestamp": null},
+            "versions": [{"version": "v1", "resources": rbac, "freshness": "Current"}],
+        }),
         json!({
             "metadata": {"name": "discovery.k8s.io", "creationTimestamp": null},
             "versions": [{

@@ -43,6 +43,8 @@ pub struct EngineBackend {
     service_ranges: Option<crate::service_alloc::ServiceRanges>,
     /// Serialises allocation with the write that records it.
     service_lock: tokio::sync::Mutex<()>,
+    /// Serialises writes of the plain-JSON kinds (RBAC) with their checks.
+    plain_lock: tokio::sync::Mutex<()>,
     /// Told (one permit) after every Service write: the services
     /// controller's wake-up.
     services_changed: Option<Arc<tokio::sync::Notify>>,
@@ -69,6 +71,7 @@ impl EngineBackend {
             wake: Arc::new(tokio::sync::Notify::new()),
             service_ranges: None,
             service_lock: tokio::sync::Mutex::new(()),
+            plain_lock: tokio::sync::Mutex::new(()),
             services_changed: None,
             defaults: None,
         }
@@ -433,6 +436,38 @@ impl Backend for EngineBackend {
             .map_err(|e| engine_err(e, Kind::Pod, name))?;
         self.wake.notify_waiters();
         encode(&pod)
+    }
+
+    async fn put_plain(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        create: bool,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        // One writer at a time, so the existence/version check holds until
+        // the write (the RBAC kinds are rare writes).
+        let _held = self.plain_lock.lock().await;
+        let cur = self
+            .store
+            .get_object(kind.name(), ns, name)
+            .map_err(store_err)?;
+        match (&cur, create) {
+            (Some(_), true) => return Err(ApiError::already_exists(kind.plural(), name)),
+            (None, false) => return Err(ApiError::not_found(kind.plural(), name)),
+            (Some((_, rv)), false) if expected_rv.is_some_and(|e| e != *rv) => {
+                return Err(ApiError::conflict(kind.plural(), name));
+            }
+            _ => {}
+        }
+        let rv = self
+            .store
+            .put_object(kind.name(), ns, name, &obj)
+            .map_err(store_err)?;
+        self.wake.notify_waiters();
+        Ok(with_rv(obj, rv))
     }
 
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {

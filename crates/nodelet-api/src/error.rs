@@ -20,6 +20,8 @@ pub struct Details {
     /// `details.name` / `details.kind` (resource plural for most reasons).
     pub name: Option<String>,
     pub kind: Option<String>,
+    /// `details.group` (the API group of a forbidden resource).
+    pub group: Option<String>,
     pub causes: Vec<Cause>,
     pub retry_after: Option<u32>,
 }
@@ -144,6 +146,9 @@ impl ApiError {
         if let Some(n) = &d.name {
             details.insert("name".into(), json!(n));
         }
+        if let Some(g) = &d.group {
+            details.insert("group".into(), json!(g));
+        }
         if let Some(k) = &d.kind {
             details.insert("kind".into(), json!(k));
         }
@@ -178,11 +183,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = StatusCode::from_u16(self.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = self.status_json().to_string();
-        if code == StatusCode::SERVICE_UNAVAILABLE {
-            // client-go retries a 503 that says when (kubectl included).
+        if code == StatusCode::SERVICE_UNAVAILABLE || code == StatusCode::TOO_MANY_REQUESTS {
+            // client-go retries a 503 or 429 that says when (kubectl included).
+            let after = self.details.retry_after.unwrap_or(1).to_string();
             return (
                 code,
-                [("content-type", "application/json"), ("retry-after", "1")],
+                [
+                    ("content-type", "application/json"),
+                    ("retry-after", after.as_str()),
+                ],
                 body,
             )
                 .into_response();

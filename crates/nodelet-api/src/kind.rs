@@ -24,10 +24,21 @@ pub enum Kind {
     /// `podtimelines.nodelet.dev/v1`: a pod's lifecycle marks (what
     /// `nodelet timeline` draws; read-only).
     PodTimeline,
+    /// `rbac.authorization.k8s.io/v1`: namespaced rules.
+    Role,
+    /// `rbac.authorization.k8s.io/v1`: cluster-wide rules.
+    ClusterRole,
+    /// `rbac.authorization.k8s.io/v1`: grants a Role or ClusterRole in a namespace.
+    RoleBinding,
+    /// `rbac.authorization.k8s.io/v1`: grants a ClusterRole everywhere.
+    ClusterRoleBinding,
 }
 
+/// The RBAC API group.
+pub const RBAC_GROUP: &str = "rbac.authorization.k8s.io";
+
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Pod,
         Kind::Service,
         Kind::ConfigMap,
@@ -40,6 +51,10 @@ impl Kind {
         Kind::EndpointSlice,
         Kind::HookDelivery,
         Kind::PodTimeline,
+        Kind::Role,
+        Kind::ClusterRole,
+        Kind::RoleBinding,
+        Kind::ClusterRoleBinding,
     ];
 
     /// `Pod`
@@ -57,6 +72,10 @@ impl Kind {
             Kind::EndpointSlice => "EndpointSlice",
             Kind::HookDelivery => "HookDelivery",
             Kind::PodTimeline => "PodTimeline",
+            Kind::Role => "Role",
+            Kind::ClusterRole => "ClusterRole",
+            Kind::RoleBinding => "RoleBinding",
+            Kind::ClusterRoleBinding => "ClusterRoleBinding",
         }
     }
 
@@ -75,6 +94,10 @@ impl Kind {
             Kind::EndpointSlice => "endpointslices",
             Kind::HookDelivery => "hookdeliveries",
             Kind::PodTimeline => "podtimelines",
+            Kind::Role => "roles",
+            Kind::ClusterRole => "clusterroles",
+            Kind::RoleBinding => "rolebindings",
+            Kind::ClusterRoleBinding => "clusterrolebindings",
         }
     }
 
@@ -92,6 +115,10 @@ impl Kind {
             Kind::EndpointSlice => "endpointslice",
             Kind::HookDelivery => "hookdelivery",
             Kind::PodTimeline => "podtimeline",
+            Kind::Role => "role",
+            Kind::ClusterRole => "clusterrole",
+            Kind::RoleBinding => "rolebinding",
+            Kind::ClusterRoleBinding => "clusterrolebinding",
         }
     }
 
@@ -109,11 +136,15 @@ impl Kind {
             Kind::EndpointSlice => &[],
             Kind::HookDelivery => &["hd"],
             Kind::PodTimeline => &["ptl"],
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => &[],
         }
     }
 
     pub fn namespaced(self) -> bool {
-        !matches!(self, Kind::Namespace | Kind::Node)
+        !matches!(
+            self,
+            Kind::Namespace | Kind::Node | Kind::ClusterRole | Kind::ClusterRoleBinding
+        )
     }
 
     /// A kind of the core group (`/api/v1`) by its plural.
@@ -133,6 +164,9 @@ impl Kind {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io",
             Kind::HookDelivery | Kind::PodTimeline => NODELET_GROUP,
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                RBAC_GROUP
+            }
             _ => "",
         }
     }
@@ -142,6 +176,9 @@ impl Kind {
         match self {
             Kind::EndpointSlice => "discovery.k8s.io/v1",
             Kind::HookDelivery | Kind::PodTimeline => "nodelet.dev/v1",
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => {
+                "rbac.authorization.k8s.io/v1"
+            }
             _ => "v1",
         }
     }
@@ -154,6 +191,9 @@ impl Kind {
     pub fn verbs(self) -> &'static [&'static str] {
         match self {
             Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount => &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ],
+            Kind::Role | Kind::ClusterRole | Kind::RoleBinding | Kind::ClusterRoleBinding => &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ],
             Kind::Namespace => &["get", "list", "watch"],

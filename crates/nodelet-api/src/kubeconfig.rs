@@ -16,6 +16,17 @@ pub(crate) fn address_file(root: &Path) -> std::path::PathBuf {
 
 /// Renders the kubeconfig for an existing PKI and server URL.
 pub fn render(p: &pki::Pki, server: &str) -> String {
+    render_user(
+        p,
+        server,
+        "nodelet-admin",
+        &p.admin_cert_pem,
+        &p.admin_key_pem,
+    )
+}
+
+/// A kubeconfig with the client certificate `cert`/`key` as `user_name`.
+fn render_user(p: &pki::Pki, server: &str, user_name: &str, cert: &str, key: &str) -> String {
     let b = |s: &str| STANDARD.encode(s.as_bytes());
     format!(
         "apiVersion: v1
@@ -26,7 +37,7 @@ clusters:
     server: {server}
     certificate-authority-data: {ca}
 users:
-- name: nodelet-admin
+- name: {user_name}
   user:
     client-certificate-data: {cert}
     client-key-data: {key}
@@ -34,14 +45,14 @@ contexts:
 - name: nodelet
   context:
     cluster: nodelet
-    user: nodelet-admin
+    user: {user_name}
     namespace: default
 current-context: nodelet
 preferences: {{}}
 ",
         ca = b(&p.ca_cert_pem),
-        cert = b(&p.admin_cert_pem),
-        key = b(&p.admin_key_pem),
+        cert = b(cert),
+        key = b(key),
     )
 }
 
@@ -53,6 +64,18 @@ pub fn kubeconfig(root: &Path) -> Result<String, ApiError> {
     let server = std::fs::read_to_string(&url_path)
         .map_err(|e| ApiError::internal(format!("reading {}: {e}", url_path.display())))?;
     Ok(render(&p, server.trim()))
+}
+
+/// A kubeconfig for a new client certificate of `user` in `groups`
+/// (`nodelet kubeconfig --user alice --group dev`); what it may do is
+/// what RBAC grants that user and those groups.
+pub fn user_kubeconfig(root: &Path, user: &str, groups: &[String]) -> Result<String, ApiError> {
+    let p = pki::load(root)?;
+    let url_path = address_file(root);
+    let server = std::fs::read_to_string(&url_path)
+        .map_err(|e| ApiError::internal(format!("reading {}: {e}", url_path.display())))?;
+    let (cert, key) = pki::issue_client(root, user, groups)?;
+    Ok(render_user(&p, server.trim(), user, &cert, &key))
 }
 
 /// Writes `<root>/kubeconfig` with mode 0600.

@@ -476,7 +476,15 @@ pub async fn delete(
 ) -> Result<Value, ApiError> {
     if !matches!(
         kind,
-        Kind::Pod | Kind::Service | Kind::ConfigMap | Kind::Secret | Kind::ServiceAccount
+        Kind::Pod
+            | Kind::Service
+            | Kind::ConfigMap
+            | Kind::Secret
+            | Kind::ServiceAccount
+            | Kind::Role
+            | Kind::ClusterRole
+            | Kind::RoleBinding
+            | Kind::ClusterRoleBinding
     ) {
         return Err(ApiError::method_not_allowed(format!(
             "delete is not supported on resource {}",

@@ -30,6 +30,10 @@ fn schemas(settings: SchemaSettings) -> Map<String, Value> {
     g.subschema_for::<Endpoints>();
     g.subschema_for::<EndpointSlice>();
     g.subschema_for::<k8s_openapi::api::events::v1::Event>();
+    g.subschema_for::<k8s_openapi::api::rbac::v1::Role>();
+    g.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRole>();
+    g.subschema_for::<k8s_openapi::api::rbac::v1::RoleBinding>();
+    g.subschema_for::<k8s_openapi::api::rbac::v1::ClusterRoleBinding>();
     let mut defs = g.take_definitions(true);
     for k in Kind::ALL {
         if let Some(Value::Object(s)) = defs.get_mut(&schema_name(k)) {
@@ -54,7 +58,8 @@ fn schema_name(kind: Kind) -> String {
         "" => format!("io.k8s.api.core.v1.{}", kind.name()),
         g => format!(
             "io.k8s.api.{}.v1.{}",
-            g.trim_end_matches(".k8s.io"),
+            g.trim_end_matches(".k8s.io")
+                .trim_end_matches(".authorization"),
             kind.name()
         ),
     }
@@ -121,6 +126,7 @@ enum Doc {
     Core,
     Events,
     Discovery,
+    Rbac,
 }
 
 fn v3_doc(doc: Doc) -> Value {
@@ -145,6 +151,20 @@ fn v3_doc(doc: Doc) -> Value {
             &mut paths,
             true,
         ),
+        Doc::Rbac => {
+            for k in Kind::ALL
+                .into_iter()
+                .filter(|k| k.group() == crate::kind::RBAC_GROUP)
+            {
+                kind_paths(
+                    k,
+                    crate::kind::RBAC_GROUP,
+                    "/apis/rbac.authorization.k8s.io/v1",
+                    &mut paths,
+                    true,
+                );
+            }
+        }
     }
     json!({
         "openapi": "3.0.0",
@@ -169,6 +189,7 @@ struct Docs {
     core: String,
     events: String,
     discovery: String,
+    rbac: String,
     index: String,
     v2: String,
 }
@@ -179,7 +200,9 @@ fn docs() -> &'static Docs {
         let core = v3_doc(Doc::Core);
         let events = v3_doc(Doc::Events);
         let discovery = v3_doc(Doc::Discovery);
+        let rbac = v3_doc(Doc::Rbac);
         let index = json!({"paths": {
+            "apis/rbac.authorization.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/rbac.authorization.k8s.io/v1?hash={}", hash(&rbac))},
             "api/v1": {"serverRelativeURL": format!("/openapi/v3/api/v1?hash={}", hash(&core))},
             "apis/events.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/events.k8s.io/v1?hash={}", hash(&events))},
             "apis/discovery.k8s.io/v1": {"serverRelativeURL": format!("/openapi/v3/apis/discovery.k8s.io/v1?hash={}", hash(&discovery))},
@@ -207,6 +230,7 @@ fn docs() -> &'static Docs {
             core: core.to_string(),
             events: events.to_string(),
             discovery: discovery.to_string(),
+            rbac: rbac.to_string(),
             index: index.to_string(),
             v2: v2.to_string(),
         }
@@ -228,6 +252,10 @@ pub fn v3_events() -> &'static str {
 /// `/openapi/v3/apis/discovery.k8s.io/v1`
 pub fn v3_discovery() -> &'static str {
     &docs().discovery
+}
+/// `/openapi/v3/apis/rbac.authorization.k8s.io/v1`
+pub fn v3_rbac() -> &'static str {
+    &docs().rbac
 }
 /// `/openapi/v2` (JSON only)
 pub fn v2() -> &'static str {

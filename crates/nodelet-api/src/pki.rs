@@ -239,6 +239,44 @@ pub fn ensure_with(root: &Path, extra: &ServerNames) -> Result<Pki, ApiError> {
     Ok(pki)
 }
 
+/// A client certificate (PEM) and key for `user` in `groups` (CN and O,
+/// as the API server reads them), signed by the stored CA.
+pub fn issue_client(
+    root: &Path,
+    user: &str,
+    groups: &[String],
+) -> Result<(String, String), ApiError> {
+    if user.is_empty() {
+        return Err(ApiError::bad_request("the user name must not be empty"));
+    }
+    // rcgen keeps one value per attribute type in a name: the second
+    // group goes in as the same O attribute under its OID; a third cannot.
+    if groups.len() > 2 {
+        return Err(ApiError::bad_request(format!(
+            "at most 2 groups fit in one nodelet client certificate (got {}); bind the user by name or use fewer groups",
+            groups.len()
+        )));
+    }
+    let dir = pki_dir(root);
+    let ca_key_file = dir.join("ca.key");
+    let ca_key = KeyPair::from_pem(&read(&ca_key_file)?).map_err(cert_err)?;
+    let issuer = Issuer::new(ca_params()?, &ca_key);
+    let key = KeyPair::generate().map_err(cert_err)?;
+    let mut p = CertificateParams::new(Vec::<String>::new()).map_err(cert_err)?;
+    p.distinguished_name.push(DnType::CommonName, user);
+    let types = [
+        DnType::OrganizationName,
+        DnType::CustomDnType(vec![2, 5, 4, 10]),
+    ];
+    for (ty, g) in types.into_iter().zip(groups) {
+        p.distinguished_name.push(ty, g.as_str());
+    }
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    p.not_after = rcgen::date_time_ymd(2099, 1, 1);
+    let cert = p.signed_by(&key, &issuer).map_err(cert_err)?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 /// Loads an existing PKI.
 pub fn load(root: &Path) -> Result<Pki, ApiError> {
     let dir = pki_dir(root);

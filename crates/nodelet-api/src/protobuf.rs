@@ -9,18 +9,18 @@ use serde_json::{Map, Value, json};
 use crate::error::ApiError;
 use crate::kind::Kind;
 
-const MAGIC: &[u8] = b"k8s\0";
+pub(crate) const MAGIC: &[u8] = b"k8s\0";
 
 pub fn is_protobuf(body: &[u8]) -> bool {
     body.starts_with(MAGIC)
 }
 
-fn bad(what: &str) -> ApiError {
+pub(crate) fn bad(what: &str) -> ApiError {
     ApiError::bad_request(format!("invalid protobuf body: {what}"))
 }
 
 /// One field: number and value.
-enum Field<'a> {
+pub(crate) enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
 }
@@ -38,7 +38,7 @@ fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, ApiError> {
     Err(bad("varint too long"))
 }
 
-fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
+pub(crate) fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
     let mut pos = 0;
     let mut out = Vec::new();
     while pos < buf.len() {
@@ -63,7 +63,7 @@ fn fields(buf: &[u8]) -> Result<Vec<(u64, Field<'_>)>, ApiError> {
     Ok(out)
 }
 
-fn string(b: &[u8]) -> Result<String, ApiError> {
+pub(crate) fn string(b: &[u8]) -> Result<String, ApiError> {
     String::from_utf8(b.to_vec()).map_err(|_| bad("string is not UTF-8"))
 }
 
@@ -108,14 +108,14 @@ fn insert_map(
     Ok(())
 }
 
-fn push(obj: &mut Map<String, Value>, key: &str, v: Value) {
+pub(crate) fn push(obj: &mut Map<String, Value>, key: &str, v: Value) {
     let a = obj.entry(key.to_string()).or_insert_with(|| json!([]));
     if let Some(a) = a.as_array_mut() {
         a.push(v);
     }
 }
 
-fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
+pub(crate) fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
     let mut m = Map::new();
     for (n, f) in fields(b)? {
         let Field::Bytes(x) = f else { continue };

@@ -58,6 +58,8 @@ enum Group {
     Discovery,
     /// `nodelet.dev/v1` (HookDelivery).
     Nodelet,
+    /// `rbac.authorization.k8s.io/v1`.
+    Rbac,
 }
 
 fn json_response(code: StatusCode, v: &Value) -> Response {
@@ -86,6 +88,25 @@ pub fn router_with(
     token: &str,
     tokens: Option<Arc<crate::tokens::TokenAuthority>>,
     pod_security: crate::admission::PodSecurityConfig,
+) -> Router {
+    router_full(backend, token, tokens, pod_security, ApiOptions::default())
+}
+
+/// What bounds and records requests (see [`crate::limits`], [`crate::audit`]).
+#[derive(Default, Clone)]
+pub struct ApiOptions {
+    pub limits: crate::limits::Limits,
+    /// Where mutating requests are recorded; `None` records nothing.
+    pub audit: Option<Arc<crate::audit::AuditLog>>,
+}
+
+/// [`router_with`] with explicit limits and an audit log.
+pub fn router_full(
+    backend: Arc<dyn Backend>,
+    token: &str,
+    tokens: Option<Arc<crate::tokens::TokenAuthority>>,
+    pod_security: crate::admission::PodSecurityConfig,
+    opts: ApiOptions,
 ) -> Router {
     let state = AppState {
         backend,
@@ -195,6 +216,46 @@ pub fn router_with(
             "/api/v1/namespaces/{ns}/pods/{name}/portforward",
             any(portforward_route),
         )
+        .route(
+            "/apis/rbac.authorization.k8s.io",
+            get(|| async { ok(&discovery::rbac_group_doc()) }),
+        )
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1",
+            get(|| async { ok(&discovery::rbac_v1_resources()) }),
+        )
+        .route(
+            "/openapi/v3/apis/rbac.authorization.k8s.io/v1",
+            get(|| async { raw_json(openapi::v3_rbac()) }),
+        )
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1/{plural}",
+            any(rbac_route),
+        )
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1/{plural}/{name}",
+            any(rbac_route),
+        )
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{plural}",
+            any(rbac_route),
+        )
+        .route(
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/{plural}/{name}",
+            any(rbac_route),
+        )
+        .route(
+            "/apis/authorization.k8s.io",
+            get(|| async { ok(&discovery::authorization_group_doc()) }),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1",
+            get(|| async { ok(&discovery::authorization_v1_resources()) }),
+        )
+        .route(
+            "/apis/authorization.k8s.io/v1/{plural}",
+            axum::routing::post(access_review),
+        )
         .route("/apis/events.k8s.io/v1/events", any(events_group))
         .route(
             "/apis/events.k8s.io/v1/namespaces/{ns}/events",
@@ -212,10 +273,25 @@ pub fn router_with(
             )
         })
         .with_state(state.clone());
-    let api = api.layer(axum::middleware::from_fn_with_state(
-        state.backend,
-        crate::adopting::wait,
-    ));
+    let api = api
+        .layer(axum::middleware::from_fn_with_state(
+            state.backend.clone(),
+            crate::adopting::wait,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.backend,
+            crate::authz::authorize,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(crate::limits::LimitState::new(opts.limits)),
+            crate::limits::limit,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            opts.audit,
+            crate::audit::audit,
+        ))
+        // The body limit is ours (3 MiB, the API server's answer).
+        .layer(axum::extract::DefaultBodyLimit::disable());
     api.layer(axum::middleware::from_fn_with_state(
         Token {
             static_token: Arc::from(token),
@@ -269,6 +345,9 @@ struct Ctx {
     method: Method,
     headers: HeaderMap,
     query: Query,
+    /// Who asks (set by authentication; the admin when absent, which only
+    /// happens for routers served without authentication in tests).
+    user: crate::rbac::UserInfo,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
@@ -282,6 +361,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
             method: parts.method.clone(),
             headers: parts.headers.clone(),
             query: Query::parse(parts.uri.query()),
+            user: parts
+                .extensions
+                .get::<crate::rbac::UserInfo>()
+                .cloned()
+                .unwrap_or_else(crate::rbac::UserInfo::admin),
         })
     }
 }
@@ -418,6 +502,61 @@ async fn nodelet_group(
     )
     .await
     .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `/apis/rbac.authorization.k8s.io/v1/...`: roles and bindings.
+async fn rbac_route(
+    State(st): State<AppState>,
+    Path(p): Path<HashMap<String, String>>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    let Some(kind) = p
+        .get("plural")
+        .and_then(|k| Kind::from_group_plural(crate::kind::RBAC_GROUP, k))
+    else {
+        return not_served();
+    };
+    let ns = p.get("ns").cloned();
+    if ns.is_some() != kind.namespaced() && (ns.is_some() || p.contains_key("name")) {
+        // A cluster-scoped kind under a namespace, or one namespaced
+        // object addressed without its namespace.
+        return not_served();
+    }
+    resource(
+        &st,
+        Group::Rbac,
+        kind,
+        ns,
+        p.get("name").cloned(),
+        None,
+        ctx,
+        body,
+    )
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+/// `POST /apis/authorization.k8s.io/v1/selfsubject{access,rules}reviews`.
+async fn access_review(
+    State(st): State<AppState>,
+    Path(plural): Path<String>,
+    ctx: Ctx,
+    body: Bytes,
+) -> Response {
+    let r = match plural.as_str() {
+        "selfsubjectaccessreviews" => {
+            crate::rbac::reviews::access(&*st.backend, &ctx.user, &body).await
+        }
+        "selfsubjectrulesreviews" => {
+            crate::rbac::reviews::rules(&*st.backend, &ctx.user, &body).await
+        }
+        _ => return not_served(),
+    };
+    match r {
+        Ok(v) => json_response(StatusCode::CREATED, &v),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn portforward_route(
@@ -628,6 +767,18 @@ async fn resource(
                     "events are recorded by the node agent",
                 ));
             }
+            if group == Group::Rbac {
+                let v = crate::rbac::objects::create(
+                    &*st.backend,
+                    &ctx.user,
+                    kind,
+                    nsr,
+                    &body,
+                    q.dry_run()?,
+                )
+                .await?;
+                return Ok(created(typed(kind, group, v), true));
+            }
             let (v, warnings) = objects::create(
                 &*st.backend,
                 kind,
@@ -661,6 +812,34 @@ async fn resource(
             }
             let v = get_one(st, kind, nsr, n).await?;
             Ok(ok(&render_one(v, 0)))
+        }
+        (Some(n), None, &Method::PUT) if group == Group::Rbac => {
+            let v = crate::rbac::objects::replace(
+                &*st.backend,
+                &ctx.user,
+                kind,
+                nsr,
+                n,
+                &body,
+                q.dry_run()?,
+            )
+            .await?;
+            Ok(ok(&typed(kind, group, v)))
+        }
+        (Some(n), None, &Method::PATCH) if group == Group::Rbac => {
+            let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
+            let (v, was_created) = crate::rbac::objects::patch(
+                &*st.backend,
+                &ctx.user,
+                kind,
+                nsr,
+                n,
+                pt,
+                &body,
+                q.dry_run()?,
+            )
+            .await?;
+            Ok(created(typed(kind, group, v), was_created))
         }
         (Some(n), None, &Method::PUT) => {
             let v = objects::replace(&*st.backend, kind, nsr, n, &body, q.dry_run()?).await?;

@@ -40,6 +40,10 @@ pub struct ServeConfig {
     pub tokens: Option<Arc<crate::tokens::TokenAuthority>>,
     /// PodSecurity admission defaults (baseline unless told otherwise).
     pub pod_security: crate::admission::PodSecurityConfig,
+    /// Request limits (body, headers, timeouts, rate, watches).
+    pub limits: crate::limits::Limits,
+    /// `--audit-log`: where mutating requests are recorded.
+    pub audit_log: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -53,6 +57,8 @@ impl ServeConfig {
             shutdown: CancellationToken::new(),
             tokens: None,
             pod_security: crate::admission::PodSecurityConfig::default(),
+            limits: crate::limits::Limits::default(),
+            audit_log: None,
         }
     }
 }
@@ -94,15 +100,38 @@ fn tls_config(p: &pki::Pki) -> Result<rustls::ServerConfig, ApiError> {
 }
 
 /// Serves one connection with the router, tagging requests with `auth`.
-async fn serve_conn<S>(io: S, router: Router, auth: ConnAuth)
-where
+async fn serve_conn<S>(
+    io: S,
+    router: Router,
+    auth: ConnAuth,
+    user: Option<crate::rbac::CertUser>,
+    peer: Option<SocketAddr>,
+    limits: Arc<crate::limits::Limits>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         req.extensions_mut().insert(auth);
+        if let Some(u) = &user {
+            req.extensions_mut().insert(u.clone());
+        }
+        if let Some(p) = peer {
+            req.extensions_mut().insert(crate::audit::Peer(p));
+        }
         router.clone().oneshot(req.map(axum::body::Body::new))
     });
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // A client that never finishes its request head is cut; an oversized
+    // head is answered 431 (HTTP/1) or refused (HTTP/2).
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX));
     if let Err(e) = builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
         .await
@@ -116,11 +145,21 @@ where
 pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), ApiError> {
     install_crypto_provider();
     let p = pki::ensure(&cfg.root)?;
-    let router = routes::router_with(
+    crate::rbac::bootstrap::ensure(&*backend).await?;
+    let audit = match &cfg.audit_log {
+        Some(path) => Some(Arc::new(crate::audit::AuditLog::open(path)?)),
+        None => None,
+    };
+    let limits = Arc::new(cfg.limits.clone());
+    let router = routes::router_full(
         backend,
         &p.token,
         cfg.tokens.clone(),
         cfg.pod_security.clone(),
+        routes::ApiOptions {
+            limits: cfg.limits.clone(),
+            audit,
+        },
     );
     let mut tasks = tokio::task::JoinSet::new();
 
@@ -148,10 +187,11 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
     for listener in listeners {
         let acceptor = acceptor.clone();
         let router = router.clone();
+        let limits = limits.clone();
         let stop = cfg.shutdown.clone();
         tasks.spawn(async move {
             loop {
-                let (stream, _) = tokio::select! {
+                let (stream, peer) = tokio::select! {
                     _ = stop.cancelled() => return,
                     r = listener.accept() => match r {
                         Ok(x) => x,
@@ -160,6 +200,7 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
                 };
                 let acceptor = acceptor.clone();
                 let router = router.clone();
+                let limits = limits.clone();
                 tokio::spawn(async move {
                     let tls = match acceptor.accept(stream).await {
                         Ok(t) => t,
@@ -168,11 +209,15 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
                             return;
                         }
                     };
-                    let auth = match tls.get_ref().1.peer_certificates() {
-                        Some(c) if !c.is_empty() => ConnAuth::ClientCert,
-                        _ => ConnAuth::None,
+                    let (auth, user) = match tls.get_ref().1.peer_certificates() {
+                        Some(c) if !c.is_empty() => (
+                            ConnAuth::ClientCert,
+                            crate::rbac::UserInfo::from_certificate(&c[0])
+                                .map(crate::rbac::CertUser),
+                        ),
+                        _ => (ConnAuth::None, None),
                     };
-                    serve_conn(tls, router, auth).await;
+                    serve_conn(tls, router, auth, user, Some(peer), limits).await;
                 });
             }
         });
@@ -195,7 +240,14 @@ pub async fn serve(backend: Arc<dyn Backend>, cfg: ServeConfig) -> Result<(), Ap
                         Err(e) => { tracing::warn!("accept: {e}"); continue; }
                     },
                 };
-                tokio::spawn(serve_conn(stream, router.clone(), ConnAuth::Local));
+                tokio::spawn(serve_conn(
+                    stream,
+                    router.clone(),
+                    ConnAuth::Local,
+                    None,
+                    None,
+                    limits.clone(),
+                ));
             }
         });
     }

@@ -48,6 +48,21 @@ pub fn columns(kind: Kind) -> Vec<Value> {
     let name = col("Name", "string", "name", 0, NAME_DESC);
     let age = col("Age", "string", "", 0, AGE_DESC);
     match kind {
+        Kind::Role | Kind::ClusterRole => vec![name, col("Created At", "date", "", 0, AGE_DESC)],
+        Kind::RoleBinding | Kind::ClusterRoleBinding => vec![
+            name,
+            col("Role", "string", "", 0, "RoleRef references a role"),
+            age,
+            col("Users", "string", "", 1, "Users in the binding"),
+            col("Groups", "string", "", 1, "Groups in the binding"),
+            col(
+                "ServiceAccounts",
+                "string",
+                "",
+                1,
+                "ServiceAccounts in the binding",
+            ),
+        ],
         Kind::Pod => vec![
             name,
             col(
@@ -456,6 +471,38 @@ pub fn cells(kind: Kind, obj: &Value, now: Timestamp) -> Vec<Value> {
     let name = st(obj, "/metadata/name").to_string();
     let age = since(&obj["metadata"]["creationTimestamp"], now);
     match kind {
+        Kind::Role | Kind::ClusterRole => {
+            vec![json!(name), obj["metadata"]["creationTimestamp"].clone()]
+        }
+        Kind::RoleBinding | Kind::ClusterRoleBinding => {
+            let subjects = |k: &str| -> String {
+                obj["subjects"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|s| s["kind"] == k)
+                    .map(|s| match (k, s["namespace"].as_str()) {
+                        ("ServiceAccount", Some(ns)) => {
+                            format!("{ns}/{}", st(s, "/name"))
+                        }
+                        _ => st(s, "/name").to_string(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            vec![
+                json!(name),
+                json!(format!(
+                    "{}/{}",
+                    st(obj, "/roleRef/kind"),
+                    st(obj, "/roleRef/name")
+                )),
+                json!(age),
+                json!(subjects("User")),
+                json!(subjects("Group")),
+                json!(subjects("ServiceAccount")),
+            ]
+        }
         Kind::Pod => {
             let sum = podstatus::summarize(obj, now);
             let gates = obj["spec"]["readinessGates"]

@@ -148,6 +148,14 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
             opts.node.root.display()
         )
     })?);
+    // The root holds the store (Secrets), keys, tokens and the kubeconfig:
+    // owner-only, as the kubelet's /var/lib/kubelet (containers reach what
+    // they use of it through bind mounts, which the mode does not affect).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opts.node.root, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("making {} owner-only (0700)", opts.node.root.display()))?;
+    }
     let services = services_config(opts)?;
     let config = EngineConfig {
         dns: Some(match &node {

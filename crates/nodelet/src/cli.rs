@@ -215,9 +215,20 @@ API without TLS on <run-root>/nodelet.sock (mode 0600) for nodelet's own client 
 SIGTERM/Ctrl-C stops the agent only: containers keep running and the next `nodelet serve` with \
 the same --root adopts them again.")]
 pub struct ServeArgs {
-    /// HTTPS address of the Kubernetes API.
+    /// HTTPS address of the Kubernetes API (loopback unless told otherwise).
     #[arg(long, env = "NODELET_LISTEN", default_value = "127.0.0.1:6443")]
     pub listen: std::net::SocketAddr,
+    /// Record every mutating API request here as audit.k8s.io/v1 Event
+    /// JSON lines (level Metadata; never request bodies). File mode 0600.
+    #[arg(long, env = "NODELET_AUDIT_LOG")]
+    pub audit_log: Option<PathBuf>,
+    /// API requests per second one user may make (sustained and burst);
+    /// beyond it the API answers 429 with Retry-After.
+    #[arg(long, default_value_t = 1000.0)]
+    pub max_requests_per_second: f64,
+    /// Watches one user may hold open at once (429 beyond).
+    #[arg(long, default_value_t = 1000)]
+    pub max_watches_per_user: usize,
     /// On SIGTERM/Ctrl-C, delete every pod gracefully and remove the
     /// Service rules before exiting (for uninstalling), instead of leaving
     /// containers running for the next `serve`.
@@ -232,6 +243,13 @@ pub struct KubeconfigArgs {
     /// State directory of the `nodelet serve` whose kubeconfig to print.
     #[arg(long, env = "NODELET_ROOT", default_value = "/var/lib/nodelet")]
     pub root: PathBuf,
+    /// Issue a new client certificate for this user (its CN) instead of
+    /// printing the admin kubeconfig; RBAC decides what it may do.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Groups of `--user` (the certificate's O; repeatable).
+    #[arg(long = "group", requires = "user")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -279,6 +279,42 @@ impl Backend for Mem {
             .put(Kind::Pod, ns, name, cur, WatchEventType::Modified))
     }
 
+    async fn put_plain(
+        &self,
+        kind: Kind,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        create: bool,
+        expected_rv: Option<u64>,
+    ) -> Result<Value, ApiError> {
+        let cur = self
+            .0
+            .lock()
+            .objects
+            .get(&(kind, ns.to_string(), name.to_string()))
+            .cloned();
+        match (cur, create) {
+            (Some(_), true) => Err(ApiError::already_exists(kind.plural(), name)),
+            (None, false) => Err(ApiError::not_found(kind.plural(), name)),
+            (Some(c), false)
+                if expected_rv.is_some_and(|rv| {
+                    c["metadata"]["resourceVersion"].as_str() != Some(rv.to_string().as_str())
+                }) =>
+            {
+                Err(ApiError::conflict(kind.plural(), name))
+            }
+            (_, create) => {
+                let ty = if create {
+                    WatchEventType::Added
+                } else {
+                    WatchEventType::Modified
+                };
+                Ok(self.0.put(kind, ns, name, obj, ty))
+            }
+        }
+    }
+
     async fn get(&self, kind: Kind, ns: &str, name: &str) -> Result<(Value, u64), ApiError> {
         let g = self.0.lock();
         let ns = if kind.namespaced() { ns } else { "" };

@@ -228,6 +228,8 @@ fn serve_api(
         pod_security: nodelet_api::admission::PodSecurityConfig::at(
             args.agent.pod_security_default,
         ),
+        limits: nodelet_api::limits::Limits::default(),
+        audit_log: None,
     };
     Some(tokio::spawn(async move {
         if let Err(e) = nodelet_api::serve(backend, cfg).await {

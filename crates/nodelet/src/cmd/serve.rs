@@ -64,6 +64,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         shutdown: stop.clone(),
         tokens: Some(agent.tokens.clone()),
         pod_security: nodelet_api::admission::PodSecurityConfig::at(opts.pod_security_default),
+        limits: nodelet_api::limits::Limits {
+            requests_per_second: args.max_requests_per_second,
+            max_watches_per_user: args.max_watches_per_user,
+            ..Default::default()
+        },
+        audit_log: args.audit_log.clone(),
     };
     let mut server = tokio::spawn(nodelet_api::serve(backend, cfg));
     let pods = agent.engine.list_pods().len();
