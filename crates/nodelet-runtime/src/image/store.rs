@@ -197,7 +197,12 @@ impl ImageStore {
     }
 
     /// Imports plans all or nothing, under the store lock.
-    fn commit(&self, plans: &[ImportImage], _lock: &Lock, sync: SyncMode) -> Result<Vec<ImageSummary>> {
+    fn commit(
+        &self,
+        plans: &[ImportImage],
+        _lock: &Lock,
+        sync: SyncMode,
+    ) -> Result<Vec<ImageSummary>> {
         let mut added_blobs = Vec::new();
         let mut added_layers = Vec::new();
         let mut state = self.state()?;

@@ -294,10 +294,11 @@ impl Puller {
         let store = self.store.clone();
         let repo_digest = plan.repo_digests.first().cloned().unwrap_or_default();
         let span = tracing::info_span!("commit", image = %normalized);
-        let summary = tokio::task::spawn_blocking(move || span.in_scope(|| store.commit_pull(&plan)))
-            .await
-            .map_err(|e| wrap(format!("commit task: {e}")))?
-            .map_err(|e| wrap(format!("failed to commit: {e}")))?;
+        let summary =
+            tokio::task::spawn_blocking(move || span.in_scope(|| store.commit_pull(&plan)))
+                .await
+                .map_err(|e| wrap(format!("commit task: {e}")))?
+                .map_err(|e| wrap(format!("failed to commit: {e}")))?;
         Ok(Pulled {
             reference: normalized,
             id: summary.id,
@@ -326,8 +327,8 @@ impl Attempt {
                     .instrument(tracing::debug_span!("resolve", tag = %tag))
                     .await
                     .map_err(|e| {
-                    format!("failed to resolve reference {:?}: {e}", self.normalized)
-                })?;
+                        format!("failed to resolve reference {:?}: {e}", self.normalized)
+                    })?;
                 let bytes = self.manifest(&d).await?;
                 (d, bytes)
             }
@@ -862,7 +863,9 @@ impl LayerJob {
         let checked = match fetched {
             Ok(()) => {
                 let size = self.size;
-                let writer = slot.take().ok_or_else(|| "ingest writer lost".to_string())?;
+                let writer = slot
+                    .take()
+                    .ok_or_else(|| "ingest writer lost".to_string())?;
                 tokio::task::spawn_blocking(move || writer.verify(Some(size)))
                     .await
                     .map_err(|e| format!("ingest: {e}"))
