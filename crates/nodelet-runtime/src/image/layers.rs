@@ -374,3 +374,92 @@ impl Drop for LayerWriter {
         let _ = fs::remove_file(self.store.dir.join(format!("{}.lock", self.hex)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gz_layer(name: &str, data: &[u8]) -> (Vec<u8>, String) {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+        let raw = b.into_inner().unwrap();
+        let diff_id = crate::image::import::sha256_bytes(&raw);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&raw).unwrap();
+        (e.finish().unwrap(), diff_id)
+    }
+
+    /// Hands out its bytes in pieces of `step` (a download's chunks).
+    struct Chunked<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(self.step).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Chunked<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.data[..self.data.len().min(self.step)])
+        }
+        fn consume(&mut self, n: usize) {
+            self.data = &self.data[n..];
+        }
+    }
+
+    #[test]
+    fn a_layer_streamed_in_small_pieces_is_complete_only_when_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (gz, diff_id) = gz_layer("f", &[7u8; 100_000]);
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        // Another unpack of the same layer does not wait for this one.
+        assert!(store.begin(&diff_id, false).unwrap().is_none());
+        w.unpack(Chunked { data: &gz, step: 1 }).unwrap();
+        assert!(!store.is_complete(&diff_id), "not before finish");
+        w.finish(Durability::Synced).unwrap();
+        assert!(store.is_complete(&diff_id));
+        let f = store.diff_path(&diff_id).unwrap().join("f");
+        assert_eq!(fs::read(f).unwrap(), vec![7u8; 100_000]);
+        assert!(store.begin(&diff_id, true).unwrap().is_none(), "complete");
+    }
+
+    #[test]
+    fn an_unfinished_or_wrong_layer_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (gz, diff_id) = gz_layer("f", b"hello");
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        w.unpack(Chunked {
+            data: &gz,
+            step: 4096,
+        })
+        .unwrap();
+        drop(w); // the blob did not verify
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+        let (other, _) = gz_layer("g", b"other");
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        let e = w
+            .unpack(Chunked {
+                data: &other,
+                step: 4096,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest mismatch"), "{e}");
+        assert!(w.finish(Durability::Sync).is_err());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+}
