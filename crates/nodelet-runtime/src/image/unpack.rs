@@ -362,7 +362,7 @@ pub fn unpack_layer(
             let dir = dirs.get(&ctx, &shown, parents)?;
             remove_existing(&ctx, &shown, dir, name)?;
             let fd = rustix::fs::openat(
-                &dir,
+                dir,
                 *name,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
