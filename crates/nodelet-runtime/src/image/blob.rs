@@ -53,12 +53,27 @@ impl<R: Read> Read for HashingReader<R> {
 /// Copies `reader` into a new file at `tmp` (fsynced), returning its
 /// `(sha256:<hex>, size)`. The caller decides whether to keep it.
 pub fn write_hashed(tmp: &Path, reader: impl Read) -> Result<(String, u64)> {
+    write_hashed_with(tmp, reader, true)
+}
+
+fn write_hashed_with(tmp: &Path, reader: impl Read, sync: bool) -> Result<(String, u64)> {
     let mut file = File::create(tmp).map_err(|e| RuntimeError::io(tmp, e))?;
     let mut hr = HashingReader::new(reader);
     io::copy(&mut hr, &mut file).map_err(|e| RuntimeError::io(tmp, e))?;
     file.flush().map_err(|e| RuntimeError::io(tmp, e))?;
-    file.sync_all().map_err(|e| RuntimeError::io(tmp, e))?;
+    if sync {
+        file.sync_all().map_err(|e| RuntimeError::io(tmp, e))?;
+    }
     hr.finish().map_err(|e| RuntimeError::io(tmp, e))
+}
+
+/// Whether a write makes itself durable, or leaves that to one sync of
+/// the whole store by its caller (a registry pull's commit syncs once
+/// before its index names anything it wrote).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncMode {
+    Each,
+    Batched,
 }
 
 /// sha256 of a whole file.
@@ -107,11 +122,17 @@ impl BlobStore {
     /// Streams `reader` into the store, verifying it hashes to `expected`.
     /// On mismatch nothing is stored and an error names both digests.
     pub fn write(&self, expected: &str, reader: impl Read) -> Result<PathBuf> {
+        self.write_with(expected, reader, SyncMode::Each)
+    }
+
+    /// [`write`](BlobStore::write), durable on return only with
+    /// [`SyncMode::Each`].
+    pub fn write_with(&self, expected: &str, reader: impl Read, sync: SyncMode) -> Result<PathBuf> {
         let dest = self.path(expected)?;
         let tmp = self
             .tmp
             .join(format!("blob-{}-{}", std::process::id(), unique_suffix()));
-        let res = write_hashed(&tmp, reader);
+        let res = write_hashed_with(&tmp, reader, sync == SyncMode::Each);
         let (actual, _) = match res {
             Ok(v) => v,
             Err(e) => {
@@ -127,23 +148,27 @@ impl BlobStore {
             let _ = fs::remove_file(&tmp);
             RuntimeError::io(&dest, e)
         })?;
-        sync_dir(dest.parent().unwrap_or(&self.dir))?;
+        if sync == SyncMode::Each {
+            sync_dir(dest.parent().unwrap_or(&self.dir))?;
+        }
         Ok(dest)
     }
 
     /// Moves `file`, which this process already hashed to `digest` (a
     /// registry download in the ingest area), into the store. Falls back
     /// to a verifying copy when a rename is impossible.
-    pub fn adopt(&self, digest: &str, file: &Path) -> Result<PathBuf> {
+    pub fn adopt(&self, digest: &str, file: &Path, sync: SyncMode) -> Result<PathBuf> {
         let dest = self.path(digest)?;
         match fs::rename(file, &dest) {
             Ok(()) => {
-                sync_dir(dest.parent().unwrap_or(&self.dir))?;
+                if sync == SyncMode::Each {
+                    sync_dir(dest.parent().unwrap_or(&self.dir))?;
+                }
                 Ok(dest)
             }
             Err(e) if e.raw_os_error() == Some(libc::EXDEV) => {
                 let f = File::open(file).map_err(|e| RuntimeError::io(file, e))?;
-                let p = self.write(digest, f)?;
+                let p = self.write_with(digest, f, sync)?;
                 let _ = fs::remove_file(file);
                 Ok(p)
             }

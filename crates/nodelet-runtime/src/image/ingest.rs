@@ -225,9 +225,16 @@ impl BlobWriter {
     }
 
     /// Verifies size and digest; on success renames the partial file to
-    /// the complete blob. On mismatch the partial file is removed (its
-    /// bytes are wrong) and the error names both digests.
-    pub fn finish(mut self, ingest: &Ingest, expected_size: Option<u64>) -> Result<PathBuf> {
+    /// the complete blob (synced first). On mismatch the partial file is
+    /// removed (its bytes are wrong) and the error names both digests.
+    pub fn finish(self, ingest: &Ingest, expected_size: Option<u64>) -> Result<PathBuf> {
+        self.verify(expected_size)?.complete(ingest, true)
+    }
+
+    /// Verifies size and digest, leaving the bytes in the partial file
+    /// until [`VerifiedBlob::complete`]. On mismatch the partial file is
+    /// removed (its bytes are wrong) and the error names both digests.
+    pub fn verify(mut self, expected_size: Option<u64>) -> Result<VerifiedBlob> {
         self.flush()?;
         let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
         let file = self
@@ -255,11 +262,43 @@ impl BlobWriter {
                 reason,
             });
         }
-        file.sync_all()
-            .map_err(|e| RuntimeError::io(&self.path, e))?;
+        Ok(VerifiedBlob {
+            digest: self.digest,
+            path: self.path,
+            file,
+        })
+    }
+}
+
+/// A downloaded blob whose bytes hash to its digest, still under its
+/// partial name: nothing trusts it until it is complete.
+pub struct VerifiedBlob {
+    digest: String,
+    path: PathBuf,
+    file: File,
+}
+
+impl VerifiedBlob {
+    /// Where its bytes are (to unpack from, or to sync).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames it to the complete blob. `sync`: fsync the bytes before and
+    /// the directory after; without it the caller has already synced the
+    /// filesystem since the bytes were written (the rename then reaches
+    /// the disk with the commit that uses the blob, which syncs first).
+    pub fn complete(self, ingest: &Ingest, sync: bool) -> Result<PathBuf> {
+        if sync {
+            self.file
+                .sync_all()
+                .map_err(|e| RuntimeError::io(&self.path, e))?;
+        }
         let dest = ingest.complete_path(&self.digest)?;
         fs::rename(&self.path, &dest).map_err(|e| RuntimeError::io(&dest, e))?;
-        sync_dir(&ingest.dir)?;
+        if sync {
+            sync_dir(&ingest.dir)?;
+        }
         Ok(dest)
     }
 }

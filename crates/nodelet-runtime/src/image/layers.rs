@@ -1,10 +1,17 @@
 //! Unpacked layers: `layers/<diff_id hex>/diff` (the overlay lowerdir) and
 //! `layers/<diff_id hex>/done`, written last. A directory without `done` is
 //! the remains of a crash mid-unpack and is redone from the blob.
+//!
+//! A layer is written through a [`LayerWriter`], which holds the layer's
+//! lock from the moment its directory is emptied until `done` exists, so a
+//! registry pull can unpack a layer while its blob is still downloading
+//! (the writer reads the bytes as they arrive) and mark it complete only
+//! once the blob has been verified too.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::blob::{HashingReader, sync_dir, unique_suffix};
 use super::reference::is_sha256_hex;
@@ -81,78 +88,44 @@ impl LayerStore {
     /// Returns whether it unpacked. Safe to call concurrently (per-layer
     /// lock); blocks, so call it from a blocking thread.
     pub fn ensure(&self, diff_id: &str, blob: &Path) -> Result<bool> {
-        let hex = hex_of(diff_id)?;
         if self.is_complete(diff_id) {
             return Ok(false);
         }
-        let _lock = self.lock(hex, true)?;
-        if self.is_complete(diff_id) {
+        let Some(mut w) = self.begin(diff_id, true)? else {
             return Ok(false);
+        };
+        let f = fs::File::open(blob).map_err(|e| RuntimeError::io(blob, e))?;
+        w.unpack(BufReader::with_capacity(COPY_BUFFER, f))?;
+        w.finish(Durability::Sync)?;
+        Ok(true)
+    }
+
+    /// Starts writing layer `diff_id`: takes its lock (waiting for it when
+    /// `wait`, else `None` if another unpack holds it) and empties its
+    /// directory. `None` as well when it is already complete. Nothing is
+    /// complete until [`LayerWriter::finish`]; a writer dropped before that
+    /// removes what it wrote.
+    pub fn begin(&self, diff_id: &str, wait: bool) -> Result<Option<LayerWriter>> {
+        let hex = hex_of(diff_id)?.to_string();
+        let Some(lock) = self.lock(&hex, wait)? else {
+            return Ok(None);
+        };
+        if self.is_complete(diff_id) {
+            return Ok(None);
         }
-        let top = self.dir.join(hex);
+        let top = self.dir.join(&hex);
         remove_tree(&top)?;
         let diff = top.join("diff");
         fs::create_dir_all(&diff).map_err(|e| RuntimeError::io(&diff, e))?;
-        match self.unpack_verified(diff_id, blob, &diff) {
-            Ok(stats) => {
-                let marker = serde_json::json!({
-                    "diff_id": diff_id, "entries": stats.entries, "bytes": stats.bytes,
-                });
-                let tmp = top.join(format!(".done.{}", unique_suffix()));
-                let res = fs::write(&tmp, marker.to_string())
-                    .and_then(|()| fs::File::open(&tmp)?.sync_all())
-                    .and_then(|()| fs::rename(&tmp, top.join("done")));
-                if let Err(e) = res {
-                    let _ = remove_tree(&top);
-                    return Err(RuntimeError::io(&top, e));
-                }
-                sync_dir(&top)?;
-                Ok(true)
-            }
-            Err(e) => {
-                // Nothing of a refused layer stays, its lock file neither
-                // (removed while held, as `remove_if_idle` does).
-                let _ = remove_tree(&top);
-                let _ = fs::remove_file(self.dir.join(format!("{hex}.lock")));
-                Err(e)
-            }
-        }
-    }
-
-    fn unpack_verified(
-        &self,
-        diff_id: &str,
-        blob: &Path,
-        diff: &Path,
-    ) -> Result<super::unpack::UnpackStats> {
-        let f = fs::File::open(blob).map_err(|e| RuntimeError::io(blob, e))?;
-        let mut br = BufReader::new(f);
-        let head = br.fill_buf().map_err(|e| RuntimeError::io(blob, e))?;
-        let reader: Box<dyn std::io::Read> = if head.starts_with(&[0x1f, 0x8b]) {
-            Box::new(flate2::read::MultiGzDecoder::new(br))
-        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-            Box::new(zstd::stream::read::Decoder::with_buffer(br).map_err(|e| {
-                RuntimeError::InvalidImage {
-                    image: diff_id.to_string(),
-                    reason: format!("zstd layer: {e}"),
-                }
-            })?)
-        } else {
-            Box::new(br)
-        };
-        let mut hr = HashingReader::new(reader);
-        let stats = unpack_layer(&mut hr, diff, diff_id, &self.limits)?;
-        let (actual, _) = hr.finish().map_err(|e| RuntimeError::InvalidImage {
-            image: diff_id.to_string(),
-            reason: format!("reading layer: {e}"),
-        })?;
-        if actual != diff_id {
-            return Err(super::blob::digest_mismatch(diff_id, &actual));
-        }
-        // One syncfs instead of an fsync per file before `done` is written.
-        let fd = fs::File::open(diff).map_err(|e| RuntimeError::io(diff, e))?;
-        rustix::fs::syncfs(&fd).map_err(|e| RuntimeError::io(diff, e.into()))?;
-        Ok(stats)
+        Ok(Some(LayerWriter {
+            store: self.clone(),
+            diff_id: diff_id.to_string(),
+            hex,
+            top,
+            diff,
+            stats: None,
+            _lock: lock,
+        }))
     }
 
     /// Diff ids of every layer directory (complete or not).
@@ -203,5 +176,290 @@ impl LayerStore {
                 .sum()
         }
         hex_of(diff_id).map_or(0, |h| walk(&self.dir.join(h)))
+    }
+}
+
+/// Buffer size for reading blobs and copying file contents out of a tar.
+pub(crate) const COPY_BUFFER: usize = 1 << 20;
+
+/// How [`LayerWriter::finish`] makes the layer durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// One `syncfs` of the store's filesystem before `done` is written, and
+    /// `done` itself synced: the layer is complete on disk on return.
+    Sync,
+    /// The caller already synced the filesystem after the layer's files
+    /// were written (a pull syncs blob and layer at once) and syncs again
+    /// before anything that names the layer is committed: `done` is only
+    /// written.
+    Synced,
+}
+
+/// A layer being unpacked: holds its lock; removes its directory unless
+/// [`finish`](LayerWriter::finish)ed.
+pub struct LayerWriter {
+    store: LayerStore,
+    diff_id: String,
+    hex: String,
+    top: PathBuf,
+    diff: PathBuf,
+    stats: Option<super::unpack::UnpackStats>,
+    _lock: fs::File,
+}
+
+/// Where one layer's unpack spent its time (reported in the `unpack` span).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct UnpackTimes {
+    /// Waiting for compressed bytes (the download, when streaming).
+    pub input: Duration,
+    /// Decompressing (gzip/zstd), excluding `input`.
+    pub decompress: Duration,
+    /// Hashing the uncompressed stream (diff_id), excluding the above.
+    pub hash: Duration,
+    /// Everything else: parsing the tar and writing files.
+    pub write: Duration,
+}
+
+/// Adds the time spent in `read` to a counter.
+struct Timed<'a, R> {
+    inner: R,
+    spent: &'a std::cell::Cell<Duration>,
+}
+
+impl<R: Read> Read for Timed<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let t = Instant::now();
+        let n = self.inner.read(buf);
+        self.spent.set(self.spent.get() + t.elapsed());
+        n
+    }
+}
+
+impl<R: BufRead> BufRead for Timed<'_, R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        let t = Instant::now();
+        let spent = self.spent;
+        let r = self.inner.fill_buf();
+        spent.set(spent.get() + t.elapsed());
+        r
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.inner.consume(n)
+    }
+}
+
+/// The first bytes of `r` (up to 4, fewer only at its end), for telling
+/// the compression; they are consumed, the caller chains them back.
+fn sniff(r: &mut impl BufRead) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(4);
+    while head.len() < 4 {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            break;
+        }
+        let n = buf.len().min(4 - head.len());
+        head.extend_from_slice(&buf[..n]);
+        r.consume(n);
+    }
+    Ok(head)
+}
+
+impl LayerWriter {
+    pub fn diff_id(&self) -> &str {
+        &self.diff_id
+    }
+
+    /// Unpacks the layer blob read from `blob` (gzip, zstd or plain tar,
+    /// told by its magic bytes) and verifies the uncompressed stream
+    /// hashes to the diff_id. Reads `blob` to its end.
+    pub fn unpack(&mut self, blob: impl BufRead) -> Result<UnpackTimes> {
+        let start = Instant::now();
+        let input = std::cell::Cell::new(Duration::ZERO);
+        let inflated = std::cell::Cell::new(Duration::ZERO);
+        let hashed = std::cell::Cell::new(Duration::ZERO);
+        let diff_id = self.diff_id.clone();
+        let bad = |reason: String| RuntimeError::InvalidImage {
+            image: diff_id.clone(),
+            reason,
+        };
+        let mut timed = Timed {
+            inner: blob,
+            spent: &input,
+        };
+        let head = sniff(&mut timed).map_err(|e| bad(format!("reading layer: {e}")))?;
+        let br = io::Cursor::new(head.clone()).chain(timed);
+        let reader: Box<dyn Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::bufread::MultiGzDecoder::new(br))
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Box::new(
+                zstd::stream::read::Decoder::with_buffer(br)
+                    .map_err(|e| bad(format!("zstd layer: {e}")))?,
+            )
+        } else {
+            Box::new(br)
+        };
+        let reader = Timed {
+            inner: reader,
+            spent: &inflated,
+        };
+        let mut hr = Timed {
+            inner: HashingReader::new(reader),
+            spent: &hashed,
+        };
+        let stats = unpack_layer(&mut hr, &self.diff, &self.diff_id, &self.store.limits)?;
+        let (actual, _) = hr
+            .inner
+            .finish()
+            .map_err(|e| bad(format!("reading layer: {e}")))?;
+        if actual != self.diff_id {
+            return Err(super::blob::digest_mismatch(&self.diff_id, &actual));
+        }
+        self.stats = Some(stats);
+        let (input, inflated, hashed) = (input.get(), inflated.get(), hashed.get());
+        Ok(UnpackTimes {
+            input,
+            decompress: inflated.saturating_sub(input),
+            hash: hashed.saturating_sub(inflated),
+            write: start.elapsed().saturating_sub(hashed),
+        })
+    }
+
+    /// Marks the unpacked layer complete (`done`, written last and renamed
+    /// into place). Fails if [`unpack`](LayerWriter::unpack) did not succeed.
+    pub fn finish(mut self, durability: Durability) -> Result<()> {
+        let Some(stats) = self.stats.take() else {
+            return Err(RuntimeError::Other(format!(
+                "layer {}: finished before it was unpacked",
+                self.diff_id
+            )));
+        };
+        let top = self.top.clone();
+        let res = (|| {
+            if durability == Durability::Sync {
+                // One syncfs instead of an fsync per file before `done`.
+                let fd = fs::File::open(&self.diff)?;
+                rustix::fs::syncfs(&fd)?;
+            }
+            let marker = serde_json::json!({
+                "diff_id": self.diff_id, "entries": stats.entries, "bytes": stats.bytes,
+            });
+            let tmp = top.join(format!(".done.{}", unique_suffix()));
+            fs::write(&tmp, marker.to_string())?;
+            if durability == Durability::Sync {
+                fs::File::open(&tmp)?.sync_all()?;
+            }
+            fs::rename(&tmp, top.join("done"))
+        })();
+        if let Err(e) = res {
+            return Err(RuntimeError::io(&top, e));
+        }
+        // Complete: nothing for Drop to undo.
+        self.top = PathBuf::new();
+        if durability == Durability::Sync {
+            sync_dir(&top)?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LayerWriter {
+    fn drop(&mut self) {
+        if self.top.as_os_str().is_empty() {
+            return;
+        }
+        // Nothing of an unfinished layer stays, its lock file neither
+        // (removed while held, as `remove_if_idle` does).
+        let _ = remove_tree(&self.top);
+        let _ = fs::remove_file(self.store.dir.join(format!("{}.lock", self.hex)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn gz_layer(name: &str, data: &[u8]) -> (Vec<u8>, String) {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        b.append_data(&mut h, name, data).unwrap();
+        let raw = b.into_inner().unwrap();
+        let diff_id = crate::image::import::sha256_bytes(&raw);
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(&raw).unwrap();
+        (e.finish().unwrap(), diff_id)
+    }
+
+    /// Hands out its bytes in pieces of `step` (a download's chunks).
+    struct Chunked<'a> {
+        data: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.data.len().min(self.step).min(buf.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    impl BufRead for Chunked<'_> {
+        fn fill_buf(&mut self) -> io::Result<&[u8]> {
+            Ok(&self.data[..self.data.len().min(self.step)])
+        }
+        fn consume(&mut self, n: usize) {
+            self.data = &self.data[n..];
+        }
+    }
+
+    #[test]
+    fn a_layer_streamed_in_small_pieces_is_complete_only_when_finished() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (gz, diff_id) = gz_layer("f", &[7u8; 100_000]);
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        // Another unpack of the same layer does not wait for this one.
+        assert!(store.begin(&diff_id, false).unwrap().is_none());
+        w.unpack(Chunked { data: &gz, step: 1 }).unwrap();
+        assert!(!store.is_complete(&diff_id), "not before finish");
+        w.finish(Durability::Synced).unwrap();
+        assert!(store.is_complete(&diff_id));
+        let f = store.diff_path(&diff_id).unwrap().join("f");
+        assert_eq!(fs::read(f).unwrap(), vec![7u8; 100_000]);
+        assert!(store.begin(&diff_id, true).unwrap().is_none(), "complete");
+    }
+
+    #[test]
+    fn an_unfinished_or_wrong_layer_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = LayerStore::open(tmp.path(), UnpackLimits::default()).unwrap();
+        let (gz, diff_id) = gz_layer("f", b"hello");
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        w.unpack(Chunked {
+            data: &gz,
+            step: 4096,
+        })
+        .unwrap();
+        drop(w); // the blob did not verify
+        assert!(store.list().unwrap().is_empty());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+
+        let (other, _) = gz_layer("g", b"other");
+        let mut w = store.begin(&diff_id, false).unwrap().unwrap();
+        let e = w
+            .unpack(Chunked {
+                data: &other,
+                step: 4096,
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("digest mismatch"), "{e}");
+        assert!(w.finish(Durability::Sync).is_err());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use oci_spec::image::ImageConfiguration;
 use serde::Serialize;
 
-use super::blob::BlobStore;
+use super::blob::{BlobStore, SyncMode};
 use super::config::{ImageConfig, parse_config};
 use super::import::{self, ImportImage, sha256_bytes};
 use super::ingest::Ingest;
@@ -181,28 +181,41 @@ impl ImageStore {
         let lock = self.lock()?;
         let src = Source::open(path, &self.tmp())?;
         let plans = import::plan(&src)?;
-        self.commit(&plans, &lock)
+        self.commit(&plans, &lock, SyncMode::Each)
     }
 
     /// Commits a registry pull's plan (its blobs already verified in the
-    /// ingest area): the image becomes visible under its reference.
+    /// ingest area): the image becomes visible under its reference. Its
+    /// blobs are moved and written without a sync each; one `syncfs`
+    /// before the index is written makes all of them (and the pull's
+    /// `done` markers) durable first.
     pub fn commit_pull(&self, plan: &ImportImage) -> Result<ImageSummary> {
         let lock = self.lock()?;
-        let mut out = self.commit(std::slice::from_ref(plan), &lock)?;
+        let mut out = self.commit(std::slice::from_ref(plan), &lock, SyncMode::Batched)?;
         out.pop()
             .ok_or_else(|| RuntimeError::Other("pull committed no image".into()))
     }
 
     /// Imports plans all or nothing, under the store lock.
-    fn commit(&self, plans: &[ImportImage], _lock: &Lock) -> Result<Vec<ImageSummary>> {
+    fn commit(
+        &self,
+        plans: &[ImportImage],
+        _lock: &Lock,
+        sync: SyncMode,
+    ) -> Result<Vec<ImageSummary>> {
         let mut added_blobs = Vec::new();
         let mut added_layers = Vec::new();
         let mut state = self.state()?;
         let res = (|| {
             let mut out = Vec::new();
             for plan in plans {
-                let rec = self.import_one(plan, &mut added_blobs, &mut added_layers)?;
+                let rec = self.import_one(plan, sync, &mut added_blobs, &mut added_layers)?;
                 out.push(rec);
+            }
+            if sync == SyncMode::Batched {
+                let _span = tracing::debug_span!("sync").entered();
+                let d = fs::File::open(&self.dir).map_err(|e| RuntimeError::io(&self.dir, e))?;
+                rustix::fs::syncfs(&d).map_err(|e| RuntimeError::io(&self.dir, e.into()))?;
             }
             Ok::<_, RuntimeError>(out)
         })();
@@ -257,6 +270,7 @@ impl ImageStore {
     fn import_one(
         &self,
         plan: &ImportImage,
+        sync: SyncMode,
         added_blobs: &mut Vec<String>,
         added_layers: &mut Vec<String>,
     ) -> Result<ImageRecord> {
@@ -270,7 +284,7 @@ impl ImageStore {
         }
         for (digest, bytes) in small {
             if !self.blobs.contains(digest) {
-                self.blobs.write(digest, &bytes[..])?;
+                self.blobs.write_with(digest, &bytes[..], sync)?;
                 added_blobs.push(digest.clone());
             }
         }
@@ -278,10 +292,10 @@ impl ImageStore {
         for l in &plan.layers {
             if !self.blobs.contains(&l.digest) {
                 if l.verified {
-                    self.blobs.adopt(&l.digest, &l.file)?;
+                    self.blobs.adopt(&l.digest, &l.file, sync)?;
                 } else {
                     let f = fs::File::open(&l.file).map_err(|e| RuntimeError::io(&l.file, e))?;
-                    self.blobs.write(&l.digest, f)?;
+                    self.blobs.write_with(&l.digest, f, sync)?;
                 }
                 added_blobs.push(l.digest.clone());
             }

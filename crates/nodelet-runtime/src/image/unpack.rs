@@ -128,6 +128,49 @@ fn walk(ctx: &Ctx, entry: &str, comps: &[&OsStr], create: bool) -> Result<OwnedF
     Ok(fd)
 }
 
+/// The directory the last entry went into, kept open: entries of one
+/// directory follow each other in a tar, and opening every parent again
+/// for each (one `openat2` and one `mkdirat` per path component) was most
+/// of an unpack's system calls. Forgotten as soon as an entry creates,
+/// replaces or removes that directory or one of its ancestors, so what it
+/// holds is always what [`walk`] would open now.
+#[derive(Default)]
+struct DirCache {
+    path: Vec<Vec<u8>>,
+    fd: Option<OwnedFd>,
+}
+
+impl DirCache {
+    fn is(&self, comps: &[&OsStr]) -> bool {
+        self.path.len() == comps.len()
+            && self.path.iter().zip(comps).all(|(a, b)| a == b.as_bytes())
+    }
+
+    /// `comps` is about to be created, replaced or removed.
+    fn touch(&mut self, comps: &[&OsStr]) {
+        let below = self.path.len() >= comps.len()
+            && self.path.iter().zip(comps).all(|(a, b)| a == b.as_bytes());
+        if below {
+            self.fd = None;
+            self.path.clear();
+        }
+    }
+
+    /// The directory `parents` (created if missing), opened beneath the
+    /// layer root without following symlinks.
+    fn get(&mut self, ctx: &Ctx, entry: &str, parents: &[&OsStr]) -> Result<&OwnedFd> {
+        if self.fd.is_none() || !self.is(parents) {
+            self.fd = None;
+            let fd = walk(ctx, entry, parents, true)?;
+            self.path = parents.iter().map(|c| c.as_bytes().to_vec()).collect();
+            self.fd = Some(fd);
+        }
+        self.fd
+            .as_ref()
+            .ok_or_else(|| ctx.err(entry, "parent directory not open"))
+    }
+}
+
 /// Removes a non-directory (or empty directory) at `name`, if any.
 fn remove_existing(ctx: &Ctx, entry: &str, dir: &OwnedFd, name: &OsStr) -> Result<()> {
     match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
@@ -266,6 +309,10 @@ pub fn unpack_layer(
         as_root: rustix::process::geteuid().is_root(),
     };
     let mut stats = UnpackStats::default();
+    // File contents are copied through one large buffer (io::copy's 8 KiB
+    // means a read and a write syscall per 8 KiB of a layer).
+    let mut buf = vec![0u8; COPY_BUFFER];
+    let mut dirs = DirCache::default();
     let mut archive = tar::Archive::new(reader);
     let entries = archive
         .entries()
@@ -295,9 +342,12 @@ pub fn unpack_layer(
         };
         let name_s = name.to_string_lossy();
         if name_s.starts_with(WHITEOUT_PREFIX) {
-            whiteout(&ctx, &shown, parents, &name_s)?;
+            whiteout(&ctx, &mut dirs, &shown, parents, &name_s)?;
             continue;
         }
+        // This entry creates or replaces `comps`: a cached directory at or
+        // below it may be about to change.
+        dirs.touch(&comps);
         if etype.is_file()
             || etype == tar::EntryType::GNUSparse
             || etype == tar::EntryType::Continuous
@@ -309,10 +359,10 @@ pub fn unpack_layer(
                     format!("layer larger than the {} byte limit", limits.max_bytes),
                 ));
             }
-            let dir = walk(&ctx, &shown, parents, true)?;
-            remove_existing(&ctx, &shown, &dir, name)?;
+            let dir = dirs.get(&ctx, &shown, parents)?;
+            remove_existing(&ctx, &shown, dir, name)?;
             let fd = rustix::fs::openat(
-                &dir,
+                dir,
                 *name,
                 OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                 Mode::from_raw_mode(0o600),
@@ -320,21 +370,21 @@ pub fn unpack_layer(
             .map_err(|e| ctx.err(&shown, format!("create: {e}")))?;
             let mut file = std::fs::File::from(fd);
             // The entry reader is bounded by the header size; a short
-            // archive is an error from io::copy.
-            let n = io::copy(&mut (&mut entry).take(size), &mut file)
+            // archive is an error from `copy`.
+            let n = copy(&mut (&mut entry).take(size), &mut file, &mut buf)
                 .map_err(|e| ctx.err(&shown, format!("write: {e}")))?;
             stats.bytes += n;
             let fd = OwnedFd::from(file);
             apply_meta(&ctx, &shown, &fd, entry.header(), &pax)?;
         } else if etype.is_dir() {
-            let dir = walk(&ctx, &shown, parents, true)?;
-            let fd = match open_dir_beneath(&dir, name) {
+            let dir = dirs.get(&ctx, &shown, parents)?;
+            let fd = match open_dir_beneath(dir, name) {
                 Ok(fd) => fd,
                 Err(_) => {
-                    remove_existing(&ctx, &shown, &dir, name)?;
-                    rustix::fs::mkdirat(&dir, *name, Mode::from_raw_mode(0o700))
+                    remove_existing(&ctx, &shown, dir, name)?;
+                    rustix::fs::mkdirat(dir, *name, Mode::from_raw_mode(0o700))
                         .map_err(|e| ctx.err(&shown, format!("mkdir: {e}")))?;
-                    open_dir_beneath(&dir, name)
+                    open_dir_beneath(dir, name)
                         .map_err(|e| ctx.err(&shown, format!("open dir: {e}")))?
                 }
             };
@@ -344,13 +394,13 @@ pub fn unpack_layer(
                 .link_name_bytes()
                 .ok_or_else(|| ctx.err(&shown, "symlink without target"))?
                 .into_owned();
-            let dir = walk(&ctx, &shown, parents, true)?;
-            remove_existing(&ctx, &shown, &dir, name)?;
+            let dir = dirs.get(&ctx, &shown, parents)?;
+            remove_existing(&ctx, &shown, dir, name)?;
             // The target is stored verbatim: it is only ever resolved
             // inside the container's root, never by us.
-            rustix::fs::symlinkat(OsStr::from_bytes(&target), &dir, *name)
+            rustix::fs::symlinkat(OsStr::from_bytes(&target), dir, *name)
                 .map_err(|e| ctx.err(&shown, format!("symlink: {e}")))?;
-            chown_at(&ctx, &shown, &dir, name, entry.header(), &pax)?;
+            chown_at(&ctx, &shown, dir, name, entry.header(), &pax)?;
         } else if etype.is_hard_link() {
             let target = entry
                 .link_name_bytes()
@@ -365,24 +415,24 @@ pub fn unpack_layer(
             };
             let tdir = walk(&ctx, &shown, tparents, false)
                 .map_err(|_| ctx.err(&shown, "hard link target is not inside the layer"))?;
-            let dir = walk(&ctx, &shown, parents, true)?;
-            remove_existing(&ctx, &shown, &dir, name)?;
-            rustix::fs::linkat(&tdir, *tname, &dir, *name, AtFlags::empty()).map_err(|e| {
+            let dir = dirs.get(&ctx, &shown, parents)?;
+            remove_existing(&ctx, &shown, dir, name)?;
+            rustix::fs::linkat(&tdir, *tname, dir, *name, AtFlags::empty()).map_err(|e| {
                 ctx.err(
                     &shown,
                     format!("hard link target is not a file inside the layer: {e}"),
                 )
             })?;
         } else if etype.is_fifo() {
-            let dir = walk(&ctx, &shown, parents, true)?;
-            remove_existing(&ctx, &shown, &dir, name)?;
+            let dir = dirs.get(&ctx, &shown, parents)?;
+            remove_existing(&ctx, &shown, dir, name)?;
             let h = entry.header();
             let mode =
                 lenient(h.mode(), &h.as_old().mode).map_err(|e| ctx.err(&shown, e))? & 0o7777;
-            rustix::fs::mknodat(&dir, *name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
+            rustix::fs::mknodat(dir, *name, FileType::Fifo, Mode::from_raw_mode(0o600), 0)
                 .map_err(|e| ctx.err(&shown, format!("mkfifo: {e}")))?;
-            chown_at(&ctx, &shown, &dir, name, entry.header(), &pax)?;
-            rustix::fs::chmodat(&dir, *name, Mode::from_raw_mode(mode), AtFlags::empty())
+            chown_at(&ctx, &shown, dir, name, entry.header(), &pax)?;
+            rustix::fs::chmodat(dir, *name, Mode::from_raw_mode(mode), AtFlags::empty())
                 .map_err(|e| ctx.err(&shown, format!("chmod: {e}")))?;
         } else if etype.is_character_special() || etype.is_block_special() {
             return Err(ctx.err(&shown, "device nodes are not allowed in image layers"));
@@ -393,11 +443,45 @@ pub fn unpack_layer(
     Ok(stats)
 }
 
+const COPY_BUFFER: usize = 256 * 1024;
+
+/// `io::copy` through `buf`; a source that ends early is an error.
+fn copy(r: &mut impl Read, w: &mut impl io::Write, buf: &mut [u8]) -> io::Result<u64> {
+    let mut n = 0u64;
+    loop {
+        // Fill as much of the buffer as the source gives before writing,
+        // so writes are large even when reads are small.
+        let mut filled = 0;
+        while filled < buf.len() {
+            match r.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(k) => filled += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if filled == 0 {
+            return Ok(n);
+        }
+        w.write_all(&buf[..filled])?;
+        n += filled as u64;
+        if filled < buf.len() {
+            return Ok(n);
+        }
+    }
+}
+
 /// `.wh.<name>` -> whiteout device; `.wh..wh..opq` -> opaque directory.
-fn whiteout(ctx: &Ctx, entry: &str, parents: &[&OsStr], name: &str) -> Result<()> {
-    let dir = walk(ctx, entry, parents, true)?;
+fn whiteout(
+    ctx: &Ctx,
+    dirs: &mut DirCache,
+    entry: &str,
+    parents: &[&OsStr],
+    name: &str,
+) -> Result<()> {
     if name == OPAQUE_MARKER {
-        return rustix::fs::fsetxattr(&dir, OPAQUE_XATTR, b"y", XattrFlags::empty())
+        let dir = dirs.get(ctx, entry, parents)?;
+        return rustix::fs::fsetxattr(dir, OPAQUE_XATTR, b"y", XattrFlags::empty())
             .map_err(|e| ctx.err(entry, format!("marking directory opaque: {e}")));
     }
     if name.starts_with(".wh..wh.") {
@@ -408,9 +492,13 @@ fn whiteout(ctx: &Ctx, entry: &str, parents: &[&OsStr], name: &str) -> Result<()
         return Err(ctx.err(entry, "invalid whiteout"));
     }
     let target = OsStr::new(target);
-    remove_existing(ctx, entry, &dir, target)?;
+    let mut full = parents.to_vec();
+    full.push(target);
+    dirs.touch(&full);
+    let dir = dirs.get(ctx, entry, parents)?;
+    remove_existing(ctx, entry, dir, target)?;
     rustix::fs::mknodat(
-        &dir,
+        dir,
         target,
         FileType::CharacterDevice,
         Mode::empty(),

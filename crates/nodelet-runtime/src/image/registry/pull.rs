@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,7 @@ use oci_client::client::{BlobResponse, SizedStream};
 use oci_client::manifest::OciDescriptor;
 use sha2::Digest as _;
 use tokio::sync::{Semaphore, mpsc};
+use tracing::Instrument as _;
 
 use super::client::EndpointClient;
 use super::hosts::RegistryConfig;
@@ -32,7 +34,8 @@ use super::keyring::{self, Credential, Keyring};
 use super::manifest::{self, Document};
 use crate::error::{Result, RuntimeError};
 use crate::image::import::{ImportImage, ImportLayer};
-use crate::image::ingest::BlobWriter;
+use crate::image::ingest::{BlobWriter, IngestLock};
+use crate::image::layers::{Durability, LayerWriter};
 use crate::image::reference::{Reference, parse_reference};
 use crate::image::source::MAX_METADATA;
 use crate::image::store::ImageStore;
@@ -283,13 +286,19 @@ impl Puller {
             limits: self.limits,
             progress,
         };
-        let plan = attempt.plan().await.map_err(wrap)?;
+        let plan = attempt
+            .plan()
+            .instrument(tracing::info_span!("pull", image = %normalized))
+            .await
+            .map_err(wrap)?;
         let store = self.store.clone();
         let repo_digest = plan.repo_digests.first().cloned().unwrap_or_default();
-        let summary = tokio::task::spawn_blocking(move || store.commit_pull(&plan))
-            .await
-            .map_err(|e| wrap(format!("commit task: {e}")))?
-            .map_err(|e| wrap(format!("failed to commit: {e}")))?;
+        let span = tracing::info_span!("commit", image = %normalized);
+        let summary =
+            tokio::task::spawn_blocking(move || span.in_scope(|| store.commit_pull(&plan)))
+                .await
+                .map_err(|e| wrap(format!("commit task: {e}")))?
+                .map_err(|e| wrap(format!("failed to commit: {e}")))?;
         Ok(Pulled {
             reference: normalized,
             id: summary.id,
@@ -313,9 +322,13 @@ impl Attempt {
             }
             None => {
                 let tag = r.tag.clone().unwrap_or_else(|| "latest".into());
-                let d = self.resolve(&tag).await.map_err(|e| {
-                    format!("failed to resolve reference {:?}: {e}", self.normalized)
-                })?;
+                let d = self
+                    .resolve(&tag)
+                    .instrument(tracing::debug_span!("resolve", tag = %tag))
+                    .await
+                    .map_err(|e| {
+                        format!("failed to resolve reference {:?}: {e}", self.normalized)
+                    })?;
                 let bytes = self.manifest(&d).await?;
                 (d, bytes)
             }
@@ -336,7 +349,10 @@ impl Attempt {
         };
         manifest::check_manifest(&m)?;
         let config_digest = m.config().digest().to_string();
-        let config = self.small_blob(&config_digest, m.config().size()).await?;
+        let config = self
+            .small_blob(&config_digest, m.config().size())
+            .instrument(tracing::debug_span!("config"))
+            .await?;
         let parsed = crate::image::config::parse_config(&config, &config_digest)
             .map_err(|e| e.to_string())?;
         let diff_ids = parsed.rootfs().diff_ids().clone();
@@ -416,6 +432,12 @@ impl Attempt {
     /// A manifest or index by digest: from the store when it is there,
     /// else from the first endpoint that has it; always verified.
     async fn manifest(&self, digest: &str) -> std::result::Result<Vec<u8>, String> {
+        self.manifest_in(digest)
+            .instrument(tracing::debug_span!("manifest", digest = short(digest)))
+            .await
+    }
+
+    async fn manifest_in(&self, digest: &str) -> std::result::Result<Vec<u8>, String> {
         if let Some(bytes) = self.local_small(digest) {
             return Ok(bytes);
         }
@@ -591,6 +613,72 @@ struct LayerJob {
     progress: Option<mpsc::UnboundedSender<PullEvent>>,
 }
 
+/// `sha256:0123456789abcdef…` → `0123456789ab`, for spans.
+fn short(d: &str) -> &str {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    hex.get(..12).unwrap_or(hex)
+}
+
+/// Compressed bytes handed from the download to the layer's unpack while
+/// they arrive: the unpack reads them as a stream ([`ChannelReader`]).
+type Tee = std_mpsc::SyncSender<bytes::Bytes>;
+
+/// Chunks in flight between a download and its unpack (each is what one
+/// read from the connection gave, typically 16–64 KiB).
+const TEE_CHUNKS: usize = 64;
+
+/// The reading end of a [`Tee`]: ends when the download drops its end.
+struct ChannelReader {
+    rx: std_mpsc::Receiver<bytes::Bytes>,
+    cur: bytes::Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead as _;
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        while self.cur.is_empty() {
+            match self.rx.recv() {
+                Ok(b) => self.cur = b,
+                Err(_) => break,
+            }
+        }
+        Ok(&self.cur[..])
+    }
+
+    fn consume(&mut self, n: usize) {
+        bytes::Buf::advance(&mut self.cur, n);
+    }
+}
+
+/// A layer unpacked while its blob downloaded (or not: `Err` says why),
+/// not yet complete: [`LayerWriter::finish`] once the blob is verified.
+type Streamed = tokio::task::JoinHandle<std::result::Result<LayerWriter, String>>;
+
+/// Removes what an unfinished layer unpack wrote (on a blocking thread).
+async fn discard(w: LayerWriter) {
+    let _ = tokio::task::spawn_blocking(move || drop(w)).await;
+}
+
+/// `syncfs` of the filesystem holding `dir`, on a blocking thread.
+async fn syncfs(dir: PathBuf) -> std::result::Result<(), String> {
+    tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        rustix::fs::syncfs(&f).map_err(|e| format!("syncfs {}: {e}", dir.display()))
+    })
+    .await
+    .map_err(|e| format!("sync task: {e}"))?
+}
+
 impl LayerJob {
     /// The blob's verified file: in the store, or waiting in the ingest.
     fn local(&self) -> Option<PathBuf> {
@@ -619,6 +707,15 @@ impl LayerJob {
         downloads: &Semaphore,
         unpacks: &Semaphore,
     ) -> std::result::Result<ImportLayer, String> {
+        let span = tracing::debug_span!("layer", digest = short(&self.digest), size = self.size);
+        self.run_in(downloads, unpacks).instrument(span).await
+    }
+
+    async fn run_in(
+        &self,
+        downloads: &Semaphore,
+        unpacks: &Semaphore,
+    ) -> std::result::Result<ImportLayer, String> {
         let file = match self.local() {
             Some(p) => {
                 self.report(self.size, true);
@@ -640,7 +737,9 @@ impl LayerJob {
             let store = self.store.clone();
             let (diff_id, digest) = (self.diff_id.clone(), self.digest.clone());
             let first = file.clone();
+            let span = tracing::debug_span!("unpack", from = "file");
             tokio::task::spawn_blocking(move || {
+                let _g = span.enter();
                 let res = store.layers().ensure(&diff_id, &first);
                 match res {
                     // Another pull's commit moved the blob into the store
@@ -667,8 +766,47 @@ impl LayerJob {
         })
     }
 
+    /// Starts unpacking the layer from the bytes of its download as they
+    /// arrive, unless it is complete or another unpack of it is running
+    /// (then it is unpacked from the blob afterwards, as for a resumed
+    /// download).
+    async fn start_streamed_unpack(&self) -> Option<(Tee, Streamed)> {
+        if self.store.layers().is_complete(&self.diff_id) {
+            return None;
+        }
+        let layers = self.store.layers().clone();
+        let diff_id = self.diff_id.clone();
+        let writer = tokio::task::spawn_blocking(move || layers.begin(&diff_id, false))
+            .await
+            .ok()?
+            .ok()??;
+        let (tx, rx) = std_mpsc::sync_channel(TEE_CHUNKS);
+        let span = tracing::debug_span!("unpack", from = "stream");
+        let task = tokio::task::spawn_blocking(move || {
+            let _g = span.enter();
+            let mut w = writer;
+            let reader = ChannelReader {
+                rx,
+                cur: bytes::Bytes::new(),
+            };
+            let t = w.unpack(reader).map_err(|e| e.to_string())?;
+            tracing::debug!(
+                input_ms = t.input.as_millis() as u64,
+                decompress_ms = t.decompress.as_millis() as u64,
+                hash_ms = t.hash.as_millis() as u64,
+                write_ms = t.write.as_millis() as u64,
+                "unpacked"
+            );
+            Ok(w)
+        });
+        Some((tx, task))
+    }
+
     /// Downloads the blob into the ingest area, resuming a partial one,
     /// from the first endpoint that serves it; verified before it counts.
+    /// A download from the start unpacks the layer at the same time; then
+    /// one `syncfs` makes blob and layer durable before either is marked
+    /// complete.
     async fn download(&self) -> std::result::Result<PathBuf, String> {
         let ingest = self.store.ingest().clone();
         let digest = self.digest.clone();
@@ -685,36 +823,142 @@ impl LayerJob {
             return Ok(p);
         }
         let lock = Arc::new(lock);
-        let (mut writer, _) = {
+        let (writer, offset) = {
             let (ingest, digest, lock) = (ingest.clone(), digest.clone(), lock.clone());
             tokio::task::spawn_blocking(move || ingest.resume(&digest, &lock))
                 .await
                 .map_err(|e| format!("ingest: {e}"))?
                 .map_err(|e| e.to_string())?
         };
+        let (mut tee, streamed) = match offset {
+            0 => self.start_streamed_unpack().await.unzip(),
+            _ => (None, None),
+        };
+        let mut slot = Some(writer);
+        let fetched = self
+            .fetch(&mut slot, &mut tee, &lock)
+            .instrument(tracing::debug_span!("download", offset))
+            .await;
+        // The unpack has every byte it will get; wait for it whatever
+        // happened, so that nothing it wrote outlives a failed pull.
+        let aborted = streamed.is_some() && tee.is_none();
+        drop(tee);
+        let unpacked = match streamed {
+            Some(task) => match task.await {
+                Ok(Ok(w)) if !aborted => Some(w),
+                Ok(Ok(w)) => {
+                    discard(w).await;
+                    None
+                }
+                Ok(Err(e)) => {
+                    // Unpacked again from the verified blob, which reports
+                    // what is wrong with the layer if it is the layer.
+                    tracing::debug!(error = %e, "streamed unpack failed");
+                    None
+                }
+                Err(e) => return Err(format!("unpack task: {e}")),
+            },
+            None => None,
+        };
+        let checked = match fetched {
+            Ok(()) => {
+                let size = self.size;
+                let writer = slot
+                    .take()
+                    .ok_or_else(|| "ingest writer lost".to_string())?;
+                tokio::task::spawn_blocking(move || writer.verify(Some(size)))
+                    .await
+                    .map_err(|e| format!("ingest: {e}"))
+                    .and_then(|r| {
+                        r.map_err(|e| match e {
+                            RuntimeError::InvalidImage { reason, .. } => {
+                                format!("failed to copy: commit failed: {reason}")
+                            }
+                            other => format!("failed to copy: {other}"),
+                        })
+                    })
+            }
+            Err(e) => Err(e),
+        };
+        let verified = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                if let Some(w) = unpacked {
+                    discard(w).await;
+                }
+                return Err(e);
+            }
+        };
+        let _lock = lock;
+        let Some(layer) = unpacked else {
+            return tokio::task::spawn_blocking(move || verified.complete(&ingest, true))
+                .await
+                .map_err(|e| format!("ingest: {e}"))?
+                .map_err(|e| format!("failed to copy: {e}"));
+        };
+        // One sync for the blob's bytes and every file of the layer; the
+        // names that make them trusted (`ingest/<hex>`, `done`) come after
+        // it and reach the disk with the commit's sync.
+        syncfs(self.store.dir().to_path_buf())
+            .instrument(tracing::debug_span!("sync"))
+            .await?;
+        tokio::task::spawn_blocking(move || {
+            let p = verified.complete(&ingest, false)?;
+            layer.finish(Durability::Synced)?;
+            Ok::<_, RuntimeError>(p)
+        })
+        .await
+        .map_err(|e| format!("ingest: {e}"))?
+        .map_err(|e| format!("failed to copy: {e}"))
+    }
+
+    /// Fetches the rest of the blob into `writer` from the first endpoint
+    /// that serves it (`tee`, if any, is fed along and dropped if the
+    /// fetch had to start over).
+    async fn fetch(
+        &self,
+        slot: &mut Option<BlobWriter>,
+        tee: &mut Option<Tee>,
+        lock: &Arc<IngestLock>,
+    ) -> std::result::Result<(), String> {
+        let lost = || "ingest writer lost".to_string();
+        let ingest = self.store.ingest();
         let desc = descriptor(&self.digest, self.size, &self.media_type);
         let mut last = None;
         for c in self.clients.iter().filter(|c| c.endpoint.pull) {
             let what = format!("blobs/{}", self.digest);
-            let offset = writer.written();
+            let offset = slot.as_ref().ok_or_else(lost)?.written();
+            if offset >= self.size && self.size > 0 {
+                // Every byte arrived before (an interrupted pull): verify.
+                return Ok(());
+            }
+            // An explicit range even from 0: the answer is 206, which
+            // oci-client passes on without hashing it (we hash every byte
+            // once, as it is written, resumably); a registry that ignores
+            // ranges answers 200, which oci-client hashes as well.
+            let length = (self.size > 0).then(|| self.size - offset);
             let response = c
                 .client
-                .pull_blob_stream_partial(&c.reference_for(&self.digest), &desc, offset, None)
+                .pull_blob_stream_partial(&c.reference_for(&self.digest), &desc, offset, length)
                 .await;
             let stream = match response {
                 Ok(BlobResponse::Partial(s)) => s,
                 Ok(BlobResponse::Full(s)) => {
                     if offset > 0 {
-                        // The server sent the whole blob: start over.
-                        drop(writer);
-                        let (ingest, digest, lock) = (ingest.clone(), digest.clone(), lock.clone());
-                        writer = tokio::task::spawn_blocking(move || {
+                        // The server sent the whole blob: start over. An
+                        // unpack fed since offset 0 cannot go on.
+                        *tee = None;
+                        *slot = None;
+                        let (ingest, digest, lock) =
+                            (ingest.clone(), self.digest.clone(), lock.clone());
+                        let fresh = tokio::task::spawn_blocking(move || {
                             ingest.discard_partial(&digest, &lock)?;
                             ingest.resume(&digest, &lock).map(|(w, _)| w)
                         })
                         .await
                         .map_err(|e| format!("ingest: {e}"))?
                         .map_err(|e| e.to_string())?;
+                        *slot = Some(fresh);
                     }
                     s
                 }
@@ -728,42 +972,36 @@ impl LayerJob {
                     break;
                 }
             };
-            let (w, read_error) = self.pump(writer, stream, &c.url(&what)).await?;
-            writer = w;
+            let w = slot.take().ok_or_else(lost)?;
+            let (w, t, read_error) = self.pump(w, tee.take(), stream, &c.url(&what)).await?;
+            (*slot, *tee) = (Some(w), t);
             if let Some(e) = read_error {
                 // Keep what arrived: the next endpoint (or the next pull)
                 // resumes from there.
                 last = Some(format!("failed to copy: {e}"));
                 continue;
             }
-            let (ingest2, size) = (ingest.clone(), self.size);
-            let _lock = lock.clone();
-            return tokio::task::spawn_blocking(move || writer.finish(&ingest2, Some(size)))
-                .await
-                .map_err(|e| format!("ingest: {e}"))?
-                .map_err(|e| match e {
-                    RuntimeError::InvalidImage { reason, .. } => {
-                        format!("failed to copy: commit failed: {reason}")
-                    }
-                    other => format!("failed to copy: {other}"),
-                });
+            return Ok(());
         }
         Err(last.unwrap_or_else(|| "no registry endpoint may pull".into()))
     }
 
     /// Streams a response into `writer` on a blocking thread (hashing and
-    /// writing stay off the async workers). Returns the writer and, if the
-    /// response broke off, why.
+    /// writing stay off the async workers), handing each chunk on to the
+    /// layer's unpack through `tee` too. Returns the writer, the tee (gone
+    /// if the unpack stopped reading) and, if the response broke off, why.
     async fn pump(
         &self,
         writer: BlobWriter,
+        tee: Option<Tee>,
         mut stream: SizedStream,
         url: &str,
-    ) -> std::result::Result<(BlobWriter, Option<String>), String> {
+    ) -> std::result::Result<(BlobWriter, Option<Tee>, Option<String>), String> {
         let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(16);
         let limit = self.size;
         let task = tokio::task::spawn_blocking(move || {
             let mut w = writer;
+            let mut tee = tee;
             let mut res = Ok(());
             while let Some(b) = rx.blocking_recv() {
                 if let Err(e) = w.write(&b) {
@@ -776,11 +1014,18 @@ impl LayerJob {
                     ));
                     break;
                 }
+                // An unpack that failed has dropped its end: the blob is
+                // still downloaded, and unpacked from the file.
+                if let Some(t) = &tee
+                    && t.send(b).is_err()
+                {
+                    tee = None;
+                }
             }
             if res.is_ok() {
                 res = w.flush().map_err(|e| e.to_string());
             }
-            (w, res)
+            (w, tee, res)
         });
         let mut read_error = None;
         let mut done = 0u64;
@@ -804,7 +1049,7 @@ impl LayerJob {
             }
         }
         drop(tx);
-        let (w, res) = task.await.map_err(|e| format!("ingest writer: {e}"))?;
+        let (w, tee, res) = task.await.map_err(|e| format!("ingest writer: {e}"))?;
         if let Err(e) = res {
             if e.starts_with("unexpected commit size") {
                 let ingest = self.store.ingest().clone();
@@ -818,7 +1063,7 @@ impl LayerJob {
         if read_error.is_none() {
             self.report(w.written(), false);
         }
-        Ok((w, read_error))
+        Ok((w, tee, read_error))
     }
 }
 
