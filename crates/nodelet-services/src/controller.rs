@@ -110,6 +110,7 @@ impl Services {
             gateway_udp_ports: vec![cfg.dns_port],
         };
         let rx = engine.subscribe();
+        let computed = engine.subscribe_computed();
         let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut ctl = Controller {
             cfg: cfg.clone(),
@@ -160,7 +161,13 @@ impl Services {
             wiring.watch_waker.clone(),
             writer_rx,
         ));
-        let task = tokio::spawn(ctl.run(engine, rx, wiring.services_changed, stop.clone()));
+        let task = tokio::spawn(ctl.run(
+            engine,
+            computed,
+            rx,
+            wiring.services_changed,
+            stop.clone(),
+        ));
         Ok(Services {
             stop,
             task: Some(task),
@@ -245,13 +252,34 @@ impl Controller {
     async fn run(
         mut self,
         engine: Arc<Engine>,
+        mut computed: broadcast::Receiver<Arc<Pod>>,
         mut rx: broadcast::Receiver<EngineEvent>,
         services_changed: Arc<Notify>,
         stop: CancellationToken,
     ) {
         loop {
+            // Biased: a pod's computed state is taken before a removal
+            // queued after it, so a removal is never undone by an older
+            // state.
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => return,
+                pod = computed.recv() => {
+                    let seen = Instant::now();
+                    let mut affected = BTreeSet::new();
+                    let mut gone_pods = BTreeSet::new();
+                    match pod {
+                        Ok(pod) => self.pod_changed(&pod, &mut affected),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            self.resync_pods(&engine, &mut affected, &mut gone_pods)
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    while let Ok(pod) = computed.try_recv() {
+                        self.pod_changed(&pod, &mut affected);
+                    }
+                    self.round(seen, affected, gone_pods).await;
+                }
                 ev = rx.recv() => {
                     let seen = Instant::now();
                     let mut affected = BTreeSet::new();
@@ -267,7 +295,9 @@ impl Controller {
                     while let Ok(ev) = rx.try_recv() {
                         self.pod_event(ev, &mut affected, &mut gone_pods);
                     }
-                    self.round(seen, affected, gone_pods).await;
+                    if !affected.is_empty() || !gone_pods.is_empty() {
+                        self.round(seen, affected, gone_pods).await;
+                    }
                 }
                 _ = services_changed.notified() => {
                     let seen = Instant::now();
@@ -278,6 +308,18 @@ impl Controller {
         }
     }
 
+    /// A pod's new state (from the engine's computed-status broadcast,
+    /// which precedes the durable write).
+    fn pod_changed(&mut self, pod: &Pod, affected: &mut BTreeSet<Key>) {
+        let key = key_of(&pod.metadata);
+        let old = self.pods.insert(key.clone(), pod.clone());
+        if old.as_ref().map(relevant) == Some(relevant(pod)) {
+            return;
+        }
+        self.affected_by(old.as_ref(), affected);
+        self.affected_by(Some(pod), affected);
+    }
+
     fn pod_event(
         &mut self,
         ev: EngineEvent,
@@ -285,16 +327,10 @@ impl Controller {
         gone: &mut BTreeSet<Ipv4Addr>,
     ) {
         match ev {
-            EngineEvent::PodUpdated(pod) => {
-                let key = key_of(&pod.metadata);
-                let old = self.pods.insert(key.clone(), *pod);
-                let new = &self.pods[&key];
-                if old.as_ref().map(relevant) == Some(relevant(new)) {
-                    return;
-                }
-                self.affected_by(old.as_ref(), affected);
-                self.affected_by(Some(&self.pods[&key].clone()), affected);
-            }
+            // The same pod already came, earlier, from the computed-status
+            // broadcast (taken before this one): an older state must not
+            // overwrite a newer one.
+            EngineEvent::PodUpdated(_) => {}
             EngineEvent::PodDeleted {
                 namespace,
                 name,

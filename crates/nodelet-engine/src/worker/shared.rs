@@ -177,6 +177,9 @@ impl Shared {
                 }
             }
         };
+        if !unchanged {
+            let _ = self.ctx.computed.send(Arc::new(pod.clone()));
+        }
         let tl_value = timeline.as_ref().and_then(|t| serde_json::to_value(t).ok());
         let written = crate::store_io::durable(|| {
             self.ctx.store.batch(|b| {
