@@ -114,22 +114,28 @@ impl Nft {
     /// socket is open, else (or when the batch is too large for it) as
     /// text.
     pub fn apply(&self, table: &str, ops: &[Op]) -> Result<(), NftError> {
-        if ops.is_empty() {
-            return Ok(());
+        match self.apply_netlink(table, ops) {
+            Some(r) => r,
+            None => self.run(&render(table, ops)),
         }
-        {
-            let mut guard = self.netlink.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(sock) = guard.as_mut() {
-                match sock.apply(table, ops) {
-                    Ok(()) => return Ok(()),
-                    Err(SendError::Failed(e)) => return Err(e),
-                    Err(SendError::TooLarge) => {
-                        tracing::debug!("nft batch of {} ops too large for netlink", ops.len())
-                    }
-                }
+    }
+
+    /// The netlink half of [`Nft::apply`]: `None` when the ops must take
+    /// the text path (no socket, or a batch too large for it). Takes well
+    /// under a millisecond, so callers may run it on an async task.
+    pub fn apply_netlink(&self, table: &str, ops: &[Op]) -> Option<Result<(), NftError>> {
+        if ops.is_empty() {
+            return Some(Ok(()));
+        }
+        let mut guard = self.netlink.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut()?.apply(table, ops) {
+            Ok(()) => Some(Ok(())),
+            Err(SendError::Failed(e)) => Some(Err(e)),
+            Err(SendError::TooLarge) => {
+                tracing::debug!("nft batch of {} ops too large for netlink", ops.len());
+                None
             }
         }
-        self.run(&render(table, ops))
     }
 
     /// Applies `script` as one transaction: all of it or nothing.
