@@ -165,13 +165,8 @@ impl Services {
             wiring.watch_waker.clone(),
             writer_rx,
         ));
-        let task = tokio::spawn(ctl.run(
-            engine,
-            computed,
-            rx,
-            wiring.services_changed,
-            stop.clone(),
-        ));
+        let task =
+            tokio::spawn(ctl.run(engine, computed, rx, wiring.services_changed, stop.clone()));
         Ok(Services {
             stop,
             task: Some(task),
@@ -584,9 +579,7 @@ impl Controller {
             let t = Instant::now();
             let r = match nft.apply_netlink(&table, &ops) {
                 Some(r) => Ok(r),
-                None => {
-                    tokio::task::spawn_blocking(move || nft.run(&render(&table, &ops))).await
-                }
+                None => tokio::task::spawn_blocking(move || nft.run(&render(&table, &ops))).await,
             };
             let call = t.elapsed();
             let ok = matches!(r, Ok(Ok(())));

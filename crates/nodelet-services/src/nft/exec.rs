@@ -63,7 +63,11 @@ impl Nft {
     pub fn open() -> Nft {
         let cli = std::env::var_os("NODELET_NFT_CLI").is_some();
         let text = cli || std::env::var_os("NODELET_NFT_TEXT").is_some();
-        let nft = if cli { Nft::cli_only() } else { Nft::text_only() };
+        let nft = if cli {
+            Nft::cli_only()
+        } else {
+            Nft::text_only()
+        };
         if !text {
             match Socket::open() {
                 Ok(s) => *nft.netlink.lock().unwrap_or_else(|e| e.into_inner()) = Some(s),

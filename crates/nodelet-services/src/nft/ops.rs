@@ -74,7 +74,10 @@ pub enum Rule {
 pub enum Op {
     /// `add set`: a dynamic set of client addresses with a timeout
     /// (ClientIP session affinity).
-    AddAffinitySet { name: String, timeout_s: u32 },
+    AddAffinitySet {
+        name: String,
+        timeout_s: u32,
+    },
     DeleteSet(String),
     AddChain(String),
     FlushChain(String),

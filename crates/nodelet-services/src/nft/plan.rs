@@ -227,7 +227,10 @@ fn add_endpoint(s: &mut Vec<Op>, key: &str, r: &PortRule, b: &(Ipv4Addr, u16)) {
         Rule::SaddrJump(b.0, MASQ_CHAIN.into()),
     ));
     if r.affinity.is_some() {
-        s.push(Op::AddRule(chain.clone(), Rule::UpdateSaddr(aff_set(key, b))));
+        s.push(Op::AddRule(
+            chain.clone(),
+            Rule::UpdateSaddr(aff_set(key, b)),
+        ));
     }
     s.push(Op::AddRule(chain, Rule::Dnat(r.protocol.clone(), b.0, b.1)));
 }

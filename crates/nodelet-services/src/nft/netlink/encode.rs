@@ -319,7 +319,7 @@ impl Batch {
     fn not_in_prefix(&mut self, net: &Ipv4Net) {
         let len = net.prefix_len();
         let bytes = net.network().octets();
-        if len > 0 && len % 8 == 0 {
+        if len > 0 && len.is_multiple_of(8) {
             let n = usize::from(len / 8);
             self.payload(12, n as u32);
             self.cmp(1, &bytes[..n]);
@@ -467,7 +467,8 @@ impl Batch {
     fn nest(&mut self, ty: u16) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&0u16.to_ne_bytes());
-        self.buf.extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
+        self.buf
+            .extend_from_slice(&(ty | NLA_F_NESTED).to_ne_bytes());
         at
     }
 

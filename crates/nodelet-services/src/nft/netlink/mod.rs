@@ -218,8 +218,7 @@ fn parse_errors(buf: &[u8]) -> Vec<(u32, i32)> {
         let ty = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
         let seq = u32::from_ne_bytes([buf[at + 8], buf[at + 9], buf[at + 10], buf[at + 11]]);
         if ty == NLMSG_ERROR && len >= 20 {
-            let code =
-                i32::from_ne_bytes([buf[at + 16], buf[at + 17], buf[at + 18], buf[at + 19]]);
+            let code = i32::from_ne_bytes([buf[at + 16], buf[at + 17], buf[at + 18], buf[at + 19]]);
             out.push((seq, code));
         }
         at += (len + 3) & !3;

@@ -7,7 +7,10 @@ fn messages(buf: &[u8]) -> Vec<(u16, u16, u32)> {
     let mut at = 0;
     while at < buf.len() {
         let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-        assert!(len >= 20 && len % 4 == 0, "message length {len} at {at}");
+        assert!(
+            len >= 20 && len.is_multiple_of(4),
+            "message length {len} at {at}"
+        );
         let ty = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().unwrap());
         let flags = u16::from_ne_bytes(buf[at + 6..at + 8].try_into().unwrap());
         let seq = u32::from_ne_bytes(buf[at + 8..at + 12].try_into().unwrap());
@@ -89,7 +92,10 @@ fn a_batch_is_begin_commands_end_and_only_the_last_command_is_acknowledged() {
         assert_eq!(flags & NLM_F_ACK != 0, *seq == 49, "seq {seq}");
     }
     // Rules append; the map's three messages all come from op 4.
-    assert_eq!(cmds[1].1 & (NLM_F_CREATE | NLM_F_APPEND), NLM_F_CREATE | NLM_F_APPEND);
+    assert_eq!(
+        cmds[1].1 & (NLM_F_CREATE | NLM_F_APPEND),
+        NLM_F_CREATE | NLM_F_APPEND
+    );
     assert_eq!(b.origin[&46], 4);
     assert_eq!(b.origin[&48], 4);
     assert_eq!(b.origin[&49], 5);
