@@ -128,6 +128,7 @@ impl Engine {
             recorder,
             config,
             tx,
+            computed: broadcast::channel(crate::broadcast::CHANNEL_CAPACITY).0,
             allocations: Default::default(),
         });
         let stored = crate::recover::stored_pods(&ctx)?;
@@ -639,6 +640,17 @@ impl Engine {
     /// Pod changes, removals and events as they happen.
     pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
         self.ctx.tx.subscribe()
+    }
+
+    /// Each changed pod as soon as its status is computed, before the
+    /// durable write that [`EngineEvent::PodUpdated`] follows: for what
+    /// acts on the node itself and is rebuilt from the engine at start
+    /// anyway (the services data plane), so a readiness change reaches it
+    /// without waiting for the fsync. Everything sent here is later sent
+    /// as `PodUpdated` (with the store's resourceVersion); per pod, in
+    /// order. API-facing consumers keep using [`Engine::subscribe`].
+    pub fn subscribe_computed(&self) -> broadcast::Receiver<Arc<Pod>> {
+        self.ctx.computed.subscribe()
     }
 
     /// Resolves once the pod is removed (at once if it does not exist).

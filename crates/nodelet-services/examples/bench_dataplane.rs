@@ -4,9 +4,12 @@
 //! driven by the real engine over the fake runtime (containers are not what
 //! is measured here): N services each select one pod whose readiness is a
 //! readiness gate; each round flips one pod's gate through the engine and
-//! times until the controller reports the nft transaction done. Printed:
-//! p50/p99 of (flip → rules in the kernel) and of (engine event seen →
-//! rules in the kernel), for libnftables in-process and for `nft -f -`.
+//! times until the controller reports the nft transaction done. Printed
+//! per update path (netlink batches, libnftables in-process, `nft -f -`):
+//! p50/p99 of flip → rules in the kernel, and where it goes: flip → the
+//! controller has the engine's event (the engine's durable status write
+//! and broadcast), event → transaction planned (endpoints recomputed, the
+//! delta), planned → kernel (the transaction).
 //!
 //! Usage: bench_dataplane [SERVICES] [FLIPS]   (root; nftables installed)
 
@@ -69,11 +72,13 @@ async fn main() -> anyhow_free::Result {
     for i in 0..n {
         engine.set_external_conditions("default", &format!("p{i}"), &[gate("True")])?;
     }
-    for mode in ["libnftables", "nft -f -"] {
-        if mode == "nft -f -" {
-            // SAFETY: single-threaded start of the measurement; the variable
-            // is read once by Services::start below.
-            unsafe { std::env::set_var("NODELET_NFT_CLI", "1") };
+    for mode in ["netlink", "libnftables", "nft -f -"] {
+        // SAFETY: no other thread reads the environment meanwhile; the
+        // variables are read once by Services::start below.
+        match mode {
+            "libnftables" => unsafe { std::env::set_var("NODELET_NFT_TEXT", "1") },
+            "nft -f -" => unsafe { std::env::set_var("NODELET_NFT_CLI", "1") },
+            _ => {}
         }
         let mut cfg = ServicesConfig::new("10.199.250.0/24".parse()?, "nlbench0");
         cfg.service_cidr = "10.199.0.0/16".parse()?;
@@ -92,6 +97,7 @@ async fn main() -> anyhow_free::Result {
         .await?;
         let mut rx = services.subscribe_applied();
         let (mut total, mut inner) = (Vec::new(), Vec::new());
+        let (mut engine_part, mut plan_part, mut call) = (Vec::new(), Vec::new(), Vec::new());
         for k in 0..flips {
             let i = k % n;
             let status = if (k / n).is_multiple_of(2) {
@@ -103,14 +109,24 @@ async fn main() -> anyhow_free::Result {
             engine.set_external_conditions("default", &format!("p{i}"), &[gate(status)])?;
             let a = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await??;
             total.push((a.done - t0).as_secs_f64() * 1000.0);
-            inner.push((a.done - a.seen).as_secs_f64() * 1000.0);
+            inner.push((a.done - a.planned).as_secs_f64() * 1000.0);
+            engine_part.push((a.seen - t0).as_secs_f64() * 1000.0);
+            plan_part.push((a.planned - a.seen).as_secs_f64() * 1000.0);
+            call.push(a.call.as_secs_f64() * 1000.0);
         }
         println!(
-            "{mode}: {n} services, {flips} readiness flips: flip->kernel p50 {:.2} ms p99 {:.2} ms; event->kernel p50 {:.2} ms p99 {:.2} ms",
+            "{mode}: {n} services, {flips} readiness flips: flip->kernel p50 {:.2} ms p99 {:.2} ms \
+             | flip->event p50 {:.2} p99 {:.2} | event->planned p50 {:.2} p99 {:.2} | transaction p50 {:.2} p99 {:.2} (the call itself p50 {:.2} p99 {:.2})",
             pct(&mut total.clone(), 0.5),
             pct(&mut total, 0.99),
+            pct(&mut engine_part.clone(), 0.5),
+            pct(&mut engine_part, 0.99),
+            pct(&mut plan_part.clone(), 0.5),
+            pct(&mut plan_part, 0.99),
             pct(&mut inner.clone(), 0.5),
-            pct(&mut inner, 0.99)
+            pct(&mut inner, 0.99),
+            pct(&mut call.clone(), 0.5),
+            pct(&mut call, 0.99)
         );
         services.stop_and_remove_rules().await?;
         drop(rx);

@@ -5,8 +5,10 @@
 //!
 //! On every change it recomputes the affected services, applies the data
 //! plane delta first (the latency that matters: a readiness change reaches
-//! the kernel in one small nft transaction), swaps the DNS index, and only
-//! then writes the changed objects to the store (durable, hence slower) and
+//! the kernel in one small nft transaction, a netlink batch), swaps the DNS
+//! index, and hands the changed objects to a writer task that commits them
+//! to the store in order (durable, hence slower: the loop does not wait for
+//! it, so the next change is not queued behind this one's commit) and
 //! flushes stale conntrack entries.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -29,6 +31,7 @@ use crate::dns::server::{Handler, SharedIndex};
 use crate::endpoints::compute::{self, LABEL_SERVICE_NAME, SliceDraft};
 use crate::nft::conntrack::{self, Flush};
 use crate::nft::exec::{Nft, NftError};
+use crate::nft::ops::render;
 use crate::nft::plan::{self, Desired, TableConfig};
 use crate::view::ServiceView;
 
@@ -64,7 +67,14 @@ pub struct Wiring {
 /// it was seen and when the kernel had the new rules.
 #[derive(Debug, Clone, Copy)]
 pub struct Applied {
+    /// The controller received the change (engine event or Service write).
     pub seen: Instant,
+    /// Endpoints recomputed and the transaction planned.
+    pub planned: Instant,
+    /// How long the transaction call itself took (the rest of planned →
+    /// done is handing it to a blocking thread and back).
+    pub call: std::time::Duration,
+    /// The kernel has the new rules.
     pub done: Instant,
 }
 
@@ -72,6 +82,8 @@ pub struct Applied {
 pub struct Services {
     stop: CancellationToken,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The object writer; ends after the loop, once its queue is written.
+    writes: Option<tokio::task::JoinHandle<()>>,
     dns: Option<tokio::task::JoinHandle<()>>,
     nft: Arc<Nft>,
     table: String,
@@ -102,6 +114,8 @@ impl Services {
             gateway_udp_ports: vec![cfg.dns_port],
         };
         let rx = engine.subscribe();
+        let computed = engine.subscribe_computed();
+        let (writer_tx, writer_rx) = tokio::sync::mpsc::unbounded_channel();
         let mut ctl = Controller {
             cfg: cfg.clone(),
             table,
@@ -118,6 +132,7 @@ impl Services {
             last_rv: 0,
             watch_waker: wiring.watch_waker.clone(),
             applied_tx: applied.clone(),
+            writer: writer_tx,
         };
         ctl.ensure_builtins()?;
         ctl.last_rv = ctl.store.current_resource_version()?;
@@ -145,10 +160,17 @@ impl Services {
         } else {
             None
         };
-        let task = tokio::spawn(ctl.run(engine, rx, wiring.services_changed, stop.clone()));
+        let writes = tokio::spawn(writer(
+            ctl.store.clone(),
+            wiring.watch_waker.clone(),
+            writer_rx,
+        ));
+        let task =
+            tokio::spawn(ctl.run(engine, computed, rx, wiring.services_changed, stop.clone()));
         Ok(Services {
             stop,
             task: Some(task),
+            writes: Some(writes),
             dns,
             nft,
             table: cfg.nft_table,
@@ -172,6 +194,9 @@ impl Services {
     pub async fn stop(mut self) {
         self.stop.cancel();
         if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+        if let Some(t) = self.writes.take() {
             let _ = t.await;
         }
         if let Some(t) = self.dns.take() {
@@ -218,19 +243,42 @@ struct Controller {
     last_rv: u64,
     watch_waker: Option<Arc<Notify>>,
     applied_tx: broadcast::Sender<Applied>,
+    /// To the writer task (object writes off the update path).
+    writer: tokio::sync::mpsc::UnboundedSender<Vec<Write>>,
 }
 
 impl Controller {
     async fn run(
         mut self,
         engine: Arc<Engine>,
+        mut computed: broadcast::Receiver<Arc<Pod>>,
         mut rx: broadcast::Receiver<EngineEvent>,
         services_changed: Arc<Notify>,
         stop: CancellationToken,
     ) {
         loop {
+            // Biased: a pod's computed state is taken before a removal
+            // queued after it, so a removal is never undone by an older
+            // state.
             tokio::select! {
+                biased;
                 _ = stop.cancelled() => return,
+                pod = computed.recv() => {
+                    let seen = Instant::now();
+                    let mut affected = BTreeSet::new();
+                    let mut gone_pods = BTreeSet::new();
+                    match pod {
+                        Ok(pod) => self.pod_changed(&pod, &mut affected),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {
+                            self.resync_pods(&engine, &mut affected, &mut gone_pods)
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    }
+                    while let Ok(pod) = computed.try_recv() {
+                        self.pod_changed(&pod, &mut affected);
+                    }
+                    self.round(seen, affected, gone_pods).await;
+                }
                 ev = rx.recv() => {
                     let seen = Instant::now();
                     let mut affected = BTreeSet::new();
@@ -246,7 +294,9 @@ impl Controller {
                     while let Ok(ev) = rx.try_recv() {
                         self.pod_event(ev, &mut affected, &mut gone_pods);
                     }
-                    self.round(seen, affected, gone_pods).await;
+                    if !affected.is_empty() || !gone_pods.is_empty() {
+                        self.round(seen, affected, gone_pods).await;
+                    }
                 }
                 _ = services_changed.notified() => {
                     let seen = Instant::now();
@@ -257,6 +307,18 @@ impl Controller {
         }
     }
 
+    /// A pod's new state (from the engine's computed-status broadcast,
+    /// which precedes the durable write).
+    fn pod_changed(&mut self, pod: &Pod, affected: &mut BTreeSet<Key>) {
+        let key = key_of(&pod.metadata);
+        let old = self.pods.insert(key.clone(), pod.clone());
+        if old.as_ref().map(relevant) == Some(relevant(pod)) {
+            return;
+        }
+        self.affected_by(old.as_ref(), affected);
+        self.affected_by(Some(pod), affected);
+    }
+
     fn pod_event(
         &mut self,
         ev: EngineEvent,
@@ -264,16 +326,10 @@ impl Controller {
         gone: &mut BTreeSet<Ipv4Addr>,
     ) {
         match ev {
-            EngineEvent::PodUpdated(pod) => {
-                let key = key_of(&pod.metadata);
-                let old = self.pods.insert(key.clone(), *pod);
-                let new = &self.pods[&key];
-                if old.as_ref().map(relevant) == Some(relevant(new)) {
-                    return;
-                }
-                self.affected_by(old.as_ref(), affected);
-                self.affected_by(Some(&self.pods[&key].clone()), affected);
-            }
+            // The same pod already came, earlier, from the computed-status
+            // broadcast (taken before this one): an older state must not
+            // overwrite a newer one.
+            EngineEvent::PodUpdated(_) => {}
             EngineEvent::PodDeleted {
                 namespace,
                 name,
@@ -511,10 +567,21 @@ impl Controller {
         self.recompute(&affected);
         let desired = self.desired();
         let mut flushes = stale_flows(&self.applied_rules, &desired);
-        let script = plan::delta(&self.table, &self.applied_rules, &desired);
-        if !script.is_empty() {
+        let ops = plan::delta_ops(&self.table, &self.applied_rules, &desired);
+        if !ops.is_empty() {
+            let planned = Instant::now();
             let nft = self.nft.clone();
-            let r = tokio::task::spawn_blocking(move || nft.run(&script)).await;
+            let table = self.table.table.clone();
+            let n = ops.len();
+            // The netlink batch runs right here (a fraction of a
+            // millisecond: handing it to a blocking thread and back cost
+            // more on a busy host); the text path on a blocking thread.
+            let t = Instant::now();
+            let r = match nft.apply_netlink(&table, &ops) {
+                Some(r) => Ok(r),
+                None => tokio::task::spawn_blocking(move || nft.run(&render(&table, &ops))).await,
+            };
+            let call = t.elapsed();
             let ok = matches!(r, Ok(Ok(())));
             if !ok {
                 tracing::warn!("services: incremental update failed ({r:?}); rewriting the table");
@@ -524,9 +591,21 @@ impl Controller {
             } else {
                 self.applied_rules = desired;
             }
+            let done = Instant::now();
+            tracing::debug!(
+                target: "nodelet_services::timing",
+                ops = n,
+                path = self.nft.update_path(),
+                plan_us = (planned - seen).as_micros() as u64,
+                kernel_us = (done - planned).as_micros() as u64,
+                call_us = call.as_micros() as u64,
+                "data plane updated"
+            );
             let _ = self.applied_tx.send(Applied {
                 seen,
-                done: Instant::now(),
+                planned,
+                call,
+                done,
             });
         }
         self.publish_dns();
@@ -539,15 +618,29 @@ impl Controller {
             .filter(|k| !self.services.contains_key(*k))
             .cloned()
             .collect();
-        self.write_objects(&affected, &removed).await;
+        // The durable write of Endpoints/EndpointSlices goes to the writer
+        // task: the next readiness change is programmed without waiting
+        // for this one's commit.
+        let writes = self.object_writes(&affected, &removed);
+        if !writes.is_empty() {
+            let _ = self.writer.send(writes);
+        }
         if !flushes.is_empty() {
             tokio::spawn(conntrack::flush(flushes));
         }
     }
 
-    /// Writes the Endpoints and slices of `affected` that changed; deletes
-    /// those of `removed` services.
+    /// Writes the Endpoints and slices of `affected` that changed and
+    /// deletes those of `removed` services, now (at start).
     async fn write_objects(&mut self, affected: &BTreeSet<Key>, removed: &BTreeSet<Key>) {
+        let writes = self.object_writes(affected, removed);
+        write_batch(&self.store, self.watch_waker.as_ref(), writes).await;
+    }
+
+    /// What [`Controller::write_objects`] writes: the Endpoints and slices
+    /// of `affected` that changed since the last write, deletions of those
+    /// of `removed` services, in order.
+    fn object_writes(&mut self, affected: &BTreeSet<Key>, removed: &BTreeSet<Key>) -> Vec<Write> {
         let mut puts: Vec<(&'static str, String, String, Value)> = Vec::new();
         let mut deletes: Vec<(&'static str, String, String)> = Vec::new();
         for key in affected {
@@ -591,57 +684,99 @@ impl Controller {
                 deletes.push(("EndpointSlice", ns.clone(), s));
             }
         }
-        let now = jiff::Timestamp::now()
-            .strftime("%Y-%m-%dT%H:%M:%SZ")
-            .to_string();
-        let mut ops: Vec<(String, String, String, Option<Value>)> = Vec::new();
-        for (kind, ns, name, mut v) in puts {
+        let mut ops: Vec<Write> = Vec::new();
+        for (kind, ns, name, v) in puts {
             let wk = (kind, ns.clone(), name.clone());
             if self.written.get(&wk) == Some(&strip(v.clone())) {
                 continue;
             }
-            // Keep identity across rewrites; stamp what changed and when.
-            let existing = self.store.get_object(kind, &ns, &name).ok().flatten();
-            let (uid, created) = match &existing {
-                Some((cur, _)) => (
-                    cur["metadata"]["uid"].clone(),
-                    cur["metadata"]["creationTimestamp"].clone(),
-                ),
-                None => (uuid::Uuid::new_v4().to_string().into(), now.clone().into()),
-            };
             self.written.insert(wk, strip(v.clone()));
-            v["metadata"]["uid"] = uid;
-            v["metadata"]["creationTimestamp"] = created;
-            v["metadata"]["annotations"][compute::ANNOTATION_TRIGGER_TIME] = now.clone().into();
-            ops.push((kind.to_owned(), ns, name, Some(v)));
+            ops.push((kind, ns, name, Some(v)));
         }
         for (kind, ns, name) in deletes {
             self.written.remove(&(kind, ns.clone(), name.clone()));
-            ops.push((kind.to_owned(), ns, name, None));
+            ops.push((kind, ns, name, None));
         }
-        if ops.is_empty() {
-            return;
+        ops
+    }
+}
+
+/// One object write: a put (the object without identity stamps) or a
+/// delete.
+type Write = (&'static str, String, String, Option<Value>);
+
+/// The controller's object writes, applied in order by one task (so no
+/// write overtakes an earlier one); whatever queued meanwhile goes into
+/// the same durable commit.
+async fn writer(
+    store: Arc<Store>,
+    waker: Option<Arc<Notify>>,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<Write>>,
+) {
+    while let Some(mut writes) = rx.recv().await {
+        while let Ok(more) = rx.try_recv() {
+            writes.extend(more);
         }
-        let store = self.store.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            store.batch(|b| {
-                for (kind, ns, name, v) in &ops {
-                    match v {
-                        Some(v) => b.put_object(kind, ns, name, v),
-                        None => b.delete_object(kind, ns, name),
-                    };
-                }
-            })
+        write_batch(&store, waker.as_ref(), writes).await;
+    }
+}
+
+/// Stamps identity (uid and creation time kept across rewrites) and the
+/// trigger time on the puts, then commits all of `writes` in one batch
+/// and wakes API watches.
+async fn write_batch(store: &Arc<Store>, waker: Option<&Arc<Notify>>, writes: Vec<Write>) {
+    if writes.is_empty() {
+        return;
+    }
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    // The last write of an object wins; its identity is looked up once.
+    let mut last: HashMap<(&'static str, String, String), usize> = HashMap::new();
+    for (i, (kind, ns, name, _)) in writes.iter().enumerate() {
+        last.insert((*kind, ns.clone(), name.clone()), i);
+    }
+    let mut ops: Vec<Write> = Vec::new();
+    for (i, (kind, ns, name, v)) in writes.into_iter().enumerate() {
+        if last.get(&(kind, ns.clone(), name.clone())) != Some(&i) {
+            continue;
+        }
+        let Some(mut v) = v else {
+            ops.push((kind, ns, name, None));
+            continue;
+        };
+        let existing = store.get_object(kind, &ns, &name).ok().flatten();
+        let (uid, created) = match &existing {
+            Some((cur, _)) => (
+                cur["metadata"]["uid"].clone(),
+                cur["metadata"]["creationTimestamp"].clone(),
+            ),
+            None => (uuid::Uuid::new_v4().to_string().into(), now.clone().into()),
+        };
+        v["metadata"]["uid"] = uid;
+        v["metadata"]["creationTimestamp"] = created;
+        v["metadata"]["annotations"][compute::ANNOTATION_TRIGGER_TIME] = now.clone().into();
+        ops.push((kind, ns, name, Some(v)));
+    }
+    let store = store.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        store.batch(|b| {
+            for (kind, ns, name, v) in &ops {
+                match v {
+                    Some(v) => b.put_object(kind, ns, name, v),
+                    None => b.delete_object(kind, ns, name),
+                };
+            }
         })
-        .await;
-        match r {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("services: writing endpoints: {e}"),
-            Err(e) => tracing::warn!("services: writing endpoints: {e}"),
-        }
-        if let Some(w) = &self.watch_waker {
-            w.notify_waiters();
-        }
+    })
+    .await;
+    match r {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!("services: writing endpoints: {e}"),
+        Err(e) => tracing::warn!("services: writing endpoints: {e}"),
+    }
+    if let Some(w) = waker {
+        w.notify_waiters();
     }
 }
 

@@ -25,6 +25,9 @@ pub struct EngineCtx {
     pub recorder: Recorder,
     pub config: EngineConfig,
     pub tx: broadcast::Sender<EngineEvent>,
+    /// Each changed pod as computed, before its durable write (see
+    /// [`crate::Engine::subscribe_computed`]).
+    pub computed: broadcast::Sender<Arc<k8s_openapi::api::core::v1::Pod>>,
     /// Releases deleted pods' containers and sandboxes in the background.
     pub teardown: Arc<Teardown>,
     /// The cpu/memory each active pod was allocated (resize feasibility).

@@ -177,6 +177,11 @@ impl Shared {
                 }
             }
         };
+        // Before the fsync, for the data plane (no copy when nothing
+        // listens, as in node mode).
+        if !unchanged && self.ctx.computed.receiver_count() > 0 {
+            let _ = self.ctx.computed.send(Arc::new(pod.clone()));
+        }
         let tl_value = timeline.as_ref().and_then(|t| serde_json::to_value(t).ok());
         let written = crate::store_io::durable(|| {
             self.ctx.store.batch(|b| {

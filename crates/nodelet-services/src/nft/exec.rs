@@ -8,11 +8,21 @@
 //! median (p99 28 ms) for `nft -f -`, which alone would miss the
 //! "readiness change → data plane < 10 ms" target. Without the library,
 //! `nft -f -` is spawned.
+//!
+//! Incremental updates ([`Nft::apply`]) go as nf_tables netlink batches
+//! ([`super::netlink`]) when the socket opens, which skips libnftables'
+//! cache refresh of the whole namespace; the text path stays the fallback
+//! (no socket, a batch too large for it, or a batch the kernel refused,
+//! after which the controller rewrites the table as text anyway).
+//! `NODELET_NFT_TEXT=1` keeps updates on the text path.
 
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
+
+use super::netlink::{SendError, Socket};
+use super::ops::{Op, render};
 
 /// An nft transaction that failed: nft's own error text.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -37,6 +47,7 @@ unsafe impl Send for Lib {}
 /// Runs nft scripts, one transaction each.
 pub struct Nft {
     lib: Mutex<Option<Lib>>,
+    netlink: Mutex<Option<Socket>>,
 }
 
 impl Default for Nft {
@@ -46,19 +57,37 @@ impl Default for Nft {
 }
 
 impl Nft {
-    /// libnftables if it loads, else the `nft` binary
-    /// (`NODELET_NFT_CLI=1` forces the binary, for comparison).
+    /// Updates over netlink, the rest through libnftables if it loads,
+    /// else the `nft` binary (`NODELET_NFT_CLI=1` forces the binary and
+    /// `NODELET_NFT_TEXT=1` text for updates too, for comparison).
     pub fn open() -> Nft {
-        let lib = if std::env::var_os("NODELET_NFT_CLI").is_some() {
-            None
+        let cli = std::env::var_os("NODELET_NFT_CLI").is_some();
+        let text = cli || std::env::var_os("NODELET_NFT_TEXT").is_some();
+        let nft = if cli {
+            Nft::cli_only()
         } else {
-            load_lib()
+            Nft::text_only()
         };
+        if !text {
+            match Socket::open() {
+                Ok(s) => *nft.netlink.lock().unwrap_or_else(|e| e.into_inner()) = Some(s),
+                Err(e) => tracing::info!(
+                    "nf_tables netlink socket: {e}; updates go through the text path"
+                ),
+            }
+        }
+        nft
+    }
+
+    /// libnftables if it loads, else the `nft` binary; no netlink.
+    pub fn text_only() -> Nft {
+        let lib = load_lib();
         if lib.is_none() {
             tracing::info!("libnftables.so.1 not loadable; running `nft -f -` per update");
         }
         Nft {
             lib: Mutex::new(lib),
+            netlink: Mutex::new(None),
         }
     }
 
@@ -66,11 +95,51 @@ impl Nft {
     pub fn cli_only() -> Nft {
         Nft {
             lib: Mutex::new(None),
+            netlink: Mutex::new(None),
         }
     }
 
     pub fn in_process(&self) -> bool {
         self.lib.lock().map(|l| l.is_some()).unwrap_or(false)
+    }
+
+    /// How updates are applied: `netlink`, `libnftables` or `nft -f -`.
+    pub fn update_path(&self) -> &'static str {
+        if self.netlink.lock().map(|n| n.is_some()).unwrap_or(false) {
+            "netlink"
+        } else if self.in_process() {
+            "libnftables"
+        } else {
+            "nft -f -"
+        }
+    }
+
+    /// Applies `ops` to `table` as one transaction: over netlink when the
+    /// socket is open, else (or when the batch is too large for it) as
+    /// text.
+    pub fn apply(&self, table: &str, ops: &[Op]) -> Result<(), NftError> {
+        match self.apply_netlink(table, ops) {
+            Some(r) => r,
+            None => self.run(&render(table, ops)),
+        }
+    }
+
+    /// The netlink half of [`Nft::apply`]: `None` when the ops must take
+    /// the text path (no socket, or a batch too large for it). Takes well
+    /// under a millisecond, so callers may run it on an async task.
+    pub fn apply_netlink(&self, table: &str, ops: &[Op]) -> Option<Result<(), NftError>> {
+        if ops.is_empty() {
+            return Some(Ok(()));
+        }
+        let mut guard = self.netlink.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut()?.apply(table, ops) {
+            Ok(()) => Some(Ok(())),
+            Err(SendError::Failed(e)) => Some(Err(e)),
+            Err(SendError::TooLarge) => {
+                tracing::debug!("nft batch of {} ops too large for netlink", ops.len());
+                None
+            }
+        }
     }
 
     /// Applies `script` as one transaction: all of it or nothing.

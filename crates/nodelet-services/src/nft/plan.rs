@@ -17,6 +17,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+use super::ops::{Key, Map, Op, Rule, render};
+
 /// One service port as the data plane implements it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortRule {
@@ -53,6 +55,8 @@ pub struct TableConfig {
 
 /// kube-proxy's masquerade mark bit.
 const MASQ_MARK: &str = "0x4000";
+/// The chain that sets it.
+const MASQ_CHAIN: &str = "mark-for-masquerade";
 
 fn svc_chain(key: &str) -> String {
     format!("svc-{key}")
@@ -128,23 +132,30 @@ pub fn full(cfg: &TableConfig, desired: &Desired) -> String {
         );
     }
     s.push_str(" }\n}\n");
+    let mut ops = Vec::new();
     for (key, rule) in desired {
-        add_port(&mut s, cfg, key, rule);
+        add_port(&mut ops, cfg, key, rule);
     }
+    s.push_str(&render(t, &ops));
     s
 }
 
 /// The transaction that turns `old` into `new`, touching only the service
 /// ports that differ. Empty when nothing changed.
 pub fn delta(cfg: &TableConfig, old: &Desired, new: &Desired) -> String {
-    let mut s = String::new();
+    render(&cfg.table, &delta_ops(cfg, old, new))
+}
+
+/// [`delta`] as operations (for the netlink path).
+pub fn delta_ops(cfg: &TableConfig, old: &Desired, new: &Desired) -> Vec<Op> {
+    let mut s = Vec::new();
     for (key, o) in old {
         match new.get(key) {
-            None => remove_port(&mut s, cfg, key, o),
+            None => remove_port(&mut s, key, o),
             Some(n) if n == o => {}
             Some(n) if only_backends_differ(o, n) => change_backends(&mut s, cfg, key, o, n),
             Some(n) => {
-                remove_port(&mut s, cfg, key, o);
+                remove_port(&mut s, key, o);
                 add_port(&mut s, cfg, key, n);
             }
         }
@@ -165,173 +176,144 @@ fn only_backends_differ(o: &PortRule, n: &PortRule) -> bool {
         && o.affinity == n.affinity
 }
 
-fn element_lines(s: &mut String, cfg: &TableConfig, key: &str, r: &PortRule, verb: &str) {
-    let t = &cfg.table;
-    let (cip, proto, port) = (r.cluster_ip, &r.protocol, r.port);
+/// The map elements of a service port: to its chains when it has
+/// endpoints, to the reject chain when not.
+fn elements(s: &mut Vec<Op>, key: &str, r: &PortRule, add: bool) {
     let has = !r.backends.is_empty();
     let (map, target) = if has {
-        ("service-ips", format!("goto {}", svc_chain(key)))
+        (Map::ServiceIps, svc_chain(key))
     } else {
-        ("no-endpoint-services", "goto reject-chain".to_owned())
+        (Map::NoEndpointServices, "reject-chain".to_owned())
     };
-    let value = if verb == "add" {
-        format!(" : {target}")
+    let k = Key::Service {
+        ip: r.cluster_ip,
+        protocol: r.protocol.clone(),
+        port: r.port,
+    };
+    s.push(if add {
+        Op::AddElement(map, k, target)
     } else {
-        String::new()
-    };
-    let _ = writeln!(
-        s,
-        "{verb} element ip {t} {map} {{ {cip} . {proto} . {port}{value} }}"
-    );
+        Op::DeleteElement(map, k)
+    });
     if let Some(np) = r.node_port {
         let (map, target) = if has {
-            ("service-nodeports", format!("goto {}", ext_chain(key)))
+            (Map::ServiceNodePorts, ext_chain(key))
         } else {
-            ("no-endpoint-nodeports", "goto reject-chain".to_owned())
+            (Map::NoEndpointNodePorts, "reject-chain".to_owned())
         };
-        let value = if verb == "add" {
-            format!(" : {target}")
+        let k = Key::NodePort {
+            protocol: r.protocol.clone(),
+            port: np,
+        };
+        s.push(if add {
+            Op::AddElement(map, k, target)
         } else {
-            String::new()
-        };
-        let _ = writeln!(s, "{verb} element ip {t} {map} {{ {proto} . {np}{value} }}");
+            Op::DeleteElement(map, k)
+        });
     }
 }
 
-fn add_endpoint(s: &mut String, cfg: &TableConfig, key: &str, r: &PortRule, b: &(Ipv4Addr, u16)) {
-    let t = &cfg.table;
+fn add_endpoint(s: &mut Vec<Op>, key: &str, r: &PortRule, b: &(Ipv4Addr, u16)) {
     let chain = ep_chain(key, b);
-    if let Some(timeout) = r.affinity {
-        let _ = writeln!(
-            s,
-            "add set ip {t} {} {{ type ipv4_addr; flags dynamic,timeout; timeout {timeout}s; }}",
-            aff_set(key, b)
-        );
+    if let Some(timeout_s) = r.affinity {
+        s.push(Op::AddAffinitySet {
+            name: aff_set(key, b),
+            timeout_s,
+        });
     }
-    let _ = writeln!(s, "add chain ip {t} {chain}");
-    let _ = writeln!(
-        s,
-        "add rule ip {t} {chain} ip saddr {} jump mark-for-masquerade",
-        b.0
-    );
+    s.push(Op::AddChain(chain.clone()));
+    s.push(Op::AddRule(
+        chain.clone(),
+        Rule::SaddrJump(b.0, MASQ_CHAIN.into()),
+    ));
     if r.affinity.is_some() {
-        let _ = writeln!(
-            s,
-            "add rule ip {t} {chain} update @{} {{ ip saddr }}",
-            aff_set(key, b)
-        );
+        s.push(Op::AddRule(
+            chain.clone(),
+            Rule::UpdateSaddr(aff_set(key, b)),
+        ));
     }
-    let _ = writeln!(
-        s,
-        "add rule ip {t} {chain} meta l4proto {} dnat to {}:{}",
-        r.protocol, b.0, b.1
-    );
+    s.push(Op::AddRule(chain, Rule::Dnat(r.protocol.clone(), b.0, b.1)));
 }
 
-fn remove_endpoint(
-    s: &mut String,
-    cfg: &TableConfig,
-    key: &str,
-    r: &PortRule,
-    b: &(Ipv4Addr, u16),
-) {
-    let t = &cfg.table;
+fn remove_endpoint(s: &mut Vec<Op>, key: &str, r: &PortRule, b: &(Ipv4Addr, u16)) {
     let chain = ep_chain(key, b);
-    let _ = writeln!(s, "flush chain ip {t} {chain}");
-    let _ = writeln!(s, "delete chain ip {t} {chain}");
+    s.push(Op::FlushChain(chain.clone()));
+    s.push(Op::DeleteChain(chain));
     if r.affinity.is_some() {
-        let _ = writeln!(s, "delete set ip {t} {}", aff_set(key, b));
+        s.push(Op::DeleteSet(aff_set(key, b)));
     }
 }
 
 /// (Re)writes the service port's chain: masquerade for off-network
 /// clients, affinity lookups, then the random pick.
-fn fill_service_chain(s: &mut String, cfg: &TableConfig, key: &str, r: &PortRule) {
-    let t = &cfg.table;
+fn fill_service_chain(s: &mut Vec<Op>, cfg: &TableConfig, key: &str, r: &PortRule) {
     let chain = svc_chain(key);
-    let _ = writeln!(s, "add chain ip {t} {chain}");
-    let _ = writeln!(s, "flush chain ip {t} {chain}");
-    if cfg.masquerade_all {
-        let _ = writeln!(s, "add rule ip {t} {chain} jump mark-for-masquerade");
+    s.push(Op::AddChain(chain.clone()));
+    s.push(Op::FlushChain(chain.clone()));
+    let masq = if cfg.masquerade_all {
+        Rule::Jump(MASQ_CHAIN.into())
     } else {
-        let _ = writeln!(
-            s,
-            "add rule ip {t} {chain} ip daddr {} ip saddr != {} jump mark-for-masquerade",
-            r.cluster_ip, cfg.pod_cidr
-        );
-    }
+        Rule::DaddrNotFromJump(r.cluster_ip, cfg.pod_cidr, MASQ_CHAIN.into())
+    };
+    s.push(Op::AddRule(chain.clone(), masq));
     if r.backends.is_empty() {
         return;
     }
     if r.affinity.is_some() {
         for b in &r.backends {
-            let _ = writeln!(
-                s,
-                "add rule ip {t} {chain} ip saddr @{} goto {}",
-                aff_set(key, b),
-                ep_chain(key, b)
-            );
+            s.push(Op::AddRule(
+                chain.clone(),
+                Rule::SaddrInSetGoto(aff_set(key, b), ep_chain(key, b)),
+            ));
         }
     }
-    let arms: Vec<String> = r
-        .backends
-        .iter()
-        .enumerate()
-        .map(|(i, b)| format!("{i} : goto {}", ep_chain(key, b)))
-        .collect();
-    let _ = writeln!(
-        s,
-        "add rule ip {t} {chain} numgen random mod {} vmap {{ {} }}",
-        r.backends.len(),
-        arms.join(", ")
-    );
+    let arms = r.backends.iter().map(|b| ep_chain(key, b)).collect();
+    s.push(Op::AddRule(chain, Rule::NumgenGoto(arms)));
 }
 
-fn add_port(s: &mut String, cfg: &TableConfig, key: &str, r: &PortRule) {
-    let t = &cfg.table;
+fn add_port(s: &mut Vec<Op>, cfg: &TableConfig, key: &str, r: &PortRule) {
     for b in &r.backends {
-        add_endpoint(s, cfg, key, r, b);
+        add_endpoint(s, key, r, b);
     }
     fill_service_chain(s, cfg, key, r);
     if r.node_port.is_some() {
         let ext = ext_chain(key);
-        let _ = writeln!(s, "add chain ip {t} {ext}");
-        let _ = writeln!(s, "add rule ip {t} {ext} jump mark-for-masquerade");
-        let _ = writeln!(s, "add rule ip {t} {ext} goto {}", svc_chain(key));
+        s.push(Op::AddChain(ext.clone()));
+        s.push(Op::AddRule(ext.clone(), Rule::Jump(MASQ_CHAIN.into())));
+        s.push(Op::AddRule(ext, Rule::Goto(svc_chain(key))));
     }
-    element_lines(s, cfg, key, r, "add");
+    elements(s, key, r, true);
 }
 
-fn remove_port(s: &mut String, cfg: &TableConfig, key: &str, r: &PortRule) {
-    let t = &cfg.table;
-    element_lines(s, cfg, key, r, "delete");
+fn remove_port(s: &mut Vec<Op>, key: &str, r: &PortRule) {
+    elements(s, key, r, false);
     if r.node_port.is_some() {
         let ext = ext_chain(key);
-        let _ = writeln!(s, "flush chain ip {t} {ext}");
-        let _ = writeln!(s, "delete chain ip {t} {ext}");
+        s.push(Op::FlushChain(ext.clone()));
+        s.push(Op::DeleteChain(ext));
     }
     let chain = svc_chain(key);
-    let _ = writeln!(s, "flush chain ip {t} {chain}");
-    let _ = writeln!(s, "delete chain ip {t} {chain}");
+    s.push(Op::FlushChain(chain.clone()));
+    s.push(Op::DeleteChain(chain));
     for b in &r.backends {
-        remove_endpoint(s, cfg, key, r, b);
+        remove_endpoint(s, key, r, b);
     }
 }
 
-fn change_backends(s: &mut String, cfg: &TableConfig, key: &str, o: &PortRule, n: &PortRule) {
+fn change_backends(s: &mut Vec<Op>, cfg: &TableConfig, key: &str, o: &PortRule, n: &PortRule) {
     let swap = o.backends.is_empty() != n.backends.is_empty();
     if swap {
-        element_lines(s, cfg, key, o, "delete");
+        elements(s, key, o, false);
     }
     for b in n.backends.iter().filter(|b| !o.backends.contains(b)) {
-        add_endpoint(s, cfg, key, n, b);
+        add_endpoint(s, key, n, b);
     }
     fill_service_chain(s, cfg, key, n);
     for b in o.backends.iter().filter(|b| !n.backends.contains(b)) {
-        remove_endpoint(s, cfg, key, o, b);
+        remove_endpoint(s, key, o, b);
     }
     if swap {
-        element_lines(s, cfg, key, n, "add");
+        elements(s, key, n, true);
     }
 }
 
