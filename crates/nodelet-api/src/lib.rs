@@ -15,6 +15,7 @@ pub mod engine_backend;
 pub mod error;
 mod events_v1;
 mod exec;
+pub mod fuzzing;
 pub mod kind;
 pub mod kubeconfig;
 mod logs;

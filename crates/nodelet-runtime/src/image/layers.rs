@@ -97,6 +97,7 @@ impl LayerStore {
             Ok(stats) => {
                 let marker = serde_json::json!({
                     "diff_id": diff_id, "entries": stats.entries, "bytes": stats.bytes,
+                    "setuid": stats.setuid,
                 });
                 let tmp = top.join(format!(".done.{}", unique_suffix()));
                 let res = fs::write(&tmp, marker.to_string())
@@ -153,6 +154,19 @@ impl LayerStore {
         let fd = fs::File::open(diff).map_err(|e| RuntimeError::io(diff, e))?;
         rustix::fs::syncfs(&fd).map_err(|e| RuntimeError::io(diff, e.into()))?;
         Ok(stats)
+    }
+
+    /// The setuid/setgid files the unpack of `diff_id` kept (from its
+    /// `done` marker; empty for layers unpacked before it listed them).
+    pub fn setuid_files(&self, diff_id: &str) -> Vec<String> {
+        let Ok(hex) = hex_of(diff_id) else {
+            return Vec::new();
+        };
+        fs::read(self.dir.join(hex).join("done"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| serde_json::from_value(v["setuid"].clone()).ok())
+            .unwrap_or_default()
     }
 
     /// Diff ids of every layer directory (complete or not).
