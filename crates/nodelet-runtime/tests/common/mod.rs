@@ -202,9 +202,17 @@ impl Harness {
         OciRuntime::new(self.cfg.clone()).await.unwrap()
     }
 
+    /// What every pod uid of this harness ends in: its bridge (unique among
+    /// the harnesses running at once) and the test process. Cleanup and leak
+    /// counts look only at these, so tests running concurrently in one test
+    /// binary never remove or count each other's pod cgroups.
+    fn pod_suffix(&self) -> String {
+        format!("-{}-{}", self.bridge, std::process::id())
+    }
+
     pub fn sandbox_config(&self, name: &str) -> SandboxConfig {
         SandboxConfig {
-            pod_uid: format!("uid-{name}-{}", std::process::id()),
+            pod_uid: format!("uid-{name}{}", self.pod_suffix()),
             pod_name: name.to_string(),
             pod_namespace: "default".to_string(),
             hostname: name.to_string(),
@@ -287,7 +295,7 @@ impl Drop for Harness {
                 }
             }
         }
-        let mine = format!("-{}", std::process::id());
+        let mine = self.pod_suffix();
         if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
             for h in rd.flatten() {
                 if let Ok(pods) = std::fs::read_dir(h.path().join("nodelet")) {
@@ -365,9 +373,9 @@ fn count_dirs(p: &Path) -> usize {
 
 impl Harness {
     pub fn leaks(&self) -> Leaks {
-        // Only this test process's pods (their uids end in our pid): other
-        // test binaries may run containers at the same time.
-        let mine = format!("-{}", std::process::id());
+        // Only this harness's pods (see pod_suffix): other tests and test
+        // binaries may run containers at the same time.
+        let mine = self.pod_suffix();
         let mut cgroup_dirs = 0;
         for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
             if let Ok(rd) = std::fs::read_dir(h.path().join("nodelet")) {
