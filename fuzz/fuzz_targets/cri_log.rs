@@ -20,6 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let chunk = usize::from(head[2] >> 1) + 1;
     let out = cri_log(content, split, chunk, &opts);
     if let Some(l) = limit {
-        assert!(out.len() as i64 <= l.max(0), "limitBytes {l} exceeded: {}", out.len());
+        assert!(
+            out.len() as i64 <= l.max(0),
+            "limitBytes {l} exceeded: {}",
+            out.len()
+        );
     }
 });

@@ -38,7 +38,11 @@ fn spdy_session(bytes: &[u8]) {
         let _ = spdy::serve(server, |mut s| {
             // As the port-forward handler: look at the headers, answer,
             // and consume the stream's data.
-            let _ = (s.header("streamtype"), s.header("port"), s.header("requestid"));
+            let _ = (
+                s.header("streamtype"),
+                s.header("port"),
+                s.header("requestid"),
+            );
             s.out.reply_now();
             tokio::spawn(async move {
                 while let Some(d) = s.data.recv().await {

@@ -19,7 +19,12 @@ const DIFF_ID: &str = "sha256:00000000000000000000000000000000000000000000000000
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .expect("read scratch dir")
-        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     v.sort();
     v
@@ -41,7 +46,15 @@ fuzz_target!(|data: &[u8]| {
     assert!(res.is_err(), "a blob hashing to zeros was accepted");
     assert_eq!(names(tmp.path()), ["blob", "outside", "store"]);
     assert_eq!(names(&tmp.path().join("store")), ["layers"]);
-    assert!(names(&outside).is_empty(), "written outside: {:?}", names(&outside));
+    assert!(
+        names(&outside).is_empty(),
+        "written outside: {:?}",
+        names(&outside)
+    );
     // A refused layer leaves nothing behind (nor its lock file).
-    assert!(names(&store_dir).is_empty(), "left in the store: {:?}", names(&store_dir));
+    assert!(
+        names(&store_dir).is_empty(),
+        "left in the store: {:?}",
+        names(&store_dir)
+    );
 });

@@ -84,7 +84,9 @@ mod tests {
             "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110"
         );
         // 10,000 requested on a 110-pod node: every one past 110 refused.
-        let admitted = (0..10_000).filter(|n| admit(&pod(), (*n).min(110), 110).is_ok()).count();
+        let admitted = (0..10_000)
+            .filter(|n| admit(&pod(), (*n).min(110), 110).is_ok())
+            .count();
         assert_eq!(admitted, 110);
     }
 }

@@ -185,7 +185,8 @@ async fn streams_beyond_the_open_limit_are_refused() {
     };
     let n = MAX_OPEN_STREAMS as u32 + 3;
     for i in 0..n {
-        c.syn(2 * i + 1, &[("streamtype", "data"), ("port", "80")]).await;
+        c.syn(2 * i + 1, &[("streamtype", "data"), ("port", "80")])
+            .await;
     }
     let (mut replies, mut refused) = (0, 0);
     for _ in 0..n {
