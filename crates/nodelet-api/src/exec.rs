@@ -65,6 +65,37 @@ struct Size {
     height: u16,
 }
 
+/// What one client message of the channel protocol asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// Bytes for the process's stdin.
+    Stdin(&'a [u8]),
+    /// A terminal size (width, height).
+    Resize(u16, u16),
+    /// v5: the client closed its stdin.
+    CloseStdin,
+    /// Empty, malformed, a channel the client may not write, or a close
+    /// of another stream: nothing to do (as the kubelet, not an error).
+    Ignored,
+}
+
+/// Decodes one client message (channel byte, then payload). Untrusted
+/// input: any bytes must give one of the [`Input`]s.
+pub fn decode_input(data: &[u8], v5: bool) -> Input<'_> {
+    let Some((&ch, payload)) = data.split_first() else {
+        return Input::Ignored;
+    };
+    match ch {
+        STDIN => Input::Stdin(payload),
+        RESIZE => match serde_json::from_slice::<Size>(payload) {
+            Ok(s) => Input::Resize(s.width, s.height),
+            Err(_) => Input::Ignored,
+        },
+        CLOSE if v5 && payload.first() == Some(&STDIN) => Input::CloseStdin,
+        _ => Input::Ignored,
+    }
+}
+
 pub async fn handle(
     backend: Arc<dyn PodStreams>,
     mode: Mode,
@@ -200,31 +231,26 @@ async fn bridge(
                 Message::Close(_) => break,
                 _ => continue,
             };
-            let Some((&ch, payload)) = data.split_first() else {
-                continue;
-            };
-            match ch {
-                STDIN => {
+            match decode_input(&data, v5) {
+                Input::Stdin(payload) => {
                     if let Some(w) = stdin.as_mut()
                         && (w.write_all(payload).await.is_err() || w.flush().await.is_err())
                     {
                         stdin = None;
                     }
                 }
-                RESIZE => {
-                    if let (Some(r), Ok(s)) = (&resize, serde_json::from_slice::<Size>(payload)) {
-                        let _ = r.send((s.width, s.height)).await;
+                Input::Resize(width, height) => {
+                    if let Some(r) = &resize {
+                        let _ = r.send((width, height)).await;
                     }
                 }
-                CLOSE if v5 => {
-                    if payload.first() == Some(&STDIN)
-                        && let Some(mut w) = stdin.take()
-                    {
+                Input::CloseStdin => {
+                    if let Some(mut w) = stdin.take() {
                         // Dropping the writer closes the process's stdin.
                         let _ = w.shutdown().await;
                     }
                 }
-                _ => {}
+                Input::Ignored => {}
             }
         }
     });
@@ -266,6 +292,21 @@ async fn bridge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_messages_decode_by_channel() {
+        assert_eq!(decode_input(b"\0ls\n", true), Input::Stdin(b"ls\n"));
+        assert_eq!(
+            decode_input(b"\x04{\"Width\":80,\"Height\":24}", false),
+            Input::Resize(80, 24)
+        );
+        assert_eq!(decode_input(b"\x04{\"Width\":-1}", true), Input::Ignored);
+        assert_eq!(decode_input(&[CLOSE, STDIN], true), Input::CloseStdin);
+        assert_eq!(decode_input(&[CLOSE, STDIN], false), Input::Ignored);
+        assert_eq!(decode_input(&[CLOSE], true), Input::Ignored);
+        assert_eq!(decode_input(&[], true), Input::Ignored);
+        assert_eq!(decode_input(&[STDOUT, b'x'], true), Input::Ignored);
+    }
 
     #[test]
     fn nonzero_exit_status_is_what_kubectl_parses() {

@@ -17,6 +17,7 @@ pub mod engine_backend;
 pub mod error;
 mod events_v1;
 mod exec;
+pub mod fuzzing;
 pub mod kind;
 pub mod kubeconfig;
 pub mod limits;

@@ -188,6 +188,61 @@ fn container_running(pod: &Value, container: &str) -> bool {
     .any(|c| c["name"].as_str() == Some(container) && c["state"]["running"].is_object())
 }
 
+/// What the whole lines of a log file render to.
+pub struct Rendered {
+    /// The bytes for the client.
+    pub out: Vec<u8>,
+    /// The offset after the last whole line (follow continues there; a
+    /// trailing fragment is still being written).
+    pub consumed: usize,
+    /// What is left of `limitBytes`.
+    pub left: Option<i64>,
+    /// `limitBytes` is used up: nothing more is sent.
+    pub done: bool,
+}
+
+/// Renders the whole lines of `content` (a CRI log file as read) with
+/// tailLines, sinceTime/timestamps (in `fmt`) and limitBytes applied.
+/// Untrusted input: the container writes the text of every line.
+pub fn render_file(content: &[u8], opts: &LogOpts, fmt: &mut Formatter) -> Rendered {
+    let consumed = content
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let text = String::from_utf8_lossy(&content[..consumed]);
+    let mut out = Vec::new();
+    for l in tail(&text, opts.tail_lines.unwrap_or(-1)) {
+        fmt.push(l, &mut out);
+    }
+    let mut left = opts.limit_bytes;
+    let done = limit(&mut out, &mut left);
+    Rendered {
+        out,
+        consumed,
+        left,
+        done,
+    }
+}
+
+/// Renders the whole lines at the front of `pending` (bytes a followed
+/// file grew by), leaving a trailing fragment there; returns the bytes
+/// for the client and whether `limitBytes` is used up.
+pub fn render_more(
+    pending: &mut Vec<u8>,
+    fmt: &mut Formatter,
+    left: &mut Option<i64>,
+) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    if let Some(p) = pending.iter().rposition(|b| *b == b'\n') {
+        let whole: Vec<u8> = pending.drain(..=p).collect();
+        for l in String::from_utf8_lossy(&whole).lines() {
+            fmt.push(l, &mut out);
+        }
+    }
+    let done = limit(&mut out, left);
+    (out, done)
+}
+
 fn limit(out: &mut Vec<u8>, left: &mut Option<i64>) -> bool {
     if let Some(l) = left {
         let keep = usize::try_from((*l).max(0)).unwrap_or(0).min(out.len());
@@ -220,19 +275,13 @@ pub async fn logs(
             )));
         }
     };
-    // Only whole lines now; a trailing fragment is picked up by follow.
-    let whole = content
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |p| p + 1);
-    let text = String::from_utf8_lossy(&content[..whole]).into_owned();
     let mut fmt = Formatter::new(&opts);
-    let mut out = Vec::new();
-    for l in tail(&text, opts.tail_lines.unwrap_or(-1)) {
-        fmt.push(l, &mut out);
-    }
-    let mut left = opts.limit_bytes;
-    let done = limit(&mut out, &mut left);
+    let Rendered {
+        out,
+        consumed: whole,
+        left,
+        done,
+    } = render_file(&content, &opts, &mut fmt);
     let follow = opts.follow && !opts.previous && !done && container_running(&pod, &container);
     if !follow {
         return Ok(([("content-type", "text/plain")], out).into_response());
@@ -315,14 +364,7 @@ async fn follow_file(
             }
         }
         pending.extend_from_slice(&buf);
-        let mut out = Vec::new();
-        if let Some(p) = pending.iter().rposition(|b| *b == b'\n') {
-            let whole: Vec<u8> = pending.drain(..=p).collect();
-            for l in String::from_utf8_lossy(&whole).lines() {
-                fmt.push(l, &mut out);
-            }
-        }
-        let done = limit(&mut out, &mut left);
+        let (out, done) = render_more(&mut pending, &mut fmt, &mut left);
         if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
             return;
         }

@@ -153,6 +153,7 @@ impl NodeMode {
                 events: events.clone(),
                 mirror_gone: mirror_tx,
                 mirror_seen: mirror_seen_tx,
+                max_pods: cfg.max_pods,
             }
             .run(stop.child_token()),
         );

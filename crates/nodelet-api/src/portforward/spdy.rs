@@ -29,6 +29,11 @@ const MAX_FRAME: usize = (1 << 24) - 1;
 pub const MAX_DATA_CHUNK: usize = 32 * 1024;
 /// RST_STREAM status codes.
 pub const RST_PROTOCOL_ERROR: u32 = 1;
+pub const RST_REFUSED_STREAM: u32 = 3;
+/// Streams one session may have open at once (kubectl opens two per
+/// forwarded connection); more are refused with `REFUSED_STREAM`, so a
+/// client cannot grow the session's memory without bound.
+pub const MAX_OPEN_STREAMS: usize = 1024;
 pub const RST_CANCEL: u32 = 5;
 
 /// What a stream's owner sends.
@@ -196,6 +201,18 @@ where
                     Ok(h) => h,
                     Err(e) => break Err(e),
                 };
+                if streams.len() >= MAX_OPEN_STREAMS {
+                    tracing::debug!(
+                        "spdy: refusing stream {id}: {MAX_OPEN_STREAMS} streams already open"
+                    );
+                    let _ = tx
+                        .send(Out::Rst {
+                            id,
+                            status: RST_REFUSED_STREAM,
+                        })
+                        .await;
+                    continue;
+                }
                 let (dtx, drx) = mpsc::channel(64);
                 if flags & FLAG_FIN == 0 {
                     streams.insert(id, dtx);

@@ -12,21 +12,81 @@ use k8s_openapi::api::core::v1::Pod;
 /// this one is nodelet's: a spec the agent does not support.
 pub const REASON: &str = "UnsupportedPodSpec";
 
-/// `Err(message)` when nodelet cannot run the pod as specified.
-pub fn admit(pod: &Pod) -> Result<(), String> {
+/// The kubelet's reason for a pod beyond `--max-pods` (`"OutOf" + "pods"`).
+pub const REASON_OUT_OF_PODS: &str = "OutOfpods";
+
+/// Why a pod was refused: the reason of its status and event, and the
+/// message after `Pod was rejected: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// `Err` when nodelet cannot run the pod as specified, or when `active`
+/// (non-terminated) pods already fill the node's `max_pods` (the
+/// kubelet's resource admission, with its message).
+pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
     let errs = nodelet_spec::validate::validate_pod(pod);
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(errs.to_string())
+    if !errs.is_empty() {
+        return Err(Rejection {
+            reason: REASON,
+            message: errs.to_string(),
+        });
     }
+    if active as u64 >= u64::from(max_pods) {
+        return Err(Rejection {
+            reason: REASON_OUT_OF_PODS,
+            message: format!(
+                "Node didn't have enough resource: pods, requested: 1, used: {active}, capacity: {max_pods}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The status of a rejected pod (`rejectPod`).
-pub fn rejected_status(message: &str) -> serde_json::Value {
+pub fn rejected_status(r: &Rejection) -> serde_json::Value {
     serde_json::json!({
         "phase": "Failed",
-        "reason": REASON,
-        "message": format!("Pod was rejected: {message}"),
+        "reason": r.reason,
+        "message": format!("Pod was rejected: {}", r.message),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod() -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                "terminationMessagePolicy": "File", "imagePullPolicy": "Always"}],
+                "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_beyond_max_pods_are_out_of_pods_as_the_kubelet_says() {
+        assert_eq!(admit(&pod(), 109, 110), Ok(()));
+        let r = admit(&pod(), 110, 110).unwrap_err();
+        assert_eq!(r.reason, "OutOfpods");
+        assert_eq!(
+            r.message,
+            "Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110"
+        );
+        let s = rejected_status(&r);
+        assert_eq!(s["phase"], "Failed");
+        assert_eq!(
+            s["message"],
+            "Pod was rejected: Node didn't have enough resource: pods, requested: 1, used: 110, capacity: 110"
+        );
+        // 10,000 requested on a 110-pod node: every one past 110 refused.
+        let admitted = (0..10_000)
+            .filter(|n| admit(&pod(), (*n).min(110), 110).is_ok())
+            .count();
+        assert_eq!(admitted, 110);
+    }
 }

@@ -51,6 +51,8 @@ pub struct PodSource {
     pub mirror_gone: mpsc::UnboundedSender<Key>,
     /// Told when a mirror pod appears (the status reporter fills it in).
     pub mirror_seen: mpsc::UnboundedSender<Key>,
+    /// `--max-pods`: pods beyond it are rejected (`OutOfpods`).
+    pub max_pods: u32,
 }
 
 pub fn is_mirror(pod: &Pod) -> bool {
@@ -217,8 +219,14 @@ impl PodSource {
         if terminal(&pod) {
             return;
         }
-        if let Err(msg) = admit::admit(&pod) {
-            self.reject(&pod, &msg).await;
+        let active = self
+            .engine
+            .list_pods()
+            .iter()
+            .filter(|p| !terminal(p))
+            .count();
+        if let Err(r) = admit::admit(&pod, active, self.max_pods) {
+            self.reject(&pod, &r).await;
             return;
         }
         self.sources.register_pod(&pod);
@@ -354,11 +362,12 @@ impl PodSource {
     }
 
     /// `rejectPod`: the pod is not started; Failed with the reason.
-    async fn reject(&self, pod: &Pod, message: &str) {
+    async fn reject(&self, pod: &Pod, r: &admit::Rejection) {
         let key = key_of(pod);
-        tracing::warn!(pod = %key.1, namespace = %key.0, "rejecting pod: {message}");
+        let message = &r.message;
+        tracing::warn!(pod = %key.1, namespace = %key.0, reason = r.reason, "rejecting pod: {message}");
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
-        let status = admit::rejected_status(message);
+        let status = admit::rejected_status(r);
         let u = uid(pod);
         let writer = self.view.status_writer(&u).await;
         self.view.mark_ended(&u);
@@ -382,8 +391,8 @@ impl PodSource {
                 ..Default::default()
             },
             type_: Some("Warning".into()),
-            reason: Some(admit::REASON.into()),
-            message: Some(message.into()),
+            reason: Some(r.reason.into()),
+            message: Some(message.clone()),
             first_timestamp: Some(now.clone()),
             last_timestamp: Some(now),
             count: Some(1),

@@ -128,6 +128,19 @@ impl LayerStore {
         }))
     }
 
+    /// The setuid/setgid files the unpack of `diff_id` kept (from its
+    /// `done` marker; empty for layers unpacked before it listed them).
+    pub fn setuid_files(&self, diff_id: &str) -> Vec<String> {
+        let Ok(hex) = hex_of(diff_id) else {
+            return Vec::new();
+        };
+        fs::read(self.dir.join(hex).join("done"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|v| serde_json::from_value(v["setuid"].clone()).ok())
+            .unwrap_or_default()
+    }
+
     /// Diff ids of every layer directory (complete or not).
     pub fn list(&self) -> Result<Vec<String>> {
         let mut out = Vec::new();
@@ -343,6 +356,7 @@ impl LayerWriter {
             }
             let marker = serde_json::json!({
                 "diff_id": self.diff_id, "entries": stats.entries, "bytes": stats.bytes,
+                "setuid": stats.setuid,
             });
             let tmp = top.join(format!(".done.{}", unique_suffix()));
             fs::write(&tmp, marker.to_string())?;

@@ -65,6 +65,9 @@ pub struct LayerDetails {
     pub size: u64,
     pub media_type: String,
     pub path: PathBuf,
+    /// Files of this layer with the setuid or setgid bit (kept, as
+    /// containerd keeps them; listed so they can be audited).
+    pub setuid_files: Vec<String>,
 }
 
 /// `nodelet image inspect` output.
@@ -350,6 +353,7 @@ impl ImageStore {
                     size: l.size,
                     media_type: l.media_type.clone(),
                     path: self.layers.diff_path(&l.diff_id)?,
+                    setuid_files: self.layers.setuid_files(&l.diff_id),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

@@ -14,7 +14,8 @@
 //! - Character and block devices from the archive are refused (error); fifos
 //!   are allowed. The only device we create is the overlayfs whiteout (0/0).
 //! - Owners, modes (setuid included) and `SCHILY.xattr.*` are kept, except
-//!   `trusted.overlay.*` xattrs, which only we may set.
+//!   `trusted.overlay.*` xattrs, which only we may set. Setuid/setgid files
+//!   are listed in [`UnpackStats::setuid`] (shown by `image inspect`).
 //! - Total bytes and entry count are bounded ([`UnpackLimits`]).
 //!
 //! Whiteouts become native overlayfs ones, because each layer directory is
@@ -56,11 +57,18 @@ impl Default for UnpackLimits {
 }
 
 /// What one unpack wrote.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnpackStats {
     pub entries: u64,
     pub bytes: u64,
+    /// Regular files kept with their setuid or setgid bit (paths as in the
+    /// layer, at most [`MAX_SETUID_LISTED`]): kept as the image says, as
+    /// containerd does, and reported by `nodelet image inspect`.
+    pub setuid: Vec<String>,
 }
+
+/// How many setuid/setgid paths one layer's report lists.
+pub const MAX_SETUID_LISTED: usize = 256;
 
 struct Ctx<'a> {
     layer: &'a str,
@@ -213,8 +221,9 @@ fn owner(ctx: &Ctx, entry: &str, h: &tar::Header, pax: &Pax) -> Result<(Uid, Gid
 }
 
 /// chown (when we are root: as non-root keeping owners is impossible and
-/// only tests run that way), then chmod (chown clears setuid), xattrs, mtime.
-fn apply_meta(ctx: &Ctx, entry: &str, fd: &OwnedFd, h: &tar::Header, pax: &Pax) -> Result<()> {
+/// only tests run that way), then chmod (chown clears setuid), xattrs,
+/// mtime. Returns the mode set.
+fn apply_meta(ctx: &Ctx, entry: &str, fd: &OwnedFd, h: &tar::Header, pax: &Pax) -> Result<u32> {
     let (uid, gid) = owner(ctx, entry, h, pax)?;
     match rustix::fs::fchown(fd, Some(uid), Some(gid)) {
         Ok(()) => {}
@@ -238,7 +247,7 @@ fn apply_meta(ctx: &Ctx, entry: &str, fd: &OwnedFd, h: &tar::Header, pax: &Pax) 
         last_modification: mtime,
     };
     rustix::fs::futimens(fd, &times).map_err(|e| ctx.err(entry, format!("utimes: {e}")))?;
-    Ok(())
+    Ok(mode)
 }
 
 fn chown_at(
@@ -375,7 +384,16 @@ pub fn unpack_layer(
                 .map_err(|e| ctx.err(&shown, format!("write: {e}")))?;
             stats.bytes += n;
             let fd = OwnedFd::from(file);
-            apply_meta(&ctx, &shown, &fd, entry.header(), &pax)?;
+            let mode = apply_meta(&ctx, &shown, &fd, entry.header(), &pax)?;
+            if mode & 0o6000 != 0 && stats.setuid.len() < MAX_SETUID_LISTED {
+                stats.setuid.push(
+                    comps
+                        .iter()
+                        .map(|c| c.to_string_lossy())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                );
+            }
         } else if etype.is_dir() {
             let dir = dirs.get(&ctx, &shown, parents)?;
             let fd = match open_dir_beneath(dir, name) {

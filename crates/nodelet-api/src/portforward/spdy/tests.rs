@@ -166,3 +166,35 @@ async fn a_refused_port_is_reported_on_the_error_stream() {
         "error forwarding port 81 to pod sandbox-1, uid : connection refused"
     );
 }
+
+#[tokio::test]
+async fn streams_beyond_the_open_limit_are_refused() {
+    let (client, server) = tokio::io::duplex(1 << 20);
+    let mut held = Vec::new();
+    tokio::spawn(async move {
+        serve(server, move |s| {
+            s.out.reply_now();
+            held.push(s);
+        })
+        .await
+    });
+    let mut c = Client {
+        io: client,
+        deflate: HeaderDeflater::new(),
+        inflate: HeaderInflater::new(),
+    };
+    let n = MAX_OPEN_STREAMS as u32 + 3;
+    for i in 0..n {
+        c.syn(2 * i + 1, &[("streamtype", "data"), ("port", "80")])
+            .await;
+    }
+    let (mut replies, mut refused) = (0, 0);
+    for _ in 0..n {
+        match c.frame().await {
+            Frame::Reply(_) => replies += 1,
+            Frame::Other(TYPE_RST_STREAM) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((replies, refused), (MAX_OPEN_STREAMS, 3));
+}
