@@ -263,6 +263,13 @@ expect "namespace file" '^default$' "$K" exec projected-volume -- cat $sa/namesp
 ca=$("$K" exec projected-volume -- cat $sa/ca.crt 2>&1)
 [[ "$ca" == "$(cat "$root/pki/ca.crt")" ]] && good "ca.crt is nodelet's CA" || bad "ca.crt differs from $root/pki/ca.crt" "$ca"
 token=$("$K" exec projected-volume -- cat $sa/token 2>/dev/null)
+# The token authenticates; what it may do is RBAC's (as on a cluster, the
+# default service account holds nothing until a binding grants it).
+code=$(curl -sk -o "$tmp/self.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+    "https://$addr/api/v1/namespaces/default/pods/projected-volume")
+[[ $code == 403 ]] && grep -q 'User \\"system:serviceaccount:default:default\\" cannot get resource \\"pods\\"' "$tmp/self.json" &&
+    good "without a binding the token is authenticated but forbidden (403)" || bad "ungranted token: HTTP $code" "$(head -c 300 "$tmp/self.json")"
+"$K" create rolebinding default-sa-view --clusterrole=view --serviceaccount=default:default >/dev/null
 code=$(curl -sk -o "$tmp/self.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
     "https://$addr/api/v1/namespaces/default/pods/projected-volume")
 [[ $code == 200 ]] && grep -q '"name":"projected-volume"' "$tmp/self.json" &&
