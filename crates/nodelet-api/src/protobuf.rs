@@ -223,15 +223,7 @@ fn service_spec(b: &[u8]) -> Result<Value, ApiError> {
 /// token` sends) as JSON: spec audiences (1), boundObjectRef (3: kind 1,
 /// apiVersion 2, name 3, uid 4), expirationSeconds (4).
 pub fn token_request_to_json(body: &[u8]) -> Result<Value, ApiError> {
-    let inner = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| bad("missing k8s envelope"))?;
-    let mut raw: &[u8] = &[];
-    for (n, f) in fields(inner)? {
-        if let (2, Field::Bytes(x)) = (n, f) {
-            raw = x;
-        }
-    }
+    let raw = envelope(body)?;
     let mut spec = Map::new();
     for (n, f) in fields(raw)? {
         if let (2, Field::Bytes(s)) = (n, f) {
@@ -265,7 +257,9 @@ pub fn token_request_to_json(body: &[u8]) -> Result<Value, ApiError> {
     Ok(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}))
 }
 
-pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
+/// The object inside a request body's `k8s\0` envelope (`Unknown.raw`,
+/// field 2).
+pub(crate) fn envelope(body: &[u8]) -> Result<&[u8], ApiError> {
     let inner = body
         .strip_prefix(MAGIC)
         .ok_or_else(|| bad("missing k8s envelope"))?;
@@ -275,6 +269,11 @@ pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
             raw = x;
         }
     }
+    Ok(raw)
+}
+
+pub fn to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
+    let raw = envelope(body)?;
     let mut obj = Map::new();
     obj.insert("apiVersion".into(), json!("v1"));
     obj.insert("kind".into(), json!(kind.name()));

@@ -7,21 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::error::ApiError;
 use crate::kind::Kind;
-use crate::protobuf::{Field, MAGIC, bad, fields, object_meta, push, string};
-
-/// The object inside the `k8s\0` envelope (`Unknown.raw`, field 2).
-fn raw(body: &[u8]) -> Result<&[u8], ApiError> {
-    let inner = body
-        .strip_prefix(MAGIC)
-        .ok_or_else(|| bad("missing k8s envelope"))?;
-    let mut raw: &[u8] = &[];
-    for (n, f) in fields(inner)? {
-        if let (2, Field::Bytes(x)) = (n, f) {
-            raw = x;
-        }
-    }
-    Ok(raw)
-}
+use crate::protobuf::{Field, envelope, fields, object_meta, push, string};
 
 /// String fields of a message by number, as `(number, json key)`.
 fn strings(b: &[u8], names: &[(u64, &str)], lists: &[(u64, &str)]) -> Result<Value, ApiError> {
@@ -57,7 +43,7 @@ pub fn rbac_to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
     obj.insert("apiVersion".into(), json!(kind.api_version()));
     obj.insert("kind".into(), json!(kind.name()));
     let binding = matches!(kind, Kind::RoleBinding | Kind::ClusterRoleBinding);
-    for (n, f) in fields(raw(body)?)? {
+    for (n, f) in fields(envelope(body)?)? {
         let Field::Bytes(x) = f else { continue };
         match (n, binding) {
             (1, _) => {
@@ -93,7 +79,7 @@ pub fn rbac_to_json(kind: Kind, body: &[u8]) -> Result<Value, ApiError> {
 /// A SelfSubjectAccessReview or SelfSubjectRulesReview's spec (field 2).
 pub fn review_spec_to_json(body: &[u8], rules_review: bool) -> Result<Value, ApiError> {
     let mut spec = json!({});
-    for (n, f) in fields(raw(body)?)? {
+    for (n, f) in fields(envelope(body)?)? {
         let (2, Field::Bytes(x)) = (n, f) else {
             continue;
         };
@@ -138,7 +124,7 @@ mod tests {
     }
 
     fn envelope(obj: &[u8]) -> Vec<u8> {
-        [MAGIC.to_vec(), ld(2, obj)].concat()
+        [crate::protobuf::MAGIC.to_vec(), ld(2, obj)].concat()
     }
 
     #[test]
