@@ -312,8 +312,11 @@ impl PodSource {
         // Under the pod's writer lock, marked ended first: a status of the
         // engine's decided meanwhile must not land after this one.
         let writer = self.view.status_writer(&u).await;
+        // A terminal status of ours the watch does not show yet is the
+        // truer one: the containers' real ends rather than "unknown".
+        let reported_end = self.view.ended(&u);
         self.view.mark_ended(&u);
-        if !terminal(pod) {
+        if !terminal(pod) && !reported_end {
             let mut status = serde_json::json!({"phase": "Failed"});
             if let Some(list) = pod
                 .status

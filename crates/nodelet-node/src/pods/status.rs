@@ -165,8 +165,17 @@ struct Outcome {
     sent: Option<(String, Value)>,
     /// Whether to try again later.
     retry: bool,
-    /// The pod was finally deleted or needs nothing more.
-    done: bool,
+    /// The round handled the engine's removal of the pod (it was spawned
+    /// after `PodDeleted`), so the pod needs nothing more.
+    removal: bool,
+}
+
+/// Whether a finished round lets the reporter forget the pod. Only a round
+/// that handled the removal does: a status round still in flight when
+/// `PodDeleted` arrives must not take the pending final delete with it (the
+/// API object would then stay, deleting, until someone else removed it).
+fn forget_after(round_handled_removal: bool, round_retries: bool, now_removed: bool) -> bool {
+    round_handled_removal && !round_retries && now_removed
 }
 
 impl StatusReporter {
@@ -245,10 +254,10 @@ impl StatusReporter {
                     if let Some((uid, status)) = out.sent {
                         sent.insert(uid, status);
                     }
+                    let now_removed = pods.get(&out.key).is_some_and(|s| s.removed.is_some());
                     if out.retry {
                         retry.insert(out.key.clone());
-                    } else if out.done
-                        && pods.get(&out.key).is_some_and(|s| s.removed.is_some())
+                    } else if forget_after(out.removal, out.retry, now_removed)
                         && let Some(st) = pods.remove(&out.key)
                         && let Some(uid) = st.removed
                     {
@@ -311,7 +320,7 @@ impl StatusReporter {
                 key: key.clone(),
                 sent: None,
                 retry: false,
-                done: true,
+                removal: removed.is_some(),
             };
             let Some(server) = server else {
                 // Not (or no longer) in the API server: nothing to report;
@@ -420,6 +429,21 @@ mod tests {
             json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]});
         assert!(!already_there(&server, &changed));
         assert!(!already_there(&server, &json!({"phase": "Succeeded"})));
+    }
+
+    #[test]
+    fn only_the_round_that_handled_the_removal_forgets_the_pod() {
+        // handled removal, retries, removed now
+        assert!(forget_after(true, false, true));
+        assert!(
+            !forget_after(false, false, true),
+            "a status round that finished after PodDeleted leaves the final delete to come"
+        );
+        assert!(!forget_after(true, true, true), "a failed delete is retried");
+        assert!(
+            !forget_after(true, false, false),
+            "a pod created again under the name stays"
+        );
     }
 
     #[test]
