@@ -13,7 +13,7 @@ use std::sync::Arc;
 use image_support::*;
 use nodelet_runtime::image::ImageStore;
 use nodelet_runtime::image::ensure::ensure_image;
-use nodelet_runtime::image::registry::{Puller, RegistryConfig};
+use nodelet_runtime::image::registry::{PullLimits, Puller, RegistryConfig};
 use nodelet_runtime::{ImageRequest, PullCredentials, PullPolicy};
 
 /// What the server answers for `GET|HEAD <path>`: status, content type,
@@ -22,6 +22,8 @@ use nodelet_runtime::{ImageRequest, PullCredentials, PullPolicy};
 type Route = Box<dyn Fn(&str) -> Option<(u16, &'static str, Vec<u8>)> + Send + Sync>;
 
 const ENDLESS: &[u8] = b"<endless>";
+/// A body announced as 1 MiB and sent one byte a second (slow loris).
+const TRICKLE: &[u8] = b"<trickle>";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 
 fn serve(route: Route) -> u16 {
@@ -64,6 +66,10 @@ fn answer(conn: TcpStream, route: &Route) -> std::io::Result<()> {
                     w,
                     "HTTP/1.1 {status} OK\r\ncontent-type: {ct}\r\ntransfer-encoding: chunked\r\n\r\n"
                 )?;
+                if method == "HEAD" {
+                    w.flush()?;
+                    continue;
+                }
                 let chunk = vec![0u8; 64 << 10];
                 // Bounded only so a broken client cannot keep the test
                 // running: 1 GiB, far beyond anything announced.
@@ -71,6 +77,26 @@ fn answer(conn: TcpStream, route: &Route) -> std::io::Result<()> {
                     write!(w, "{:x}\r\n", chunk.len())?;
                     w.write_all(&chunk)?;
                     w.write_all(b"\r\n")?;
+                }
+                return Ok(());
+            }
+            Some((status, ct, body)) if body == TRICKLE => {
+                write!(
+                    w,
+                    "HTTP/1.1 {status} OK\r\ncontent-type: {ct}\r\ncontent-length: {}\r\n\r\n",
+                    1 << 20
+                )?;
+                if method == "HEAD" {
+                    w.flush()?;
+                    continue;
+                }
+                w.flush()?;
+                // Bounded only so a broken client cannot keep the test
+                // running forever.
+                for _ in 0..600 {
+                    w.write_all(b" ")?;
+                    w.flush()?;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
                 }
                 return Ok(());
             }
@@ -99,6 +125,10 @@ struct Env {
 
 impl Env {
     fn new(route: Route) -> Env {
+        Env::with_limits(route, PullLimits::default())
+    }
+
+    fn with_limits(route: Route, limits: PullLimits) -> Env {
         let port = serve(route);
         let tmp = tempfile::tempdir().unwrap();
         let host = format!("127.0.0.1:{port}");
@@ -110,11 +140,14 @@ impl Env {
         )
         .unwrap();
         let store = Arc::new(ImageStore::open(&tmp.path().join("images")).unwrap());
-        let puller = Arc::new(Puller::new(
-            store.clone(),
-            RegistryConfig::new(&tmp.path().join("certs.d")),
-            tmp.path().join("root"),
-        ));
+        let puller = Arc::new(
+            Puller::new(
+                store.clone(),
+                RegistryConfig::new(&tmp.path().join("certs.d")),
+                tmp.path().join("root"),
+            )
+            .with_limits(limits),
+        );
         Env {
             tmp,
             store,
@@ -226,5 +259,79 @@ async fn an_endless_layer_stops_at_its_announced_size() {
             .partial_path(&layer_digest)
             .unwrap()
             .exists()
+    );
+}
+
+/// Peak resident memory of this test process, from /proc/self/status.
+fn peak_rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc/self/status");
+    kb << 10
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_manifest_stops_at_the_manifest_limit() {
+    if !needs("an_endless_manifest_stops_at_the_manifest_limit") {
+        return;
+    }
+    // By tag: the HEAD carries no digest, so the tag resolves through a
+    // GET, which never ends; by digest: the GET of the manifest.
+    let env = Env::new(Box::new(|p: &str| match p {
+        "/v2/" => Some((200, "application/json", b"{}".to_vec())),
+        p if p.starts_with("/v2/endless/app/manifests/") => {
+            Some((200, OCI_MANIFEST, ENDLESS.to_vec()))
+        }
+        _ => None,
+    }));
+    let start = std::time::Instant::now();
+    let e = env.pull("endless/app:1").await;
+    assert!(e.contains("manifest larger than the 16 MiB limit"), "{e}");
+    assert!(e.contains("endless/app:1"), "the image is named: {e}");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    let e = env.pull(&format!("endless/app@{digest}")).await;
+    assert!(e.contains("manifest larger than the 16 MiB limit"), "{e}");
+    assert!(e.contains(&format!("manifests/{digest}")), "{e}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    // The server streams 1 GiB before giving up; reading it whole (as
+    // oci-client's manifest calls do) would leave a peak far above this.
+    let peak = peak_rss();
+    assert!(peak < 400 << 20, "peak RSS {} MiB", peak >> 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_loris_registry_times_out() {
+    if !needs("a_slow_loris_registry_times_out") {
+        return;
+    }
+    let limits = PullLimits {
+        metadata_timeout: std::time::Duration::from_secs(2),
+        ..PullLimits::default()
+    };
+    let env = Env::with_limits(
+        Box::new(|p: &str| match p {
+            "/v2/" => Some((200, "application/json", b"{}".to_vec())),
+            p if p.starts_with("/v2/slow/app/manifests/") => {
+                Some((200, OCI_MANIFEST, TRICKLE.to_vec()))
+            }
+            _ => None,
+        }),
+        limits,
+    );
+    let start = std::time::Instant::now();
+    let e = env.pull("slow/app:1").await;
+    assert!(e.contains("no complete answer within 2s"), "{e}");
+    assert!(e.contains("slow/app:1"), "the image is named: {e}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        start.elapsed()
     );
 }

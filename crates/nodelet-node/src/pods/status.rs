@@ -439,7 +439,10 @@ mod tests {
             !forget_after(false, false, true),
             "a status round that finished after PodDeleted leaves the final delete to come"
         );
-        assert!(!forget_after(true, true, true), "a failed delete is retried");
+        assert!(
+            !forget_after(true, true, true),
+            "a failed delete is retried"
+        );
         assert!(
             !forget_after(true, false, false),
             "a pod created again under the name stays"

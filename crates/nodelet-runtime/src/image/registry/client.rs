@@ -41,6 +41,11 @@ pub struct EndpointClient {
     pub auth: RegistryAuth,
     /// The image's reference, pointed at this endpoint.
     pub reference: Reference,
+    /// The same settings as `client`'s, for the requests read with a
+    /// bound ([`super::bounded`]).
+    pub http: reqwest::Client,
+    /// How those requests are authorised, once negotiated.
+    pub(super) authz: tokio::sync::Mutex<Option<super::bounded::Auth>>,
 }
 
 impl std::fmt::Debug for EndpointClient {
@@ -91,11 +96,13 @@ impl EndpointClient {
             http_proxy: endpoint.proxy.clone(),
             ..ClientConfig::default()
         };
-        let client = Client::try_from(config).map_err(|e| FetchError {
-            message: format!("registry endpoint {}: {}", endpoint.url(), describe(&e)),
+        let failed = |e: &OciDistributionError| FetchError {
+            message: format!("registry endpoint {}: {}", endpoint.url(), describe(e)),
             retry_elsewhere: true,
             not_found: false,
-        })?;
+        };
+        let http = http_client(&config).map_err(|e| failed(&e))?;
+        let client = Client::try_from(config).map_err(|e| failed(&e))?;
         // Placeholder tag: every request names its own tag or digest.
         let mut reference = Reference::with_tag(
             registry.to_string(),
@@ -116,6 +123,8 @@ impl EndpointClient {
             client,
             auth,
             reference,
+            http,
+            authz: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -161,6 +170,34 @@ impl EndpointClient {
     pub fn error(&self, method: &str, what: &str, e: &OciDistributionError) -> FetchError {
         classify(method, &self.url(what), e)
     }
+}
+
+/// A reqwest client with the settings oci-client gives its own for
+/// `config` (`Client::try_from`): certificates, timeouts, user agent,
+/// proxies.
+fn http_client(config: &ClientConfig) -> Result<reqwest::Client, OciDistributionError> {
+    let certs = config
+        .extra_root_certificates
+        .iter()
+        .map(reqwest::Certificate::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut b = reqwest::Client::builder()
+        .danger_accept_invalid_certs(config.accept_invalid_certificates)
+        .tls_certs_merge(certs)
+        .user_agent(config.user_agent);
+    if let Some(t) = config.read_timeout {
+        b = b.read_timeout(t);
+    }
+    if let Some(t) = config.connect_timeout {
+        b = b.connect_timeout(t);
+    }
+    if let Some(p) = &config.https_proxy {
+        b = b.proxy(reqwest::Proxy::https(p)?);
+    }
+    if let Some(p) = &config.http_proxy {
+        b = b.proxy(reqwest::Proxy::http(p)?);
+    }
+    Ok(b.build()?)
 }
 
 fn status_text(code: u16) -> String {

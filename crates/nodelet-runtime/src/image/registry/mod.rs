@@ -8,6 +8,7 @@
 //!
 //! The HTTP side is oci-client (see docs/architecture.md for why).
 
+pub mod bounded;
 pub mod client;
 pub mod hosts;
 pub mod keyring;

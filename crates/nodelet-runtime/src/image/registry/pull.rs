@@ -28,7 +28,8 @@ use sha2::Digest as _;
 use tokio::sync::{Semaphore, mpsc};
 use tracing::Instrument as _;
 
-use super::client::EndpointClient;
+use super::bounded::Fetched;
+use super::client::{EndpointClient, FetchError};
 use super::hosts::RegistryConfig;
 use super::keyring::{self, Credential, Keyring};
 use super::manifest::{self, Document};
@@ -66,6 +67,10 @@ pub struct PullLimits {
     pub max_concurrent_downloads: usize,
     /// Layers unpacked at once.
     pub max_concurrent_unpacks: usize,
+    /// How long one manifest, index or config request may take in all:
+    /// a registry trickling bytes (slow loris) never trips the per-read
+    /// timeout, so these small documents also have a total deadline.
+    pub metadata_timeout: Duration,
 }
 
 impl Default for PullLimits {
@@ -75,6 +80,7 @@ impl Default for PullLimits {
             max_concurrent_unpacks: std::thread::available_parallelism()
                 .map_or(2, |n| n.get())
                 .max(2),
+            metadata_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -349,10 +355,14 @@ impl Attempt {
         };
         manifest::check_manifest(&m)?;
         let config_digest = m.config().digest().to_string();
-        let config = self
-            .small_blob(&config_digest, m.config().size())
-            .instrument(tracing::debug_span!("config"))
-            .await?;
+        let limit = self.limits.metadata_timeout;
+        let config = tokio::time::timeout(
+            limit,
+            self.small_blob(&config_digest, m.config().size())
+                .instrument(tracing::debug_span!("config")),
+        )
+        .await
+        .map_err(|_| format!("config {config_digest}: no complete answer within {limit:?}"))??;
         let parsed = crate::image::config::parse_config(&config, &config_digest)
             .map_err(|e| e.to_string())?;
         let diff_ids = parsed.rootfs().diff_ids().clone();
@@ -402,9 +412,8 @@ impl Attempt {
         let mut last = None;
         for c in self.resolvers() {
             let what = format!("manifests/{tag}");
-            match c
-                .client
-                .fetch_manifest_digest(&c.reference_for(tag), &c.auth)
+            match self
+                .deadline(c, "HEAD", &what, c.resolve_tag(tag, manifest::ACCEPTED))
                 .await
             {
                 Ok(d) => {
@@ -412,8 +421,7 @@ impl Attempt {
                         .map_err(|e| format!("{}: {e}", c.url(&what)))?;
                     return Ok(d);
                 }
-                Err(e) => {
-                    let fe = c.error("HEAD", &what, &e);
+                Err(fe) => {
                     let go_on = fe.retry_elsewhere;
                     last = Some(if fe.not_found {
                         format!("{}: not found", self.normalized)
@@ -444,12 +452,16 @@ impl Attempt {
         let mut last = None;
         for c in self.pullers() {
             let what = format!("manifests/{digest}");
-            match c
-                .client
-                .pull_manifest_raw(&c.reference_for(digest), &c.auth, manifest::ACCEPTED)
+            match self
+                .deadline(
+                    c,
+                    "GET",
+                    &what,
+                    c.get_manifest(digest, manifest::ACCEPTED, MAX_METADATA),
+                )
                 .await
             {
-                Ok((body, _)) => {
+                Ok(Fetched { body, .. }) => {
                     let actual = crate::image::import::sha256_bytes(&body);
                     if actual != digest {
                         return Err(format!(
@@ -457,13 +469,9 @@ impl Attempt {
                             c.url(&what)
                         ));
                     }
-                    if body.len() as u64 > MAX_METADATA {
-                        return Err(format!("{}: manifest too large", c.url(&what)));
-                    }
-                    return Ok(body.to_vec());
+                    return Ok(body);
                 }
-                Err(e) => {
-                    let fe = c.error("GET", &what, &e);
+                Err(fe) => {
                     let go_on = fe.retry_elsewhere;
                     last = Some(fe.message);
                     if !go_on {
@@ -473,6 +481,29 @@ impl Attempt {
             }
         }
         Err(last.unwrap_or_else(|| "no registry endpoint may pull".into()))
+    }
+
+    /// `request` to `c`, failed after [`PullLimits::metadata_timeout`].
+    async fn deadline<T>(
+        &self,
+        c: &EndpointClient,
+        method: &str,
+        what: &str,
+        request: impl std::future::Future<Output = std::result::Result<T, FetchError>>,
+    ) -> std::result::Result<T, FetchError> {
+        let limit = self.limits.metadata_timeout;
+        tokio::time::timeout(limit, request)
+            .await
+            .unwrap_or_else(|_| {
+                Err(FetchError {
+                    message: format!(
+                        "failed to do request: {method} {:?}: no complete answer within {limit:?}",
+                        c.url(what)
+                    ),
+                    retry_elsewhere: true,
+                    not_found: false,
+                })
+            })
     }
 
     /// Bytes of a small stored blob (manifest, index, config), if present.
