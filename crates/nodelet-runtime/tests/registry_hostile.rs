@@ -335,3 +335,47 @@ async fn a_slow_loris_registry_times_out() {
         start.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_config_or_error_body_is_bounded() {
+    if !needs("an_endless_config_or_error_body_is_bounded") {
+        return;
+    }
+    // The manifest announces a small config; the registry answers its GET
+    // with an endless body (200), or with an endless error body (500).
+    let cfg_digest = format!("sha256:{}", "cd".repeat(32));
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": 100},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{}", "ef".repeat(32)), "size": 10}],
+    }))
+    .unwrap();
+    let env = Env::new(Box::new(move |p: &str| match p {
+        "/v2/" => Some((200, "application/json", b"{}".to_vec())),
+        p if p.contains("/manifests/") => Some((200, OCI_MANIFEST, manifest.clone())),
+        p if p.starts_with("/v2/big/app/blobs/") => {
+            Some((200, "application/octet-stream", ENDLESS.to_vec()))
+        }
+        p if p.starts_with("/v2/failing/app/blobs/") => Some((500, "text/plain", ENDLESS.to_vec())),
+        _ => None,
+    }));
+    let start = std::time::Instant::now();
+    let e = env.pull("big/app:1").await;
+    assert!(e.contains("config larger than the 16 MiB limit"), "{e}");
+    let e = env.pull("failing/app:1").await;
+    assert!(
+        e.contains(&format!(
+            "unexpected status from GET request to http://127.0.0.1:{}/v2/failing/app/blobs/{cfg_digest}: 500 Internal Server Error",
+            env.port
+        )),
+        "{e}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "took {:?}",
+        start.elapsed()
+    );
+    let peak = peak_rss();
+    assert!(peak < 400 << 20, "peak RSS {} MiB", peak >> 20);
+}

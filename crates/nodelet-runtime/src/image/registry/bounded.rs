@@ -1,4 +1,4 @@
-//! Manifest requests read with a bound, not into memory whole.
+//! Manifest and config requests read with a bound, not into memory whole.
 //!
 //! oci-client's manifest calls (`pull_manifest_raw`, and the GET fallback
 //! of `fetch_manifest_digest`) read the whole answer before anyone can
@@ -7,7 +7,8 @@
 //! the endpoint's own TLS, proxy and timeout settings, authorised by the
 //! token oci-client negotiated (or the endpoint's basic credential), and
 //! stop reading at [`MAX_METADATA`] (containerd's manifest limit) with an
-//! error naming the limit. Error bodies are read up to [`ERROR_BODY`]
+//! error naming the limit (configs too: oci-client's blob stream reads a
+//! failed request's error body whole). Error bodies are read up to [`ERROR_BODY`]
 //! bytes only. The registry's answers still go through
 //! [`classify`](super::client::classify), so messages stay containerd's.
 
@@ -91,6 +92,25 @@ impl EndpointClient {
         limit: u64,
     ) -> Result<Fetched, FetchError> {
         let what = format!("manifests/{tag_or_digest}");
+        self.get_bounded(&what, "manifest", accept, limit).await
+    }
+
+    /// `GET blobs/<digest>` of a small blob (a config), bounded by `limit`.
+    pub async fn get_small_blob(&self, digest: &str, limit: u64) -> Result<Fetched, FetchError> {
+        let what = format!("blobs/{digest}");
+        self.get_bounded(&what, "config", &["*/*"], limit).await
+    }
+
+    /// `GET <what>` with the body bounded by `limit`; `kind` names the
+    /// document in the error.
+    async fn get_bounded(
+        &self,
+        what: &str,
+        kind: &str,
+        accept: &[&str],
+        limit: u64,
+    ) -> Result<Fetched, FetchError> {
+        let what = what.to_string();
         let mut res = self.request(reqwest::Method::GET, &what, accept).await?;
         let status = res.status();
         let digest_header = digest_header(res.headers());
@@ -99,7 +119,7 @@ impl EndpointClient {
         }
         let too_large = || FetchError {
             message: format!(
-                "{}: manifest larger than the {} limit",
+                "{}: {kind} larger than the {} limit",
                 self.url(&what),
                 human(limit)
             ),

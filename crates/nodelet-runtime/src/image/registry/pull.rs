@@ -524,16 +524,9 @@ impl Attempt {
         }
         let mut last = None;
         for c in self.pullers() {
-            let what = format!("blobs/{digest}");
-            let desc = descriptor(digest, size, "");
-            let stream = match c
-                .client
-                .pull_blob_stream_partial(&c.reference_for(digest), &desc, 0, None)
-                .await
-            {
-                Ok(BlobResponse::Full(s) | BlobResponse::Partial(s)) => s,
-                Err(e) => {
-                    let fe = c.error("GET", &what, &e);
+            let out = match c.get_small_blob(digest, MAX_METADATA).await {
+                Ok(Fetched { body, .. }) => body,
+                Err(fe) => {
                     let go_on = fe.retry_elsewhere;
                     last = Some(fe.message);
                     if go_on {
@@ -542,27 +535,6 @@ impl Attempt {
                     break;
                 }
             };
-            let mut stream: SizedStream = stream;
-            let mut out: Vec<u8> = Vec::with_capacity(size as usize);
-            let mut failed = None;
-            while let Some(chunk) = stream.next().await {
-                match chunk {
-                    Ok(b) => {
-                        out.extend_from_slice(&b);
-                        if out.len() as u64 > MAX_METADATA {
-                            return Err(format!("{}: config too large", c.url(&what)));
-                        }
-                    }
-                    Err(e) => {
-                        failed = Some(format!("failed to read {}: {e}", c.url(&what)));
-                        break;
-                    }
-                }
-            }
-            if let Some(f) = failed {
-                last = Some(f);
-                continue;
-            }
             let actual = crate::image::import::sha256_bytes(&out);
             if actual != digest {
                 return Err(format!(
