@@ -4,7 +4,7 @@
 # NODELET_LOG=debug and --audit-log. A pod uses one Secret as env
 # (secretKeyRef) and as a secret volume, and another as its
 # imagePullSecret for an image on a registry that requires basic auth; its
-# postStart hook fails and its readiness probe fails, so events exist.
+# readiness probe and its preStop hook fail, so events exist.
 # Then every output is searched for the three secret values (plain, and
 # base64 where a value could appear encoded): describe, get -o yaml, get
 # events, logs, the agent's debug output, the audit log, the store and
@@ -12,7 +12,7 @@
 # Numbered checks:
 #   1 the pull needs the credential and succeeds with it
 #   2 env and volume carry the values into the container
-#   3 the failing hook and probe produce events
+#   3 the failing probe and hook produce events (Unhealthy, FailedPreStopHook)
 #   4 kubectl describe / get -o yaml / get events / logs hold no secret
 #   5 the agent's debug output, audit log, store and state files hold none
 #   6 state dir 0700, store and state files 0600, kubeconfig and audit log 0600
@@ -88,13 +88,13 @@ spec:
     image: "$IMAGE"
     imagePullPolicy: Always
     # Prints hashes of what it received, never the values.
-    command: [sh, -c, 'echo "env $(printf %s "\$TOKEN" | sha256sum)"; echo "file $(sha256sum </etc/s/file)"; trap "exit 0" TERM; while :; do sleep 0.2; done']
+    command: [sh, -c, 'echo "env \$(printf %s "\$TOKEN" | sha256sum)"; echo "file \$(sha256sum </etc/s/file)"; trap "exit 0" TERM; while :; do sleep 0.2; done']
     env:
     - name: TOKEN
       valueFrom: {secretKeyRef: {name: app, key: token}}
     volumeMounts: [{name: s, mountPath: /etc/s}]
     lifecycle:
-      postStart:
+      preStop:
         exec: {command: [sh, -c, 'test "\$TOKEN" = wrong']}
     readinessProbe:
       exec: {command: [sh, -c, 'test -z "\$TOKEN"']}
@@ -113,8 +113,8 @@ eventually 60 "the container printed the hashes of its env and file" \
     "^env $(sha "$ENV_VALUE") " "^file $(sha "$FILE_VALUE") " -- "$K" logs p
 
 # --- 3 ---------------------------------------------------------------------------
-section 3 "the failing hook and probe produce events"
-eventually 60 "FailedPostStartHook and Unhealthy events" 'FailedPostStartHook' 'Unhealthy' -- \
+section 3 "the failing probe and hook produce events"
+eventually 60 "the readiness probe fails: Unhealthy" 'Unhealthy' -- \
     "$K" get events --field-selector involvedObject.name=p
 
 # --- 4 ---------------------------------------------------------------------------
@@ -126,7 +126,6 @@ save get-pods-wide "$K" get pods -o wide
 save get-events "$K" get events
 save get-events-yaml "$K" get events -o yaml
 save logs "$K" logs p
-save logs-previous "$K" logs p --previous
 save describe-secret "$K" describe secret app pull
 # searched <label> <file...>: fails the check for every value found.
 searched() {
@@ -153,7 +152,12 @@ done < <(find "$root" "$run" -xdev -type f -print0 2>/dev/null)
 ((${#files[@]} > 10)) && good "${#files[@]} state files while the pod runs" || bad "only ${#files[@]} state files found"
 [[ -n "$vol" ]] && good "the secret volume is excluded ($vol)" || bad "no secret volume found under $root"
 B64=1 searched "state files while running" "${files[@]}"
+# The preStop hook fails on deletion: FailedPreStopHook.
 "$K" delete pod p --wait=true >/dev/null 2>&1
+eventually 30 "the failing preStop hook: FailedPreStopHook" 'FailedPreStopHook' -- \
+    "$K" get events --field-selector involvedObject.name=p
+save get-events-after-delete "$K" get events -o yaml
+B64=1 searched "events after the deletion" "$out/get-events-after-delete"
 "$K" delete secret app pull >/dev/null 2>&1
 stop_server
 searched "the store (state.redb: Secrets hold base64 only)" "$root/state.redb"
