@@ -47,7 +47,9 @@ mkdir -p "$out"
 # save <name> <command...>: keeps what the command printed for the search.
 save() { local n=$1; shift; "$@" >"$out/$n" 2>&1; }
 
-"$K" apply -f - >/dev/null <<YAML
+# create, not apply: apply would keep the stringData in the
+# last-applied-configuration annotation, in plain text, as upstream does.
+"$K" create -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Secret
 metadata: {name: app}
@@ -142,13 +144,27 @@ for f in "$out"/*; do B64=1 searched "$(basename "$f")" "$f"; done
 # --- 5 ---------------------------------------------------------------------------
 section 5 "the agent's output, audit log, store and state files hold no secret value"
 # While the pod runs: every readable file of the state dirs but the
-# secret volume (the values' one place on disk, tmpfs) and the store
-# (searched below).
+# secret volume (tmpfs, not crossed by -xdev) and the container's OCI
+# config.json, which holds its environment for runc (as containerd's
+# bundle does) and must be 0600.
 files=()
 while IFS= read -r -d '' f; do
     [[ -n "$vol" && $f == "$vol"/* ]] && continue
+    if [[ $f == */bundle/config.json ]]; then
+        [[ $(stat -c %a "$f") == 600 ]] && good "$f is 0600" || bad "$f is $(stat -c %a "$f")"
+        continue
+    fi
     files+=("$f")
 done < <(find "$root" "$run" -xdev -type f -print0 2>/dev/null)
+# nodelet's own files (not image content, volume content or the CNI
+# plugins' IPAM files): no group or other bits.
+loose_files() {
+    find "$root" "$run" -xdev -type f -perm /077 -not -path "$root/images/*" -not -path "$root/pods/*" \
+        -not -path "$root/volumes/*" -not -path "$root/cni/networks/*" 2>/dev/null
+}
+loose=$(loose_files)
+[[ -z "$loose" ]] && good "while running: no state file readable by group or others" ||
+    bad "while running: state files with group/other bits" "$(ls -l $loose)"
 ((${#files[@]} > 10)) && good "${#files[@]} state files while the pod runs" || bad "only ${#files[@]} state files found"
 [[ -n "$vol" ]] && good "the secret volume is excluded ($vol)" || bad "no secret volume found under $root"
 B64=1 searched "state files while running" "${files[@]}"
@@ -166,7 +182,7 @@ searched "the store (state.redb: Secrets hold base64 only)" "$root/state.redb"
 files=()
 while IFS= read -r -d '' f; do files+=("$f"); done < <(find "$root" "$run" -xdev -type f -not -path "$root/state.redb" -print0 2>/dev/null)
 B64=1 searched "state files after deletion" "${files[@]}"
-grep -q ' DEBUG ' "$tmp/server.log" && good "the agent logged at debug" || bad "no DEBUG line in the agent's output"
+grep -q 'DEBUG' "$tmp/server.log" && good "the agent logged at debug" || bad "no DEBUG line in the agent's output"
 B64=1 searched "the agent's stdout/stderr at debug" "$tmp/server.log"
 [[ -s "$tmp/audit.log" ]] && good "the audit log has entries" || bad "the audit log is empty"
 B64=1 searched "the audit log" "$tmp/audit.log"
@@ -178,9 +194,7 @@ mode() { stat -c %a "$1"; }
 for f in "$root/state.redb" "$root/kubeconfig" "$tmp/audit.log"; do
     [[ $(mode "$f") == 600 ]] && good "$(basename "$f") is 0600" || bad "$f is $(mode "$f")"
 done
-# nodelet's own files (not image content or a container's files): no
-# group or other bits.
-loose=$(find "$root" -xdev -type f -perm /077 -not -path "$root/images/*" -not -path "$root/pods/*" 2>/dev/null)
+loose=$(loose_files)
 [[ -z "$loose" ]] && good "no state file readable by group or others" || bad "state files with group/other bits" "$(ls -l $loose)"
 
 summary 1 2 3 4 5 6

@@ -141,9 +141,10 @@ pub fn is_sandbox_id(id: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Writes `bytes` to `path` so readers see the old or the new content, never
+/// Writes `bytes` to `path` (mode 0600) so readers see the old or the new content, never
 /// a torn file, even across a crash: temp file, fsync, rename, fsync dir.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     let parent = path
         .parent()
         .ok_or_else(|| RuntimeError::Other(format!("{}: no parent directory", path.display())))?;
@@ -153,7 +154,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .unwrap_or_default();
     let tmp = parent.join(format!(".{file_name}.tmp.{}", std::process::id()));
     let write = || -> io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
+        // Owner only: state files are nodelet's, and none is for others.
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
