@@ -154,20 +154,29 @@ while IFS= read -r -d '' f; do
         [[ $(stat -c %a "$f") == 600 ]] && good "$f is 0600" || bad "$f is $(stat -c %a "$f")"
         continue
     fi
+    [[ $f == "$root/state.redb" ]] && continue
     files+=("$f")
 done < <(find "$root" "$run" -xdev -type f -print0 2>/dev/null)
-# nodelet's own files (not image content, volume content or the CNI
-# plugins' IPAM files): no group or other bits.
+# nodelet's own files: no group or other bits. Not counted: image and
+# volume content, the CNI plugins' IPAM files, what the container itself
+# sees (its writable layer, and the hostname, hosts, resolv.conf and
+# termination-log files mounted into it: readable, or for the
+# termination log writable, by any user in the container, as the
+# kubelet makes them) and the namespace pins (mount points of nsfs).
 loose_files() {
     find "$root" "$run" -xdev -type f -perm /077 -not -path "$root/images/*" -not -path "$root/pods/*" \
-        -not -path "$root/volumes/*" -not -path "$root/cni/networks/*" 2>/dev/null
+        -not -path "$root/volumes/*" -not -path "$root/cni/networks/*" -not -path "$root/containers/*/upper/*" \
+        -not -path "$run/ns/*" \( -not -path "$root/containers/*" -o -not -regex '.*/\(hostname\|hosts\|resolv.conf\|termination-log\)' \) \
+        2>/dev/null
 }
 loose=$(loose_files)
 [[ -z "$loose" ]] && good "while running: no state file readable by group or others" ||
     bad "while running: state files with group/other bits" "$(ls -l $loose)"
 ((${#files[@]} > 10)) && good "${#files[@]} state files while the pod runs" || bad "only ${#files[@]} state files found"
 [[ -n "$vol" ]] && good "the secret volume is excluded ($vol)" || bad "no secret volume found under $root"
-B64=1 searched "state files while running" "${files[@]}"
+B64=1 searched "state files while running (but the store)" "${files[@]}"
+# The store holds the Secret objects: base64 there, as etcd, never plain.
+searched "the store while running (plain values)" "$root/state.redb"
 # The preStop hook fails on deletion: FailedPreStopHook.
 "$K" delete pod p --wait=true >/dev/null 2>&1
 eventually 30 "the failing preStop hook: FailedPreStopHook" 'FailedPreStopHook' -- \

@@ -559,7 +559,7 @@ impl OciRuntime {
             })
             .await?;
         let p = dir.join("monitor.pid");
-        std::fs::write(&p, monitor_pid.to_string()).map_err(|e| RuntimeError::io(&p, e))?;
+        record::write_private(&p, monitor_pid.to_string().as_bytes())?;
         meta.pid = Some(pid);
         // The handshake comes after `run` returned, i.e. once the
         // entrypoint was exec'd: when `start` would have returned.

@@ -58,6 +58,21 @@ pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let b = serde_json::to_vec_pretty(v)
         .map_err(|e| RuntimeError::Other(format!("{}: {e}", path.display())))?;
-    std::fs::write(&tmp, b).map_err(|e| RuntimeError::io(&tmp, e))?;
+    write_private(&tmp, &b)?;
     std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e))
+}
+
+/// Writes `bytes` to `path`, created mode 0600: nodelet's state files are
+/// for nodelet alone.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| RuntimeError::io(path, e))
 }

@@ -200,9 +200,11 @@ impl OciCli {
     pub async fn create_via_monitor(&self, a: &MonitorArgs<'_>) -> Result<(i32, i32)> {
         let (read_end, write_end) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| RuntimeError::io("pipe", e.into()))?;
+        use std::os::unix::fs::OpenOptionsExt as _;
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(a.monitor_log)
             .map_err(|e| RuntimeError::io(a.monitor_log, e))?;
         let mut cmd = Command::new(a.monitor);
