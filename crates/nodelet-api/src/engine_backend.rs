@@ -77,6 +77,13 @@ impl EngineBackend {
         }
     }
 
+    /// `--max-pods`, which the node reports as `capacity.pods` (the engine
+    /// enforces it).
+    pub fn with_max_pods(mut self, max_pods: u32) -> Self {
+        self.max_pods = max_pods;
+        self
+    }
+
     /// Allocates cluster IPs and node ports from `ranges` for Services
     /// written through this backend, and notifies `changed` after every
     /// Service write.

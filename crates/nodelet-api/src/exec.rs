@@ -103,6 +103,7 @@ pub async fn handle(
     pod_name: String,
     q: Query,
     ws: Option<WebSocketUpgrade>,
+    slot: Option<crate::limits::SessionSlot>,
 ) -> Result<Response, ApiError> {
     let Some(ws) = ws else {
         return Err(ApiError::bad_request(
@@ -129,6 +130,8 @@ pub async fn handle(
     let ws = ws.protocols(PROTOCOLS);
     Ok(ws
         .on_upgrade(move |socket| async move {
+            // The session counts against --max-sessions while it lasts.
+            let _slot = slot;
             let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some(PROTOCOLS[0]);
             let started = match mode {
                 Mode::Exec => backend.exec(&ns, &pod_name, &container, req).await,

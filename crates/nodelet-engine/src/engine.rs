@@ -433,13 +433,40 @@ impl Engine {
             pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
         }
         pod.status = None;
-        let rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        let mut rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        // The kubelet's pod-count admission: beyond `--max-pods` the pod
+        // exists but never runs (ended by the agent, as `rejectPod`).
+        let rejected = self.ctx.config.max_pods.and_then(|max| {
+            let active = pods
+                .values()
+                .filter(|h| h.live() && !status::is_terminal(status::phase(&h.shared.lock())))
+                .count();
+            nodelet_spec::capacity::out_of_pods(active, max)
+        });
+        if let Some(message) = &rejected {
+            tracing::warn!(pod = %key.name, namespace = %key.namespace, reason = nodelet_spec::capacity::REASON_OUT_OF_PODS, "rejecting pod: {message}");
+            rec.terminal = Some((
+                nodelet_spec::capacity::REASON_OUT_OF_PODS.to_owned(),
+                format!("{}{message}", nodelet_spec::capacity::REJECTED_PREFIX),
+            ));
+            self.ctx
+                .metrics
+                .pod_rejected(nodelet_spec::capacity::REASON_OUT_OF_PODS);
+        }
         let handle = Worker::spawn(
             self.ctx.clone(),
             rec,
             self.shutdown.child_token(),
             crate::recover::Recovered::default(),
         );
+        if let Some(message) = &rejected {
+            handle.shared.event(
+                None,
+                crate::events::EventType::Warning,
+                nodelet_spec::capacity::REASON_OUT_OF_PODS,
+                message,
+            );
+        }
         // Visible to readers at once, before the worker's first publish.
         handle.shared.publish();
         pods.insert(key.clone(), handle);

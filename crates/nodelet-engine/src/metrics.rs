@@ -56,6 +56,11 @@ pub struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignalLabel {
     pub signal: String,
 }
@@ -72,6 +77,7 @@ pub struct Metrics {
     pub hook_duration: Family<HookLabels, Histogram>,
     pub redeliveries: Family<HookOnly, Counter>,
     pub image_pull: Histogram,
+    pub admission_rejections: Family<ReasonLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -145,6 +151,12 @@ impl Metrics {
             "Image pulls and how long they took",
             image_pull.clone(),
         );
+        let admission_rejections = Family::<ReasonLabel, Counter>::default();
+        r.register(
+            "kubelet_admission_rejections",
+            "Cumulative number pod admission rejections by the Kubelet",
+            admission_rejections.clone(),
+        );
         Metrics {
             registry: Mutex::new(r),
             http_fallbacks,
@@ -157,7 +169,17 @@ impl Metrics {
             hook_duration,
             redeliveries,
             image_pull,
+            admission_rejections,
         }
+    }
+
+    /// A pod refused at admission (`--max-pods`).
+    pub fn pod_rejected(&self, reason: &str) {
+        self.admission_rejections
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn hook_delivered(&self, hook: &str, handler: &str, result: &str, took: Duration) {
