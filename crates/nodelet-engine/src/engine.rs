@@ -172,6 +172,7 @@ impl Engine {
             engine.ctx.config.event_ttl,
             engine.ctx.config.retention,
             engine.shutdown.child_token(),
+            engine.ctx.metrics.events_dropped.clone(),
         ));
         let task = tokio::spawn(adopt(
             engine.ctx.clone(),

@@ -11,7 +11,9 @@
 //! `kubelet_pod_termination_grace_period_exceeded_total` are the names
 //! KEP-4960 proposes (not found in metrics.go as checked); nodelet's own are
 //! `nodelet_*`: hook delivery durations by hook, handler and result,
-//! re-deliveries, image pulls.
+//! re-deliveries, image pulls, events dropped over the count bounds.
+//! `kubelet_admission_rejections_total{reason}` counts pods refused at
+//! admission (`OutOfpods` beyond `--max-pods`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -78,6 +80,7 @@ pub struct Metrics {
     pub redeliveries: Family<HookOnly, Counter>,
     pub image_pull: Histogram,
     pub admission_rejections: Family<ReasonLabel, Counter>,
+    pub events_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -157,6 +160,12 @@ impl Metrics {
             "Cumulative number pod admission rejections by the Kubelet",
             admission_rejections.clone(),
         );
+        let events_dropped = Counter::default();
+        r.register(
+            "nodelet_events_dropped",
+            "Events deleted before their TTL because they were over --max-events or --max-events-per-namespace (oldest first)",
+            events_dropped.clone(),
+        );
         Metrics {
             registry: Mutex::new(r),
             http_fallbacks,
@@ -170,6 +179,7 @@ impl Metrics {
             redeliveries,
             image_pull,
             admission_rejections,
+            events_dropped,
         }
     }
 
