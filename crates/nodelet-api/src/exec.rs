@@ -2,7 +2,10 @@
 //! protocol (`v5.channel.k8s.io`, `v4.channel.k8s.io`): every binary frame
 //! starts with a channel byte: 0 stdin, 1 stdout, 2 stderr, 3 error (a
 //! `Status` JSON with the exit code), 4 resize (`{"Width":..,"Height":..}`),
-//! and in v5 255 = close the stream named by the next byte.
+//! and in v5 255 = close the stream named by the next byte. The older
+//! versions (`v3.channel.k8s.io`, `v2.`, `channel.k8s.io`) are served too,
+//! as the kubelet serves them: there the error channel carries only a
+//! failure's message, as text, and nothing on success.
 
 use std::sync::Arc;
 
@@ -19,7 +22,51 @@ use crate::logs::pick_container;
 use crate::query::Query;
 use crate::streams::PodStreams;
 
-pub const PROTOCOLS: [&str; 2] = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
+pub const PROTOCOLS: [&str; 5] = [
+    "v5.channel.k8s.io",
+    "v4.channel.k8s.io",
+    "v3.channel.k8s.io",
+    "v2.channel.k8s.io",
+    "channel.k8s.io",
+];
+
+/// What the negotiated subprotocol changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    /// v5: v4 plus the close-stream channel.
+    V5,
+    /// v4: the error channel carries a `Status` JSON, success included.
+    V4,
+    /// v1–v3: the error channel carries a failure's message only.
+    Legacy,
+}
+
+impl Version {
+    /// The version of a negotiated subprotocol; none negotiated is v4's
+    /// behaviour (what every current client asks for).
+    pub fn of(protocol: Option<&str>) -> Version {
+        match protocol {
+            Some("v5.channel.k8s.io") => Version::V5,
+            Some("v3.channel.k8s.io" | "v2.channel.k8s.io" | "channel.k8s.io") => Version::Legacy,
+            _ => Version::V4,
+        }
+    }
+
+    /// The error channel's payload for `status`, if any is sent.
+    pub fn status_payload(self, status: &Value) -> Option<Vec<u8>> {
+        match self {
+            Version::V5 | Version::V4 => Some(status.to_string().into_bytes()),
+            Version::Legacy if status["status"] == "Success" => None,
+            Version::Legacy => Some(
+                status["message"]
+                    .as_str()
+                    .unwrap_or("error executing command")
+                    .as_bytes()
+                    .to_vec(),
+            ),
+        }
+    }
+}
 
 const STDIN: u8 = 0;
 const STDOUT: u8 = 1;
@@ -132,12 +179,12 @@ pub async fn handle(
         .on_upgrade(move |socket| async move {
             // The session counts against --max-sessions while it lasts.
             let _slot = slot;
-            let v5 = socket.protocol().and_then(|p| p.to_str().ok()) == Some(PROTOCOLS[0]);
+            let version = Version::of(socket.protocol().and_then(|p| p.to_str().ok()));
             let started = match mode {
                 Mode::Exec => backend.exec(&ns, &pod_name, &container, req).await,
                 Mode::Attach => backend.attach(&ns, &pod_name, &container, attach_req).await,
             };
-            bridge(socket, started, command, v5, mode).await;
+            bridge(socket, started, command, version, mode).await;
         })
         .into_response())
 }
@@ -160,16 +207,17 @@ async fn bridge(
     socket: WebSocket,
     started: Result<InteractiveExec, ApiError>,
     command: Vec<String>,
-    v5: bool,
+    version: Version,
     mode: Mode,
 ) {
+    let v5 = version == Version::V5;
     let (mut sink, mut source) = socket.split();
     let proc_ = match started {
         Ok(p) => p,
         Err(e) => {
-            let _ = sink
-                .send(frame(ERROR, failure(&e.message).to_string().as_bytes()))
-                .await;
+            if let Some(p) = version.status_payload(&failure(&e.message)) {
+                let _ = sink.send(frame(ERROR, &p)).await;
+            }
             let _ = sink.send(normal_close()).await;
             // Read until the client's close: dropping the connection with
             // its stdin still unread makes the kernel send a reset, and
@@ -282,9 +330,9 @@ async fn bridge(
         // As kubelet: attach reports how the stream ended, not the exit code.
         Mode::Attach => json!({"metadata": {}, "status": "Success"}),
     };
-    let _ = out_tx
-        .send(frame(ERROR, status.to_string().as_bytes()))
-        .await;
+    if let Some(p) = version.status_payload(&status) {
+        let _ = out_tx.send(frame(ERROR, &p)).await;
+    }
     drop(out_tx);
     let _ = writer.await;
     // As above: let the client's close arrive before dropping the socket.
@@ -309,6 +357,26 @@ mod tests {
         assert_eq!(decode_input(&[CLOSE], true), Input::Ignored);
         assert_eq!(decode_input(&[], true), Input::Ignored);
         assert_eq!(decode_input(&[STDOUT, b'x'], true), Input::Ignored);
+    }
+
+    #[test]
+    fn older_protocols_send_only_a_failures_message() {
+        let ok = exit_status(0, &[]);
+        let bad = exit_status(3, &["false".into()]);
+        assert_eq!(Version::of(Some("channel.k8s.io")), Version::Legacy);
+        assert_eq!(Version::of(Some("v3.channel.k8s.io")), Version::Legacy);
+        assert_eq!(Version::of(Some("v5.channel.k8s.io")), Version::V5);
+        assert_eq!(Version::of(None), Version::V4);
+        assert_eq!(Version::Legacy.status_payload(&ok), None);
+        assert_eq!(
+            Version::Legacy.status_payload(&bad).unwrap(),
+            b"command terminated with non-zero exit code: error executing command [\"false\"], exit code 3"
+        );
+        let v4 = Version::V4.status_payload(&ok).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<Value>(&v4).unwrap()["status"],
+            "Success"
+        );
     }
 
     #[test]

@@ -347,7 +347,10 @@ mod tests {
         assert!(e.contains("3 open on this node (--max-sessions)"), "{e}");
         let again = a1.clone();
         drop(a1);
-        assert!(st.open_session("c").is_err(), "a clone still holds the slot");
+        assert!(
+            st.open_session("c").is_err(),
+            "a clone still holds the slot"
+        );
         drop(again);
         assert!(st.open_session("c").is_ok());
     }

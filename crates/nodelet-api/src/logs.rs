@@ -284,7 +284,7 @@ pub async fn logs(
     } = render_file(&content, &opts, &mut fmt);
     let follow = opts.follow && !opts.previous && !done && container_running(&pod, &container);
     if !follow {
-        return Ok(([("content-type", "text/plain")], out).into_response());
+        return Ok(([("content-type", "text/plain")], whole_log_body(out)).into_response());
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, Infallible>>(16);
     let _ = tx.try_send(Ok(Bytes::from(out)));
@@ -301,6 +301,32 @@ pub async fn logs(
     ));
     let body = Body::from_stream(crate::watch::receiver_stream(rx));
     Ok(([("content-type", "text/plain")], body).into_response())
+}
+
+/// A finished log as the kubelet sends it: chunked, the data flushed before
+/// the end of the body. The API server's WebSocket log reader
+/// (`wsstream.messageCopy`) drops the bytes of a read that also returns
+/// EOF, which Go's HTTP client does when the body's end is already there:
+/// with a Content-Length, or with the last chunk in the same TLS record. So
+/// the stream stops once (hyper flushes the data) before it ends.
+fn whole_log_body(out: Vec<u8>) -> Body {
+    enum Step {
+        Data(Vec<u8>),
+        Pause,
+    }
+    let stream = futures::stream::unfold(Step::Data(out), |step| async move {
+        match step {
+            Step::Data(d) if !d.is_empty() => {
+                Some((Ok::<_, Infallible>(Bytes::from(d)), Step::Pause))
+            }
+            Step::Data(_) => None,
+            Step::Pause => {
+                tokio::task::yield_now().await;
+                None
+            }
+        }
+    });
+    Body::from_stream(stream)
 }
 
 /// How often follow re-checks that the container still runs (the file

@@ -118,8 +118,12 @@ impl H {
     }
 
     async fn get_pod(&self, name: &str) -> (u16, Value) {
-        self.call("GET", &format!("/api/v1/namespaces/default/pods/{name}"), "")
-            .await
+        self.call(
+            "GET",
+            &format!("/api/v1/namespaces/default/pods/{name}"),
+            "",
+        )
+        .await
     }
 
     /// Waits (bounded) until the pod's container runs.
@@ -312,11 +316,7 @@ async fn ten_thousand_pods_are_rejected_past_max_pods_with_the_agent_responsive(
     let ev = json!({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "x"},
         "involvedObject": {"kind": "Pod", "name": "p"}, "reason": "R", "message": "m"});
     let (code, _) = h
-        .call(
-            "POST",
-            "/api/v1/namespaces/default/events",
-            &ev.to_string(),
-        )
+        .call("POST", "/api/v1/namespaces/default/events", &ev.to_string())
         .await;
     assert_eq!(code, 405, "events are read-only through the API");
 
@@ -403,10 +403,7 @@ async fn ten_thousand_pods_are_rejected_past_max_pods_with_the_agent_responsive(
             "{message}"
         );
     }
-    let active = items
-        .iter()
-        .filter(|p| status_of(p).0 != "Failed")
-        .count();
+    let active = items.iter().filter(|p| status_of(p).0 != "Failed").count();
     assert_eq!(active, MAX);
 
     // The event flood (one OutOfpods event per rejected pod, plus the
@@ -432,7 +429,10 @@ async fn ten_thousand_pods_are_rejected_past_max_pods_with_the_agent_responsive(
             .iter()
             .filter(|e| e["metadata"]["namespace"] == ns)
             .count();
-        assert!(n <= retention.max_events_per_namespace, "{n} events in {ns}");
+        assert!(
+            n <= retention.max_events_per_namespace,
+            "{n} events in {ns}"
+        );
     }
     let metrics = h.metrics().await;
     let dropped: u64 = metrics

@@ -32,12 +32,8 @@ pub async fn backend_with(config: EngineConfig) -> (Arc<EngineBackend>, tempfile
     )
     .await
     .unwrap();
-    let backend = Arc::new(EngineBackend::new(
-        Arc::new(engine),
-        store,
-        runtime,
-        "fake://0",
-    )
-    .with_max_pods(max_pods));
+    let backend = Arc::new(
+        EngineBackend::new(Arc::new(engine), store, runtime, "fake://0").with_max_pods(max_pods),
+    );
     (backend, dir)
 }

@@ -168,8 +168,7 @@ pub async fn run(
             () = clock.sleep(every) => {}
         }
         let (s, now) = (store.clone(), clock.now());
-        if let Ok(n) = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await
-        {
+        if let Ok(n) = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await {
             events_dropped.inc_by(n as u64);
         }
     }

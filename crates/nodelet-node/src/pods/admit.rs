@@ -27,6 +27,7 @@ pub struct Rejection {
 /// (non-terminated) pods already fill the node's `max_pods` (the
 /// kubelet's resource admission, with its message).
 pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
+    os(pod)?;
     let errs = nodelet_spec::validate::validate_pod(pod);
     if !errs.is_empty() {
         return Err(Rejection {
@@ -38,6 +39,32 @@ pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
         return Err(Rejection {
             reason: REASON_OUT_OF_PODS,
             message,
+        });
+    }
+    Ok(())
+}
+
+/// The kubelet's OS predicates (`rejectPodAdmissionBasedOnOSSelector`,
+/// `rejectPodAdmissionBasedOnOSField`): a pod labelled or specified for
+/// another OS than this node's (always linux) is refused.
+fn os(pod: &Pod) -> Result<(), Rejection> {
+    let label = pod
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("kubernetes.io/os"));
+    if label.is_some_and(|os| os != "linux") {
+        return Err(Rejection {
+            reason: "PodOSSelectorNodeLabelDoesNotMatch",
+            message: "Failed to admit pod as the `kubernetes.io/os` label doesn't match node label"
+                .into(),
+        });
+    }
+    let field = pod.spec.as_ref().and_then(|s| s.os.as_ref());
+    if field.is_some_and(|os| os.name != "linux") {
+        return Err(Rejection {
+            reason: "PodOSNotSupported",
+            message: "Failed to admit pod as the OS field doesn't match node OS".into(),
         });
     }
     Ok(())
@@ -64,6 +91,29 @@ mod tests {
                 "restartPolicy": "Always", "dnsPolicy": "ClusterFirst"},
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_pod_for_another_os_is_refused_as_the_kubelet_says() {
+        let mut p = pod();
+        p.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS {
+            name: "windows".into(),
+        });
+        let r = admit(&p, 0, 110).unwrap_err();
+        assert_eq!(r.reason, "PodOSNotSupported");
+        assert_eq!(
+            r.message,
+            "Failed to admit pod as the OS field doesn't match node OS"
+        );
+        p.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS {
+            name: "linux".into(),
+        });
+        assert_eq!(admit(&p, 0, 110), Ok(()));
+        p.metadata.labels = Some([("kubernetes.io/os".into(), "windows".into())].into());
+        assert_eq!(
+            admit(&p, 0, 110).unwrap_err().reason,
+            "PodOSSelectorNodeLabelDoesNotMatch"
+        );
     }
 
     #[test]

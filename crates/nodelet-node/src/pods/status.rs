@@ -67,6 +67,17 @@ pub fn reported_status(pod: &Pod) -> Value {
         });
         if let Some(conds) = obj.get_mut("conditions").and_then(|c| c.as_array_mut()) {
             conds.retain(|c| c["type"].as_str().is_some_and(|t| OWNED.contains(&t)));
+            // Conditions merge by type in a strategic merge patch: a reason
+            // or message a condition no longer has must be deleted
+            // explicitly (null), or a Ready=True keeps the reason of its
+            // False days — the kubelet's two-way patch does the same.
+            for c in conds.iter_mut() {
+                if let Some(c) = c.as_object_mut() {
+                    for k in ["reason", "message"] {
+                        c.entry(k).or_insert(Value::Null);
+                    }
+                }
+            }
         }
     }
     v
@@ -83,10 +94,22 @@ fn already_there(server: &Value, reported: &Value) -> bool {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .any(|s| s == c)
+                .any(|s| same_condition(s, c))
         }),
         _ => &server[k] == v,
     })
+}
+
+/// A condition as the server shows it equals ours; a field we send as null
+/// (to delete it) is one the server lacks.
+fn same_condition(server: &Value, ours: &Value) -> bool {
+    let (Some(s), Some(o)) = (server.as_object(), ours.as_object()) else {
+        return server == ours;
+    };
+    let ours_set = o.iter().filter(|(_, v)| !v.is_null());
+    let server_set = s.iter().filter(|(_, v)| !v.is_null());
+    ours_set.clone().count() == server_set.clone().count()
+        && ours_set.into_iter().all(|(k, v)| s.get(k) == Some(v))
 }
 
 fn is_terminal(phase: &str) -> bool {
@@ -432,6 +455,29 @@ mod tests {
     }
 
     #[test]
+    fn a_condition_that_lost_its_reason_deletes_it_on_the_server() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}
+        }))
+        .unwrap();
+        let r = reported_status(&pod);
+        assert_eq!(r["conditions"][0]["reason"], Value::Null);
+        assert!(
+            r["conditions"][0]
+                .as_object()
+                .unwrap()
+                .contains_key("reason")
+        );
+        // The server still has the old reason: the patch is needed.
+        let stale = json!({"conditions": [{"type": "Ready", "status": "True", "reason": "ContainersNotReady"}]});
+        assert!(!already_there(&stale, &r));
+        // Once deleted there, it is not sent again.
+        let clean = json!({"conditions": [{"type": "Ready", "status": "True"}]});
+        assert!(already_there(&clean, &r));
+    }
+
+    #[test]
     fn only_the_round_that_handled_the_removal_forgets_the_pod() {
         // handled removal, retries, removed now
         assert!(forget_after(true, false, true));
@@ -439,7 +485,10 @@ mod tests {
             !forget_after(false, false, true),
             "a status round that finished after PodDeleted leaves the final delete to come"
         );
-        assert!(!forget_after(true, true, true), "a failed delete is retried");
+        assert!(
+            !forget_after(true, true, true),
+            "a failed delete is retried"
+        );
         assert!(
             !forget_after(true, false, false),
             "a pod created again under the name stays"

@@ -6,15 +6,18 @@
 use k8s_openapi::api::core::v1::{DownwardAPIVolumeFile, Pod};
 
 use super::payload::{FileDefaults, FileProjection, Payload, PayloadError, clean};
-use crate::env::{EnvContext, EnvError, field_ref_value, resource_field_value};
+use crate::env::{Allocatable, EnvContext, EnvError, field_ref_value, resource_field_value};
 
 /// The files of a downwardAPI volume (or projection) for `pod`. Every item
 /// that can be evaluated is kept; the errors of the others come back
-/// aggregated, as the kubelet reports them.
+/// aggregated, as the kubelet reports them. `node_allocatable` defaults
+/// unset limits as for the environment (`defaultPodLimitsForDownwardAPI`
+/// serves both).
 pub fn downward_api_payload(
     items: &[DownwardAPIVolumeFile],
     pod: &Pod,
     node_name: &str,
+    node_allocatable: Option<&Allocatable>,
     defaults: FileDefaults,
 ) -> Result<Payload, PayloadError> {
     let ctx = EnvContext::new(pod, node_name);
@@ -28,10 +31,12 @@ pub fn downward_api_payload(
         } else if let Some(r) = &item.resource_field_ref {
             let name = r.container_name.as_deref().unwrap_or("");
             match find_container(pod, name) {
-                Some(c) => resource_field_value(&ctx, c, r, None).map_err(|e| match e {
-                    EnvError::ContainerNotFound(_) => not_found(pod, name),
-                    e => e.to_string(),
-                }),
+                Some(c) => {
+                    resource_field_value(&ctx, c, r, node_allocatable).map_err(|e| match e {
+                        EnvError::ContainerNotFound(_) => not_found(pod, name),
+                        e => e.to_string(),
+                    })
+                }
                 None => Err(not_found(pod, name)),
             }
         } else {
@@ -157,7 +162,8 @@ mod tests {
             field("uid", "metadata.uid"),
             field("one", "metadata.labels['key2']"),
         ];
-        let p = downward_api_payload(&items, &pod(), "node", FileDefaults::mode(0o644)).unwrap();
+        let p =
+            downward_api_payload(&items, &pod(), "node", None, FileDefaults::mode(0o644)).unwrap();
         let s = |k: &str| String::from_utf8(p[k].data.clone()).unwrap();
         assert_eq!(s("labels"), "key1=\"value1\"\nkey2=\"value2\"");
         assert_eq!(s("annotations"), "builder=\"bar\\\"quoted\\n\"");
@@ -174,18 +180,50 @@ mod tests {
             res("cpu", "requests.cpu", Some("1m")),
             res("cpu1", "requests.cpu", None),
         ];
-        let p = downward_api_payload(&items, &pod(), "node", FileDefaults::mode(0o644)).unwrap();
+        let p =
+            downward_api_payload(&items, &pod(), "node", None, FileDefaults::mode(0o644)).unwrap();
         assert_eq!(p["mem"].data, b"64");
         assert_eq!(p["cpu"].data, b"250");
         assert_eq!(p["cpu1"].data, b"1");
+    }
+
+    /// The Projected downwardAPI "node allocatable as default limit" specs:
+    /// a limit the container does not set is the node's allocatable.
+    #[test]
+    fn unset_limits_read_the_nodes_allocatable() {
+        let items = vec![
+            res("cpu", "limits.cpu", Some("1m")),
+            res("mem", "limits.memory", None),
+        ];
+        let mut pod = pod();
+        pod.spec.as_mut().unwrap().containers[0].resources = None;
+        let alloc: crate::env::Allocatable = [
+            ("cpu".to_string(), Quantity("2".into())),
+            ("memory".to_string(), Quantity("1Gi".into())),
+        ]
+        .into_iter()
+        .collect();
+        let p = downward_api_payload(
+            &items,
+            &pod,
+            "node",
+            Some(&alloc),
+            FileDefaults::mode(0o644),
+        )
+        .unwrap();
+        assert_eq!(p["cpu"].data, b"2000");
+        assert_eq!(p["mem"].data, b"1073741824");
+        let p =
+            downward_api_payload(&items, &pod, "node", None, FileDefaults::mode(0o644)).unwrap();
+        assert_eq!(p["mem"].data, b"0", "without allocatable, as upstream: 0");
     }
 
     #[test]
     fn unknown_container_is_an_error() {
         let mut item = res("mem", "limits.memory", None);
         item.resource_field_ref.as_mut().unwrap().container_name = Some("zz".into());
-        let e =
-            downward_api_payload(&[item], &pod(), "node", FileDefaults::mode(0o644)).unwrap_err();
+        let e = downward_api_payload(&[item], &pod(), "node", None, FileDefaults::mode(0o644))
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "failed to find container zz in pod ns/labelsupdate"

@@ -52,6 +52,7 @@ pub fn projected_payload(
     source: &ProjectedVolumeSource,
     pod: &Pod,
     node_name: &str,
+    node_allocatable: Option<&crate::env::Allocatable>,
     inputs: &dyn ProjectionInputs,
     fs_group: Option<i64>,
 ) -> Result<Payload, PayloadError> {
@@ -81,7 +82,13 @@ pub fn projected_payload(
                 optional,
             )
         } else if let Some(d) = &s.downward_api {
-            downward_api_payload(d.items.as_deref().unwrap_or(&[]), pod, node_name, defaults)
+            downward_api_payload(
+                d.items.as_deref().unwrap_or(&[]),
+                pod,
+                node_name,
+                node_allocatable,
+                defaults,
+            )
         } else if let Some(t) = &s.service_account_token {
             let mode = if fs_group.is_some() {
                 0o600
@@ -204,7 +211,7 @@ mod tests {
             data: Some([("ca.crt".to_string(), "PEM".to_string())].into()),
             ..Default::default()
         };
-        let p = projected_payload(&source(), &pod, "n", &In { cm: Some(cm) }, None).unwrap();
+        let p = projected_payload(&source(), &pod, "n", None, &In { cm: Some(cm) }, None).unwrap();
         assert_eq!(p["token"].data, b"tok");
         assert_eq!(p["ca.crt"].data, b"PEM");
         assert_eq!(p["namespace"].data, b"team");
@@ -216,7 +223,8 @@ mod tests {
             data: Some([("ca.crt".to_string(), "PEM".to_string())].into()),
             ..Default::default()
         };
-        let p = projected_payload(&source(), &pod, "n", &In { cm: Some(cm) }, Some(7)).unwrap();
+        let p =
+            projected_payload(&source(), &pod, "n", None, &In { cm: Some(cm) }, Some(7)).unwrap();
         assert_eq!(p["token"].mode, 0o600);
     }
 
@@ -230,7 +238,8 @@ mod tests {
             }),
             ..Default::default()
         });
-        let e = projected_payload(&s, &Pod::default(), "n", &In { cm: None }, None).unwrap_err();
+        let e =
+            projected_payload(&s, &Pod::default(), "n", None, &In { cm: None }, None).unwrap_err();
         assert_eq!(
             e.to_string(),
             "[configmap \"kube-root-ca.crt\" not found, secret \"s\" not found]"

@@ -42,6 +42,9 @@ pub async fn volume_payload(shared: &Shared, pod: &Pod, v: &Volume) -> Result<Pa
     let sources = &shared.ctx.sources;
     let ns = namespace(pod);
     let node = shared.ctx.config.node_name.as_str();
+    // Unset limits read as the node's allocatable, as in the environment.
+    let allocatable = shared.ctx.config.allocatable.map(|a| a.as_quantities());
+    let allocatable = allocatable.as_ref();
     if let Some(c) = &v.config_map {
         let cm = sources.config_map(ns, &c.name).await.map_err(|e| e.0)?;
         return config_map_payload(
@@ -70,6 +73,7 @@ pub async fn volume_payload(shared: &Shared, pod: &Pod, v: &Volume) -> Result<Pa
             d.items.as_deref().unwrap_or(&[]),
             pod,
             node,
+            allocatable,
             defaults(d.default_mode, d.default_user),
         )
         .map_err(|e| e.0);
@@ -95,7 +99,8 @@ pub async fn volume_payload(shared: &Shared, pod: &Pod, v: &Volume) -> Result<Pa
             let token = token(shared, pod, &v.name, &t).await;
             inputs.tokens.insert(t.index, token);
         }
-        return projected_payload(p, pod, node, &inputs, fs_group(pod)).map_err(|e| e.0);
+        return projected_payload(p, pod, node, allocatable, &inputs, fs_group(pod))
+            .map_err(|e| e.0);
     }
     Ok(Payload::new())
 }
