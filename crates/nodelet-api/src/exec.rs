@@ -150,6 +150,7 @@ pub async fn handle(
     pod_name: String,
     q: Query,
     ws: Option<WebSocketUpgrade>,
+    slot: Option<crate::limits::SessionSlot>,
 ) -> Result<Response, ApiError> {
     let Some(ws) = ws else {
         return Err(ApiError::bad_request(
@@ -176,6 +177,8 @@ pub async fn handle(
     let ws = ws.protocols(PROTOCOLS);
     Ok(ws
         .on_upgrade(move |socket| async move {
+            // The session counts against --max-sessions while it lasts.
+            let _slot = slot;
             let version = Version::of(socket.protocol().and_then(|p| p.to_str().ok()));
             let started = match mode {
                 Mode::Exec => backend.exec(&ns, &pod_name, &container, req).await,

@@ -1,7 +1,9 @@
 //! Bounds on what one client can make the API do: request body size (the
 //! API server's 3 MiB), header size and read timeouts (applied by `serve`
 //! on each connection), a slow body cut, a per-user request rate (token
-//! bucket; 429 with `Retry-After`) and a per-user number of open watches.
+//! bucket; 429 with `Retry-After`), a per-user number of open watches and
+//! a number of exec/attach/port-forward sessions per user and in all (each
+//! holds a runtime process or connection for as long as the client likes).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -38,6 +40,10 @@ pub struct Limits {
     pub requests_per_second: f64,
     /// Watches one user may hold open at once.
     pub max_watches_per_user: usize,
+    /// Exec, attach and port-forward sessions one user may hold at once.
+    pub max_sessions_per_user: usize,
+    /// Exec, attach and port-forward sessions of all users together.
+    pub max_sessions: usize,
 }
 
 impl Default for Limits {
@@ -50,6 +56,8 @@ impl Default for Limits {
             body_read_timeout: Duration::from_secs(60),
             requests_per_second: 1000.0,
             max_watches_per_user: 1000,
+            max_sessions_per_user: 64,
+            max_sessions: 256,
         }
     }
 }
@@ -64,6 +72,14 @@ pub struct LimitState {
     pub limits: Limits,
     buckets: Mutex<HashMap<String, Bucket>>,
     watches: Arc<Mutex<HashMap<String, usize>>>,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+/// Open exec/attach/port-forward sessions, per user and in all.
+#[derive(Default)]
+struct Sessions {
+    per_user: HashMap<String, usize>,
+    total: usize,
 }
 
 impl LimitState {
@@ -72,7 +88,34 @@ impl LimitState {
             limits,
             buckets: Mutex::new(HashMap::new()),
             watches: Arc::new(Mutex::new(HashMap::new())),
+            sessions: Arc::new(Mutex::new(Sessions::default())),
         }
+    }
+
+    /// A session slot for `user`, or the 429 message saying which bound
+    /// is full.
+    fn open_session(&self, user: &str) -> Result<SessionSlot, String> {
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if s.total >= self.limits.max_sessions {
+            return Err(format!(
+                "too many exec, attach and port-forward sessions: {} open on this node (--max-sessions)",
+                self.limits.max_sessions
+            ));
+        }
+        let n = s.per_user.get(user).copied().unwrap_or(0);
+        if n >= self.limits.max_sessions_per_user {
+            return Err(format!(
+                "too many exec, attach and port-forward sessions: user {user:?} already has {n} open (--max-sessions-per-user)"
+            ));
+        }
+        s.per_user.insert(user.to_string(), n + 1);
+        s.total += 1;
+        Ok(SessionSlot {
+            _guard: Arc::new(SessionGuard {
+                user: user.to_string(),
+                sessions: self.sessions.clone(),
+            }),
+        })
     }
 
     /// Takes one token of `user`'s bucket, or says how many seconds until
@@ -129,6 +172,40 @@ impl Drop for WatchSlot {
     }
 }
 
+/// One open exec, attach or port-forward session, put in the request's
+/// extensions by [`limit`]; the handler keeps a clone for as long as the
+/// upgraded connection lives. Released when the last clone is dropped.
+#[derive(Clone)]
+pub struct SessionSlot {
+    _guard: Arc<SessionGuard>,
+}
+
+struct SessionGuard {
+    user: String,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut s = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        s.total = s.total.saturating_sub(1);
+        if let Some(n) = s.per_user.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                s.per_user.remove(&self.user);
+            }
+        }
+    }
+}
+
+/// Whether `path` opens a session (`pods/{name}/exec|attach|portforward`).
+fn is_session(path: &str) -> bool {
+    let mut parts = path.rsplit('/');
+    matches!(parts.next(), Some("exec" | "attach" | "portforward"))
+        && parts.next().is_some()
+        && parts.next() == Some("pods")
+}
+
 fn too_many(message: String, retry_after: u32) -> Response {
     let mut e = ApiError::new(429, "TooManyRequests", message);
     e.details.retry_after = Some(retry_after);
@@ -174,6 +251,18 @@ pub async fn limit(State(st): State<Arc<LimitState>>, req: Request, next: Next) 
     } else {
         None
     };
+    let mut req = req;
+    if is_session(req.uri().path()) {
+        match st.open_session(&user) {
+            Ok(slot) => {
+                req.extensions_mut().insert(slot);
+            }
+            Err(message) => {
+                tracing::warn!(user = %user, "{message}");
+                return too_many(message, 1);
+            }
+        }
+    }
     let req = if req.headers().contains_key("upgrade") {
         // exec/attach/port-forward streams: no body to bound.
         req
@@ -225,5 +314,44 @@ pub async fn limit(State(st): State<Arc<LimitState>>, req: Request, next: Next) 
             });
             Response::from_parts(parts, Body::from_stream(stream))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_are_the_pod_stream_subresources() {
+        assert!(is_session("/api/v1/namespaces/default/pods/p/exec"));
+        assert!(is_session("/api/v1/namespaces/default/pods/p/attach"));
+        assert!(is_session("/api/v1/namespaces/default/pods/p/portforward"));
+        assert!(!is_session("/api/v1/namespaces/default/pods/exec"));
+        assert!(!is_session("/api/v1/namespaces/default/pods/p/log"));
+        assert!(!is_session("/api/v1/namespaces/default/configmaps/exec"));
+    }
+
+    #[test]
+    fn sessions_are_bounded_per_user_and_in_all_and_released_on_drop() {
+        let st = LimitState::new(Limits {
+            max_sessions_per_user: 2,
+            max_sessions: 3,
+            ..Default::default()
+        });
+        let a1 = st.open_session("a").unwrap();
+        let _a2 = st.open_session("a").unwrap();
+        let e = st.open_session("a").err().unwrap();
+        assert!(e.contains("--max-sessions-per-user"), "{e}");
+        let _b1 = st.open_session("b").unwrap();
+        let e = st.open_session("c").err().unwrap();
+        assert!(e.contains("3 open on this node (--max-sessions)"), "{e}");
+        let again = a1.clone();
+        drop(a1);
+        assert!(
+            st.open_session("c").is_err(),
+            "a clone still holds the slot"
+        );
+        drop(again);
+        assert!(st.open_session("c").is_ok());
     }
 }

@@ -385,17 +385,25 @@ async fn follow_file(
                 ino = cur;
                 offset = 0;
             }
-            if f.seek(SeekFrom::Start(offset)).is_ok() && f.read_to_end(&mut buf).is_ok() {
+            if f.seek(SeekFrom::Start(offset)).is_ok()
+                && f.take(FOLLOW_READ_MAX).read_to_end(&mut buf).is_ok()
+            {
                 offset += buf.len() as u64;
             }
         }
+        let more = buf.len() as u64 == FOLLOW_READ_MAX;
         pending.extend_from_slice(&buf);
         let (out, done) = render_more(&mut pending, &mut fmt, &mut left);
         if !out.is_empty() && tx.send(Ok(Bytes::from(out))).await.is_err() {
             return;
         }
-        if done || last_round {
+        if done || (last_round && !more) {
             return;
+        }
+        if more {
+            // A writer ahead of us: read on at once (the send above waited
+            // for the client), without holding more than one chunk.
+            continue;
         }
         tokio::select! {
             _ = tx.closed() => return,
@@ -411,6 +419,11 @@ async fn follow_file(
         }
     }
 }
+
+/// The most a follow reads from the log file per round: a container
+/// writing flat out is streamed in chunks (the channel to the client holds
+/// 16), so a follower's memory is bounded by this, not by the file.
+const FOLLOW_READ_MAX: u64 = 1 << 20;
 
 fn inode(path: &std::path::Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;

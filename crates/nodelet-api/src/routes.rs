@@ -595,7 +595,11 @@ async fn streaming(st: AppState, p: HashMap<String, String>, req: Request, mode:
         .ok();
     let ns = p.get("ns").cloned().unwrap_or_default();
     let name = p.get("name").cloned().unwrap_or_default();
-    exec::handle(st.backend, mode, ns, name, q, ws)
+    let slot = parts
+        .extensions
+        .get::<crate::limits::SessionSlot>()
+        .cloned();
+    exec::handle(st.backend, mode, ns, name, q, ws, slot)
         .await
         .unwrap_or_else(IntoResponse::into_response)
 }

@@ -30,6 +30,11 @@ pub struct EngineConfig {
     /// `--crashloop-backoff-max` (the kubelet's `maxContainerRestartPeriod`,
     /// 1 s–300 s, default 300 s).
     pub crashloop_backoff_max: std::time::Duration,
+    /// `--max-pods` of a standalone agent: a pod created while this many
+    /// non-terminal pods exist is kept but not run (phase `Failed`, reason
+    /// `OutOfpods`, as the kubelet rejects it). `None`: no bound here (node
+    /// mode admits before the engine sees a pod).
+    pub max_pods: Option<u32>,
 }
 
 impl EngineConfig {
@@ -44,6 +49,7 @@ impl EngineConfig {
             dns: None,
             hook_timeout_default: None,
             crashloop_backoff_max: crate::backoff::MAX,
+            max_pods: None,
         }
     }
 }

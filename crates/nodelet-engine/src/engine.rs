@@ -63,6 +63,11 @@ pub struct Engine {
     /// pods left is queued for release; pod changes wait for it.
     adopted: tokio::sync::watch::Receiver<bool>,
     adoption: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Pods that may still be active, for the `--max-pods` count: built
+    /// from every pod at the first admission, then only admitted pods are
+    /// added and ended ones pruned, so a node holding thousands of rejected
+    /// (Failed) pods does not scan them all on every create.
+    active: Mutex<Option<std::collections::HashSet<PodKey>>>,
 }
 
 fn namespace_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
@@ -142,6 +147,7 @@ impl Engine {
             restoring: Arc::new(Mutex::new(restoring)),
             adopted,
             adoption: Mutex::new(None),
+            active: Mutex::new(None),
         };
         // Once a failed store recovers, every pod writes its status again.
         {
@@ -172,6 +178,7 @@ impl Engine {
             engine.ctx.config.event_ttl,
             engine.ctx.config.retention,
             engine.shutdown.child_token(),
+            engine.ctx.metrics.events_dropped.clone(),
         ));
         let task = tokio::spawn(adopt(
             engine.ctx.clone(),
@@ -433,13 +440,47 @@ impl Engine {
             pod.metadata.creation_timestamp = Some(Time(self.ctx.clock.now()));
         }
         pod.status = None;
-        let rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        let mut rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        // The kubelet's pod-count admission: beyond `--max-pods` the pod
+        // exists but never runs (ended by the agent, as `rejectPod`).
+        let rejected = self.ctx.config.max_pods.and_then(|max| {
+            let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+            let active = active.get_or_insert_with(|| pods.keys().cloned().collect());
+            active.retain(|k| {
+                pods.get(k).is_some_and(|h| {
+                    h.live() && !status::is_terminal(status::phase(&h.shared.lock()))
+                })
+            });
+            let refused = nodelet_spec::capacity::out_of_pods(active.len(), max);
+            if refused.is_none() {
+                active.insert(key.clone());
+            }
+            refused
+        });
+        if let Some(message) = &rejected {
+            tracing::warn!(pod = %key.name, namespace = %key.namespace, reason = nodelet_spec::capacity::REASON_OUT_OF_PODS, "rejecting pod: {message}");
+            rec.terminal = Some((
+                nodelet_spec::capacity::REASON_OUT_OF_PODS.to_owned(),
+                format!("{}{message}", nodelet_spec::capacity::REJECTED_PREFIX),
+            ));
+            self.ctx
+                .metrics
+                .pod_rejected(nodelet_spec::capacity::REASON_OUT_OF_PODS);
+        }
         let handle = Worker::spawn(
             self.ctx.clone(),
             rec,
             self.shutdown.child_token(),
             crate::recover::Recovered::default(),
         );
+        if let Some(message) = &rejected {
+            handle.shared.event(
+                None,
+                crate::events::EventType::Warning,
+                nodelet_spec::capacity::REASON_OUT_OF_PODS,
+                message,
+            );
+        }
         // Visible to readers at once, before the worker's first publish.
         handle.shared.publish();
         pods.insert(key.clone(), handle);
@@ -522,6 +563,19 @@ impl Engine {
             }
         }
         self.restoring_lock().get(&key).cloned()
+    }
+
+    /// Whether any pod (live, or stored and being re-adopted) is in
+    /// `namespace`, without copying any: a namespace lookup per request
+    /// must not cost a copy of every pod.
+    pub fn has_pods_in(&self, namespace: &str) -> bool {
+        self.lock()
+            .iter()
+            .any(|(k, h)| k.namespace == namespace && h.live())
+            || self
+                .restoring_lock()
+                .keys()
+                .any(|k| k.namespace == namespace)
     }
 
     /// Every pod on the node, sorted by namespace and name.

@@ -11,7 +11,9 @@
 //! `kubelet_pod_termination_grace_period_exceeded_total` are the names
 //! KEP-4960 proposes (not found in metrics.go as checked); nodelet's own are
 //! `nodelet_*`: hook delivery durations by hook, handler and result,
-//! re-deliveries, image pulls.
+//! re-deliveries, image pulls, events dropped over the count bounds.
+//! `kubelet_admission_rejections_total{reason}` counts pods refused at
+//! admission (`OutOfpods` beyond `--max-pods`).
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -56,6 +58,11 @@ pub struct StateLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SignalLabel {
     pub signal: String,
 }
@@ -72,6 +79,8 @@ pub struct Metrics {
     pub hook_duration: Family<HookLabels, Histogram>,
     pub redeliveries: Family<HookOnly, Counter>,
     pub image_pull: Histogram,
+    pub admission_rejections: Family<ReasonLabel, Counter>,
+    pub events_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -145,6 +154,18 @@ impl Metrics {
             "Image pulls and how long they took",
             image_pull.clone(),
         );
+        let admission_rejections = Family::<ReasonLabel, Counter>::default();
+        r.register(
+            "kubelet_admission_rejections",
+            "Cumulative number pod admission rejections by the Kubelet",
+            admission_rejections.clone(),
+        );
+        let events_dropped = Counter::default();
+        r.register(
+            "nodelet_events_dropped",
+            "Events deleted before their TTL because they were over --max-events or --max-events-per-namespace (oldest first)",
+            events_dropped.clone(),
+        );
         Metrics {
             registry: Mutex::new(r),
             http_fallbacks,
@@ -157,7 +178,18 @@ impl Metrics {
             hook_duration,
             redeliveries,
             image_pull,
+            admission_rejections,
+            events_dropped,
         }
+    }
+
+    /// A pod refused at admission (`--max-pods`).
+    pub fn pod_rejected(&self, reason: &str) {
+        self.admission_rejections
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn hook_delivered(&self, hook: &str, handler: &str, result: &str, took: Duration) {

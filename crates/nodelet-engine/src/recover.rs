@@ -180,11 +180,14 @@ pub async fn recover_pod(
     if let Some(conds) = pod.status.as_ref().and_then(|s| s.conditions.as_deref()) {
         rec.external_conditions = crate::pod_conditions::external(conds);
     }
-    // A pod the agent ended (activeDeadlineSeconds, eviction) stays ended.
+    // A pod the agent ended (activeDeadlineSeconds, eviction, `--max-pods`)
+    // stays ended.
     if let Some(st) = pod.status.as_ref()
         && st.phase.as_deref() == Some("Failed")
         && let Some(reason) = st.reason.as_deref().filter(|r| {
-            *r == crate::worker::deadline::REASON || *r == crate::worker::volumes::eviction::REASON
+            *r == crate::worker::deadline::REASON
+                || *r == crate::worker::volumes::eviction::REASON
+                || *r == nodelet_spec::capacity::REASON_OUT_OF_PODS
         })
     {
         rec.terminal = Some((reason.to_owned(), st.message.clone().unwrap_or_default()));

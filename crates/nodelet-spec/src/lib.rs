@@ -9,6 +9,7 @@
 
 pub mod admission;
 pub mod annotations;
+pub mod capacity;
 pub mod defaults;
 pub mod dns;
 pub mod env;

@@ -99,7 +99,7 @@ fn monitor_binary() -> PathBuf {
 /// the pods and containers recorded under `--root`). Must run inside a
 /// tokio runtime.
 pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
-    start_with(opts, None).await
+    start_with(opts, None, None).await
 }
 
 /// What node mode wires differently: the engine's lookups in the API
@@ -112,8 +112,14 @@ pub struct NodeWiring {
     pub dns: nodelet_spec::dns::ClusterDns,
 }
 
-/// [`start`], or with node mode's [`NodeWiring`].
-pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::Result<Agent> {
+/// [`start`], or with node mode's [`NodeWiring`], and with the engine's
+/// `--max-pods` admission (`nodelet serve`; node mode admits before the
+/// engine).
+pub async fn start_with(
+    opts: &AgentOpts,
+    node: Option<NodeWiring>,
+    max_pods: Option<u32>,
+) -> anyhow::Result<Agent> {
     let gc_policy = GcPolicy {
         high_threshold: opts.image_gc_high_threshold,
         low_threshold: opts.image_gc_low_threshold,
@@ -186,6 +192,7 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
         },
         hook_timeout_default: opts.hook_timeout_default,
         crashloop_backoff_max: opts.crashloop_backoff_max,
+        max_pods,
         ..EngineConfig::new(opts.node_name.clone())
     };
     // The API side issues tokens; the engine asks through its seam.

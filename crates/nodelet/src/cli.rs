@@ -229,6 +229,20 @@ pub struct ServeArgs {
     /// Watches one user may hold open at once (429 beyond).
     #[arg(long, default_value_t = 1000)]
     pub max_watches_per_user: usize,
+    /// Exec, attach and port-forward sessions one user may hold open at
+    /// once (429 beyond).
+    #[arg(long, default_value_t = 64)]
+    pub max_sessions_per_user: usize,
+    /// Exec, attach and port-forward sessions open at once, all users
+    /// together (429 beyond).
+    #[arg(long, default_value_t = 256)]
+    pub max_sessions: usize,
+    /// Pods that may be active (not Succeeded/Failed) at once, as the
+    /// kubelet's --max-pods: a pod created beyond it is kept but not run
+    /// (phase Failed, reason OutOfpods). The node reports it as
+    /// capacity.pods.
+    #[arg(long, env = "NODELET_MAX_PODS", default_value_t = 110)]
+    pub max_pods: u32,
     /// On SIGTERM/Ctrl-C, delete every pod gracefully and remove the
     /// Service rules before exiting (for uninstalling), instead of leaving
     /// containers running for the next `serve`.

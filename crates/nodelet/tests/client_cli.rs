@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixListener;
 
 use assert_cmd::Command;
+use predicates::prelude::PredicateBooleanExt;
 use predicates::str::contains;
 
 fn nodelet() -> Command {
@@ -96,4 +97,28 @@ fn server_errors_read_like_kubectl() {
         seen[0],
         "GET /api/v1/namespaces/team/pods/web/log?container=main&tailLines=5 HTTP/1.1"
     );
+}
+
+/// A 100 MB manifest is refused naming the limit, before anything is sent:
+/// the agent's socket has no listener, yet the error is the size, not
+/// "cannot reach" (the client stops at loading).
+#[test]
+fn apply_of_a_100_mb_manifest_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.yaml");
+    let f = std::fs::File::create(&big).unwrap();
+    f.set_len(100 * 1024 * 1024).unwrap();
+    drop(f);
+    nodelet()
+        .args(["apply", "-f"])
+        .arg(&big)
+        .arg("--socket")
+        .arg(dir.path().join("nodelet.sock"))
+        .assert()
+        .code(1)
+        .stderr(contains(format!(
+            "more than the limit of {} bytes",
+            nodelet_spec::load::MAX_MANIFEST_BYTES
+        )))
+        .stderr(contains("cannot reach").not());
 }

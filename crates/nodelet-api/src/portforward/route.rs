@@ -34,6 +34,11 @@ pub async fn handle(
 ) -> Result<Response, ApiError> {
     let (connect, target) = backend.port_forward(&ns, &name).await?;
     let (mut parts, _) = req.into_parts();
+    // The session counts against --max-sessions while it lasts.
+    let slot = parts
+        .extensions
+        .get::<crate::limits::SessionSlot>()
+        .cloned();
     let is_ws =
         header_values(&parts.headers, "upgrade").any(|u| u.eq_ignore_ascii_case("websocket"));
     if is_ws {
@@ -48,7 +53,10 @@ pub async fn handle(
             .map_err(|e| ApiError::bad_request(format!("unable to upgrade: {e}")))?;
         return Ok(upgrade
             .protocols([WS_TUNNEL_PROTOCOL])
-            .on_upgrade(move |socket| session(ws::bytes_of(socket), connect, target))
+            .on_upgrade(move |socket| async move {
+                let _slot = slot;
+                session(ws::bytes_of(socket), connect, target).await
+            })
             .into_response());
     }
     let spdy = header_values(&parts.headers, "upgrade").any(|u| u.eq_ignore_ascii_case("SPDY/3.1"));
@@ -70,6 +78,7 @@ pub async fn handle(
         .remove::<hyper::upgrade::OnUpgrade>()
         .ok_or_else(|| ApiError::bad_request("unable to upgrade: connection cannot be upgraded"))?;
     tokio::spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => session(TokioIo::new(upgraded), connect, target).await,
             Err(e) => tracing::debug!("port-forward: upgrade failed: {e}"),

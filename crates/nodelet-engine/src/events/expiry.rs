@@ -159,6 +159,7 @@ pub async fn run(
     ttl: Duration,
     retention: super::retention::Retention,
     stop: CancellationToken,
+    events_dropped: prometheus_client::metrics::counter::Counter,
 ) {
     let every = sweep_interval(ttl).min(RETENTION_EVERY);
     loop {
@@ -167,17 +168,21 @@ pub async fn run(
             () = clock.sleep(every) => {}
         }
         let (s, now) = (store.clone(), clock.now());
-        let _ = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await;
+        if let Ok(n) = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await {
+            events_dropped.inc_by(n as u64);
+        }
     }
 }
 
-/// One sweep (see [`run`]).
+/// One sweep (see [`run`]); returns how many events the count bounds
+/// dropped (said in the log and `nodelet_events_dropped_total`).
 pub fn sweep(
     store: &Store,
     now: Timestamp,
     ttl: Duration,
     retention: &super::retention::Retention,
-) {
+) -> usize {
+    let mut events_dropped = 0;
     match crate::store_io::durable(|| expire(store, now, ttl)) {
         Ok(0) => {}
         Ok(n) => tracing::debug!(expired = n, "expired events deleted"),
@@ -188,12 +193,26 @@ pub fn sweep(
         Ok(n) => tracing::debug!(expired = n, "expired hook deliveries and timelines deleted"),
         Err(e) => tracing::warn!(error = %e, "could not expire hook deliveries and timelines"),
     }
-    match crate::store_io::durable(|| super::retention::enforce(store, retention)) {
-        Ok(0) => {}
-        Ok(n) => tracing::debug!(
-            dropped = n,
-            "events and records over the count bounds deleted"
-        ),
+    match crate::store_io::durable(|| super::retention::enforce_counted(store, retention)) {
+        Ok(d) => {
+            if d.events > 0 {
+                // A flood: say what was not kept (kube-apiserver has no
+                // count bound, so this is news to whoever reads events).
+                tracing::info!(
+                    dropped = d.events,
+                    max_events = retention.max_events,
+                    max_events_per_namespace = retention.max_events_per_namespace,
+                    "oldest events dropped over --max-events/--max-events-per-namespace"
+                );
+            }
+            if d.records > 0 {
+                tracing::debug!(
+                    dropped = d.records,
+                    "hook deliveries and timelines of deleted pods over --max-deleted-pod-records dropped"
+                );
+            }
+            events_dropped = d.events;
+        }
         Err(e) => tracing::warn!(error = %e, "could not apply the event and record bounds"),
     }
     match store.compact_if_sparse(COMPACT_MIN_BYTES) {
@@ -201,6 +220,7 @@ pub fn sweep(
         Ok(false) => {}
         Err(e) => tracing::warn!(error = %e, "could not compact the state store"),
     }
+    events_dropped
 }
 
 #[cfg(test)]
@@ -287,6 +307,7 @@ mod tests {
             DEFAULT_EVENT_TTL,
             retention,
             stop.clone(),
+            Default::default(),
         ));
         let count = || store.list_objects("Event", None).unwrap().len();
         tokio::time::sleep(Duration::from_secs(9)).await;

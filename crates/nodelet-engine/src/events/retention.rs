@@ -100,6 +100,20 @@ fn events_over(events: Vec<Entry>, r: &Retention) -> Vec<Entry> {
 
 /// Applies the bounds; returns how many objects were deleted.
 pub fn enforce(store: &Store, r: &Retention) -> nodelet_store::Result<usize> {
+    enforce_counted(store, r).map(|d| d.events + d.records)
+}
+
+/// What one [`enforce_counted`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Dropped {
+    /// Events over `--max-events` / `--max-events-per-namespace`.
+    pub events: usize,
+    /// Hook deliveries and timelines over `--max-deleted-pod-records`.
+    pub records: usize,
+}
+
+/// [`enforce`], saying how many events and how many records went.
+pub fn enforce_counted(store: &Store, r: &Retention) -> nodelet_store::Result<Dropped> {
     let events: Vec<Entry> = store
         .list_objects("Event", None)?
         .into_iter()
@@ -119,6 +133,7 @@ pub fn enforce(store: &Store, r: &Retention) -> nodelet_store::Result<usize> {
         .into_iter()
         .map(|e| ("Event", e))
         .collect();
+    let events_dropped = drop.len();
     let live: HashSet<String> = store
         .list_objects("Pod", None)?
         .into_iter()
@@ -169,14 +184,17 @@ pub fn enforce(store: &Store, r: &Retention) -> nodelet_store::Result<usize> {
             .map(|e| (nodelet_timeline::model::KIND, e)),
     );
     if drop.is_empty() {
-        return Ok(0);
+        return Ok(Dropped::default());
     }
     store.batch(|b| {
         for (kind, (ns, name, _)) in &drop {
             b.delete_object(kind, ns, name);
         }
     })?;
-    Ok(drop.len())
+    Ok(Dropped {
+        events: events_dropped,
+        records: drop.len() - events_dropped,
+    })
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Pod;
 pub const REASON: &str = "UnsupportedPodSpec";
 
 /// The kubelet's reason for a pod beyond `--max-pods` (`"OutOf" + "pods"`).
-pub const REASON_OUT_OF_PODS: &str = "OutOfpods";
+pub use nodelet_spec::capacity::REASON_OUT_OF_PODS;
 
 /// Why a pod was refused: the reason of its status and event, and the
 /// message after `Pod was rejected: `.
@@ -35,12 +35,10 @@ pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
             message: errs.to_string(),
         });
     }
-    if active as u64 >= u64::from(max_pods) {
+    if let Some(message) = nodelet_spec::capacity::out_of_pods(active, max_pods) {
         return Err(Rejection {
             reason: REASON_OUT_OF_PODS,
-            message: format!(
-                "Node didn't have enough resource: pods, requested: 1, used: {active}, capacity: {max_pods}"
-            ),
+            message,
         });
     }
     Ok(())
@@ -77,7 +75,7 @@ pub fn rejected_status(r: &Rejection) -> serde_json::Value {
     serde_json::json!({
         "phase": "Failed",
         "reason": r.reason,
-        "message": format!("Pod was rejected: {}", r.message),
+        "message": format!("{}{}", nodelet_spec::capacity::REJECTED_PREFIX, r.message),
     })
 }
 

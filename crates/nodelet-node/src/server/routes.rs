@@ -92,7 +92,8 @@ async fn stream(
             "Upgrade request required: this node serves exec and attach over WebSocket (v5.channel.k8s.io)",
         );
     }
-    match streams::exec_ws(st.streams.clone(), mode, ns, pod, q, ws).await {
+    // Sessions reach a node through the API server, which bounds them.
+    match streams::exec_ws(st.streams.clone(), mode, ns, pod, q, ws, None).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

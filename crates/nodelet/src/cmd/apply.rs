@@ -25,15 +25,21 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for path in expand_dirs(&a.files)? {
         let path = &path;
+        // One byte past the limit is read, never more: a 100 MB file is
+        // refused by `load_bytes` naming the limit without being read whole.
+        let limit = load::MAX_MANIFEST_BYTES + 1;
         let (name, bytes) = if path == Path::new("-") {
             let mut buf = Vec::new();
             std::io::stdin()
+                .take(limit)
                 .read_to_end(&mut buf)
                 .context("reading manifests from stdin")?;
             ("<stdin>".to_string(), buf)
         } else {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut bytes = Vec::new();
+            std::fs::File::open(path)
+                .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+                .with_context(|| format!("reading {}", path.display()))?;
             (path.display().to_string(), bytes)
         };
         match load::load_bytes(&name, &bytes) {

@@ -126,7 +126,7 @@ async fn node(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
             host: crate::services_opts::host_resolv(&opts.services),
         },
     };
-    let agent = agent::start_with(opts, Some(wiring)).await?;
+    let agent = agent::start_with(opts, Some(wiring), None).await?;
     cfg.runtime_version = agent.runtime_version.clone();
     let runtime: Arc<dyn Runtime> = agent.runtime.clone();
     let mode = NodeMode {

@@ -23,11 +23,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let opts = &args.agent;
-    let agent = agent::start(opts).await?;
+    let agent = agent::start_with(opts, None, Some(args.max_pods)).await?;
     let socket = agent::socket_path(&opts.node.run_root);
     let stop = CancellationToken::new();
     let services_changed = Arc::new(tokio::sync::Notify::new());
-    let backend = agent.backend().with_services(
+    let backend = agent.backend().with_max_pods(args.max_pods).with_services(
         crate::services_opts::ranges(&agent.services),
         services_changed.clone(),
     );
@@ -67,6 +67,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: nodelet_api::limits::Limits {
             requests_per_second: args.max_requests_per_second,
             max_watches_per_user: args.max_watches_per_user,
+            max_sessions_per_user: args.max_sessions_per_user,
+            max_sessions: args.max_sessions,
             ..Default::default()
         },
         audit_log: args.audit_log.clone(),
