@@ -30,6 +30,11 @@ pub struct EngineConfig {
     /// `--crashloop-backoff-max` (the kubelet's `maxContainerRestartPeriod`,
     /// 1 s–300 s, default 300 s).
     pub crashloop_backoff_max: std::time::Duration,
+    /// The kubelet's sysctl admission: the safe sysctls of the host's
+    /// kernel plus `--allowed-unsafe-sysctls`. A pod asking for another is
+    /// ended before its sandbox is made (`SysctlForbidden`). The default
+    /// (kernel unknown, no unsafe ones) allows only the ungated safe set.
+    pub sysctls: nodelet_spec::sysctl::Allowlist,
 }
 
 impl EngineConfig {
@@ -44,6 +49,8 @@ impl EngineConfig {
             dns: None,
             hook_timeout_default: None,
             crashloop_backoff_max: crate::backoff::MAX,
+            sysctls: nodelet_spec::sysctl::Allowlist::for_node::<&str>(None, &[])
+                .unwrap_or_default(),
         }
     }
 }

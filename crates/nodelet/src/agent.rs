@@ -98,6 +98,17 @@ fn monitor_binary() -> PathBuf {
 /// Starts the agent: host checks, runtime, store, engine (which re-adopts
 /// the pods and containers recorded under `--root`). Must run inside a
 /// tokio runtime.
+/// The kubelet's sysctl allowlist: the safe sysctls of this host's kernel
+/// (`/proc/sys/kernel/osrelease`) plus `--allowed-unsafe-sysctls`; a bad
+/// or host-wide pattern is a start-up error naming it.
+pub fn sysctl_allowlist(opts: &AgentOpts) -> anyhow::Result<nodelet_spec::sysctl::Allowlist> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|r| nodelet_spec::sysctl::parse_kernel_version(&r));
+    nodelet_spec::sysctl::Allowlist::for_node(kernel, &opts.allowed_unsafe_sysctls)
+        .context("--allowed-unsafe-sysctls")
+}
+
 pub async fn start(opts: &AgentOpts) -> anyhow::Result<Agent> {
     start_with(opts, None).await
 }
@@ -186,6 +197,7 @@ pub async fn start_with(opts: &AgentOpts, node: Option<NodeWiring>) -> anyhow::R
         },
         hook_timeout_default: opts.hook_timeout_default,
         crashloop_backoff_max: opts.crashloop_backoff_max,
+        sysctls: sysctl_allowlist(opts)?,
         ..EngineConfig::new(opts.node_name.clone())
     };
     // The API side issues tokens; the engine asks through its seam.
