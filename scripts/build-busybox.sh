@@ -75,11 +75,19 @@ while read -r p; do
   patch -p1 -s -N <"debian/patches/$p" >&2 || { log "debian patch $p does not apply"; exit 1; }
 done <debian/patches/series
 cp debian/config/pkg/static .config
+# nc as upstream's images have it (alpine's busybox): the full nc with -u,
+# -l, -e; the networking specs run `nc -w 1 -u IP PORT`, and Debian's static
+# configuration has only the small nc.
+for opt in NC_SERVER NC_EXTRA NC_110_COMPAT; do
+  sed -i "s/^# CONFIG_$opt is not set$/CONFIG_$opt=y/" .config
+done
 { yes '' || true; } | make oldconfig >/dev/null 2>&1   # yes dies of SIGPIPE
 make -j"$(nproc)" busybox >"$WORK/build.log" 2>&1 || { tail -30 "$WORK/build.log" >&2; log "make failed"; exit 1; }
 # The property this build exists for, checked before it is cached.
 env -i 'a-b!=kept' ./busybox sh -c env | grep -qx 'a-b!=kept' ||
   { log "the built busybox sh still drops non-identifier environment names"; exit 1; }
+./busybox nc --help 2>&1 | grep -q -- '-u' ||
+  { log "the built busybox nc has no -u (UDP)"; exit 1; }
 mkdir -p "$OUT.tmp"
 install -m 0755 busybox "$OUT.tmp/busybox"
 rm -rf "$OUT"

@@ -16,6 +16,9 @@
 #   nonroot.tar  $NONROOT_REFS the busybox layer, USER 1234 (upstream: debian-base, USER 1234)
 #   nonewprivs.tar $NONEWPRIVS_REFS the busybox layer + setuid-root /usr/local/bin/nnp
 #                              (k8s.io/kubernetes/test/images/nonewprivs), CMD ["nnp"]
+#   glibc-dns-testing.tar $GLIBC_DNS_REFS A STAND-IN: the busybox layer (sh, hostname -f
+#                              through /etc/hosts); the Override hostname specs run
+#                              `hostname; hostname -f` in it
 #   nginx.tar    $NGINX_REFS   A STAND-IN: busybox httpd serving /usr/share/nginx/html on
 #                              port 80 (CMD), STOPSIGNAL SIGQUIT; the default focus only
 #                              runs it with a preStop exec hook (PreStop) or swaps it in
@@ -40,6 +43,7 @@ PAUSE_REFS=${PAUSE_REFS:-registry.k8s.io/pause:3.10.2}
 NGINX_REFS=${NGINX_REFS:-registry.k8s.io/e2e-test-images/nginx:1.27.0-2 registry.k8s.io/e2e-test-images/nginx:1.28.0-2}
 NONROOT_REFS=${NONROOT_REFS:-registry.k8s.io/e2e-test-images/nonroot:1.5}
 NONEWPRIVS_REFS=${NONEWPRIVS_REFS:-registry.k8s.io/e2e-test-images/nonewprivs:1.4}
+GLIBC_DNS_REFS=${GLIBC_DNS_REFS:-registry.k8s.io/e2e-test-images/glibc-dns-testing:2.1.1}
 
 export SOURCE_DATE_EPOCH=0 LC_ALL=C TZ=UTC
 umask 022
@@ -73,7 +77,7 @@ for b in "$BUSYBOX" "$BASH_STATIC" "$AGNHOST" "$PAUSE" "$NNP"; do require_static
 PORTER=$(cd "$REPO/cluster" && GOMODCACHE=$NODELET_CACHE/go-mod GOFLAGS=-mod=readonly \
   go list -f '{{.Dir}}' k8s.io/kubernetes/test/images/agnhost)/porter
 
-KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS|$NGINX_REFS|$NONROOT_REFS|$NONEWPRIVS_REFS"
+KEY=$({ cat "$0"; echo "$AGNHOST_REFS|$BUSYBOX_REFS|$PAUSE_REFS|$NGINX_REFS|$NONROOT_REFS|$NONEWPRIVS_REFS|$GLIBC_DNS_REFS"
   sha256sum "$BUSYBOX" "$BASH_STATIC" "$CURL" "${CURL_LIBS[@]}" "$AGNHOST" "$PAUSE" "$NNP" \
   "$PORTER/localhost.crt" "$PORTER/localhost.key" | cut -d' ' -f1; } | sha256sum | cut -c1-16)
 OUTDIR=$NODELET_CACHE/images/e2e-$KEY
@@ -198,6 +202,7 @@ image "$TMPOUT/pause.tar" "$PAUSE_REFS" \
   "{\"Env\":[\"$PATH_ENV\"],\"Entrypoint\":[\"/pause\"],\"User\":\"65535:65535\",\"WorkingDir\":\"/\"}" layer "$PA"
 image "$TMPOUT/nonroot.tar" "$NONROOT_REFS" "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"sh\"],\"User\":\"1234\"}" layer "$BB"
 image "$TMPOUT/nonewprivs.tar" "$NONEWPRIVS_REFS" "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"nnp\"]}" layer "$BB" "$NN"
+image "$TMPOUT/glibc-dns-testing.tar" "$GLIBC_DNS_REFS" "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"sh\"]}" layer "$BB"
 image "$TMPOUT/nginx.tar" "$NGINX_REFS" \
   "{\"Env\":[\"$PATH_ENV\"],\"Cmd\":[\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/usr/share/nginx/html\"],\"ExposedPorts\":{\"80/tcp\":{}},\"StopSignal\":\"SIGQUIT\"}" \
   layer "$BB" "$NG"
@@ -208,6 +213,7 @@ image "$TMPOUT/nginx.tar" "$NGINX_REFS" \
   echo "nginx.tar $NGINX_REFS"
   echo "nonroot.tar $NONROOT_REFS"
   echo "nonewprivs.tar $NONEWPRIVS_REFS"
+  echo "glibc-dns-testing.tar $GLIBC_DNS_REFS"
 } > "$TMPOUT/images.txt"
 chmod 755 "$TMPOUT"
 rm -rf "$OUTDIR"

@@ -95,10 +95,11 @@ PAUSE_REFS=$(refs pause)
 NGINX_REFS=$(refs e2e-test-images/nginx)
 NONROOT_REFS=$(refs e2e-test-images/nonroot)
 NONEWPRIVS_REFS=$(refs e2e-test-images/nonewprivs)
-for v in AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS; do
+GLIBC_DNS_REFS=$(refs e2e-test-images/glibc-dns-testing)
+for v in AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS GLIBC_DNS_REFS; do
   [[ -n ${!v} ]] || fail "--list-images names no image for $v"
 done
-export AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS
+export AGNHOST_REFS BUSYBOX_REFS PAUSE_REFS NGINX_REFS NONROOT_REFS NONEWPRIVS_REFS GLIBC_DNS_REFS
 imgdir=$("$REPO/scripts/build-e2e-images.sh") || fail "building the e2e images failed"
 while read -r file ref; do # ref: the image's references, space-separated
   "$NODELET_BIN" image load --root "$NODELET_ROOT" -i "$imgdir/$file" >/dev/null 2>"$DIR/logs/image-load.log" ||

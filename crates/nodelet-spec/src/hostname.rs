@@ -3,10 +3,10 @@
 //! Kubelet `GeneratePodHostNameAndDomain`: `spec.hostname` when set, else
 //! the pod name; cut to 63 bytes (a hostname is at most 64 bytes with its
 //! NUL) and, only when cut, trailing `-` and `.` removed so the result is
-//! still a valid DNS label. `spec.hostnameOverride` belongs to an alpha
-//! feature gate that is off by default (the API server drops the field), so
-//! it is ignored. Validity of `spec.hostname`/`spec.subdomain` is checked by
-//! validation, not here.
+//! still a valid DNS label. `spec.hostnameOverride` (GA in 1.37) wins over
+//! both, and gives no domain: `hostname -f` shows the override too.
+//! Validity of `spec.hostname`/`spec.subdomain`/`spec.hostnameOverride` is
+//! checked by validation, not here.
 
 use k8s_openapi::api::core::v1::Pod;
 
@@ -15,6 +15,9 @@ pub const HOSTNAME_MAX_LEN: usize = 63;
 
 /// The pod's hostname.
 pub fn pod_hostname(pod: &Pod) -> String {
+    if let Some(o) = hostname_override(pod) {
+        return truncate_hostname(o);
+    }
     let hostname = pod
         .spec
         .as_ref()
@@ -28,6 +31,9 @@ pub fn pod_hostname(pod: &Pod) -> String {
 /// The pod's hostname and, when `spec.subdomain` is set, its domain
 /// `<subdomain>.<namespace>.svc.<cluster_domain>`.
 pub fn pod_hostname_and_domain(pod: &Pod, cluster_domain: &str) -> (String, Option<String>) {
+    if hostname_override(pod).is_some() {
+        return (pod_hostname(pod), None);
+    }
     let domain = pod
         .spec
         .as_ref()
@@ -43,6 +49,10 @@ pub fn pod_hostname_and_domain(pod: &Pod, cluster_domain: &str) -> (String, Opti
             format!("{subdomain}.{namespace}.svc.{cluster_domain}")
         });
     (pod_hostname(pod), domain)
+}
+
+fn hostname_override(pod: &Pod) -> Option<&str> {
+    pod.spec.as_ref()?.hostname_override.as_deref()
 }
 
 /// Upstream `truncatePodHostnameIfNeeded`.

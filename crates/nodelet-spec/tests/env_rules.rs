@@ -91,6 +91,19 @@ fn hostname_is_pod_name_or_spec_hostname() {
     assert_eq!(pod_hostname(&p), "web");
 }
 
+/// The e2e "Override hostname of Pod" specs: the override wins over
+/// `hostname` and `subdomain`, and there is no domain (`hostname -f` is it).
+#[test]
+fn hostname_override_wins_and_has_no_domain() {
+    let p = pod(json!({"containers": [], "hostname": "h", "subdomain": "s",
+        "hostnameOverride": "override.example"}));
+    assert_eq!(pod_hostname(&p), "override.example");
+    assert_eq!(
+        pod_hostname_and_domain(&p, "cluster.local"),
+        ("override.example".to_string(), None)
+    );
+}
+
 #[test]
 fn hostname_is_cut_to_63_chars_and_trailing_dash_or_dot_trimmed() {
     let long = "a".repeat(70);

@@ -93,6 +93,21 @@ fn table() {
     let rows: Vec<(&str, String, Vec<String>)> = vec![
         ("valid pod", ctr("ports: [{containerPort: 80, name: http}]"), vec![]),
         (
+            "hostnameOverride: a subdomain, not with hostNetwork or setHostnameAsFQDN",
+            pod("containers: [{name: c, image: i}], hostnameOverride: Bad_Host, hostNetwork: true, setHostnameAsFQDN: true, hostname: a.b"),
+            vec![
+                "spec.hostname: Invalid value: \"a.b\": must not contain dots".into(),
+                "spec.hostnameOverride: Forbidden: may not be specified when setHostnameAsFQDN is true".into(),
+                "spec.hostnameOverride: Forbidden: may not be specified when hostNetwork is true".into(),
+                format!("spec.hostnameOverride: Invalid value: \"Bad_Host\": {SUBDOMAIN}"),
+            ],
+        ),
+        (
+            "hostnameOverride may be a dotted subdomain",
+            pod("containers: [{name: c, image: i}], hostnameOverride: my.host-1"),
+            vec![],
+        ),
+        (
             "name required",
             "apiVersion: v1\nkind: Pod\nmetadata: {}\nspec: {containers: [{name: c, image: i}]}\n".into(),
             vec!["metadata.name: Required value: name or generateName is required".into()],

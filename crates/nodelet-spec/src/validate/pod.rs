@@ -66,6 +66,7 @@ fn validate_spec(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
         ));
     }
     errs.extend(validate_pod_security_context(spec, path));
+    errs.extend(validate_host_name(spec, path));
     if let Some(d) = spec.active_deadline_seconds
         && !(1..=i64::from(i32::MAX)).contains(&d)
     {
@@ -83,6 +84,42 @@ fn validate_spec(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
             os.name.as_str(),
             &["linux", "windows"],
         ));
+    }
+    errs
+}
+
+/// `spec.hostname`, `spec.subdomain` (DNS labels) and `validatePodHostName`
+/// for `spec.hostnameOverride`.
+fn validate_host_name(spec: &PodSpec, path: &FieldPath) -> FieldErrors {
+    let mut errs = FieldErrors::default();
+    for (field, value) in [("hostname", &spec.hostname), ("subdomain", &spec.subdomain)] {
+        if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
+            for m in names::dns1123_label(v) {
+                errs.push(FieldError::invalid(path.child(field), v, m));
+            }
+        }
+    }
+    let Some(o) = spec.hostname_override.as_deref() else {
+        return errs;
+    };
+    let field = path.child("hostnameOverride");
+    if spec.set_hostname_as_fqdn == Some(true) {
+        errs.push(FieldError::forbidden(
+            field.clone(),
+            "may not be specified when setHostnameAsFQDN is true",
+        ));
+    }
+    if spec.host_network == Some(true) {
+        errs.push(FieldError::forbidden(
+            field.clone(),
+            "may not be specified when hostNetwork is true",
+        ));
+    }
+    if o.len() > 64 {
+        errs.push(FieldError::too_long(field.clone(), 64));
+    }
+    for m in names::dns1123_subdomain(o) {
+        errs.push(FieldError::invalid(field.clone(), o, m));
     }
     errs
 }
