@@ -35,6 +35,11 @@ pub struct EngineConfig {
     /// `OutOfpods`, as the kubelet rejects it). `None`: no bound here (node
     /// mode admits before the engine sees a pod).
     pub max_pods: Option<u32>,
+    /// The kubelet's sysctl admission: the safe sysctls of the host's
+    /// kernel plus `--allowed-unsafe-sysctls`. A pod asking for another is
+    /// ended before its sandbox is made (`SysctlForbidden`). The default
+    /// (kernel unknown, no unsafe ones) allows only the ungated safe set.
+    pub sysctls: nodelet_spec::sysctl::Allowlist,
 }
 
 impl EngineConfig {
@@ -50,6 +55,8 @@ impl EngineConfig {
             hook_timeout_default: None,
             crashloop_backoff_max: crate::backoff::MAX,
             max_pods: None,
+            sysctls: nodelet_spec::sysctl::Allowlist::for_node::<&str>(None, &[])
+                .unwrap_or_default(),
         }
     }
 }

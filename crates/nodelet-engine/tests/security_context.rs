@@ -80,3 +80,66 @@ async fn security_settings_reach_the_runtime() {
     assert_eq!(s.supplemental_groups, vec![4000, 5000]);
     assert!(s.no_new_privileges && s.read_only_root_filesystem);
 }
+
+/// e2e "Sysctls should support sysctls" (and "with slashes as
+/// separator"): the pod's sysctls reach every container, dotted.
+#[tokio::test(start_paused = true)]
+async fn pod_sysctls_reach_the_runtime_dotted() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+    "securityContext": {"sysctls": [{"name": "kernel/shm_rmid_forced", "value": "1"}]},
+    "containers": [ctr("c", json!({}))]}}));
+    h.until(5, |h| !h.times(is_start("c")).is_empty()).await;
+    let (id, _, _) = h
+        .fake
+        .containers()
+        .into_iter()
+        .find(|(_, n, _)| n == "c")
+        .expect("container created");
+    let created = h.fake.container_config(&id).unwrap();
+    assert_eq!(
+        created.security.sysctls,
+        [("kernel.shm_rmid_forced".to_string(), "1".to_string())].into()
+    );
+}
+
+/// e2e "Sysctls should not launch unsafe, but not explicitly enabled
+/// sysctls on the node": the pod ends Failed/SysctlForbidden with the
+/// kubelet's message and Warning event; nothing is created for it.
+#[tokio::test(start_paused = true)]
+async fn unsafe_sysctls_end_the_pod_as_sysctl_forbidden() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+    "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "10000000000"}]},
+    "containers": [ctr("c", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Failed").await;
+    let st = h.get("p").unwrap().status.unwrap();
+    assert_eq!(st.reason.as_deref(), Some("SysctlForbidden"));
+    assert_eq!(
+        st.message.as_deref(),
+        Some("Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted")
+    );
+    assert!(h.has_event(
+        "SysctlForbidden",
+        "forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+    ));
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    assert!(h.times(is_create("c")).is_empty());
+    assert!(h.fake.containers().is_empty());
+}
+
+/// `--allowed-unsafe-sysctls kernel.msg*` lets the same pod run.
+#[tokio::test(start_paused = true)]
+async fn allowed_unsafe_sysctls_run() {
+    let mut config = nodelet_engine::EngineConfig::new("node1");
+    config.sysctls = nodelet_spec::sysctl::Allowlist::for_node(None, &["kernel.msg*"]).unwrap();
+    let h = setup_config(
+        nodelet_runtime::fake::FakeRuntime::with_wall_origin(ORIGIN.parse().unwrap()),
+        config,
+    )
+    .await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+    "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "10000"}]},
+    "containers": [ctr("c", json!({}))]}}));
+    h.until(5, |h| !h.times(is_start("c")).is_empty()).await;
+}

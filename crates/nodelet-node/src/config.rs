@@ -46,6 +46,8 @@ pub struct NodeConfig {
     /// Labels the node registers with (`--node-labels`).
     pub node_labels: BTreeMap<String, String>,
     pub max_pods: u32,
+    /// The sysctl allowlist pods are admitted against (`SysctlForbidden`).
+    pub sysctls: nodelet_spec::sysctl::Allowlist,
     /// How often node status is computed (and sent if it changed).
     pub status_update_frequency: Duration,
     /// Node status is sent at least this often even when unchanged.
@@ -77,6 +79,8 @@ impl NodeConfig {
             pod_manifest_path: None,
             node_labels: BTreeMap::new(),
             max_pods: 110,
+            sysctls: nodelet_spec::sysctl::Allowlist::for_node::<&str>(None, &[])
+                .unwrap_or_default(),
             status_update_frequency: Duration::from_secs(10),
             status_report_frequency: Duration::from_secs(300),
             lease_duration: Duration::from_secs(40),

@@ -154,6 +154,7 @@ impl NodeMode {
                 mirror_gone: mirror_tx,
                 mirror_seen: mirror_seen_tx,
                 max_pods: cfg.max_pods,
+                sysctls: cfg.sysctls.clone(),
             }
             .run(stop.child_token()),
         );

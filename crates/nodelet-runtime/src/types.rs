@@ -292,6 +292,11 @@ pub struct SecurityConfig {
     /// `/etc/group` are not added (Merge, the default, adds them).
     #[serde(default)]
     pub supplemental_groups_strict: bool,
+    /// The pod's `securityContext.sysctls`, names with dots. Set in each
+    /// container's OCI spec: the container joins the pod's namespaces, so
+    /// the values land there (the kubelet sets them on the sandbox).
+    #[serde(default)]
+    pub sysctls: BTreeMap<String, String>,
 }
 
 /// A seccomp profile choice (`securityContext.seccompProfile`).

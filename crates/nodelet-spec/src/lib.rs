@@ -24,6 +24,7 @@ pub mod podsecurity;
 pub mod resources;
 pub mod securitycontext;
 pub mod signal;
+pub mod sysctl;
 pub mod validate;
 pub mod volume;
 

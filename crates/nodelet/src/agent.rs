@@ -95,6 +95,17 @@ fn monitor_binary() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("nodelet-monitor"))
 }
 
+/// The kubelet's sysctl allowlist: the safe sysctls of this host's kernel
+/// (`/proc/sys/kernel/osrelease`) plus `--allowed-unsafe-sysctls`; a bad
+/// or host-wide pattern is a start-up error naming it.
+pub fn sysctl_allowlist(opts: &AgentOpts) -> anyhow::Result<nodelet_spec::sysctl::Allowlist> {
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .ok()
+        .and_then(|r| nodelet_spec::sysctl::parse_kernel_version(&r));
+    nodelet_spec::sysctl::Allowlist::for_node(kernel, &opts.allowed_unsafe_sysctls)
+        .context("--allowed-unsafe-sysctls")
+}
+
 /// Starts the agent: host checks, runtime, store, engine (which re-adopts
 /// the pods and containers recorded under `--root`). Must run inside a
 /// tokio runtime.
@@ -193,6 +204,7 @@ pub async fn start_with(
         hook_timeout_default: opts.hook_timeout_default,
         crashloop_backoff_max: opts.crashloop_backoff_max,
         max_pods,
+        sysctls: sysctl_allowlist(opts)?,
         ..EngineConfig::new(opts.node_name.clone())
     };
     // The API side issues tokens; the engine asks through its seam.

@@ -129,6 +129,11 @@ pub struct AgentOpts {
     /// annotation. Unset (the default) is the kubelet's: no limit.
     #[arg(long, env = "NODELET_HOOK_TIMEOUT_DEFAULT", value_parser = parse_go_duration)]
     pub hook_timeout_default: Option<std::time::Duration>,
+    /// Unsafe sysctls (or `prefix*` patterns) pods may set besides the
+    /// safe ones, comma-separated (the kubelet's --allowed-unsafe-sysctls),
+    /// e.g. `kernel.msg*,net.core.somaxconn`. Each must be namespaced.
+    #[arg(long, env = "NODELET_ALLOWED_UNSAFE_SYSCTLS", value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
     /// The longest crash-loop back-off between restarts (the kubelet's
     /// crashLoopBackOff.maxContainerRestartPeriod, 1s to 300s).
     #[arg(long, env = "NODELET_CRASHLOOP_BACKOFF_MAX", default_value = "300s",

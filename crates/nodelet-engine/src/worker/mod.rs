@@ -22,6 +22,7 @@ pub mod shared;
 pub mod start;
 pub mod state;
 pub mod sync;
+pub mod sysctls;
 pub mod terminate;
 pub mod volumes;
 pub mod waiter;

@@ -36,6 +36,7 @@ pub fn security(pod: &Pod, c: &Container) -> SecurityConfig {
         .chain(pod_sc.and_then(|p| p.fs_group))
         .collect();
     SecurityConfig {
+        sysctls: nodelet_spec::sysctl::pod_sysctls(pod),
         seccomp,
         apparmor,
         proc_mount_unmasked: sc.and_then(|s| s.proc_mount.as_deref()) == Some("Unmasked"),

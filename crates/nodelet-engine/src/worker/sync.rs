@@ -96,6 +96,9 @@ impl Worker {
 
     async fn create_sandbox(&mut self) -> bool {
         let shared = self.shared.clone();
+        if !self.admit_sysctls() {
+            return false;
+        }
         let mut dns_events = Vec::new();
         let config = {
             let rec = shared.lock();

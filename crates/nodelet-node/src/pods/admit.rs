@@ -6,6 +6,7 @@
 //! why, as the kubelet's `rejectPod`.
 
 use k8s_openapi::api::core::v1::Pod;
+use nodelet_spec::sysctl::{Allowlist, FORBIDDEN_REASON};
 
 /// The reason a rejected pod's status and event carry. The kubelet's
 /// admit handlers each have their own (`OutOfcpu`, `NodeAffinity`, …);
@@ -23,10 +24,16 @@ pub struct Rejection {
     pub message: String,
 }
 
-/// `Err` when nodelet cannot run the pod as specified, or when `active`
+/// `Err` when nodelet cannot run the pod as specified, when it asks for a
+/// sysctl `sysctls` does not allow (`SysctlForbidden`), or when `active`
 /// (non-terminated) pods already fill the node's `max_pods` (the
 /// kubelet's resource admission, with its message).
-pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
+pub fn admit(
+    pod: &Pod,
+    active: usize,
+    max_pods: u32,
+    sysctls: &Allowlist,
+) -> Result<(), Rejection> {
     os(pod)?;
     let errs = nodelet_spec::validate::validate_pod(pod);
     if !errs.is_empty() {
@@ -35,6 +42,10 @@ pub fn admit(pod: &Pod, active: usize, max_pods: u32) -> Result<(), Rejection> {
             message: errs.to_string(),
         });
     }
+    sysctls.admit(pod).map_err(|message| Rejection {
+        reason: FORBIDDEN_REASON,
+        message,
+    })?;
     if let Some(message) = nodelet_spec::capacity::out_of_pods(active, max_pods) {
         return Err(Rejection {
             reason: REASON_OUT_OF_PODS,
@@ -93,13 +104,47 @@ mod tests {
         .unwrap()
     }
 
+    fn safe() -> Allowlist {
+        Allowlist::for_node::<&str>(Some((6, 8)), &[]).unwrap()
+    }
+
+    #[test]
+    fn unsafe_sysctls_are_forbidden_as_the_kubelet_says() {
+        let with = |name: &str| {
+            let mut p = pod();
+            p.spec.as_mut().unwrap().security_context = Some(
+                serde_json::from_value(
+                    serde_json::json!({"sysctls": [{"name": name, "value": "1"}]}),
+                )
+                .unwrap(),
+            );
+            p
+        };
+        assert_eq!(
+            admit(&with("kernel/shm_rmid_forced"), 0, 110, &safe()),
+            Ok(())
+        );
+        let r = admit(&with("kernel.msgmax"), 0, 110, &safe()).unwrap_err();
+        assert_eq!(r.reason, "SysctlForbidden");
+        assert_eq!(
+            r.message,
+            "forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+        );
+        assert_eq!(
+            rejected_status(&r)["message"],
+            "Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted"
+        );
+        let allowed = Allowlist::for_node(Some((6, 8)), &["kernel.msg*"]).unwrap();
+        assert_eq!(admit(&with("kernel.msgmax"), 0, 110, &allowed), Ok(()));
+    }
+
     #[test]
     fn a_pod_for_another_os_is_refused_as_the_kubelet_says() {
         let mut p = pod();
         p.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS {
             name: "windows".into(),
         });
-        let r = admit(&p, 0, 110).unwrap_err();
+        let r = admit(&p, 0, 110, &safe()).unwrap_err();
         assert_eq!(r.reason, "PodOSNotSupported");
         assert_eq!(
             r.message,
@@ -108,18 +153,18 @@ mod tests {
         p.spec.as_mut().unwrap().os = Some(k8s_openapi::api::core::v1::PodOS {
             name: "linux".into(),
         });
-        assert_eq!(admit(&p, 0, 110), Ok(()));
+        assert_eq!(admit(&p, 0, 110, &safe()), Ok(()));
         p.metadata.labels = Some([("kubernetes.io/os".into(), "windows".into())].into());
         assert_eq!(
-            admit(&p, 0, 110).unwrap_err().reason,
+            admit(&p, 0, 110, &safe()).unwrap_err().reason,
             "PodOSSelectorNodeLabelDoesNotMatch"
         );
     }
 
     #[test]
     fn pods_beyond_max_pods_are_out_of_pods_as_the_kubelet_says() {
-        assert_eq!(admit(&pod(), 109, 110), Ok(()));
-        let r = admit(&pod(), 110, 110).unwrap_err();
+        assert_eq!(admit(&pod(), 109, 110, &safe()), Ok(()));
+        let r = admit(&pod(), 110, 110, &safe()).unwrap_err();
         assert_eq!(r.reason, "OutOfpods");
         assert_eq!(
             r.message,
@@ -133,7 +178,7 @@ mod tests {
         );
         // 10,000 requested on a 110-pod node: every one past 110 refused.
         let admitted = (0..10_000)
-            .filter(|n| admit(&pod(), (*n).min(110), 110).is_ok())
+            .filter(|n| admit(&pod(), (*n).min(110), 110, &safe()).is_ok())
             .count();
         assert_eq!(admitted, 110);
     }

@@ -53,6 +53,8 @@ pub struct PodSource {
     pub mirror_seen: mpsc::UnboundedSender<Key>,
     /// `--max-pods`: pods beyond it are rejected (`OutOfpods`).
     pub max_pods: u32,
+    /// `--allowed-unsafe-sysctls` with the safe set (`SysctlForbidden`).
+    pub sysctls: nodelet_spec::sysctl::Allowlist,
 }
 
 pub fn is_mirror(pod: &Pod) -> bool {
@@ -225,7 +227,7 @@ impl PodSource {
             .iter()
             .filter(|p| !terminal(p))
             .count();
-        if let Err(r) = admit::admit(&pod, active, self.max_pods) {
+        if let Err(r) = admit::admit(&pod, active, self.max_pods, &self.sysctls) {
             self.reject(&pod, &r).await;
             return;
         }

@@ -267,6 +267,12 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
     if sec.privileged {
         linux.set_devices(Some(inp.host_devices.to_vec()));
     }
+    // The pod's sysctls: runc writes them in the namespaces the container
+    // joined (the pod's pinned IPC/UTS/net), so every container of the
+    // pod sets the same values there.
+    if !sec.sysctls.is_empty() {
+        linux.set_sysctl(Some(sec.sysctls.clone().into_iter().collect()));
+    }
     spec.set_linux(Some(linux));
 
     let mut ann = std::collections::HashMap::new();
@@ -379,6 +385,18 @@ mod tests {
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
+    }
+
+    #[test]
+    fn pod_sysctls_go_into_the_spec() {
+        let j = json(SecurityConfig::default(), false);
+        assert!(j["linux"].get("sysctl").is_none());
+        let sec = SecurityConfig {
+            sysctls: [("kernel.shm_rmid_forced".to_string(), "1".to_string())].into(),
+            ..SecurityConfig::default()
+        };
+        let j = json(sec, false);
+        assert_eq!(j["linux"]["sysctl"]["kernel.shm_rmid_forced"], "1");
     }
 
     #[test]

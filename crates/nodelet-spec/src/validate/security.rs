@@ -209,6 +209,49 @@ fn pod_security_context(sc: &PodSecurityContext, spec: &PodSpec, path: &FieldPat
         sc.app_armor_profile.as_ref(),
         &path.child("appArmorProfile"),
     ));
+    errs.extend(sysctls(sc, spec, &path.child("sysctls")));
+    errs
+}
+
+/// `validateSysctls`: each name present, valid and unique, and not of a
+/// namespace the pod shares with the host (`ValidateHostSysctl`).
+fn sysctls(sc: &PodSecurityContext, spec: &PodSpec, path: &FieldPath) -> FieldErrors {
+    use crate::sysctl;
+    let mut errs = FieldErrors::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, s) in sc.sysctls.iter().flatten().enumerate() {
+        let p = path.index(i).child("name");
+        if s.name.is_empty() {
+            errs.push(FieldError::required(p.clone(), ""));
+        } else if !sysctl::is_valid_name(&s.name) {
+            errs.push(FieldError::invalid(
+                p.clone(),
+                s.name.as_str(),
+                format!(
+                    "must have at most {} characters and match regex {}",
+                    sysctl::MAX_LENGTH,
+                    sysctl::NAME_REGEX
+                ),
+            ));
+        } else if seen.contains(s.name.as_str()) {
+            errs.push(FieldError::duplicate(p.clone(), s.name.as_str()));
+        }
+        let (ns, _, _) = sysctl::namespace(&s.name);
+        if spec.host_network == Some(true) && ns == sysctl::Namespace::Net {
+            errs.push(FieldError::invalid(
+                p,
+                s.name.as_str(),
+                "may not be specified when 'hostNetwork' is true",
+            ));
+        } else if spec.host_ipc == Some(true) && ns == sysctl::Namespace::Ipc {
+            errs.push(FieldError::invalid(
+                p,
+                s.name.as_str(),
+                "may not be specified when 'hostIPC' is true",
+            ));
+        }
+        seen.insert(s.name.as_str());
+    }
     errs
 }
 
@@ -309,6 +352,32 @@ mod tests {
                 "spec.securityContext.appArmorProfile.localhostProfile: Required value: must be set when AppArmor type is Localhost",
                 "spec.hostNetwork: Forbidden: when `pod.Spec.HostUsers` is false",
                 "spec.HostPID: Forbidden: when `pod.Spec.HostUsers` is false",
+            ]
+        );
+    }
+
+    #[test]
+    fn sysctl_names_are_checked_as_upstream() {
+        let s = spec(serde_json::json!({
+            "containers": [], "hostNetwork": true, "hostIPC": true,
+            "securityContext": {"sysctls": [
+                {"name": "foo-", "value": "bar"}, {"name": "bar..", "value": "x"},
+                {"name": "", "value": "x"}, {"name": "kernel.shmmax", "value": "1"},
+                {"name": "kernel.shmmax", "value": "1"}, {"name": "net/ipv4/x", "value": "1"},
+                {"name": "kernel.panic", "value": "1"}
+            ]}
+        }));
+        let re = crate::sysctl::NAME_REGEX;
+        assert_eq!(
+            texts(validate_pod_security_context(&s, &FieldPath::new("spec"))),
+            vec![
+                format!("spec.securityContext.sysctls[0].name: Invalid value: \"foo-\": must have at most 253 characters and match regex {re}"),
+                format!("spec.securityContext.sysctls[1].name: Invalid value: \"bar..\": must have at most 253 characters and match regex {re}"),
+                "spec.securityContext.sysctls[2].name: Required value".into(),
+                "spec.securityContext.sysctls[3].name: Invalid value: \"kernel.shmmax\": may not be specified when 'hostIPC' is true".into(),
+                "spec.securityContext.sysctls[4].name: Duplicate value: \"kernel.shmmax\"".into(),
+                "spec.securityContext.sysctls[4].name: Invalid value: \"kernel.shmmax\": may not be specified when 'hostIPC' is true".into(),
+                "spec.securityContext.sysctls[5].name: Invalid value: \"net/ipv4/x\": may not be specified when 'hostNetwork' is true".into(),
             ]
         );
     }

@@ -97,6 +97,7 @@ async fn node(args: NodeRunArgs) -> anyhow::Result<ExitCode> {
     cfg.pod_manifest_path = args.pod_manifest_path.clone();
     cfg.node_labels = args.node_labels.iter().cloned().collect();
     cfg.max_pods = args.max_pods;
+    cfg.sysctls = agent::sysctl_allowlist(opts)?;
     cfg.eviction = args.eviction_hard;
     cfg.status_update_frequency = args.node_status_update_frequency;
     cfg.status_report_frequency = args.node_status_report_frequency;
