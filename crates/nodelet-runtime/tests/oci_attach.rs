@@ -34,6 +34,36 @@ async fn read_until(r: &mut (dyn AsyncRead + Send + Unpin), want: &str) -> Strin
     String::from_utf8_lossy(&buf).into_owned()
 }
 
+/// Presses Enter until `want` appears (bounded). A resize and stdin travel
+/// on separate streams (as in CRI), so a line may reach the shell before
+/// the new size does: under load, `stty size` then still reads 0 rows.
+async fn enter_until(
+    w: &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
+    r: &mut (dyn AsyncRead + Send + Unpin),
+    want: &str,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !String::from_utf8_lossy(&buf).contains(want) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {want:?} in 20s; got {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        w.write_all(b"\n").await.unwrap();
+        if let Ok(n) = tokio::time::timeout(Duration::from_millis(500), r.read(&mut chunk)).await {
+            let n = n.unwrap();
+            assert!(
+                n > 0,
+                "EOF before {want:?}: {:?}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
 const ALL: AttachRequest = AttachRequest {
     stdin: true,
     stdout: true,
@@ -150,7 +180,11 @@ async fn attach_tty_resize_seen_by_stty() {
     let mut c = h.container(
         &sb,
         "tty",
-        &["sh", "-c", "read x; stty size; read y; stty size; exit 7"],
+        &[
+            "sh",
+            "-c",
+            "while read x; do [ \"$x\" = q ] && exit 7; stty size; done",
+        ],
     );
     c.stdin = true;
     c.tty = true;
@@ -161,14 +195,11 @@ async fn attach_tty_resize_seen_by_stty() {
     let resize = a.resize.clone().expect("resize on a TTY");
     let mut stdin = a.stdin.take().unwrap();
     let mut stdout = a.stdout.take().unwrap();
-    // Frames keep their order on the socket: the size is set before the
-    // newline arrives.
     resize.send((100, 30)).await.unwrap();
-    stdin.write_all(b"\n").await.unwrap();
-    read_until(stdout.as_mut(), "30 100").await;
+    enter_until(stdin.as_mut(), stdout.as_mut(), "30 100").await;
     resize.send((120, 40)).await.unwrap();
-    stdin.write_all(b"\n").await.unwrap();
-    read_until(stdout.as_mut(), "40 120").await;
+    enter_until(stdin.as_mut(), stdout.as_mut(), "40 120").await;
+    stdin.write_all(b"q\n").await.unwrap();
     assert_eq!(a.exit.await.unwrap(), 7);
     h.teardown().await;
 }
