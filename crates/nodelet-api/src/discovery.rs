@@ -42,6 +42,7 @@ fn subresources(kind: Kind) -> &'static [(&'static str, &'static [&'static str])
     match kind {
         Kind::Pod => &[
             ("attach", &["create", "get"]),
+            ("ephemeralcontainers", &["get", "patch", "update"]),
             ("exec", &["create", "get"]),
             ("log", &["get"]),
             ("portforward", &["create", "get"]),

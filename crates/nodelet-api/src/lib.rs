@@ -36,7 +36,7 @@ mod protobuf;
 mod protobuf_rbac;
 mod query;
 pub mod rbac;
-mod resize;
+mod spec_subresources;
 mod routes;
 pub mod selectors;
 pub mod serve;

@@ -1,6 +1,6 @@
 //! Pod writes as the API server's pod strategy does them, for the main
 //! resource (PUT and the four PATCH types of `pods/{name}`) and for the
-//! `pods/{name}/resize` subresource: the request is decoded strictly and
+//! `pods/{name}/resize` and `pods/{name}/ephemeralcontainers` subresources: the request is decoded strictly and
 //! defaulted, the server-owned fields come from the stored pod
 //! (`prepare_update` / `prepare_resize`, generation bumped on a spec
 //! change), and `ValidatePodUpdate` / `ValidatePodResize` decide — 422
@@ -11,7 +11,8 @@
 use k8s_openapi::api::core::v1::Pod;
 use nodelet_spec::Object;
 use nodelet_spec::validate::update::{
-    prepare_resize, prepare_update, validate_pod_resize, validate_pod_update,
+    prepare_ephemeral, prepare_resize, prepare_update, validate_pod_ephemeral_update,
+    validate_pod_resize, validate_pod_update,
 };
 use serde_json::Value;
 
@@ -94,6 +95,27 @@ pub async fn resize(
     let requested = decoded(ns, name, new)?;
     let pod = prepare_resize(&requested, &old);
     let errs = validate_pod_resize(&pod, &old);
+    if !errs.is_empty() {
+        return Err(ApiError::invalid("Pod", name, &errs));
+    }
+    store(backend, pod, expected_rv, dry_run).await
+}
+
+/// A write to `pods/{name}/ephemeralcontainers`: only the ephemeral
+/// containers of `new` are taken; they may be added, not changed.
+pub async fn ephemeral(
+    backend: &dyn Backend,
+    ns: &str,
+    name: &str,
+    old: &Value,
+    new: &Value,
+    expected_rv: Option<u64>,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let old = stored(old)?;
+    let requested = decoded(ns, name, new)?;
+    let pod = prepare_ephemeral(&requested, &old);
+    let errs = validate_pod_ephemeral_update(&pod, &old);
     if !errs.is_empty() {
         return Err(ApiError::invalid("Pod", name, &errs));
     }

@@ -27,7 +27,7 @@ use crate::query::Query;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::table::{self, IncludeObject};
 use crate::watch::{self, WatchSpec};
-use crate::{discovery, events_v1, openapi, openapi_pb, resize, status_write};
+use crate::{discovery, events_v1, openapi, openapi_pb, spec_subresources, status_write};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -903,17 +903,21 @@ async fn resource(
         (Some(_), Some("status"), m) if kind == Kind::Pod => Err(ApiError::method_not_allowed(
             format!("the server does not allow this method on the requested resource ({m})"),
         )),
-        (Some(n), Some("resize"), &Method::GET) if kind == Kind::Pod => {
+        (Some(n), Some(sub), &Method::GET)
+            if kind == Kind::Pod && spec_subresources::Part::from_subresource(sub).is_some() =>
+        {
             let v = get_one(st, kind, nsr, n).await?;
             Ok(ok(&render_one(v, 0)))
         }
-        (Some(n), Some("resize"), &Method::PUT) if kind == Kind::Pod => {
-            let v = resize::replace(&*st.backend, nsr, n, &body, q.dry_run()?).await?;
+        (Some(n), Some(sub), &Method::PUT) if kind == Kind::Pod => {
+            let part = spec_subresources::Part::from_subresource(sub).ok_or_else(not_found)?;
+            let v = spec_subresources::replace(part, &*st.backend, nsr, n, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
-        (Some(n), Some("resize"), &Method::PATCH) if kind == Kind::Pod => {
+        (Some(n), Some(sub), &Method::PATCH) if kind == Kind::Pod => {
+            let part = spec_subresources::Part::from_subresource(sub).ok_or_else(not_found)?;
             let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
-            let v = resize::patch(&*st.backend, nsr, n, pt, &body, q.dry_run()?).await?;
+            let v = spec_subresources::patch(part, &*st.backend, nsr, n, pt, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), Some("token"), &Method::POST) if kind == Kind::ServiceAccount => {
@@ -931,10 +935,14 @@ async fn resource(
             let opts = LogOpts::from_query(q)?;
             logs::logs(st.backend.clone(), nsr.to_string(), n.to_string(), opts).await
         }
-        _ => Err(ApiError::new(
-            404,
-            "NotFound",
-            "the server could not find the requested resource",
-        )),
+        _ => Err(not_found()),
     }
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
 }

@@ -212,6 +212,7 @@ async fn runc_up_down(r: &Real, n: usize, tag: &str) -> (Duration, Duration) {
         tty: false,
         labels: Default::default(),
         termination_message: None,
+        pid_namespace_of: None,
     };
     let keep = r.rt.create_container(&sb, &cc).await.unwrap();
     let cdir = r.oci_config().root.join("containers").join(&keep);

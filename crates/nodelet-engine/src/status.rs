@@ -24,7 +24,7 @@ pub fn initialized(rec: &PodRecord) -> bool {
     rec.slots.iter().all(|s| match s.kind {
         SlotKind::Init => matches!(&s.phase, SlotPhase::Done { term } if term.exit_code == 0),
         SlotKind::Sidecar => slot_started(s),
-        SlotKind::Regular => true,
+        SlotKind::Regular | SlotKind::Ephemeral => true,
     })
 }
 
@@ -148,7 +148,7 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
         .filter(|s| match s.kind {
             SlotKind::Init => !matches!(&s.phase, SlotPhase::Done { term } if term.exit_code == 0),
             SlotKind::Sidecar => !slot_started(s),
-            SlotKind::Regular => false,
+            SlotKind::Regular | SlotKind::Ephemeral => false,
         })
         .map(|s| s.name())
         .collect();
@@ -181,7 +181,10 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     let unready: Vec<&str> = rec
         .slots
         .iter()
-        .filter(|s| s.kind != SlotKind::Init && !crate::probes::container_ready(s))
+        .filter(|s| {
+            matches!(s.kind, SlotKind::Regular | SlotKind::Sidecar)
+                && !crate::probes::container_ready(s)
+        })
         .map(|s| s.name())
         .collect();
     let (ready, reason, message) = if unready.is_empty() {
@@ -306,8 +309,10 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
         container_id,
         state: Some(state),
         last_state: Some(last.unwrap_or_default()),
-        ready: crate::probes::container_ready(s),
-        started: Some(crate::probes::container_started(s)),
+        // The kubelet's prober never looks at debug containers: they are
+        // not ready and have no `started`.
+        ready: s.kind != SlotKind::Ephemeral && crate::probes::container_ready(s),
+        started: (s.kind != SlotKind::Ephemeral).then(|| crate::probes::container_started(s)),
         restart_count: s.restart_count,
         stop_signal: s.current.as_ref().map(|c| c.stop_signal.name()),
         ..Default::default()
@@ -408,6 +413,7 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
         start_time: rec.start_time.map(Time),
         init_container_statuses: statuses(&[SlotKind::Init, SlotKind::Sidecar]),
         container_statuses: statuses(&[SlotKind::Regular]),
+        ephemeral_container_statuses: statuses(&[SlotKind::Ephemeral]),
         ..Default::default()
     });
     pod

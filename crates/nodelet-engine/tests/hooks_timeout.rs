@@ -61,6 +61,7 @@ async fn setup() -> H {
                 tty: false,
                 labels: BTreeMap::new(),
                 termination_message: None,
+                pid_namespace_of: None,
             },
         )
         .await

@@ -62,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tty: false,
         labels: BTreeMap::new(),
         termination_message: None,
+        pid_namespace_of: None,
     };
     let id = rt.create_container(&sb, &c).await?;
     rt.start_container(&id).await?;

@@ -262,6 +262,7 @@ pub fn container_config(name: &str) -> ContainerConfig {
         tty: false,
         labels: Default::default(),
         termination_message: None,
+        pid_namespace_of: None,
     }
 }
 

@@ -348,6 +348,12 @@ pub struct ContainerConfig {
     /// container may write its last words to, read when it exits.
     #[serde(default)]
     pub termination_message: Option<TerminationMessage>,
+    /// The id of a running container of the same pod whose process
+    /// namespace this one joins (an ephemeral container's
+    /// `targetContainerName`, the CRI's `NamespaceMode_TARGET`); `None`:
+    /// a namespace of its own (or the host's with hostPID).
+    #[serde(default)]
+    pub pid_namespace_of: Option<String>,
 }
 
 /// Where a container writes its termination message, and whether its

@@ -12,6 +12,7 @@ pub mod annotations;
 pub mod capacity;
 pub mod defaults;
 pub mod dns;
+pub mod ephemeral;
 pub mod env;
 pub mod field_error;
 pub mod godur;

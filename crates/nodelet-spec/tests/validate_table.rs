@@ -420,7 +420,21 @@ fn table() {
         (
             "ephemeral container lifecycle forbidden",
             pod("containers: [{name: c, image: i}], ephemeralContainers: [{name: debug, image: busybox, lifecycle: {preStop: {exec: {command: [x]}}}}]"),
-            vec!["spec.ephemeralContainers[0].lifecycle: Forbidden: cannot be set for an Ephemeral Container".into()],
+            vec![
+                "spec.ephemeralContainers[0].lifecycle: Forbidden: cannot be set for an Ephemeral Container".into(),
+                "spec.ephemeralContainers: Forbidden: cannot be set on create".into(),
+            ],
+        ),
+        (
+            "ephemeral container: unknown target, resources, subPath (upstream's allow-list order)",
+            pod("containers: [{name: c, image: i}], volumes: [{name: v, emptyDir: {}}], ephemeralContainers: [{name: debug, image: busybox, targetContainerName: nope, readinessProbe: {exec: {command: [x]}}, resources: {limits: {cpu: 1}}, volumeMounts: [{name: v, mountPath: /v, subPath: s}]}]"),
+            vec![
+                "spec.ephemeralContainers[0].targetContainerName: Not found: \"nope\"".into(),
+                "spec.ephemeralContainers[0].resources: Forbidden: cannot be set for an Ephemeral Container".into(),
+                "spec.ephemeralContainers[0].readinessProbe: Forbidden: cannot be set for an Ephemeral Container".into(),
+                "spec.ephemeralContainers[0].volumeMounts[0].subPath: Forbidden: cannot be set for an Ephemeral Container".into(),
+                "spec.ephemeralContainers: Forbidden: cannot be set on create".into(),
+            ],
         ),
         (
             "stopSignal needs spec.os.name",

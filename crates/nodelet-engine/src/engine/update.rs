@@ -5,7 +5,8 @@
 //! validate (the API server did); it records the new object and lets the
 //! pod worker react (see `worker::changes`): new images restart their
 //! containers, a new `activeDeadlineSeconds` re-arms the deadline, new
-//! container resources are a resize; labels and annotations are announced
+//! container resources are a resize, new ephemeral containers are
+//! started; labels and annotations are announced
 //! on `Shared::metadata` (downward API volumes refresh from there).
 
 use k8s_openapi::api::core::v1::Pod;
@@ -15,7 +16,7 @@ use tokio::sync::watch;
 use super::{Engine, namespace_of};
 use crate::error::{EngineError, Result};
 use crate::podkey::PodKey;
-use crate::worker::state::SlotKind;
+use crate::worker::state::{Slot, SlotKind};
 
 impl Engine {
     /// Applies `pod` (the whole new object) to the pod of that name.
@@ -83,10 +84,11 @@ impl Engine {
                     spec.node_name = node;
                 }
                 for slot in rec.slots.iter_mut() {
-                    let list = if slot.kind == SlotKind::Regular {
-                        Some(&spec.containers)
-                    } else {
-                        spec.init_containers.as_ref()
+                    let list = match slot.kind {
+                        SlotKind::Regular => Some(&spec.containers),
+                        SlotKind::Init | SlotKind::Sidecar => spec.init_containers.as_ref(),
+                        // Immutable once added (the API server's rule).
+                        SlotKind::Ephemeral => None,
                     };
                     if let Some(c) = list
                         .into_iter()
@@ -94,6 +96,21 @@ impl Engine {
                         .find(|c| c.name == slot.spec.name)
                     {
                         slot.spec = c.clone();
+                    }
+                }
+                // Debug containers added (`pods/ephemeralcontainers`): a
+                // slot each, started by the worker's next sync.
+                for e in spec.ephemeral_containers.iter().flatten() {
+                    if !rec.slots.iter().any(|s| s.spec.name == e.name) {
+                        rec.slots.push(Slot::ephemeral(e));
+                        rec.timeline
+                            .spec
+                            .containers
+                            .push(nodelet_timeline::ContainerRef {
+                                name: e.name.clone(),
+                                kind: "ephemeral".to_owned(),
+                            });
+                        rec.timeline_dirty = true;
                     }
                 }
                 rec.pod.spec = Some(spec);

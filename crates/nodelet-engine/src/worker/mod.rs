@@ -12,6 +12,7 @@
 pub mod changes;
 pub mod ctx;
 pub mod deadline;
+pub mod ephemeral;
 pub mod hook;
 pub mod kill;
 pub mod ordering;

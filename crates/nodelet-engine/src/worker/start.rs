@@ -100,6 +100,26 @@ impl Worker {
         self.start_failed(i, reason, message);
     }
 
+    /// The container whose process namespace slot `i` joins: an ephemeral
+    /// container's target, as it is now (the kubelet's `getTargetID`: the
+    /// latest container of that name, with its message when there is none).
+    fn target_id(&self, i: usize) -> Result<Option<String>, String> {
+        let rec = self.shared.lock();
+        let Some(target) = rec.slots.get(i).and_then(|s| s.target.clone()) else {
+            return Ok(None);
+        };
+        rec.slots
+            .iter()
+            .filter(|s| s.kind != super::state::SlotKind::Ephemeral && s.spec.name == target)
+            .find_map(|s| match (&s.current, &s.phase) {
+                (Some(c), _) => Some(c.id.clone()),
+                (None, SlotPhase::Done { term }) => Some(term.container_id.clone()),
+                _ => None,
+            })
+            .map(Some)
+            .ok_or_else(|| format!("unable to find target container {target}"))
+    }
+
     /// Starts a new container for slot `i` and runs its postStart hook.
     pub(crate) async fn start(&mut self, i: usize) {
         let shared = self.shared.clone();
@@ -188,6 +208,13 @@ impl Worker {
                 return;
             }
         };
+        let pid_namespace_of = match self.target_id(i) {
+            Ok(t) => t,
+            Err(message) => {
+                self.fail(i, "CreateContainerConfigError", message);
+                return;
+            }
+        };
         let mut labels = BTreeMap::new();
         labels.insert(
             "io.kubernetes.pod.name".to_owned(),
@@ -224,6 +251,7 @@ impl Worker {
                     fallback_to_logs: spec.termination_message_policy.as_deref()
                         == Some("FallbackToLogsOnError"),
                 }),
+            pid_namespace_of,
         };
         // One runtime call for both (an OCI runtime then needs no separate
         // `start` process); the events and states are still those of a

@@ -20,6 +20,10 @@ pub enum SlotKind {
     /// not waited for, killed after the regular containers.
     Sidecar,
     Regular,
+    /// A debug container (`spec.ephemeralContainers`, added to a running
+    /// pod): started once, even before initialization finished, never
+    /// restarted, no part of the pod's readiness or phase.
+    Ephemeral,
 }
 
 impl SlotKind {
@@ -120,6 +124,9 @@ pub struct Slot {
     /// the container was killed because its definition changed or a
     /// resize needs a restart.
     pub restart_now: bool,
+    /// An ephemeral container's `targetContainerName`: it joins that
+    /// container's process namespace.
+    pub target: Option<String>,
 }
 
 impl Slot {
@@ -137,8 +144,16 @@ impl Slot {
             last_image: None,
             allocated: spec.resources.clone(),
             restart_now: false,
+            target: None,
             spec,
         }
+    }
+
+    /// The slot of an ephemeral container.
+    pub fn ephemeral(e: &k8s_openapi::api::core::v1::EphemeralContainer) -> Self {
+        let mut slot = Slot::new(SlotKind::Ephemeral, nodelet_spec::ephemeral::as_container(e));
+        slot.target = nodelet_spec::ephemeral::target(e).map(str::to_owned);
+        slot
     }
 
     pub fn name(&self) -> &str {
@@ -147,10 +162,12 @@ impl Slot {
 
     /// The spec path kubelet uses in event `fieldPath`s.
     pub fn field_path(&self) -> String {
-        if self.kind.is_init_list() {
-            format!("spec.initContainers{{{}}}", self.spec.name)
-        } else {
-            format!("spec.containers{{{}}}", self.spec.name)
+        match self.kind {
+            SlotKind::Init | SlotKind::Sidecar => {
+                format!("spec.initContainers{{{}}}", self.spec.name)
+            }
+            SlotKind::Regular => format!("spec.containers{{{}}}", self.spec.name),
+            SlotKind::Ephemeral => format!("spec.ephemeralContainers{{{}}}", self.spec.name),
         }
     }
 
@@ -233,6 +250,10 @@ impl PodRecord {
         for c in spec.containers {
             slots.push(Slot::new(SlotKind::Regular, c));
         }
+        // Present when the agent restarts with a pod that was given some.
+        for e in spec.ephemeral_containers.iter().flatten() {
+            slots.push(Slot::ephemeral(e));
+        }
         let timeline = nodelet_timeline::PodTimeline::new(
             &key.namespace,
             &key.name,
@@ -246,6 +267,7 @@ impl PodRecord {
                             SlotKind::Init => "init",
                             SlotKind::Sidecar => "sidecar",
                             SlotKind::Regular => "regular",
+                            SlotKind::Ephemeral => "ephemeral",
                         }
                         .to_owned(),
                     })

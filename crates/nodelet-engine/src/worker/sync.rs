@@ -25,6 +25,8 @@ pub fn should_restart(policy: &str, kind: SlotKind, term: Option<&TermInfo>) -> 
     match kind {
         SlotKind::Sidecar => true,
         SlotKind::Init => term.exit_code != 0 && policy != "Never",
+        // Started once; an exit is final.
+        SlotKind::Ephemeral => false,
         SlotKind::Regular => match policy {
             "Never" => false,
             "OnFailure" => term.exit_code != 0,
@@ -72,6 +74,7 @@ impl Worker {
         if !self.volumes_ready().await {
             return;
         }
+        self.start_ephemeral().await;
         let n = self.shared.lock().slots.len();
         let mut checked_init = false;
         for i in 0..n {
@@ -79,6 +82,9 @@ impl Worker {
                 return;
             }
             let kind = self.shared.lock().slots[i].kind;
+            if kind == SlotKind::Ephemeral {
+                continue;
+            }
             if kind == SlotKind::Regular && !checked_init {
                 checked_init = true;
                 if !status::initialized(&self.shared.lock()) {

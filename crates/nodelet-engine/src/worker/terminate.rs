@@ -73,8 +73,12 @@ impl Worker {
             if !done {
                 return;
             }
+            // Debug containers end with the pod, as sidecars do.
             let alive: Vec<usize> = (0..rec.slots.len())
-                .filter(|&i| rec.slots[i].kind == SlotKind::Sidecar && rec.slots[i].is_alive())
+                .filter(|&i| {
+                    matches!(rec.slots[i].kind, SlotKind::Sidecar | SlotKind::Ephemeral)
+                        && rec.slots[i].is_alive()
+                })
                 .collect();
             (
                 alive,

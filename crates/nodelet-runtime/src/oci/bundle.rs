@@ -36,6 +36,9 @@ pub struct BundleInputs<'a> {
     pub config: &'a ContainerConfig,
     pub sandbox: &'a SandboxInfo,
     pub host_pid: bool,
+    /// A process namespace to join (`/proc/<pid>/ns/pid` of the target
+    /// container's init) instead of a new one.
+    pub pid_ns: Option<&'a Path>,
     pub process: &'a ProcessPlan,
     pub rootfs: &'a Path,
     pub cgroups_path: &'a str,
@@ -219,7 +222,8 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
         ns(LinuxNamespaceType::Cgroup, None),
     ];
     if !inp.host_pid {
-        namespaces.push(ns(LinuxNamespaceType::Pid, None));
+        let pid_ns = inp.pid_ns.map(Path::to_path_buf);
+        namespaces.push(ns(LinuxNamespaceType::Pid, pid_ns.as_ref()));
     }
     // `None` means the host's namespace (hostNetwork / hostIPC): no entry.
     if let Some(p) = &s.net {
@@ -331,6 +335,7 @@ mod tests {
             tty: false,
             labels: Default::default(),
             termination_message: None,
+            pid_namespace_of: None,
         }
     }
 
@@ -339,6 +344,10 @@ mod tests {
     }
 
     fn json(sec: SecurityConfig, host_pid: bool) -> serde_json::Value {
+        json_with(sec, host_pid, None)
+    }
+
+    fn json_with(sec: SecurityConfig, host_pid: bool, pid_ns: Option<&Path>) -> serde_json::Value {
         let devs = host_devices(Path::new("/dev"));
         let c = cfg(sec);
         let sb = SandboxInfo {
@@ -372,6 +381,7 @@ mod tests {
             config: &c,
             sandbox: &sb,
             host_pid,
+            pid_ns,
             process: &p,
             rootfs: Path::new("/c/rootfs"),
             cgroups_path: "/nodelet/poduid1/abc",
@@ -385,6 +395,28 @@ mod tests {
         })
         .unwrap();
         serde_json::to_value(&spec).unwrap()
+    }
+
+    #[test]
+    fn a_target_container_shares_its_process_namespace() {
+        let pid_of = |j: &serde_json::Value| {
+            j["linux"]["namespaces"]
+                .as_array()
+                .and_then(|a| a.iter().find(|n| n["type"] == "pid").cloned())
+        };
+        let own = json(SecurityConfig::default(), false);
+        assert_eq!(pid_of(&own), Some(serde_json::json!({"type": "pid"})));
+        let target = json_with(
+            SecurityConfig::default(),
+            false,
+            Some(Path::new("/proc/4242/ns/pid")),
+        );
+        assert_eq!(
+            pid_of(&target),
+            Some(serde_json::json!({"type": "pid", "path": "/proc/4242/ns/pid"}))
+        );
+        let host = json_with(SecurityConfig::default(), true, None);
+        assert_eq!(pid_of(&host), None, "hostPID: the host's namespace");
     }
 
     #[test]

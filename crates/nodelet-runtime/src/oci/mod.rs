@@ -286,6 +286,25 @@ impl OciRuntime {
         }
     }
 
+    /// The process namespace of container `target`'s init, for a
+    /// container that joins it (an ephemeral container's target). The
+    /// target must be running: a stopped init has no namespace to join.
+    fn pid_namespace_of(&self, target: &str) -> Result<PathBuf> {
+        let meta = self.meta(target)?;
+        let pid = match direct_state::status(&self.cli.root.join(target)) {
+            Some(direct_state::Status::Running { pid }) => Some(pid),
+            // Not runc's layout: the pid recorded at start.
+            None => meta.pid,
+            Some(_) => None,
+        };
+        match pid {
+            Some(pid) => Ok(PathBuf::from(format!("/proc/{pid}/ns/pid"))),
+            None => Err(RuntimeError::Other(format!(
+                "target container {target} is not running: its process namespace cannot be joined"
+            ))),
+        }
+    }
+
     fn meta(&self, id: &str) -> Result<ContainerMeta> {
         if let Some(m) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(id) {
             return Ok(m.clone());
@@ -490,10 +509,15 @@ impl OciRuntime {
             // A sandbox made before shared /dev/shm existed.
             shm::setup(&shm)?;
         }
+        let pid_ns = match &config.pid_namespace_of {
+            Some(target) => Some(self.pid_namespace_of(target)?),
+            None => None,
+        };
         let spec = bundle::build_spec(&bundle::BundleInputs {
             config,
             sandbox,
             host_pid: pod.config.host_pid,
+            pid_ns: pid_ns.as_deref(),
             process: &plan,
             rootfs: &rootfs,
             cgroups_path: &cgroup_path,

@@ -244,6 +244,7 @@ impl Harness {
             tty: false,
             labels: BTreeMap::new(),
             termination_message: None,
+            pid_namespace_of: None,
         }
     }
 

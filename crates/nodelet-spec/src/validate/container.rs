@@ -224,21 +224,37 @@ pub fn validate_init(c: &ContainerView<'_>, ctx: &PodContext<'_>, path: &FieldPa
     errs
 }
 
-/// Ephemeral (debug) containers: no hooks, probes, ports or restart policy.
-pub fn validate_ephemeral(c: &ContainerView<'_>, path: &FieldPath) -> FieldErrors {
+/// Ephemeral (debug) containers (`validateEphemeralContainers` after the
+/// common checks): they must not be relied on for the pod's service, so
+/// only an allow-list of fields may be set — the others are refused in the
+/// order of the API type's fields — and no volume mount may use a subPath
+/// (a bind mount that would outlive the container).
+pub fn validate_ephemeral(c: &EphemeralContainer, path: &FieldPath) -> FieldErrors {
     let mut errs = FieldErrors::default();
     const MSG: &str = "cannot be set for an Ephemeral Container";
     let present = [
-        ("lifecycle", c.lifecycle.is_some()),
-        ("livenessProbe", c.liveness_probe.is_some()),
-        ("ports", !c.ports.is_empty()),
-        ("readinessProbe", c.readiness_probe.is_some()),
+        ("ports", c.ports.is_some()),
+        ("resources", c.resources.is_some()),
+        ("resizePolicy", c.resize_policy.is_some()),
         ("restartPolicy", c.restart_policy.is_some()),
+        ("restartPolicyRules", c.restart_policy_rules.is_some()),
+        ("livenessProbe", c.liveness_probe.is_some()),
+        ("readinessProbe", c.readiness_probe.is_some()),
         ("startupProbe", c.startup_probe.is_some()),
+        ("lifecycle", c.lifecycle.is_some()),
     ];
     for (field, set) in present {
         if set {
             errs.push(FieldError::forbidden(path.child(field), MSG));
+        }
+    }
+    for (i, m) in c.volume_mounts.iter().flatten().enumerate() {
+        let mp = path.child("volumeMounts").index(i);
+        if m.sub_path.as_deref().is_some_and(|s| !s.is_empty()) {
+            errs.push(FieldError::forbidden(mp.child("subPath"), MSG));
+        }
+        if m.sub_path_expr.as_deref().is_some_and(|s| !s.is_empty()) {
+            errs.push(FieldError::forbidden(mp.child("subPathExpr"), MSG));
         }
     }
     errs

@@ -28,7 +28,7 @@ pub use config::{
     MAX_DATA_SIZE, validate_config_map, validate_config_map_update, validate_secret,
     validate_secret_update,
 };
-pub use pod::validate_pod;
+pub use pod::{validate_pod, validate_pod_create};
 pub use service::{externally_accessible, is_headless, validate_service};
 pub use service_ips::go_string_slice;
 pub use warnings::pod_warnings;
@@ -39,7 +39,7 @@ use crate::{FieldError, FieldErrors, FieldPath, Object};
 /// Validates any supported object.
 pub fn validate_object(obj: &Object) -> FieldErrors {
     match obj {
-        Object::Pod(p) => validate_pod(p),
+        Object::Pod(p) => validate_pod_create(p),
         Object::Service(s) => validate_service(s),
         Object::ConfigMap(c) => validate_config_map(c),
         Object::Secret(s) => validate_secret(s),

@@ -15,6 +15,25 @@ use super::security::validate_pod_security_context;
 use super::volumes::validate_volumes;
 use crate::{FieldError, FieldErrors, FieldPath};
 
+/// Validates a defaulted pod being created (`ValidatePodCreate`): as
+/// [`validate_pod`], and ephemeral containers only come later, through the
+/// `ephemeralcontainers` subresource.
+pub fn validate_pod_create(pod: &Pod) -> FieldErrors {
+    let mut errs = validate_pod(pod);
+    if pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.ephemeral_containers.as_ref())
+        .is_some_and(|e| !e.is_empty())
+    {
+        errs.push(FieldError::forbidden(
+            FieldPath::new("spec").child("ephemeralContainers"),
+            "cannot be set on create",
+        ));
+    }
+    errs
+}
+
 /// Validates a defaulted pod.
 pub fn validate_pod(pod: &Pod) -> FieldErrors {
     let mut errs = validate_meta(&pod.metadata, names::dns1123_subdomain, true);
@@ -189,6 +208,13 @@ fn ephemeral_containers<'a>(
 ) -> FieldErrors {
     let mut errs = FieldErrors::default();
     let epath = path.child("ephemeralContainers");
+    // A target is a regular or init container, never another debugger.
+    let others: HashSet<&str> = spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .collect();
     for (i, c) in spec.ephemeral_containers.iter().flatten().enumerate() {
         let p = epath.index(i);
         let view = ContainerView::from(c);
@@ -196,7 +222,12 @@ fn ephemeral_containers<'a>(
         if !seen.insert(c.name.as_str()) {
             errs.push(FieldError::duplicate(p.child("name"), c.name.as_str()));
         }
-        errs.extend(validate_ephemeral(&view, &p));
+        if let Some(t) = crate::ephemeral::target(c)
+            && !others.contains(t)
+        {
+            errs.push(FieldError::not_found(p.child("targetContainerName"), t));
+        }
+        errs.extend(validate_ephemeral(c, &p));
     }
     errs
 }

@@ -6,17 +6,21 @@
 //!
 //! - [`prepare_update`] / [`prepare_resize`]: the server-side fields an
 //!   update cannot change (status, uid, timestamps, generation bump), and
-//!   for `pods/resize` everything but container resources dropped.
+//!   for `pods/resize` everything but container resources dropped;
+//!   [`prepare_ephemeral`] / [`validate_pod_ephemeral_update`] for
+//!   `pods/ephemeralcontainers` (debug containers added, never changed).
 //! - [`validate_pod_update`] / [`validate_pod_resize`]: every error, in the
 //!   API server's order and words, including the `cmp.Diff` of a forbidden
 //!   spec change ([`godiff`]).
 
+mod ephemeral;
 mod godiff;
 mod meta;
 mod prepare;
 mod resize;
 mod spec;
 
+pub use ephemeral::{prepare_ephemeral, validate_pod_ephemeral_update};
 pub use godiff::pod_spec_diff;
 pub use prepare::{prepare_resize, prepare_update};
 pub use resize::validate_pod_resize;

@@ -24,8 +24,43 @@ fn rv_of(v: &Value) -> Result<Option<u64>, ApiError> {
     }
 }
 
-/// PUT `pods/{name}/resize`.
+/// Which spec-narrowing subresource a write goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Resize,
+    EphemeralContainers,
+}
+
+impl Part {
+    pub fn from_subresource(s: &str) -> Option<Part> {
+        match s {
+            "resize" => Some(Part::Resize),
+            "ephemeralcontainers" => Some(Part::EphemeralContainers),
+            _ => None,
+        }
+    }
+}
+
+async fn write(
+    part: Part,
+    backend: &dyn Backend,
+    ns: &str,
+    name: &str,
+    (old, new): (&Value, &Value),
+    expected: Option<u64>,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    match part {
+        Part::Resize => pod_update::resize(backend, ns, name, old, new, expected, dry_run).await,
+        Part::EphemeralContainers => {
+            pod_update::ephemeral(backend, ns, name, old, new, expected, dry_run).await
+        }
+    }
+}
+
+/// PUT `pods/{name}/<part>`.
 pub async fn replace(
+    part: Part,
     backend: &dyn Backend,
     ns: &str,
     name: &str,
@@ -35,11 +70,12 @@ pub async fn replace(
     let new = objects::parse_value(Kind::Pod, body)?;
     let (old, _) = backend.get(Kind::Pod, ns, name).await?;
     let expected = rv_of(&new)?;
-    pod_update::resize(backend, ns, name, &old, &new, expected, dry_run).await
+    write(part, backend, ns, name, (&old, &new), expected, dry_run).await
 }
 
-/// PATCH `pods/{name}/resize` (JSON, merge, strategic merge, apply).
+/// PATCH `pods/{name}/<part>` (JSON, merge, strategic merge, apply).
 pub async fn patch(
+    part: Part,
     backend: &dyn Backend,
     ns: &str,
     name: &str,
@@ -58,5 +94,5 @@ pub async fn patch(
         Some(_) if p.pointer("/metadata/resourceVersion").is_some() => Some(cur_rv),
         _ => None,
     };
-    pod_update::resize(backend, ns, name, &old, &doc, expected, dry_run).await
+    write(part, backend, ns, name, (&old, &doc), expected, dry_run).await
 }
