@@ -321,8 +321,10 @@ YAML
 expect "apply" '^pod/dbg created$' "$K" apply -f "$tmp/dbg.yaml"
 expect "wait Ready" 'condition met' "$K" wait --for=condition=Ready pod/dbg --timeout=60s
 id0=$(jp dbg '{.status.containerStatuses[0].containerID}')
-expect "kubectl debug --target" 'Targeting container "app"' "$K" debug dbg --image=nodelet.local/busybox:latest \
-    --container=debugger --target=app -- sh -c 'ps -o pid,args; while :; do sleep 1; done'
+out=$("$K" debug dbg --image=nodelet.local/busybox:latest \
+    --container=debugger --target=app -- sh -c 'ps -o pid,args; while :; do sleep 1; done' 2>&1)
+grep -q 'Targeting container "app"' <<<"$out" && ! grep -Eqi 'invalid|error' <<<"$out" &&
+    good "kubectl debug --target accepted" || bad "kubectl debug --target" "$out"
 eventually 30 "the debug container runs (ephemeralContainerStatuses)" '^\{"startedAt":' -- \
     jp dbg '{.status.ephemeralContainerStatuses[?(@.name=="debugger")].state.running}'
 eventually 10 "it sees the target's processes (one process namespace)" 'the-app-loop' -- "$K" logs dbg -c debugger

@@ -911,13 +911,15 @@ async fn resource(
         }
         (Some(n), Some(sub), &Method::PUT) if kind == Kind::Pod => {
             let part = spec_subresources::Part::from_subresource(sub).ok_or_else(not_found)?;
-            let v = spec_subresources::replace(part, &*st.backend, nsr, n, &body, q.dry_run()?).await?;
+            let v =
+                spec_subresources::replace(part, &*st.backend, nsr, n, &body, q.dry_run()?).await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), Some(sub), &Method::PATCH) if kind == Kind::Pod => {
             let part = spec_subresources::Part::from_subresource(sub).ok_or_else(not_found)?;
             let pt = PatchType::from_content_type(content_type(&ctx.headers))?;
-            let v = spec_subresources::patch(part, &*st.backend, nsr, n, pt, &body, q.dry_run()?).await?;
+            let v = spec_subresources::patch(part, &*st.backend, nsr, n, pt, &body, q.dry_run()?)
+                .await?;
             Ok(ok(&typed(kind, group, v)))
         }
         (Some(n), Some("token"), &Method::POST) if kind == Kind::ServiceAccount => {

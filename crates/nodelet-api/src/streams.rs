@@ -150,7 +150,7 @@ impl PodStreams for EngineStreams {
     ) -> Result<InteractiveExec, ApiError> {
         let p = self.pod_value(ns, pod)?;
         let id = self.running_id(&p, pod, container)?;
-        let spec_stdin = ["containers", "initContainers"]
+        let spec_stdin = ["containers", "initContainers", "ephemeralContainers"]
             .iter()
             .flat_map(|l| p["spec"][*l].as_array().into_iter().flatten())
             .find(|c| c["name"].as_str() == Some(container))

@@ -56,8 +56,10 @@ async fn an_added_debug_container_starts_once_and_never_restarts() {
             ..Default::default()
         },
     );
-    h.apply(json!({"metadata": {"name": "p", "uid": "u1", "generation": 1},
-                   "spec": {"containers": [ctr("app", json!({}))]}}));
+    h.apply(
+        json!({"metadata": {"name": "p", "uid": "u1", "generation": 1},
+                   "spec": {"containers": [ctr("app", json!({}))]}}),
+    );
     h.until(5, |h| h.phase("p") == "Running").await;
     let p = add_ephemeral(
         &h,

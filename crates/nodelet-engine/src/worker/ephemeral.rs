@@ -43,9 +43,9 @@ impl Worker {
                             false
                         }
                     },
-                    SlotPhase::Starting { .. } | SlotPhase::Running { .. } | SlotPhase::Done { .. } => {
-                        false
-                    }
+                    SlotPhase::Starting { .. }
+                    | SlotPhase::Running { .. }
+                    | SlotPhase::Done { .. } => false,
                 }
             };
             if start {

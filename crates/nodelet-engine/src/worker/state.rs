@@ -151,7 +151,10 @@ impl Slot {
 
     /// The slot of an ephemeral container.
     pub fn ephemeral(e: &k8s_openapi::api::core::v1::EphemeralContainer) -> Self {
-        let mut slot = Slot::new(SlotKind::Ephemeral, nodelet_spec::ephemeral::as_container(e));
+        let mut slot = Slot::new(
+            SlotKind::Ephemeral,
+            nodelet_spec::ephemeral::as_container(e),
+        );
         slot.target = nodelet_spec::ephemeral::target(e).map(str::to_owned);
         slot
     }

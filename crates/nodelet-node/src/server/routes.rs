@@ -197,7 +197,9 @@ async fn container_logs(
         s.containers
             .iter()
             .chain(s.init_containers.iter().flatten())
-            .any(|c| c.name == container)
+            .map(|c| &c.name)
+            .chain(s.ephemeral_containers.iter().flatten().map(|c| &c.name))
+            .any(|n| *n == container)
     });
     if !known {
         return plain(

@@ -227,14 +227,22 @@ pub fn validate_init(c: &ContainerView<'_>, ctx: &PodContext<'_>, path: &FieldPa
 /// Ephemeral (debug) containers (`validateEphemeralContainers` after the
 /// common checks): they must not be relied on for the pod's service, so
 /// only an allow-list of fields may be set — the others are refused in the
-/// order of the API type's fields — and no volume mount may use a subPath
+/// order of the API type's fields; "set" as upstream's reflection sees it:
+/// a pointer or list present, a struct not zero — and no volume mount may use a subPath
 /// (a bind mount that would outlive the container).
 pub fn validate_ephemeral(c: &EphemeralContainer, path: &FieldPath) -> FieldErrors {
     let mut errs = FieldErrors::default();
     const MSG: &str = "cannot be set for an Ephemeral Container";
     let present = [
         ("ports", c.ports.is_some()),
-        ("resources", c.resources.is_some()),
+        // A struct, not a pointer, upstream: only a non-zero one counts
+        // (`kubectl debug` sends `resources: {}`).
+        (
+            "resources",
+            c.resources
+                .as_ref()
+                .is_some_and(|r| *r != Default::default()),
+        ),
         ("resizePolicy", c.resize_policy.is_some()),
         ("restartPolicy", c.restart_policy.is_some()),
         ("restartPolicyRules", c.restart_policy_rules.is_some()),

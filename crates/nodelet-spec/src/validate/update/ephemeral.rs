@@ -23,7 +23,9 @@ pub fn prepare_ephemeral(new: &Pod, old: &Pod) -> Pod {
         .spec
         .as_ref()
         .and_then(|s| s.ephemeral_containers.clone());
-    pod.spec.get_or_insert_with(PodSpec::default).ephemeral_containers = requested;
+    pod.spec
+        .get_or_insert_with(PodSpec::default)
+        .ephemeral_containers = requested;
     if pod.spec != old.spec {
         pod.metadata.generation = Some(old.metadata.generation.unwrap_or(0) + 1);
     }
@@ -62,7 +64,10 @@ pub fn validate_pod_ephemeral_update(new: &Pod, old: &Pod) -> FieldErrors {
         match by_name.get(o.name.as_str()) {
             None => errs.push(FieldError::forbidden(
                 path.clone(),
-                format!("existing ephemeral containers {:?} may not be removed\n", o.name),
+                format!(
+                    "existing ephemeral containers {:?} may not be removed\n",
+                    o.name
+                ),
             )),
             Some(n) if *n != o => errs.push(FieldError::forbidden(
                 path.clone(),
@@ -141,7 +146,9 @@ mod tests {
         let new = prepare_ephemeral(&req, &old);
         assert_eq!(new.metadata.generation, Some(2));
         assert_eq!(
-            new.spec.as_ref().expect("spec").containers[0].image.as_deref(),
+            new.spec.as_ref().expect("spec").containers[0]
+                .image
+                .as_deref(),
             Some("busybox"),
             "only ephemeral containers are taken from the request"
         );
@@ -154,7 +161,9 @@ mod tests {
         let removed = prepare_ephemeral(&base(serde_json::json!([])), &old);
         assert_eq!(
             messages(&validate_pod_ephemeral_update(&removed, &old)),
-            vec!["spec.ephemeralContainers: Forbidden: existing ephemeral containers \"d1\" may not be removed\n"]
+            vec![
+                "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"d1\" may not be removed\n"
+            ]
         );
         let changed = prepare_ephemeral(
             &base(serde_json::json!([{"name": "d1", "image": "agnhost"}])),
@@ -167,6 +176,32 @@ mod tests {
                 "spec.ephemeralContainers: Forbidden: existing ephemeral containers \"d1\" may not be changed\n"
             ) && errs[0].contains("-\timage: \"busybox\"\n+\timage: \"agnhost\""),
             "{errs:?}"
+        );
+    }
+
+    /// What `kubectl debug` sends: `resources: {}` is no resources.
+    #[test]
+    fn kubectl_debugs_empty_resources_are_none() {
+        let old = base(serde_json::json!([]));
+        let new = prepare_ephemeral(
+            &base(
+                serde_json::json!([{"name": "debugger-x", "image": "busybox",
+                "resources": {}, "terminationMessagePolicy": "File",
+                "imagePullPolicy": "IfNotPresent", "stdin": true, "tty": true}]),
+            ),
+            &old,
+        );
+        assert!(validate_pod_ephemeral_update(&new, &old).is_empty());
+        let limited = prepare_ephemeral(
+            &base(serde_json::json!([{"name": "d", "image": "busybox",
+                "resources": {"limits": {}}}])),
+            &old,
+        );
+        assert_eq!(
+            messages(&validate_pod_ephemeral_update(&limited, &old)),
+            vec![
+                "spec.ephemeralContainers[0].resources: Forbidden: cannot be set for an Ephemeral Container"
+            ]
         );
     }
 
