@@ -42,6 +42,26 @@ pub struct TermInfo {
 }
 
 impl TermInfo {
+    /// The termination a RestartAllContainers reset shows for a container
+    /// it removed (upstream's `convertToAPIContainerStatuses`): exit code
+    /// 137, no container id, no start or finish time.
+    pub fn restarting_all() -> Self {
+        TermInfo {
+            exit_code: 137,
+            signal: None,
+            reason: crate::status::RESTARTING_ALL_CONTAINERS.to_owned(),
+            started_at: None,
+            finished_at: Timestamp::UNIX_EPOCH,
+            container_id: String::new(),
+            message: Some(crate::status::RESTARTING_ALL_MESSAGE.to_owned()),
+        }
+    }
+
+    /// Made up by a reset rather than observed (see [`Self::restarting_all`]).
+    pub fn is_reset(&self) -> bool {
+        self.container_id.is_empty()
+    }
+
     pub fn from_exit(exit: &ExitStatus, container_id: &str) -> Self {
         TermInfo {
             exit_code: exit.exit_code,
@@ -120,6 +140,9 @@ pub struct Slot {
     /// the container was killed because its definition changed or a
     /// resize needs a restart.
     pub restart_now: bool,
+    /// A RestartAllContainers reset removed this container: shown Waiting
+    /// `RestartingAllContainers` until it is started again.
+    pub reset_pending: bool,
 }
 
 impl Slot {
@@ -137,6 +160,7 @@ impl Slot {
             last_image: None,
             allocated: spec.resources.clone(),
             restart_now: false,
+            reset_pending: false,
             spec,
         }
     }
@@ -216,6 +240,10 @@ pub struct PodRecord {
     /// Termination of a deleted pod finished (every container stopped):
     /// the kubelet's `podIsTerminal`, which makes the phase terminal.
     pub terminated: bool,
+    /// A container exited on a `RestartAllContainers` rule and the reset
+    /// (kill and remove every container) is under way: the
+    /// `AllContainersRestarting` condition is True.
+    pub restarting_all: bool,
 }
 
 impl PodRecord {
@@ -272,6 +300,7 @@ impl PodRecord {
             deletion_grace_used: 0,
             deletion_deadline: None,
             terminated: false,
+            restarting_all: false,
         }
     }
 
