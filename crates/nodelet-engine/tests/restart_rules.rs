@@ -389,3 +389,35 @@ async fn restart_all_on_an_init_container_exit_and_no_loop() {
     assert_eq!(h.cstatus("p", "regular").restart_count, 1);
     assert_eq!(h.phase("p"), "Running");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_source_exiting_during_a_walk_resets_the_pod_rather_than_restarting_alone() {
+    let h = setup().await;
+    h.fake.exec_script(
+        &["slow"],
+        nodelet_runtime::fake::ExecScript::ok_after(Duration::from_secs(5)),
+    );
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Always", "containers": [
+        ctr("a", json!({"lifecycle": {"postStart": exec_hook(&["slow"])}})),
+        ctr("source", json!({"restartPolicy": "Never", "restartPolicyRules": rules("RestartAllContainers", "In", &[42])})),
+    ]}}));
+    h.until(20, |h| h.times(is_start("source")).len() == 1)
+        .await;
+    // "a" restarts and sits in its 5 s postStart when "source" exits: the
+    // walk reaches "source" only afterwards.
+    assert!(h.fake.trigger_exit("a", 1));
+    h.until(5, |h| h.times(is_start("a")).len() == 2).await;
+    h.until(5, |h| h.now() >= h.times(is_start("a"))[1] + 1.0)
+        .await;
+    assert!(h.fake.trigger_exit("source", 42));
+    h.until(30, |h| h.has_event("Killing", "killing")).await;
+    h.until(30, |h| h.times(is_start("source")).len() == 2)
+        .await;
+    let last = h
+        .cstatus("p", "source")
+        .last_state
+        .unwrap()
+        .terminated
+        .unwrap();
+    assert_eq!(last.reason.as_deref(), Some("RestartingAllContainers"));
+}

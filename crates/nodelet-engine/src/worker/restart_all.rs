@@ -79,7 +79,7 @@ pub fn plan(rec: &PodRecord, completed: bool) -> Option<ResetPlan> {
 
 /// A container whose latest exit matches one of its `RestartAllContainers`
 /// rules.
-fn is_source(s: &super::state::Slot) -> bool {
+pub(crate) fn is_source(s: &super::state::Slot) -> bool {
     match &s.phase {
         SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t } => {
             restart::triggers_restart_all(&s.spec, t.exit_code)
@@ -109,6 +109,7 @@ impl Worker {
         self.shared.publish();
         for &i in &plan.kill {
             if self.interrupted() {
+                self.shared.lock().restarting_all = false;
                 return false;
             }
             let kill = kill_container(
@@ -119,11 +120,15 @@ impl Worker {
                 None,
                 KillFrom::Start("restartAllContainers"),
             );
-            tokio::select! {
-                _ = kill => {}
+            let finished = tokio::select! {
+                _ = kill => true,
                 // Deletion takes over with the pod's grace.
-                () = self.shared.deleting.cancelled() => return false,
-                () = self.shutdown.cancelled() => return false,
+                () = self.shared.deleting.cancelled() => false,
+                () = self.shutdown.cancelled() => false,
+            };
+            if !finished {
+                self.shared.lock().restarting_all = false;
+                return false;
             }
         }
         {

@@ -176,9 +176,10 @@ impl Worker {
     }
 
     async fn step(&mut self, i: usize) -> Step {
-        let (kind, phase, name, wants_restart, forced, key) = {
+        let (kind, phase, name, wants_restart, forced, key, restarts_all) = {
             let rec = self.shared.lock();
             let s = &rec.slots[i];
+            let restarts_all = super::restart_all::is_source(s);
             let wants_restart = match &s.phase {
                 SlotPhase::Exited { term, .. } => should_restart(
                     rec.pod.spec.as_ref().unwrap_or(&PodSpec::default()),
@@ -195,6 +196,7 @@ impl Worker {
                 wants_restart,
                 s.restart_now,
                 super::changes::backoff_key(&s.spec.name, s.spec.image.as_deref()),
+                restarts_all,
             )
         };
         match phase {
@@ -228,6 +230,16 @@ impl Worker {
                     return self.after_start(i, kind);
                 }
                 let sidecar_of_completed = kind == SlotKind::Sidecar && self.completed;
+                if restarts_all && !sidecar_of_completed {
+                    // It exited on a RestartAllContainers rule while this
+                    // walk ran: the next sync (its waiter woke the worker)
+                    // resets the whole pod instead.
+                    return if kind == SlotKind::Init {
+                        Step::Stop
+                    } else {
+                        Step::Next
+                    };
+                }
                 if sidecar_of_completed || !wants_restart {
                     let Some(term) = term else { return Step::Next };
                     let failed_init = kind == SlotKind::Init && term.exit_code != 0;
