@@ -290,6 +290,19 @@ async fn restart_all_containers_kills_resets_and_reruns_everything() {
         "no back-off after a reset: {exit} → {restart}"
     );
     assert!(!h.event_triples().iter().any(|(_, r, _)| r == "BackOff"));
+    // The containers before the reset were removed from the runtime (an
+    // agent restart then finds only the new ones); attempt numbers go on.
+    let mut left: Vec<(String, u32)> = h
+        .fake
+        .containers()
+        .into_iter()
+        .map(|(_, name, attempt)| (name, attempt))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [("init", 1), ("regular", 1), ("side", 1), ("source", 1)].map(|(n, a)| (n.to_owned(), a))
+    );
 
     for c in ["init", "side", "source", "regular"] {
         let st = h.cstatus("p", c);
@@ -420,4 +433,46 @@ async fn a_source_exiting_during_a_walk_resets_the_pod_rather_than_restarting_al
         .terminated
         .unwrap();
     assert_eq!(last.reason.as_deref(), Some("RestartingAllContainers"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_restart_during_a_reset_does_not_reset_again() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [ctr("init", json!({}))],
+        "containers": [
+            ctr("source", json!({"restartPolicy": "Never", "restartPolicyRules": rules("RestartAllContainers", "In", &[42])})),
+            ctr("regular", json!({})),
+        ]}}));
+    h.until(5, |h| h.times(is_start("init")).len() == 1).await;
+    assert!(h.fake.trigger_exit("init", 0));
+    h.until(5, |h| h.times(is_start("regular")).len() == 1)
+        .await;
+    assert!(h.fake.trigger_exit("source", 42));
+    // The init container runs again (and waits); the engine stops there.
+    h.until(10, |h| h.times(is_start("init")).len() == 2).await;
+    h.engine.shutdown().await;
+
+    let clock = std::sync::Arc::new(nodelet_engine::clock::TokioClock::new(
+        ORIGIN.parse().unwrap(),
+    ));
+    let engine = nodelet_engine::Engine::new(
+        std::sync::Arc::new(h.fake.clone()),
+        h.store.clone(),
+        clock,
+        nodelet_engine::EngineConfig::new("node1"),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Adopted as it was: no second reset killed the init container.
+    assert_eq!(h.times(is_start("init")).len(), 2);
+    assert!(h.fake.trigger_exit("init", 0));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(h.times(is_start("source")).len(), 2);
+    assert_eq!(h.times(is_start("regular")).len(), 2);
+    let pod = engine.get_pod("default", "p").expect("pod");
+    assert_eq!(pod.status.unwrap().phase.as_deref(), Some("Running"));
+    engine.delete_pod("default", "p", Some(1)).unwrap();
+    engine.wait_pod_gone("default", "p").await;
 }

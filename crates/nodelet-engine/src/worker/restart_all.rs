@@ -131,6 +131,7 @@ impl Worker {
                 return false;
             }
         }
+        self.remove_containers_of(&plan.reset).await;
         {
             let mut rec = self.shared.lock();
             for &(i, was_waiting) in &plan.reset {
@@ -165,6 +166,56 @@ impl Worker {
             slot.reset_pending = false;
         }
         true
+    }
+}
+
+impl Worker {
+    /// Removes every container the reset slots ever had (`removeContainer`;
+    /// their logs stay until the pod goes), with their records and
+    /// journals: after an agent restart the slots are found without a
+    /// container and start again, rather than as the exits the reset
+    /// answered (a second reset, or a killed container taken for done).
+    async fn remove_containers_of(&self, slots: &[(usize, bool)]) {
+        let ctx = self.shared.ctx.clone();
+        let (names, ids): (Vec<String>, Vec<String>) = {
+            let rec = self.shared.lock();
+            let names = slots
+                .iter()
+                .filter_map(|&(i, _)| rec.slots.get(i).map(|s| s.spec.name.clone()))
+                .collect();
+            (names, rec.created_ids.clone())
+        };
+        let mut removed = Vec::new();
+        for id in ids {
+            let record = crate::store_io::durable(|| ctx.store.get_container(&id));
+            let name = match record {
+                Ok(Some(r)) => r["name"].as_str().map(str::to_owned),
+                Ok(None) => None,
+                Err(e) => {
+                    tracing::warn!(container = %id, error = %e, "could not read container record");
+                    None
+                }
+            };
+            if !name.is_some_and(|n| names.contains(&n)) {
+                continue;
+            }
+            if let Err(e) = ctx.runtime.remove_container(&id).await {
+                // Left for the pod's teardown, as any container.
+                tracing::warn!(container = %id, error = %e, "could not remove container before the pod restarts");
+                continue;
+            }
+            if let Err(e) = crate::store_io::durable(|| {
+                ctx.store.delete_container(&id)?;
+                ctx.store.journal_forget(&id).map(|_| ())
+            }) {
+                tracing::warn!(container = %id, error = %e, "could not forget removed container");
+            }
+            removed.push(id);
+        }
+        self.shared
+            .lock()
+            .created_ids
+            .retain(|id| !removed.contains(id));
     }
 }
 
