@@ -254,6 +254,7 @@ expect "nothing was created (bad)" 'pods "bad" not found' "$K" get pod bad
 #     gate's condition is kept and releases Ready; agent-owned fields are not
 #  13 kind: List with kubectl's default validation: apply, apply
 #     --server-side, create
+#  14 container restart policy and rules (see the section)
 # --- 12. pods/status writes -----------------------------------------------------------------
 section 12 "pods/status: readiness gate set with kubectl patch --subresource=status"
 cat >"$tmp/gated.yaml" <<'YAML'
@@ -405,6 +406,97 @@ expect "attach to a completed pod is refused" 'cannot attach a container in a co
     "$K" attach attach-read
 expect "delete" 'pod "attach-tty" deleted' "$K" delete pod attach-read attach-cli attach-nostdin attach-tty --grace-period=1
 
+# --- 14. container restart rules -------------------------------------------------------------
+# KEP-5307 (ContainerRestartRules, RestartAllContainersOnContainerExits; on
+# by default in v1.37): the upstream e2e "Pod Extended (container restart
+# policy)" cases through kubectl: a rule In [42] restarts a container of a
+# Never pod on exit 42 and not on exit 1; RestartAllContainers restarts
+# every container in place; a bad rule is refused with the API server's
+# error.
+section 14 "container restart policy and rules"
+cat >"$tmp/rules.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: rule-match}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "exit 42"]
+    restartPolicy: Never
+    restartPolicyRules:
+    - action: Restart
+      exitCodes: {operator: In, values: [42]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: rule-miss}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "exit 1"]
+    restartPolicy: Never
+    restartPolicyRules:
+    - action: Restart
+      exitCodes: {operator: In, values: [42]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: restart-all}
+spec:
+  restartPolicy: Never
+  volumes: [{name: work, emptyDir: {}}]
+  initContainers:
+  - {name: init, image: "nodelet.local/busybox:latest", command: ["true"]}
+  containers:
+  - name: source
+    image: nodelet.local/busybox:latest
+    command: ["sh", "-c", "if [ -f /mnt/done ]; then exec sleep 3600; else touch /mnt/done; exit 42; fi"]
+    volumeMounts: [{name: work, mountPath: /mnt}]
+    restartPolicy: Never
+    restartPolicyRules:
+    - action: RestartAllContainers
+      exitCodes: {operator: In, values: [42]}
+  - {name: regular, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+YAML
+expect "apply" 'pod/restart-all created' "$K" apply -f "$tmp/rules.yaml"
+restarts() { "$K" get pod "$1" -o jsonpath="{range .status.${2:-containerStatuses}[*]}{.name}={.restartCount} {end}"; }
+eventually 60 "exit 42 matches the rule: restarted, pod Running" 'c=[1-9]' -- restarts rule-match
+expect "rule-match phase Running" '^Running$' "$K" get pod rule-match -o 'jsonpath={.status.phase}'
+eventually 60 "exit 1 matches no rule, container policy Never: pod Failed" '^Failed$' \
+    -- "$K" get pod rule-miss -o 'jsonpath={.status.phase}'
+expect "rule-miss never restarted" '^c=0 $' restarts rule-miss
+eventually 60 "RestartAllContainers: every container restarted once" 'source=1 regular=1' -- restarts restart-all
+expect "the init container re-ran" '^init=1 $' restarts restart-all initContainerStatuses
+eventually 30 "restart-all Running with both containers running again" '^Running true true$' \
+    -- "$K" get pod restart-all -o 'jsonpath={.status.phase} {.status.containerStatuses[0].ready} {.status.containerStatuses[1].ready}'
+expect "lastState of a reset container" '^RestartingAllContainers 137$' \
+    "$K" get pod restart-all -o 'jsonpath={.status.containerStatuses[1].lastState.terminated.reason} {.status.containerStatuses[1].lastState.terminated.exitCode}'
+expect "AllContainersRestarting condition back to False" '^False$' \
+    "$K" get pod restart-all -o 'jsonpath={.status.conditions[?(@.type=="AllContainersRestarting")].status}'
+expect "Killing event with the kubelet's message" 'Killing +pod/restart-all +killing' \
+    "$K" get events --field-selector involvedObject.name=restart-all,reason=Killing
+cat >"$tmp/badrule.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: badrule}
+spec:
+  containers:
+  - name: c
+    image: nodelet.local/busybox:latest
+    restartPolicyRules:
+    - action: Restart
+      exitCodes: {operator: Equals, values: [1]}
+YAML
+out=$("$K" apply -f "$tmp/badrule.yaml" 2>&1)
+grep -Fq 'spec.containers[0].restartPolicy: Required value: must specify restartPolicy when restart rules are used' <<<"$out" &&
+    grep -Fq 'spec.containers[0].restartPolicyRules[0].exitCodes.operator: Unsupported value: "Equals": supported values: "In", "NotIn"' <<<"$out" &&
+    good "a bad rule is refused with the API server's errors" || bad "badrule errors" "$out"
+expect "delete" 'pod "restart-all" deleted' "$K" delete pod rule-match rule-miss restart-all --grace-period=1
+
 # --- 10. nothing left behind -----------------------------------------------------------------
 section 10 "delete everything, stop serve, nothing left"
 cat >"$tmp/two.yaml" <<'YAML'
@@ -445,4 +537,4 @@ for d in "$run/ns" "$root/containers" "$root/pods"; do
 done
 
 # --- summary -----------------------------------------------------------------------------------
-summary 1 2 3 4 5 6 7 8 9 11 10 12 13
+summary 1 2 3 4 5 6 7 8 9 11 14 10 12 13

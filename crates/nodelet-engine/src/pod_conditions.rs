@@ -10,12 +10,13 @@ use crate::worker::state::PodRecord;
 
 /// Condition types the node agent computes (kubelet's
 /// `PodConditionByKubelet`); writes of these by others are overwritten.
-pub const OWNED: [&str; 5] = [
+pub const OWNED: [&str; 6] = [
     "PodScheduled",
     "Ready",
     "Initialized",
     "ContainersReady",
     "PodReadyToStartContainers",
+    "AllContainersRestarting",
 ];
 
 /// The conditions of `all` that the agent does not compute, last one of a

@@ -28,13 +28,56 @@ pub fn initialized(rec: &PodRecord) -> bool {
     })
 }
 
-/// An init container failed for good (restartPolicy Never).
+/// An init container failed for good: it exited non-zero and neither its
+/// restart rules, its own `restartPolicy` nor the pod's restart it
+/// (`getPhase`'s `failedInitializationNotRestartable`).
 fn init_failed(rec: &PodRecord) -> bool {
-    rec.slots.iter().any(|s| {
-        s.kind == SlotKind::Init
-            && matches!(&s.phase, SlotPhase::Done { term } if term.exit_code != 0)
-    })
+    let spec = pod_spec(rec);
+    rec.slots
+        .iter()
+        .filter(|s| s.kind == SlotKind::Init)
+        .filter_map(shown_exit)
+        .any(|(s, t)| t.exit_code != 0 && !restartable_exit(s, spec, t))
 }
+
+fn pod_spec(rec: &PodRecord) -> &k8s_openapi::api::core::v1::PodSpec {
+    static EMPTY: std::sync::OnceLock<k8s_openapi::api::core::v1::PodSpec> =
+        std::sync::OnceLock::new();
+    rec.pod
+        .spec
+        .as_ref()
+        .unwrap_or_else(|| EMPTY.get_or_init(Default::default))
+}
+
+/// The termination the status shows for a container that is not running:
+/// `state.terminated`, or `lastState.terminated` while it waits (a
+/// crash-loop back-off, a restart being prepared, a RestartAllContainers
+/// reset). `None` for a running container or one that never ran.
+fn shown_exit(s: &Slot) -> Option<(&Slot, &TermInfo)> {
+    let t = match &s.phase {
+        SlotPhase::Running { .. } => return None,
+        SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t } => t,
+        SlotPhase::NotStarted
+        | SlotPhase::Starting { .. }
+        | SlotPhase::Exited { term: None, .. } => s.last_term.as_ref()?,
+    };
+    Some((s, t))
+}
+
+/// Whether the container that ended with `t` is to run again
+/// (`ContainerShouldRestart`, or its removal by a RestartAllContainers
+/// reset).
+fn restartable_exit(s: &Slot, spec: &k8s_openapi::api::core::v1::PodSpec, t: &TermInfo) -> bool {
+    t.reason == RESTARTING_ALL_CONTAINERS
+        || nodelet_spec::restart::container_should_restart(&s.spec, spec, t.exit_code)
+}
+
+/// The reason of the containers a RestartAllContainers reset removed
+/// (their `state.waiting` and synthetic `lastState.terminated`).
+pub const RESTARTING_ALL_CONTAINERS: &str = "RestartingAllContainers";
+/// The message that goes with it.
+pub const RESTARTING_ALL_MESSAGE: &str =
+    "The container is removed because RestartAllContainers in place";
 
 /// Whether the container has passed postStart (and its startup probe) and
 /// is still alive, or is a sidecar that once did (sidecars restarting do
@@ -91,18 +134,33 @@ fn live_phase(rec: &PodRecord) -> &'static str {
     if !initialized(rec) {
         return "Pending";
     }
+    let spec = pod_spec(rec);
     let (mut running, mut waiting, mut stopped, mut succeeded) = (0, 0, 0, 0);
+    let mut stopped_not_restartable = 0;
     for s in rec.slots.iter().filter(|s| s.kind == SlotKind::Regular) {
-        match &s.phase {
-            SlotPhase::Running { .. } => running += 1,
-            SlotPhase::NotStarted | SlotPhase::Starting { .. } => waiting += 1,
-            SlotPhase::Exited { term: None, .. } => waiting += 1,
-            SlotPhase::Exited { term: Some(t), .. } | SlotPhase::Done { term: t } => {
-                stopped += 1;
-                if t.exit_code == 0 {
-                    succeeded += 1;
-                }
-            }
+        if let SlotPhase::Running { .. } = s.phase {
+            running += 1;
+            continue;
+        }
+        let Some((_, t)) = shown_exit(s) else {
+            waiting += 1;
+            continue;
+        };
+        stopped += 1;
+        if !restartable_exit(s, spec, t) {
+            stopped_not_restartable += 1;
+        }
+        // Only a container shown terminated counts as succeeded (one
+        // waiting with a last termination does not, as upstream).
+        if let SlotPhase::Exited {
+            term: Some(t),
+            waiting: None,
+            ..
+        }
+        | SlotPhase::Done { term: t } = &s.phase
+            && t.exit_code == 0
+        {
+            succeeded += 1;
         }
     }
     if waiting > 0 {
@@ -112,11 +170,14 @@ fn live_phase(rec: &PodRecord) -> &'static str {
         return "Running";
     }
     if stopped > 0 {
-        return match rec.restart_policy() {
-            "Always" => "Running",
-            _ if stopped == succeeded => "Succeeded",
-            "Never" => "Failed",
-            _ => "Running",
+        // With ContainerRestartRules: Running while any of them is to run
+        // again (its rules, its policy or the pod's say so).
+        return if stopped != stopped_not_restartable {
+            "Running"
+        } else if stopped == succeeded {
+            "Succeeded"
+        } else {
+            "Failed"
         };
     }
     "Pending"
@@ -160,11 +221,20 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
             && (s.ever_running
                 || matches!(s.phase, SlotPhase::Running { .. } | SlotPhase::Done { .. }))
     });
+    // Once initialized, a pod stays so (GeneratePodInitializedCondition
+    // with RestartAllContainersOnContainerExits): a reset re-runs its init
+    // containers without un-initializing it.
+    let was_initialized = rec
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Initialized" && c.status);
     let init = if pending_init.is_empty() || app_ran {
         ("Initialized", true, None, None)
     } else if phase(rec) == "Succeeded" {
         let (r, m) = completed();
         ("Initialized", true, r, m)
+    } else if was_initialized {
+        ("Initialized", true, None, None)
     } else {
         (
             "Initialized",
@@ -205,6 +275,9 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     wanted.push(("Ready", ready, reason.clone(), message.clone()));
     wanted.push(("ContainersReady", ready, reason, message));
     wanted.push(("PodScheduled", true, None, None));
+    if nodelet_spec::restart::all_containers_could_restart(pod_spec(rec)) {
+        wanted.push(all_containers_restarting(rec));
+    }
 
     crate::pod_conditions::hold_ready_for_gates(rec, &mut wanted);
     let mut next = Vec::with_capacity(wanted.len());
@@ -224,15 +297,34 @@ pub fn refresh_conditions(rec: &mut PodRecord, now: Timestamp) {
     rec.conditions = next;
 }
 
+/// `AllContainersRestarting` (`GenerateAllContainersRestartingCondition`),
+/// present on pods with a `RestartAllContainers` rule: True while a reset
+/// is under way.
+fn all_containers_restarting(rec: &PodRecord) -> crate::pod_conditions::Wanted {
+    const TYPE: &str = "AllContainersRestarting";
+    match phase(rec) {
+        "Succeeded" => (TYPE, false, Some("PodCompleted".to_owned()), None),
+        "Failed" => (TYPE, false, Some("PodFailed".to_owned()), None),
+        _ if rec.restarting_all => (
+            TYPE,
+            true,
+            Some("RestartAllContainersStarted".to_owned()),
+            Some("container exited with restart policy rule".to_owned()),
+        ),
+        _ => (TYPE, false, None, None),
+    }
+}
+
 fn terminated(t: &TermInfo) -> ContainerState {
+    let observed = !t.is_reset();
     ContainerState {
         terminated: Some(ContainerStateTerminated {
             exit_code: t.exit_code,
             signal: t.signal,
             reason: Some(t.reason.clone()),
             started_at: t.started_at.map(Time),
-            finished_at: Some(Time(t.finished_at)),
-            container_id: Some(container_id_url(&t.container_id)),
+            finished_at: observed.then_some(Time(t.finished_at)),
+            container_id: observed.then(|| container_id_url(&t.container_id)),
             message: t.message.clone(),
         }),
         ..Default::default()
@@ -257,6 +349,9 @@ fn container_status(s: &Slot, init_done: bool) -> ContainerStatus {
     };
     let mut last = s.last_term.as_ref().map(terminated);
     let state = match &s.phase {
+        SlotPhase::NotStarted if s.reset_pending => {
+            waiting(RESTARTING_ALL_CONTAINERS, Some(RESTARTING_ALL_MESSAGE))
+        }
         SlotPhase::NotStarted | SlotPhase::Starting { .. } => waiting(creating, None),
         SlotPhase::Running { started_at } => ContainerState {
             running: Some(ContainerStateRunning {

@@ -16,8 +16,13 @@ pub const KUBELET_VERSION: &str = "v1.37.2-nodelet";
 /// Features the node declares in `status.declaredFeatures`. Only what
 /// nodelet really does: the API server then passes exec/attach/port-forward
 /// WebSockets through to the kubelet port instead of translating them to
-/// SPDY.
-pub const DECLARED_FEATURES: [&str; 1] = ["ExtendWebSocketsToKubelet"];
+/// SPDY; the scheduler places pods with a `RestartAllContainers` restart
+/// rule only on nodes declaring `RestartAllContainersOnContainerExits`
+/// (the kubelet declares it while the gate is on, the default since 1.36).
+pub const DECLARED_FEATURES: [&str; 2] = [
+    "ExtendWebSocketsToKubelet",
+    "RestartAllContainersOnContainerExits",
+];
 
 #[derive(Debug, Clone)]
 pub struct NodeConfig {

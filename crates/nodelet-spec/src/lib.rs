@@ -23,6 +23,7 @@ pub mod local_storage;
 pub mod object;
 pub mod podsecurity;
 pub mod resources;
+pub mod restart;
 pub mod securitycontext;
 pub mod signal;
 pub mod sysctl;

@@ -409,13 +409,72 @@ fn table() {
         ),
         (
             "init container restartPolicy values",
-            pod("containers: [{name: c, image: i}], initContainers: [{name: init, image: i, restartPolicy: Never}]"),
-            vec!["spec.initContainers[0].restartPolicy: Unsupported value: \"Never\": supported values: \"Always\"".into()],
+            pod("containers: [{name: c, image: i}], initContainers: [{name: init, image: i, restartPolicy: Sometimes}]"),
+            vec!["spec.initContainers[0].restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"Never\", \"OnFailure\"".into()],
         ),
         (
-            "regular container restartPolicy forbidden",
-            ctr("restartPolicy: Always"),
-            vec!["spec.containers[0].restartPolicy: Forbidden: may not be set for non-init containers".into()],
+            "init container restartPolicy Never and OnFailure with rules",
+            pod("containers: [{name: c, image: i}], initContainers: [{name: a, image: i, restartPolicy: Never, restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]}, {name: b, image: i, restartPolicy: OnFailure}]"),
+            vec![],
+        ),
+        (
+            "init container rules need a restartPolicy",
+            pod("containers: [{name: c, image: i}], initContainers: [{name: init, image: i, restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]}]"),
+            vec!["spec.initContainers[0].restartPolicy: Required value: must specify restartPolicy when restart rules are used".into()],
+        ),
+        (
+            "sidecar with RestartAllContainers rule",
+            pod("containers: [{name: c, image: i}], initContainers: [{name: side, image: i, restartPolicy: Always, restartPolicyRules: [{action: RestartAllContainers, exitCodes: {operator: In, values: [42]}}]}]"),
+            vec![],
+        ),
+        (
+            "sidecar rules are validated",
+            pod("containers: [{name: c, image: i}], initContainers: [{name: side, image: i, restartPolicy: Always, restartPolicyRules: [{action: Bogus, exitCodes: {operator: In}}]}]"),
+            vec!["spec.initContainers[0].restartPolicyRules[0].action: Unsupported value: \"Bogus\": supported values: \"Restart\", \"RestartAllContainers\"".into()],
+        ),
+        (
+            "init container restartPolicy Never still forbids probes",
+            pod("containers: [{name: c, image: i}], initContainers: [{name: init, image: i, restartPolicy: Never, readinessProbe: {exec: {command: [x]}}}]"),
+            vec!["spec.initContainers[0].readinessProbe: Forbidden: may not be set for init containers without restartPolicy=Always".into()],
+        ),
+        ("regular container restartPolicy values", ctr("restartPolicy: Always"), vec![]),
+        ("regular container restartPolicy Never", ctr("restartPolicy: Never"), vec![]),
+        ("regular container restartPolicy OnFailure", ctr("restartPolicy: OnFailure"), vec![]),
+        (
+            "regular container restartPolicy unsupported",
+            ctr("restartPolicy: Sometimes"),
+            vec!["spec.containers[0].restartPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"Never\", \"OnFailure\"".into()],
+        ),
+        ("regular container rule In", ctr("restartPolicy: Never, restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]"), vec![]),
+        (
+            "regular container rules need a restartPolicy",
+            ctr("restartPolicyRules: [{action: Restart, exitCodes: {operator: In, values: [42]}}]"),
+            vec!["spec.containers[0].restartPolicy: Required value: must specify restartPolicy when restart rules are used".into()],
+        ),
+        (
+            "rule action, operator and exitCodes",
+            ctr("restartPolicy: Never, restartPolicyRules: [{action: Restart}, {action: Kill, exitCodes: {operator: Equals, values: [1]}}, {action: RestartAllContainers, exitCodes: {operator: NotIn, values: [0]}}]"),
+            vec![
+                "spec.containers[0].restartPolicyRules[0].exitCodes: Required value: must be specified".into(),
+                "spec.containers[0].restartPolicyRules[1].action: Unsupported value: \"Kill\": supported values: \"Restart\", \"RestartAllContainers\"".into(),
+                "spec.containers[0].restartPolicyRules[1].exitCodes.operator: Unsupported value: \"Equals\": supported values: \"In\", \"NotIn\"".into(),
+            ],
+        ),
+        (
+            "at most 20 rules",
+            ctr(&format!("restartPolicy: Never, restartPolicyRules: [{}]", vec!["{action: Restart, exitCodes: {operator: In, values: [1]}}"; 21].join(", "))),
+            vec!["spec.containers[0].restartPolicyRules: Too many: 21: must have at most 20 items".into()],
+        ),
+        ("20 rules are allowed", ctr(&format!("restartPolicy: Never, restartPolicyRules: [{}]", vec!["{action: Restart, exitCodes: {operator: In, values: [1]}}"; 20].join(", "))), vec![]),
+        (
+            "at most 255 exit codes",
+            ctr(&format!("restartPolicy: Never, restartPolicyRules: [{{action: Restart, exitCodes: {{operator: NotIn, values: [{}]}}}}]", (0..256).map(|i| i.to_string()).collect::<Vec<_>>().join(", "))),
+            vec!["spec.containers[0].restartPolicyRules[0].exitCodes.values: Too many: 256: must have at most 255 items".into()],
+        ),
+        (
+            "ephemeral container restartPolicyRules forbidden",
+            pod("containers: [{name: c, image: i}], ephemeralContainers: [{name: debug, image: busybox, restartPolicyRules: []}]"),
+            vec!["spec.ephemeralContainers[0].restartPolicyRules: Forbidden: cannot be set for an Ephemeral Container".into()],
         ),
         (
             "ephemeral container lifecycle forbidden",

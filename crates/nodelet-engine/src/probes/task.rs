@@ -161,7 +161,7 @@ impl ProbeTask {
     /// probe's `terminationGracePeriodSeconds` when set (deletion grace
     /// first, else the spec's). The pod worker restarts it as for any exit.
     async fn kill(&self) {
-        let (name, restarts, deletion, spec_grace) = {
+        let (name, sidecar, restarts, deletion, spec_grace) = {
             let rec = self.shared.lock();
             let Some(slot) = rec.slots.get(self.slot) else {
                 return;
@@ -169,9 +169,15 @@ impl ProbeTask {
             if slot.current.as_ref().map(|c| c.id.as_str()) != Some(&self.container_id) {
                 return;
             }
-            let restarts = slot.kind == SlotKind::Sidecar || rec.restart_policy() != "Never";
+            // computePodActions: the pod's policy, overridden by the
+            // container's own (rules are not read: nothing exited yet).
+            let restarts = match slot.spec.restart_policy.as_deref() {
+                Some(p) => p != "Never",
+                None => rec.restart_policy() != "Never",
+            };
             (
                 slot.spec.name.clone(),
+                slot.kind == SlotKind::Sidecar,
                 restarts,
                 rec.deletion_grace,
                 rec.spec_grace(),
@@ -184,10 +190,15 @@ impl ProbeTask {
             ProbeKind::Startup => "startup",
             _ => "liveness",
         };
-        let mut message = format!("Container {name} failed {what} probe");
-        if restarts {
-            message.push_str(", will be restarted");
-        }
+        // A sidecar's kill comes from computeInitContainerActions, whose
+        // message names an init container and always restarts it.
+        let message = if sidecar {
+            format!("Init container {name} failed {what} probe")
+        } else if restarts {
+            format!("Container {name} failed {what} probe, will be restarted")
+        } else {
+            format!("Container {name} failed {what} probe")
+        };
         let grace_secs = grace::kill_grace(
             deletion,
             self.probe.termination_grace_period_seconds,

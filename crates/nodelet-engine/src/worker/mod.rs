@@ -17,6 +17,7 @@ pub mod hook;
 pub mod kill;
 pub mod ordering;
 pub mod resize;
+pub mod restart_all;
 pub mod resume;
 pub mod settings;
 pub mod shared;

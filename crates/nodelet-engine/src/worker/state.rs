@@ -46,6 +46,26 @@ pub struct TermInfo {
 }
 
 impl TermInfo {
+    /// The termination a RestartAllContainers reset shows for a container
+    /// it removed (upstream's `convertToAPIContainerStatuses`): exit code
+    /// 137, no container id, no start or finish time.
+    pub fn restarting_all() -> Self {
+        TermInfo {
+            exit_code: 137,
+            signal: None,
+            reason: crate::status::RESTARTING_ALL_CONTAINERS.to_owned(),
+            started_at: None,
+            finished_at: Timestamp::UNIX_EPOCH,
+            container_id: String::new(),
+            message: Some(crate::status::RESTARTING_ALL_MESSAGE.to_owned()),
+        }
+    }
+
+    /// Made up by a reset rather than observed (see [`Self::restarting_all`]).
+    pub fn is_reset(&self) -> bool {
+        self.container_id.is_empty()
+    }
+
     pub fn from_exit(exit: &ExitStatus, container_id: &str) -> Self {
         TermInfo {
             exit_code: exit.exit_code,
@@ -127,6 +147,9 @@ pub struct Slot {
     /// An ephemeral container's `targetContainerName`: it joins that
     /// container's process namespace.
     pub target: Option<String>,
+    /// A RestartAllContainers reset removed this container: shown Waiting
+    /// `RestartingAllContainers` until it is started again.
+    pub reset_pending: bool,
 }
 
 impl Slot {
@@ -145,6 +168,7 @@ impl Slot {
             allocated: spec.resources.clone(),
             restart_now: false,
             target: None,
+            reset_pending: false,
             spec,
         }
     }
@@ -236,6 +260,10 @@ pub struct PodRecord {
     /// Termination of a deleted pod finished (every container stopped):
     /// the kubelet's `podIsTerminal`, which makes the phase terminal.
     pub terminated: bool,
+    /// A container exited on a `RestartAllContainers` rule and the reset
+    /// (kill and remove every container) is under way: the
+    /// `AllContainersRestarting` condition is True.
+    pub restarting_all: bool,
 }
 
 impl PodRecord {
@@ -297,6 +325,7 @@ impl PodRecord {
             deletion_grace_used: 0,
             deletion_deadline: None,
             terminated: false,
+            restarting_all: false,
         }
     }
 

@@ -4,7 +4,9 @@
 //! containers in spec order, starting what never ran and restarting what
 //! exited according to restart policy and CrashLoopBackOff.
 
+use k8s_openapi::api::core::v1::{Container, PodSpec};
 use nodelet_runtime::SandboxConfig;
+use nodelet_spec::restart;
 
 use super::Worker;
 use super::state::{SlotKind, SlotPhase, TermInfo};
@@ -19,19 +21,27 @@ use crate::status;
 pub const RETRY_AFTER_ERROR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether a slot whose container ended with `term` (`None`: never ran)
-/// should get a new container.
-pub fn should_restart(policy: &str, kind: SlotKind, term: Option<&TermInfo>) -> bool {
+/// should get a new container (`ShouldContainerBeRestarted` with
+/// ContainerRestartRules): a sidecar always; a classic init container only
+/// after a failure its rules or policies restart (one that completed is
+/// done); a regular container as `ContainerShouldRestart` says — its
+/// `restartPolicyRules` in order, then its own `restartPolicy`, then the
+/// pod's.
+pub fn should_restart(
+    pod: &PodSpec,
+    kind: SlotKind,
+    container: &Container,
+    term: Option<&TermInfo>,
+) -> bool {
     let Some(term) = term else { return true };
     match kind {
         SlotKind::Sidecar => true,
-        SlotKind::Init => term.exit_code != 0 && policy != "Never",
+        SlotKind::Init => {
+            term.exit_code != 0 && restart::container_should_restart(container, pod, term.exit_code)
+        }
+        SlotKind::Regular => restart::container_should_restart(container, pod, term.exit_code),
         // Started once; an exit is final.
         SlotKind::Ephemeral => false,
-        SlotKind::Regular => match policy {
-            "Never" => false,
-            "OnFailure" => term.exit_code != 0,
-            _ => true,
-        },
     }
 }
 
@@ -72,6 +82,9 @@ impl Worker {
             return;
         }
         if !self.volumes_ready().await {
+            return;
+        }
+        if !self.restart_all_if_triggered().await {
             return;
         }
         self.start_ephemeral().await;
@@ -169,16 +182,27 @@ impl Worker {
     }
 
     async fn step(&mut self, i: usize) -> Step {
-        let (kind, phase, name, policy, forced, key) = {
+        let (kind, phase, name, wants_restart, forced, key, restarts_all) = {
             let rec = self.shared.lock();
             let s = &rec.slots[i];
+            let restarts_all = super::restart_all::is_source(s);
+            let wants_restart = match &s.phase {
+                SlotPhase::Exited { term, .. } => should_restart(
+                    rec.pod.spec.as_ref().unwrap_or(&PodSpec::default()),
+                    s.kind,
+                    &s.spec,
+                    term.as_ref(),
+                ),
+                _ => false,
+            };
             (
                 s.kind,
                 s.phase.clone(),
                 s.spec.name.clone(),
-                rec.restart_policy().to_owned(),
+                wants_restart,
                 s.restart_now,
                 super::changes::backoff_key(&s.spec.name, s.spec.image.as_deref()),
+                restarts_all,
             )
         };
         match phase {
@@ -212,7 +236,17 @@ impl Worker {
                     return self.after_start(i, kind);
                 }
                 let sidecar_of_completed = kind == SlotKind::Sidecar && self.completed;
-                if sidecar_of_completed || !should_restart(&policy, kind, term.as_ref()) {
+                if restarts_all && !sidecar_of_completed {
+                    // It exited on a RestartAllContainers rule while this
+                    // walk ran: the next sync (its waiter woke the worker)
+                    // resets the whole pod instead.
+                    return if kind == SlotKind::Init {
+                        Step::Stop
+                    } else {
+                        Step::Next
+                    };
+                }
+                if sidecar_of_completed || !wants_restart {
                     let Some(term) = term else { return Step::Next };
                     let failed_init = kind == SlotKind::Init && term.exit_code != 0;
                     if let Some(slot) = self.shared.lock().slots.get_mut(i) {

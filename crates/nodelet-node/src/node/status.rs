@@ -377,7 +377,10 @@ mod tests {
         );
         assert_eq!(
             st.declared_features.as_deref().unwrap(),
-            ["ExtendWebSocketsToKubelet".to_string()]
+            [
+                "ExtendWebSocketsToKubelet".to_string(),
+                "RestartAllContainersOnContainerExits".to_string()
+            ]
         );
         assert_eq!(
             st.node_info.as_ref().unwrap().kubelet_version,

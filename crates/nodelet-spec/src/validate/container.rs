@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, ContainerResizePolicy, EnvFromSource, EnvVar, EphemeralContainer,
-    Lifecycle, Probe, ResourceRequirements, SecurityContext, VolumeMount,
+    Container, ContainerPort, ContainerResizePolicy, ContainerRestartRule, EnvFromSource, EnvVar,
+    EphemeralContainer, Lifecycle, Probe, ResourceRequirements, SecurityContext, VolumeMount,
 };
 
 use super::envvars::{validate_env, validate_env_from};
@@ -32,6 +32,8 @@ pub struct ContainerView<'a> {
     pub readiness_probe: Option<&'a Probe>,
     pub startup_probe: Option<&'a Probe>,
     pub restart_policy: Option<&'a str>,
+    /// `restartPolicyRules` (`None` when absent: an empty list is set).
+    pub restart_policy_rules: Option<&'a [ContainerRestartRule]>,
     pub resources: Option<&'a ResourceRequirements>,
     pub resize_policy: &'a [ContainerResizePolicy],
     /// `securityContext` (its `privileged` also gates Bidirectional mount
@@ -55,6 +57,7 @@ macro_rules! view_of {
             readiness_probe: $c.readiness_probe.as_ref(),
             startup_probe: $c.startup_probe.as_ref(),
             restart_policy: $c.restart_policy.as_deref(),
+            restart_policy_rules: $c.restart_policy_rules.as_deref(),
             resources: $c.resources.as_ref(),
             resize_policy: $c.resize_policy.as_deref().unwrap_or(&[]),
             security_context: $c.security_context.as_ref(),
@@ -183,28 +186,29 @@ pub fn validate_hooks_and_probes(
     errs
 }
 
-/// Regular containers: hooks and probes allowed, `restartPolicy` not.
+/// Regular containers: hooks and probes allowed; `restartPolicy` and
+/// `restartPolicyRules` as ContainerRestartRules (on by default) allows.
 pub fn validate_regular(
     c: &ContainerView<'_>,
     ctx: &PodContext<'_>,
     path: &FieldPath,
 ) -> FieldErrors {
     let mut errs = validate_hooks_and_probes(c, ctx, path);
-    if c.restart_policy.is_some() {
-        errs.push(FieldError::forbidden(
-            path.child("restartPolicy"),
-            "may not be set for non-init containers",
-        ));
-    }
+    errs.extend(super::restart_rules::validate_container_restart_policy(
+        c.restart_policy,
+        c.restart_policy_rules,
+        path,
+    ));
     errs
 }
 
 /// Init containers: hooks and probes only for sidecars (`restartPolicy: Always`).
 pub fn validate_init(c: &ContainerView<'_>, ctx: &PodContext<'_>, path: &FieldPath) -> FieldErrors {
-    let mut errs = FieldErrors::default();
-    if let Some(rp) = c.restart_policy {
-        errs.extend(one_of(rp, &["Always"], &path.child("restartPolicy")));
-    }
+    let mut errs = super::restart_rules::validate_init_restart_policy(
+        c.restart_policy,
+        c.restart_policy_rules,
+        path,
+    );
     if c.restart_policy == Some("Always") {
         errs.extend(validate_hooks_and_probes(c, ctx, path));
         return errs;

@@ -15,6 +15,7 @@ mod pod;
 mod ports;
 mod probe;
 mod resources;
+mod restart_rules;
 mod security;
 mod service;
 mod service_ips;
