@@ -223,6 +223,7 @@ impl Harness {
             dns: None,
             labels: BTreeMap::new(),
             user_namespace: false,
+            share_process_namespace: false,
         }
     }
 
@@ -290,7 +291,7 @@ impl Drop for Harness {
         }
         if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
             for sb in rd.flatten() {
-                for ns in ["net", "ipc", "uts"] {
+                for ns in ["net", "ipc", "uts", "pid"] {
                     let _ =
                         nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
                 }
