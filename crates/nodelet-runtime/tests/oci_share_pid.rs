@@ -246,3 +246,49 @@ async fn containers_of_a_normal_pod_have_their_own_process_namespace() {
     assert!(!has_line(&log, "found="), "sees another container: {log}");
     h.teardown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_process_namespace_in_a_pod_user_namespace() {
+    if !require_real("a_shared_process_namespace_in_a_pod_user_namespace") {
+        return;
+    }
+    let h = Harness::new(59, "runc").await;
+    let mut cfg = h.sandbox_config("userns-pid");
+    cfg.share_process_namespace = true;
+    cfg.user_namespace = true;
+    let sb = h.rt.create_sandbox(&cfg).await.unwrap();
+    let pin = sb
+        .namespaces
+        .pid
+        .clone()
+        .expect("a pinned process namespace");
+    let pause_pid = pause::find(&pin).expect("the pause process runs");
+    // uid 65535 of the pod's user namespace, i.e. its last host id.
+    let m = sb.id_mapping.expect("an id mapping");
+    let status = std::fs::read_to_string(format!("/proc/{pause_pid}/status")).unwrap();
+    let host_uid = m.host_id + 65535;
+    assert!(
+        status.contains(&format!("Uid:\t{host_uid}\t{host_uid}")),
+        "{status}"
+    );
+    let a = h.container(&sb, "sleeper", &["sleep", "1618"]);
+    let a_id = h.rt.create_container(&sb, &a).await.unwrap();
+    h.rt.start_container(&a_id).await.unwrap();
+    let log = output(
+        &h,
+        &sb,
+        "probe",
+        &format!(
+            "echo init=$(tr '\\0' ' ' < /proc/1/cmdline); ps; {}",
+            find_script("sleep 1618")
+        ),
+    )
+    .await;
+    assert!(log.lines().any(|l| l == "init=/pause"), "{log}");
+    assert!(has_line(&log, "found="), "{log}");
+    h.rt.signal(&a_id, Signal::SIGKILL).await.unwrap();
+    h.rt.wait(&a_id).await.unwrap();
+    h.teardown().await;
+    assert!(dead(pause_pid), "the pause process outlived its sandbox");
+    assert!(!pin.exists());
+}
