@@ -508,6 +508,40 @@ mod tests {
         assert_eq!(args[0], ("IgnoreUnknown".into(), "1".into()));
     }
 
+    fn manager(dir: &Path) -> SandboxManager {
+        SandboxManager::new(
+            &dir.join("state"),
+            &dir.join("run"),
+            CniOptions {
+                conf_dir: dir.join("cni"),
+                cache_dir: dir.join("cni-cache"),
+                ..CniOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_shared_process_namespace_is_refused_with_host_pid_or_no_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_pause = manager(dir.path()).with_pause_binary("/nonexistent/monitor".into());
+        let both = SandboxConfig {
+            share_process_namespace: true,
+            host_pid: true,
+            ..cfg()
+        };
+        let e = with_pause.create(&both).await.unwrap_err();
+        assert!(e.to_string().contains("cannot both be set"), "{e}");
+        let shared = SandboxConfig {
+            share_process_namespace: true,
+            ..cfg()
+        };
+        let e = manager(dir.path()).create(&shared).await.unwrap_err();
+        assert!(e.to_string().contains("needs a pause process"), "{e}");
+        // Refused before anything was recorded or made.
+        assert!(with_pause.list().await.unwrap().is_empty());
+    }
+
     #[test]
     fn ids_are_random_hex() {
         let a = new_sandbox_id().unwrap();
