@@ -272,7 +272,8 @@ impl Harness {
 
 impl Drop for Harness {
     /// Best-effort cleanup for tests that panicked before `teardown`:
-    /// kill and delete containers, unmount rootfs and namespace pins,
+    /// kill and delete containers and pause processes, unmount rootfs and
+    /// namespace pins,
     /// remove the pods' cgroups and the bridge.
     fn drop(&mut self) {
         let runc_root = self.cfg.run_root.join("runc");
@@ -291,6 +292,13 @@ impl Drop for Harness {
         }
         if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
             for sb in rd.flatten() {
+                // A shared process namespace's pause (shareProcessNamespace).
+                if let Some(pid) = nodelet_runtime::sandbox::pause::find(&sb.path().join("pid")) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
                 for ns in ["net", "ipc", "uts", "pid"] {
                     let _ =
                         nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
