@@ -192,6 +192,7 @@ async fn runc_up_down(r: &Real, n: usize, tag: &str) -> (Duration, Duration) {
             dns: None,
             labels: Default::default(),
             user_namespace: false,
+            share_process_namespace: false,
         })
         .await
         .unwrap();

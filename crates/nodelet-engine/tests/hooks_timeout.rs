@@ -38,6 +38,7 @@ async fn setup() -> H {
             dns: None,
             labels: BTreeMap::new(),
             user_namespace: false,
+            share_process_namespace: false,
         })
         .await
         .unwrap();

@@ -8,7 +8,8 @@
 //! read-only root filesystems; runAsUser/runAsGroup/supplementalGroups
 //! (`Strict` and `Merge`); runAsNonRoot against the image's user;
 //! privileged containers (all the agent's capabilities, no masks, host
-//! devices).
+//! devices); `shareProcessNamespace` (one process namespace for the
+//! pod's init and app containers, the pause as PID 1).
 
 mod real_support;
 
@@ -466,4 +467,77 @@ async fn host_users_false_runs_in_a_user_namespace() {
         "{out}"
     );
     r.finish().await;
+}
+
+/// How many processes a shell in `c` sees whose name is `testbin` (every
+/// idle container's init).
+async fn testbins_seen(r: &Real, pod: &str, c: &str) -> String {
+    let (code, out) = sh(
+        r,
+        pod,
+        c,
+        "n=0; for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = testbin ] && n=$((n+1)); done; \
+         echo init=$(cat /proc/1/comm) testbins=$n",
+    )
+    .await;
+    assert_eq!(code, 0, "{out}");
+    out.trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_process_namespace_puts_the_pods_containers_together() {
+    let Some(r) = Real::new(
+        "share_process_namespace_puts_the_pods_containers_together",
+        66,
+    )
+    .await
+    else {
+        return;
+    };
+    // The init container fails (and is retried, the pod never running)
+    // unless its PID 1 is the pause.
+    let init = ctr(
+        "check",
+        TESTBIN,
+        &["sh", "-c", "[ \"$(cat /proc/1/comm)\" = pause ]"],
+        json!({}),
+    );
+    r.apply(pod(
+        "shared",
+        vec![idle("a", json!({})), idle("b", json!({}))],
+        json!({"shareProcessNamespace": true, "initContainers": [init]}),
+    ));
+    r.apply(pod(
+        "own",
+        vec![idle("a", json!({})), idle("b", json!({}))],
+        json!({}),
+    ));
+    r.running("shared", 60).await;
+    r.running("own", 60).await;
+    assert_eq!(
+        testbins_seen(&r, "shared", "a").await,
+        "init=pause testbins=2"
+    );
+    assert_eq!(
+        testbins_seen(&r, "own", "a").await,
+        "init=testbin testbins=1"
+    );
+    let pins: Vec<_> =
+        r.rt.list_sandboxes()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| s.namespaces.pid)
+            .collect();
+    assert_eq!(pins.len(), 1, "one shared process namespace: {pins:?}");
+    let pause = nodelet_runtime::sandbox::pause::find(&pins[0]).expect("its pause runs");
+    r.finish().await;
+    let stat = std::fs::read_to_string(format!("/proc/{pause}/stat")).unwrap_or_default();
+    assert!(
+        stat.is_empty()
+            || stat
+                .rsplit_once(") ")
+                .is_some_and(|(_, s)| s.starts_with('Z')),
+        "the pause outlived its pod: {stat}"
+    );
 }

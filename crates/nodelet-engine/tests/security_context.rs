@@ -1,7 +1,8 @@
 //! The kubelet's container-level security checks in the engine: the
 //! runAsNonRoot verification against the image's user (Waiting
 //! CreateContainerConfigError with the kubelet's message, no container
-//! created), and the security settings that reach the runtime.
+//! created), and the security settings that reach the runtime (the
+//! pod-level ones, as shareProcessNamespace, through the sandbox config).
 
 mod common;
 
@@ -142,4 +143,25 @@ async fn allowed_unsafe_sysctls_run() {
     "securityContext": {"sysctls": [{"name": "kernel.msgmax", "value": "10000"}]},
     "containers": [ctr("c", json!({}))]}}));
     h.until(5, |h| !h.times(is_start("c")).is_empty()).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn share_process_namespace_reaches_the_sandbox() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "shared"}, "spec": {
+    "shareProcessNamespace": true,
+    "containers": [ctr("c", json!({}))]}}));
+    h.apply(json!({"metadata": {"name": "own"}, "spec": {
+    "containers": [ctr("c", json!({}))]}}));
+    h.until(5, |h| h.fake.sandbox_configs().len() == 2).await;
+    let configs = h.fake.sandbox_configs();
+    let of = |name: &str| {
+        configs
+            .iter()
+            .find(|c| c.pod_name == name)
+            .unwrap_or_else(|| panic!("no sandbox for {name}"))
+    };
+    assert!(of("shared").share_process_namespace);
+    assert!(!of("shared").host_pid);
+    assert!(!of("own").share_process_namespace);
 }

@@ -9,6 +9,9 @@
 //! the same busybox bundle running `sleep 60`: nodelet-monitor (release build,
 //! 630 KB binary) VmRSS 1292 kB; conmon 2.1.6 started the same way (k8s-file
 //! log, runc create) VmRSS 2072 kB.
+//!
+//! The same binary is the pause process of pods with
+//! `shareProcessNamespace: true` (see `pause.rs`).
 
 mod args;
 mod attach;
@@ -16,6 +19,7 @@ mod create;
 mod detach;
 mod logwriter;
 mod oom;
+mod pause;
 mod report;
 mod supervise;
 mod timefmt;
@@ -29,6 +33,26 @@ use crate::logwriter::{LineSplitter, LogWriter, Stream};
 use crate::supervise::Source;
 
 fn main() {
+    // The pause of a shareProcessNamespace pod (see pause.rs): re-executed
+    // as `/pause`, or its starter `nodelet-monitor pause ...`.
+    if std::env::args_os()
+        .next()
+        .is_some_and(|a| a == pause::PAUSE_ARGV0)
+    {
+        std::process::exit(pause::pause());
+    }
+    if std::env::args().nth(1).as_deref() == Some("pause") {
+        // Only stdin/stdout/stderr go on to the pause.
+        detach::close_other_fds(2);
+        let code = match pause::parse(std::env::args().skip(2)) {
+            Ok(a) => pause::start(&a),
+            Err(e) => {
+                eprintln!("nodelet-monitor: {e}");
+                2
+            }
+        };
+        std::process::exit(code);
+    }
     let mut args = match args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {

@@ -210,6 +210,8 @@ struct State {
     /// How many of the next sandbox creations fail.
     failing_sandboxes: usize,
     sandboxes: BTreeMap<String, SandboxInfo>,
+    /// Every sandbox config asked for, in order (failed creations too).
+    sandbox_configs: Vec<SandboxConfig>,
     containers: BTreeMap<String, FakeContainer>,
     calls: Vec<Call>,
     /// Memory usage `stats` reports, by container name.
@@ -239,6 +241,7 @@ pub fn sandbox_config() -> SandboxConfig {
         dns: None,
         labels: Default::default(),
         user_namespace: false,
+        share_process_namespace: false,
     }
 }
 
@@ -301,6 +304,7 @@ impl FakeRuntime {
                 pull_delays: HashMap::new(),
                 failing_sandboxes: 0,
                 sandboxes: BTreeMap::new(),
+                sandbox_configs: Vec::new(),
                 containers: BTreeMap::new(),
                 calls: Vec::new(),
                 memory_usage: HashMap::new(),
@@ -456,6 +460,11 @@ impl FakeRuntime {
             .iter()
             .map(|(id, c)| (id.clone(), c.config.name.clone(), c.config.attempt))
             .collect()
+    }
+
+    /// The configs of every `create_sandbox` call so far, in order.
+    pub fn sandbox_configs(&self) -> Vec<SandboxConfig> {
+        self.lock().sandbox_configs.clone()
     }
 
     pub fn sandbox_count(&self) -> usize {
@@ -677,6 +686,7 @@ impl Runtime for FakeRuntime {
 
     async fn create_sandbox(&self, config: &SandboxConfig) -> Result<SandboxInfo> {
         let mut st = self.lock();
+        st.sandbox_configs.push(config.clone());
         if st.failing_sandboxes > 0 {
             st.failing_sandboxes -= 1;
             Self::record(

@@ -160,6 +160,11 @@ pub struct SandboxConfig {
     /// outside).
     #[serde(default)]
     pub user_namespace: bool,
+    /// `shareProcessNamespace: true`: every container of the pod joins one
+    /// process namespace whose PID 1 is the sandbox's pause process (see
+    /// `sandbox::pause`). Never together with `host_pid`.
+    #[serde(default)]
+    pub share_process_namespace: bool,
 }
 
 /// CRI `DNSConfig` (resolv.conf lines) plus what the kubelet adds to the
@@ -222,6 +227,10 @@ pub struct SandboxNamespaces {
     /// The pod's user namespace (`hostUsers: false`), owner of the others.
     #[serde(default)]
     pub user: Option<PathBuf>,
+    /// The pod's process namespace (`shareProcessNamespace: true`), kept
+    /// alive by the sandbox's pause process, its PID 1.
+    #[serde(default)]
+    pub pid: Option<PathBuf>,
 }
 
 /// Memory and CPU resources of one container.

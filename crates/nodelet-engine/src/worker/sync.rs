@@ -158,6 +158,7 @@ impl Worker {
                 ),
                 labels: rec.pod.metadata.labels.clone().unwrap_or_default(),
                 user_namespace: spec.host_users == Some(false),
+                share_process_namespace: spec.share_process_namespace.unwrap_or(false),
             }
         };
         for e in dns_events {

@@ -36,8 +36,9 @@ pub struct BundleInputs<'a> {
     pub config: &'a ContainerConfig,
     pub sandbox: &'a SandboxInfo,
     pub host_pid: bool,
-    /// A process namespace to join (`/proc/<pid>/ns/pid` of the target
-    /// container's init) instead of a new one.
+    /// A process namespace to join instead of a new one: `/proc/<pid>/ns/pid`
+    /// of the target container's init, or the pod's shared one (see
+    /// [`pid_namespace`]).
     pub pid_ns: Option<&'a Path>,
     pub process: &'a ProcessPlan,
     pub rootfs: &'a Path,
@@ -113,6 +114,15 @@ pub fn host_devices(dev: &Path) -> Vec<LinuxDevice> {
     }
     out.sort_by(|a, b| a.path().cmp(b.path()));
     out
+}
+
+/// The process namespace a container joins: the one of the target its
+/// config names (an ephemeral container's `targetContainerName`) if any,
+/// else the pod's shared one (`shareProcessNamespace: true`, held by the
+/// sandbox's pause); `None`: a namespace of its own (or, with hostPID,
+/// the host's, which [`build_spec`] decides).
+pub fn pid_namespace<'a>(target: Option<&'a Path>, sandbox: &'a SandboxInfo) -> Option<&'a Path> {
+    target.or(sandbox.namespaces.pid.as_deref())
 }
 
 fn bind(dest: &str, src: &Path, ro: bool) -> Mount {
@@ -348,6 +358,17 @@ mod tests {
     }
 
     fn json_with(sec: SecurityConfig, host_pid: bool, pid_ns: Option<&Path>) -> serde_json::Value {
+        spec_json(sec, host_pid, pid_ns, None)
+    }
+
+    /// The spec as `OciRuntime` builds it: `target` is the process
+    /// namespace of a target container, `pod_pid` the sandbox's pinned one.
+    fn spec_json(
+        sec: SecurityConfig,
+        host_pid: bool,
+        target: Option<&Path>,
+        pod_pid: Option<&str>,
+    ) -> serde_json::Value {
         let devs = host_devices(Path::new("/dev"));
         let c = cfg(sec);
         let sb = SandboxInfo {
@@ -360,6 +381,7 @@ mod tests {
                 ipc: Some("/run/nodelet/ns/sb/ipc".into()),
                 uts: Some("/run/nodelet/ns/sb/uts".into()),
                 user: None,
+                pid: pod_pid.map(PathBuf::from),
             },
             cgroup_parent: "nodelet/poduid1".into(),
             id_mapping: None,
@@ -381,7 +403,7 @@ mod tests {
             config: &c,
             sandbox: &sb,
             host_pid,
-            pid_ns,
+            pid_ns: pid_namespace(target, &sb),
             process: &p,
             rootfs: Path::new("/c/rootfs"),
             cgroups_path: "/nodelet/poduid1/abc",
@@ -417,6 +439,36 @@ mod tests {
         );
         let host = json_with(SecurityConfig::default(), true, None);
         assert_eq!(pid_of(&host), None, "hostPID: the host's namespace");
+    }
+
+    #[test]
+    fn a_shared_process_namespace_is_joined_by_its_pin() {
+        let pid_of = |j: &serde_json::Value| {
+            j["linux"]["namespaces"]
+                .as_array()
+                .and_then(|a| a.iter().find(|n| n["type"] == "pid").cloned())
+        };
+        let pin = "/run/nodelet/ns/sb/pid";
+        let shared = spec_json(SecurityConfig::default(), false, None, Some(pin));
+        assert_eq!(
+            pid_of(&shared),
+            Some(serde_json::json!({"type": "pid", "path": pin}))
+        );
+        // An ephemeral container's target still wins (it is in the same
+        // namespace anyway when the pod shares one).
+        let target = spec_json(
+            SecurityConfig::default(),
+            false,
+            Some(Path::new("/proc/4242/ns/pid")),
+            Some(pin),
+        );
+        assert_eq!(
+            pid_of(&target),
+            Some(serde_json::json!({"type": "pid", "path": "/proc/4242/ns/pid"}))
+        );
+        // Without the flag: a namespace of its own.
+        let own = spec_json(SecurityConfig::default(), false, None, None);
+        assert_eq!(pid_of(&own), Some(serde_json::json!({"type": "pid"})));
     }
 
     #[test]

@@ -113,6 +113,29 @@ impl CgroupFs {
         Ok(())
     }
 
+    /// Moves process `pid` into `cgroup` (made if missing) in every
+    /// hierarchy but cpuset, whose new cgroups have no cpus or mems until
+    /// someone sets them (the process keeps its cpuset). For a process the
+    /// OCI runtime does not place: the pause of a shared process namespace.
+    pub fn add_process(&self, cgroup: &str, pid: i32) -> std::io::Result<()> {
+        let rel = cgroup.trim_start_matches('/');
+        let dirs = if self.mode == CgroupMode::V2 {
+            vec![self.root.join(rel)]
+        } else {
+            self.hierarchies()
+                .into_iter()
+                .filter(|h| h.file_name().is_none_or(|n| n != "cpuset"))
+                .map(|h| h.join(rel))
+                .collect()
+        };
+        for d in dirs {
+            std::fs::create_dir_all(&d)?;
+            std::fs::write(d.join("cgroup.procs"), pid.to_string())
+                .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", d.display())))?;
+        }
+        Ok(())
+    }
+
     /// Removes the cgroup directory in every hierarchy, deepest first; only
     /// empty cgroups can be removed (rmdir), which is the point: a cgroup
     /// with a live process is never torn away.

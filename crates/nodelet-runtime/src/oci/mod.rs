@@ -175,7 +175,8 @@ impl OciRuntime {
             &cfg.root.join("sandboxes"),
             &cfg.run_root.join("ns"),
             cfg.cni.clone(),
-        )?;
+        )?
+        .with_pause_binary(monitor.clone());
         let nofile_hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .maximum
             .unwrap_or(u64::MAX);
@@ -509,15 +510,32 @@ impl OciRuntime {
             // A sandbox made before shared /dev/shm existed.
             shm::setup(&shm)?;
         }
-        let pid_ns = match &config.pid_namespace_of {
+        let target = match &config.pid_namespace_of {
             Some(target) => Some(self.pid_namespace_of(target)?),
             None => None,
         };
+        if target.is_none()
+            && let Some(pod) = sandbox.namespaces.pid.clone()
+        {
+            // runc's own error for a namespace without init is obscure
+            // (a fork failing with ENOMEM): say what is wrong instead.
+            let alive =
+                tokio::task::spawn_blocking(move || crate::sandbox::pause::is_running(&pod))
+                    .await
+                    .map_err(|e| RuntimeError::Other(format!("pause check task: {e}")))?;
+            if !alive {
+                return Err(RuntimeError::Other(
+                    "the pod's shared process namespace is gone: its pause process is not running"
+                        .into(),
+                ));
+            }
+        }
+        let pid_ns = bundle::pid_namespace(target.as_deref(), sandbox);
         let spec = bundle::build_spec(&bundle::BundleInputs {
             config,
             sandbox,
             host_pid: pod.config.host_pid,
-            pid_ns: pid_ns.as_deref(),
+            pid_ns,
             process: &plan,
             rootfs: &rootfs,
             cgroups_path: &cgroup_path,

@@ -2,13 +2,16 @@
 //!
 //! A sandbox is a set of pinned namespaces (see [`namespaces`]) plus, unless
 //! the pod uses the host network, a CNI attachment of the pod's network
-//! namespace (see [`cni`]). There is no pause process. Each sandbox is
+//! namespace (see [`cni`]). There is no pause process, except for pods
+//! with `shareProcessNamespace: true`, whose process namespace needs one
+//! as its PID 1 (see [`pause`]). Each sandbox is
 //! recorded (see [`state`]) before anything is made, so a restarted agent can
 //! list and tear down whatever a crash left half-done.
 
 pub mod cni;
 pub mod host;
 pub mod namespaces;
+pub mod pause;
 pub mod portforward;
 pub mod state;
 pub mod userns;
@@ -27,6 +30,7 @@ use namespaces::NamespaceSet;
 use state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
 
 use crate::error::{Result, RuntimeError};
+use crate::oci::cgroups::CgroupFs;
 use crate::types::{SandboxConfig, SandboxInfo, SandboxNamespaces};
 
 /// Interface name of the pod's network inside its namespace.
@@ -46,6 +50,10 @@ pub struct SandboxManager {
     /// Serialises user-namespace id allocation with the first save of the
     /// record holding it, so two pods never get the same block.
     id_alloc: tokio::sync::Mutex<()>,
+    /// `nodelet-monitor`, whose pause mode holds shared process
+    /// namespaces; `None`: such sandboxes cannot be made.
+    pause_binary: Option<PathBuf>,
+    cgroups: CgroupFs,
 }
 
 impl SandboxManager {
@@ -65,7 +73,16 @@ impl SandboxManager {
             network,
             locks: Mutex::new(HashMap::new()),
             id_alloc: tokio::sync::Mutex::new(()),
+            pause_binary: None,
+            cgroups: CgroupFs::host(),
         })
+    }
+
+    /// Lets sandboxes with a shared process namespace be made, with
+    /// `monitor` (the `nodelet-monitor` binary) as their pause process.
+    pub fn with_pause_binary(mut self, monitor: PathBuf) -> Self {
+        self.pause_binary = Some(monitor);
+        self
     }
 
     /// What keeps pod networking from working on this host (missing plugin
@@ -89,6 +106,17 @@ impl SandboxManager {
     /// Pins net/ipc/uts namespaces (hostname set in the UTS one), attaches
     /// the pod network through CNI, and records the sandbox.
     pub async fn create(&self, cfg: &SandboxConfig) -> Result<SandboxInfo> {
+        if cfg.share_process_namespace && cfg.host_pid {
+            // The API server refuses this pod; a runtime must not guess.
+            return Err(RuntimeError::Other(
+                "shareProcessNamespace and hostPID cannot both be set".into(),
+            ));
+        }
+        if cfg.share_process_namespace && self.pause_binary.is_none() {
+            return Err(RuntimeError::Host(
+                "shareProcessNamespace needs a pause process: no nodelet-monitor binary was configured".into(),
+            ));
+        }
         let id = new_sandbox_id()?;
         let lock = self.lock_for(&id);
         let _guard = lock.lock().await;
@@ -262,6 +290,10 @@ impl SandboxManager {
             }
         };
         self.save(record).await?;
+        if cfg.share_process_namespace {
+            // Before CNI: the pause joins the network namespace by its pin.
+            self.start_pause(record).await?;
+        }
 
         let Some(attachment) = record.cni.as_mut() else {
             // hostNetwork: kubelet reports the node's IPs as the pod's.
@@ -334,6 +366,13 @@ impl SandboxManager {
                 .del_list(&list, &args, &cni.runtime_config, cni.result.as_ref())
                 .await?;
         }
+        if record.config.share_process_namespace {
+            // Before the pins go: the pause is found by its pinned namespace.
+            let pin = record.pin_dir.join(pause::PIN);
+            let cgroups = self.cgroups.clone();
+            let cgroup = pause::cgroup_of(&record.info.cgroup_parent);
+            blocking(move || pause::stop(&pin, &cgroups, &cgroup)).await?;
+        }
         let dir = record.pin_dir.clone();
         blocking(move || namespaces::unpin(&dir)).await?;
         let store = self.store.clone();
@@ -341,6 +380,20 @@ impl SandboxManager {
         blocking(move || store.remove(&id)).await?;
         tracing::info!(sandbox = %record.info.id, "sandbox removed");
         Ok(())
+    }
+
+    /// Starts the pause of a shared process namespace and records its pin.
+    async fn start_pause(&self, record: &mut SandboxRecord) -> Result<()> {
+        let binary = self.pause_binary.clone().ok_or_else(|| {
+            RuntimeError::Host("no nodelet-monitor binary for the pause process".into())
+        })?;
+        let ns = record.info.namespaces.clone();
+        let pin = record.pin_dir.join(pause::PIN);
+        let cgroups = self.cgroups.clone();
+        let cgroup = pause::cgroup_of(&record.info.cgroup_parent);
+        let pinned = blocking(move || pause::start(&binary, &ns, &pin, &cgroups, &cgroup)).await?;
+        record.info.namespaces.pid = Some(pinned);
+        self.save(record).await
     }
 
     async fn save(&self, record: &SandboxRecord) -> Result<()> {
@@ -435,6 +488,7 @@ mod tests {
             dns: None,
             labels: BTreeMap::new(),
             user_namespace: false,
+            share_process_namespace: false,
         }
     }
 
@@ -452,6 +506,40 @@ mod tests {
         assert!(args.contains(&("K8S_POD_NAME".into(), "web".into())));
         assert!(args.contains(&("K8S_POD_INFRA_CONTAINER_ID".into(), "abc".into())));
         assert_eq!(args[0], ("IgnoreUnknown".into(), "1".into()));
+    }
+
+    fn manager(dir: &Path) -> SandboxManager {
+        SandboxManager::new(
+            &dir.join("state"),
+            &dir.join("run"),
+            CniOptions {
+                conf_dir: dir.join("cni"),
+                cache_dir: dir.join("cni-cache"),
+                ..CniOptions::default()
+            },
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_shared_process_namespace_is_refused_with_host_pid_or_no_pause() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_pause = manager(dir.path()).with_pause_binary("/nonexistent/monitor".into());
+        let both = SandboxConfig {
+            share_process_namespace: true,
+            host_pid: true,
+            ..cfg()
+        };
+        let e = with_pause.create(&both).await.unwrap_err();
+        assert!(e.to_string().contains("cannot both be set"), "{e}");
+        let shared = SandboxConfig {
+            share_process_namespace: true,
+            ..cfg()
+        };
+        let e = manager(dir.path()).create(&shared).await.unwrap_err();
+        assert!(e.to_string().contains("needs a pause process"), "{e}");
+        // Refused before anything was recorded or made.
+        assert!(with_pause.list().await.unwrap().is_empty());
     }
 
     #[test]

@@ -66,8 +66,9 @@ impl NamespaceSet {
 }
 
 /// Names of the pin files inside a sandbox's pin directory (`user` only
-/// for pods with their own user namespace, see [`super::userns`]).
-const PIN_NAMES: [&str; 4] = ["net", "ipc", "uts", "user"];
+/// for pods with their own user namespace, see [`super::userns`]; `pid`
+/// only for a shared process namespace, see [`super::pause`]).
+const PIN_NAMES: [&str; 5] = ["net", "ipc", "uts", "user", "pid"];
 
 /// Creates the namespaces in `set` and pins them as files in `dir`
 /// (`dir/net`, `dir/ipc`, `dir/uts`). With `set.uts`, `hostname` is set

@@ -202,6 +202,7 @@ mod tests {
                 dns: None,
                 labels: BTreeMap::new(),
                 user_namespace: false,
+                share_process_namespace: false,
             },
             pin_dir: PathBuf::from("/run/x"),
             cni: None,

@@ -223,6 +223,7 @@ impl Harness {
             dns: None,
             labels: BTreeMap::new(),
             user_namespace: false,
+            share_process_namespace: false,
         }
     }
 
@@ -271,7 +272,8 @@ impl Harness {
 
 impl Drop for Harness {
     /// Best-effort cleanup for tests that panicked before `teardown`:
-    /// kill and delete containers, unmount rootfs and namespace pins,
+    /// kill and delete containers and pause processes, unmount rootfs and
+    /// namespace pins,
     /// remove the pods' cgroups and the bridge.
     fn drop(&mut self) {
         let runc_root = self.cfg.run_root.join("runc");
@@ -290,7 +292,14 @@ impl Drop for Harness {
         }
         if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
             for sb in rd.flatten() {
-                for ns in ["net", "ipc", "uts"] {
+                // A shared process namespace's pause (shareProcessNamespace).
+                if let Some(pid) = nodelet_runtime::sandbox::pause::find(&sb.path().join("pid")) {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+                for ns in ["net", "ipc", "uts", "pid"] {
                     let _ =
                         nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
                 }

@@ -115,6 +115,7 @@ pub fn pod(name: &str, ports: Vec<PortMapping>) -> SandboxConfig {
         dns: None,
         labels: BTreeMap::new(),
         user_namespace: false,
+        share_process_namespace: false,
     }
 }
 
