@@ -33,7 +33,7 @@ NODE=node-1
 
 # The tests nodelet is measured against (all [sig-node]; "Downward API" is the
 # env-var one of common/node, not the storage volume tests).
-DEFAULT_FOCUS='\[sig-node\] (Container Lifecycle Hook|Variable Expansion|Downward API |Pods should contain environment variables for services|PreStop|Container Runtime|Probing container|InitContainer|Restartable Init Container|Pods Extended|Security Context)'
+DEFAULT_FOCUS='\[sig-node\] (Container Lifecycle Hook|Variable Expansion|Downward API |Pods should contain environment variables for services|PreStop|Container Runtime|Probing container|InitContainer|Restartable Init Container|Pods? Extended|Security Context|Ephemeral Containers)'
 FOCUS=${1:-$DEFAULT_FOCUS}
 SKIP=${GINKGO_SKIP:-'\[Serial\]|\[Disruptive\]|\[Flaky\]|\[Slow\]|\[Feature:|\[Alpha\]|should be able to pull|should not be able to pull'}
 REPORT=${E2E_REPORT_DIR:-$DIR/e2e-report/$(date -u +%Y%m%dT%H%M%SZ)}

@@ -476,3 +476,37 @@ async fn an_agent_restart_during_a_reset_does_not_reset_again() {
     engine.delete_pod("default", "p", Some(1)).unwrap();
     engine.wait_pod_gone("default", "p").await;
 }
+
+/// Upstream's "should restart all containers on sidecar container exit":
+/// a sidecar with the rule exits after the pod is up; every container,
+/// the completed init container included, comes back with a
+/// `lastState.terminated`.
+#[tokio::test(start_paused = true)]
+async fn restart_all_on_a_sidecar_exit_gives_every_container_a_last_state() {
+    let h = setup().await;
+    exits_after(&h, "init", 100, 0);
+    h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
+        "restartPolicy": "Never",
+        "initContainers": [
+            ctr("init", json!({})),
+            ctr("sidecar", json!({"restartPolicy": "Always"})),
+            ctr("source-sidecar", json!({"restartPolicy": "Always",
+                "restartPolicyRules": rules("RestartAllContainers", "In", &[42])})),
+        ],
+        "containers": [ctr("regular", json!({}))]}}));
+    h.until(10, |h| h.phase("p") == "Running").await;
+    h.until(60, |h| h.now() >= 30.0).await;
+    assert!(h.fake.trigger_exit("source-sidecar", 42));
+    h.until(60, |h| {
+        ["init", "sidecar", "source-sidecar", "regular"]
+            .iter()
+            .all(|c| {
+                let s = h.cstatus("p", c);
+                s.restart_count >= 1
+                    && s.last_state
+                        .as_ref()
+                        .is_some_and(|l| l.terminated.is_some())
+            })
+    })
+    .await;
+}

@@ -474,7 +474,10 @@ fn table() {
         (
             "ephemeral container restartPolicyRules forbidden",
             pod("containers: [{name: c, image: i}], ephemeralContainers: [{name: debug, image: busybox, restartPolicyRules: []}]"),
-            vec!["spec.ephemeralContainers[0].restartPolicyRules: Forbidden: cannot be set for an Ephemeral Container".into()],
+            vec![
+                "spec.ephemeralContainers[0].restartPolicyRules: Forbidden: cannot be set for an Ephemeral Container".into(),
+                "spec.ephemeralContainers: Forbidden: cannot be set on create".into(),
+            ],
         ),
         (
             "ephemeral container lifecycle forbidden",
