@@ -101,6 +101,16 @@ pub fn phase(rec: &PodRecord) -> &'static str {
         return "Failed";
     }
     let live = live_phase(rec);
+    // A RestartAllContainers reset kills the containers one by one, and
+    // each exit is published; the kubelet computes no status between those
+    // kills (it reports the pod once they are removed and waiting again),
+    // so it never shows such a pod terminal. Shown here, a transient Failed
+    // would stick: node mode never takes a pod back from a terminal phase.
+    let live = if rec.restarting_all && is_terminal(live) {
+        "Running"
+    } else {
+        live
+    };
     if !rec.terminated || is_terminal(live) || is_static(&rec.pod) {
         return live;
     }

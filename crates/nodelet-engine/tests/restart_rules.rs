@@ -496,6 +496,7 @@ async fn restart_all_on_a_sidecar_exit_gives_every_container_a_last_state() {
         "containers": [ctr("regular", json!({}))]}}));
     h.until(10, |h| h.phase("p") == "Running").await;
     h.until(60, |h| h.now() >= 30.0).await;
+    let mut computed = h.engine.subscribe_computed();
     assert!(h.fake.trigger_exit("source-sidecar", 42));
     h.until(60, |h| {
         ["init", "sidecar", "source-sidecar", "regular"]
@@ -509,4 +510,17 @@ async fn restart_all_on_a_sidecar_exit_gives_every_container_a_last_state() {
             })
     })
     .await;
+    // The regular container is killed first (Never pod, exit 137): a
+    // status published between the kills must not show the pod Failed —
+    // node mode never takes a pod back from a terminal phase, which froze
+    // the API server's view of this very spec.
+    let mut phases = Vec::new();
+    while let Ok(p) = computed.try_recv() {
+        phases.extend(p.status.as_ref().and_then(|s| s.phase.clone()));
+    }
+    assert!(!phases.is_empty());
+    assert!(
+        phases.iter().all(|p| p != "Failed" && p != "Succeeded"),
+        "{phases:?}"
+    );
 }
