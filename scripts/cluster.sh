@@ -515,6 +515,9 @@ down() {
   if [[ -n $bridge ]] && ip link show "$bridge" >/dev/null 2>&1; then
     ip link del "$bridge" 2>/dev/null || true
   fi
+  # The native pod network's masquerade table (kept across agent restarts,
+  # removed by `serve --drain`; the node is gone for good here).
+  [[ -n $bridge ]] && { nft delete table ip "nodelet-pods-nodelet-$bridge" 2>/dev/null || true; }
   sleep 0.2
   [[ -z "$(leftover_pids)" ]] || die "processes left under $DIR: $(leftover_pids | tr '\n' ' ')"
   if awk -v d="$DIR/" 'index($5, d) == 1 {f=1} END {exit !f}' /proc/self/mountinfo; then

@@ -67,6 +67,7 @@ e2e_cleanup() {
     done
     ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
     nft delete table ip "nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null
+    nft delete table ip "nodelet-pods-nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null || true
     if [[ -n "${KEEP:-}" ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 

@@ -175,6 +175,7 @@ release_node2() {
         --cni-subnet "10.247.$k.0/24" --cni-bridge "nln2$k" >/dev/null 2>&1
     umount_under "$tmp/n2"
     ip link del "nln2$k" 2>/dev/null
+    nft delete table ip "nodelet-pods-nodelet-nln2$k" 2>/dev/null
     return 0
 }
 stop_node2() { # TERM node-2, KILL it after 20 s

@@ -33,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         bridge: a[6].clone(),
         network_name: a[7].clone(),
         cache_dir: PathBuf::from(&a[4]),
+        ..CniOptions::default()
     };
     let rt = OciRuntime::new(cfg).await?;
     let sb = rt.sandboxes().get(&a[8]).await?;

@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod image;
+pub mod mountpoint;
 pub mod oci;
 pub mod rootfs;
 pub mod rootfs_idmap;

@@ -151,6 +151,11 @@ pub fn unmount_rootfs(container_dir: &Path) -> Result<()> {
 
 /// Whether `path` (canonical) is a mount point in our mount namespace.
 pub fn is_mounted(path: &Path) -> Result<bool> {
+    if let Some(answer) =
+        crate::mountpoint::is_mount_root(path).map_err(|e| RuntimeError::io(path, e))?
+    {
+        return Ok(answer);
+    }
     let info = "/proc/self/mountinfo";
     let text = fs::read_to_string(info).map_err(|e| RuntimeError::io(info, e))?;
     let want = path.as_os_str().as_encoded_bytes();

@@ -32,6 +32,14 @@ async fn combined_create_and_start_is_like_create_then_start() {
     let listed = h.rt.list_containers().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(matches!(listed[0].state, ContainerState::Running { .. }));
+    // Started is not printed: the shell may not have run its echo yet (a
+    // SIGKILL right away lost it once in CI). Wait for the line first.
+    for _ in 0..200 {
+        if cri_log_text(&h.rt.log_path(&id)).contains("hello") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     h.rt.signal(&id, Signal::SIGKILL).await.unwrap();
     let st = h.rt.wait(&id).await.unwrap();
     assert_eq!((st.exit_code, st.signal), (137, Some(Signal::SIGKILL)));

@@ -1,5 +1,5 @@
-//! 30 create/remove cycles of a networked sandbox with a hostPort must
-//! leave the host exactly as it was: veths, namespace pins, IPAM leases,
+//! 30 create/remove cycles of a networked sandbox with a hostPort, through
+//! the CNI plugins and then natively, must leave the host exactly as it was: veths, namespace pins, IPAM leases,
 //! iptables rules, mounts and our own file descriptors. Alone in its own
 //! test binary so no other test of ours changes the counts meanwhile.
 
@@ -72,7 +72,12 @@ async fn thirty_create_remove_cycles_leak_nothing() {
     if !require_real("thirty_create_remove_cycles_leak_nothing") {
         return;
     }
-    let net = TestNet::new(5);
+    // One after the other, not as two tests: the fd count is per process.
+    cycles(TestNet::new(5)).await;
+    cycles(TestNet::native(19)).await;
+}
+
+async fn cycles(net: TestNet) {
     let cfg = pod(
         "leaky",
         vec![PortMapping {
@@ -146,7 +151,8 @@ async fn thirty_create_remove_cycles_leak_nothing() {
     }
     // Reported, not asserted: wall time depends on the machine.
     eprintln!(
-        "mean create {:?}, mean remove {:?} over {CYCLES} cycles",
+        "{}: mean create {:?}, mean remove {:?} over {CYCLES} cycles",
+        net.manager.pod_network().as_str(),
         create_time / CYCLES as u32,
         remove_time / CYCLES as u32
     );

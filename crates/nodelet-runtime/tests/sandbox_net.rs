@@ -4,13 +4,12 @@
 
 mod sandbox_support;
 
-use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use nodelet_runtime::sandbox::namespaces::is_pinned;
-use nodelet_runtime::sandbox::{CniOptions, SandboxManager};
+use nodelet_runtime::sandbox::{CniOptions, PodNetwork, SandboxManager};
 use nodelet_runtime::{PortMapping, RuntimeError};
 use sandbox_support::*;
 
@@ -177,32 +176,6 @@ async fn host_port_reaches_the_pod_listener() {
     assert!(TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err());
 }
 
-/// The listener starts asynchronously; readiness is awaited by retrying,
-/// bounded, without asserting anything about time.
-fn http_get_with_retry(addr: SocketAddr) -> Result<String, String> {
-    let mut last = String::new();
-    for _ in 0..50 {
-        match http_get(addr) {
-            Ok(body) => return Ok(body),
-            Err(e) => last = e,
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(last)
-}
-
-fn http_get(addr: SocketAddr) -> Result<String, String> {
-    let mut s =
-        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(2)))
-        .map_err(|e| e.to_string())?;
-    s.write_all(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
-    Ok(out)
-}
-
 #[tokio::test]
 async fn host_network_and_host_ipc_use_the_host_namespaces() {
     if !require_real("host_network_and_host_ipc_use_the_host_namespaces") {
@@ -260,6 +233,7 @@ async fn missing_plugins_are_reported_with_the_package_name() {
         conf_dir: dir.path().join("conf"),
         bin_dirs: vec![dir.path().join("no-plugins")],
         cache_dir: dir.path().join("cache"),
+        pod_network: PodNetwork::Cni,
         ..CniOptions::default()
     };
     let manager =
@@ -349,6 +323,7 @@ async fn remove_cleans_up_an_interrupted_create() {
                 runtime_config: serde_json::json!({"portMappings": []}),
                 args: vec![],
                 result: None,
+                native: false,
             }),
             created_at: jiff::Timestamp::now(),
         };

@@ -43,12 +43,14 @@ impl Needs {
         }
     }
 
-    /// Root, busybox-static (the test images are made of it) and the CNI
-    /// plugins of nodelet's default pod network: what a real pod needs.
+    /// Root, busybox-static (the test images are made of it), the CNI
+    /// plugins of nodelet's default pod network and nft (its native path's
+    /// masquerade): what a real pod needs.
     pub fn pods(test: &str) -> Needs {
         Needs::root(test, "namespaces, cgroups, mounts and bridges need it")
             .file("/bin/busybox", "busybox-static")
             .cni(&["bridge", "host-local", "loopback"])
+            .tool("nft", "nftables")
     }
 
     pub fn tool(mut self, bin: &str, package: &str) -> Needs {

@@ -64,6 +64,8 @@ pub fn oci_config(opts: &AgentOpts) -> OciConfig {
     cfg.log_max_size = opts.container_log_max_size;
     cfg.log_max_files = opts.container_log_max_files;
     cfg.registry_config_dir = node.registry_config_dir.clone();
+    cfg.max_concurrent_downloads = node.max_concurrent_downloads;
+    cfg.cni.pod_network = opts.pod_network.into();
     let custom = opts.cni_subnet.is_some() || opts.cni_bridge.is_some();
     if let Some(subnet) = &opts.cni_subnet {
         cfg.cni.subnet = subnet.clone();

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -36,6 +36,11 @@ pub struct NodeOpts {
     /// DIR/<host[:port]>/hosts.toml (mirrors, CAs, http endpoints), DIR/_default.
     #[arg(long, env = "NODELET_REGISTRY_CONFIG_DIR", default_value = "/etc/nodelet/certs.d", value_parser = absolute_path)]
     pub registry_config_dir: PathBuf,
+    /// Layer blobs one image pull downloads at once (containerd's default
+    /// is 3, CRI-O's 6).
+    #[arg(long, env = "NODELET_MAX_CONCURRENT_DOWNLOADS", default_value_t = nodelet_runtime::image::registry::DEFAULT_CONCURRENT_DOWNLOADS,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=64), usize::from))]
+    pub max_concurrent_downloads: usize,
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,6 +82,14 @@ pub struct AgentOpts {
     /// when the subnet or bridge is overridden).
     #[arg(long, env = "NODELET_CNI_CONF_DIR", hide = true)]
     pub cni_conf_dir: Option<PathBuf>,
+    /// How pod networks are made: `native` attaches pods to nodelet's
+    /// default bridge network in-process (netlink, host-local-compatible
+    /// leases, one masquerade rule per node; portmap runs only for pods
+    /// with hostPorts); `cni` runs the conflist's CNI plugins for every
+    /// pod; `auto` is native when the conflist in use is nodelet's own
+    /// unmodified default (IPv4), CNI otherwise.
+    #[arg(long, env = "NODELET_POD_NETWORK", value_enum, default_value_t = PodNetworkArg::Auto)]
+    pub pod_network: PodNetworkArg,
     /// Rotate a container's log file when it reaches this many bytes (the
     /// kubelet's containerLogMaxSize, 10 MiB).
     #[arg(long, env = "NODELET_CONTAINER_LOG_MAX_SIZE", default_value_t = 10 * 1024 * 1024,
@@ -255,6 +268,24 @@ pub struct ServeArgs {
     pub drain: bool,
     #[command(flatten)]
     pub agent: AgentOpts,
+}
+
+/// `--pod-network` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PodNetworkArg {
+    Auto,
+    Cni,
+    Native,
+}
+
+impl From<PodNetworkArg> for nodelet_runtime::sandbox::PodNetwork {
+    fn from(a: PodNetworkArg) -> Self {
+        match a {
+            PodNetworkArg::Auto => Self::Auto,
+            PodNetworkArg::Cni => Self::Cni,
+            PodNetworkArg::Native => Self::Native,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -96,10 +96,13 @@ impl Real {
                 bridge: bridge.clone(),
                 network_name: format!("nle-{n}"),
                 cache_dir: dir.path().join("cni-cache"),
+                ..CniOptions::default()
             },
             log_max_size: 10 << 20,
             log_max_files: 5,
             registry_config_dir: dir.path().join("certs.d"),
+            max_concurrent_downloads:
+                nodelet_runtime::image::registry::DEFAULT_CONCURRENT_DOWNLOADS,
         };
         let rt = Arc::new(OciRuntime::new(cfg.clone()).await.unwrap());
         for tar in ["busybox.tar", "testbin.tar"] {
@@ -578,6 +581,12 @@ impl Drop for Real {
         }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
+            .stderr(std::process::Stdio::null())
+            .status();
+        // The native pod network's masquerade table of this network.
+        let table = format!("nodelet-pods-{}", self.cfg.cni.network_name);
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
             .stderr(std::process::Stdio::null())
             .status();
     }

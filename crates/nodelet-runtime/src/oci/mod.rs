@@ -36,7 +36,7 @@ use jiff::Timestamp;
 
 use crate::error::{Result, RuntimeError};
 use crate::image::ImageStore;
-use crate::image::registry::{Puller, RegistryConfig};
+use crate::image::registry::{PullLimits, Puller, RegistryConfig};
 use crate::runtime::{CreateStartError, Runtime};
 use crate::sandbox::{CniOptions, SandboxManager};
 use crate::types::*;
@@ -65,6 +65,8 @@ pub struct OciConfig {
     /// Registry configuration in containerd's `hosts.toml` layout
     /// (`--registry-config-dir`, default `/etc/nodelet/certs.d`).
     pub registry_config_dir: PathBuf,
+    /// Layer blobs one pull downloads at once (`--max-concurrent-downloads`).
+    pub max_concurrent_downloads: usize,
 }
 
 impl OciConfig {
@@ -82,6 +84,7 @@ impl OciConfig {
             log_max_size: 10 * 1024 * 1024,
             log_max_files: 5,
             registry_config_dir: PathBuf::from(crate::image::registry::DEFAULT_CONFIG_DIR),
+            max_concurrent_downloads: crate::image::registry::DEFAULT_CONCURRENT_DOWNLOADS,
         }
     }
 }
@@ -162,11 +165,17 @@ impl OciRuntime {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
         }
         let images = Arc::new(ImageStore::open(&cfg.root.join("images"))?);
-        let puller = Arc::new(Puller::new(
-            images.clone(),
-            RegistryConfig::new(&cfg.registry_config_dir),
-            cfg.root.clone(),
-        ));
+        let puller = Arc::new(
+            Puller::new(
+                images.clone(),
+                RegistryConfig::new(&cfg.registry_config_dir),
+                cfg.root.clone(),
+            )
+            .with_limits(PullLimits {
+                max_concurrent_downloads: cfg.max_concurrent_downloads,
+                ..PullLimits::default()
+            }),
+        );
         let volumes = Arc::new(
             crate::volume::HostVolumes::new(&cfg.root)
                 .map_err(|e| RuntimeError::Host(format!("pod volumes: {e}")))?,

@@ -1,16 +1,19 @@
 //! Pod sandboxes: the namespaces and network every container of a pod shares.
 //!
 //! A sandbox is a set of pinned namespaces (see [`namespaces`]) plus, unless
-//! the pod uses the host network, a CNI attachment of the pod's network
-//! namespace (see [`cni`]). There is no pause process, except for pods
-//! with `shareProcessNamespace: true`, whose process namespace needs one
-//! as its PID 1 (see [`pause`]). Each sandbox is
+//! the pod uses the host network, an attachment of the pod's network
+//! namespace: through the CNI plugins of the conflist (see [`cni`]), or,
+//! for nodelet's own default bridge network, natively (see [`native`]).
+//! There is no pause process, except for pods with
+//! `shareProcessNamespace: true`, whose process namespace needs one as its
+//! PID 1 (see [`pause`]). Each sandbox is
 //! recorded (see [`state`]) before anything is made, so a restarted agent can
 //! list and tear down whatever a crash left half-done.
 
 pub mod cni;
 pub mod host;
 pub mod namespaces;
+pub mod native;
 pub mod pause;
 pub mod portforward;
 pub mod state;
@@ -25,8 +28,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 pub use cni::CniOptions;
-use cni::{CniArgs, CniInvoker, NetworkConfigList};
+use cni::{CniArgs, CniCommand, CniInvoker, NetworkConfigList};
 use namespaces::NamespaceSet;
+use native::NativeNetwork;
+pub use native::PodNetwork;
 use state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
 
 use crate::error::{Result, RuntimeError};
@@ -44,6 +49,8 @@ pub struct SandboxManager {
     options: CniOptions,
     invoker: CniInvoker,
     network: NetworkConfigList,
+    /// Set when pods of `network` are attached natively (`--pod-network`).
+    native: Option<Arc<NativeNetwork>>,
     /// One async lock per sandbox id so a create and a remove (or two
     /// removes) of the same sandbox never interleave.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -65,12 +72,19 @@ impl SandboxManager {
         let store = StateStore::open(state_dir)?;
         std::fs::create_dir_all(run_dir).map_err(|e| RuntimeError::io(run_dir, e))?;
         let network = cni::config::load_or_create(&cni)?;
+        let native = NativeNetwork::choose(cni.pod_network, &cni, &network)?.map(Arc::new);
+        tracing::debug!(
+            network = %network.name,
+            path = if native.is_some() { "native" } else { "cni" },
+            "pod network"
+        );
         Ok(SandboxManager {
             store,
             run_dir: run_dir.to_path_buf(),
             invoker: CniInvoker::new(cni.bin_dirs.clone()),
             options: cni,
             network,
+            native,
             locks: Mutex::new(HashMap::new()),
             id_alloc: tokio::sync::Mutex::new(()),
             pause_binary: None,
@@ -86,11 +100,49 @@ impl SandboxManager {
     }
 
     /// What keeps pod networking from working on this host (missing plugin
-    /// binaries, missing iptables), then warnings; each says how to fix it.
+    /// binaries, missing iptables or nft), then warnings; each says how to
+    /// fix it.
     pub fn host_problems(&self) -> Vec<String> {
-        let mut all = host::network_problems(&self.network, &self.invoker);
+        let mut all = self.network_problems();
         all.extend(host::network_warnings());
         all
+    }
+
+    fn network_problems(&self) -> Vec<String> {
+        match &self.native {
+            Some(native) => native.host_problems(),
+            None => host::network_problems(&self.network, &self.invoker),
+        }
+    }
+
+    /// How pods of the conflist in use are attached: [`PodNetwork::Native`]
+    /// or [`PodNetwork::Cni`] (never `Auto`: this is the resolved choice).
+    pub fn pod_network(&self) -> PodNetwork {
+        if self.native.is_some() {
+            PodNetwork::Native
+        } else {
+            PodNetwork::Cni
+        }
+    }
+
+    /// Removes what the native path installed for the whole node (the
+    /// masquerade table), for `nodelet serve --drain`: call once no pod is
+    /// left. Nothing to do on the CNI path.
+    pub async fn remove_node_rules(&self) -> Result<()> {
+        let Some(native) = self.native.clone() else {
+            return Ok(());
+        };
+        blocking(move || native.remove_masquerade()).await
+    }
+
+    /// The native network when a sandbox attached with `conflist` is
+    /// handled natively: this agent attaches natively and the sandbox's
+    /// config is the same default (whichever path made it).
+    fn native_for(&self, conflist: &Value) -> Option<Arc<NativeNetwork>> {
+        self.native
+            .as_ref()
+            .filter(|_| *conflist == self.network.raw)
+            .cloned()
     }
 
     /// The conflist pods are attached with.
@@ -132,6 +184,7 @@ impl SandboxManager {
                 runtime_config: runtime_config(cfg),
                 args: cni_args(cfg, &id),
                 result: None,
+                native: self.native.is_some(),
             })
         };
         let mut record = SandboxRecord {
@@ -223,7 +276,8 @@ impl SandboxManager {
     }
 
     /// CNI CHECK of the sandbox's network (does the attachment still match
-    /// what ADD made?). Host-network sandboxes always pass.
+    /// what ADD made?), or its native equivalent. Host-network sandboxes
+    /// always pass.
     pub async fn check(&self, sandbox_id: &str) -> Result<()> {
         let record = self.record(sandbox_id).await?;
         let Some(cni) = &record.cni else {
@@ -241,9 +295,53 @@ impl SandboxManager {
             ifname: cni.ifname.clone(),
             args: cni.args.clone(),
         };
-        self.invoker
-            .check_list(&list, &args, &cni.runtime_config, result)
-            .await
+        let Some(native) = self.native_for(&cni.conflist) else {
+            return self
+                .invoker
+                .check_list(&list, &args, &cni.runtime_config, result)
+                .await;
+        };
+        let (id, netns, ifname, res) = (
+            args.container_id.clone(),
+            args.netns.clone(),
+            args.ifname.clone(),
+            result.clone(),
+        );
+        blocking(move || native.check(&id, &netns, &ifname, &res)).await?;
+        if !record.config.port_mappings.is_empty() {
+            self.portmap(
+                CniCommand::Check,
+                &list,
+                &args,
+                &cni.runtime_config,
+                Some(result),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs the conflist's portmap plugin alone, chained after `prev`
+    /// (the native path's result): what the list would do after bridge.
+    /// Returns its result (`prev` when it prints none).
+    async fn portmap(
+        &self,
+        command: CniCommand,
+        list: &NetworkConfigList,
+        args: &CniArgs,
+        runtime_config: &Value,
+        prev: Option<&Value>,
+    ) -> Result<Option<Value>> {
+        let Some(plugin) = list
+            .plugins
+            .iter()
+            .find(|p| p.get("type").and_then(Value::as_str) == Some("portmap"))
+        else {
+            return Ok(prev.cloned());
+        };
+        let conf = cni::invoke::plugin_config(list, plugin, runtime_config, prev);
+        let out = self.invoker.exec_plugin(command, args, &conf).await?;
+        Ok(out.or_else(|| prev.cloned()))
     }
 
     async fn record(&self, sandbox_id: &str) -> Result<SandboxRecord> {
@@ -257,10 +355,10 @@ impl SandboxManager {
             .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.to_string()))
     }
 
-    /// Fails early, with the fix, when CNI cannot work on this host, and
-    /// switches on the sysctls a bridge network needs.
+    /// Fails early, with the fix, when pod networking cannot work on this
+    /// host, and switches on the sysctls a bridge network needs.
     fn prepare_host(&self) -> Result<()> {
-        let problems = host::network_problems(&self.network, &self.invoker);
+        let problems = self.network_problems();
         if !problems.is_empty() {
             return Err(RuntimeError::Host(problems.join("; ")));
         }
@@ -306,6 +404,9 @@ impl SandboxManager {
             ifname: attachment.ifname.clone(),
             args: attachment.args.clone(),
         };
+        if let Some(native) = self.native_for(&attachment.conflist) {
+            return self.attach_native(record, native, args).await;
+        }
         // `lo` is brought up separately, as CRI runtimes do: it is not part
         // of the operator's network and needs no DEL (it dies with the netns).
         let lo_conf = json!({"cniVersion": cni::config::CNI_VERSION, "name": "cni-loopback", "type": "loopback"});
@@ -337,6 +438,104 @@ impl SandboxManager {
         Ok(())
     }
 
+    /// The native ADD, then portmap (the real plugin, chained after the
+    /// native result) only for a pod with hostPorts: a pod without runs no
+    /// plugin process at all.
+    async fn attach_native(
+        &self,
+        record: &mut SandboxRecord,
+        native: Arc<NativeNetwork>,
+        args: CniArgs,
+    ) -> Result<()> {
+        let (id, netns, ifname) = (
+            args.container_id.clone(),
+            args.netns.clone(),
+            args.ifname.clone(),
+        );
+        let mut result = blocking(move || native.add(&id, &netns, &ifname)).await?;
+        // Recorded before portmap runs, so a cleanup after its failure
+        // finds the veth by name and gives portmap its prevResult.
+        self.set_result(record, result.clone()).await?;
+        if !record.config.port_mappings.is_empty()
+            && let Some(attachment) = record.cni.clone()
+        {
+            let list = NetworkConfigList::from_value(attachment.conflist)?;
+            if let Some(out) = self
+                .portmap(
+                    CniCommand::Add,
+                    &list,
+                    &args,
+                    &attachment.runtime_config,
+                    Some(&result),
+                )
+                .await?
+            {
+                result = out;
+                self.set_result(record, result.clone()).await?;
+            }
+        }
+        let ips = cni::result::pod_ips(&result);
+        if ips.is_empty() {
+            return Err(RuntimeError::Network(format!(
+                "network {:?} gave the pod no IP address",
+                self.network.name
+            )));
+        }
+        record.info.ips = ips;
+        Ok(())
+    }
+
+    async fn set_result(&self, record: &mut SandboxRecord, result: Value) -> Result<()> {
+        if let Some(attachment) = record.cni.as_mut() {
+            attachment.result = Some(result);
+        }
+        self.save(record).await
+    }
+
+    /// The native DEL (of an attachment either path made), portmap's
+    /// first for a pod with hostPorts. Both run even if one fails; the
+    /// first error is returned so the record is kept for a retry.
+    async fn detach_native(
+        &self,
+        record: &SandboxRecord,
+        cni: &CniAttachment,
+        native: Arc<NativeNetwork>,
+        args: CniArgs,
+    ) -> Result<()> {
+        let mut first_err = None;
+        if !record.config.port_mappings.is_empty() {
+            let list = NetworkConfigList::from_value(cni.conflist.clone())?;
+            if let Err(e) = self
+                .portmap(
+                    CniCommand::Del,
+                    &list,
+                    &args,
+                    &cni.runtime_config,
+                    cni.result.as_ref(),
+                )
+                .await
+            {
+                tracing::warn!(sandbox = %record.info.id, error = %e, "portmap DEL failed");
+                first_err = Some(e);
+            }
+        }
+        let netns = (!args.netns.as_os_str().is_empty()).then(|| args.netns.clone());
+        let (id, ifname, result, plugin_made) = (
+            args.container_id.clone(),
+            args.ifname.clone(),
+            cni.result.clone(),
+            !cni.native,
+        );
+        let del = blocking(move || {
+            native.del(&id, netns.as_deref(), &ifname, result.as_ref(), plugin_made)
+        })
+        .await;
+        match (first_err, del) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+
     /// Undoes a failed create, logging (not returning) cleanup errors so the
     /// caller sees the original failure.
     async fn abandon(&self, record: &SandboxRecord) {
@@ -347,7 +546,13 @@ impl SandboxManager {
 
     async fn teardown(&self, record: &SandboxRecord) -> Result<()> {
         if let Some(cni) = &record.cni {
-            let list = NetworkConfigList::from_value(cni.conflist.clone())?;
+            let list = if cni.native {
+                // Made natively: no per-pod masquerade chain exists, and
+                // the bridge plugin's DEL fails on a missing one.
+                NetworkConfigList::from_value(without_ip_masq(&cni.conflist))?
+            } else {
+                NetworkConfigList::from_value(cni.conflist.clone())?
+            };
             let net_pin = record.pin_dir.join("net");
             // Without a live netns (crash before pinning) plugins must get
             // an empty CNI_NETNS: they then only release IPAM and rules.
@@ -362,9 +567,14 @@ impl SandboxManager {
                 ifname: cni.ifname.clone(),
                 args: cni.args.clone(),
             };
-            self.invoker
-                .del_list(&list, &args, &cni.runtime_config, cni.result.as_ref())
-                .await?;
+            match self.native_for(&cni.conflist) {
+                Some(native) => self.detach_native(record, cni, native, args).await?,
+                None => {
+                    self.invoker
+                        .del_list(&list, &args, &cni.runtime_config, cni.result.as_ref())
+                        .await?
+                }
+            }
         }
         if record.config.share_process_namespace {
             // Before the pins go: the pause is found by its pinned namespace.
@@ -436,6 +646,20 @@ fn runtime_config(cfg: &SandboxConfig) -> Value {
     json!({ "portMappings": mappings })
 }
 
+/// `conflist` with the bridge plugin's `ipMasq` off: what a natively made
+/// attachment looks like to the plugins (its masquerade is the node's).
+fn without_ip_masq(conflist: &Value) -> Value {
+    let mut list = conflist.clone();
+    if let Some(plugins) = list.get_mut("plugins").and_then(Value::as_array_mut) {
+        for p in plugins {
+            if p.get("type").and_then(Value::as_str) == Some("bridge") {
+                p["ipMasq"] = json!(false);
+            }
+        }
+    }
+    list
+}
+
 /// `CNI_ARGS` as CRI runtimes send them (plugins that do not know a key
 /// must ignore it, hence `IgnoreUnknown`).
 fn cni_args(cfg: &SandboxConfig, id: &str) -> Vec<(String, String)> {
@@ -498,6 +722,18 @@ mod tests {
             runtime_config(&cfg()),
             json!({"portMappings": [{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}]})
         );
+    }
+
+    #[test]
+    fn native_attachments_are_deleted_by_plugins_without_ip_masq() {
+        let opts = CniOptions::default();
+        let list = cni::config::default_conflist(&opts).unwrap();
+        let off = without_ip_masq(&list);
+        assert_eq!(off["plugins"][0]["ipMasq"], json!(false));
+        assert_eq!(list["plugins"][0]["ipMasq"], json!(true));
+        let mut back = off.clone();
+        back["plugins"][0]["ipMasq"] = json!(true);
+        assert_eq!(back, list, "only ipMasq differs");
     }
 
     #[test]

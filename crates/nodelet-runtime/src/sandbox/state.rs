@@ -40,6 +40,12 @@ pub struct CniAttachment {
     pub args: Vec<(String, String)>,
     /// The final ADD result (`None` until ADD succeeded).
     pub result: Option<Value>,
+    /// Made by the native path (`sandbox::native`) rather than the
+    /// plugins. Either path can tear down what the other made (records
+    /// from before it existed read as plugin-made); this tells the native
+    /// DEL whether the bridge plugin's per-pod iptables chain exists.
+    #[serde(default)]
+    pub native: bool,
 }
 
 /// One sandbox as recorded.

@@ -32,6 +32,11 @@ pub fn mounts_under(dir: &Path) -> VolumeResult<Vec<PathBuf>> {
 
 /// Whether `path` is itself a mount point.
 pub fn is_mount_point(path: &Path) -> VolumeResult<bool> {
+    if let Some(answer) = crate::mountpoint::is_mount_root(path)
+        .map_err(|e| VolumeError::io(format!("checking {}", path.display()), e))?
+    {
+        return Ok(answer);
+    }
     Ok(mounts_under(path)?.iter().any(|m| m == path))
 }
 

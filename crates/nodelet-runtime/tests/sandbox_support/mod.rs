@@ -5,10 +5,13 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use nodelet_runtime::sandbox::{CniOptions, SandboxManager};
+use nodelet_runtime::sandbox::{CniOptions, PodNetwork, SandboxManager};
 use nodelet_runtime::{PortMapping, SandboxConfig};
 use nodelet_testsupport::Needs;
 
@@ -21,6 +24,7 @@ pub fn require_real(test: &str) -> bool {
         .tool("busybox", "busybox-static")
         .tool("iptables-save", "iptables")
         .tool("ip", "iproute2")
+        .tool("nft", "nftables")
         .check()
 }
 
@@ -34,7 +38,17 @@ pub struct TestNet {
 impl TestNet {
     /// `n` picks the bridge `nlt<n>`, network `nlt-<n>` and subnet
     /// `10.251.<n>.0/24`, so tests running in parallel do not collide.
+    /// Pods go through the CNI plugins.
     pub fn new(n: u8) -> TestNet {
+        TestNet::with(n, PodNetwork::Cni)
+    }
+
+    /// The same network with pods attached natively.
+    pub fn native(n: u8) -> TestNet {
+        TestNet::with(n, PodNetwork::Native)
+    }
+
+    pub fn with(n: u8, pod_network: PodNetwork) -> TestNet {
         let dir = tempfile::tempdir().unwrap();
         let options = CniOptions {
             conf_dir: dir.path().join("cni-conf"),
@@ -43,6 +57,7 @@ impl TestNet {
             bridge: format!("nlt{n}"),
             network_name: format!("nlt-{n}"),
             cache_dir: dir.path().join("cni-cache"),
+            pod_network,
         };
         let manager = SandboxManager::new(
             &dir.path().join("sandboxes"),
@@ -55,6 +70,25 @@ impl TestNet {
             options,
             manager,
         }
+    }
+
+    /// Another manager of the same sandboxes and network (what an agent
+    /// restarted with another `--pod-network` sees).
+    pub fn manager_with(&self, pod_network: PodNetwork) -> SandboxManager {
+        SandboxManager::new(
+            &self.dir.path().join("sandboxes"),
+            &self.run_dir(),
+            CniOptions {
+                pod_network,
+                ..self.options.clone()
+            },
+        )
+        .unwrap()
+    }
+
+    /// nodelet's masquerade table of this network.
+    pub fn masq_table(&self) -> String {
+        format!("nodelet-pods-{}", self.options.network_name)
     }
 
     pub fn run_dir(&self) -> PathBuf {
@@ -98,6 +132,9 @@ impl Drop for TestNet {
     fn drop(&mut self) {
         let _ = Command::new("ip")
             .args(["link", "del", &self.options.bridge])
+            .output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.masq_table()])
             .output();
     }
 }
@@ -160,4 +197,30 @@ pub fn iptables_save() -> String {
 
 pub fn count_dir(path: &Path) -> usize {
     std::fs::read_dir(path).map(|d| d.count()).unwrap_or(0)
+}
+
+/// The listener starts asynchronously; readiness is awaited by retrying,
+/// bounded, without asserting anything about time.
+pub fn http_get_with_retry(addr: SocketAddr) -> Result<String, String> {
+    let mut last = String::new();
+    for _ in 0..50 {
+        match http_get(addr) {
+            Ok(body) => return Ok(body),
+            Err(e) => last = e,
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(last)
+}
+
+pub fn http_get(addr: SocketAddr) -> Result<String, String> {
+    let mut s =
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    Ok(out)
 }

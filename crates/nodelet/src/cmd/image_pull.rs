@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nodelet_runtime::image::ImageStore;
-use nodelet_runtime::image::registry::{Puller, RegistryConfig};
+use nodelet_runtime::image::registry::{PullLimits, Puller, RegistryConfig};
 use nodelet_runtime::{PullCredentials, PullEvent};
 use tokio::sync::mpsc;
 
@@ -111,11 +111,17 @@ pub fn run(node: &NodeOpts, image: &str) -> anyhow::Result<()> {
         ImageStore::open(&dir)
             .with_context(|| format!("opening the image store at {}", dir.display()))?,
     );
-    let puller = Arc::new(Puller::new(
-        store,
-        RegistryConfig::new(&node.registry_config_dir),
-        node.root.clone(),
-    ));
+    let puller = Arc::new(
+        Puller::new(
+            store,
+            RegistryConfig::new(&node.registry_config_dir),
+            node.root.clone(),
+        )
+        .with_limits(PullLimits {
+            max_concurrent_downloads: node.max_concurrent_downloads,
+            ..PullLimits::default()
+        }),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

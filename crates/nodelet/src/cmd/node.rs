@@ -188,6 +188,11 @@ async fn cleanup(args: CleanupArgs) -> anyhow::Result<ExitCode> {
         agent.engine.wait_pod_gone(&ns, &name).await;
     }
     agent.engine.shutdown().await;
+    // Every pod's network is released: the node-wide masquerade of the
+    // native pod network goes too, as with `serve --drain`.
+    if let Err(e) = agent.runtime.sandboxes().remove_node_rules().await {
+        eprintln!("warning: removing the pod masquerade rule: {e}");
+    }
     eprintln!(
         "nodelet node cleanup: {} pod(s) stopped and released",
         pods.len()

@@ -16,4 +16,4 @@ pub mod manifest;
 pub mod pull;
 
 pub use hosts::{DEFAULT_CONFIG_DIR, Endpoint, RegistryConfig};
-pub use pull::{LOCAL_REGISTRY, PullLimits, Pulled, Puller};
+pub use pull::{DEFAULT_CONCURRENT_DOWNLOADS, LOCAL_REGISTRY, PullLimits, Pulled, Puller};

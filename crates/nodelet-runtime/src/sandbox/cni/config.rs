@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::error::{Result, RuntimeError};
+use crate::sandbox::native::PodNetwork;
 
 /// The CNI version nodelet speaks and writes into its configs.
 pub const CNI_VERSION: &str = "1.0.0";
@@ -38,6 +39,9 @@ pub struct CniOptions {
     /// `<cache_dir>/networks/<network_name>` (instead of the plugin default
     /// /var/lib/cni/networks), so tests and several agents stay apart.
     pub cache_dir: PathBuf,
+    /// Whether pods of the default config are attached natively or through
+    /// the plugins (`--pod-network`, see `sandbox::native`).
+    pub pod_network: PodNetwork,
 }
 
 impl Default for CniOptions {
@@ -49,6 +53,7 @@ impl Default for CniOptions {
             bridge: "nodelet0".to_string(),
             network_name: "nodelet".to_string(),
             cache_dir: PathBuf::from("/var/lib/nodelet/cni"),
+            pod_network: PodNetwork::Auto,
         }
     }
 }
