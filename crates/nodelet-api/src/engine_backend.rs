@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
@@ -26,10 +25,6 @@ use crate::streams::{EngineStreams, PodStreams};
 /// Namespaces that always exist (there is no namespace controller).
 const FIXED_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// How often a quiet watch re-reads the change log even without a wake-up
-/// (writes that bypass the engine's broadcast, e.g. services).
-const WATCH_RECHECK: Duration = Duration::from_secs(1);
-
 pub struct EngineBackend {
     engine: Arc<Engine>,
     store: Arc<Store>,
@@ -37,8 +32,10 @@ pub struct EngineBackend {
     started: Timestamp,
     runtime_version: String,
     max_pods: u32,
-    /// Woken after this adapter's own writes, so watches see them at once.
-    wake: Arc<tokio::sync::Notify>,
+    /// Marked after every committed store write, whoever wrote (this
+    /// adapter, the engine, the services controller): watches wait on it,
+    /// so they see a write at once and never poll.
+    written: tokio::sync::watch::Receiver<()>,
     /// Cluster IP and node port ranges; `None`: Services get none.
     service_ranges: Option<crate::service_alloc::ServiceRanges>,
     /// Serialises allocation with the write that records it.
@@ -61,6 +58,10 @@ impl EngineBackend {
         runtime: Arc<dyn Runtime>,
         runtime_version: impl Into<String>,
     ) -> Self {
+        let (tx, written) = tokio::sync::watch::channel(());
+        store.observe_writes(Arc::new(move || {
+            tx.send_replace(());
+        }));
         EngineBackend {
             streams: EngineStreams::new(engine.clone(), runtime),
             engine,
@@ -68,7 +69,7 @@ impl EngineBackend {
             started: Timestamp::now(),
             runtime_version: runtime_version.into(),
             max_pods: 110,
-            wake: Arc::new(tokio::sync::Notify::new()),
+            written,
             service_ranges: None,
             service_lock: tokio::sync::Mutex::new(()),
             plain_lock: tokio::sync::Mutex::new(()),
@@ -95,12 +96,6 @@ impl EngineBackend {
         self.service_ranges = Some(ranges);
         self.services_changed = Some(changed);
         self
-    }
-
-    /// Notify this to make API watches look at the store at once (for
-    /// writers that bypass the engine, such as the services controller).
-    pub fn watch_waker(&self) -> Arc<tokio::sync::Notify> {
-        self.wake.clone()
     }
 
     /// Cluster IP and node ports for a Service about to be written.
@@ -306,7 +301,6 @@ impl EngineBackend {
         self.engine
             .apply(vec![obj])
             .map_err(|e| engine_err(e, kind, name))?;
-        self.wake.notify_waiters();
         Ok(())
     }
 
@@ -423,7 +417,6 @@ impl Backend for EngineBackend {
                 .engine
                 .update_pod(*pod, rv.as_deref())
                 .map_err(|e| engine_err(e, kind, &name))?;
-            self.wake.notify_waiters();
             return encode(&pod);
         }
         let m = crate::objects::meta(&mut obj);
@@ -465,7 +458,6 @@ impl Backend for EngineBackend {
             .engine
             .set_external_conditions(ns, name, &conditions)
             .map_err(|e| engine_err(e, Kind::Pod, name))?;
-        self.wake.notify_waiters();
         encode(&pod)
     }
 
@@ -497,7 +489,6 @@ impl Backend for EngineBackend {
             .store
             .put_object(kind.name(), ns, name, &obj)
             .map_err(store_err)?;
-        self.wake.notify_waiters();
         Ok(with_rv(obj, rv))
     }
 
@@ -559,18 +550,18 @@ impl Backend for EngineBackend {
         self.store.changes_since(since_rv).map_err(store_err)?;
         let store = self.store.clone();
         let rx = self.engine.subscribe();
-        let wake = self.wake.clone();
+        let written = self.written.clone();
         struct St {
             store: Arc<Store>,
             rx: tokio::sync::broadcast::Receiver<nodelet_engine::EngineEvent>,
-            wake: Arc<tokio::sync::Notify>,
+            written: tokio::sync::watch::Receiver<()>,
             last: u64,
             pending: std::collections::VecDeque<WatchEvent>,
         }
         let st = St {
             store,
             rx,
-            wake,
+            written,
             last: since_rv,
             pending: Default::default(),
         };
@@ -579,6 +570,9 @@ impl Backend for EngineBackend {
                 if let Some(ev) = st.pending.pop_front() {
                     return Some((ev, st));
                 }
+                // A write committed after this mark wakes the select below,
+                // whether or not the read here saw it.
+                st.written.mark_unchanged();
                 let changes = match st.store.changes_since(st.last) {
                     Ok(c) => c,
                     // Compacted under us: end the watch; the client re-lists.
@@ -623,8 +617,7 @@ impl Backend for EngineBackend {
                             return None;
                         }
                     }
-                    _ = st.wake.notified() => {}
-                    _ = tokio::time::sleep(WATCH_RECHECK) => {}
+                    r = st.written.changed() => if r.is_err() { return None },
                 }
             }
         });
@@ -649,7 +642,6 @@ impl Backend for EngineBackend {
         self.store
             .delete_object(kind.name(), ns, name)
             .map_err(store_err)?;
-        self.wake.notify_waiters();
         if kind == Kind::Service {
             self.services_written();
         }

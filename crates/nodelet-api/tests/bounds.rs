@@ -407,12 +407,21 @@ async fn ten_thousand_pods_are_rejected_past_max_pods_with_the_agent_responsive(
     assert_eq!(active, MAX);
 
     // The event flood (one OutOfpods event per rejected pod, plus the
-    // admitted pods' own) is cut to the retention bounds by the next sweep
-    // (every 10 s), oldest first, and the drop is counted.
+    // admitted pods' own) is cut to the retention bounds by the sweep the
+    // writes wake (within 10 s of them), oldest first, and the drop is
+    // counted.
     let retention = nodelet_engine::events::retention::Retention::default();
+    let dropped_now = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("nodelet_events_dropped_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let wanted = (PODS - MAX).saturating_sub(retention.max_events) as u64;
     let mut events = h.events().await;
     for _ in 0..60 {
-        if events.len() <= retention.max_events {
+        if events.len() <= retention.max_events && dropped_now(&h.metrics().await) >= wanted {
             break;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -33,7 +33,10 @@ export NODELET_KUBECTL_REAL=$K
 K=$ws/scripts/kubectl-bounded
 
 root=$(mktemp -d /tmp/nodelet-e2e.XXXXXX)
-port=${NODELET_E2E_PORT:-$((20000 + RANDOM % 20000))}
+# Port 0 unless told: the kernel picks a free port and the server writes the
+# address it bound into the kubeconfig (a random pick here once collided with
+# another test's listener in CI).
+port=${NODELET_E2E_PORT:-0}
 addr=127.0.0.1:$port
 # NODELET_E2E_MEM=1: the server is serve_mem (its log files are writable here).
 mem=${NODELET_E2E_MEM:-}

@@ -172,14 +172,17 @@ impl Engine {
                 }
             });
         }
-        tokio::spawn(crate::events::expiry::run(
-            engine.ctx.store.clone(),
-            engine.ctx.clock.clone(),
-            engine.ctx.config.event_ttl,
-            engine.ctx.config.retention,
-            engine.shutdown.child_token(),
-            engine.ctx.metrics.events_dropped.clone(),
-        ));
+        tokio::spawn(
+            crate::events::expiry::Sweeper {
+                store: engine.ctx.store.clone(),
+                clock: engine.ctx.clock.clone(),
+                ttl: engine.ctx.config.event_ttl,
+                retention: engine.ctx.config.retention,
+                events_dropped: engine.ctx.metrics.events_dropped.clone(),
+                sweeps: engine.ctx.metrics.retention_sweeps.clone(),
+            }
+            .run(engine.shutdown.child_token()),
+        );
         let task = tokio::spawn(adopt(
             engine.ctx.clone(),
             engine.pods.clone(),

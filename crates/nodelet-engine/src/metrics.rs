@@ -81,6 +81,7 @@ pub struct Metrics {
     pub image_pull: Histogram,
     pub admission_rejections: Family<ReasonLabel, Counter>,
     pub events_dropped: Counter,
+    pub retention_sweeps: Counter,
 }
 
 impl Default for Metrics {
@@ -166,6 +167,12 @@ impl Metrics {
             "Events deleted before their TTL because they were over --max-events or --max-events-per-namespace (oldest first)",
             events_dropped.clone(),
         );
+        let retention_sweeps = Counter::default();
+        r.register(
+            "nodelet_retention_sweeps",
+            "Sweeps of the state store for expired or over-bound events and records (run after writes and at the next expiry, never on an idle node)",
+            retention_sweeps.clone(),
+        );
         Metrics {
             registry: Mutex::new(r),
             http_fallbacks,
@@ -180,6 +187,7 @@ impl Metrics {
             image_pull,
             admission_rejections,
             events_dropped,
+            retention_sweeps,
         }
     }
 

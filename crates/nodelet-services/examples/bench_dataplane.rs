@@ -89,7 +89,6 @@ async fn main() -> anyhow_free::Result {
             cfg,
             Wiring {
                 services_changed: Arc::new(tokio::sync::Notify::new()),
-                watch_waker: None,
                 masquerade_all: false,
                 serve_dns: false,
             },

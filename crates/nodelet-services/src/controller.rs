@@ -54,9 +54,6 @@ pub enum ServicesError {
 pub struct Wiring {
     /// Notified (one permit) after the API wrote a Service.
     pub services_changed: Arc<Notify>,
-    /// Notified after this controller wrote objects, so API watches see
-    /// them at once.
-    pub watch_waker: Option<Arc<Notify>>,
     /// Masquerade all service traffic (bridged traffic bypasses netfilter).
     pub masquerade_all: bool,
     /// Serve DNS on the gateway (off in tests that only check rules).
@@ -130,7 +127,6 @@ impl Services {
             written: HashMap::new(),
             applied_rules: Desired::new(),
             last_rv: 0,
-            watch_waker: wiring.watch_waker.clone(),
             applied_tx: applied.clone(),
             writer: writer_tx,
         };
@@ -160,11 +156,7 @@ impl Services {
         } else {
             None
         };
-        let writes = tokio::spawn(writer(
-            ctl.store.clone(),
-            wiring.watch_waker.clone(),
-            writer_rx,
-        ));
+        let writes = tokio::spawn(writer(ctl.store.clone(), writer_rx));
         let task =
             tokio::spawn(ctl.run(engine, computed, rx, wiring.services_changed, stop.clone()));
         Ok(Services {
@@ -241,7 +233,6 @@ struct Controller {
     written: HashMap<(&'static str, String, String), Value>,
     applied_rules: Desired,
     last_rv: u64,
-    watch_waker: Option<Arc<Notify>>,
     applied_tx: broadcast::Sender<Applied>,
     /// To the writer task (object writes off the update path).
     writer: tokio::sync::mpsc::UnboundedSender<Vec<Write>>,
@@ -634,7 +625,7 @@ impl Controller {
     /// deletes those of `removed` services, now (at start).
     async fn write_objects(&mut self, affected: &BTreeSet<Key>, removed: &BTreeSet<Key>) {
         let writes = self.object_writes(affected, removed);
-        write_batch(&self.store, self.watch_waker.as_ref(), writes).await;
+        write_batch(&self.store, writes).await;
     }
 
     /// What [`Controller::write_objects`] writes: the Endpoints and slices
@@ -708,23 +699,19 @@ type Write = (&'static str, String, String, Option<Value>);
 /// The controller's object writes, applied in order by one task (so no
 /// write overtakes an earlier one); whatever queued meanwhile goes into
 /// the same durable commit.
-async fn writer(
-    store: Arc<Store>,
-    waker: Option<Arc<Notify>>,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<Write>>,
-) {
+async fn writer(store: Arc<Store>, mut rx: tokio::sync::mpsc::UnboundedReceiver<Vec<Write>>) {
     while let Some(mut writes) = rx.recv().await {
         while let Ok(more) = rx.try_recv() {
             writes.extend(more);
         }
-        write_batch(&store, waker.as_ref(), writes).await;
+        write_batch(&store, writes).await;
     }
 }
 
 /// Stamps identity (uid and creation time kept across rewrites) and the
 /// trigger time on the puts, then commits all of `writes` in one batch
-/// and wakes API watches.
-async fn write_batch(store: &Arc<Store>, waker: Option<&Arc<Notify>>, writes: Vec<Write>) {
+/// (API watches hear of it from the store).
+async fn write_batch(store: &Arc<Store>, writes: Vec<Write>) {
     if writes.is_empty() {
         return;
     }
@@ -774,9 +761,6 @@ async fn write_batch(store: &Arc<Store>, waker: Option<&Arc<Notify>>, writes: Ve
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!("services: writing endpoints: {e}"),
         Err(e) => tracing::warn!("services: writing endpoints: {e}"),
-    }
-    if let Some(w) = waker {
-        w.notify_waiters();
     }
 }
 

@@ -54,7 +54,7 @@ pub use journal::{
     HookKey, HookOutcome, Intent, JournalChange, JournalEntry, KillIntent, ObjectPut, View,
 };
 pub use objects::{CHANGE_LOG_CAPACITY, Change, ChangeType};
-pub use observe::{ObjectRef, Observer};
+pub use observe::{ObjectRef, Observer, WriteObserver};
 pub use schema::SCHEMA_VERSION;
 
 use tables::{
@@ -94,6 +94,7 @@ pub struct Store {
     writer: Option<std::thread::JoinHandle<()>>,
     counters: Arc<writer::Counters>,
     observers: observe::Observers,
+    write_observers: observe::WriteObservers,
 }
 
 impl Drop for Store {
@@ -157,6 +158,7 @@ impl Store {
             writes: Some(writes),
             writer: Some(writer),
             observers: Default::default(),
+            write_observers: Default::default(),
         })
     }
 
@@ -289,7 +291,11 @@ impl Store {
         let (job, done) = writer::TypedJob::queued(f);
         let queue = self.writes.as_ref().ok_or(StoreError::WriterGone)?;
         queue.send(job).map_err(|_| StoreError::WriterGone)?;
-        done.recv().map_err(|_| StoreError::WriterGone)?
+        let out = done.recv().map_err(|_| StoreError::WriterGone)??;
+        // Committed and visible to readers: whoever waits for a change may
+        // read it now.
+        self.write_observers.notify();
+        Ok(out)
     }
 
     // ---- objects ----
@@ -319,6 +325,13 @@ impl Store {
     /// batches, which carry events and records).
     pub fn observe(&self, f: Observer) {
         self.observers.add(f);
+    }
+
+    /// Calls `f` after every committed write of any kind, once it is
+    /// visible to readers: watches and sweeps wait on this instead of
+    /// re-reading on a timer.
+    pub fn observe_writes(&self, f: WriteObserver) {
+        self.write_observers.add(f);
     }
 
     /// The object and its resourceVersion.

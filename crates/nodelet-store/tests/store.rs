@@ -509,3 +509,41 @@ fn concurrent_writes_are_group_committed_with_per_caller_results() {
         threads * per
     );
 }
+
+#[test]
+fn write_observers_hear_every_committed_write() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).unwrap();
+    let heard = Arc::new(AtomicUsize::new(0));
+    let h = heard.clone();
+    store.observe_writes(Arc::new(move || {
+        h.fetch_add(1, Ordering::SeqCst);
+    }));
+    store
+        .put_object(
+            "Pod",
+            "ns",
+            "a",
+            &serde_json::json!({"metadata": {"name": "a"}}),
+        )
+        .unwrap();
+    assert_eq!(heard.load(Ordering::SeqCst), 1, "an object write");
+    store
+        .batch(|b| {
+            b.put_object("Event", "ns", "e", &serde_json::json!({}));
+        })
+        .unwrap();
+    assert_eq!(
+        heard.load(Ordering::SeqCst),
+        2,
+        "a batch (events travel in batches)"
+    );
+    store.put_container("c1", &serde_json::json!({})).unwrap();
+    assert_eq!(heard.load(Ordering::SeqCst), 3, "a container record");
+    store.delete_object("Pod", "ns", "a").unwrap();
+    assert_eq!(heard.load(Ordering::SeqCst), 4, "a deletion");
+    // Reads are not writes.
+    store.list_objects("Pod", None).unwrap();
+    assert_eq!(heard.load(Ordering::SeqCst), 4);
+}

@@ -144,7 +144,6 @@ pub async fn start(
     agent: &crate::agent::Agent,
     cfg: ServicesConfig,
     services_changed: Arc<tokio::sync::Notify>,
-    watch_waker: Arc<tokio::sync::Notify>,
 ) -> anyhow::Result<Services> {
     let filtered = bridged_traffic_is_filtered();
     if !filtered {
@@ -159,7 +158,6 @@ pub async fn start(
         cfg,
         nodelet_services::controller::Wiring {
             services_changed,
-            watch_waker: Some(watch_waker),
             masquerade_all: !filtered,
             serve_dns: true,
         },

@@ -195,10 +195,16 @@ impl Drop for Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &self.table()])
-            .stderr(Stdio::null())
-            .status();
+        // The Service rules, and the native pod network's masquerade.
+        for table in [
+            self.table(),
+            format!("nodelet-pods-nodelet-{}", self.bridge()),
+        ] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge()])
             .stderr(Stdio::null())
@@ -693,6 +699,11 @@ fn port_forward_carries_http_and_10_mb_intact() {
     assert_eq!(sha256_hex(&big), want, "nodelet port-forward");
     let _ = pf.kill();
     let _ = pf.wait();
+    // The pod outlives a plain stop (by design): drain, or its container
+    // and monitor were left running after the test.
+    assert_eq!(c.stop(), Some(0));
+    c.serve(&["--drain"]);
+    assert_eq!(c.stop(), Some(0));
 }
 
 /// `Forwarding from 127.0.0.1:PORT -> N`

@@ -134,8 +134,8 @@ pub fn expire_records(
     Ok(expired.len())
 }
 
-/// How often expired events are looked for: a tenth of the TTL, between
-/// 1 s and 1 min (an event lives at most that much past its TTL).
+/// Writes closer together than this share one sweep: a tenth of the TTL,
+/// between 1 s and 1 min (an event lives at most that much past its TTL).
 pub fn sweep_interval(ttl: Duration) -> Duration {
     (ttl / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
@@ -144,37 +144,114 @@ pub fn sweep_interval(ttl: Duration) -> Duration {
 /// (compaction holds every reader and writer for its duration).
 pub const COMPACT_MIN_BYTES: u64 = 4 << 20;
 
-/// The count bounds are applied at least this often, whatever the TTL:
-/// between two sweeps the store grows by what this much pod churn writes.
+/// The count bounds are applied at most this long after the write that
+/// crossed them: between two sweeps the store grows by what this much pod
+/// churn writes.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(10);
 
-/// Sweeps every [`sweep_interval`] (at most [`RETENTION_EVERY`]) until
-/// `stop` is cancelled: expiry by
-/// TTL, the count bounds of [`retention`](super::retention), then a
-/// compaction when the file is mostly free pages (what was deleted is
-/// given back to the filesystem, not only reused).
-pub async fn run(
-    store: Arc<Store>,
-    clock: Arc<dyn Clock>,
-    ttl: Duration,
-    retention: super::retention::Retention,
-    stop: CancellationToken,
-    events_dropped: prometheus_client::metrics::counter::Counter,
-) {
-    let every = sweep_interval(ttl).min(RETENTION_EVERY);
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = clock.sleep(every) => {}
-        }
-        let (s, now) = (store.clone(), clock.now());
-        if let Ok(n) = tokio::task::spawn_blocking(move || sweep(&s, now, ttl, &retention)).await {
-            events_dropped.inc_by(n as u64);
+/// The retention sweeper: what it sweeps and where it counts.
+pub struct Sweeper {
+    pub store: Arc<Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ttl: Duration,
+    pub retention: super::retention::Retention,
+    /// `nodelet_events_dropped_total`.
+    pub events_dropped: prometheus_client::metrics::counter::Counter,
+    /// `nodelet_retention_sweeps_total`.
+    pub sweeps: prometheus_client::metrics::counter::Counter,
+}
+
+impl Sweeper {
+    /// Sweeps until `stop` is cancelled: expiry by TTL, the count bounds of
+    /// [`retention`](super::retention), then a compaction when the file is
+    /// mostly free pages (what was deleted is given back to the
+    /// filesystem, not only reused).
+    ///
+    /// Event-driven: a sweep runs once after start (what an earlier run
+    /// left), then only when something was written since the last one
+    /// (writes are what can cross a count bound) or when the oldest event
+    /// or record reaches its TTL. An idle node never wakes for it. Writes
+    /// within [`sweep_interval`] (at most [`RETENTION_EVERY`]) of each
+    /// other share one sweep, so a burst of pod starts costs one.
+    pub async fn run(self, stop: CancellationToken) {
+        let every = sweep_interval(self.ttl).min(RETENTION_EVERY);
+        let (tx, mut wrote) = tokio::sync::watch::channel(());
+        self.store.observe_writes(Arc::new(move || {
+            tx.send_replace(());
+        }));
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.clock.sleep(every) => {}
+            }
+            // Writes from here on are after this sweep began: they get one
+            // of their own (the sweep's own deletions cause one more, which
+            // finds nothing and writes nothing).
+            wrote.borrow_and_update();
+            let (s, now, ttl, r) = (
+                self.store.clone(),
+                self.clock.now(),
+                self.ttl,
+                self.retention,
+            );
+            let (dropped_total, sweeps) = (self.events_dropped.clone(), self.sweeps.clone());
+            let Ok(due) = tokio::task::spawn_blocking(move || {
+                // Counted as soon as the deletions committed.
+                dropped_total.inc_by(sweep(&s, now, ttl, &r) as u64);
+                sweeps.inc();
+                next_expiry(&s, ttl)
+            })
+            .await
+            else {
+                continue;
+            };
+            let until_due = due.map(|t| {
+                Duration::try_from(t.duration_since(self.clock.now())).unwrap_or(Duration::ZERO)
+            });
+            tokio::select! {
+                () = stop.cancelled() => return,
+                r = wrote.changed() => if r.is_err() { return },
+                () = async {
+                    match until_due {
+                        Some(d) => self.clock.sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
+            }
         }
     }
 }
 
-/// One sweep (see [`run`]); returns how many events the count bounds
+/// When the next event or record reaches its TTL, if any is stored:
+/// the earliest last write plus the TTL. Timelines of live pods never
+/// expire, so they do not count (their pod's deletion is a write).
+pub fn next_expiry(store: &Store, ttl: Duration) -> Option<Timestamp> {
+    let ttl = jiff::SignedDuration::try_from(ttl).ok()?;
+    let list = |kind: &str| store.list_objects(kind, None).unwrap_or_default();
+    let live: std::collections::HashSet<String> = list("Pod")
+        .into_iter()
+        .filter_map(|(p, _)| p.pointer("/metadata/uid")?.as_str().map(str::to_owned))
+        .collect();
+    let events = list("Event").into_iter().filter_map(|(e, _)| last_seen(&e));
+    let records = list(crate::hooks::record::KIND)
+        .into_iter()
+        .filter_map(|(v, _)| delivery_last_seen(&v));
+    let timelines = list(nodelet_timeline::model::KIND)
+        .into_iter()
+        .filter(|(v, _)| {
+            let uid = v.pointer("/spec/podUID").and_then(|u| u.as_str());
+            !uid.is_some_and(|u| live.contains(u))
+        })
+        .filter_map(|(v, _)| timeline_last_seen(&v));
+    events
+        .chain(records)
+        .chain(timelines)
+        .min()?
+        .checked_add(ttl)
+        .ok()
+}
+
+/// One sweep (see [`Sweeper::run`]); returns how many events the count bounds
 /// dropped (said in the log and `nodelet_events_dropped_total`).
 pub fn sweep(
     store: &Store,
@@ -275,53 +352,118 @@ mod tests {
         );
     }
 
-    /// The sweep applies the count bounds on its own, every interval, with
-    /// no event old enough for the TTL.
-    #[tokio::test(start_paused = true)]
-    async fn the_sweep_applies_the_count_bounds() {
+    fn event(store: &Store, name: &str, last: Timestamp) {
+        store
+            .put_object(
+                "Event",
+                "ns",
+                name,
+                &json!({"metadata": {"name": name, "namespace": "ns"},
+                    "lastTimestamp": last.to_string()}),
+            )
+            .unwrap();
+    }
+
+    /// Advances the paused clock in steps, letting the sweep's blocking
+    /// thread (a real thread) run, until `done` or the limit.
+    async fn until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+        let step = (limit / 100).max(Duration::from_secs(1));
+        let mut waited = Duration::ZERO;
+        while waited < limit {
+            if done() {
+                return true;
+            }
+            tokio::time::sleep(step).await;
+            std::thread::sleep(Duration::from_millis(2));
+            waited += step;
+        }
+        done()
+    }
+
+    fn sweeper(store: &Arc<Store>, clock: &Arc<dyn Clock>, max_events: usize) -> Sweeper {
+        Sweeper {
+            store: store.clone(),
+            clock: clock.clone(),
+            ttl: DEFAULT_EVENT_TTL,
+            retention: crate::events::retention::Retention {
+                max_events,
+                ..Default::default()
+            },
+            events_dropped: Default::default(),
+            sweeps: Default::default(),
+        }
+    }
+
+    /// A store in a temporary directory and a paused clock at a fixed time.
+    fn fixture() -> (tempfile::TempDir, Arc<Store>, Arc<dyn Clock>) {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(Store::open(&dir.path().join("s.redb")).unwrap());
         let clock: Arc<dyn Clock> = Arc::new(crate::clock::TokioClock::new(
             "2026-01-01T00:00:00Z".parse().unwrap(),
         ));
-        let now = clock.now();
+        (dir, store, clock)
+    }
+
+    /// Events e0..e4, last written one second apart from `from`.
+    fn five_events(store: &Store, from: Timestamp) {
         for i in 0..5 {
-            store
-                .put_object(
-                    "Event",
-                    "ns",
-                    &format!("e{i}"),
-                    &json!({"metadata": {"name": format!("e{i}"), "namespace": "ns"},
-                        "lastTimestamp": (now + jiff::SignedDuration::from_secs(i)).to_string()}),
-                )
-                .unwrap();
+            event(
+                store,
+                &format!("e{i}"),
+                from + jiff::SignedDuration::from_secs(i),
+            );
         }
-        let retention = crate::events::retention::Retention {
-            max_events: 2,
-            ..Default::default()
-        };
+    }
+
+    /// What an earlier run left is swept once after start, with no write
+    /// and no event old enough for the TTL: the count bounds apply.
+    #[tokio::test(start_paused = true)]
+    async fn the_first_sweep_applies_the_count_bounds() {
+        let (_dir, store, clock) = fixture();
+        let now = clock.now();
+        five_events(&store, now);
         let stop = CancellationToken::new();
-        let sweeper = tokio::spawn(run(
-            store.clone(),
-            clock.clone(),
-            DEFAULT_EVENT_TTL,
-            retention,
-            stop.clone(),
-            Default::default(),
-        ));
+        let task = tokio::spawn(sweeper(&store, &clock, 2).run(stop.clone()));
         let count = || store.list_objects("Event", None).unwrap().len();
         tokio::time::sleep(Duration::from_secs(9)).await;
         assert_eq!(count(), 5, "no sweep before the interval");
-        // spawn_blocking runs on a real thread: let it finish.
-        for _ in 0..200 {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            if count() == 2 {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        assert_eq!(count(), 2);
+        assert!(until(Duration::from_secs(200), || count() == 2).await);
         stop.cancel();
-        sweeper.await.unwrap();
+        task.await.unwrap();
+    }
+
+    /// With nothing written and nothing due, the sweeper sleeps: an idle
+    /// node does no work for it. A write wakes it (once per interval
+    /// however many writes); so does the oldest event reaching its TTL.
+    #[tokio::test(start_paused = true)]
+    async fn sweeps_follow_writes_and_the_next_expiry_not_a_timer() {
+        let (_dir, store, clock) = fixture();
+        let s = sweeper(&store, &clock, 2);
+        let sweeps = s.sweeps.clone();
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(s.run(stop.clone()));
+        assert!(until(Duration::from_secs(30), || sweeps.get() == 1).await);
+        // Idle, empty store: nothing for an hour.
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert_eq!(sweeps.get(), 1, "an idle node was swept");
+
+        // A burst of writes: one sweep, which applies the bound (and,
+        // having deleted, one more that finds nothing).
+        let now = clock.now();
+        five_events(&store, now);
+        let count = || store.list_objects("Event", None).unwrap().len();
+        assert!(until(Duration::from_secs(30), || count() == 2).await);
+        assert!(until(Duration::from_secs(30), || sweeps.get() == 3).await);
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(sweeps.get(), 3, "swept again with nothing written or due");
+
+        // The two left expire at their TTL with no write in between.
+        assert!(until(Duration::from_secs(3600), || count() == 0).await);
+        assert!(
+            clock.now() >= now + jiff::SignedDuration::from_secs(3600 + 3),
+            "expired before the TTL"
+        );
+        stop.cancel();
+        task.await.unwrap();
     }
 }

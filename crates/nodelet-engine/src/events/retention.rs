@@ -14,7 +14,7 @@
 //!
 //! What is dropped is deleted in one transaction; the file's freed pages
 //! are reused by later writes and given back by compaction (see
-//! [`super::expiry::run`]).
+//! [`super::expiry::Sweeper`]).
 
 use std::collections::{HashMap, HashSet};
 

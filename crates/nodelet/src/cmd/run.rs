@@ -69,13 +69,9 @@ async fn run_agent(args: RunArgs, objects: Vec<Object>) -> anyhow::Result<ExitCo
         crate::services_opts::ranges(&agent.services),
         services_changed.clone(),
     );
-    let services = crate::services_opts::start(
-        &agent,
-        agent.services.clone(),
-        services_changed.clone(),
-        backend.watch_waker(),
-    )
-    .await?;
+    let services =
+        crate::services_opts::start(&agent, agent.services.clone(), services_changed.clone())
+            .await?;
     let api = serve_api(
         Arc::new(backend),
         &args,

@@ -31,13 +31,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         crate::services_opts::ranges(&agent.services),
         services_changed.clone(),
     );
-    let services = crate::services_opts::start(
-        &agent,
-        agent.services.clone(),
-        services_changed,
-        backend.watch_waker(),
-    )
-    .await?;
+    let services =
+        crate::services_opts::start(&agent, agent.services.clone(), services_changed).await?;
     let backend = Arc::new(backend);
     // Pods reach the API at the `kubernetes` service's endpoint: the pod
     // bridge's address, on the API's port. Outside clients keep `--listen`.
@@ -113,6 +108,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     // Pod workers stop; containers keep running under their monitors.
     agent.engine.shutdown().await;
+    if args.drain {
+        // Every pod's network is released (shutdown waited for the
+        // teardown queue): the node-wide masquerade of the native pod
+        // network can go.
+        if let Err(e) = agent.runtime.sandboxes().remove_node_rules().await {
+            eprintln!("warning: removing the pod masquerade rule: {e}");
+        }
+    }
     agent.runtime.release_volumes_if_idle();
     let _ = std::fs::remove_file(&socket);
     match served {
