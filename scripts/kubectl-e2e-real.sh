@@ -255,6 +255,7 @@ expect "nothing was created (bad)" 'pods "bad" not found' "$K" get pod bad
 #  13 kind: List with kubectl's default validation: apply, apply
 #     --server-side, create
 #  14 container restart policy and rules (see the section)
+#  15 nodelet apply: created/unchanged/configured in file order, one error per object
 # --- 12. pods/status writes -----------------------------------------------------------------
 section 12 "pods/status: readiness gate set with kubectl patch --subresource=status"
 cat >"$tmp/gated.yaml" <<'YAML'
@@ -315,6 +316,61 @@ expect "the List's pod runs" 'pod/list-pod condition met' "$K" wait --for=condit
 expect "delete -f list.yaml" 'pod "list-pod" deleted' "$K" delete -f "$tmp/list.yaml" --grace-period=1 --wait=true
 expect "create -f list.yaml" 'pod/list-pod created' "$K" create -f "$tmp/list.yaml"
 expect "create again: AlreadyExists" 'AlreadyExists|already exists' "$K" create -f "$tmp/list.yaml"
+
+# --- 15. nodelet apply ---------------------------------------------------------------------
+section 15 "nodelet apply: created in file order, unchanged, configured, errors per object"
+cat >"$tmp/napply.yaml" <<'YAML'
+apiVersion: v1
+kind: Pod
+metadata: {name: napply-a, labels: {v: "1"}}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: napply-cm}
+data: {a: "1"}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: napply-b}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - {name: c, image: "nodelet.local/busybox:latest", command: ["sleep", "3600"]}
+YAML
+# expect_exactly <what> <output> <command...>: the whole output, lines in order.
+expect_exactly() {
+    local what=$1 want=$2 out; shift 2
+    out=$("$@" 2>&1)
+    [[ $out == "$want" ]] && good "$what" || bad "$what: '$*' printed, instead of:"$'\n'"$want" "$out"
+}
+# Lines come in file order, although the ConfigMap is sent first.
+expect_exactly "first apply: each object created, in file order" \
+    $'pod/napply-a created\nconfigmap/napply-cm created\npod/napply-b created' \
+    "$NODELET" apply --run-root "$run" -f "$tmp/napply.yaml"
+expect "the objects exist" 'napply-b' "$K" get pods napply-a napply-b
+expect "last-applied recorded as kubectl does" '"name":"napply-a"' \
+    "$K" get pod napply-a -o "jsonpath={.metadata.annotations.kubectl\.kubernetes\.io/last-applied-configuration}"
+expect_exactly "again: unchanged" \
+    $'pod/napply-a unchanged\nconfigmap/napply-cm unchanged\npod/napply-b unchanged' \
+    "$NODELET" apply --run-root "$run" -f "$tmp/napply.yaml"
+sed 's/v: "1"/v: "2"/' "$tmp/napply.yaml" >"$tmp/napply2.yaml"
+expect_exactly "a changed label: configured, the rest unchanged" \
+    $'pod/napply-a configured\nconfigmap/napply-cm unchanged\npod/napply-b unchanged' \
+    "$NODELET" apply --run-root "$run" -f "$tmp/napply2.yaml"
+expect "the label changed" '^2$' "$K" get pod napply-a -o 'jsonpath={.metadata.labels.v}'
+expect "kubectl apply of the same file agrees: unchanged" 'pod/napply-a unchanged' "$K" apply -f "$tmp/napply2.yaml"
+# A forbidden change (a pod's command) is that object's error; the others apply.
+sed 's/"3600"/"3601"/; s/a: "1"/a: "3"/' "$tmp/napply2.yaml" >"$tmp/napply3.yaml"
+out=$("$NODELET" apply --run-root "$run" -f "$tmp/napply3.yaml" 2>&1); code=$?
+[[ $code -ne 0 && $out == *"configmap/napply-cm configured"* && $out == *"Forbidden"* ]] &&
+    good "one refused object: exit $code, its error said, the ConfigMap still configured" ||
+    bad "nodelet apply with one refused object (exit $code)" "$out"
+expect "delete them" 'pod "napply-b" deleted' "$K" delete pod napply-a napply-b --grace-period=1
+expect "delete the ConfigMap" 'configmap "napply-cm" deleted' "$K" delete configmap napply-cm
 
 # --- 9. no credentials ---------------------------------------------------------------------
 section 9 "requests without credentials refused"
@@ -537,4 +593,4 @@ for d in "$run/ns" "$root/containers" "$root/pods"; do
 done
 
 # --- summary -----------------------------------------------------------------------------------
-summary 1 2 3 4 5 6 7 8 9 11 14 10 12 13
+summary 1 2 3 4 5 6 7 8 9 11 14 10 12 13 15

@@ -154,11 +154,17 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        // `serve` without --drain leaves its Service rules with the containers.
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &format!("nodelet-{}", self.bridge)])
-            .stderr(Stdio::null())
-            .status();
+        // `serve` without --drain leaves its Service rules and the native
+        // pod network's masquerade with the containers.
+        for table in [
+            format!("nodelet-{}", self.bridge),
+            format!("nodelet-pods-nodelet-{}", self.bridge),
+        ] {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &table])
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = Command::new("ip")
             .args(["link", "del", &self.bridge])
             .stderr(Stdio::null())

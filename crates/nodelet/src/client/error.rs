@@ -77,6 +77,10 @@ impl ApiStatus {
         self.code == 404
     }
 
+    pub fn is_already_exists(&self) -> bool {
+        self.code == 409 && self.reason == "AlreadyExists"
+    }
+
     /// The text kubectl prints for this error (without a trailing newline).
     pub fn kubectl_message(&self) -> String {
         if self.reason == "Invalid" {
@@ -160,6 +164,10 @@ pub enum ClientError {
 impl ClientError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, ClientError::Api(s) if s.is_not_found())
+    }
+
+    pub fn is_already_exists(&self) -> bool {
+        matches!(self, ClientError::Api(s) if s.is_already_exists())
     }
 
     /// Whether kubectl would print this without an `error: ` prefix.

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use crate::cli_client::ApplyArgs;
 use crate::client::resource::Resource;
-use crate::client::{ClientError, JSON};
+use crate::client::{Client, ClientError, JSON};
+use futures::StreamExt;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -57,6 +58,7 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let client = a.conn.client();
+    let mut items = Vec::with_capacity(manifests.len());
     for m in manifests {
         let res = Resource::from_kind(m.object.kind())
             .ok_or_else(|| anyhow::anyhow!("kind {} is not served", m.object.kind()))?;
@@ -84,66 +86,172 @@ pub async fn run(a: &ApplyArgs) -> anyhow::Result<ExitCode> {
         }
         let applied = format!("{obj}\n");
         obj["metadata"]["annotations"][LAST_APPLIED] = json!(applied);
-        let item = res.item(&ns, &name);
-        let existing = match client.get(&item).await {
-            Ok(v) => Some(v),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e.into()),
-        };
-        let verdict = match existing {
-            // Same manifest as last time: nothing to send (kubectl's "unchanged").
-            Some(old)
-                if old["metadata"]["annotations"][LAST_APPLIED].as_str()
-                    == Some(applied.as_str()) =>
-            {
-                "unchanged"
-            }
-            None => {
-                let r = client
-                    .json(
-                        hyper::Method::POST,
-                        &res.collection(Some(&ns)),
-                        JSON,
-                        Some((JSON, &obj)),
-                    )
-                    .await;
-                match r {
-                    Ok(_) => "created",
-                    Err(e @ ClientError::Api(_)) => {
-                        eprintln!("{e}");
-                        failed = true;
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
+        items.push(Item {
+            res,
+            ns,
+            name,
+            obj,
+            applied,
+        });
+    }
+    let mut out = InOrder::new(items.len());
+    for phase in phases(&items) {
+        // Objects of one phase do not depend on each other: they go in
+        // together, as many at once as `IN_FLIGHT`; the next phase starts
+        // when this one is answered (a pod's namespace, service account or
+        // config exists before the pod is created, as with kubectl's
+        // one-by-one apply).
+        let mut answers = futures::stream::iter(phase.into_iter().map(|i| {
+            let client = &client;
+            let item = &items[i];
+            async move { (i, apply_one(client, item).await) }
+        }))
+        .buffer_unordered(IN_FLIGHT);
+        while let Some((i, answer)) = answers.next().await {
+            let line = match answer? {
+                Ok(verdict) => Ok(format!(
+                    "{}/{} {verdict}",
+                    items[i].res.singular(),
+                    items[i].name
+                )),
+                Err(e) => {
+                    failed = true;
+                    Err(e.to_string())
+                }
+            };
+            for line in out.done(i, line) {
+                match line {
+                    Ok(l) => println!("{l}"),
+                    Err(e) => eprintln!("{e}"),
                 }
             }
-            Some(old) => {
-                let r = client
-                    .json(
-                        hyper::Method::PATCH,
-                        &item,
-                        JSON,
-                        Some(("application/strategic-merge-patch+json", &obj)),
-                    )
-                    .await;
-                match r {
-                    Ok(new) if rv(&new) == rv(&old) => "unchanged",
-                    Ok(_) => "configured",
-                    Err(e @ ClientError::Api(_)) => {
-                        eprintln!("{e}");
-                        failed = true;
-                        continue;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        };
-        println!("{}/{name} {verdict}", res.singular());
+        }
     }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Requests in flight at once. Enough that a file of pods is handed over
+/// before the first of them start competing with the rest for the CPU
+/// (on 2 cores, 16 at a time left the later requests waiting behind the
+/// pods the first ones started: 0.6 s for 50 pods, against 50 ms for 50
+/// ConfigMaps); bounded so a huge file does not open thousands of
+/// connections.
+const IN_FLIGHT: usize = 64;
+
+/// One object to apply, as it will be sent.
+struct Item {
+    res: Resource,
+    ns: String,
+    name: String,
+    obj: Value,
+    /// The last-applied annotation's value for this apply.
+    applied: String,
+}
+
+/// Indices of `items` grouped by the order kinds must exist in: namespaces
+/// first, then the Secrets and ConfigMaps pods refer to, then everything
+/// else (Helm's install order, shortened to the kinds served). Each group
+/// keeps file order.
+fn phases(items: &[Item]) -> Vec<Vec<usize>> {
+    let rank = |kind: &str| match kind {
+        "Namespace" => 0,
+        "Secret" | "ConfigMap" => 1,
+        _ => 2,
+    };
+    let mut out = vec![Vec::new(); 3];
+    for (i, item) in items.iter().enumerate() {
+        out[rank(item.res.kind)].push(i);
+    }
+    out.retain(|p| !p.is_empty());
+    out
+}
+
+/// Releases each object's line in file order as soon as it and every
+/// object before it are answered (answers arrive in any order), so the
+/// output reads as kubectl's one-by-one apply.
+struct InOrder {
+    lines: Vec<Option<Result<String, String>>>,
+    next: usize,
+}
+
+impl InOrder {
+    fn new(n: usize) -> Self {
+        InOrder {
+            lines: vec![None; n],
+            next: 0,
+        }
+    }
+
+    /// Records object `i`'s line; returns the lines now due, in order.
+    fn done(&mut self, i: usize, line: Result<String, String>) -> Vec<Result<String, String>> {
+        if let Some(slot) = self.lines.get_mut(i) {
+            *slot = Some(line);
+        }
+        let mut due = Vec::new();
+        while let Some(Some(line)) = self.lines.get_mut(self.next).map(Option::take) {
+            due.push(line);
+            self.next += 1;
+        }
+        due
+    }
+}
+
+/// Creates or strategic-merges one object. The outer error is the
+/// transport's (the whole apply stops); the inner one is the API's answer
+/// for this object (reported, the others go on).
+///
+/// kubectl GETs first and then creates or patches. The result is the same
+/// if the create is tried first and the patch only when the object exists
+/// (409 AlreadyExists), and a first apply (the common, large one) then
+/// costs one request per object instead of two.
+async fn apply_one(
+    client: &Client,
+    item: &Item,
+) -> anyhow::Result<Result<&'static str, ClientError>> {
+    let created = client
+        .json(
+            hyper::Method::POST,
+            &item.res.collection(Some(&item.ns)),
+            JSON,
+            Some((JSON, &item.obj)),
+        )
+        .await;
+    let answer = match created {
+        Ok(_) => Ok("created"),
+        Err(e) if e.is_already_exists() => configure(client, item).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(v) => Ok(Ok(v)),
+        Err(e @ ClientError::Api(_)) => Ok(Err(e)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The object exists: nothing to send if it was last applied from the same
+/// manifest (kubectl's "unchanged"), else a strategic-merge patch.
+async fn configure(client: &Client, item: &Item) -> Result<&'static str, ClientError> {
+    let url = item.res.item(&item.ns, &item.name);
+    let old = client.get(&url).await?;
+    if old["metadata"]["annotations"][LAST_APPLIED].as_str() == Some(item.applied.as_str()) {
+        return Ok("unchanged");
+    }
+    let new = client
+        .json(
+            hyper::Method::PATCH,
+            &url,
+            JSON,
+            Some(("application/strategic-merge-patch+json", &item.obj)),
+        )
+        .await?;
+    Ok(if rv(&new) == rv(&old) {
+        "unchanged"
+    } else {
+        "configured"
     })
 }
 
@@ -200,4 +308,44 @@ fn rv(v: &Value) -> Option<&str> {
 
 fn object_json(o: &Object) -> anyhow::Result<Value> {
     o.to_value().context("encoding the object")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(kind: &str, name: &str) -> Item {
+        Item {
+            res: Resource::from_kind(kind).expect("served kind"),
+            ns: "default".into(),
+            name: name.into(),
+            obj: json!({}),
+            applied: String::new(),
+        }
+    }
+
+    #[test]
+    fn namespaces_then_configs_then_the_rest_each_in_file_order() {
+        let items = [
+            item("Pod", "a"),
+            item("ConfigMap", "c"),
+            item("Namespace", "n"),
+            item("Service", "s"),
+            item("Secret", "t"),
+            item("Namespace", "m"),
+        ];
+        assert_eq!(phases(&items), vec![vec![2, 5], vec![1, 4], vec![0, 3]]);
+        assert_eq!(phases(&items[..1]), vec![vec![0]]);
+    }
+
+    #[test]
+    fn lines_come_out_in_file_order_whatever_order_answers_arrive_in() {
+        let mut out = InOrder::new(3);
+        assert!(out.done(2, Ok("c".into())).is_empty());
+        assert!(out.done(1, Err("b failed".into())).is_empty());
+        assert_eq!(
+            out.done(0, Ok("a".into())),
+            vec![Ok("a".into()), Err("b failed".into()), Ok("c".into())]
+        );
+    }
 }
