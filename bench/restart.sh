@@ -48,7 +48,9 @@ server=""
 start() {
     # The engine's info lines include its re-adoption timing.
     NODELET_LOG=${NODELET_LOG:-warn,nodelet_engine::engine=info} \
-        "$nodelet" serve --root "$root" --run-root "$run" --listen "$addr" >>"$tmp/server.log" 2>&1 &
+        "$nodelet" serve --root "$root" --run-root "$run" --listen "$addr" \
+        --max-pods $((N + H + 10)) --image-gc-high-threshold 100 --image-gc-low-threshold 99 \
+        >>"$tmp/server.log" 2>&1 &
     server=$!
 }
 ready() {
@@ -79,6 +81,10 @@ cleanup() {
     for p in $(pgrep -f "$tmp" 2>/dev/null); do kill -KILL "$p" 2>/dev/null; done
     awk -v t="$tmp" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null || true
+    # The services table and the native pod network's masquerade outlive a
+    # stop without --drain by design.
+    nft delete table ip "nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null || true
+    nft delete table ip "nodelet-pods-nodelet-$NODELET_CNI_BRIDGE" 2>/dev/null || true
     [[ -z ${LOG:-} ]] || cp "$tmp/server.log" "$LOG"
     rm -rf "$tmp"
 }

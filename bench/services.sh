@@ -7,7 +7,8 @@
 #     the cluster DNS (a cluster name), vs the host resolver (the same tool);
 #  3. throughput of a 200 MB download from the host through a cluster IP vs
 #     the pod IP directly (THROUGHPUT_RUNS, 9, interleaved runs each; the
-#     median of the per-run ratios).
+#     median of the per-run ratios; which path goes first alternates).
+# PARTS=dataplane,dns,throughput (the default) picks the parts to run.
 # Release build (BENCH_PROFILE=debug reuses the test build); root; takes
 # the shared real-test lock itself (it programs nftables and runs pods).
 set -euo pipefail
@@ -26,6 +27,10 @@ if [ -z "${NODELET_BENCH_LOCKED:-}" ]; then
     NODELET_BENCH_LOCKED=1 exec flock /tmp/nodelet-real-tests.lock "$0" "$@"
 fi
 echo "== profile $PROFILE"
+# PARTS=throughput (or dataplane, dns; comma-separated) runs only those.
+PARTS=${PARTS:-dataplane,dns,throughput}
+part() { case ",$PARTS," in *",$1,"*) return 0 ;; esac; return 1; }
+if part dataplane; then
 echo "== readiness change -> data plane ($N services), this host's network namespace"
 "$BIN/examples/bench_dataplane" "$N" 400
 # The same in a private network namespace, where nodelet's table is the
@@ -35,6 +40,7 @@ echo "== readiness change -> data plane ($N services), this host's network names
 # how much of the figure is this host's ruleset.
 echo "== the same in a private network namespace ($(nft list chains 2>/dev/null | grep -c chain) chains in this host's)"
 unshare -n sh -c 'ip link set lo up && exec "$0" "$@"' "$BIN/examples/bench_dataplane" "$N" 400
+fi
 
 IMAGES=${NODELET_TEST_IMAGES:-$REPO/target/test-images}
 [ -f "$IMAGES/busybox.tar" ] || bash scripts/build-test-images.sh "$IMAGES" >&2
@@ -79,6 +85,7 @@ kubectl wait --for=condition=Ready pod/big --timeout=120s >/dev/null
 cip=$(kubectl get svc big -o jsonpath='{.spec.clusterIP}')
 pip=$(kubectl get pod big -o jsonpath='{.status.podIP}')
 
+if part dns; then
 echo "== DNS from inside the pod's network namespace"
 pin=$(ls -d "$tmp"/run/ns/*/net | head -1)
 nsenter --net="$pin" "$BIN/examples/bench_dns" 10.130.0.10 big.default.svc.cluster.local. 20000 8
@@ -86,13 +93,21 @@ host_ns=$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)
 host_name=${HOST_DNS_NAME:-$(hostname -f 2>/dev/null || hostname).}
 echo "-- host resolver $host_ns ($host_name), same tool:"
 "$BIN/examples/bench_dns" "$host_ns" "$host_name" 2000 8 || true
+fi
 
+part throughput || exit 0
 RUNS=${THROUGHPUT_RUNS:-9}
 echo "== throughput from the host: cluster IP $cip vs pod IP $pip (200 MB, $RUNS interleaved runs each)"
 ratios=()
 for i in $(seq "$RUNS"); do
-    via=$(curl -s -o /dev/null -w '%{speed_download}' "http://$cip/big")
-    direct=$(curl -s -o /dev/null -w '%{speed_download}' "http://$pip:8080/big")
+    # Alternate which goes first, so neither path always follows the other.
+    if ((i % 2)); then
+        via=$(curl -s -o /dev/null -w '%{speed_download}' "http://$cip/big")
+        direct=$(curl -s -o /dev/null -w '%{speed_download}' "http://$pip:8080/big")
+    else
+        direct=$(curl -s -o /dev/null -w '%{speed_download}' "http://$pip:8080/big")
+        via=$(curl -s -o /dev/null -w '%{speed_download}' "http://$cip/big")
+    fi
     r=$(awk -v a="$via" -v b="$direct" 'BEGIN {printf "%.3f", a / b}')
     ratios+=("$r")
     printf 'run %d: cluster IP %.0f MB/s, pod IP %.0f MB/s, ratio %s\n' "$i" "$(awk -v a="$via" 'BEGIN{print a/1048576}')" "$(awk -v a="$direct" 'BEGIN{print a/1048576}')" "$r"

@@ -17,6 +17,9 @@
 //!
 //! Usage: bench_lifecycle [MAX_PODS] [--mass-only] (default 200; the flag
 //! runs only part 4, e.g. to compare a store on tmpfs with `TMPDIR=/dev/shm`).
+//! `bench_lifecycle --up50 [ROUNDS]` prints only the engine's "50 pods with
+//! postStart → all Running" (ROUNDS rounds, default 3), the reference
+//! figure of `bench/user.sh`.
 
 #[path = "../tests/real_support/mod.rs"]
 mod real_support;
@@ -322,6 +325,15 @@ async fn main() {
         .unwrap_or(200);
     let mass_only = std::env::args().any(|a| a == "--mass-only");
     let r = Real::new("bench_lifecycle", 40).await.unwrap();
+    if std::env::args().nth(1).as_deref() == Some("--up50") {
+        let rounds = std::env::args()
+            .nth(2)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(3);
+        up50(&r, rounds).await;
+        r.finish().await;
+        return;
+    }
     println!(
         "== nodelet lifecycle benchmark (real runc + CNI; state and rootfs under {}) ==",
         std::env::temp_dir().display()
@@ -331,6 +343,27 @@ async fn main() {
     }
     mass_delete(&r, max).await;
     r.finish().await;
+}
+
+/// `--up50`: after a one-pod warm-up, `rounds` times 50 pods with
+/// postStart `exec true` → all Running, each round starting once the
+/// previous one's teardown released everything; one line of milliseconds.
+async fn up50(r: &Real, rounds: usize) {
+    let hook = json!({"postStart": {"exec": {"command": ["true"]}}});
+    let mut v = Vec::new();
+    for k in 0..=rounds {
+        let n = if k == 0 { 1 } else { 50 };
+        let (yaml, names) = manifest(&format!("up50-{k}"), n, hook.clone());
+        let up = ms(engine_up(r, &yaml, &names).await);
+        engine_down(r, &names, None).await;
+        tokio::time::timeout(Duration::from_secs(300), r.engine.resources_released())
+            .await
+            .expect("resources not released 300 s after deletion");
+        if k > 0 {
+            v.push(format!("{up:.1}"));
+        }
+    }
+    println!("engine_up50_ms {}", v.join(" "));
 }
 
 /// Parts 1 to 3.
