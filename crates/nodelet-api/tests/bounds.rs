@@ -249,10 +249,20 @@ async fn a_pod_beyond_max_pods_is_failed_out_of_pods_and_a_deleted_one_makes_roo
         ),
         "{p4}"
     );
+    // As the kubelet's rejectPod: no container statuses (kubectl would
+    // print a waiting container's ContainerCreating instead of OutOfpods),
+    // none of the kubelet's conditions, no host IP; a start time.
     assert!(
-        p4["status"]["containerStatuses"][0]["state"]["running"].is_null(),
-        "a rejected pod never runs: {p4}"
+        p4["status"]["containerStatuses"].is_null(),
+        "a rejected pod never had containers: {p4}"
     );
+    let conditions: Vec<&str> = p4["status"]["conditions"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|c| c["type"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(conditions, ["PodScheduled"], "{p4}");
+    assert!(p4["status"]["hostIP"].is_null(), "{p4}");
+    assert!(p4["status"]["startTime"].is_string(), "{p4}");
     let ev = h
         .events()
         .await

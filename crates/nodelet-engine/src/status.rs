@@ -126,6 +126,18 @@ pub fn phase(rec: &PodRecord) -> &'static str {
     }
 }
 
+/// A pod the agent refused at admission (`--max-pods`, sysctls): the
+/// kubelet's `rejectPod` gives it only a phase, reason and message (the
+/// status manager adds the start time); it never had containers, so it
+/// shows no container statuses, no conditions of the kubelet's and no
+/// host IP. `kubectl get` then prints its reason (`OutOfpods`), not the
+/// `ContainerCreating` of a waiting container.
+pub fn rejected(rec: &PodRecord) -> bool {
+    rec.terminal
+        .as_ref()
+        .is_some_and(|(_, m)| m.starts_with(nodelet_spec::capacity::REJECTED_PREFIX))
+}
+
 /// A pod from a manifest file or URL rather than an API (the kubelet's
 /// `IsStaticPod`: `kubernetes.io/config.source` other than `api`).
 pub fn is_static(pod: &k8s_openapi::api::core::v1::Pod) -> bool {
@@ -470,7 +482,12 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
         Some(ip) => vec![ip.to_string()],
         None => Vec::new(),
     };
+    let rejected = rejected(rec);
+    let host_ips = if rejected { Vec::new() } else { host_ips };
     let statuses = |kinds: &[SlotKind]| -> Option<Vec<ContainerStatus>> {
+        if rejected {
+            return None;
+        }
         let v: Vec<ContainerStatus> = rec
             .slots
             .iter()
@@ -492,6 +509,9 @@ pub fn pod_with_status(rec: &PodRecord) -> Pod {
         conditions: Some(
             rec.conditions
                 .iter()
+                // PodScheduled stands for the scheduler's, which the
+                // kubelet's status manager keeps.
+                .filter(|c| !rejected || c.type_ == "PodScheduled")
                 .map(|c| PodCondition {
                     type_: c.type_.to_owned(),
                     status: if c.status { "True" } else { "False" }.to_owned(),

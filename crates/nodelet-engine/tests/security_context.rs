@@ -120,6 +120,14 @@ async fn unsafe_sysctls_end_the_pod_as_sysctl_forbidden() {
         st.message.as_deref(),
         Some("Pod was rejected: forbidden sysctl: \"kernel.msgmax\" not allowlisted")
     );
+    assert!(st.container_statuses.is_none(), "{st:?}");
+    let conditions: Vec<&str> = st
+        .conditions
+        .iter()
+        .flatten()
+        .map(|c| c.type_.as_str())
+        .collect();
+    assert_eq!(conditions, ["PodScheduled"]);
     assert!(h.has_event(
         "SysctlForbidden",
         "forbidden sysctl: \"kernel.msgmax\" not allowlisted"
