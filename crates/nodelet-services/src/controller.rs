@@ -129,6 +129,7 @@ impl Services {
             last_rv: 0,
             applied_tx: applied.clone(),
             writer: writer_tx,
+            dns_dirty: false,
         };
         ctl.ensure_builtins()?;
         ctl.last_rv = ctl.store.current_resource_version()?;
@@ -236,6 +237,13 @@ struct Controller {
     applied_tx: broadcast::Sender<Applied>,
     /// To the writer task (object writes off the update path).
     writer: tokio::sync::mpsc::UnboundedSender<Vec<Write>>,
+    /// A pod's address, phase, deletion or labels changed since the DNS
+    /// index was last built. Most pod updates (a restart count, a probe's
+    /// time, a re-adopted pod published again) change none of these: the
+    /// index, built from every pod and service, is then not rebuilt, nor
+    /// the rules re-planned (with hundreds of pods each rebuild per pod
+    /// update made a burst of updates quadratic).
+    dns_dirty: bool,
 }
 
 impl Controller {
@@ -268,7 +276,9 @@ impl Controller {
                     while let Ok(pod) = computed.try_recv() {
                         self.pod_changed(&pod, &mut affected);
                     }
-                    self.round(seen, affected, gone_pods).await;
+                    if !affected.is_empty() || !gone_pods.is_empty() || self.dns_dirty {
+                        self.round(seen, affected, gone_pods).await;
+                    }
                 }
                 ev = rx.recv() => {
                     let seen = Instant::now();
@@ -306,6 +316,7 @@ impl Controller {
         if old.as_ref().map(relevant) == Some(relevant(pod)) {
             return;
         }
+        self.dns_dirty = true;
         self.affected_by(old.as_ref(), affected);
         self.affected_by(Some(pod), affected);
     }
@@ -334,6 +345,7 @@ impl Controller {
                     .get(&key)
                     .is_some_and(|p| p.metadata.uid.as_deref() == Some(uid.as_str()));
                 if let Some(old) = same.then(|| self.pods.remove(&key)).flatten() {
+                    self.dns_dirty = true;
                     if let Some(ip) = pod_ip(&old) {
                         gone.insert(ip);
                     }
@@ -363,6 +375,7 @@ impl Controller {
             }
         }
         self.pods = now;
+        self.dns_dirty = true;
         affected.extend(self.services.keys().cloned());
     }
 
@@ -599,7 +612,10 @@ impl Controller {
                 done,
             });
         }
-        self.publish_dns();
+        if self.dns_dirty || !affected.is_empty() {
+            self.publish_dns();
+            self.dns_dirty = false;
+        }
         for ip in &gone {
             flushes.push(Flush::To(*ip));
             flushes.push(Flush::RepliedBy(*ip));
