@@ -11,6 +11,7 @@ pub(crate) mod encode;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 pub use encode::Batch;
 
@@ -18,6 +19,7 @@ use crate::nft::exec::NftError;
 use crate::nft::ops::{Op, render};
 
 pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 /// Socket buffers large enough for the largest incremental batch (churn of
 /// many services at once); root may exceed the sysctl limits.
 const BUFFER: libc::c_int = 8 << 20;
@@ -204,6 +206,57 @@ impl Socket {
         } else {
             Ok(n as usize)
         }
+    }
+
+    /// The next datagram, waiting up to `timeout` for it (`TimedOut`
+    /// after). A datagram longer than `buf` is an error, not a silently
+    /// cut one.
+    pub(crate) fn recv_wait(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        loop {
+            // SAFETY: poll on one pollfd we own, for its duration.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if rc == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer from the kernel in {timeout:?}"),
+                ));
+            }
+            break;
+        }
+        // SAFETY: recv into a buffer we own, at most its length; with
+        // MSG_TRUNC the result is the datagram's real length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(io::Error::other(format!(
+                "a netlink message of {n} bytes exceeds the {} byte buffer",
+                buf.len()
+            )));
+        }
+        Ok(n)
     }
 
     /// Drops answers left from an earlier batch.
