@@ -3,8 +3,8 @@
 # when everything is present). Sourced by demo.sh and test.sh.
 #   - runc (default OCI runtime), crun (alternative), conmon (measured
 #     against our monitor in bench/), busybox-static (test/demo images),
-#     containernetworking-plugins + iptables (CNI pod networking), nftables +
-#     conntrack (the Service data plane and its stale-flow cleanup),
+#     containernetworking-plugins + iptables (CNI pod networking), nftables
+#     (the Service data plane), conntrack (tests insert and list flows),
 #     util-linux/iproute2 (namespaces, veth checks); skopeo, umoci, podman
 #     (image interop tests: archives made by real tools load).
 #     hyperfine for bench/ is installed by the bench scripts.

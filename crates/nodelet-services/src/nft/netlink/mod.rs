@@ -5,18 +5,21 @@
 //! transaction, which beside iptables-nft's tables and other agents' is
 //! most of an update's time; a batch built here names only nodelet's table
 //! and reads nothing back (see docs/architecture.md, "Services").
+//! The socket and the framing also serve ctnetlink (`nft/conntrack`).
 
-mod encode;
+pub(crate) mod encode;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
 
 pub use encode::Batch;
 
 use crate::nft::exec::NftError;
 use crate::nft::ops::{Op, render};
 
-const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_ERROR: u16 = 2;
+pub(crate) const NLMSG_DONE: u16 = 3;
 /// Socket buffers large enough for the largest incremental batch (churn of
 /// many services at once); root may exceed the sysctl limits.
 const BUFFER: libc::c_int = 8 << 20;
@@ -100,13 +103,27 @@ impl Socket {
     }
 
     fn send(&self, buf: &[u8]) -> Result<(), SendError> {
+        self.send_raw(buf).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EMSGSIZE) {
+                return SendError::TooLarge;
+            }
+            SendError::Failed(NftError(format!(
+                "netlink: sending a batch of {} bytes: {e}",
+                buf.len()
+            )))
+        })
+    }
+
+    /// Sends `buf` (one or more messages) to the kernel, which processes
+    /// them inside this call (netlink to the kernel is synchronous; a dump
+    /// continues as its answers are read).
+    pub(crate) fn send_raw(&self, buf: &[u8]) -> io::Result<()> {
         // SAFETY: a zeroed sockaddr_nl with the family set addresses the
         // kernel (pid 0).
         let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         kernel.nl_family = libc::AF_NETLINK as libc::sa_family_t;
         // SAFETY: sendto with a buffer we own for the call's duration and
-        // a valid address. The kernel processes the whole batch inside
-        // this call (netlink to the kernel is synchronous).
+        // a valid address.
         let n = unsafe {
             libc::sendto(
                 self.fd.as_raw_fd(),
@@ -118,14 +135,7 @@ impl Socket {
             )
         };
         if n < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EMSGSIZE) {
-                return Err(SendError::TooLarge);
-            }
-            return Err(SendError::Failed(NftError(format!(
-                "netlink: sending a batch of {} bytes: {e}",
-                buf.len()
-            ))));
+            return Err(io::Error::last_os_error());
         }
         Ok(())
     }
@@ -198,6 +208,57 @@ impl Socket {
         }
     }
 
+    /// The next datagram, waiting up to `timeout` for it (`TimedOut`
+    /// after). A datagram longer than `buf` is an error, not a silently
+    /// cut one.
+    pub(crate) fn recv_wait(&self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        loop {
+            // SAFETY: poll on one pollfd we own, for its duration.
+            let rc = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if rc < 0 {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            if rc == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no answer from the kernel in {timeout:?}"),
+                ));
+            }
+            break;
+        }
+        // SAFETY: recv into a buffer we own, at most its length; with
+        // MSG_TRUNC the result is the datagram's real length.
+        let n = unsafe {
+            libc::recv(
+                self.fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+            )
+        };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n > buf.len() {
+            return Err(io::Error::other(format!(
+                "a netlink message of {n} bytes exceeds the {} byte buffer",
+                buf.len()
+            )));
+        }
+        Ok(n)
+    }
+
     /// Drops answers left from an earlier batch.
     fn drain(&self) {
         let mut buf = vec![0u8; 16 << 10];
@@ -205,30 +266,57 @@ impl Socket {
     }
 }
 
+/// One netlink message of a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Message<'a> {
+    pub ty: u16,
+    pub flags: u16,
+    pub seq: u32,
+    /// What follows the 16-byte `nlmsghdr`.
+    pub payload: &'a [u8],
+}
+
+/// The messages of a datagram, in order; stops at the first whose length
+/// does not fit (a truncated tail is ignored, never read past).
+pub(crate) fn messages(buf: &[u8]) -> impl Iterator<Item = Message<'_>> {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let h = buf.get(at..at.checked_add(16)?)?;
+        let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+        if len < 16 {
+            return None;
+        }
+        let payload = buf.get(at + 16..at.checked_add(len)?)?;
+        let m = Message {
+            ty: u16::from_ne_bytes([h[4], h[5]]),
+            flags: u16::from_ne_bytes([h[6], h[7]]),
+            seq: u32::from_ne_bytes([h[8], h[9], h[10], h[11]]),
+            payload,
+        };
+        at = at.checked_add((len + 3) & !3)?;
+        Some(m)
+    })
+}
+
+/// The error code of an `NLMSG_ERROR` message's payload: 0 is an
+/// acknowledgement, otherwise a negative errno.
+pub(crate) fn error_code(payload: &[u8]) -> Option<i32> {
+    let b = payload.get(..4)?;
+    Some(i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+}
+
 /// `(sequence number, error code)` of every `NLMSG_ERROR` in `buf`; code 0
 /// is an acknowledgement, otherwise a negative errno.
 fn parse_errors(buf: &[u8]) -> Vec<(u32, i32)> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at + 16 <= buf.len() {
-        let len = u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
-        if len < 16 || at + len > buf.len() {
-            break;
-        }
-        let ty = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-        let seq = u32::from_ne_bytes([buf[at + 8], buf[at + 9], buf[at + 10], buf[at + 11]]);
-        if ty == NLMSG_ERROR && len >= 20 {
-            let code = i32::from_ne_bytes([buf[at + 16], buf[at + 17], buf[at + 18], buf[at + 19]]);
-            out.push((seq, code));
-        }
-        at += (len + 3) & !3;
-    }
-    out
+    messages(buf)
+        .filter(|m| m.ty == NLMSG_ERROR)
+        .filter_map(|m| Some((m.seq, error_code(m.payload)?)))
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_errors;
+    use super::{messages, parse_errors};
 
     fn msg(ty: u16, seq: u32, code: i32) -> Vec<u8> {
         let mut v = Vec::new();
@@ -249,5 +337,21 @@ mod tests {
         buf.extend(msg(2, 9, 0));
         buf.extend_from_slice(&[1, 2, 3]); // a truncated tail is ignored
         assert_eq!(parse_errors(&buf), [(7, -libc::ENOENT), (9, 0)]);
+    }
+
+    #[test]
+    fn a_length_that_does_not_fit_ends_the_walk_without_reading_past() {
+        let mut buf = msg(2, 1, 0);
+        buf[0..4].copy_from_slice(&8u32.to_ne_bytes()); // shorter than a header
+        assert_eq!(messages(&buf).count(), 0);
+        let mut buf = msg(2, 1, 0);
+        buf[0..4].copy_from_slice(&u32::MAX.to_ne_bytes()); // longer than the datagram
+        assert_eq!(messages(&buf).count(), 0);
+        let buf = msg(2, 1, 0);
+        let m: Vec<_> = messages(&buf).collect();
+        assert_eq!(
+            (m.len(), m[0].ty, m[0].seq, m[0].payload.len()),
+            (1, 2, 1, 20)
+        );
     }
 }
