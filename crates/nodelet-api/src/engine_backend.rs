@@ -549,18 +549,19 @@ impl Backend for EngineBackend {
         // Fail now (410) rather than inside the stream.
         self.store.changes_since(since_rv).map_err(store_err)?;
         let store = self.store.clone();
-        let rx = self.engine.subscribe();
         let written = self.written.clone();
+        // Only the store's own write signal wakes a watch: everything a
+        // watch sends is read from the store's change log, and every
+        // engine change is a store write (waking on the engine's events
+        // too read the log once more per event, for nothing).
         struct St {
             store: Arc<Store>,
-            rx: tokio::sync::broadcast::Receiver<nodelet_engine::EngineEvent>,
             written: tokio::sync::watch::Receiver<()>,
             last: u64,
             pending: std::collections::VecDeque<WatchEvent>,
         }
         let st = St {
             store,
-            rx,
             written,
             last: since_rv,
             pending: Default::default(),
@@ -611,13 +612,8 @@ impl Backend for EngineBackend {
                 if !st.pending.is_empty() {
                     continue;
                 }
-                tokio::select! {
-                    r = st.rx.recv() => {
-                        if matches!(r, Err(tokio::sync::broadcast::error::RecvError::Closed)) {
-                            return None;
-                        }
-                    }
-                    r = st.written.changed() => if r.is_err() { return None },
+                if st.written.changed().await.is_err() {
+                    return None;
                 }
             }
         });
