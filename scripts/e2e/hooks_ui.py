@@ -227,6 +227,7 @@ def main():
                 hooks: [...document.querySelectorAll('svg rect.hook')].map(r => [r.dataset.container, r.dataset.hook, r.dataset.result, box(r)]),
                 segs: [...document.querySelectorAll('svg rect.seg')].map(r => r.dataset.state),
                 live: document.body.dataset.live || 'on',
+                liveError: document.body.dataset.liveError || '',
               };
             })()""",
         )
@@ -246,7 +247,7 @@ def main():
                 fail(f"no {want} hook bar drawn: {drawn['hooks']}")
             print(f"ok a {want} hook bar is drawn ({[r for _c, h, r, _b in drawn['hooks'] if h.lower() == want.lower()]})")
         if drawn["live"] == "off":
-            fail("the page's live watch failed (body data-live=off)")
+            fail(f"the page's live watch failed (body data-live=off: {drawn.get('liveError')})")
         print("ok the page's live watch is connected")
         screenshot(ws, os.path.join(out, "pod.png"))
     finally:

@@ -182,6 +182,24 @@ mod tests {
         );
     }
 
+    /// A pod rejected at admission (`rejectPod`) has no container
+    /// statuses: its reason is the STATUS. With a waiting container it
+    /// would read ContainerCreating, as nodelet once showed it.
+    #[test]
+    fn rejected_pod_shows_its_reason() {
+        let p = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Failed",
+            "reason": "OutOfpods", "message": "Pod was rejected: Node didn't have enough resource: pods"}});
+        let s = summarize(&p, now());
+        assert_eq!(
+            (s.ready.as_str(), s.status.as_str(), s.restarts.as_str()),
+            ("0/1", "OutOfpods", "0")
+        );
+        let mut waiting = p.clone();
+        waiting["status"]["containerStatuses"] = json!([{"name": "a", "ready": false, "restartCount": 0,
+            "state": {"waiting": {"reason": "ContainerCreating"}}}]);
+        assert_eq!(summarize(&waiting, now()).status, "ContainerCreating");
+    }
+
     #[test]
     fn crashloop_with_restart_age() {
         let p = json!({"metadata": {}, "spec": {"containers": [{"name": "a"}]}, "status": {"phase": "Running",

@@ -16,10 +16,13 @@ use crate::routes::AppState;
 
 /// Reloads the page at the first change a watch from `rv` reports. A
 /// watch the server refuses (an error status) marks the page not live
-/// instead: reloading on its error body would reload forever.
+/// instead: reloading on its error body would reload forever. The fetch
+/// that a reload (or leaving the page) aborts is not such a failure: the
+/// page being replaced must not say so (CI once read `off` from a page
+/// caught in its own reload).
 fn live_script(watch_path: &str, rv: u64) -> String {
     format!(
-        "<script>(async()=>{{try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});if(!r.ok)throw new Error(r.status);const rd=r.body.getReader();const x=await rd.read();if(!x.done)location.reload();}}catch(e){{document.body.dataset.live='off';}}}})();</script>",
+        "<script>(async()=>{{let leaving=false;addEventListener('beforeunload',()=>{{leaving=true;}});try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});if(!r.ok)throw new Error(r.status);const rd=r.body.getReader();const x=await rd.read();if(!x.done){{leaving=true;location.reload();}}}}catch(e){{if(!leaving){{document.body.dataset.live='off';document.body.dataset.liveError=String(e);}}}}}})();</script>",
         sep = if watch_path.contains('?') { '&' } else { '?' },
     )
 }
