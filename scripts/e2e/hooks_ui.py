@@ -226,7 +226,7 @@ def main():
                 lanes: [...document.querySelectorAll('svg g.lane')].map(g => [g.dataset.container, box(g)]),
                 hooks: [...document.querySelectorAll('svg rect.hook')].map(r => [r.dataset.container, r.dataset.hook, r.dataset.result, box(r)]),
                 segs: [...document.querySelectorAll('svg rect.seg')].map(r => r.dataset.state),
-                live: document.body.dataset.live || 'on',
+                live: document.body.dataset.live || '',
                 liveError: document.body.dataset.liveError || '',
               };
             })()""",
@@ -246,9 +246,18 @@ def main():
             if not any(h.lower() == want.lower() for _c, h in hooks):
                 fail(f"no {want} hook bar drawn: {drawn['hooks']}")
             print(f"ok a {want} hook bar is drawn ({[r for _c, h, r, _b in drawn['hooks'] if h.lower() == want.lower()]})")
-        if drawn["live"] == "off":
-            fail(f"the page's live watch failed (body data-live=off: {drawn.get('liveError')})")
-        print("ok the page's live watch is connected")
+        # The page says how its watch is (data-live: on once the server
+        # accepted it; reconnecting after a dropped connection; off when
+        # refused or out of retries).
+        live, error = drawn["live"], drawn.get("liveError")
+        for _ in range(50):
+            if live in ("on", "off"):
+                break
+            time.sleep(0.1)
+            live, error = evaluate(ws, "[document.body.dataset.live || '', document.body.dataset.liveError || '']")
+        if live != "on":
+            fail(f"the page's live watch is not connected (data-live={live!r}: {error})")
+        print(f"ok the page's live watch is connected{f' (after: {error})' if error else ''}")
         screenshot(ws, os.path.join(out, "pod.png"))
     finally:
         proc.terminate()

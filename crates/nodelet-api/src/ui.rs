@@ -14,15 +14,25 @@ use crate::error::ApiError;
 use crate::kind::Kind;
 use crate::routes::AppState;
 
-/// Reloads the page at the first change a watch from `rv` reports. A
-/// watch the server refuses (an error status) marks the page not live
-/// instead: reloading on its error body would reload forever. The fetch
-/// that a reload (or leaving the page) aborts is not such a failure: the
-/// page being replaced must not say so (CI once read `off` from a page
-/// caught in its own reload).
+/// Reloads the page at the first change a watch from `rv` reports, and
+/// says how its watch is in `body[data-live]`: `on` once the server
+/// accepted it, `reconnecting` after a broken connection (retried five
+/// times, 0.2 s doubling: a live page outlives a dropped connection, as a
+/// client-go reflector re-watches), `off` when the server refuses it (an
+/// error status: reloading on its error body would reload forever) or the
+/// retries ran out, with the error in `data-live-error`. A fetch that the
+/// page's own reload or leaving aborts is none of these. A watch the
+/// server ends (its timeout) is opened again from the same version.
 fn live_script(watch_path: &str, rv: u64) -> String {
     format!(
-        "<script>(async()=>{{let leaving=false;addEventListener('beforeunload',()=>{{leaving=true;}});try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});if(!r.ok)throw new Error(r.status);const rd=r.body.getReader();const x=await rd.read();if(!x.done){{leaving=true;location.reload();}}}}catch(e){{if(!leaving){{document.body.dataset.live='off';document.body.dataset.liveError=String(e);}}}}}})();</script>",
+        "<script>(async()=>{{let leaving=false;addEventListener('beforeunload',()=>{{leaving=true;}});\
+         const b=document.body,wait=ms=>new Promise(r=>setTimeout(r,ms));\
+         for(let n=0;;){{try{{const r=await fetch('{watch_path}{sep}watch=1&resourceVersion={rv}',{{credentials:'same-origin'}});\
+         if(!r.ok){{b.dataset.live='off';b.dataset.liveError='HTTP '+r.status;return;}}\
+         b.dataset.live='on';n=0;const x=await r.body.getReader().read();\
+         if(!x.done){{leaving=true;location.reload();return;}}await wait(1000);}}\
+         catch(e){{if(leaving)return;b.dataset.liveError=String(e);\
+         if(n>=5){{b.dataset.live='off';return;}}b.dataset.live='reconnecting';await wait(200*2**n);n++;}}}}}})();</script>",
         sep = if watch_path.contains('?') { '&' } else { '?' },
     )
 }
