@@ -237,12 +237,14 @@ struct Controller {
     applied_tx: broadcast::Sender<Applied>,
     /// To the writer task (object writes off the update path).
     writer: tokio::sync::mpsc::UnboundedSender<Vec<Write>>,
-    /// A pod's address, phase, deletion or labels changed since the DNS
-    /// index was last built. Most pod updates (a restart count, a probe's
-    /// time, a re-adopted pod published again) change none of these: the
-    /// index, built from every pod and service, is then not rebuilt, nor
-    /// the rules re-planned (with hundreds of pods each rebuild per pod
-    /// update made a burst of updates quadratic).
+    /// A pod's own records changed (it came, went, got or lost its
+    /// address, or is being deleted) since the DNS index was last built;
+    /// what services serve changes with the services affected. Most pod
+    /// updates (a restart count, a condition, its phase or readiness with
+    /// no service selecting it, a re-adopted pod published again) change
+    /// neither: the index, built from every pod and service, is then not
+    /// rebuilt, nor the rules re-planned (with hundreds of pods a rebuild
+    /// per pod update made a burst of updates quadratic).
     dns_dirty: bool,
 }
 
@@ -316,7 +318,9 @@ impl Controller {
         if old.as_ref().map(relevant) == Some(relevant(pod)) {
             return;
         }
-        self.dns_dirty = true;
+        if old.as_ref().map(dns_relevant) != Some(dns_relevant(pod)) {
+            self.dns_dirty = true;
+        }
         self.affected_by(old.as_ref(), affected);
         self.affected_by(Some(pod), affected);
     }
@@ -778,6 +782,15 @@ async fn write_batch(store: &Arc<Store>, writes: Vec<Write>) {
         Ok(Err(e)) => tracing::warn!("services: writing endpoints: {e}"),
         Err(e) => tracing::warn!("services: writing endpoints: {e}"),
     }
+}
+
+/// What a pod's own DNS records (`<a-b-c-d>.<ns>.pod`) are made of.
+fn dns_relevant(p: &Pod) -> (Option<String>, bool, bool) {
+    (
+        p.status.as_ref().and_then(|s| s.pod_ip.clone()),
+        p.metadata.deletion_timestamp.is_some(),
+        p.spec.as_ref().and_then(|s| s.host_network) == Some(true),
+    )
 }
 
 /// The fields whose change matters to endpoints and DNS.

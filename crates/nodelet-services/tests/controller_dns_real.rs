@@ -25,9 +25,11 @@ use nodelet_spec::Object;
 use nodelet_store::Store;
 use nodelet_testsupport::Needs;
 
+/// A pod whose readiness waits for the `example.com/gate` condition.
 fn pod_object(name: &str) -> Object {
     let pod = serde_json::json!({"metadata": {"name": name, "namespace": "default", "labels": {"app": "a"}},
-        "spec": {"containers": [{"name": "c", "image": "nodelet.local/busybox"}]}});
+        "spec": {"readinessGates": [{"conditionType": "example.com/gate"}],
+                 "containers": [{"name": "c", "image": "nodelet.local/busybox"}]}});
     let mut pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).unwrap();
     nodelet_spec::defaults::default_pod(&mut pod);
     Object::Pod(Box::new(pod))
@@ -103,16 +105,18 @@ async fn pod_updates_that_change_nothing_of_dns_leave_the_index_alone() {
     })
     .await;
     let ip = ip.into_inner();
-    until("p is Ready", || {
+    let condition = |ty: &str, status: &str| {
         engine.get_pod("default", "p").is_some_and(|p| {
             p.status
                 .and_then(|s| s.conditions)
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                .is_some_and(|c| c.iter().any(|c| c.type_ == ty && c.status == status))
         })
+    };
+    until("p is Running, not Ready (its gate)", || {
+        condition("ContainersReady", "True") && condition("Ready", "False")
     })
     .await;
-    // The index as the controller leaves it once p is settled (its
-    // phase and readiness did change the index after the address came).
+    // The index as the controller leaves it once p is settled.
     let mut before = services.dns_index();
     loop {
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -123,22 +127,22 @@ async fn pod_updates_that_change_nothing_of_dns_leave_the_index_alone() {
         before = now;
     }
 
+    // Conditions written through pods/status (as a controller would).
+    let set = |ty: &str| {
+        let c = PodCondition {
+            type_: ty.into(),
+            status: "True".into(),
+            ..Default::default()
+        };
+        engine
+            .set_external_conditions("default", "p", &[c])
+            .unwrap();
+    };
     // A condition of someone else's: the pod's status changes (and is
     // broadcast), nothing DNS serves does.
-    let other = PodCondition {
-        type_: "example.com/other".into(),
-        status: "True".into(),
-        ..Default::default()
-    };
-    engine
-        .set_external_conditions("default", "p", &[other])
-        .unwrap();
+    set("example.com/other");
     until("the condition is published", || {
-        engine.get_pod("default", "p").is_some_and(|p| {
-            p.status
-                .and_then(|s| s.conditions)
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "example.com/other"))
-        })
+        condition("example.com/other", "True")
     })
     .await;
     // Time for the controller to take the update (it does within
@@ -147,6 +151,15 @@ async fn pod_updates_that_change_nothing_of_dns_leave_the_index_alone() {
     assert!(
         Arc::ptr_eq(&before, &services.dns_index()),
         "an update that changes nothing of DNS rebuilt the index"
+    );
+
+    // Ready now, with no service selecting it: endpoints and DNS as before.
+    set("example.com/gate");
+    until("p is Ready", || condition("Ready", "True")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        Arc::ptr_eq(&before, &services.dns_index()),
+        "a readiness change no service sees rebuilt the index"
     );
 
     // A new pod's address does reach the index, and a deleted pod's goes.
