@@ -308,6 +308,13 @@ impl Drop for Harness {
                 }
             }
         }
+        // The runtime makes `<root>/volumes` a shared bind mount of its own;
+        // left mounted, the temporary directory cannot be removed and every
+        // later runc of the suite reads one more mountinfo line.
+        let _ = nix::mount::umount2(
+            &self.cfg.root.join("volumes"),
+            nix::mount::MntFlags::MNT_DETACH,
+        );
         let mine = self.pod_suffix();
         if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
             for h in rd.flatten() {
