@@ -181,6 +181,67 @@ impl Drop for Outside {
 }
 
 #[tokio::test]
+async fn native_bridge_routes_send_the_service_range_onto_the_bridge() {
+    if !require_real("native_bridge_routes_send_the_service_range_onto_the_bridge") {
+        return;
+    }
+    // As `--service-route` asks: the host reaches the range over the
+    // bridge, from the bridge's address; a route lost with the bridge
+    // comes back with the next pod.
+    let n = 22;
+    let range = "10.135.0.0/16";
+    let bridge = format!("nlt{n}");
+    let base = TestNet::native(n);
+    let manager = SandboxManager::new(
+        &base.dir.path().join("sandboxes"),
+        &base.run_dir(),
+        CniOptions {
+            bridge_routes: vec![range.to_string()],
+            ..base.options.clone()
+        },
+    )
+    .unwrap();
+    let route = || sh(&["ip", "-o", "route", "get", "10.135.7.9"]);
+    let a = manager.create(&pod("routed", vec![])).await.unwrap();
+    let got = route();
+    assert!(
+        got.contains(&format!("dev {bridge} ")) && got.contains(&format!("src {}", gateway(n))),
+        "10.135.7.9 is not routed onto {bridge} from {}: {got}",
+        gateway(n)
+    );
+    // Replaced, not duplicated, by a second pod.
+    let b = manager.create(&pod("routed-too", vec![])).await.unwrap();
+    let table = sh(&["ip", "-o", "route", "show", range]);
+    assert_eq!(table.lines().count(), 1, "{table}");
+    manager.remove(&a.id).await.unwrap();
+    manager.remove(&b.id).await.unwrap();
+    // Uninstalling removes it (the bridge stays).
+    manager.remove_node_rules().await.unwrap();
+    assert!(
+        !route().contains(&format!("dev {bridge} ")),
+        "route left after uninstall"
+    );
+    let c = manager.create(&pod("back", vec![])).await.unwrap();
+    assert!(route().contains(&format!("dev {bridge} ")), "not re-made");
+    manager.remove(&c.id).await.unwrap();
+    let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+    assert!(
+        !route().contains(&format!("dev {bridge} ")),
+        "route left with the bridge gone"
+    );
+    let d = manager.create(&pod("again", vec![])).await.unwrap();
+    assert!(
+        route().contains(&format!("dev {bridge} ")),
+        "not re-made with the bridge"
+    );
+    manager.remove(&d.id).await.unwrap();
+    let _ = Command::new("ip").args(["link", "del", &bridge]).output();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", &base.masq_table()])
+        .output();
+}
+
+#[tokio::test]
 async fn native_egress_is_masqueraded_by_one_node_rule() {
     if !require_real("native_egress_is_masqueraded_by_one_node_rule") {
         return;
@@ -327,6 +388,7 @@ async fn native_pods_without_host_ports_run_no_plugin() {
         network_name: format!("nlt-{n}"),
         cache_dir: dir.path().join("cache"),
         pod_network: PodNetwork::Auto,
+        bridge_routes: Vec::new(),
     };
     let manager =
         SandboxManager::new(&dir.path().join("sb"), &dir.path().join("ns"), options).unwrap();

@@ -66,6 +66,9 @@ pub fn oci_config(opts: &AgentOpts) -> OciConfig {
     cfg.registry_config_dir = node.registry_config_dir.clone();
     cfg.max_concurrent_downloads = node.max_concurrent_downloads;
     cfg.cni.pod_network = opts.pod_network.into();
+    if opts.services.service_route {
+        cfg.cni.bridge_routes = vec![opts.services.service_cidr.to_string()];
+    }
     let custom = opts.cni_subnet.is_some() || opts.cni_bridge.is_some();
     if let Some(subnet) = &opts.cni_subnet {
         cfg.cni.subnet = subnet.clone();

@@ -29,6 +29,13 @@ pub struct ServicesOpts {
     /// `nodelet`, or `nodelet-<bridge>` with a custom --cni-bridge.
     #[arg(long, env = "NODELET_NFT_TABLE", hide = true)]
     pub nft_table: Option<String>,
+    /// Route the service range onto nodelet's pod bridge (native pod
+    /// network), so the host reaches cluster IPs over the bridge their
+    /// endpoints are behind rather than through its default route and a
+    /// re-route after DNAT; `false` leaves the range to the host's routes,
+    /// as kube-proxy does.
+    #[arg(long, env = "NODELET_SERVICE_ROUTE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_route: bool,
 }
 
 fn parse_cidr(s: &str) -> Result<ipnet::Ipv4Net, String> {

@@ -58,6 +58,7 @@ impl TestNet {
             network_name: format!("nlt-{n}"),
             cache_dir: dir.path().join("cni-cache"),
             pod_network,
+            bridge_routes: Vec::new(),
         };
         let manager = SandboxManager::new(
             &dir.path().join("sandboxes"),

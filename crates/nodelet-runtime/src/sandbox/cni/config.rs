@@ -42,6 +42,11 @@ pub struct CniOptions {
     /// Whether pods of the default config are attached natively or through
     /// the plugins (`--pod-network`, see `sandbox::native`).
     pub pod_network: PodNetwork,
+    /// IPv4 ranges routed from the host onto the bridge, with its address
+    /// as the source (the service range, `--service-route`): the host then
+    /// reaches cluster IPs over the device their endpoints are behind.
+    /// Native pod network only; CNI plugins make their own routes.
+    pub bridge_routes: Vec<String>,
 }
 
 impl Default for CniOptions {
@@ -54,6 +59,7 @@ impl Default for CniOptions {
             network_name: "nodelet".to_string(),
             cache_dir: PathBuf::from("/var/lib/nodelet/cni"),
             pod_network: PodNetwork::Auto,
+            bridge_routes: Vec::new(),
         }
     }
 }

@@ -84,6 +84,8 @@ pub struct NativeNetwork {
     leases: Leases,
     cni_version: String,
     masq_table: String,
+    /// `CniOptions::bridge_routes`, parsed.
+    routes: Vec<Range>,
     /// Whether this agent installed the masquerade table yet.
     masq_installed: Mutex<bool>,
 }
@@ -102,8 +104,17 @@ impl NativeNetwork {
         }
         let unmodified = default_conflist(opts).is_ok_and(|d| d == list.raw);
         let range = Range::from_cidr(&opts.subnet);
+        let mut routes = Vec::new();
+        for r in &opts.bridge_routes {
+            routes.push(Range::from_cidr(r).ok_or_else(|| {
+                RuntimeError::Host(format!(
+                    "the route {r:?} onto the pod bridge is not an IPv4 CIDR"
+                ))
+            })?);
+        }
         match (unmodified, range) {
             (true, Some(range)) => Ok(Some(NativeNetwork {
+                routes,
                 network_name: opts.network_name.clone(),
                 bridge: opts.bridge.clone(),
                 range,
@@ -151,7 +162,8 @@ impl NativeNetwork {
         Ok(())
     }
 
-    /// Removes the node-wide masquerade (uninstalling).
+    /// Removes the node-wide masquerade and the routes onto the bridge
+    /// (uninstalling).
     pub fn remove_masquerade(&self) -> Result<()> {
         let mut installed = self
             .masq_installed
@@ -159,6 +171,18 @@ impl NativeNetwork {
             .unwrap_or_else(|p| p.into_inner());
         masq::remove(&self.masq_table)?;
         *installed = false;
+        if !self.routes.is_empty() {
+            let mut host = Rtnl::open().map_err(net("opening a netlink socket"))?;
+            if let Some(link) = host
+                .link_by_name(&self.bridge)
+                .map_err(net(&format!("reading {}", self.bridge)))?
+            {
+                for r in &self.routes {
+                    host.del_route(r.network, r.prefix_len, link.index)
+                        .map_err(net(&format!("removing the route of {}", r.cidr())))?;
+                }
+            }
+        }
         Ok(())
     }
 
@@ -289,6 +313,12 @@ impl NativeNetwork {
                 )))?;
             host.set_mac(link.index, &link.mac)
                 .map_err(net(&format!("pinning the MAC of {name}")))?;
+        }
+        // Replaced on every attachment: one round trip, and a route lost
+        // with a re-made bridge comes back with its next pod.
+        for r in &self.routes {
+            host.replace_route(r.network, r.prefix_len, link.index, gateway.0)
+                .map_err(net(&format!("routing {} onto {name}", r.cidr())))?;
         }
         Ok(link)
     }

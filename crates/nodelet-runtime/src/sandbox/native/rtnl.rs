@@ -15,8 +15,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::os::fd::RawFd;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload,
+    NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkHeader,
+    NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressHeader, AddressMessage};
 use netlink_packet_route::link::{
@@ -318,6 +318,60 @@ impl Rtnl {
                 NLM_F_CREATE | NLM_F_EXCL,
             ),
             libc::EEXIST,
+        )
+    }
+
+    /// `dst/len` straight out of link `index` with `src` as the preferred
+    /// source (scope link, protocol `boot`, as `ip route replace dst/len
+    /// dev DEV src SRC`); replaces a route to the same prefix.
+    pub fn replace_route(
+        &mut self,
+        dst: Ipv4Addr,
+        len: u8,
+        index: u32,
+        src: Ipv4Addr,
+    ) -> io::Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header = RouteHeader {
+            address_family: AddressFamily::Inet,
+            destination_prefix_length: len,
+            table: RouteHeader::RT_TABLE_MAIN,
+            protocol: RouteProtocol::Boot,
+            scope: RouteScope::Link,
+            kind: RouteType::Unicast,
+            ..RouteHeader::default()
+        };
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        self.request(
+            RouteNetlinkMessage::NewRoute(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+        )
+        .map(drop)
+    }
+
+    /// Removes the route to `dst/len` out of link `index`; one that is not
+    /// there is no error.
+    pub fn del_route(&mut self, dst: Ipv4Addr, len: u8, index: u32) -> io::Result<()> {
+        let mut msg = RouteMessage::default();
+        msg.header = RouteHeader {
+            address_family: AddressFamily::Inet,
+            destination_prefix_length: len,
+            table: RouteHeader::RT_TABLE_MAIN,
+            // "Any scope": the kernel matches a delete's scope exactly
+            // unless it is RT_SCOPE_NOWHERE.
+            scope: RouteScope::NoWhere,
+            ..RouteHeader::default()
+        };
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        msg.attributes.push(RouteAttribute::Oif(index));
+        ignore(
+            self.request(RouteNetlinkMessage::DelRoute(msg), 0),
+            libc::ESRCH,
         )
     }
 
