@@ -12,7 +12,9 @@
 #     delete` / `kubectl delete -f` → every DELETED in the watch;
 #   - `podman kube play` / `podman kube down` of the same files (podman
 #     configured as bench/lifecycle.sh does);
-#   - the engine figure (in-process engine, `bench_lifecycle --up50`);
+#   - the engine figure (in-process engine, `bench_lifecycle --up50`), one
+#     round after each 50-pod postStart pair of rounds, so the ratio compares
+#     figures taken on the same machine state;
 #   - one pod on an idle node, create → Ready over ROUNDS rounds (from
 #     the POST being sent and from its ADDED), and the floor: `runc run
 #     -d` of the same bundle into a netns made by `ip netns add` and
