@@ -322,8 +322,8 @@ impl Rtnl {
     }
 
     /// `dst/len` straight out of link `index` with `src` as the preferred
-    /// source (scope link, protocol `boot`, as `ip route replace dst/len
-    /// dev DEV src SRC`); replaces a route to the same prefix.
+    /// source (scope link, as `ip route replace dst/len dev DEV src SRC`);
+    /// replaces a route to the same prefix.
     pub fn replace_route(
         &mut self,
         dst: Ipv4Addr,
@@ -331,21 +331,11 @@ impl Rtnl {
         index: u32,
         src: Ipv4Addr,
     ) -> io::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header = RouteHeader {
-            address_family: AddressFamily::Inet,
-            destination_prefix_length: len,
-            table: RouteHeader::RT_TABLE_MAIN,
-            protocol: RouteProtocol::Boot,
-            scope: RouteScope::Link,
-            kind: RouteType::Unicast,
-            ..RouteHeader::default()
-        };
+        let mut msg = main_route(len, RouteScope::Link, index);
         msg.attributes
             .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
         msg.attributes
             .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
-        msg.attributes.push(RouteAttribute::Oif(index));
         self.request(
             RouteNetlinkMessage::NewRoute(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
@@ -356,40 +346,23 @@ impl Rtnl {
     /// Removes the route to `dst/len` out of link `index`; one that is not
     /// there is no error.
     pub fn del_route(&mut self, dst: Ipv4Addr, len: u8, index: u32) -> io::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header = RouteHeader {
-            address_family: AddressFamily::Inet,
-            destination_prefix_length: len,
-            table: RouteHeader::RT_TABLE_MAIN,
-            // "Any scope": the kernel matches a delete's scope exactly
-            // unless it is RT_SCOPE_NOWHERE.
-            scope: RouteScope::NoWhere,
-            ..RouteHeader::default()
-        };
+        // "Any scope": the kernel matches a delete's scope exactly unless
+        // it is RT_SCOPE_NOWHERE.
+        let mut msg = main_route(len, RouteScope::NoWhere, index);
         msg.attributes
             .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
-        msg.attributes.push(RouteAttribute::Oif(index));
         ignore(
             self.request(RouteNetlinkMessage::DelRoute(msg), 0),
             libc::ESRCH,
         )
     }
 
-    /// The default route via `gateway` out of link `index` (protocol
-    /// `boot`, as `ip route add` and the CNI plugins make it).
+    /// The default route via `gateway` out of link `index` (as `ip route
+    /// add` and the CNI plugins make it).
     pub fn add_default_route(&mut self, index: u32, gateway: Ipv4Addr) -> io::Result<()> {
-        let mut msg = RouteMessage::default();
-        msg.header = RouteHeader {
-            address_family: AddressFamily::Inet,
-            table: RouteHeader::RT_TABLE_MAIN,
-            protocol: RouteProtocol::Boot,
-            scope: RouteScope::Universe,
-            kind: RouteType::Unicast,
-            ..RouteHeader::default()
-        };
+        let mut msg = main_route(0, RouteScope::Universe, index);
         msg.attributes
             .push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
-        msg.attributes.push(RouteAttribute::Oif(index));
         ignore(
             self.request(
                 RouteNetlinkMessage::NewRoute(msg),
@@ -398,6 +371,23 @@ impl Rtnl {
             libc::EEXIST,
         )
     }
+}
+
+/// A unicast IPv4 route of the main table out of link `index` with a
+/// `len`-bit destination, protocol `boot` (what `ip route` makes).
+fn main_route(len: u8, scope: RouteScope, index: u32) -> RouteMessage {
+    let mut msg = RouteMessage::default();
+    msg.header = RouteHeader {
+        address_family: AddressFamily::Inet,
+        destination_prefix_length: len,
+        table: RouteHeader::RT_TABLE_MAIN,
+        protocol: RouteProtocol::Boot,
+        scope,
+        kind: RouteType::Unicast,
+        ..RouteHeader::default()
+    };
+    msg.attributes.push(RouteAttribute::Oif(index));
+    msg
 }
 
 /// A header that sets `IFF_UP` on link `index` and changes no other flag.
