@@ -90,12 +90,13 @@ class Bench:
         self.out["resources"][label] = s
         return s
 
-    def settle(self, quiet=3, limit=60):
+    def settle(self, quiet=12, limit=90):
         """Seconds until the agent used no CPU for `quiet` seconds in a row
         (at most `limit`): the work a burst leaves behind (teardown after
-        the last pod is gone, status and event writes, the store's
-        coalesced sweep) is not idleness, so the idle window starts after
-        it, and how long it took is reported beside it."""
+        the last pod is gone, status and event writes, and the store's
+        retention sweep, which runs once up to 10 s after the last write
+        of a burst) is not idleness, so the idle window starts after it,
+        and how long it took is reported beside it."""
         t0, last, still = now(), procstat.cpu_s(self.a.server_pid), 0
         while still < quiet and now() - t0 < limit:
             time.sleep(1)
