@@ -83,11 +83,9 @@ async fn interactive_exec_tty_and_pipes() {
                 command: vec![
                     "sh".into(),
                     "-c".into(),
-                    // runc copies the size to the container's terminal
-                    // as the process starts: under load the first stty
-                    // can run before that (runc's race, not ours), so it
-                    // asks again once.
-                    "stty size 2>/dev/null || { sleep 0.5; stty size; }; tty; read x; stty size; echo got-$x".into(),
+                    // The size must be there from the first instruction
+                    // (runc only copies it after the start with `exec -t`).
+                    "stty size; tty; read x; stty size; echo got-$x".into(),
                 ],
                 tty: true,
                 stdin: true,
