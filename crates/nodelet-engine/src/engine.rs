@@ -444,6 +444,7 @@ impl Engine {
         }
         pod.status = None;
         let mut rec = PodRecord::new(key.clone(), uid, pod, self.ctx.config.host_ips.clone());
+        rec.acknowledge(self.ctx.clock.now());
         // The kubelet's pod-count admission: beyond `--max-pods` the pod
         // exists but never runs (ended by the agent, as `rejectPod`).
         let rejected = self.ctx.config.max_pods.and_then(|max| {

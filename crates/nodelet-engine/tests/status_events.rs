@@ -356,6 +356,78 @@ async fn subscribers_see_updates_events_and_deletion() {
     assert!(h.engine.list_pods().is_empty());
 }
 
+/// What a pod's start shows, update by update: as the kubelet's status
+/// manager, the first status already has `startTime`, and a container
+/// without postStart goes from waiting straight to running (node mode
+/// PATCHes `pods/status` once per update: two, not four). With a postStart
+/// the started-but-hooked state is shown in between.
+#[tokio::test(start_paused = true)]
+async fn a_pod_start_is_two_updates_and_the_first_has_its_start_time() {
+    let h = setup().await;
+    let mut sub = h.engine.subscribe();
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    let mut seen = Vec::new();
+    while let Ok(ev) = sub.try_recv() {
+        if let EngineEvent::PodUpdated(p) = ev {
+            let st = p.status.unwrap_or_default();
+            let c = &st.container_statuses.unwrap_or_default()[0];
+            let state = c.state.clone().unwrap_or_default();
+            assert!(st.start_time.is_some(), "no startTime in {:?}", st.phase);
+            seen.push((
+                st.phase.unwrap_or_default(),
+                state.waiting.and_then(|w| w.reason),
+                state.running.is_some(),
+                c.container_id.is_some(),
+            ));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "Pending".into(),
+                Some("ContainerCreating".into()),
+                false,
+                false
+            ),
+            ("Running".into(), None, true, true),
+        ]
+    );
+
+    let mut sub = h.engine.subscribe();
+    h.fake.script(
+        Match::Name("hooked".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(
+        json!({"metadata": {"name": "q"}, "spec": {"containers": [ctr("hooked", json!({
+        "lifecycle": {"postStart": {"sleep": {"seconds": 2}}}}))]}}),
+    );
+    h.until(10, |h| h.phase("q") == "Running").await;
+    let mut states = Vec::new();
+    while let Ok(ev) = sub.try_recv() {
+        if let EngineEvent::PodUpdated(p) = ev
+            && p.metadata.name.as_deref() == Some("q")
+        {
+            let st = p.status.unwrap_or_default();
+            let c = &st.container_statuses.unwrap_or_default()[0];
+            states.push((st.phase.unwrap_or_default(), c.container_id.is_some()));
+        }
+    }
+    assert_eq!(
+        states,
+        vec![
+            ("Pending".into(), false),
+            ("Pending".into(), true),
+            ("Running".into(), true),
+        ]
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn restart_of_the_engine_adopts_running_containers_without_duplicating() {
     let h = setup().await;

@@ -146,15 +146,8 @@ impl Worker {
 
     async fn run(mut self) {
         {
-            let mut rec = self.shared.lock();
-            if rec.start_time.is_none() {
-                let now = self.shared.ctx.clock.now();
-                rec.start_time = Some(now);
-                rec.mark(nodelet_timeline::Mark::new(
-                    nodelet_timeline::MarkKind::PodCreated,
-                    now,
-                ));
-            }
+            let now = self.shared.ctx.clock.now();
+            self.shared.lock().acknowledge(now);
         }
         self.register_allocation();
         self.shared.publish();

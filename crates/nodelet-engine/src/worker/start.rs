@@ -344,7 +344,17 @@ impl Worker {
             };
         }
         self.watch_container(i);
-        shared.publish();
+        // With a postStart the container shows as started (its ID, still
+        // waiting) while the hook runs. Without one it is Running in the
+        // publish right after, with no await between: one status change,
+        // not two (in node mode, one `pods/status` PATCH fewer).
+        if spec
+            .lifecycle
+            .as_ref()
+            .is_some_and(|l| l.post_start.is_some())
+        {
+            shared.publish();
+        }
 
         self.post_start_then_running(i, &id, attempt, &died, started.started_at)
             .await;

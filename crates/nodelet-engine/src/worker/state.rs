@@ -329,6 +329,22 @@ impl PodRecord {
         }
     }
 
+    /// The agent has acknowledged the pod: `status.startTime` (the
+    /// kubelet's definition) and the timeline's first mark, once. Done at
+    /// admission, so the first status anyone sees already carries it (a
+    /// separate update would cost node mode one more `pods/status` PATCH
+    /// per pod); the worker does it for pods that did not come through
+    /// admission.
+    pub fn acknowledge(&mut self, now: Timestamp) {
+        if self.start_time.is_none() {
+            self.start_time = Some(now);
+            self.mark(nodelet_timeline::Mark::new(
+                nodelet_timeline::MarkKind::PodCreated,
+                now,
+            ));
+        }
+    }
+
     /// Adds a mark to the pod's timeline (persisted with the next publish).
     pub fn mark(&mut self, mark: nodelet_timeline::Mark) {
         self.timeline.push(mark);
