@@ -77,7 +77,11 @@ export NODELET_BIN=$NODELET
 # Image GC and the disk signals off, as in scripts/node-e2e-real.sh: this
 # machine's shared disk is often nearly full, which is not what is measured.
 export NODELET_IMAGE_GC_HIGH_THRESHOLD=100
-export NODELET_NODE_ARGS="--eviction-hard nodefs.available<0%,imagefs.available<0%"
+# A cluster DNS address, as every real cluster gives its kubelets (and as
+# standalone has its own): without one each ClusterFirst pod costs a
+# MissingClusterDNS warning event, 100 more POSTs in the burst. Nothing
+# listens there; the pods only sleep.
+export NODELET_NODE_ARGS="--eviction-hard nodefs.available<0%,imagefs.available<0% --cluster-dns 10.96.0.10"
 export NODELET_CNI_SUBNET=10.242.$k.0/24 NODELET_CNI_BRIDGE=nlbn$k
 # The scheduler's API client is not rate-limited to Kubernetes' default
 # 50 requests/s (burst 100): binding 100 pods and posting their Scheduled
@@ -165,6 +169,37 @@ print(f"           CPU over those {secs:.1f} s: {busy:.1f} s busy of {secs * os.
 EOF
 }
 
+# api_requests: kube-apiserver's apiserver_request_total (every client's
+# requests by verb, resource and subresource).
+api_requests() {
+    bounded 20 "$K" get --raw /metrics 2>/dev/null | grep '^apiserver_request_total{'
+}
+
+# api_report BEFORE AFTER: the requests kube-apiserver served meanwhile
+# (watches aside), by verb and resource: whom the control plane's CPU
+# went to.
+api_report() {
+    python3 - "$@" <<'EOF'
+import re, sys
+def load(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'apiserver_request_total\{(.*)\} (\S+)', line)
+        if m:
+            l = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            if l.get("verb") == "WATCH":
+                continue
+            r = l.get("resource", "?") + ("/" + l["subresource"] if l.get("subresource") else "")
+            key = (l.get("verb", "?"), r)
+            out[key] = out.get(key, 0) + float(m.group(2))
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+diff = sorted(((v - a.get(k, 0), k) for k, v in b.items() if v - a.get(k, 0) >= 1), reverse=True)
+print(f"           kube-apiserver meanwhile: {sum(d for d, _ in diff):.0f} requests; "
+      + ", ".join(f"{v} {r} {d:.0f}" for d, (v, r) in diff[:8]))
+EOF
+}
+
 # measure NAME: the N pods applied, each one's ADDED → Running in a watch
 # (KUBECONFIG names the server); prints the figures, keeps them in
 # $tmp/NAME.json; deletes the pods again.
@@ -196,12 +231,14 @@ EOF
     local watcher=$!
     sleep 2 # the watch's initial (empty) list is done
     cpu_snapshot "$tmp/$name.cpu0"
+    [[ $name == node ]] && api_requests >"$tmp/api0"
     t0=$(date +%s.%N)
     bounded 300 "$K" apply -f "$tmp/pods.yaml" >/dev/null || echo "$name: kubectl apply failed"
     local t_applied
     t_applied=$(date +%s.%N)
     wait "$watcher"
     cpu_snapshot "$tmp/$name.cpu1"
+    [[ $name == node ]] && api_requests >"$tmp/api1"
     python3 - "$name" "$N" "$t0" "$t_applied" "$tmp/$name.watch.json" "$tmp/$name.json" <<'EOF'
 import json, sys
 name, n, t0, t_applied, src, dst = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
@@ -217,6 +254,7 @@ print(f"{name:10s} {r['running']}/{n} Running; ADDED → Running per pod: p50 {r
       f"kubectl apply {r['apply']:.2f} s; apply → all Running {r['all']:.2f} s")
 EOF
     cpu_report "$tmp/$name.cpu0" "$tmp/$name.cpu1" "$(python3 -c "print($(date +%s.%N) - $t0)")"
+    [[ $name == node ]] && api_report "$tmp/api0" "$tmp/api1"
     # Deleted, then polled until gone: `kubectl delete --wait` on
     # `nodelet serve` once waited out its timeout for 10 pods that were
     # already gone (a watch that missed the final DELETED).
