@@ -303,19 +303,10 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
 /// Writes `config.json` into the bundle directory, mode 0600: it holds the
 /// container's environment, Secret values from `secretKeyRef` included.
 pub fn write_spec(spec: &Spec, bundle: &Path) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let path = bundle.join("config.json");
     let json = serde_json::to_vec_pretty(spec)
         .map_err(|e| RuntimeError::Other(format!("serializing config.json: {e}")))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(&json))
-        .map_err(|e| RuntimeError::io(path, e))
+    super::record::write_private(&path, &json)
 }
 
 #[cfg(test)]

@@ -79,7 +79,6 @@ pub async fn exec_captured(
             &req.command,
             &req.env,
             pid_file.as_ref().map(|p| p.0.as_path()),
-            false,
         )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -139,16 +138,16 @@ pub async fn exec_interactive(
     cli: &OciCli,
     id: &str,
     req: &InteractiveExecRequest,
-    scratch: &Path,
+    container_dir: &Path,
 ) -> Result<InteractiveExec> {
     if req.command.is_empty() {
         return Err(RuntimeError::Other("exec: empty command".into()));
     }
     if req.tty {
-        return exec_tty(cli, id, req, scratch).await;
+        return exec_tty(cli, id, req, container_dir).await;
     }
     let mut child = cli
-        .exec_command(id, &req.command, &[], None, false)
+        .exec_command(id, &req.command, &[], None)
         .stdin(if req.stdin {
             Stdio::piped()
         } else {
@@ -188,12 +187,14 @@ pub async fn exec_interactive(
 /// detaches, and a detached exec's exit code is lost; so, like a terminal
 /// emulator, we give a non-detached `runc exec -t` a pty of our own as its
 /// controlling terminal: runc puts it in raw mode, proxies it to the
-/// container's pty and forwards our TIOCSWINSZ (SIGWINCH) to it.
+/// container's pty and forwards our TIOCSWINSZ (SIGWINCH) to it. The
+/// initial size also goes in the process file, so the container's pty
+/// has it before the process starts (see [`super::tty_process`]).
 async fn exec_tty(
     cli: &OciCli,
     id: &str,
     req: &InteractiveExecRequest,
-    _scratch: &Path,
+    container_dir: &Path,
 ) -> Result<InteractiveExec> {
     let (cols, rows) = req.initial_size.unwrap_or((80, 24));
     let ws = nix::pty::Winsize {
@@ -203,7 +204,13 @@ async fn exec_tty(
         ws_ypixel: 0,
     };
     let pty = nix::pty::openpty(&ws, None).map_err(|e| RuntimeError::io("openpty", e.into()))?;
-    let mut cmd = cli.exec_command(id, &req.command, &[], None, true);
+    let process = TempPath(super::tty_process::write_tty_process(
+        container_dir,
+        &req.command,
+        cols,
+        rows,
+    )?);
+    let mut cmd = cli.exec_process_command(id, &process.0);
     let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| RuntimeError::io("pty slave", e));
     cmd.stdin(Stdio::from(dup(&pty.slave)?))
         .stdout(Stdio::from(dup(&pty.slave)?))
@@ -246,6 +253,8 @@ async fn exec_tty(
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(async move {
         let code = child.wait().await.map(exit_code).unwrap_or(-1);
+        // runc has read the process file long before it exits.
+        drop(process);
         let _ = tx.send(code);
     });
     Ok(InteractiveExec {

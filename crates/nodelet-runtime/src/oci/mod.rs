@@ -23,6 +23,7 @@ pub mod record;
 pub mod runc;
 pub mod shm;
 pub mod termination;
+pub mod tty_process;
 pub mod update;
 pub mod volume_mounts;
 pub mod wait;
@@ -929,9 +930,7 @@ impl Runtime for OciRuntime {
         req: &InteractiveExecRequest,
     ) -> Result<InteractiveExec> {
         self.meta(id)?;
-        // Console sockets live under the run root: unix socket paths are
-        // limited to 108 bytes and container dirs are long.
-        exec::exec_interactive(&self.cli, id, req, &self.cfg.run_root.join("console")).await
+        exec::exec_interactive(&self.cli, id, req, &self.container_dir(id)).await
     }
 
     async fn attach(&self, id: &str, req: &AttachRequest) -> Result<InteractiveExec> {

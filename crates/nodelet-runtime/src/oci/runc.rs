@@ -159,25 +159,19 @@ impl OciCli {
         }
     }
 
-    /// An `exec` command line (not spawned): `exec [--tty] [--env K=V]...
-    /// [--pid-file F] ID ARGS...`.
+    /// An `exec` command line (not spawned): `exec [--env K=V]...
+    /// [--pid-file F] ID ARGS...`, in a process group of its own (a TTY
+    /// exec, [`Self::exec_process_command`], gets a session instead).
     pub fn exec_command(
         &self,
         id: &str,
         args: &[String],
         env: &[(String, String)],
         pid_file: Option<&Path>,
-        tty: bool,
     ) -> Command {
         let mut c = self.command();
         c.arg("exec");
-        if tty {
-            c.arg("--tty");
-        } else {
-            // A tty exec gets a session of its own (setsid in pre_exec, which
-            // a process group leader could not do); others a process group.
-            c.process_group(0);
-        }
+        c.process_group(0);
         for (k, v) in env {
             c.arg("--env").arg(format!("{k}={v}"));
         }
@@ -185,6 +179,16 @@ impl OciCli {
             c.arg("--pid-file").arg(p);
         }
         c.arg(id).args(args);
+        c
+    }
+
+    /// A TTY `exec` command line (not spawned) whose process, terminal size
+    /// included, is described by a file: `exec --process FILE ID`. No
+    /// process group: the caller makes it a session leader (setsid in
+    /// `pre_exec`, which a group leader could not do).
+    pub fn exec_process_command(&self, id: &str, process: &Path) -> Command {
+        let mut c = self.command();
+        c.arg("exec").arg("--process").arg(process).arg(id);
         c
     }
 

@@ -43,22 +43,13 @@ pub fn write_tty_process(
     cols: u16,
     rows: u16,
 ) -> Result<PathBuf> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let config = container_dir.join("bundle").join("config.json");
     let text = std::fs::read(&config).map_err(|e| RuntimeError::io(&config, e))?;
     let process = tty_process(&text, command, cols, rows)?;
     let path = container_dir.join(format!("exec-{}.json", super::random_hex(8)));
     let body = serde_json::to_vec(&process)
         .map_err(|e| RuntimeError::Other(format!("serializing the exec process: {e}")))?;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .and_then(|mut f| f.write_all(&body))
-        .map_err(|e| RuntimeError::io(&path, e))?;
+    super::record::write_private(&path, &body)?;
     Ok(path)
 }
 
