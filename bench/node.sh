@@ -179,20 +179,16 @@ api_requests() {
 # (watches aside), by verb and resource: whom the control plane's CPU
 # went to.
 api_report() {
-    python3 - "$@" <<'EOF'
-import re, sys
+    python3 - "$ws/bench" "$@" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+from prom import summed
 def load(path):
-    out = {}
-    for line in open(path):
-        m = re.match(r'apiserver_request_total\{(.*)\} (\S+)', line)
-        if m:
-            l = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-            if l.get("verb") == "WATCH":
-                continue
-            r = l.get("resource", "?") + ("/" + l["subresource"] if l.get("subresource") else "")
-            key = (l.get("verb", "?"), r)
-            out[key] = out.get(key, 0) + float(m.group(2))
-    return out
+    def key(l):
+        if l.get("verb") == "WATCH":
+            return None
+        return (l.get("verb", "?"), l.get("resource", "?") + ("/" + l["subresource"] if l.get("subresource") else ""))
+    return summed(path, "apiserver_request_total", key)
 a, b = load(sys.argv[1]), load(sys.argv[2])
 diff = sorted(((v - a.get(k, 0), k) for k, v in b.items() if v - a.get(k, 0) >= 1), reverse=True)
 print(f"           kube-apiserver meanwhile: {sum(d for d, _ in diff):.0f} requests; "
@@ -290,17 +286,12 @@ sleep "$SETTLE"
 requests >"$tmp/req0"
 sleep "$IDLE"
 requests >"$tmp/req1"
-python3 - "$tmp/req0" "$tmp/req1" "$IDLE" <<'EOF'
-import re, sys
+python3 - "$ws/bench" "$tmp/req0" "$tmp/req1" "$IDLE" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+from prom import summed
 def load(path):
-    out = {}
-    for line in open(path):
-        m = re.match(r'rest_client_requests_total\{(.*)\} (\S+)', line)
-        if m:
-            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-            key = (labels.get("method", "?"), labels.get("code", "?"))
-            out[key] = out.get(key, 0) + float(m.group(2))
-    return out
+    return summed(path, "rest_client_requests_total", lambda l: (l.get("method", "?"), l.get("code", "?")))
 a, b, secs = load(sys.argv[1]), load(sys.argv[2]), float(sys.argv[3])
 diff = {k: b[k] - a.get(k, 0) for k in b if b[k] - a.get(k, 0) > 0}
 total = sum(diff.values())
