@@ -68,6 +68,10 @@ flock "$IMAGES/.lock" bash -c "
   [[ -s '$IMAGES/busybox.tar' && -s '$IMAGES/testbin.tar' ]] ||
     '$ws/scripts/build-test-images.sh' '$IMAGES' >&2"
 if [[ -z ${NODELET_BENCH_LOCKED:-} ]]; then
+    # Said, not waited on in silence: under `flock` of the same lock (as
+    # bench/node.sh is run) this script would wait for itself for ever.
+    flock -n /tmp/nodelet-real-tests.lock true ||
+        echo "bench/user.sh: waiting for /tmp/nodelet-real-tests.lock (a real test or bench holds it; this script takes it itself: do not run it under flock)" >&2
     NODELET=$NODELET ENGINE_BENCH=$ENGINE_BENCH IMAGES=$IMAGES NODELET_BENCH_LOCKED=1 \
         exec flock /tmp/nodelet-real-tests.lock "$0" "$@"
 fi
