@@ -161,7 +161,6 @@ impl OciRuntime {
             cfg.root.join("pods"),
             cfg.root.join("logs"),
             cfg.run_root.join("runc"),
-            cfg.run_root.join("console"),
         ] {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
         }
