@@ -18,6 +18,7 @@ pub mod rootfs;
 pub mod rootfs_idmap;
 pub mod runtime;
 pub mod sandbox;
+mod tmpname;
 pub mod types;
 pub mod volume;
 

@@ -129,9 +129,11 @@ impl BlobStore {
     /// [`SyncMode::Each`].
     pub fn write_with(&self, expected: &str, reader: impl Read, sync: SyncMode) -> Result<PathBuf> {
         let dest = self.path(expected)?;
-        let tmp = self
-            .tmp
-            .join(format!("blob-{}-{}", std::process::id(), unique_suffix()));
+        let tmp = self.tmp.join(format!(
+            "blob-{}-{}",
+            std::process::id(),
+            crate::tmpname::unique_suffix()
+        ));
         let res = write_hashed_with(&tmp, reader, sync == SyncMode::Each);
         let (actual, _) = match res {
             Ok(v) => v,
@@ -205,16 +207,6 @@ pub(crate) fn digest_mismatch(expected: &str, actual: &str) -> RuntimeError {
         image: expected.to_string(),
         reason: format!("digest mismatch: content hashes to {actual}"),
     }
-}
-
-/// A process-unique suffix for temporary names.
-pub(crate) fn unique_suffix() -> u64 {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos() as u64);
-    (N.fetch_add(1, Ordering::Relaxed) << 32) ^ nanos
 }
 
 /// fsync a directory so a rename in it survives a crash.

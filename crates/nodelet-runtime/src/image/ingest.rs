@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use super::blob::{sync_dir, unique_suffix};
+use super::blob::sync_dir;
 use super::reference::is_sha256_hex;
 use crate::error::{Result, RuntimeError};
+use crate::tmpname::unique_suffix;
 
 #[derive(Debug, Clone)]
 pub struct Ingest {

@@ -13,10 +13,11 @@ use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::blob::{HashingReader, sync_dir, unique_suffix};
+use super::blob::{HashingReader, sync_dir};
 use super::reference::is_sha256_hex;
 use super::unpack::{UnpackLimits, unpack_layer};
 use crate::error::{Result, RuntimeError};
+use crate::tmpname::unique_suffix;
 
 #[derive(Debug, Clone)]
 pub struct LayerStore {

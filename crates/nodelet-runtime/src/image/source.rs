@@ -120,7 +120,7 @@ impl Source {
         let staging = staging_root.join(format!(
             "load-{}-{}",
             std::process::id(),
-            super::blob::unique_suffix()
+            crate::tmpname::unique_suffix()
         ));
         fs::create_dir_all(&staging).map_err(|e| RuntimeError::io(&staging, e))?;
         let mut src = Source {

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::blob::{sync_dir, unique_suffix};
+use super::blob::sync_dir;
 use crate::error::{Result, RuntimeError};
+use crate::tmpname::unique_suffix;
 
 /// One layer of an image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

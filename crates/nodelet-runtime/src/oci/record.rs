@@ -55,11 +55,14 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
 }
 
 pub fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = crate::tmpname::beside(path);
     let b = serde_json::to_vec_pretty(v)
         .map_err(|e| RuntimeError::Other(format!("{}: {e}", path.display())))?;
     write_private(&tmp, &b)?;
-    std::fs::rename(&tmp, path).map_err(|e| RuntimeError::io(path, e))
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        RuntimeError::io(path, e)
+    })
 }
 
 /// Writes `bytes` to `path`, created mode 0600: nodelet's state files are
@@ -75,4 +78,49 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .and_then(|mut f| f.write_all(bytes))
         .map_err(|e| RuntimeError::io(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two waiters of one container record its exit at once: a reader
+    /// must see the old or the new file, never a torn one (with one temp
+    /// name per process it saw half-written JSON).
+    #[test]
+    fn concurrent_writers_never_expose_a_torn_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("status.json");
+        let value: BTreeMap<String, String> = (0..200)
+            .map(|i| (format!("key{i}"), "x".repeat(64)))
+            .collect();
+        write_json(&path, &value).unwrap();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..300 {
+                        write_json(&path, &value).unwrap();
+                    }
+                });
+            }
+            let reader = s.spawn(|| {
+                let mut reads = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let got: Option<BTreeMap<String, String>> = read_json(&path).unwrap();
+                    assert_eq!(got.as_ref(), Some(&value));
+                    reads += 1;
+                }
+                reads
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            assert!(reader.join().unwrap() > 0);
+        });
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from("status.json")]);
+    }
 }

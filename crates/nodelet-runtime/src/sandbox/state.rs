@@ -154,11 +154,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let parent = path
         .parent()
         .ok_or_else(|| RuntimeError::Other(format!("{}: no parent directory", path.display())))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = parent.join(format!(".{file_name}.tmp.{}", std::process::id()));
+    let tmp = crate::tmpname::beside(path);
     let write = || -> io::Result<()> {
         // Owner only: state files are nodelet's, and none is for others.
         let mut f = std::fs::OpenOptions::new()
