@@ -363,3 +363,108 @@ async fn a_lost_sigkill_is_sent_again() {
     assert!(near(kills[0], del + 2.0), "first SIGKILL at {}", kills[0]);
     assert!(near(kills[1], del + 12.0), "second SIGKILL at {}", kills[1]);
 }
+
+/// upstream e2e "should never report container start when an init
+/// container fails": a deleted pod's final status never shows a container
+/// running beside a terminal phase. When the kill cannot observe how the
+/// container ended (its exit record unreadable), the container ends
+/// `ContainerStatusUnknown`, exit code 137, as the kubelet's
+/// `TerminatePod` reports it, with the start it had.
+#[tokio::test(start_paused = true)]
+async fn a_kill_that_cannot_see_the_exit_ends_the_container_unknown() {
+    use nodelet_engine::EngineEvent;
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("fail".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Die,
+        },
+    );
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 1,
+        "initContainers": [ctr("fail", json!({}))],
+        "containers": [ctr("blocked", json!({}))]}}));
+    h.until(5, |h| {
+        h.get("p").is_some()
+            && h.cstatus("p", "fail")
+                .state
+                .is_some_and(|s| s.running.is_some())
+    })
+    .await;
+    let mut sub = h.engine.subscribe();
+    h.fake.fail_waits("fail", 1);
+    h.delete("p", None).await;
+    h.gone("p").await;
+    let mut last = None;
+    while let Ok(ev) = sub.try_recv() {
+        if let EngineEvent::PodUpdated(p) = ev {
+            let st = p.status.unwrap_or_default();
+            let phase = st.phase.clone().unwrap_or_default();
+            let running: Vec<_> = st
+                .init_container_statuses
+                .iter()
+                .flatten()
+                .chain(st.container_statuses.iter().flatten())
+                .filter(|c| c.state.as_ref().is_some_and(|s| s.running.is_some()))
+                .map(|c| c.name.clone())
+                .collect();
+            assert!(
+                !matches!(phase.as_str(), "Failed" | "Succeeded") || running.is_empty(),
+                "terminal phase {phase} with {running:?} running"
+            );
+            last = Some(st);
+        }
+    }
+    let st = last.expect("a status was published after the deletion");
+    assert_eq!(st.phase.as_deref(), Some("Failed"));
+    let init = &st.init_container_statuses.unwrap_or_default()[0];
+    let t = init
+        .state
+        .as_ref()
+        .and_then(|s| s.terminated.clone())
+        .expect("the init container ends terminated");
+    assert_eq!(t.exit_code, 137);
+    assert_eq!(t.reason.as_deref(), Some("ContainerStatusUnknown"));
+    assert_eq!(
+        t.message.as_deref(),
+        Some("The container could not be located when the pod was terminated")
+    );
+    assert!(t.started_at.is_some(), "a finish without a start: {t:?}");
+    let blocked = &st.container_statuses.unwrap_or_default()[0];
+    assert!(
+        blocked.state.as_ref().is_some_and(|s| s.waiting.is_some()),
+        "the blocked container never started: {blocked:?}"
+    );
+}
+
+/// A container whose wait fails (it vanished under the agent) ends
+/// `ContainerStatusUnknown` with the start it had, never a finish without
+/// a start.
+#[tokio::test(start_paused = true)]
+async fn a_container_lost_while_running_keeps_its_start() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Die,
+        },
+    );
+    h.fake.fail_waits("c1", 1);
+    h.apply(json!({"metadata": {"name": "p"}, "spec": {
+        "restartPolicy": "Never",
+        "containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Failed").await;
+    let t = h
+        .cstatus("p", "c1")
+        .state
+        .and_then(|s| s.terminated)
+        .expect("terminated");
+    assert_eq!(
+        (t.exit_code, t.reason.as_deref()),
+        (137, Some("ContainerStatusUnknown"))
+    );
+    assert!(t.started_at.is_some() && t.finished_at.is_some(), "{t:?}");
+}

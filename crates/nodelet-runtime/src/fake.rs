@@ -224,6 +224,9 @@ struct State {
     /// How many of the next SIGKILLs to a container of this name are
     /// recorded but never reach its process.
     lost_kills: HashMap<String, u32>,
+    /// How many of the next waits on a container of this name fail at once
+    /// (its exit record could not be read).
+    failed_waits: HashMap<String, u32>,
 }
 
 /// A minimal pod sandbox config (pod `default/p`, uid `u`) for tests that
@@ -311,6 +314,7 @@ impl FakeRuntime {
                 disk_usage: HashMap::new(),
                 termination_messages: HashMap::new(),
                 lost_kills: HashMap::new(),
+                failed_waits: HashMap::new(),
             })),
         }
     }
@@ -336,6 +340,13 @@ impl FakeRuntime {
     /// happen with a real runtime).
     pub fn lose_kills(&self, name: &str, n: u32) {
         self.lock().lost_kills.insert(name.to_owned(), n);
+    }
+
+    /// The next `n` waits on containers named `name` fail at once, as a
+    /// real runtime's wait does when the container's exit record cannot be
+    /// read (e.g. caught half-written).
+    pub fn fail_waits(&self, name: &str, n: u32) {
+        self.lock().failed_waits.insert(name.to_owned(), n);
     }
 
     /// Scripts what `exec` of exactly `command` does (default: exit 0 at once).
@@ -803,14 +814,26 @@ impl Runtime for FakeRuntime {
     }
 
     async fn wait(&self, id: &str) -> Result<ExitStatus> {
-        let mut rx = {
-            let st = self.lock();
-            st.containers
+        let (mut rx, fail) = {
+            let mut st = self.lock();
+            let c = st
+                .containers
                 .get(id)
-                .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?
-                .exit
-                .subscribe()
+                .ok_or_else(|| RuntimeError::ContainerNotFound(id.to_owned()))?;
+            let rx = c.exit.subscribe();
+            let name = c.config.name.clone();
+            let fail = st.failed_waits.get_mut(&name).is_some_and(|n| {
+                let fail = *n > 0;
+                *n = n.saturating_sub(1);
+                fail
+            });
+            (rx, fail)
         };
+        if fail {
+            return Err(RuntimeError::Other(format!(
+                "{id}: exit record unreadable (fake)"
+            )));
+        }
         let got = rx
             .wait_for(|s| s.is_some())
             .await

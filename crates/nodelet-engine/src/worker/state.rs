@@ -66,6 +66,29 @@ impl TermInfo {
         self.container_id.is_empty()
     }
 
+    /// A container that was started and whose end could not be observed
+    /// when its pod terminated (upstream `TerminatePod`): exit code 137,
+    /// `ContainerStatusUnknown`, with the start it had (a finish without a
+    /// start is what upstream's e2e calls a status that "should never
+    /// happen").
+    pub fn unknown_at_termination(
+        container_id: &str,
+        started_at: Timestamp,
+        finished_at: Timestamp,
+    ) -> Self {
+        TermInfo {
+            exit_code: 137,
+            signal: None,
+            reason: "ContainerStatusUnknown".to_owned(),
+            started_at: Some(started_at),
+            finished_at,
+            container_id: container_id.to_owned(),
+            message: Some(
+                "The container could not be located when the pod was terminated".to_owned(),
+            ),
+        }
+    }
+
     pub fn from_exit(exit: &ExitStatus, container_id: &str) -> Self {
         TermInfo {
             exit_code: exit.exit_code,

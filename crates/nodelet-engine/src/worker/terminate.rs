@@ -48,6 +48,7 @@ impl Worker {
                 break;
             }
         }
+        self.end_unobserved().await;
         // The final status shows a terminal phase, as the kubelet's
         // (node mode deletes the pod from the API server only then).
         self.shared.lock().terminated = true;
@@ -150,35 +151,66 @@ impl Worker {
         }
     }
 
+    /// A container whose exit the kill could not observe (its wait failed)
+    /// is removed (killed) now, so a terminal status and "gone" always mean
+    /// "stopped"; it ends `ContainerStatusUnknown`, exit code 137, as the
+    /// kubelet's `TerminatePod` reports a container it cannot account for,
+    /// never shown running beside a terminal phase. An exit its waiter
+    /// records meanwhile is the truer one and is kept.
+    async fn end_unobserved(&mut self) {
+        let shared = self.shared.clone();
+        let ctx = shared.ctx.clone();
+        let unobserved: Vec<(usize, String)> = {
+            let rec = shared.lock();
+            (0..rec.slots.len())
+                .filter(|&i| rec.slots[i].is_alive())
+                .filter_map(|i| Some((i, rec.slots[i].current.as_ref()?.id.clone())))
+                .collect()
+        };
+        for (_, id) in &unobserved {
+            if let Err(e) = ctx.runtime.remove_container(id).await {
+                tracing::warn!(container = %id, error = %e, "could not remove container");
+            }
+        }
+        let now = ctx.clock.now();
+        let mut rec = shared.lock();
+        for (i, id) in unobserved {
+            let Some(slot) = rec.slots.get_mut(i) else {
+                continue;
+            };
+            let same = slot.current.as_ref().is_some_and(|c| c.id == id);
+            let started_at = match &slot.phase {
+                SlotPhase::Starting { started_at } | SlotPhase::Running { started_at } => {
+                    *started_at
+                }
+                _ => continue,
+            };
+            if !same {
+                continue;
+            }
+            let term = TermInfo::unknown_at_termination(&id, started_at, now);
+            slot.phase = SlotPhase::Done { term: term.clone() };
+            let name = slot.spec.name.clone();
+            rec.mark_exit(&name, &id, Some(&term), now);
+        }
+    }
+
     /// The pod leaves the store (and the API) now that its containers
     /// stopped and their exits are recorded; containers, sandbox and records
     /// are released by the engine's background teardown (see
-    /// [`crate::teardown`]). A container whose exit could not be observed is
-    /// removed (killed) first, so "gone" always means "stopped".
+    /// [`crate::teardown`]).
     async fn cleanup(&mut self) {
         let shared = self.shared.clone();
         let ctx = shared.ctx.clone();
-        let (ids, sandbox, key, uid, unobserved) = {
+        let (ids, sandbox, key, uid) = {
             let rec = shared.lock();
-            let unobserved: Vec<String> = rec
-                .slots
-                .iter()
-                .filter(|s| s.is_alive())
-                .filter_map(|s| s.current.as_ref().map(|c| c.id.clone()))
-                .collect();
             (
                 rec.created_ids.clone(),
                 rec.sandbox.as_ref().map(|s| s.id.clone()),
                 rec.key.clone(),
                 rec.uid.clone(),
-                unobserved,
             )
         };
-        for id in &unobserved {
-            if let Err(e) = ctx.runtime.remove_container(id).await {
-                tracing::warn!(container = %id, error = %e, "could not remove container");
-            }
-        }
         // The timeline outlives the pod (expiring like events): its last
         // marks go in the same transaction that removes the pod.
         let timeline = {

@@ -41,13 +41,21 @@ pub fn spawn(shared: Arc<Shared>, i: usize) -> Option<JoinHandle<()>> {
                 let mut rec = shared.lock();
                 if let Some(slot) = rec.slots.get_mut(i) {
                     let same = slot.current.as_ref().is_some_and(|c| c.id == current.id);
+                    // The start it had stays shown: a finish without a start
+                    // is a status upstream's e2e says "should never happen".
+                    let started_at = match &slot.phase {
+                        SlotPhase::Starting { started_at } | SlotPhase::Running { started_at } => {
+                            Some(*started_at)
+                        }
+                        _ => None,
+                    };
                     if same && slot.is_alive() {
                         slot.phase = SlotPhase::Exited {
                             term: Some(TermInfo {
                                 exit_code: 137,
                                 signal: None,
                                 reason: "ContainerStatusUnknown".to_owned(),
-                                started_at: None,
+                                started_at,
                                 finished_at: now,
                                 container_id: current.id.clone(),
                                 message: None,
