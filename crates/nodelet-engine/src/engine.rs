@@ -569,6 +569,22 @@ impl Engine {
         self.restoring_lock().get(&key).cloned()
     }
 
+    /// The last status the engine published for pod `uid`, once it has
+    /// removed that pod (its containers stopped), while no newer pod of the
+    /// name replaced it. Node mode finishing a deletion whose final status
+    /// the status reporter has not sent yet sends this one, the pod's true
+    /// end, rather than one made up without the engine.
+    pub fn removed_pod(&self, namespace: &str, name: &str, uid: &str) -> Option<Pod> {
+        let pods = self.lock();
+        let h = pods.get(&PodKey::new(namespace, name))?;
+        if h.live() {
+            return None;
+        }
+        h.shared
+            .pod()
+            .filter(|p| p.metadata.uid.as_deref() == Some(uid))
+    }
+
     /// Whether any pod (live, or stored and being re-adopted) is in
     /// `namespace`, without copying any: a namespace lookup per request
     /// must not cost a copy of every pod.

@@ -733,3 +733,50 @@ async fn stored_pods_are_served_while_they_are_re_adopted() {
     engine.wait_pod_gone("default", "p").await;
     engine.shutdown().await;
 }
+
+/// Once a deleted pod is removed, its last published status (terminal,
+/// with how each container ended) stays readable by uid until a new pod of
+/// the name replaces it: node mode sends it when it finishes a deletion
+/// before its status reporter did.
+#[tokio::test(start_paused = true)]
+async fn a_removed_pod_keeps_its_final_status_until_replaced() {
+    let h = setup().await;
+    h.fake.script(
+        Match::Name("c1".into()),
+        Script {
+            run: Run::Forever,
+            on_stop: OnStop::Die,
+        },
+    );
+    let p = json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
+        "restartPolicy": "Never",
+        "containers": [ctr("c1", json!({}))]}});
+    h.apply(p.clone());
+    h.until(5, |h| h.phase("p") == "Running").await;
+    assert!(
+        h.engine.removed_pod("default", "p", "u1").is_none(),
+        "a live pod is not removed"
+    );
+    h.delete("p", Some(1)).await;
+    h.gone("p").await;
+    let last = h
+        .engine
+        .removed_pod("default", "p", "u1")
+        .expect("the removed pod's last status");
+    let st = last.status.unwrap_or_default();
+    assert_eq!(st.phase.as_deref(), Some("Failed"));
+    let c = &st.container_statuses.unwrap_or_default()[0];
+    assert!(
+        c.state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .is_some(),
+        "{c:?}"
+    );
+    assert!(h.engine.removed_pod("default", "p", "other-uid").is_none());
+    let mut again = p;
+    again["metadata"]["uid"] = json!("u2");
+    h.apply(again);
+    h.until(5, |h| h.phase("p") == "Running").await;
+    assert!(h.engine.removed_pod("default", "p", "u1").is_none());
+}

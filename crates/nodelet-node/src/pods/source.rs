@@ -31,7 +31,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::admit;
-use super::status::{final_delete, patch_status};
+use super::status::{final_delete, patch_status, reported_status};
 use super::view::{ApiPods, Key, key_of};
 use crate::events::EventSink;
 use crate::sources::NodeSources;
@@ -304,9 +304,12 @@ impl PodSource {
     }
 
     /// A pod being deleted that the engine does not run (it finished before
-    /// nodelet restarted, or never started): its status becomes terminal
-    /// (`TerminatePod`: Failed unless it already ended) and the object is
-    /// deleted with grace 0.
+    /// nodelet restarted, never started, or the engine removed it a moment
+    /// ago and the status reporter has not finished it yet): its status
+    /// becomes terminal and the object is deleted with grace 0. The
+    /// engine's own final status is sent when it still has it (the pod's
+    /// true end); else the kubelet's `TerminatePod` one (Failed, containers
+    /// it cannot account for `ContainerStatusUnknown`).
     async fn finalize_orphan(&self, pod: &Pod) {
         let key = key_of(pod);
         let api: Api<Pod> = Api::namespaced(self.client.clone(), &key.0);
@@ -318,47 +321,20 @@ impl PodSource {
         // truer one: the containers' real ends rather than "unknown".
         let reported_end = self.view.ended(&u);
         self.view.mark_ended(&u);
-        if !terminal(pod) && !reported_end {
-            let mut status = serde_json::json!({"phase": "Failed"});
-            if let Some(list) = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.container_statuses.clone())
-            {
-                let list: Vec<_> = list
-                    .into_iter()
-                    .map(|mut c| {
-                        // As the kubelet: a container that was created and
-                        // is not accounted for ends "unknown"; one that never
-                        // started (still Waiting, no container ID) stays so.
-                        let created = c.container_id.as_deref().is_some_and(|id| !id.is_empty())
-                            || c.state.as_ref().is_some_and(|s| s.running.is_some());
-                        if created && c.state.as_ref().is_none_or(|s| s.terminated.is_none()) {
-                            c.state = Some(k8s_openapi::api::core::v1::ContainerState {
-                                terminated: Some(
-                                    k8s_openapi::api::core::v1::ContainerStateTerminated {
-                                        exit_code: 137,
-                                        reason: Some("ContainerStatusUnknown".into()),
-                                        message: Some(
-                                            "The container could not be located when the pod was terminated"
-                                                .into(),
-                                        ),
-                                        ..Default::default()
-                                    },
-                                ),
-                                ..Default::default()
-                            });
-                            c.ready = false;
-                            c.started = Some(false);
-                        }
-                        c
-                    })
-                    .collect();
-                status["containerStatuses"] = serde_json::to_value(list).unwrap_or_default();
-            }
-            if let Err(e) = patch_status(&api, &key.1, &u, &status).await {
-                tracing::debug!(pod = %key.1, error = %e, "terminal status of an orphaned pod");
-            }
+        let status = if reported_end {
+            None
+        } else if let Some(last) = self.engine.removed_pod(&key.0, &key.1, &u) {
+            tracing::debug!(pod = %key.1, "finishing a removed pod with the engine's final status");
+            Some(reported_status(&last))
+        } else if !terminal(pod) {
+            Some(terminated_unaccounted(pod))
+        } else {
+            None
+        };
+        if let Some(status) = status
+            && let Err(e) = patch_status(&api, &key.1, &u, &status).await
+        {
+            tracing::debug!(pod = %key.1, error = %e, "terminal status of an orphaned pod");
         }
         drop(writer);
         if let Err(e) = final_delete(&api, &key.1, &u).await {
@@ -404,5 +380,90 @@ impl PodSource {
             ..Default::default()
         };
         self.events.engine_event(e);
+    }
+}
+
+/// The kubelet's `TerminatePod` for a pod whose end nobody observed:
+/// Failed, and every container (init ones too) that was created and shows
+/// no termination ends `ContainerStatusUnknown` with exit code 137; one
+/// that never started (still Waiting, no container ID) stays so.
+fn terminated_unaccounted(pod: &Pod) -> serde_json::Value {
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateTerminated, ContainerStatus};
+    let unaccounted = |mut c: ContainerStatus| {
+        let created = c.container_id.as_deref().is_some_and(|id| !id.is_empty())
+            || c.state.as_ref().is_some_and(|s| s.running.is_some());
+        if created && c.state.as_ref().is_none_or(|s| s.terminated.is_none()) {
+            c.state = Some(ContainerState {
+                terminated: Some(ContainerStateTerminated {
+                    exit_code: 137,
+                    reason: Some("ContainerStatusUnknown".into()),
+                    message: Some(
+                        "The container could not be located when the pod was terminated".into(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            });
+            c.ready = false;
+            c.started = Some(false);
+        }
+        c
+    };
+    let mut status = serde_json::json!({"phase": "Failed"});
+    let current = pod.status.as_ref();
+    for (field, list) in [
+        (
+            "containerStatuses",
+            current.and_then(|s| s.container_statuses.clone()),
+        ),
+        (
+            "initContainerStatuses",
+            current.and_then(|s| s.init_container_statuses.clone()),
+        ),
+    ] {
+        if let Some(list) = list {
+            let list: Vec<_> = list.into_iter().map(unaccounted).collect();
+            status[field] = serde_json::to_value(list).unwrap_or_default();
+        }
+    }
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// upstream e2e "should never report container start when an init
+    /// container fails": the init container that ran ends unknown, the
+    /// regular one it blocked stays Waiting.
+    #[test]
+    fn an_orphan_ends_its_created_init_containers_too() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u"},
+            "status": {
+                "phase": "Pending",
+                "initContainerStatuses": [{
+                    "name": "fail", "image": "i", "imageID": "", "ready": false,
+                    "restartCount": 0, "containerID": "nodelet://abc",
+                    "state": {"running": {"startedAt": "2026-12-06T00:00:00Z"}}
+                }],
+                "containerStatuses": [{
+                    "name": "blocked", "image": "i", "imageID": "", "ready": false,
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "PodInitializing"}}
+                }]
+            }
+        }))
+        .unwrap();
+        let st = terminated_unaccounted(&pod);
+        assert_eq!(st["phase"], "Failed");
+        let init = &st["initContainerStatuses"][0]["state"];
+        assert_eq!(init["terminated"]["exitCode"], 137);
+        assert_eq!(init["terminated"]["reason"], "ContainerStatusUnknown");
+        assert!(init.get("running").is_none(), "{init}");
+        assert_eq!(
+            st["containerStatuses"][0]["state"]["waiting"]["reason"],
+            "PodInitializing"
+        );
     }
 }
