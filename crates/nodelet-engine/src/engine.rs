@@ -25,6 +25,12 @@ use crate::worker::ctx::EngineCtx;
 use crate::worker::state::PodRecord;
 use crate::worker::{Worker, WorkerHandle};
 
+/// How long a removed pod's last status stays readable through
+/// [`Engine::removed_pod`] (node mode needs it for the moments between the
+/// removal and its status reporter's final patch; kept until the next
+/// pod is admitted after this).
+pub const REMOVED_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
+
 mod conditions;
 mod update;
 
@@ -487,6 +493,15 @@ impl Engine {
         }
         // Visible to readers at once, before the worker's first publish.
         handle.shared.publish();
+        // A removed pod's handle serves `removed_pod` for a while, then
+        // goes: names that never come back (a Job's pods) must not grow
+        // the map for ever.
+        let now = self.ctx.clock.instant();
+        pods.retain(|_, h| {
+            h.shared
+                .removed_at()
+                .is_none_or(|at| now.saturating_duration_since(at) < REMOVED_KEPT)
+        });
         pods.insert(key.clone(), handle);
         Ok(Applied {
             kind: "Pod",
@@ -571,7 +586,7 @@ impl Engine {
 
     /// The last status the engine published for pod `uid`, once it has
     /// removed that pod (its containers stopped), while no newer pod of the
-    /// name replaced it. Node mode finishing a deletion whose final status
+    /// name replaced it (kept [`REMOVED_KEPT`] at least). Node mode finishing a deletion whose final status
     /// the status reporter has not sent yet sends this one, the pod's true
     /// end, rather than one made up without the engine.
     pub fn removed_pod(&self, namespace: &str, name: &str, uid: &str) -> Option<Pod> {

@@ -33,6 +33,6 @@ pub mod worker;
 
 pub use broadcast::EngineEvent;
 pub use config::EngineConfig;
-pub use engine::{Applied, ApplyAction, Engine, EventFilter};
+pub use engine::{Applied, ApplyAction, Engine, EventFilter, REMOVED_KEPT};
 pub use error::{EngineError, Result};
 pub use podkey::PodKey;

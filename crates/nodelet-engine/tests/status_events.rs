@@ -780,3 +780,24 @@ async fn a_removed_pod_keeps_its_final_status_until_replaced() {
     h.until(5, |h| h.phase("p") == "Running").await;
     assert!(h.engine.removed_pod("default", "p", "u1").is_none());
 }
+
+/// A removed pod is forgotten a while after its removal, once another pod
+/// is admitted: pod names that never come back must not grow the engine.
+#[tokio::test(start_paused = true)]
+async fn a_removed_pod_is_forgotten_after_a_while() {
+    let h = setup().await;
+    h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
+        "containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    h.delete("p", Some(0)).await;
+    h.gone("p").await;
+    h.apply(json!({"metadata": {"name": "q"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    assert!(
+        h.engine.removed_pod("default", "p", "u1").is_some(),
+        "kept right after the removal"
+    );
+    tokio::time::sleep(nodelet_engine::REMOVED_KEPT).await;
+    h.apply(json!({"metadata": {"name": "r"}, "spec": {"containers": [ctr("c1", json!({}))]}}));
+    assert!(h.engine.removed_pod("default", "p", "u1").is_none());
+    assert_eq!(h.phase("q"), "Running");
+}

@@ -39,6 +39,8 @@ pub struct Shared {
     pub metadata: watch::Sender<ObjectMeta>,
     /// Set when cleanup starts: nothing may write the pod back afterwards.
     removed: AtomicBool,
+    /// When [`Shared::mark_removed`] was called.
+    removed_at: Mutex<Option<tokio::time::Instant>>,
     /// The pod's volumes (see [`super::volumes`]).
     pub volumes: super::volumes::VolumeShared,
     /// The last status could not be written (store unavailable): write it
@@ -58,6 +60,7 @@ impl Shared {
             notify,
             grace_shrunk: watch::channel(0).0,
             removed: AtomicBool::new(false),
+            removed_at: Mutex::new(None),
             volumes: Default::default(),
             unpersisted: AtomicBool::new(false),
         }
@@ -107,6 +110,12 @@ impl Shared {
         // Taken under `last` so a publish in flight finishes first.
         let _last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         self.removed.store(true, Ordering::SeqCst);
+        *self.removed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(self.ctx.clock.instant());
+    }
+
+    /// When the pod was removed, if it was.
+    pub fn removed_at(&self) -> Option<tokio::time::Instant> {
+        *self.removed_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds a timeline mark for slot `i`'s container (or the pod).
