@@ -72,6 +72,11 @@ fn restartable_exit(s: &Slot, spec: &k8s_openapi::api::core::v1::PodSpec, t: &Te
         || nodelet_spec::restart::container_should_restart(&s.spec, spec, t.exit_code)
 }
 
+/// `state.terminated.message` of a container whose end nobody observed
+/// when its pod terminated (the kubelet's `TerminatePod`).
+pub const UNKNOWN_AT_TERMINATION: &str =
+    "The container could not be located when the pod was terminated";
+
 /// The reason of the containers a RestartAllContainers reset removed
 /// (their `state.waiting` and synthetic `lastState.terminated`).
 pub const RESTARTING_ALL_CONTAINERS: &str = "RestartingAllContainers";

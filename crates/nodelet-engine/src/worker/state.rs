@@ -83,9 +83,7 @@ impl TermInfo {
             started_at: Some(started_at),
             finished_at,
             container_id: container_id.to_owned(),
-            message: Some(
-                "The container could not be located when the pod was terminated".to_owned(),
-            ),
+            message: Some(crate::status::UNKNOWN_AT_TERMINATION.to_owned()),
         }
     }
 

@@ -397,9 +397,7 @@ fn terminated_unaccounted(pod: &Pod) -> serde_json::Value {
                 terminated: Some(ContainerStateTerminated {
                     exit_code: 137,
                     reason: Some("ContainerStatusUnknown".into()),
-                    message: Some(
-                        "The container could not be located when the pod was terminated".into(),
-                    ),
+                    message: Some(nodelet_engine::status::UNKNOWN_AT_TERMINATION.into()),
                     ..Default::default()
                 }),
                 ..Default::default()
