@@ -11,7 +11,9 @@
 #     before it saw them, per-pod ADDED → Ready p50/p99, then `nodelet
 #     delete` / `kubectl delete -f` → every DELETED in the watch;
 #   - `podman kube play` / `podman kube down` of the same files (podman
-#     configured as bench/lifecycle.sh does);
+#     configured as bench/lifecycle.sh does); the 50-pod postStart file,
+#     which the 5× target compares, is played after each of its pairs of
+#     rounds (median), as the engine figure is;
 #   - the engine figure (in-process engine, `bench_lifecycle --up50`), one
 #     round after each 50-pod postStart pair of rounds, so the ratio compares
 #     figures taken on the same machine state;

@@ -36,7 +36,11 @@ def targets(out, s):
         return ((s.get(variant) or {}).get(str(n)) or {}).get(client, {}).get("all_ready_s")
 
     def podman(variant, n):
-        return next((p["play_s"] for p in out["podman"] if p["variant"] == variant and p["n"] == n), None)
+        """The median kube play of the file (the 50-pod postStart one is
+        played beside each of its nodelet rounds)."""
+        v = [p["play_s"] for p in out["podman"]
+             if p["variant"] == variant and p["n"] == n and p["play_s"] is not None]
+        return r3(median(v)) if v else None
 
     t = []
     eng = (out.get("engine") or {}).get("median_s")
@@ -50,7 +54,9 @@ def targets(out, s):
     v = r3(pm / h50) if pm and h50 else None
     t.append(target("50 pods ≥ 5× faster than podman kube play", v, 5, "× faster",
                     v is not None and v >= 5,
-                    f"podman kube play {pm} s (returns once started; podman 4.3 runs no postStart); "
+                    f"podman kube play {pm} s, median of "
+                    f"{[p['play_s'] for p in out['podman'] if p['variant'] == 'poststart' and p['n'] == 50]} "
+                    f"(returns once started; podman 4.3 runs no postStart); "
                     f"plain: podman {podman('plain', 50)} s vs nodelet {ready('plain', 50)} s"))
     ap = [((s.get(x) or {}).get("50") or {}).get("nodelet", {}).get("apply_s") for x in s]
     ap = [x for x in ap if x is not None]
@@ -101,9 +107,14 @@ def finish(out, outdir):
           f"{'ADDED→Ready p50/p99 ms':>23s} {'delete':>7s} {'all gone':>8s} {'podman play/down':>17s}")
     for variant, by_n in s.items():
         for n, by_client in by_n.items():
-            pm = next((p for p in out["podman"] if p["variant"] == variant and str(p["n"]) == n), {})
+            pm = [p for p in out["podman"] if p["variant"] == variant and str(p["n"]) == n]
             for client, m in by_client.items():
-                pms = f"{pm.get('play_s')}/{pm.get('down_s')}" if client == "nodelet" and pm else ""
+                pms = ""
+                if client == "nodelet" and pm:
+                    plays = [p["play_s"] for p in pm if p["play_s"] is not None]
+                    downs = [p["down_s"] for p in pm if p["down_s"] is not None]
+                    pms = (f"{r3(median(plays)) if plays else None}/"
+                           f"{r3(median(downs)) if downs else None}")
                 print(f"  {variant:9s} {n:>4s} {client:7s} {m['apply_s']:7.3f} {m['all_ready_s']:9.3f} "
                       f"{m['all_ready_s'] / int(n) * 1e3:7.1f} "
                       f"{str(m['per_pod_ready_p50_ms']) + ' / ' + str(m['per_pod_ready_p99_ms']):>23s} "
