@@ -143,10 +143,22 @@ def evaluate(ws, expr):
 
 
 def navigate(ws, url):
-    ws.events.clear()
-    r = ws.call("Page.navigate", url=url)
-    if r.get("errorText"):
-        fail(f"loading {url}: {r['errorText']}")
+    # Chromium aborts its requests with ERR_NETWORK_CHANGED whenever an
+    # address on the host changes, and pods' veths come and go on this
+    # host while the page loads (the earlier sections' teardowns). That is
+    # the browser reacting to the host, not the page failing: load again,
+    # and say so.
+    for attempt in range(5):
+        ws.events.clear()
+        r = ws.call("Page.navigate", url=url)
+        err = r.get("errorText")
+        if err == "net::ERR_NETWORK_CHANGED" and attempt < 4:
+            print(f"# loading {url}: {err} (a host interface changed), loading again")
+            time.sleep(0.2 * (attempt + 1))
+            continue
+        if err:
+            fail(f"loading {url}: {err}")
+        break
     ws.wait_event("Page.loadEventFired", 30)
 
 
