@@ -222,13 +222,26 @@ running() { # running NAME: the recorded pid is alive
 port_free() { ! ss -Hltn "sport = :$1" 2>/dev/null | grep -q .; }
 
 start() { # start NAME PORT CMD...: PORT must be free unless NAME already runs
-  local name=$1 port=$2; shift 2
-  if running "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
+  local name=$1 port=$2 want; shift 2
+  # What runs is what was asked: the same command line and the same binary
+  # (path, mtime, size). A part left running from another command (another
+  # --listen, a rebuilt or other nodelet) is restarted, not silently kept:
+  # a stale node made a whole e2e run test the old code.
+  want="$* [$(stat -Lc '%Y %s' "$1" 2>/dev/null)]"
+  if running "$name"; then
+    if [[ "$(cat "$PIDS/$name.cmd" 2>/dev/null)" == "$want" ]]; then
+      log "$name already running (pid $(cat "$PIDS/$name.pid"))"
+      return 0
+    fi
+    log "$name runs another command or binary than this one: restarting it"
+    stop "$name"
+  fi
   port_free "$port" || die "cannot start $name: port $port is in use by another process ($(ss -Hltnp "sport = :$port" | awk '{print $NF}' | head -1)); another cluster? set NODELET_CLUSTER_DIR and the NODELET_*_PORT variables"
   mkdir -p "$LOGS" "$PIDS"
   echo "=== $(date -u +%FT%TZ) $*" >> "$LOGS/$name.log"
   detach "$@" >> "$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! > "$PIDS/$name.pid"
+  printf '%s\n' "$want" > "$PIDS/$name.cmd"
   log "started $name (pid $!, log $LOGS/$name.log)"
 }
 
@@ -258,7 +271,7 @@ stop() { # stop NAME: TERM the process group, KILL after 15 s
     kill -KILL -- "-$pid" 2>/dev/null || true
     log "stopped $name (pid $pid)"
   fi
-  rm -f "$PIDS/$name.pid"
+  rm -f "$PIDS/$name.pid" "$PIDS/$name.cmd"
 }
 
 # wait_for WHAT SECONDS CMD...: polls CMD until it succeeds.
