@@ -586,9 +586,10 @@ impl Engine {
 
     /// The last status the engine published for pod `uid`, once it has
     /// removed that pod (its containers stopped), while no newer pod of the
-    /// name replaced it (kept [`REMOVED_KEPT`] at least). Node mode finishing a deletion whose final status
-    /// the status reporter has not sent yet sends this one, the pod's true
-    /// end, rather than one made up without the engine.
+    /// name replaced it (kept [`REMOVED_KEPT`] at least). Node mode
+    /// finishing a deletion whose final status the status reporter has not
+    /// sent yet sends this one, the pod's true end, rather than one made up
+    /// without the engine.
     pub fn removed_pod(&self, namespace: &str, name: &str, uid: &str) -> Option<Pod> {
         let pods = self.lock();
         let h = pods.get(&PodKey::new(namespace, name))?;

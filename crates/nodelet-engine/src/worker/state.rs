@@ -138,6 +138,18 @@ pub enum SlotPhase {
     Done { term: TermInfo },
 }
 
+impl SlotPhase {
+    /// When the current container started, while it is alive.
+    pub fn live_start(&self) -> Option<Timestamp> {
+        match self {
+            SlotPhase::Starting { started_at } | SlotPhase::Running { started_at } => {
+                Some(*started_at)
+            }
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Slot {
     pub kind: SlotKind,

@@ -178,16 +178,11 @@ impl Worker {
             let Some(slot) = rec.slots.get_mut(i) else {
                 continue;
             };
+            // Its waiter may have recorded the real exit meanwhile.
             let same = slot.current.as_ref().is_some_and(|c| c.id == id);
-            let started_at = match &slot.phase {
-                SlotPhase::Starting { started_at } | SlotPhase::Running { started_at } => {
-                    *started_at
-                }
-                _ => continue,
-            };
-            if !same {
+            let Some(started_at) = slot.phase.live_start().filter(|_| same) else {
                 continue;
-            }
+            };
             let term = TermInfo::unknown_at_termination(&id, started_at, now);
             slot.phase = SlotPhase::Done { term: term.clone() };
             let name = slot.spec.name.clone();

@@ -43,12 +43,7 @@ pub fn spawn(shared: Arc<Shared>, i: usize) -> Option<JoinHandle<()>> {
                     let same = slot.current.as_ref().is_some_and(|c| c.id == current.id);
                     // The start it had stays shown: a finish without a start
                     // is a status upstream's e2e says "should never happen".
-                    let started_at = match &slot.phase {
-                        SlotPhase::Starting { started_at } | SlotPhase::Running { started_at } => {
-                            Some(*started_at)
-                        }
-                        _ => None,
-                    };
+                    let started_at = slot.phase.live_start();
                     if same && slot.is_alive() {
                         slot.phase = SlotPhase::Exited {
                             term: Some(TermInfo {
