@@ -43,6 +43,13 @@ pub struct BundleInputs<'a> {
     pub process: &'a ProcessPlan,
     pub rootfs: &'a Path,
     pub cgroups_path: &'a str,
+    /// Whether the container gets a cgroup namespace of its own: on a
+    /// cgroup v2 host, as containerd's CRI does; on v1 and hybrid hosts it
+    /// stays in the host's, as containerd and podman keep it there (the
+    /// container still sees only its own cgroup at `/sys/fs/cgroup/<c>`,
+    /// which runc binds in; a private one would cost every start a cgroup
+    /// mount per hierarchy, about 2 ms of CPU).
+    pub cgroup_ns: bool,
     pub etc: &'a EtcFiles,
     /// The agent's current RLIMIT_NOFILE hard limit; the container's can
     /// never be set above it (no CAP_SYS_RESOURCE on some hosts).
@@ -227,10 +234,10 @@ pub fn build_spec(inp: &BundleInputs<'_>) -> Result<Spec> {
         n
     };
     let s = &inp.sandbox.namespaces;
-    let mut namespaces = vec![
-        ns(LinuxNamespaceType::Mount, None),
-        ns(LinuxNamespaceType::Cgroup, None),
-    ];
+    let mut namespaces = vec![ns(LinuxNamespaceType::Mount, None)];
+    if inp.cgroup_ns {
+        namespaces.push(ns(LinuxNamespaceType::Cgroup, None));
+    }
     if !inp.host_pid {
         let pid_ns = inp.pid_ns.map(Path::to_path_buf);
         namespaces.push(ns(LinuxNamespaceType::Pid, pid_ns.as_ref()));
@@ -360,6 +367,18 @@ mod tests {
         target: Option<&Path>,
         pod_pid: Option<&str>,
     ) -> serde_json::Value {
+        spec_json_cgroupns(sec, host_pid, target, pod_pid, true)
+    }
+
+    /// As [`spec_json`], `cgroup_ns` as the runtime passes it for the
+    /// host's cgroup layout.
+    fn spec_json_cgroupns(
+        sec: SecurityConfig,
+        host_pid: bool,
+        target: Option<&Path>,
+        pod_pid: Option<&str>,
+        cgroup_ns: bool,
+    ) -> serde_json::Value {
         let devs = host_devices(Path::new("/dev"));
         let c = cfg(sec);
         let sb = SandboxInfo {
@@ -398,6 +417,7 @@ mod tests {
             process: &p,
             rootfs: Path::new("/c/rootfs"),
             cgroups_path: "/nodelet/poduid1/abc",
+            cgroup_ns,
             etc: &etc,
             nofile_hard: 512,
             host_devices: &devs,
@@ -472,6 +492,32 @@ mod tests {
         };
         let j = json(sec, false);
         assert_eq!(j["linux"]["sysctl"]["kernel.shm_rmid_forced"], "1");
+    }
+
+    #[test]
+    fn a_cgroup_namespace_only_when_asked() {
+        let has_cgroup_ns = |j: serde_json::Value| {
+            j["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "cgroup")
+        };
+        let sec = SecurityConfig::default;
+        assert!(has_cgroup_ns(spec_json_cgroupns(
+            sec(),
+            false,
+            None,
+            None,
+            true
+        )));
+        assert!(!has_cgroup_ns(spec_json_cgroupns(
+            sec(),
+            false,
+            None,
+            None,
+            false
+        )));
     }
 
     #[test]

@@ -548,6 +548,7 @@ impl OciRuntime {
             process: &plan,
             rootfs: &rootfs,
             cgroups_path: &cgroup_path,
+            cgroup_ns: self.cgroups.mode() == cgroups::CgroupMode::V2,
             etc: &etc,
             nofile_hard: self.nofile_hard,
             all_caps: &self.all_caps,
