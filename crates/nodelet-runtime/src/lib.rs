@@ -19,6 +19,7 @@ pub mod rootfs_idmap;
 pub mod runtime;
 pub mod sandbox;
 mod tmpname;
+pub mod topdir;
 pub mod types;
 pub mod volume;
 

@@ -156,13 +156,22 @@ impl OciRuntime {
                 cfg.monitor.display().to_string()
             ))
         })?;
+        let pods = cfg.root.join("pods");
+        std::fs::create_dir_all(&pods).map_err(|e| RuntimeError::io(&pods, e))?;
+        // One subdirectory per container or pod under each of these: made
+        // here if missing (as their owners would on first use) and spread
+        // over the file system's groups (see `topdir`).
         for d in [
             cfg.root.join("containers"),
-            cfg.root.join("pods"),
             cfg.root.join("logs"),
+            cfg.root.join("sandboxes"),
+            crate::volume::layout::volumes_root(&cfg.root),
             cfg.run_root.join("runc"),
+            cfg.run_root.join("ns"),
+            cfg.run_root.join("shm"),
         ] {
             std::fs::create_dir_all(&d).map_err(|e| RuntimeError::io(&d, e))?;
+            crate::topdir::mark(&d);
         }
         let images = Arc::new(ImageStore::open(&cfg.root.join("images"))?);
         let puller = Arc::new(
