@@ -315,6 +315,9 @@ impl Drop for Harness {
             &self.cfg.root.join("volumes"),
             nix::mount::MntFlags::MNT_DETACH,
         );
+        // Whatever else a panicking test left mounted under its directory
+        // (a pod's /dev/shm tmpfs, a volume's tmpfs or bind), deepest first.
+        let _ = nodelet_runtime::volume::mounts::unmount_all_under(self.dir.path());
         let mine = self.pod_suffix();
         if let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") {
             for h in rd.flatten() {
