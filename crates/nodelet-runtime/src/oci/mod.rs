@@ -21,6 +21,7 @@ pub mod killtree;
 pub mod process;
 pub mod record;
 pub mod runc;
+pub mod sealed_exe;
 pub mod shm;
 pub mod termination;
 pub mod tty_process;
@@ -195,11 +196,19 @@ impl OciRuntime {
             cfg.cni.clone(),
         )?
         .with_pause_binary(monitor.clone());
+        let exe = sealed_exe::SealedExe::new(&runtime, &cfg.run_root.join("exe"));
+        {
+            let exe = exe.clone();
+            tokio::task::spawn_blocking(move || exe.check())
+                .await
+                .map_err(|e| RuntimeError::Other(format!("runtime binary check: {e}")))?;
+        }
         let nofile_hard = rustix::process::getrlimit(rustix::process::Resource::Nofile)
             .maximum
             .unwrap_or(u64::MAX);
         let rt = OciRuntime {
             cli: OciCli {
+                exe: exe.clone(),
                 binary: runtime,
                 root: cfg.run_root.join("runc"),
             },

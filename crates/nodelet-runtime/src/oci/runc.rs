@@ -10,6 +10,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
+use super::sealed_exe::SealedExe;
 use crate::error::{Result, RuntimeError};
 
 /// How long `create` (monitor start + `<runtime> create`) may take.
@@ -21,6 +22,9 @@ pub struct OciCli {
     pub binary: PathBuf,
     /// `--root`: `<run_root>/runc`.
     pub root: PathBuf,
+    /// What is executed for `binary`: for runc a sealed copy of it (see
+    /// [`super::sealed_exe`]).
+    pub exe: SealedExe,
 }
 
 /// What `<runtime> state` reports.
@@ -71,7 +75,10 @@ impl OciCli {
 
     /// A command with `--root` set.
     pub fn command(&self) -> Command {
-        let mut c = Command::new(&self.binary);
+        let mut c = Command::new(self.exe.path());
+        // runc's messages and `ps` name it as the user knows it, not by
+        // the copy's `/proc/<pid>/fd/<n>`.
+        c.arg0(&self.binary);
         c.arg("--root").arg(&self.root);
         c.stdin(Stdio::null());
         c.kill_on_drop(true);
@@ -217,7 +224,7 @@ impl OciCli {
             .arg("--bundle")
             .arg(a.bundle)
             .arg("--runtime")
-            .arg(&self.binary)
+            .arg(self.exe.path())
             .arg("--runtime-root")
             .arg(&self.root)
             .arg("--log-path")
