@@ -80,7 +80,12 @@ impl Drop for Copy {
 enum State {
     #[default]
     None,
-    Copied(Copy),
+    /// The current copy, and the one it replaced: a command handed the
+    /// older path just before a renewal may still be spawning with it.
+    Copied {
+        current: Copy,
+        _previous: Option<Copy>,
+    },
     /// This version of the file could not be copied or the copy not run:
     /// it is run by path until the file changes.
     Failed(FileId),
@@ -110,11 +115,6 @@ impl SealedExe {
         }
     }
 
-    /// The binary on disk (for messages: the copy's path names nothing).
-    pub fn binary(&self) -> &Path {
-        &self.binary
-    }
-
     /// The path to execute now: the current sealed copy of the binary as
     /// it is on disk (made or renewed here), else the binary itself.
     pub fn path(&self) -> PathBuf {
@@ -128,7 +128,7 @@ impl SealedExe {
             return self.binary.clone();
         };
         match &*state {
-            State::Copied(c) if c.of == now => return c.path.clone(),
+            State::Copied { current, .. } if current.of == now => return current.path.clone(),
             State::Failed(of) if *of == now => return self.binary.clone(),
             _ => {}
         }
@@ -138,11 +138,19 @@ impl SealedExe {
         }) {
             Ok((fd, of, link)) if of == now => {
                 tracing::debug!(binary = %self.binary.display(), copy = %link.display(), "sealed copy of the runtime binary");
-                *state = State::Copied(Copy {
+                let copy = Copy {
                     of,
                     _fd: fd,
                     path: link.clone(),
-                });
+                };
+                let previous = match std::mem::take(&mut *state) {
+                    State::Copied { current, .. } => Some(current),
+                    _ => None,
+                };
+                *state = State::Copied {
+                    current: copy,
+                    _previous: previous,
+                };
                 link
             }
             // Replaced while we copied: run it by path this time, copy the
@@ -291,13 +299,16 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let runc = binary(t.path(), "runc");
         let exe = SealedExe::new(&runc, &t.path().join("exe"));
-        let first = std::fs::read(exe.path()).unwrap();
+        let p1 = exe.path();
+        let first = std::fs::read(&p1).unwrap();
         // As a package upgrade does: a new file renamed over the old.
         let new = t.path().join("runc.new");
         std::fs::copy("/bin/false", &new).unwrap();
         std::fs::rename(&new, &runc).unwrap();
         let second = std::fs::read(exe.path()).unwrap();
         assert_ne!(first, second);
+        // The path handed out before the renewal still runs.
+        assert!(std::process::Command::new(&p1).status().unwrap().success());
         assert_eq!(second, std::fs::read("/bin/false").unwrap());
     }
 
