@@ -115,6 +115,8 @@ cleanup() {
         while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
     ip link del "$sa_bridge" 2>/dev/null
     nft delete table ip "nodelet-$sa_bridge" 2>/dev/null
+    # The native pod network's masquerade table (bench/user.sh removes it too).
+    nft delete table ip "nodelet-pods-nodelet-$sa_bridge" 2>/dev/null
     ip link del "$NODELET_CNI_BRIDGE" 2>/dev/null
     if [[ "${KEEP:-}" == 1 ]]; then echo "kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
