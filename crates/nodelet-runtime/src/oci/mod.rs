@@ -208,7 +208,7 @@ impl OciRuntime {
             .unwrap_or(u64::MAX);
         let rt = OciRuntime {
             cli: OciCli {
-                exe: exe.clone(),
+                exe,
                 binary: runtime,
                 root: cfg.run_root.join("runc"),
             },
