@@ -13,10 +13,12 @@
 #   - `podman kube play` / `podman kube down` of the same files (podman
 #     configured as bench/lifecycle.sh does); the 50-pod postStart file,
 #     which the 5× target compares, is played after each of its pairs of
-#     rounds (median), as the engine figure is;
+#     rounds, as the engine figure is;
 #   - the engine figure (in-process engine, `bench_lifecycle --up50`), one
-#     round after each 50-pod postStart pair of rounds, so the ratio compares
-#     figures taken on the same machine state;
+#     round after each 50-pod postStart pair of rounds;
+#   - the two 50-pod ratios are the median over those pairs (5, --quick 3)
+#     of each pair's own ratio, so each compares figures taken within a
+#     minute of each other; 200 plain pods run 3 rounds per client;
 #   - one pod on an idle node, create → Ready over ROUNDS rounds (from
 #     the POST being sent and from its ADDED), and the floor: `runc run
 #     -d` of the same bundle into a netns made by `ip netns add` and
