@@ -31,6 +31,18 @@ use crate::worker::{Worker, WorkerHandle};
 /// pod is admitted after this).
 pub const REMOVED_KEPT: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// Drops the handles of pods removed [`REMOVED_KEPT`] before `now` or
+/// earlier; returns how many.
+fn prune(pods: &mut HashMap<PodKey, WorkerHandle>, now: tokio::time::Instant) -> usize {
+    let before = pods.len();
+    pods.retain(|_, h| {
+        h.shared
+            .removed_at()
+            .is_none_or(|at| now.saturating_duration_since(at) < REMOVED_KEPT)
+    });
+    before - pods.len()
+}
+
 mod conditions;
 mod update;
 
@@ -132,6 +144,7 @@ impl Engine {
             teardown: crate::teardown::Teardown::new(runtime.clone(), store.clone()),
             metrics: crate::metrics::Metrics::new(),
             storage: crate::storage::Storage::default(),
+            removals: tokio::sync::watch::channel(0).0,
             runtime,
             store,
             clock,
@@ -496,12 +509,7 @@ impl Engine {
         // A removed pod's handle serves `removed_pod` for a while, then
         // goes: names that never come back (a Job's pods) must not grow
         // the map for ever.
-        let now = self.ctx.clock.instant();
-        pods.retain(|_, h| {
-            h.shared
-                .removed_at()
-                .is_none_or(|at| now.saturating_duration_since(at) < REMOVED_KEPT)
-        });
+        prune(&mut pods, self.ctx.clock.instant());
         pods.insert(key.clone(), handle);
         Ok(Applied {
             kind: "Pod",
@@ -599,6 +607,22 @@ impl Engine {
         h.shared
             .pod()
             .filter(|p| p.metadata.uid.as_deref() == Some(uid))
+    }
+
+    /// Forgets the pods removed [`REMOVED_KEPT`] ago or longer (admission
+    /// does it too); returns how many went. For whoever wants what they
+    /// held freed without waiting for the next pod (see [`Engine::removals`]).
+    pub fn prune_removed(&self) -> usize {
+        let mut pods = self.lock();
+        prune(&mut pods, self.ctx.clock.instant())
+    }
+
+    /// Counts the pods removed from the node, changing at each removal
+    /// (after its `PodDeleted`). A removed pod's handle, with its record,
+    /// stays [`REMOVED_KEPT`]; the agent uses this to return memory to the
+    /// system once a burst of deletions is over, without a periodic timer.
+    pub fn removals(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.ctx.removals.subscribe()
     }
 
     /// Whether any pod (live, or stored and being re-adopted) is in

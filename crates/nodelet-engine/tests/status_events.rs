@@ -801,3 +801,29 @@ async fn a_removed_pod_is_forgotten_after_a_while() {
     assert!(h.engine.removed_pod("default", "p", "u1").is_none());
     assert_eq!(h.phase("q"), "Running");
 }
+
+/// Removals are counted as they happen, and a removed pod can be
+/// forgotten without another admission once it was kept long enough.
+#[tokio::test(start_paused = true)]
+async fn removals_are_counted_and_a_removed_pod_can_be_pruned() {
+    let h = setup().await;
+    let mut removals = h.engine.removals();
+    assert_eq!(*removals.borrow_and_update(), 0);
+    h.apply(json!({"metadata": {"name": "p", "uid": "u1"}, "spec": {
+        "containers": [ctr("c1", json!({}))]}}));
+    h.until(5, |h| h.phase("p") == "Running").await;
+    assert!(!removals.has_changed().unwrap(), "no removal yet");
+    h.delete("p", Some(0)).await;
+    h.gone("p").await;
+    tokio::time::timeout(std::time::Duration::from_secs(5), removals.changed())
+        .await
+        .expect("a removal is signalled")
+        .unwrap();
+    assert_eq!(*removals.borrow_and_update(), 1);
+    assert_eq!(h.engine.prune_removed(), 0, "kept right after the removal");
+    assert!(h.engine.removed_pod("default", "p", "u1").is_some());
+    tokio::time::sleep(nodelet_engine::REMOVED_KEPT).await;
+    assert_eq!(h.engine.prune_removed(), 1);
+    assert!(h.engine.removed_pod("default", "p", "u1").is_none());
+    assert_eq!(h.engine.prune_removed(), 0);
+}

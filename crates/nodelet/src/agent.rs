@@ -234,8 +234,10 @@ pub async fn start_with(
     .context("starting the lifecycle engine")?;
     let runtime_version = runtime_version(&runtime.cli().binary).await;
     spawn_image_gc(runtime.images_arc(), gc_policy);
+    let engine = Arc::new(engine);
+    crate::memtrim::spawn(engine.clone());
     Ok(Agent {
-        engine: Arc::new(engine),
+        engine,
         runtime,
         store,
         runtime_version,

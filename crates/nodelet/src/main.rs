@@ -13,6 +13,7 @@ mod cmd;
 mod describe;
 mod fds;
 mod manifests;
+mod memtrim;
 mod services_opts;
 
 use std::process::ExitCode;

@@ -36,4 +36,6 @@ pub struct EngineCtx {
     pub metrics: crate::metrics::Metrics,
     /// Whether the store takes writes (see [`crate::storage`]).
     pub storage: crate::storage::Storage,
+    /// How many pods were removed so far (see [`crate::Engine::removals`]).
+    pub removals: tokio::sync::watch::Sender<u64>,
 }

@@ -244,5 +244,6 @@ impl Worker {
             name: key.name.clone(),
             uid,
         });
+        ctx.removals.send_modify(|n| *n += 1);
     }
 }
