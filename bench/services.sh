@@ -89,8 +89,10 @@ pip=$(kubectl get pod big -o jsonpath='{.status.podIP}')
 
 if part dns; then
 echo "== DNS from inside the pod's network namespace"
-pin=$(ls -d "$tmp"/run/ns/*/net | head -1)
-nsenter --net="$pin" "$BIN/examples/bench_dns" 10.130.0.10 big.default.svc.cluster.local. 20000 8
+# The pod's only container's network namespace (its pin is in the agent's
+# own mount namespace, not on the host's paths).
+cpid=$(runc --root "$tmp/run/runc" list -f json | python3 -c 'import json,sys; print(next(c["pid"] for c in json.load(sys.stdin) if c.get("pid")))')
+nsenter --net="/proc/$cpid/ns/net" "$BIN/examples/bench_dns" 10.130.0.10 big.default.svc.cluster.local. 20000 8
 host_ns=$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)
 host_name=${HOST_DNS_NAME:-$(hostname -f 2>/dev/null || hostname).}
 echo "-- host resolver $host_ns ($host_name), same tool:"

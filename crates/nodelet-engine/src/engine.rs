@@ -799,6 +799,7 @@ impl Engine {
             let _ = t.await;
         }
         self.resources_released().await;
+        self.ctx.runtime.shutdown().await;
     }
 
     /// Resolves once the containers and sandboxes of every deleted pod are

@@ -163,6 +163,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// safe subPaths), which the runtime owns like the kubelet's volume
     /// host: containers mount what it prepares.
     fn volumes(&self) -> std::sync::Arc<dyn crate::volume::VolumeHost>;
+
+    /// The agent is stopping and will make no more sandboxes: release what
+    /// only new ones would need (the pin space, when no sandbox is left).
+    /// Containers and sandboxes stay for the next agent.
+    async fn shutdown(&self) {}
 }
 
 #[cfg(test)]

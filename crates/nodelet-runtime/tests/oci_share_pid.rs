@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::*;
@@ -178,7 +177,20 @@ async fn containers_of_a_shared_process_namespace_see_each_other() {
         .into_iter()
         .find(|s| s.id == sb.id)
         .expect("the sandbox survives");
-    assert_eq!(sb2.namespaces.pid.as_deref(), Some(pin.as_path()));
+    // Through its own descriptor of the pin space, the same namespace.
+    let pin2 = sb2.namespaces.pid.clone().expect("the pid pin survives");
+    let ns_id = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.dev(), m.ino())
+    };
+    assert_eq!(
+        ns_id(&pin2),
+        ns_id(&pin),
+        "{} vs {}",
+        pin2.display(),
+        pin.display()
+    );
     let c = h.container(
         &sb2,
         "after-restart",
@@ -228,7 +240,10 @@ async fn containers_of_a_normal_pod_have_their_own_process_namespace() {
             .await
             .unwrap();
     assert_eq!(sb.namespaces.pid, None);
-    assert!(!Path::new(&h.cfg.run_root.join("ns").join(&sb.id).join("pid")).exists());
+    let space =
+        nodelet_runtime::sandbox::pin_space::PinSpace::open(&h.cfg.run_root.join("ns")).unwrap();
+    assert!(!space.dir(&sb.id).join("pid").exists());
+    assert!(space.dir(&sb.id).join("net").exists());
     let a = h.container(&sb, "sleeper", &["sleep", "2718"]);
     let a_id = h.rt.create_container(&sb, &a).await.unwrap();
     h.rt.start_container(&a_id).await.unwrap();

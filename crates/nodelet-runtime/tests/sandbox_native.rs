@@ -119,7 +119,7 @@ async fn native_pods_get_addresses_reach_each_other_and_the_host() {
     net.manager.remove(&b.id).await.unwrap();
     assert_eq!(net.bridge_veths(), 0);
     assert_eq!(net.lease_files(), 0);
-    assert_eq!(count_dir(&net.run_dir()), 0);
+    assert_eq!(pin_dirs(&net.run_dir()), 0);
 }
 
 /// A namespace outside the pod network, routed from the host through a
@@ -380,6 +380,7 @@ async fn native_pods_without_host_ports_run_no_plugin() {
     // network; one with a hostPort fails naming the missing portmap.
     let n = 16;
     let dir = tempfile::tempdir().unwrap();
+    let _mounts = MountGuard(dir.path().to_path_buf());
     let options = CniOptions {
         conf_dir: dir.path().join("conf"),
         bin_dirs: vec![dir.path().join("no-plugins")],
@@ -515,6 +516,7 @@ async fn bench_network_setup() {
     use nodelet_runtime::sandbox::cni::{CniArgs, CniCommand, CniInvoker};
     use nodelet_runtime::sandbox::namespaces::{NamespaceSet, pin, unpin};
     use nodelet_runtime::sandbox::native::NativeNetwork;
+    use nodelet_runtime::sandbox::pin_space::PinSpace;
 
     if !require_real("bench_network_setup") {
         return;
@@ -526,6 +528,7 @@ async fn bench_network_setup() {
     };
     for (n, mode) in [(17u8, PodNetwork::Cni), (18u8, PodNetwork::Native)] {
         let net = TestNet::with(n, mode);
+        let space = PinSpace::open(&net.run_dir()).unwrap();
         // Untimed: the bridge (and the masquerade) are made once.
         let warm = net.manager.create(&pod("warm", vec![])).await.unwrap();
 
@@ -536,8 +539,8 @@ async fn bench_network_setup() {
         let invoker = CniInvoker::new(net.options.bin_dirs.clone());
         let (mut adds, mut dels) = (Vec::new(), Vec::new());
         for i in 0..20 {
-            let dir = net.dir.path().join(format!("bench{i}"));
-            pin(&dir, only_net, "").unwrap();
+            let dir = space.dir(&format!("bench{i}"));
+            pin(&space, &format!("bench{i}"), only_net, "").unwrap();
             let netns = dir.join("net");
             let id = format!("{i:0>64}");
             let args = CniArgs {

@@ -115,7 +115,7 @@ async fn pods_get_namespaces_hostname_ip_and_reach_each_other() {
     assert!(net.manager.list().await.unwrap().is_empty());
     assert_eq!(net.bridge_veths(), 0);
     assert_eq!(net.lease_files(), 0);
-    assert_eq!(count_dir(&net.run_dir()), 0);
+    assert_eq!(pin_dirs(&net.run_dir()), 0);
     // Unknown ids are fine to remove.
     net.manager.remove(&"0".repeat(64)).await.unwrap();
     net.manager.remove("not-an-id").await.unwrap();
@@ -218,7 +218,29 @@ async fn a_new_manager_recovers_and_removes_recorded_sandboxes() {
         net.options.clone(),
     )
     .unwrap();
-    assert_eq!(again.list().await.unwrap(), vec![info.clone()]);
+    // The same sandbox, its pins reached through the new manager's own
+    // descriptor of the pin space.
+    let listed = again.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let ns_id = |p: &std::path::Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.dev(), m.ino())
+    };
+    let (old, new) = (&info.namespaces, &listed[0].namespaces);
+    for (a, b) in [
+        (&old.net, &new.net),
+        (&old.ipc, &new.ipc),
+        (&old.uts, &new.uts),
+    ] {
+        assert_eq!(ns_id(a.as_deref().unwrap()), ns_id(b.as_deref().unwrap()));
+    }
+    let normalised = nodelet_runtime::SandboxInfo {
+        namespaces: info.namespaces.clone(),
+        ..listed[0].clone()
+    };
+    assert_eq!(normalised, info);
+    again.check(&info.id).await.unwrap();
     again.remove(&info.id).await.unwrap();
     assert_eq!(net.lease_files(), 0);
     assert_eq!(net.bridge_veths(), 0);
@@ -229,6 +251,7 @@ async fn a_new_manager_recovers_and_removes_recorded_sandboxes() {
 async fn missing_plugins_are_reported_with_the_package_name() {
     // Needs no root: the check fails before anything is made.
     let dir = tempfile::tempdir().unwrap();
+    let _mounts = MountGuard(dir.path().to_path_buf());
     let options = CniOptions {
         conf_dir: dir.path().join("conf"),
         bin_dirs: vec![dir.path().join("no-plugins")],
@@ -250,7 +273,7 @@ async fn missing_plugins_are_reported_with_the_package_name() {
         "{err}"
     );
     assert!(manager.list().await.unwrap().is_empty());
-    assert_eq!(count_dir(&dir.path().join("ns")), 0);
+    assert_eq!(pin_dirs(&dir.path().join("ns")), 0);
 }
 
 #[tokio::test]
@@ -277,32 +300,68 @@ async fn concurrent_creates_get_distinct_addresses() {
 
 /// A crash can leave a record in the `creating` phase with pins that are
 /// mounted, or only created as files, and no ADD result; `remove` must
-/// still clean everything.
+/// still clean everything: pins in the pin space, recorded through an
+/// earlier agent's descriptor, and pins an agent before the space made in
+/// the host's mount namespace.
 #[tokio::test]
 async fn remove_cleans_up_an_interrupted_create() {
-    use nodelet_runtime::sandbox::namespaces::{NamespaceSet, pin};
+    use nodelet_runtime::sandbox::namespaces::{NamespaceSet, is_pinned, pin};
+    use nodelet_runtime::sandbox::pin_space::PinSpace;
     use nodelet_runtime::sandbox::state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
     use nodelet_runtime::{SandboxInfo, SandboxNamespaces};
 
+    #[derive(Clone, Copy, Debug)]
+    enum Left {
+        SpacePins,
+        SpaceFiles,
+        HostPins,
+    }
     if !require_real("remove_cleans_up_an_interrupted_create") {
         return;
     }
     let net = TestNet::new(7);
     let store = StateStore::open(&net.dir.path().join("sandboxes")).unwrap();
-    for (i, mounted) in [(1u8, true), (2u8, false)] {
+    let space = PinSpace::open(&net.run_dir()).unwrap();
+    for (i, left) in [
+        (1u8, Left::SpacePins),
+        (2, Left::SpaceFiles),
+        (3, Left::HostPins),
+    ] {
         let id = format!("{i:0>64}");
-        let pin_dir = net.run_dir().join(&id);
-        if mounted {
-            let all = NamespaceSet {
-                net: true,
-                ipc: true,
-                uts: true,
-            };
-            pin(&pin_dir, all, "crashed").unwrap();
-        } else {
-            std::fs::create_dir_all(&pin_dir).unwrap();
-            std::fs::write(pin_dir.join("net"), b"").unwrap();
-        }
+        let mut namespaces = SandboxNamespaces::default();
+        let (recorded, pin_dir) = match left {
+            Left::SpacePins => {
+                let all = NamespaceSet {
+                    net: true,
+                    ipc: true,
+                    uts: true,
+                };
+                pin(&space, &id, all, "crashed").unwrap();
+                // As an agent that has since exited recorded it.
+                let old = std::path::PathBuf::from(format!("/proc/999999999/fd/3/{id}"));
+                namespaces.net = Some(old.join("net"));
+                (old, space.dir(&id))
+            }
+            Left::SpaceFiles => {
+                let dir = space.dir(&id);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("net"), b"").unwrap();
+                (dir.clone(), dir)
+            }
+            Left::HostPins => {
+                let dir = net.run_dir().join(&id);
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(dir.join("net"), b"").unwrap();
+                let out = std::process::Command::new("unshare")
+                    .arg(format!("--net={}", dir.join("net").display()))
+                    .arg("true")
+                    .output()
+                    .expect("util-linux unshare (to make an old agent's host pin)");
+                assert!(out.status.success(), "{out:?}");
+                assert!(is_pinned(&dir.join("net")));
+                (dir.clone(), dir)
+            }
+        };
         let cfg = pod("crashed", vec![]);
         let record = SandboxRecord {
             phase: SandboxPhase::Creating,
@@ -311,12 +370,12 @@ async fn remove_cleans_up_an_interrupted_create() {
                 pod_uid: cfg.pod_uid.clone(),
                 ips: vec![],
                 host_ip: None,
-                namespaces: SandboxNamespaces::default(),
+                namespaces,
                 cgroup_parent: String::new(),
                 id_mapping: None,
             },
             config: cfg,
-            pin_dir: pin_dir.clone(),
+            pin_dir: recorded,
             cni: Some(CniAttachment {
                 conflist: net.manager.network().raw.clone(),
                 ifname: "eth0".into(),
@@ -328,9 +387,17 @@ async fn remove_cleans_up_an_interrupted_create() {
             created_at: jiff::Timestamp::now(),
         };
         store.save(&record).unwrap();
-        assert_eq!(net.manager.list().await.unwrap().len(), 1);
+        let listed = net.manager.list().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        if let Left::SpacePins = left {
+            let rebased = listed[0].namespaces.net.clone().unwrap();
+            assert!(is_pinned(&rebased), "{left:?}: {}", rebased.display());
+        }
         net.manager.remove(&id).await.unwrap();
-        assert!(!pin_dir.exists(), "pins of interrupted sandbox {i} left");
+        assert!(
+            !pin_dir.exists(),
+            "{left:?}: pins of interrupted sandbox {i} left"
+        );
         assert!(net.manager.list().await.unwrap().is_empty());
     }
 }

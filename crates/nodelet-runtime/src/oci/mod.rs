@@ -1024,6 +1024,13 @@ impl Runtime for OciRuntime {
     /// died; its containers could never be created ("sandbox not found"),
     /// so it is torn down here (network, pins, shm, pod cgroup) and the
     /// pod gets a new one.
+    async fn shutdown(&self) {
+        let _quiet = self.creating.write().await;
+        if let Err(e) = self.sandboxes.release_unused_space().await {
+            tracing::warn!(error = %e, "releasing the pin space");
+        }
+    }
+
     async fn list_sandboxes(&self) -> Result<Vec<SandboxInfo>> {
         let _quiet = self.creating.write().await;
         let mut complete = Vec::new();

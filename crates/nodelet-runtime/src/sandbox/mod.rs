@@ -15,6 +15,7 @@ pub mod host;
 pub mod namespaces;
 pub mod native;
 pub mod pause;
+pub mod pin_space;
 pub mod portforward;
 pub mod state;
 pub mod userns;
@@ -32,6 +33,7 @@ use cni::{CniArgs, CniCommand, CniInvoker, NetworkConfigList};
 use namespaces::NamespaceSet;
 use native::NativeNetwork;
 pub use native::PodNetwork;
+use pin_space::PinSpace;
 use state::{CniAttachment, SandboxPhase, SandboxRecord, StateStore};
 
 use crate::error::{Result, RuntimeError};
@@ -45,7 +47,11 @@ const POD_IFNAME: &str = "eth0";
 /// `Arc`. Operations on different sandboxes run concurrently.
 pub struct SandboxManager {
     store: StateStore,
+    /// `<run>/ns`: where the pin space is pinned, and where agents before
+    /// it pinned namespaces in the host's mount namespace.
     run_dir: PathBuf,
+    /// The mount namespace the pins live in, opened (or made) on first use.
+    space: tokio::sync::Mutex<Option<Arc<PinSpace>>>,
     options: CniOptions,
     invoker: CniInvoker,
     network: NetworkConfigList,
@@ -81,6 +87,7 @@ impl SandboxManager {
         Ok(SandboxManager {
             store,
             run_dir: run_dir.to_path_buf(),
+            space: tokio::sync::Mutex::new(None),
             invoker: CniInvoker::new(cni.bin_dirs.clone()),
             options: cni,
             network,
@@ -199,7 +206,7 @@ impl SandboxManager {
                 id_mapping: None,
             },
             config: cfg.clone(),
-            pin_dir: self.run_dir.join(&id),
+            pin_dir: self.space().await?.dir(&id),
             cni,
             created_at: jiff::Timestamp::now(),
         };
@@ -248,12 +255,18 @@ impl SandboxManager {
         let id = sandbox_id.to_string();
         let record = blocking(move || store.load(&id)).await?;
         let result = match record {
-            Some(record) => self.teardown(&record).await,
+            Some(record) => {
+                let record = self.rebase(record).await?;
+                self.teardown(&record).await
+            }
             None => {
                 // No record: at most pins of a create that crashed before
                 // its first save, which cannot have a network attachment.
-                let dir = self.run_dir.join(sandbox_id);
-                blocking(move || namespaces::unpin(&dir)).await
+                let dirs = [
+                    self.run_dir.join(sandbox_id),
+                    self.space().await?.dir(sandbox_id),
+                ];
+                blocking(move || dirs.iter().try_for_each(|d| namespaces::unpin(d))).await
             }
         };
         drop(guard);
@@ -268,7 +281,11 @@ impl SandboxManager {
     pub async fn list(&self) -> Result<Vec<SandboxInfo>> {
         let store = self.store.clone();
         let records = blocking(move || store.list()).await?;
-        Ok(records.into_iter().map(|r| r.info).collect())
+        let mut infos = Vec::with_capacity(records.len());
+        for r in records {
+            infos.push(self.rebase(r).await?.info);
+        }
+        Ok(infos)
     }
 
     pub async fn get(&self, sandbox_id: &str) -> Result<SandboxInfo> {
@@ -350,9 +367,86 @@ impl SandboxManager {
         }
         let store = self.store.clone();
         let id = sandbox_id.to_string();
-        blocking(move || store.load(&id))
+        let record = blocking(move || store.load(&id))
             .await?
-            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.to_string()))
+            .ok_or_else(|| RuntimeError::SandboxNotFound(sandbox_id.to_string()))?;
+        self.rebase(record).await
+    }
+
+    /// The pin space, opened or made on first use.
+    async fn space(&self) -> Result<Arc<PinSpace>> {
+        let mut slot = self.space.lock().await;
+        if let Some(space) = slot.as_ref() {
+            return Ok(space.clone());
+        }
+        let dir = self.run_dir.clone();
+        let space = blocking(move || PinSpace::open(&dir).map(Arc::new)).await?;
+        *slot = Some(space.clone());
+        Ok(space)
+    }
+
+    /// Unpins the pin space when no sandbox is recorded, so an agent that
+    /// stops with no pods leaves no mount behind. The caller makes sure no
+    /// sandbox is being made meanwhile; a later create makes a new space.
+    pub async fn release_unused_space(&self) -> Result<()> {
+        let mut slot = self.space.lock().await;
+        let store = self.store.clone();
+        if !blocking(move || store.list()).await?.is_empty() {
+            return Ok(());
+        }
+        let dir = self.run_dir.clone();
+        blocking(move || pin_space::release(&dir)).await?;
+        *slot = None;
+        Ok(())
+    }
+
+    /// A loaded record with its pin paths as this agent reaches them: a
+    /// record saved by an earlier agent names the space through that
+    /// agent's descriptor. Pins in the host's namespace (agents before the
+    /// space, under `run_dir`) are where they were.
+    async fn rebase(&self, mut record: SandboxRecord) -> Result<SandboxRecord> {
+        if record.pin_dir.starts_with(&self.run_dir) {
+            return Ok(record);
+        }
+        let space = self.space().await?;
+        if space.holds(&record.pin_dir) {
+            return Ok(record);
+        }
+        let dir = space.dir(&record.info.id);
+        // CNI plugins compare the netns path of a CHECK or DEL with the
+        // `sandbox` of the interfaces they made: same namespace, new path.
+        let (old_net, new_net) = (record.pin_dir.join("net"), dir.join("net"));
+        if let Some(Value::Array(ifaces)) = record
+            .cni
+            .as_mut()
+            .and_then(|c| c.result.as_mut())
+            .and_then(|r| r.get_mut("interfaces"))
+        {
+            for sandbox in ifaces.iter_mut().filter_map(|i| i.get_mut("sandbox")) {
+                if sandbox.as_str() == old_net.to_str() {
+                    *sandbox = Value::from(new_net.to_string_lossy());
+                }
+            }
+        }
+        let ns = &mut record.info.namespaces;
+        for pin in [
+            &mut ns.net,
+            &mut ns.ipc,
+            &mut ns.uts,
+            &mut ns.user,
+            &mut ns.pid,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if pin.parent() == Some(record.pin_dir.as_path())
+                && let Some(name) = pin.file_name()
+            {
+                *pin = dir.join(name);
+            }
+        }
+        record.pin_dir = dir;
+        Ok(record)
     }
 
     /// Fails early, with the fix, when pod networking cannot work on this
@@ -379,13 +473,10 @@ impl SandboxManager {
             ipc: !cfg.host_ipc,
             uts: !cfg.host_network,
         };
+        let (space, id) = (self.space().await?, record.info.id.clone());
         record.info.namespaces = match record.info.id_mapping {
-            Some(m) => {
-                userns::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone(), m).await?
-            }
-            None => {
-                namespaces::pin_async(record.pin_dir.clone(), set, cfg.hostname.clone()).await?
-            }
+            Some(m) => userns::pin_async(space, id, set, cfg.hostname.clone(), m).await?,
+            None => namespaces::pin_async(space, id, set, cfg.hostname.clone()).await?,
         };
         self.save(record).await?;
         if cfg.share_process_namespace {
@@ -598,10 +689,11 @@ impl SandboxManager {
             RuntimeError::Host("no nodelet-monitor binary for the pause process".into())
         })?;
         let ns = record.info.namespaces.clone();
-        let pin = record.pin_dir.join(pause::PIN);
+        let (space, id) = (self.space().await?, record.info.id.clone());
         let cgroups = self.cgroups.clone();
         let cgroup = pause::cgroup_of(&record.info.cgroup_parent);
-        let pinned = blocking(move || pause::start(&binary, &ns, &pin, &cgroups, &cgroup)).await?;
+        let pinned =
+            blocking(move || pause::start(&binary, &ns, &space, &id, &cgroups, &cgroup)).await?;
         record.info.namespaces.pid = Some(pinned);
         self.save(record).await
     }

@@ -19,24 +19,28 @@
 //!   async-signal-safe code may run, and we would still need a binary to
 //!   exec to keep the namespaces alive until they are mounted.
 //!
-//! The mount namespace is not unshared, so the bind mounts land in the
-//! agent's (the host's) mount namespace where every container can see them.
-//! The pin directory is deliberately not made a shared mount point (as
-//! `ip netns` does): a container's mount namespace copies the pins when runc
-//! creates it, but runc's pivot_root detaches the old root and with it those
-//! copies, so nothing keeps a torn-down namespace alive.
+//! The thread first joins the pin space (see [`super::pin_space`]), a
+//! mount namespace of the agent's own, so the bind mounts land there and
+//! not in the host's mount table, which runc reads whole for every
+//! container it starts. Containers, CNI plugins and the pause open the
+//! pins through the space's root descriptor (`/proc/<agent>/fd/<n>/...`).
+//! Pins of agents before the space (under `<run>/ns/<id>` in the host's
+//! namespace) keep working and are removed the same way.
 //!
 //! Teardown lazily unmounts each pin (`MNT_DETACH`, so a process still inside
-//! the namespace does not make it fail) and removes the files; it is
-//! idempotent and tolerates half-made pins left by a crash.
+//! the namespace does not make it fail; a pin in the space is detached by
+//! the unlink itself) and removes the files; it is idempotent and tolerates
+//! half-made pins left by a crash.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::Arc;
 
 use nix::errno::Errno;
-use nix::mount::{MntFlags, MsFlags};
+use nix::mount::MntFlags;
 use nix::sched::CloneFlags;
 
+use super::pin_space::{PinSpace, bind_mount, make_pin_file};
 use crate::error::{Result, RuntimeError};
 use crate::types::SandboxNamespaces;
 
@@ -70,11 +74,17 @@ impl NamespaceSet {
 /// only for a shared process namespace, see [`super::pause`]).
 const PIN_NAMES: [&str; 5] = ["net", "ipc", "uts", "user", "pid"];
 
-/// Creates the namespaces in `set` and pins them as files in `dir`
-/// (`dir/net`, `dir/ipc`, `dir/uts`). With `set.uts`, `hostname` is set
-/// inside the new UTS namespace. Blocking (spawns and joins a thread): call
-/// from `spawn_blocking` or use [`pin_async`].
-pub fn pin(dir: &Path, set: NamespaceSet, hostname: &str) -> Result<SandboxNamespaces> {
+/// Creates the namespaces in `set` and pins them in `space` as sandbox
+/// `id`'s (`<dir>/net`, `<dir>/ipc`, `<dir>/uts` with `dir` =
+/// `space.dir(id)`). With `set.uts`, `hostname` is set inside the new UTS
+/// namespace. Blocking (spawns and joins a thread): call from
+/// `spawn_blocking` or use [`pin_async`].
+pub fn pin(
+    space: &PinSpace,
+    id: &str,
+    set: NamespaceSet,
+    hostname: &str,
+) -> Result<SandboxNamespaces> {
     let mut pinned = SandboxNamespaces::default();
     if set.is_empty() {
         return Ok(pinned);
@@ -82,36 +92,15 @@ pub fn pin(dir: &Path, set: NamespaceSet, hostname: &str) -> Result<SandboxNames
     if set.uts {
         validate_hostname(hostname)?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(dir, e))?;
-    for (name, _) in set.kinds() {
-        let file = dir.join(name);
-        // An empty regular file is a valid bind-mount target for an nsfs
-        // file (the mount replaces what is seen at the path).
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&file)
-            .map_err(|e| RuntimeError::io(&file, e))?;
-    }
-
-    let dir_owned = dir.to_path_buf();
-    let hostname = hostname.to_string();
-    let outcome = std::thread::Builder::new()
-        .name("nodelet-pinns".into())
-        .spawn(move || unshare_and_pin(&dir_owned, set, &hostname))
-        .map_err(|e| RuntimeError::Other(format!("spawning namespace thread: {e}")))?
-        .join()
-        .map_err(|_| RuntimeError::Other("namespace thread panicked".into()));
-    match outcome.and_then(|r| r) {
-        Ok(()) => {}
-        Err(e) => {
-            // Leave nothing half-made behind.
-            if let Err(cleanup) = unpin(dir) {
-                tracing::warn!(dir = %dir.display(), error = %cleanup, "cleaning up failed namespace pins");
-            }
-            return Err(e);
+    let inner = Path::new("/").join(id);
+    let outcome = space.inside("nodelet-pinns", || unshare_and_pin(&inner, set, hostname));
+    let dir = space.dir(id);
+    if let Err(e) = outcome {
+        // Leave nothing half-made behind.
+        if let Err(cleanup) = unpin(&dir) {
+            tracing::warn!(dir = %dir.display(), error = %cleanup, "cleaning up failed namespace pins");
         }
+        return Err(e);
     }
     for (name, _) in set.kinds() {
         let path = Some(dir.join(name));
@@ -126,18 +115,24 @@ pub fn pin(dir: &Path, set: NamespaceSet, hostname: &str) -> Result<SandboxNames
 
 /// [`pin`] from async code without blocking a runtime worker.
 pub async fn pin_async(
-    dir: PathBuf,
+    space: Arc<PinSpace>,
+    id: String,
     set: NamespaceSet,
     hostname: String,
 ) -> Result<SandboxNamespaces> {
-    tokio::task::spawn_blocking(move || pin(&dir, set, &hostname))
+    tokio::task::spawn_blocking(move || pin(&space, &id, set, &hostname))
         .await
         .map_err(|e| RuntimeError::Other(format!("namespace pinning task failed: {e}")))?
 }
 
-/// Runs on the dedicated thread only: everything after `unshare` happens in
-/// the new namespaces, which die with the thread unless mounted.
+/// Runs on a thread inside the pin space only: everything after `unshare`
+/// happens in the new namespaces, which die with the thread unless
+/// mounted. `dir` is the sandbox's pin directory as the space sees it.
 fn unshare_and_pin(dir: &Path, set: NamespaceSet, hostname: &str) -> Result<()> {
+    let mut targets = Vec::new();
+    for (name, _) in set.kinds() {
+        targets.push((name, make_pin_file(dir, name)?));
+    }
     let flags = set
         .kinds()
         .fold(CloneFlags::empty(), |acc, (_, flag)| acc | flag);
@@ -150,17 +145,8 @@ fn unshare_and_pin(dir: &Path, set: NamespaceSet, hostname: &str) -> Result<()> 
         nix::unistd::sethostname(hostname)
             .map_err(|e| RuntimeError::Other(format!("sethostname({hostname:?}) failed: {e}")))?;
     }
-    for (name, _) in set.kinds() {
-        let source = PathBuf::from(format!("/proc/thread-self/ns/{name}"));
-        let target = dir.join(name);
-        nix::mount::mount(
-            Some(&source),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| RuntimeError::io(&target, io::Error::from(e)))?;
+    for (name, target) in targets {
+        bind_mount(Path::new(&format!("/proc/thread-self/ns/{name}")), &target)?;
     }
     Ok(())
 }
@@ -244,13 +230,5 @@ mod tests {
         std::fs::write(pins.join("net"), b"").unwrap();
         unpin(&pins).unwrap();
         assert!(!pins.exists());
-    }
-
-    #[test]
-    fn empty_set_pins_nothing() {
-        let dir = tempfile::tempdir().unwrap();
-        let ns = pin(&dir.path().join("sb"), NamespaceSet::default(), "h").unwrap();
-        assert_eq!(ns, SandboxNamespaces::default());
-        assert!(!dir.path().join("sb").exists());
     }
 }

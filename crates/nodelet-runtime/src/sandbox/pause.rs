@@ -24,7 +24,8 @@
 //! could make someone else's), and it needs no pid on record.
 //!
 //! Re-adoption after an agent restart needs nothing: the pause is not the
-//! agent's child and the pin lives in the host's mount namespace. Removal
+//! agent's child and the pin lives in the pin space (see
+//! [`super::pin_space`]), which outlives the agent. Removal
 //! finds the pause as the process whose PID namespace is the pinned one
 //! and whose pid in it is 1, SIGKILLs it (the kernel then kills whatever
 //! is left in the namespace), waits for it on a pidfd, then removes its
@@ -39,10 +40,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::mount::MsFlags;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
 use super::namespaces;
+use super::pin_space::PinSpace;
 use crate::error::{Result, RuntimeError};
 use crate::oci::cgroups::CgroupFs;
 use crate::types::SandboxNamespaces;
@@ -59,12 +60,14 @@ pub fn cgroup_of(pod_cgroup: &str) -> String {
     format!("{}/pause", pod_cgroup.trim_end_matches('/'))
 }
 
-/// Starts the pause of a sandbox whose other namespaces are `ns`, in cgroup
-/// `cgroup`, and pins its process namespace at `pin`. Blocking.
+/// Starts the pause of sandbox `id`, whose other namespaces are `ns`, in
+/// cgroup `cgroup`, and pins its process namespace in `space`; returns the
+/// pin's path. Blocking.
 pub fn start(
     binary: &Path,
     ns: &SandboxNamespaces,
-    pin: &Path,
+    space: &PinSpace,
+    id: &str,
     cgroups: &CgroupFs,
     cgroup: &str,
 ) -> Result<PathBuf> {
@@ -105,8 +108,8 @@ pub fn start(
         rustix::process::PidfdFlags::empty(),
     )
     .map_err(|e| RuntimeError::Other(format!("pidfd of the pause process {pid}: {e}")))?;
-    match pin_and_release(go, pid, &pidfd, pin, cgroups, cgroup) {
-        Ok(()) => Ok(pin.to_path_buf()),
+    match pin_and_release(go, pid, &pidfd, space, id, cgroups, cgroup) {
+        Ok(pin) => Ok(pin),
         Err(e) => {
             let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
             Err(e)
@@ -118,10 +121,11 @@ fn pin_and_release(
     mut go: std::process::ChildStdin,
     pid: i32,
     pidfd: &OwnedFd,
-    pin: &Path,
+    space: &PinSpace,
+    id: &str,
     cgroups: &CgroupFs,
     cgroup: &str,
-) -> Result<()> {
+) -> Result<PathBuf> {
     let ns_path = PathBuf::from(format!("/proc/{pid}/ns/pid"));
     let ns = File::open(&ns_path).map_err(|e| RuntimeError::io(&ns_path, e))?;
     // Still alive after the open: `ns` is the pause's namespace, not that
@@ -143,27 +147,12 @@ fn pin_and_release(
     cgroups
         .add_process(cgroup, pid)
         .map_err(|e| RuntimeError::Other(format!("moving the pause into cgroup {cgroup}: {e}")))?;
-    if let Some(dir) = pin.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(dir, e))?;
-    }
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(pin)
-        .map_err(|e| RuntimeError::io(pin, e))?;
+    // `/proc/self` inside the space is still this process: `ns` is open.
     let source = PathBuf::from(format!("/proc/self/fd/{}", ns.as_raw_fd()));
-    nix::mount::mount(
-        Some(&source),
-        pin,
-        None::<&str>,
-        MsFlags::MS_BIND,
-        None::<&str>,
-    )
-    .map_err(|e| RuntimeError::io(pin, std::io::Error::from(e)))?;
+    let pin = space.bind(id, PIN, &source)?;
     go.write_all(b"1")
         .map_err(|e| RuntimeError::Other(format!("releasing the pause process: {e}")))?;
-    Ok(())
+    Ok(pin)
 }
 
 /// Reads the starter's and the pause's lines to EOF (both close stdout when

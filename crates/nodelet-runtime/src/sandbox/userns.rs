@@ -13,8 +13,8 @@
 //! process may not `unshare(CLONE_NEWUSER)` itself, so a forked child does
 //! it (together with net/ipc/uts, which makes them owned by the new user
 //! namespace), reports back over a pipe and pauses; the agent writes the id
-//! maps, pins the four namespaces by bind mount (see
-//! [`super::namespaces`]), kills the child, and sets the hostname from a
+//! maps, pins the four namespaces by bind mount in the pin space (see
+//! [`super::pin_space`]), kills the child, and sets the hostname from a
 //! thread that joins the UTS namespace. The child runs only raw system
 //! calls between `fork` and `_exit`, which is what is allowed after a fork
 //! in a multithreaded program.
@@ -22,10 +22,10 @@
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-
-use nix::mount::MsFlags;
+use std::sync::Arc;
 
 use super::namespaces::{NamespaceSet, unpin};
+use super::pin_space::PinSpace;
 use crate::error::{Result, RuntimeError};
 use crate::types::{IdMapping, SandboxNamespaces};
 
@@ -175,17 +175,20 @@ fn set_hostname(uts: &Path, hostname: &str) -> Result<()> {
 }
 
 /// Creates the pod's user namespace with `mapping` and the namespaces in
-/// `set` owned by it, pins all of them in `dir` (`user`, `net`, `ipc`,
-/// `uts`) and sets the hostname. Blocking; on failure nothing is left.
+/// `set` owned by it, pins all of them in `space` as sandbox `id`'s
+/// (`user`, `net`, `ipc`, `uts`) and sets the hostname. Blocking; on
+/// failure nothing is left.
 pub fn pin(
-    dir: &Path,
+    space: &PinSpace,
+    id: &str,
     set: NamespaceSet,
     hostname: &str,
     mapping: IdMapping,
 ) -> Result<SandboxNamespaces> {
-    let r = pin_inner(dir, set, hostname, mapping);
+    let r = pin_inner(space, id, set, hostname, mapping);
+    let dir = space.dir(id);
     if r.is_err()
-        && let Err(e) = unpin(dir)
+        && let Err(e) = unpin(&dir)
     {
         tracing::warn!(dir = %dir.display(), error = %e, "cleaning up failed user namespace pins");
     }
@@ -193,26 +196,17 @@ pub fn pin(
 }
 
 fn pin_inner(
-    dir: &Path,
+    space: &PinSpace,
+    id: &str,
     set: NamespaceSet,
     hostname: &str,
     mapping: IdMapping,
 ) -> Result<SandboxNamespaces> {
-    std::fs::create_dir_all(dir).map_err(|e| RuntimeError::io(dir, e))?;
     let mut kinds = vec!["user"];
     for (on, name) in [(set.net, "net"), (set.ipc, "ipc"), (set.uts, "uts")] {
         if on {
             kinds.push(name);
         }
-    }
-    for k in &kinds {
-        let file = dir.join(k);
-        std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&file)
-            .map_err(|e| RuntimeError::io(&file, e))?;
     }
     let holder = spawn_holder(set)?;
     write_map(holder.pid, "uid_map", mapping)?;
@@ -220,16 +214,7 @@ fn pin_inner(
     let mut pinned = SandboxNamespaces::default();
     for k in &kinds {
         let source = PathBuf::from(format!("/proc/{}/ns/{k}", holder.pid));
-        let target = dir.join(k);
-        nix::mount::mount(
-            Some(&source),
-            &target,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| RuntimeError::io(&target, io::Error::from(e)))?;
-        let p = Some(target);
+        let p = Some(space.bind(id, k, &source)?);
         match *k {
             "user" => pinned.user = p,
             "net" => pinned.net = p,
@@ -246,12 +231,13 @@ fn pin_inner(
 
 /// [`pin`] from async code.
 pub async fn pin_async(
-    dir: PathBuf,
+    space: Arc<PinSpace>,
+    id: String,
     set: NamespaceSet,
     hostname: String,
     mapping: IdMapping,
 ) -> Result<SandboxNamespaces> {
-    tokio::task::spawn_blocking(move || pin(&dir, set, &hostname, mapping))
+    tokio::task::spawn_blocking(move || pin(&space, &id, set, &hostname, mapping))
         .await
         .map_err(|e| RuntimeError::Other(format!("user namespace task failed: {e}")))?
 }

@@ -293,18 +293,24 @@ impl Drop for Harness {
                     nix::mount::umount2(&c.path().join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
             }
         }
-        if let Ok(rd) = std::fs::read_dir(self.cfg.run_root.join("ns")) {
-            for sb in rd.flatten() {
+        // Pins in the pin space die with it (its mount under the temporary
+        // directory is detached below); pauses must be killed.
+        let ns_dir = self.cfg.run_root.join("ns");
+        let ids =
+            nodelet_runtime::sandbox::pin_space::pinned_sandboxes(&ns_dir).unwrap_or_default();
+        let space = nodelet_runtime::sandbox::pin_space::PinSpace::open(&ns_dir).ok();
+        for id in ids {
+            let dirs = [Some(ns_dir.join(&id)), space.as_ref().map(|s| s.dir(&id))];
+            for dir in dirs.into_iter().flatten() {
                 // A shared process namespace's pause (shareProcessNamespace).
-                if let Some(pid) = nodelet_runtime::sandbox::pause::find(&sb.path().join("pid")) {
+                if let Some(pid) = nodelet_runtime::sandbox::pause::find(&dir.join("pid")) {
                     let _ = nix::sys::signal::kill(
                         nix::unistd::Pid::from_raw(pid),
                         nix::sys::signal::Signal::SIGKILL,
                     );
                 }
                 for ns in ["net", "ipc", "uts", "pid"] {
-                    let _ =
-                        nix::mount::umount2(&sb.path().join(ns), nix::mount::MntFlags::MNT_DETACH);
+                    let _ = nix::mount::umount2(&dir.join(ns), nix::mount::MntFlags::MNT_DETACH);
                 }
             }
         }
@@ -417,8 +423,15 @@ impl Harness {
         }
         let root = self.dir.path().to_string_lossy().to_string();
         let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-        let mounts = mountinfo.lines().filter(|l| l.contains(&root)).count();
-        let netns_pins = count_files(&self.cfg.run_root.join("ns"));
+        // The pin space's own mount is made once and meant to stay.
+        let mounts = mountinfo
+            .lines()
+            .filter(|l| l.contains(&root) && !l.contains("/ns/space "))
+            .count();
+        let netns_pins =
+            nodelet_runtime::sandbox::pin_space::pinned_sandboxes(&self.cfg.run_root.join("ns"))
+                .unwrap()
+                .len();
         let links = Command::new("ip")
             .args(["-o", "link", "show", "master", &self.bridge])
             .output()

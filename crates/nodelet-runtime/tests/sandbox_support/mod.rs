@@ -131,6 +131,9 @@ impl TestNet {
 
 impl Drop for TestNet {
     fn drop(&mut self) {
+        // The pin space's mount (and whatever a failed test left): each
+        // would be a line of every later runc's mount table.
+        let _ = nodelet_runtime::volume::mounts::unmount_all_under(self.dir.path());
         let _ = Command::new("ip")
             .args(["link", "del", &self.options.bridge])
             .output();
@@ -194,6 +197,24 @@ pub fn ping_from(netns: Option<&Path>, ip: &str) -> bool {
 
 pub fn iptables_save() -> String {
     sh(&["iptables-save"])
+}
+
+/// Sandboxes whose pins are left under the pin directory `run_dir` (in
+/// the pin space or on the host).
+pub fn pin_dirs(run_dir: &Path) -> usize {
+    nodelet_runtime::sandbox::pin_space::pinned_sandboxes(run_dir)
+        .unwrap()
+        .len()
+}
+
+/// Detaches every mount under a test's own directory when dropped
+/// (declare it after the directory, so it goes first).
+pub struct MountGuard(pub PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = nodelet_runtime::volume::mounts::unmount_all_under(&self.0);
+    }
 }
 
 pub fn count_dir(path: &Path) -> usize {
