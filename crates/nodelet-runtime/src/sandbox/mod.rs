@@ -478,7 +478,9 @@ impl SandboxManager {
             Some(m) => userns::pin_async(space, id, set, cfg.hostname.clone(), m).await?,
             None => namespaces::pin_async(space, id, set, cfg.hostname.clone()).await?,
         };
-        self.save(record).await?;
+        // No save for the pins alone: an interrupted create's teardown
+        // finds them by the first save's `pin_dir`, and the next save (the
+        // network's result, or Ready) records their paths.
         if cfg.share_process_namespace {
             // Before CNI: the pause joins the network namespace by its pin.
             self.start_pause(record).await?;
