@@ -106,12 +106,9 @@ impl PinSpace {
     /// Bind-mounts the nsfs file `source` (a `/proc/...` path) as pin
     /// `name` of sandbox `id` and returns the pin's path.
     pub fn bind(&self, id: &str, name: &str, source: &Path) -> Result<PathBuf> {
-        let inner = Path::new("/").join(id);
-        let source = source.to_path_buf();
-        let name_owned = name.to_string();
-        self.inside("nodelet-pin", move || {
-            let target = make_pin_file(&inner, &name_owned)?;
-            bind_mount(&source, &target)
+        // A scoped thread: the closure borrows, nothing is copied for it.
+        self.inside("nodelet-pin", || {
+            bind_mount(source, &make_pin_file(&Path::new("/").join(id), name)?)
         })?;
         Ok(self.dir(id).join(name))
     }
